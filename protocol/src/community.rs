@@ -1,0 +1,622 @@
+//! The community state reducer: feed it verified entries in any order that respects each
+//! author's log order; it applies what it can, keeps aside what waits for something, and
+//! tracks members, posts, replies, balances, forks and suspensions.
+//!
+//! The state is a function of the *set* of entries fed (and the fork proofs known): the order
+//! of delivery changes only when things happen, never what ends up true. The node keeps one
+//! of these in memory (small: no post texts) and writes views of its own from the entries.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::body::{Body, PostKind, Role, Rules, Status};
+use crate::entry::{CommunityId, Entry, EntryHash};
+use crate::error::{EntryError, Wait};
+use crate::fork::ForkProof;
+use crate::identity::MemberId;
+use crate::rules::{self, Head, Refusal};
+
+/// Most entries kept aside at once; beyond it new waiting entries are dropped (sync fetches
+/// them again later).
+pub const MAX_PENDING: usize = 10_000;
+
+/// What this node knows of a person (member, newcomer, or hub).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Member {
+    pub id: Option<MemberId>,
+    pub profile: Option<Profile>,
+    pub admitted: bool,
+    /// Members who vouched for this person.
+    pub vouched_by: BTreeSet<MemberId>,
+    pub organiser: bool,
+    pub hub: bool,
+    pub suspended: Option<String>,
+    pub head: Option<Head>,
+    pub balance_minutes: i64,
+    pub given_minutes: i64,
+    pub received_minutes: i64,
+    /// Set when two entries were found at one seq: from there on the log does not count.
+    pub frozen_at: Option<u64>,
+}
+
+impl Member {
+    /// Display name, or the short id when no profile is known.
+    pub fn name(&self) -> String {
+        match (&self.profile, self.id) {
+            (Some(profile), _) if !profile.redacted => profile.name.clone(),
+            (_, Some(id)) => id.short(),
+            _ => "someone".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub area: String,
+    pub entry: EntryHash,
+    pub redacted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    pub author: MemberId,
+    pub kind: PostKind,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    pub status: Status,
+    pub replies: u32,
+    pub redacted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub post: EntryHash,
+    pub author: MemberId,
+    pub redacted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub from: MemberId,
+    pub to: MemberId,
+    pub minutes: crate::Minutes,
+    pub claimed_by: Option<EntryHash>,
+}
+
+/// Where an entry this node holds sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Located {
+    author: MemberId,
+    seq: u64,
+    kind: &'static str,
+    /// Part of a frozen log: kept as evidence, never applied.
+    frozen: bool,
+}
+
+/// What became of the entry given to [`Community::ingest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    Pending(Wait),
+    Rejected(EntryError),
+    /// Valid, but its author's log is frozen at or before it: kept as evidence only.
+    Frozen,
+    /// Another entry is applied at the same author and seq: a fork. The caller completes the
+    /// proof with [`Community::fork_with`] and rebuilds ([`Community::rebuild`]).
+    Conflict { existing: EntryHash },
+    /// It would wait, but the pending area is full.
+    Dropped,
+}
+
+/// Everything one call to [`Community::ingest`] or [`Community::tick`] did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every entry applied, in order: the given one (if applied), then those it released.
+    pub applied: Vec<Entry>,
+    /// Entries that had been waiting and turned out invalid once released.
+    pub released_rejections: Vec<(EntryHash, EntryError)>,
+    /// Entries of frozen logs, valid as evidence.
+    pub frozen: Vec<Entry>,
+    /// Entries that conflict with an applied entry at the same seq (incoming, existing hash).
+    pub conflicts: Vec<(Entry, EntryHash)>,
+}
+
+/// One community as this node sees it.
+#[derive(Debug, Clone)]
+pub struct Community {
+    id: CommunityId,
+    name: String,
+    description: String,
+    rules: Rules,
+    founder: MemberId,
+    members: BTreeMap<MemberId, Member>,
+    posts: BTreeMap<EntryHash, Post>,
+    replies: BTreeMap<EntryHash, Reply>,
+    transfers: BTreeMap<EntryHash, Transfer>,
+    entries: BTreeMap<EntryHash, Located>,
+    logs: BTreeMap<(MemberId, u64), EntryHash>,
+    forks: BTreeMap<MemberId, ForkProof>,
+    pending: BTreeMap<EntryHash, (Entry, Wait)>,
+    waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
+}
+
+impl Community {
+    /// Starts a community from its Genesis (whose signature the caller has verified).
+    pub fn new(genesis: &Entry) -> Result<Community, EntryError> {
+        let Body::Genesis { name, description, rules } = genesis.body() else {
+            return Err(EntryError::MisplacedGenesis);
+        };
+        let founder = genesis.author();
+        let head = Head { seq: 1, hash: genesis.hash(), timestamp_ms: genesis.timestamp_ms() };
+        let member = Member {
+            id: Some(founder),
+            admitted: true,
+            organiser: true,
+            head: Some(head),
+            ..Member::default()
+        };
+        let mut community = Community {
+            id: genesis.community(),
+            name: name.clone(),
+            description: description.clone(),
+            rules: *rules,
+            founder,
+            members: BTreeMap::from([(founder, member)]),
+            posts: BTreeMap::new(),
+            replies: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            entries: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            forks: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+        };
+        community.record(genesis, false);
+        Ok(community)
+    }
+
+    /// Builds the state afresh from a Genesis, known fork proofs and entries in any order
+    /// respecting each log's order (or in no order at all: waiting entries are released).
+    pub fn rebuild<I>(genesis: &Entry, forks: &[ForkProof], entries: I, now_ms: u64) -> Result<(Community, Report), EntryError>
+    where
+        I: IntoIterator<Item = Entry>,
+    {
+        let mut community = Community::new(genesis)?;
+        for proof in forks {
+            community.add_fork_proof(proof);
+        }
+        let mut report = Report::default();
+        for entry in entries {
+            let (_, part) = community.ingest(entry, now_ms);
+            report.applied.extend(part.applied);
+            report.released_rejections.extend(part.released_rejections);
+            report.frozen.extend(part.frozen);
+            report.conflicts.extend(part.conflicts);
+        }
+        Ok((community, report))
+    }
+
+    /// Registers a fork proof (checked strictly). Returns true if it freezes a log further than
+    /// before — the caller should then rebuild.
+    pub fn add_fork_proof(&mut self, proof: &ForkProof) -> bool {
+        let Ok(fork) = proof.verify() else { return false };
+        if fork.community != self.id {
+            return false;
+        }
+        let member = self.member_entry(fork.author);
+        let tighter = member.frozen_at.is_none_or(|at| fork.seq < at);
+        if tighter {
+            member.frozen_at = Some(fork.seq);
+            self.forks.insert(fork.author, proof.clone());
+        }
+        tighter
+    }
+
+    /// Applies an entry (or keeps it aside), then everything waiting that it releases.
+    pub fn ingest(&mut self, entry: Entry, now_ms: u64) -> (Outcome, Report) {
+        let mut report = Report::default();
+        let mut woken = VecDeque::new();
+        let outcome = self.step(entry, now_ms, &mut report, &mut woken);
+        self.release(woken, now_ms, &mut report);
+        (outcome, report)
+    }
+
+    /// Tries again the entries that waited for the clock.
+    pub fn tick(&mut self, now_ms: u64) -> Report {
+        let limit = now_ms.saturating_add(rules::MAX_CLOCK_AHEAD_MS);
+        let due: Vec<Wait> = self
+            .waiting
+            .keys()
+            .filter(|w| matches!(w, Wait::Clock { timestamp_ms } if *timestamp_ms <= limit))
+            .copied()
+            .collect();
+        let mut report = Report::default();
+        self.release(due.into_iter().collect(), now_ms, &mut report);
+        report
+    }
+
+    /// What would become of this entry, without changing anything (for checking a local
+    /// publish before it is stored).
+    pub fn check(&self, entry: &Entry, now_ms: u64) -> Outcome {
+        let mut copy = self.clone();
+        let mut report = Report::default();
+        let mut woken = VecDeque::new();
+        copy.step(entry.clone(), now_ms, &mut report, &mut woken)
+    }
+
+    fn release(&mut self, mut woken: VecDeque<Wait>, now_ms: u64, report: &mut Report) {
+        while let Some(wait) = woken.pop_front() {
+            let Some(hashes) = self.waiting.remove(&wait) else { continue };
+            for hash in hashes {
+                let Some((entry, _)) = self.pending.remove(&hash) else { continue };
+                match self.step(entry, now_ms, report, &mut woken) {
+                    Outcome::Rejected(error) => report.released_rejections.push((hash, error)),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, entry: Entry, now_ms: u64, report: &mut Report, woken: &mut VecDeque<Wait>) -> Outcome {
+        let hash = entry.hash();
+        if self.entries.contains_key(&hash) {
+            return Outcome::Duplicate;
+        }
+        if let Err(error) = rules::same_community(&entry, self.id) {
+            return Outcome::Rejected(error);
+        }
+        let author = entry.author();
+        let seq = entry.seq();
+        if let Some(at) = self.members.get(&author).and_then(|m| m.frozen_at) {
+            if seq >= at {
+                self.record(&entry, true);
+                report.frozen.push(entry);
+                return Outcome::Frozen;
+            }
+        }
+        if let Some(existing) = self.logs.get(&(author, seq)) {
+            // Same author, same seq, different hash: a fork. The reducer keeps no entry bytes;
+            // the caller completes the proof with `fork_with` from its store.
+            let existing = *existing;
+            report.conflicts.push((entry, existing));
+            return Outcome::Conflict { existing };
+        }
+        match self.judge(&entry, now_ms) {
+            Ok(()) => {
+                self.apply(&entry, woken);
+                report.applied.push(entry);
+                Outcome::Applied
+            }
+            Err(Refusal::Reject(error)) => Outcome::Rejected(error),
+            Err(Refusal::Wait(wait)) => self.keep_aside(entry, wait),
+        }
+    }
+
+    /// Completes a fork from a reported conflict: the caller passes its stored entry at the
+    /// same seq and the incoming one. Returns the proof (to keep and gossip); the caller then
+    /// rebuilds its state, since the frozen part of the log no longer counts.
+    pub fn fork_with(&mut self, stored: &Entry, incoming: &Entry) -> Option<ForkProof> {
+        let proof = ForkProof::new(stored, incoming);
+        proof.verify().ok()?;
+        self.add_fork_proof(&proof);
+        Some(proof)
+    }
+
+    fn keep_aside(&mut self, entry: Entry, wait: Wait) -> Outcome {
+        let hash = entry.hash();
+        if self.pending.contains_key(&hash) {
+            return Outcome::Pending(wait);
+        }
+        if self.pending.len() >= MAX_PENDING {
+            return Outcome::Dropped;
+        }
+        self.waiting.entry(wait).or_default().insert(hash);
+        self.pending.insert(hash, (entry, wait));
+        Outcome::Pending(wait)
+    }
+
+    /// Every rule, in order. Nothing is changed.
+    fn judge(&self, entry: &Entry, now_ms: u64) -> Result<(), Refusal> {
+        let author = entry.author();
+        let member = self.members.get(&author);
+        rules::not_from_future(entry, now_ms)?;
+        rules::follows_head(entry, member.and_then(|m| m.head))?;
+        let admitted = member.is_some_and(|m| m.admitted);
+        rules::author_admitted(author, matches!(entry.body(), Body::Profile { .. }), admitted)?;
+        let author_name = member.map_or_else(|| author.short(), Member::name);
+        match entry.body() {
+            Body::Genesis { .. } => Err(EntryError::MisplacedGenesis.into()),
+            Body::Profile { .. } => Ok(()),
+            Body::Vouch { member: newcomer, .. } => {
+                rules::not_self_vouch(author, *newcomer)?;
+                let already = self.members.get(newcomer).is_some_and(|m| m.vouched_by.contains(&author));
+                rules::first_vouch(already, &author_name)?;
+                Ok(())
+            }
+            Body::Post { .. } => Ok(()),
+            Body::PostStatus { post, .. } => {
+                let Some(post_author) = self.post_target(*post)? else { return Ok(()) };
+                rules::own_post(author, post_author)?;
+                Ok(())
+            }
+            Body::Reply { post, .. } => {
+                self.post_target(*post)?;
+                Ok(())
+            }
+            Body::Transfer { to, minutes, .. } => {
+                rules::not_self_transfer(author, *to)?;
+                rules::payee_admitted(*to, self.members.get(to).is_some_and(|m| m.admitted))?;
+                let balance = member.map_or(0, |m| m.balance_minutes);
+                rules::within_credit_limit(&author_name, balance, *minutes, &self.rules)?;
+                Ok(())
+            }
+            Body::Receive { transfer } => {
+                let located = self.located(*transfer)?;
+                if located.frozen {
+                    return Ok(()); // a transfer from a frozen log: the claim counts for nothing
+                }
+                let Some(found) = self.transfers.get(transfer) else {
+                    return Err(EntryError::NotATransfer(*transfer).into());
+                };
+                rules::claimable(author, found.to, found.claimed_by.is_some())?;
+                Ok(())
+            }
+            Body::Redact { entry: target } => {
+                let located = self.located(*target)?;
+                rules::redactable(author, located.author, located.kind)?;
+                Ok(())
+            }
+            Body::Suspend { member: target, .. } => {
+                rules::organiser(author, member.is_some_and(|m| m.organiser))?;
+                rules::not_self_suspend(author, *target)?;
+                Ok(())
+            }
+            Body::Appoint { member: target, role } => {
+                rules::organiser(author, member.is_some_and(|m| m.organiser))?;
+                if *role == Role::Organiser {
+                    rules::payee_admitted(*target, self.members.get(target).is_some_and(|m| m.admitted))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Finds an entry this node holds, or says to wait for it.
+    fn located(&self, hash: EntryHash) -> Result<Located, Wait> {
+        self.entries.get(&hash).copied().ok_or(Wait::Entry { hash })
+    }
+
+    /// The author of the post an entry refers to; `None` when the post is in a frozen log.
+    fn post_target(&self, hash: EntryHash) -> Result<Option<MemberId>, Refusal> {
+        let located = self.located(hash)?;
+        if located.frozen {
+            return Ok(None);
+        }
+        let post = self.posts.get(&hash);
+        rules::is_post(hash, post.map(|p| p.kind))?;
+        Ok(post.map(|p| p.author))
+    }
+
+    fn member_entry(&mut self, id: MemberId) -> &mut Member {
+        self.members.entry(id).or_insert_with(|| Member { id: Some(id), ..Member::default() })
+    }
+
+    fn record(&mut self, entry: &Entry, frozen: bool) {
+        let located = Located { author: entry.author(), seq: entry.seq(), kind: entry.body().kind_name(), frozen };
+        self.entries.insert(entry.hash(), located);
+        if !frozen {
+            self.logs.insert((entry.author(), entry.seq()), entry.hash());
+        }
+    }
+
+    /// Applies a judged entry. Pushes onto `woken` what its arrival may release.
+    fn apply(&mut self, entry: &Entry, woken: &mut VecDeque<Wait>) {
+        let author = entry.author();
+        let hash = entry.hash();
+        let timestamp_ms = entry.timestamp_ms();
+        self.record(entry, false);
+        self.member_entry(author).head = Some(Head { seq: entry.seq(), hash, timestamp_ms });
+        woken.push_back(Wait::PreviousEntry { author, seq: entry.seq() });
+        woken.push_back(Wait::Entry { hash });
+        match entry.body() {
+            Body::Genesis { .. } => {}
+            Body::Profile { name, area, .. } => {
+                let profile = Profile { name: name.clone(), area: area.clone(), entry: hash, redacted: false };
+                self.member_entry(author).profile = Some(profile);
+            }
+            Body::Vouch { member, .. } => {
+                let needed = self.rules;
+                let newcomer = self.member_entry(*member);
+                newcomer.vouched_by.insert(author);
+                if !newcomer.admitted && rules::enough_vouches(newcomer.vouched_by.len(), &needed) {
+                    newcomer.admitted = true;
+                    woken.push_back(Wait::Admission { member: *member });
+                }
+            }
+            Body::Post { kind, expires_at, .. } => {
+                let lifetime_ms = u64::from(self.rules.post_lifetime_days) * 24 * 3600 * 1000;
+                let post = Post {
+                    author,
+                    kind: *kind,
+                    created_at_ms: timestamp_ms,
+                    expires_at_ms: expires_at.unwrap_or(timestamp_ms.saturating_add(lifetime_ms)),
+                    status: Status::Open,
+                    replies: 0,
+                    redacted: false,
+                };
+                self.posts.insert(hash, post);
+            }
+            Body::PostStatus { post, status } => {
+                if let Some(post) = self.posts.get_mut(post) {
+                    post.status = *status;
+                }
+            }
+            Body::Reply { post, .. } => {
+                if let Some(target) = self.posts.get_mut(post) {
+                    target.replies += 1;
+                }
+                self.replies.insert(hash, Reply { post: *post, author, redacted: false });
+            }
+            Body::Transfer { to, minutes, .. } => {
+                let payer = self.member_entry(author);
+                payer.balance_minutes -= i64::from(minutes.0);
+                payer.given_minutes += i64::from(minutes.0);
+                let transfer = Transfer { from: author, to: *to, minutes: *minutes, claimed_by: None };
+                self.transfers.insert(hash, transfer);
+            }
+            Body::Receive { transfer } => {
+                if let Some(found) = self.transfers.get_mut(transfer) {
+                    found.claimed_by = Some(hash);
+                    let minutes = i64::from(found.minutes.0);
+                    let payee = self.member_entry(author);
+                    payee.balance_minutes += minutes;
+                    payee.received_minutes += minutes;
+                }
+            }
+            Body::Redact { entry: target } => {
+                if let Some(post) = self.posts.get_mut(target) {
+                    post.redacted = true;
+                }
+                if let Some(reply) = self.replies.get_mut(target) {
+                    reply.redacted = true;
+                }
+                if let Some(profile) = self.member_entry(author).profile.as_mut() {
+                    if profile.entry == *target {
+                        profile.redacted = true;
+                    }
+                }
+            }
+            Body::Suspend { member, reason } => {
+                self.member_entry(*member).suspended = Some(reason.clone());
+            }
+            Body::Appoint { member, role } => {
+                let appointed = self.member_entry(*member);
+                match role {
+                    Role::Organiser => {
+                        appointed.organiser = true;
+                        woken.push_back(Wait::Appointment { member: *member });
+                    }
+                    Role::Hub => appointed.hub = true,
+                }
+            }
+        }
+    }
+
+    // --- reading the state ---
+
+    pub fn id(&self) -> CommunityId {
+        self.id
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+    pub fn founder(&self) -> MemberId {
+        self.founder
+    }
+    pub fn member(&self, id: &MemberId) -> Option<&Member> {
+        self.members.get(id)
+    }
+    /// Everyone known: members, newcomers who sent a profile, hubs.
+    pub fn members(&self) -> impl Iterator<Item = (&MemberId, &Member)> {
+        self.members.iter()
+    }
+    pub fn is_member(&self, id: &MemberId) -> bool {
+        self.members.get(id).is_some_and(|m| m.admitted)
+    }
+    pub fn post(&self, hash: &EntryHash) -> Option<&Post> {
+        self.posts.get(hash)
+    }
+    pub fn posts(&self) -> impl Iterator<Item = (&EntryHash, &Post)> {
+        self.posts.iter()
+    }
+    pub fn reply(&self, hash: &EntryHash) -> Option<&Reply> {
+        self.replies.get(hash)
+    }
+    pub fn transfer(&self, hash: &EntryHash) -> Option<&Transfer> {
+        self.transfers.get(hash)
+    }
+    pub fn transfers(&self) -> impl Iterator<Item = (&EntryHash, &Transfer)> {
+        self.transfers.iter()
+    }
+    pub fn forks(&self) -> impl Iterator<Item = (&MemberId, &ForkProof)> {
+        self.forks.iter()
+    }
+    /// The hash of an author's applied entry at `seq`.
+    pub fn entry_at(&self, author: &MemberId, seq: u64) -> Option<EntryHash> {
+        self.logs.get(&(*author, seq)).copied()
+    }
+    /// Whether this node holds the entry (applied or as evidence of a fork).
+    pub fn holds(&self, hash: &EntryHash) -> bool {
+        self.entries.contains_key(hash)
+    }
+    /// Number of entries held (applied and frozen).
+    pub fn entry_count(&self) -> usize {
+        self.entries.len()
+    }
+    /// Every log's head: what a sync round compares.
+    pub fn heads(&self) -> impl Iterator<Item = (MemberId, Head)> + '_ {
+        self.members.iter().filter_map(|(id, m)| m.head.map(|h| (*id, h)))
+    }
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+    /// Entries kept aside and what each waits for.
+    pub fn pending(&self) -> impl Iterator<Item = (&Entry, &Wait)> {
+        self.pending.values().map(|(e, w)| (e, w))
+    }
+    /// Sum of every transfer not yet claimed, in minutes.
+    pub fn unclaimed_minutes(&self) -> i64 {
+        self.transfers.values().filter(|t| t.claimed_by.is_none()).map(|t| i64::from(t.minutes.0)).sum()
+    }
+    /// Whether a post is shown: not redacted and its author not suspended.
+    pub fn post_visible(&self, post: &Post) -> bool {
+        !post.redacted && self.members.get(&post.author).is_none_or(|m| m.suspended.is_none())
+    }
+
+    /// A digest of what is true here (members, roles, balances, heads, posts, replies,
+    /// transfers, forks): two nodes with the same digest agree on the community.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.id.0);
+        for (id, m) in &self.members {
+            hasher.update(&id.0);
+            hasher.update(&[u8::from(m.admitted), u8::from(m.organiser), u8::from(m.hub), u8::from(m.suspended.is_some())]);
+            hasher.update(&m.balance_minutes.to_le_bytes());
+            hasher.update(&m.given_minutes.to_le_bytes());
+            hasher.update(&m.received_minutes.to_le_bytes());
+            hasher.update(&m.frozen_at.unwrap_or(0).to_le_bytes());
+            if let Some(head) = m.head {
+                hasher.update(&head.seq.to_le_bytes());
+                hasher.update(&head.hash.0);
+            }
+            for voucher in &m.vouched_by {
+                hasher.update(&voucher.0);
+            }
+            if let Some(profile) = &m.profile {
+                hasher.update(profile.name.as_bytes());
+                hasher.update(&profile.entry.0);
+            }
+        }
+        for (hash, post) in &self.posts {
+            hasher.update(&hash.0);
+            hasher.update(&[post.status as u8, u8::from(post.redacted)]);
+            hasher.update(&post.replies.to_le_bytes());
+        }
+        for (hash, reply) in &self.replies {
+            hasher.update(&hash.0);
+            hasher.update(&[u8::from(reply.redacted)]);
+        }
+        for (hash, transfer) in &self.transfers {
+            hasher.update(&hash.0);
+            hasher.update(&[u8::from(transfer.claimed_by.is_some())]);
+        }
+        *hasher.finalize().as_bytes()
+    }
+}

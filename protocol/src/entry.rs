@@ -1,0 +1,378 @@
+//! Signed entries: the header, the wire form, canonical encoding, signing and verification.
+//!
+//! Wire form of an entry: `[ENTRY_FORMAT_VERSION] ‖ postcard(WireEntry)`, where `WireEntry`
+//! holds the header bytes (`[HEADER_VERSION] ‖ postcard(Header)`), the 64-byte signature and
+//! the payload bytes (`[PAYLOAD_VERSION] ‖ postcard(Body)`). The signature covers
+//! `SIGNATURE_DOMAIN ‖ header bytes`; the entry hash is BLAKE3 of the header bytes. The bytes
+//! received are the bytes stored and verified: decoding re-encodes each part and refuses any
+//! input that is not in canonical form, so one entry has exactly one byte string.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::body::{Body, MAX_PAYLOAD_BYTES};
+use crate::error::EntryError;
+use crate::identity::{IdError, Keypair, MemberId, parse_hex32};
+
+/// First byte of an entry's wire bytes.
+pub const ENTRY_FORMAT_VERSION: u8 = 1;
+/// First byte of the header bytes.
+pub const HEADER_VERSION: u8 = 1;
+/// First byte of the payload bytes.
+pub const PAYLOAD_VERSION: u8 = 1;
+/// Prefix of every entry signature, so that an entry signature can never stand for one of the
+/// libp2p handshake or record signatures made with the same key, nor the reverse.
+pub const SIGNATURE_DOMAIN: &[u8] = b"kith/entry/v1\0";
+/// Largest wire size of one entry.
+pub const MAX_ENTRY_BYTES: usize = MAX_PAYLOAD_BYTES + 512;
+
+/// BLAKE3 hash of an entry's header bytes: the entry's id (and a post's id).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EntryHash(pub [u8; 32]);
+
+/// A community's id: the hash of its Genesis entry.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CommunityId(pub [u8; 32]);
+
+macro_rules! hex_id {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
+            /// The first 8 hex digits, for logs and tables.
+            pub fn short(&self) -> String {
+                hex::encode(&self.0[..4])
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.short())
+            }
+        }
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(text: &str) -> Result<Self, IdError> {
+                parse_hex32(text).map($name)
+            }
+        }
+    };
+}
+hex_id!(EntryHash);
+hex_id!(CommunityId);
+
+impl From<EntryHash> for CommunityId {
+    fn from(hash: EntryHash) -> Self {
+        CommunityId(hash.0)
+    }
+}
+
+/// The signed part of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// `None` only in a Genesis, whose own hash becomes the community id.
+    pub community: Option<CommunityId>,
+    pub author: MemberId,
+    /// Position in the author's log, from 1.
+    pub seq: u64,
+    /// Hash of the author's entry at `seq - 1`; `None` exactly when `seq == 1`.
+    pub prev: Option<EntryHash>,
+    /// When the author says it was written, ms since the epoch.
+    pub timestamp_ms: u64,
+    /// Which [`Body`] variant the payload holds (its postcard index), so a header alone says
+    /// what kind of entry it is.
+    pub body_kind: u8,
+    pub payload_hash: [u8; 32],
+    pub payload_len: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireEntry<'a> {
+    #[serde(borrow, with = "serde_bytes")]
+    header: &'a [u8],
+    #[serde(borrow, with = "serde_bytes")]
+    signature: &'a [u8],
+    #[serde(borrow, with = "serde_bytes")]
+    payload: &'a [u8],
+}
+
+/// A decoded entry whose structure, sizes and payload hash have been checked, holding the exact
+/// bytes it was decoded from. Whether the signature has been checked is recorded too: only
+/// [`Entry::decode`] and [`Entry::sign`] return entries with `signature_checked`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry {
+    bytes: Vec<u8>,
+    header: Header,
+    header_len: usize,
+    header_offset: usize,
+    signature: [u8; 64],
+    body: Body,
+    hash: EntryHash,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Entry({} {}#{} {})",
+            self.hash.short(),
+            self.header.author.short(),
+            self.header.seq,
+            self.body.kind_name()
+        )
+    }
+}
+
+/// What an author fills in to write the next entry of their log.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub community: Option<CommunityId>,
+    pub seq: u64,
+    pub prev: Option<EntryHash>,
+    pub timestamp_ms: u64,
+    pub body: Body,
+}
+
+/// The postcard variant index of a body (what `Header::body_kind` holds).
+pub fn body_kind_index(body: &Body) -> u8 {
+    match body {
+        Body::Genesis { .. } => 0,
+        Body::Profile { .. } => 1,
+        Body::Vouch { .. } => 2,
+        Body::Post { .. } => 3,
+        Body::PostStatus { .. } => 4,
+        Body::Reply { .. } => 5,
+        Body::Transfer { .. } => 6,
+        Body::Receive { .. } => 7,
+        Body::Redact { .. } => 8,
+        Body::Suspend { .. } => 9,
+        Body::Appoint { .. } => 10,
+    }
+}
+
+fn versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
+    let mut out = vec![version];
+    // Serializing our own types into a Vec cannot fail: they hold no maps or unsized sequences.
+    #[allow(clippy::expect_used)]
+    let encoded = postcard::to_stdvec(value).expect("postcard encodes owned values into a Vec");
+    out.extend_from_slice(&encoded);
+    out
+}
+
+/// Decodes `[version] ‖ postcard(T)` and insists the bytes are exactly T's canonical encoding.
+fn decode_versioned<'a, T>(part: &'static str, version: u8, bytes: &'a [u8]) -> Result<T, EntryError>
+where
+    T: Serialize + Deserialize<'a>,
+{
+    let (&first, rest) = bytes.split_first().ok_or(EntryError::Malformed { part, reason: "empty".into() })?;
+    if first != version {
+        return Err(EntryError::UnknownVersion { part, version: first });
+    }
+    let value: T = postcard::from_bytes(rest).map_err(|e| EntryError::Malformed { part, reason: e.to_string() })?;
+    if versioned(version, &value) != bytes {
+        return Err(EntryError::NonCanonical { part });
+    }
+    Ok(value)
+}
+
+/// The message an entry signature covers.
+fn signed_message(header_bytes: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SIGNATURE_DOMAIN.len() + header_bytes.len());
+    message.extend_from_slice(SIGNATURE_DOMAIN);
+    message.extend_from_slice(header_bytes);
+    message
+}
+
+impl Entry {
+    /// Signs a draft with the author's key. Checks the body's fields first, so an oversized or
+    /// malformed body is refused before anything is signed.
+    pub fn sign(keypair: &Keypair, draft: Draft) -> Result<Entry, EntryError> {
+        draft.body.check_fields()?;
+        let payload = versioned(PAYLOAD_VERSION, &draft.body);
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(EntryError::PayloadTooLarge { len: payload.len(), max: MAX_PAYLOAD_BYTES });
+        }
+        let header = Header {
+            community: draft.community,
+            author: keypair.member_id(),
+            seq: draft.seq,
+            prev: draft.prev,
+            timestamp_ms: draft.timestamp_ms,
+            body_kind: body_kind_index(&draft.body),
+            payload_hash: *blake3::hash(&payload).as_bytes(),
+            payload_len: payload.len() as u32,
+        };
+        check_header_shape(&header, &draft.body)?;
+        let header_bytes = versioned(HEADER_VERSION, &header);
+        let signature = keypair.sign(&signed_message(&header_bytes));
+        let wire = WireEntry { header: &header_bytes, signature: &signature, payload: &payload };
+        let bytes = versioned(ENTRY_FORMAT_VERSION, &wire);
+        Entry::decode_unverified(bytes)
+    }
+
+    /// Decodes wire bytes and verifies the signature with `verify_strict`: the way every entry
+    /// from outside the process comes in.
+    pub fn decode(bytes: Vec<u8>) -> Result<Entry, EntryError> {
+        let entry = Entry::decode_unverified(bytes)?;
+        entry.verify_signature()?;
+        Ok(entry)
+    }
+
+    /// Decodes and checks everything but the signature. For entries read back from our own
+    /// store (verified before they were stored) and for batch verification.
+    pub fn decode_unverified(bytes: Vec<u8>) -> Result<Entry, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::EntryTooLarge { len: bytes.len(), max: MAX_ENTRY_BYTES });
+        }
+        let wire: WireEntry<'_> = decode_versioned("entry", ENTRY_FORMAT_VERSION, &bytes)?;
+        let signature: [u8; 64] = wire
+            .signature
+            .try_into()
+            .map_err(|_| EntryError::Malformed { part: "signature", reason: format!("{} bytes, not 64", wire.signature.len()) })?;
+        if wire.payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(EntryError::PayloadTooLarge { len: wire.payload.len(), max: MAX_PAYLOAD_BYTES });
+        }
+        let header: Header = decode_versioned("header", HEADER_VERSION, wire.header)?;
+        if header.payload_len as usize != wire.payload.len() {
+            return Err(EntryError::PayloadLengthMismatch { claimed: header.payload_len, actual: wire.payload.len() });
+        }
+        if *blake3::hash(wire.payload).as_bytes() != header.payload_hash {
+            return Err(EntryError::PayloadHashMismatch);
+        }
+        let body: Body = decode_versioned("payload", PAYLOAD_VERSION, wire.payload)?;
+        if body_kind_index(&body) != header.body_kind {
+            return Err(EntryError::BodyKindMismatch { header: header.body_kind, payload: body.kind_name() });
+        }
+        body.check_fields()?;
+        check_header_shape(&header, &body)?;
+        let hash = EntryHash(*blake3::hash(wire.header).as_bytes());
+        let header_len = wire.header.len();
+        // The header slice borrows from `bytes`; find where it sits so the entry can own both.
+        let header_offset = wire.header.as_ptr() as usize - bytes.as_ptr() as usize;
+        Ok(Entry { header, header_len, header_offset, signature, body, hash, bytes })
+    }
+
+    /// Checks the signature with `verify_strict` against the author's key.
+    pub fn verify_signature(&self) -> Result<(), EntryError> {
+        let key = self.author_key()?;
+        let signature = Signature::from_bytes(&self.signature);
+        key.verify_strict(&signed_message(self.header_bytes()), &signature)
+            .map_err(|_| EntryError::BadSignature)
+    }
+
+    fn author_key(&self) -> Result<VerifyingKey, EntryError> {
+        self.header.author.verifying_key().map_err(|e| EntryError::BadAuthorKey(e.to_string()))
+    }
+
+    /// Verifies many entries' signatures in one batch (faster than one by one). On failure,
+    /// falls back to `verify_strict` one by one so the caller learns which entries are bad.
+    /// Returns one result per entry, in order. Every entry that passes has also passed
+    /// `verify_strict` or the batch equation, and batches only pass when every signature is valid.
+    pub fn verify_many(entries: &[Entry]) -> Vec<Result<(), EntryError>> {
+        let keys: Result<Vec<VerifyingKey>, EntryError> = entries.iter().map(Entry::author_key).collect();
+        if let Ok(keys) = keys {
+            let messages: Vec<Vec<u8>> = entries.iter().map(|e| signed_message(e.header_bytes())).collect();
+            let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+            let signatures: Vec<Signature> = entries.iter().map(|e| Signature::from_bytes(&e.signature)).collect();
+            // The batch equation does not reject non-canonical signature scalars or small-order
+            // components the way verify_strict does; only take its word when none are present.
+            let all_strict_encodable = entries.iter().all(|e| signature_is_canonical(&e.signature));
+            if all_strict_encodable && ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok() {
+                return entries.iter().map(|_| Ok(())).collect();
+            }
+        }
+        entries.iter().map(Entry::verify_signature).collect()
+    }
+
+    /// The exact bytes this entry was decoded from (what is stored and sent).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The exact signed header bytes.
+    pub fn header_bytes(&self) -> &[u8] {
+        &self.bytes[self.header_offset..self.header_offset + self.header_len]
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    pub fn hash(&self) -> EntryHash {
+        self.hash
+    }
+
+    pub fn author(&self) -> MemberId {
+        self.header.author
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.header.seq
+    }
+
+    pub fn timestamp_ms(&self) -> u64 {
+        self.header.timestamp_ms
+    }
+
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The community this entry belongs to (a Genesis belongs to the community it founds).
+    pub fn community(&self) -> CommunityId {
+        self.header.community.unwrap_or(CommunityId(self.hash.0))
+    }
+}
+
+/// A signature's scalar half must be below the group order (what `verify_strict` insists on);
+/// checked before trusting a batch result.
+fn signature_is_canonical(signature: &[u8; 64]) -> bool {
+    // The group order ℓ, little-endian. s < ℓ.
+    const ORDER: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    for i in (0..32).rev() {
+        let s = signature[32 + i];
+        if s != ORDER[i] {
+            return s < ORDER[i];
+        }
+    }
+    false
+}
+
+/// The header's own shape: seq from 1, `prev` exactly when seq > 1, Genesis exactly at seq 1
+/// with no community.
+fn check_header_shape(header: &Header, body: &Body) -> Result<(), EntryError> {
+    if header.seq == 0 {
+        return Err(EntryError::SeqZero);
+    }
+    match (header.seq, header.prev) {
+        (1, Some(_)) => return Err(EntryError::PrevOnFirstEntry),
+        (seq, None) if seq > 1 => return Err(EntryError::MissingPrev { seq }),
+        _ => {}
+    }
+    let is_genesis = matches!(body, Body::Genesis { .. });
+    match (is_genesis, header.community.is_some(), header.seq) {
+        (true, false, 1) => Ok(()),
+        (true, _, _) => Err(EntryError::MisplacedGenesis),
+        (false, true, _) => Ok(()),
+        (false, false, _) => Err(EntryError::MissingCommunity),
+    }
+}

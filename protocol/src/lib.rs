@@ -1,0 +1,25 @@
+//! `kith-protocol`: the rules of a Kith community, pure.
+//!
+//! Identities and member ids ([`identity`]), signed entries and their one canonical encoding
+//! ([`entry`]), what entries say ([`body`]), amounts of time ([`minutes`]), the rules as small
+//! functions ([`rules`]), every reason for refusal ([`error`]), fork proofs ([`fork`]) and the
+//! state reducer ([`community`]). No I/O, no async, no clock, no logging: time comes in as an
+//! argument, randomness as bytes.
+
+pub mod body;
+pub mod community;
+pub mod entry;
+pub mod error;
+pub mod fork;
+pub mod identity;
+pub mod minutes;
+pub mod rules;
+
+pub use body::{Body, PostKind, Role, Rules, Status};
+pub use community::{Community, Member, Outcome, Report};
+pub use entry::{CommunityId, Draft, Entry, EntryHash, Header};
+pub use error::{EntryError, Wait};
+pub use fork::{Fork, ForkProof, ForkProofError};
+pub use identity::{IdError, Keypair, MemberId};
+pub use minutes::{DurationError, Minutes};
+pub use rules::{Head, Refusal};

@@ -1,0 +1,189 @@
+//! The community's rules, one small pure function each. The reducer in [`crate::community`]
+//! calls them in order; each returns the one reason it refuses, or what the entry waits for.
+
+use crate::body::{PostKind, Rules};
+use crate::entry::{CommunityId, Entry, EntryHash};
+use crate::error::{EntryError, Wait};
+use crate::identity::MemberId;
+use crate::minutes::Minutes;
+
+/// How far ahead of the receiver's clock an entry may be dated before it waits.
+pub const MAX_CLOCK_AHEAD_MS: u64 = 10 * 60 * 1000;
+
+/// An entry is refused for good (`Reject`) or kept aside until something arrives (`Wait`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Reject(EntryError),
+    Wait(Wait),
+}
+
+impl From<EntryError> for Refusal {
+    fn from(error: EntryError) -> Self {
+        Refusal::Reject(error)
+    }
+}
+
+impl From<Wait> for Refusal {
+    fn from(wait: Wait) -> Self {
+        Refusal::Wait(wait)
+    }
+}
+
+/// The latest applied entry of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: EntryHash,
+    pub timestamp_ms: u64,
+}
+
+/// Rule: the entry belongs to this community.
+pub fn same_community(entry: &Entry, community: CommunityId) -> Result<(), EntryError> {
+    let found = entry.community();
+    if found != community {
+        return Err(EntryError::WrongCommunity { expected: community, found });
+    }
+    Ok(())
+}
+
+/// Rule: an entry dated more than ten minutes ahead of our clock waits (validity must not
+/// depend on whose clock looked, so it is never rejected for this).
+pub fn not_from_future(entry: &Entry, now_ms: u64) -> Result<(), Wait> {
+    if entry.timestamp_ms() > now_ms.saturating_add(MAX_CLOCK_AHEAD_MS) {
+        return Err(Wait::Clock { timestamp_ms: entry.timestamp_ms() });
+    }
+    Ok(())
+}
+
+/// Rule: the entry is the next one of its author's log: seq follows the head, prev is the
+/// head's hash, and the timestamp does not go back. (Entries at or below the head are
+/// duplicates or forks, decided before this rule.)
+pub fn follows_head(entry: &Entry, head: Option<Head>) -> Result<(), Refusal> {
+    let header = entry.header();
+    let head_seq = head.map_or(0, |h| h.seq);
+    if header.seq > head_seq + 1 {
+        return Err(Wait::PreviousEntry { author: header.author, seq: header.seq - 1 }.into());
+    }
+    if let Some(head) = head {
+        if header.prev != Some(head.hash) {
+            return Err(EntryError::PrevMismatch { seq: header.seq, prev_seq: head.seq }.into());
+        }
+        if header.timestamp_ms < head.timestamp_ms {
+            return Err(EntryError::TimestampBeforePrev { seq: header.seq }.into());
+        }
+    }
+    Ok(())
+}
+
+/// Rule: only members write anything but a Profile; a newcomer's other entries wait.
+pub fn author_admitted(author: MemberId, is_profile: bool, admitted: bool) -> Result<(), Wait> {
+    if !admitted && !is_profile {
+        return Err(Wait::Admission { member: author });
+    }
+    Ok(())
+}
+
+/// Rule: nobody vouches for themselves.
+pub fn not_self_vouch(author: MemberId, member: MemberId) -> Result<(), EntryError> {
+    if author == member {
+        return Err(EntryError::SelfVouch);
+    }
+    Ok(())
+}
+
+/// Rule: one vouch per voucher and newcomer.
+pub fn first_vouch(already_vouched: bool, voucher_name: &str) -> Result<(), EntryError> {
+    if already_vouched {
+        return Err(EntryError::DuplicateVouch { name: voucher_name.to_string() });
+    }
+    Ok(())
+}
+
+/// Rule: a newcomer is admitted once `vouches` members vouched, as the rules ask.
+pub fn enough_vouches(vouches: usize, rules: &Rules) -> bool {
+    vouches >= usize::from(rules.vouches_needed)
+}
+
+/// Rule: a status change or reply refers to a post.
+pub fn is_post(hash: EntryHash, kind: Option<PostKind>) -> Result<PostKind, EntryError> {
+    kind.ok_or(EntryError::NotAPost(hash))
+}
+
+/// Rule: only a post's author sets its status.
+pub fn own_post(author: MemberId, post_author: MemberId) -> Result<(), EntryError> {
+    if author != post_author {
+        return Err(EntryError::NotPostAuthor);
+    }
+    Ok(())
+}
+
+/// Rule: nobody pays themselves.
+pub fn not_self_transfer(author: MemberId, to: MemberId) -> Result<(), EntryError> {
+    if author == to {
+        return Err(EntryError::SelfTransfer);
+    }
+    Ok(())
+}
+
+/// Rule: a transfer goes to a member; to anyone else it waits for their admission.
+pub fn payee_admitted(to: MemberId, admitted: bool) -> Result<(), Wait> {
+    if !admitted {
+        return Err(Wait::Admission { member: to });
+    }
+    Ok(())
+}
+
+/// Rule: no transfer takes the payer below minus the credit limit. `balance` is the payer's
+/// balance in minutes before this transfer, computed from their own log alone.
+pub fn within_credit_limit(payer_name: &str, balance: i64, minutes: Minutes, rules: &Rules) -> Result<(), EntryError> {
+    let would_be = balance - i64::from(minutes.0);
+    if would_be < -i64::from(rules.credit_limit.0) {
+        return Err(EntryError::OverCreditLimit {
+            name: payer_name.to_string(),
+            minutes,
+            would_be,
+            limit: rules.credit_limit,
+        });
+    }
+    Ok(())
+}
+
+/// Rule: only the payee claims a transfer, and only once.
+pub fn claimable(author: MemberId, payee: MemberId, already_claimed: bool) -> Result<(), EntryError> {
+    if author != payee {
+        return Err(EntryError::NotPayee);
+    }
+    if already_claimed {
+        return Err(EntryError::AlreadyClaimed);
+    }
+    Ok(())
+}
+
+/// Rule: authors redact only their own posts, replies and profiles.
+pub fn redactable(author: MemberId, target_author: MemberId, target_kind: &'static str) -> Result<(), EntryError> {
+    if author != target_author {
+        return Err(EntryError::RedactNotOwn);
+    }
+    if !matches!(target_kind, "post" | "reply" | "profile") {
+        return Err(EntryError::NotRedactable(target_kind));
+    }
+    Ok(())
+}
+
+/// Rule: moderation (suspend, appoint) is for organisers. Organiser status only ever grows,
+/// so an entry by someone not (yet) appointed waits rather than being rejected: another node
+/// may already have seen the appointment.
+pub fn organiser(author: MemberId, is_organiser: bool) -> Result<(), Wait> {
+    if !is_organiser {
+        return Err(Wait::Appointment { member: author });
+    }
+    Ok(())
+}
+
+/// Rule: organisers do not suspend themselves.
+pub fn not_self_suspend(author: MemberId, member: MemberId) -> Result<(), EntryError> {
+    if author == member {
+        return Err(EntryError::SelfSuspend);
+    }
+    Ok(())
+}
