@@ -100,9 +100,22 @@ pub enum Role {
 /// the variant index, and signed bytes must keep their meaning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
-    Genesis { name: String, description: String, rules: Rules },
-    Profile { name: String, about: String, area: String, skills: Vec<String>, contact: String },
-    Vouch { member: MemberId, note: String },
+    Genesis {
+        name: String,
+        description: String,
+        rules: Rules,
+    },
+    Profile {
+        name: String,
+        about: String,
+        area: String,
+        skills: Vec<String>,
+        contact: String,
+    },
+    Vouch {
+        member: MemberId,
+        note: String,
+    },
     Post {
         kind: PostKind,
         title: String,
@@ -113,13 +126,34 @@ pub enum Body {
         /// Ms since the epoch; `None` means the community's default lifetime.
         expires_at: Option<u64>,
     },
-    PostStatus { post: EntryHash, status: Status },
-    Reply { post: EntryHash, text: String },
-    Transfer { to: MemberId, minutes: Minutes, memo: String, for_post: Option<EntryHash> },
-    Receive { transfer: EntryHash },
-    Redact { entry: EntryHash },
-    Suspend { member: MemberId, reason: String },
-    Appoint { member: MemberId, role: Role },
+    PostStatus {
+        post: EntryHash,
+        status: Status,
+    },
+    Reply {
+        post: EntryHash,
+        text: String,
+    },
+    Transfer {
+        to: MemberId,
+        minutes: Minutes,
+        memo: String,
+        for_post: Option<EntryHash>,
+    },
+    Receive {
+        transfer: EntryHash,
+    },
+    Redact {
+        entry: EntryHash,
+    },
+    Suspend {
+        member: MemberId,
+        reason: String,
+    },
+    Appoint {
+        member: MemberId,
+        role: Role,
+    },
 }
 
 impl Body {

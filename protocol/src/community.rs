@@ -104,7 +104,9 @@ pub enum Outcome {
     Frozen,
     /// Another entry is applied at the same author and seq: a fork. The caller completes the
     /// proof with [`Community::fork_with`] and rebuilds ([`Community::rebuild`]).
-    Conflict { existing: EntryHash },
+    Conflict {
+        existing: EntryHash,
+    },
     /// It would wait, but the pending area is full.
     Dropped,
 }
@@ -149,13 +151,8 @@ impl Community {
         };
         let founder = genesis.author();
         let head = Head { seq: 1, hash: genesis.hash(), timestamp_ms: genesis.timestamp_ms() };
-        let member = Member {
-            id: Some(founder),
-            admitted: true,
-            organiser: true,
-            head: Some(head),
-            ..Member::default()
-        };
+        let member =
+            Member { id: Some(founder), admitted: true, organiser: true, head: Some(head), ..Member::default() };
         let mut community = Community {
             id: genesis.community(),
             name: name.clone(),
@@ -178,7 +175,12 @@ impl Community {
 
     /// Builds the state afresh from a Genesis, known fork proofs and entries in any order
     /// respecting each log's order (or in no order at all: waiting entries are released).
-    pub fn rebuild<I>(genesis: &Entry, forks: &[ForkProof], entries: I, now_ms: u64) -> Result<(Community, Report), EntryError>
+    pub fn rebuild<I>(
+        genesis: &Entry,
+        forks: &[ForkProof],
+        entries: I,
+        now_ms: u64,
+    ) -> Result<(Community, Report), EntryError>
     where
         I: IntoIterator<Item = Entry>,
     {
@@ -587,7 +589,12 @@ impl Community {
         hasher.update(&self.id.0);
         for (id, m) in &self.members {
             hasher.update(&id.0);
-            hasher.update(&[u8::from(m.admitted), u8::from(m.organiser), u8::from(m.hub), u8::from(m.suspended.is_some())]);
+            hasher.update(&[
+                u8::from(m.admitted),
+                u8::from(m.organiser),
+                u8::from(m.hub),
+                u8::from(m.suspended.is_some()),
+            ]);
             hasher.update(&m.balance_minutes.to_le_bytes());
             hasher.update(&m.given_minutes.to_le_bytes());
             hasher.update(&m.received_minutes.to_le_bytes());

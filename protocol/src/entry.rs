@@ -233,10 +233,10 @@ impl Entry {
             return Err(EntryError::EntryTooLarge { len: bytes.len(), max: MAX_ENTRY_BYTES });
         }
         let wire: WireEntry<'_> = decode_versioned("entry", ENTRY_FORMAT_VERSION, &bytes)?;
-        let signature: [u8; 64] = wire
-            .signature
-            .try_into()
-            .map_err(|_| EntryError::Malformed { part: "signature", reason: format!("{} bytes, not 64", wire.signature.len()) })?;
+        let signature: [u8; 64] = wire.signature.try_into().map_err(|_| EntryError::Malformed {
+            part: "signature",
+            reason: format!("{} bytes, not 64", wire.signature.len()),
+        })?;
         if wire.payload.len() > MAX_PAYLOAD_BYTES {
             return Err(EntryError::PayloadTooLarge { len: wire.payload.len(), max: MAX_PAYLOAD_BYTES });
         }
@@ -264,8 +264,7 @@ impl Entry {
     pub fn verify_signature(&self) -> Result<(), EntryError> {
         let key = self.author_key()?;
         let signature = Signature::from_bytes(&self.signature);
-        key.verify_strict(&signed_message(self.header_bytes()), &signature)
-            .map_err(|_| EntryError::BadSignature)
+        key.verify_strict(&signed_message(self.header_bytes()), &signature).map_err(|_| EntryError::BadSignature)
     }
 
     fn author_key(&self) -> Result<VerifyingKey, EntryError> {

@@ -120,7 +120,9 @@ impl std::fmt::Display for Wait {
             Wait::Admission { member } => write!(f, "waits until {} is admitted as a member", member.short()),
             Wait::Appointment { member } => write!(f, "waits until {} is made an organiser", member.short()),
             Wait::Entry { hash } => write!(f, "refers to entry {}, which this node has not seen", hash.short()),
-            Wait::Clock { timestamp_ms } => write!(f, "is dated {timestamp_ms} ms since 1970, too far ahead of this node's clock"),
+            Wait::Clock { timestamp_ms } => {
+                write!(f, "is dated {timestamp_ms} ms since 1970, too far ahead of this node's clock")
+            }
         }
     }
 }

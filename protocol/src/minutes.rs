@@ -128,7 +128,9 @@ mod tests {
 
     #[test]
     fn reads_the_forms_people_write() {
-        for (text, minutes) in [("1h", 60), ("90m", 90), ("1h30m", 90), ("1.5h", 90), ("0.25h", 15), ("2H", 120), ("45m", 45)] {
+        for (text, minutes) in
+            [("1h", 60), ("90m", 90), ("1h30m", 90), ("1.5h", 90), ("0.25h", 15), ("2H", 120), ("45m", 45)]
+        {
             assert_eq!(text.parse::<Minutes>(), Ok(Minutes(minutes)), "{text}");
         }
     }
