@@ -1,0 +1,195 @@
+//! A node's home folder: the key (mode 0600), the config, the database, and `api.json`.
+//! Several nodes run on one machine by having different homes.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use kith_protocol::{CommunityId, Keypair};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("cannot use the home folder {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the key file {path} is damaged: {reason}")]
+    BadKey { path: PathBuf, reason: String },
+    #[error("the config file {path} is damaged: {reason}")]
+    BadConfig { path: PathBuf, reason: String },
+    #[error("this home already has a key ({path}); refusing to overwrite it")]
+    KeyExists { path: PathBuf },
+    #[error("cannot read random bytes for a new key: {0}")]
+    Random(String),
+}
+
+/// What the home remembers between runs besides the key and the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomeConfig {
+    /// The community this home belongs to or is joining.
+    pub community: Option<String>,
+    /// The name to use in the join request, sent when the node first reaches the community.
+    pub join_name: Option<String>,
+    /// Addresses to reach the community (from the invite), dialled at start.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// The invite capability this home joined with, presented to the community.
+    pub invite: Option<String>,
+    /// Set after `kith key restore`: the node fetches its own log before it lets us publish.
+    #[serde(default)]
+    pub restored: bool,
+}
+
+/// The address and token of a running node's API, written by `kith run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiInfo {
+    pub url: String,
+    pub token: String,
+}
+
+/// A node's home folder.
+#[derive(Debug, Clone)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
+    move |source| HomeError::Io { path: path.to_path_buf(), source }
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), HomeError> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp).map_err(io_error(&tmp))?;
+        file.write_all(contents).map_err(io_error(&tmp))?;
+        file.sync_all().map_err(io_error(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io_error(path))
+}
+
+impl Home {
+    /// The home at `dir`, created if missing.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Home, HomeError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        Ok(Home { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.join("key")
+    }
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("db")
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+    pub fn api_path(&self) -> PathBuf {
+        self.dir.join("api.json")
+    }
+
+    pub fn has_key(&self) -> bool {
+        self.key_path().exists()
+    }
+
+    /// Reads the key.
+    pub fn key(&self) -> Result<Option<Keypair>, HomeError> {
+        let path = self.key_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(HomeError::Io { path, source: e }),
+        };
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut secret)
+            .map_err(|e| HomeError::BadKey { path: path.clone(), reason: e.to_string() })?;
+        Ok(Some(Keypair::from_secret_bytes(secret)))
+    }
+
+    /// Stores a key; refuses to overwrite one.
+    pub fn write_key(&self, keypair: &Keypair) -> Result<(), HomeError> {
+        let path = self.key_path();
+        if path.exists() {
+            return Err(HomeError::KeyExists { path });
+        }
+        write_private(&path, hex::encode(keypair.secret_bytes()).as_bytes())
+    }
+
+    /// Creates a fresh random key; refuses to overwrite one.
+    pub fn create_key(&self) -> Result<Keypair, HomeError> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| HomeError::Random(e.to_string()))?;
+        let keypair = Keypair::from_secret_bytes(secret);
+        self.write_key(&keypair)?;
+        Ok(keypair)
+    }
+
+    /// The key, created on first use.
+    pub fn key_or_create(&self) -> Result<Keypair, HomeError> {
+        match self.key()? {
+            Some(key) => Ok(key),
+            None => self.create_key(),
+        }
+    }
+
+    pub fn config(&self) -> Result<HomeConfig, HomeError> {
+        let path = self.config_path();
+        match fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| HomeError::BadConfig { path, reason: e.to_string() })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HomeConfig::default()),
+            Err(e) => Err(HomeError::Io { path, source: e }),
+        }
+    }
+
+    pub fn write_config(&self, config: &HomeConfig) -> Result<(), HomeError> {
+        let bytes = serde_json::to_vec_pretty(config)
+            .map_err(|e| HomeError::BadConfig { path: self.config_path(), reason: e.to_string() })?;
+        write_private(&self.config_path(), &bytes)
+    }
+
+    /// The community id from the config, if set and well formed.
+    pub fn community(&self) -> Result<Option<CommunityId>, HomeError> {
+        let config = self.config()?;
+        match config.community {
+            None => Ok(None),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|e: kith_protocol::IdError| HomeError::BadConfig { path: self.config_path(), reason: e.to_string() }),
+        }
+    }
+
+    pub fn api_info(&self) -> Result<Option<ApiInfo>, HomeError> {
+        let path = self.api_path();
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| HomeError::BadConfig { path, reason: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(HomeError::Io { path, source: e }),
+        }
+    }
+
+    pub fn write_api_info(&self, info: &ApiInfo) -> Result<(), HomeError> {
+        let bytes = serde_json::to_vec(info)
+            .map_err(|e| HomeError::BadConfig { path: self.api_path(), reason: e.to_string() })?;
+        write_private(&self.api_path(), &bytes)
+    }
+
+    pub fn remove_api_info(&self) {
+        let _ = fs::remove_file(self.api_path());
+    }
+}

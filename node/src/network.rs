@@ -1,0 +1,830 @@
+//! The libp2p side of a node: the swarm (TCP + Noise + Yamux, gossipsub, sync, Kademlia,
+//! identify, ping, mDNS, a block list) and the one event loop that owns it. Everything else
+//! talks to the loop through [`Command`]s and hears from it through [`NodeEvent`]s.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, identify, kad, mdns, noise, ping, tcp, yamux};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use kith_protocol::{Body, CommunityId, Entry, EntryHash, MemberId, Wait};
+
+use crate::clock::now_ms;
+use crate::replica::{Received, Replica};
+use crate::sync::{self, LogHead, SyncRequest, SyncResponse};
+
+/// Rejected messages a peer may send before it is cut off.
+const MAX_STRIKES: u32 = 16;
+/// How long a peer that sent too many bad messages stays blocked.
+const STRIKE_BLOCK: Duration = Duration::from_secs(600);
+/// Longest wait between two attempts to reach a known peer.
+const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(60);
+
+#[allow(missing_debug_implementations)]
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// Network settings of a node.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub mdns: bool,
+    /// How often to compare heads with a random peer.
+    pub sync_interval: Duration,
+    /// Gossipsub heartbeat (shorter in tests).
+    pub heartbeat: Duration,
+    /// How long an idle connection stays open.
+    pub idle_timeout: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            mdns: true,
+            sync_interval: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What callers ask of the network loop.
+#[derive(Debug)]
+pub enum Command {
+    /// Gossip entries this node just published (and stored).
+    Gossip(Vec<Entry>),
+    Dial(Multiaddr),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    /// Cut a peer off and refuse it until unblocked (also used by tests to split a network).
+    Block(PeerId),
+    Unblock(PeerId),
+    /// Compare heads with every connected peer now.
+    SyncNow,
+}
+
+/// A connected peer, as `kith peers` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    pub member_id: Option<String>,
+    pub relayed: bool,
+}
+
+/// What happened, for the API's event stream and for tests.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeEvent {
+    Entry { id: String, author: String, kind: String },
+    PeerConnected { peer_id: String },
+    PeerDisconnected { peer_id: String },
+    Fork { author: String },
+    Rejected { peer_id: String, reason: String },
+}
+
+/// The member key behind a peer id (a Kith peer id is an ed25519 member key).
+pub fn member_of(peer: &PeerId) -> Option<MemberId> {
+    let key = libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
+    let ed = key.try_into_ed25519().ok()?;
+    Some(MemberId(ed.to_bytes()))
+}
+
+/// The libp2p key pair of a member key.
+pub fn libp2p_keypair(secret: [u8; 32]) -> Result<libp2p::identity::Keypair, String> {
+    let mut bytes = secret;
+    libp2p::identity::Keypair::ed25519_from_bytes(&mut bytes).map_err(|e| e.to_string())
+}
+
+/// The gossipsub topic of a community.
+pub fn topic_of(community: CommunityId) -> IdentTopic {
+    IdentTopic::new(format!("kith/{community}"))
+}
+
+/// Builds the swarm for a key.
+pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -> Result<Swarm<Behaviour>, String> {
+    let heartbeat = config.heartbeat;
+    let use_mdns = config.mdns;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| format!("cannot set up TCP: {e}"))?
+        .with_dns()
+        .map_err(|e| format!("cannot set up DNS: {e}"))?
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(heartbeat)
+                .validation_mode(gossipsub::ValidationMode::Anonymous)
+                .validate_messages()
+                .message_id_fn(|message: &gossipsub::Message| {
+                    gossipsub::MessageId::from(blake3::hash(&message.data).as_bytes().to_vec())
+                })
+                .max_transmit_size(kith_protocol::entry::MAX_ENTRY_BYTES + 1024)
+                .mesh_n(4)
+                .mesh_n_low(2)
+                .mesh_n_high(8)
+                .mesh_outbound_min(1)
+                .duplicate_cache_time(Duration::from_secs(120))
+                .flood_publish(true)
+                .build()
+                .map_err(|e| format!("gossipsub config: {e}"))?;
+            let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)?;
+            let codec = request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
+                .set_request_size_maximum(sync::MAX_REQUEST_BYTES)
+                .set_response_size_maximum(sync::MAX_RESPONSE_BYTES);
+            let sync = request_response::Behaviour::with_codec(
+                codec,
+                [(StreamProtocol::new(sync::SYNC_PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            );
+            let mut kad_config = kad::Config::new(StreamProtocol::new("/kith/kad/1"));
+            kad_config.set_periodic_bootstrap_interval(Some(Duration::from_secs(300)));
+            let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+            kad.set_mode(Some(kad::Mode::Server));
+            let mdns = if use_mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
+            let identify = identify::Behaviour::new(
+                identify::Config::new("/kith/1".into(), key.public())
+                    .with_agent_version(format!("kith/{}", env!("CARGO_PKG_VERSION"))),
+            );
+            Ok(Behaviour {
+                blocked: allow_block_list::Behaviour::default(),
+                gossipsub,
+                sync,
+                kad,
+                mdns: mdns.into(),
+                identify,
+                ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
+            })
+        })
+        .map_err(|e| format!("cannot set up the network: {e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+    Ok(swarm)
+}
+
+struct Redial {
+    addrs: Vec<Multiaddr>,
+    next: Instant,
+    backoff: Duration,
+}
+
+/// The network event loop: owns the swarm.
+#[allow(missing_debug_implementations)]
+pub struct NetworkLoop {
+    swarm: Swarm<Behaviour>,
+    replica: Arc<Mutex<Replica>>,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<NodeEvent>,
+    config: NetworkConfig,
+    subscribed: Option<IdentTopic>,
+    /// Name for the join request, sent once this node has its community's Genesis.
+    join_profile: Option<Body>,
+    requests: HashMap<OutboundRequestId, (PeerId, SyncRequest)>,
+    fetching: HashSet<(PeerId, MemberId)>,
+    strikes: HashMap<PeerId, u32>,
+    blocked_until: HashMap<PeerId, Instant>,
+    redial: HashMap<PeerId, Redial>,
+    connected: HashMap<PeerId, Vec<Multiaddr>>,
+    listen_addrs: Vec<Multiaddr>,
+}
+
+impl NetworkLoop {
+    pub fn new(
+        swarm: Swarm<Behaviour>,
+        replica: Arc<Mutex<Replica>>,
+        commands: mpsc::Receiver<Command>,
+        events: broadcast::Sender<NodeEvent>,
+        config: NetworkConfig,
+        join_profile: Option<Body>,
+    ) -> Self {
+        NetworkLoop {
+            swarm,
+            replica,
+            commands,
+            events,
+            config,
+            subscribed: None,
+            join_profile,
+            requests: HashMap::new(),
+            fetching: HashSet::new(),
+            strikes: HashMap::new(),
+            blocked_until: HashMap::new(),
+            redial: HashMap::new(),
+            connected: HashMap::new(),
+            listen_addrs: Vec::new(),
+        }
+    }
+
+    fn replica(&self) -> std::sync::MutexGuard<'_, Replica> {
+        // A poisoned lock means a panic elsewhere already; keep serving with the data as is.
+        self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts listening and dialling. Returns the addresses actually bound once known.
+    pub fn start(&mut self) -> Result<(), String> {
+        for addr in self.config.listen.clone() {
+            self.swarm.listen_on(addr.clone()).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        }
+        self.ensure_subscribed();
+        for addr in self.config.bootstrap.clone() {
+            self.dial(addr);
+        }
+        let known = self.replica().store().known_peers().unwrap_or_default();
+        for (peer, addrs) in known {
+            let Ok(peer) = peer.parse::<PeerId>() else { continue };
+            let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            if let Some(addr) = addrs.first() {
+                self.redial.insert(peer, Redial { addrs: addrs.clone(), next: Instant::now(), backoff: Duration::from_secs(1) });
+                for addr in &addrs {
+                    self.swarm.add_peer_address(peer, addr.clone());
+                }
+                tracing::debug!(%peer, %addr, "will reconnect to a known peer");
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the first listen address (so callers can print it).
+    pub async fn wait_listening(&mut self, timeout: Duration) -> Vec<Multiaddr> {
+        let deadline = Instant::now() + timeout;
+        while self.listen_addrs.is_empty() && !self.config.listen.is_empty() {
+            match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+                Ok(event) => self.on_swarm_event(event),
+                Err(_) => break,
+            }
+        }
+        self.listen_addrs.clone()
+    }
+
+    pub fn local_peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut sync_timer = tokio::time::interval(self.config.sync_interval);
+        sync_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut second = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                _ = sync_timer.tick() => self.sync_with_random_peer(),
+                _ = second.tick() => self.every_second(),
+            }
+        }
+        tracing::info!("network loop stopped");
+    }
+
+    fn ensure_subscribed(&mut self) {
+        if self.subscribed.is_some() {
+            return;
+        }
+        let Some(community) = self.replica().community_id() else { return };
+        if self.replica().community().is_none() {
+            return;
+        }
+        let topic = topic_of(community);
+        match self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
+            Ok(_) => self.subscribed = Some(topic),
+            Err(error) => tracing::error!(%error, "cannot subscribe to the community's topic"),
+        }
+    }
+
+    fn dial(&mut self, addr: Multiaddr) {
+        if let Err(error) = self.swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, %error, "cannot dial");
+        }
+        if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
+            self.redial.entry(peer).or_insert(Redial { addrs: vec![addr], next: Instant::now() + Duration::from_secs(1), backoff: Duration::from_secs(1) });
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Gossip(entries) => {
+                for entry in entries {
+                    self.gossip(&entry);
+                }
+            }
+            Command::Dial(addr) => self.dial(addr),
+            Command::Peers(reply) => {
+                let peers = self
+                    .connected
+                    .iter()
+                    .map(|(peer, addrs)| PeerInfo {
+                        peer_id: peer.to_string(),
+                        addrs: addrs.iter().map(ToString::to_string).collect(),
+                        member_id: member_of(peer).map(|m| m.to_string()),
+                        relayed: addrs.iter().any(|a| a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::ListenAddrs(reply) => {
+                let peer = self.local_peer_id();
+                let addrs = self.listen_addrs.iter().map(|a| a.clone().with_p2p(peer).unwrap_or_else(|a| a)).collect();
+                let _ = reply.send(addrs);
+            }
+            Command::Block(peer) => {
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
+                self.redial.remove(&peer);
+            }
+            Command::Unblock(peer) => {
+                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            }
+            Command::SyncNow => {
+                let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+                for peer in peers {
+                    self.request_heads(peer);
+                }
+            }
+        }
+    }
+
+    fn gossip(&mut self, entry: &Entry) {
+        let Some(topic) = self.subscribed.clone() else { return };
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, entry.bytes().to_vec()) {
+            Ok(_) => {}
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                tracing::debug!("no peer to gossip to yet; sync will carry the entry")
+            }
+            Err(gossipsub::PublishError::Duplicate) => {}
+            Err(error) => tracing::warn!(%error, "could not gossip an entry"),
+        }
+    }
+
+    fn every_second(&mut self) {
+        let now = Instant::now();
+        let released = self.replica().tick(now_ms());
+        self.after_applied(&released, None);
+        let due: Vec<PeerId> = self
+            .redial
+            .iter()
+            .filter(|(peer, r)| r.next <= now && !self.connected.contains_key(peer))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in due {
+            if let Some(redial) = self.redial.get_mut(&peer) {
+                redial.next = now + redial.backoff;
+                redial.backoff = (redial.backoff * 2).min(MAX_REDIAL_BACKOFF);
+                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer).addresses(redial.addrs.clone()).build();
+                if let Err(error) = self.swarm.dial(opts) {
+                    tracing::debug!(%peer, %error, "redial failed");
+                }
+            }
+        }
+        let expired: Vec<PeerId> = self.blocked_until.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
+        for peer in expired {
+            self.blocked_until.remove(&peer);
+            self.strikes.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+    }
+
+    fn sync_with_random_peer(&mut self) {
+        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        if peers.is_empty() {
+            return;
+        }
+        let index = (now_ms() as usize) % peers.len();
+        self.request_heads(peers[index]);
+    }
+
+    fn community_bytes(&self) -> Option<Vec<u8>> {
+        self.replica().community_id().map(|c| c.0.to_vec())
+    }
+
+    fn request_heads(&mut self, peer: PeerId) {
+        let Some(community) = self.community_bytes() else { return };
+        let has_genesis = self.replica().community().is_some();
+        let request = if has_genesis {
+            SyncRequest::Heads { community }
+        } else {
+            SyncRequest::Entry { hash: community.clone(), community }
+        };
+        self.send_request(peer, request);
+    }
+
+    fn send_request(&mut self, peer: PeerId, request: SyncRequest) {
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request.clone());
+        self.requests.insert(id, (peer, request));
+    }
+
+    fn fetch_range(&mut self, peer: PeerId, author: MemberId) {
+        if !self.fetching.insert((peer, author)) {
+            return;
+        }
+        let Some(community) = self.community_bytes() else { return };
+        let from_seq = self.replica().head_seq(&author) + 1;
+        let request =
+            SyncRequest::Range { community, author: author.0.to_vec(), from_seq, limit: sync::PAGE_ENTRIES };
+        self.send_request(peer, request);
+    }
+
+    fn strike(&mut self, peer: PeerId, reason: &str) {
+        tracing::warn!(%peer, %reason, "rejected a message from a peer");
+        let _ = self.events.send(NodeEvent::Rejected { peer_id: peer.to_string(), reason: reason.to_string() });
+        let strikes = self.strikes.entry(peer).or_insert(0);
+        *strikes += 1;
+        if *strikes >= MAX_STRIKES {
+            tracing::warn!(%peer, "too many bad messages: blocking the peer for a while");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            self.blocked_until.insert(peer, Instant::now() + STRIKE_BLOCK);
+        }
+    }
+
+    /// After entries were applied: tell listeners, claim transfers paid to us, and send our
+    /// join request once we have our community.
+    fn after_applied(&mut self, applied: &[Entry], from: Option<PeerId>) {
+        let me = self.replica().me();
+        let mut claims = Vec::new();
+        for entry in applied {
+            let _ = self.events.send(NodeEvent::Entry {
+                id: entry.hash().to_string(),
+                author: entry.author().to_string(),
+                kind: entry.body().kind_name().to_string(),
+            });
+            if let Body::Transfer { to, .. } = entry.body() {
+                if *to == me {
+                    claims.push(entry.hash());
+                }
+            }
+            // A gap behind a dependency: the entry it waits on may be in the same peer's log.
+            let _ = from;
+        }
+        if !claims.is_empty() {
+            self.claim(claims);
+        }
+    }
+
+    /// Publishes a Receive for each transfer paid to this member.
+    pub(crate) fn claim(&mut self, transfers: Vec<EntryHash>) {
+        let mut published = Vec::new();
+        {
+            let mut replica = self.replica();
+            for transfer in transfers {
+                match replica.publish(Body::Receive { transfer }, now_ms()) {
+                    Ok(entry) => published.push(entry),
+                    Err(error) => tracing::debug!(%error, transfer = %transfer.short(), "cannot claim a transfer yet"),
+                }
+            }
+        }
+        for entry in &published {
+            self.gossip(entry);
+        }
+        self.after_applied(&published, None);
+    }
+
+    fn send_join_request_if_due(&mut self) {
+        let Some(profile) = self.join_profile.clone() else { return };
+        let result = {
+            let mut replica = self.replica();
+            let me = replica.me();
+            if replica.community().is_none() || replica.head_seq(&me) > 0 {
+                None
+            } else {
+                Some(replica.publish(profile, now_ms()))
+            }
+        };
+        match result {
+            Some(Ok(entry)) => {
+                tracing::info!("sent the join request");
+                self.join_profile = None;
+                self.gossip(&entry);
+                self.after_applied(std::slice::from_ref(&entry), None);
+            }
+            Some(Err(error)) => tracing::warn!(%error, "cannot send the join request yet"),
+            None => {
+                if self.replica().community().is_some() {
+                    self.join_profile = None;
+                }
+            }
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
+        let received = self.replica().receive_bytes(data, now_ms());
+        let acceptance = match &received {
+            Received::Applied(applied) => {
+                let applied = applied.clone();
+                self.after_applied(&applied, Some(source));
+                MessageAcceptance::Accept
+            }
+            Received::Fork(_) => {
+                self.on_fork();
+                MessageAcceptance::Accept
+            }
+            Received::Pending(wait) => {
+                self.on_wait(source, *wait);
+                MessageAcceptance::Ignore
+            }
+            Received::Rejected(error) => {
+                self.strike(source, &error.to_string());
+                MessageAcceptance::Reject
+            }
+            Received::Duplicate | Received::Frozen | Received::NotOurs | Received::Dropped => MessageAcceptance::Ignore,
+        };
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+    }
+
+    fn on_fork(&mut self) {
+        let _ = self.events.send(NodeEvent::Fork { author: String::new() });
+    }
+
+    /// An entry waits for something: ask the peer that sent it.
+    fn on_wait(&mut self, peer: PeerId, wait: Wait) {
+        match wait {
+            Wait::PreviousEntry { author, .. } => self.fetch_range(peer, author),
+            Wait::Entry { .. } | Wait::Admission { .. } | Wait::Appointment { .. } => self.request_heads(peer),
+            Wait::Clock { .. } => {}
+        }
+    }
+
+    fn on_request(&mut self, peer: PeerId, request: SyncRequest, channel: request_response::ResponseChannel<SyncResponse>) {
+        let response = self.answer(&request);
+        if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+            tracing::debug!(%peer, "peer went away before the sync answer");
+        }
+    }
+
+    fn answer(&self, request: &SyncRequest) -> SyncResponse {
+        let replica = self.replica();
+        let ours = replica.community_id().map(|c| c.0.to_vec());
+        let community = match request {
+            SyncRequest::Heads { community } | SyncRequest::Range { community, .. } | SyncRequest::Entry { community, .. } => community,
+        };
+        if ours.as_ref() != Some(community) {
+            return SyncResponse::Refused("not this node's community".into());
+        }
+        match request {
+            SyncRequest::Heads { .. } => SyncResponse::Heads {
+                heads: replica.heads().into_iter().map(|(id, seq)| LogHead(id.0.to_vec(), seq)).collect(),
+                forks: replica.fork_proofs(),
+            },
+            SyncRequest::Range { author, from_seq, limit, .. } => {
+                let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else {
+                    return SyncResponse::Refused("an author is 32 bytes".into());
+                };
+                let limit = (*limit).min(sync::PAGE_ENTRIES) as usize;
+                match replica.store().range(&MemberId(author), *from_seq, limit, sync::PAGE_BYTES) {
+                    Ok(entries) => SyncResponse::Entries(entries.into_iter().map(serde_bytes::ByteBuf::from).collect()),
+                    Err(error) => SyncResponse::Refused(error.to_string()),
+                }
+            }
+            SyncRequest::Entry { hash, .. } => {
+                let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) else {
+                    return SyncResponse::Refused("a hash is 32 bytes".into());
+                };
+                match replica.store().get(&EntryHash(hash)) {
+                    Ok(Some(entry)) => SyncResponse::Entries(vec![serde_bytes::ByteBuf::from(entry.into_bytes())]),
+                    Ok(None) => SyncResponse::Entries(Vec::new()),
+                    Err(error) => SyncResponse::Refused(error.to_string()),
+                }
+            }
+        }
+    }
+
+    fn on_response(&mut self, peer: PeerId, request_id: OutboundRequestId, response: SyncResponse) {
+        let Some((_, request)) = self.requests.remove(&request_id) else { return };
+        match (request, response) {
+            (SyncRequest::Heads { .. }, SyncResponse::Heads { heads, forks }) => {
+                for proof in &forks {
+                    if self.replica().receive_fork_proof(proof, now_ms()) {
+                        self.on_fork();
+                    }
+                }
+                for LogHead(author, seq) in heads {
+                    let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else {
+                        self.strike(peer, "a head with a malformed author");
+                        return;
+                    };
+                    let author = MemberId(author);
+                    if seq > self.replica().head_seq(&author) {
+                        self.fetch_range(peer, author);
+                    }
+                }
+            }
+            (SyncRequest::Range { author, limit, .. }, SyncResponse::Entries(entries)) => {
+                let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else { return };
+                let author = MemberId(author);
+                self.fetching.remove(&(peer, author));
+                let full_page = entries.len() >= limit as usize;
+                let progressed = self.ingest_page(peer, entries);
+                if full_page && progressed {
+                    self.fetch_range(peer, author);
+                }
+            }
+            (SyncRequest::Entry { hash, .. }, SyncResponse::Entries(entries)) => self.on_entry_fetched(peer, &hash, entries),
+            (_, SyncResponse::Refused(reason)) => tracing::debug!(%peer, %reason, "sync request refused"),
+            _ => self.strike(peer, "a sync answer that does not match the question"),
+        }
+    }
+
+    /// A joining node's Genesis, or an entry fetched by hash.
+    fn on_entry_fetched(&mut self, peer: PeerId, hash: &[u8], entries: Vec<serde_bytes::ByteBuf>) {
+        let Some(bytes) = entries.into_iter().next() else { return };
+        let entry = match Entry::decode(bytes.into_vec()) {
+            Ok(entry) => entry,
+            Err(error) => return self.strike(peer, &error.to_string()),
+        };
+        if entry.hash().0.as_slice() != hash {
+            return self.strike(peer, "sent another entry than the one asked for");
+        }
+        let adopted = {
+            let mut replica = self.replica();
+            if replica.community().is_none() { Some(replica.adopt_genesis(&entry)) } else { None }
+        };
+        match adopted {
+            Some(Ok(())) => {
+                tracing::info!(community = %entry.community().short(), "fetched the community's founding entry");
+                self.ensure_subscribed();
+                self.send_join_request_if_due();
+                self.request_heads(peer);
+            }
+            Some(Err(error)) => self.strike(peer, &error.to_string()),
+            None => {
+                let received = self.replica().receive(entry, now_ms());
+                if let Received::Applied(applied) = received {
+                    self.after_applied(&applied, Some(peer));
+                }
+            }
+        }
+    }
+
+    /// Verifies a page of entries in one batch and applies them in order. Returns whether any
+    /// entry was new.
+    fn ingest_page(&mut self, peer: PeerId, page: Vec<serde_bytes::ByteBuf>) -> bool {
+        let mut entries = Vec::with_capacity(page.len());
+        for bytes in page {
+            match Entry::decode_unverified(bytes.into_vec()) {
+                Ok(entry) => entries.push(entry),
+                Err(error) => {
+                    self.strike(peer, &error.to_string());
+                    return false;
+                }
+            }
+        }
+        let verdicts = Entry::verify_many(&entries);
+        let mut progressed = false;
+        let mut applied_all = Vec::new();
+        let mut fork = false;
+        let mut bad = Vec::new();
+        {
+            let mut replica = self.replica();
+            let now = now_ms();
+            for (entry, verdict) in entries.into_iter().zip(verdicts) {
+                if let Err(error) = verdict {
+                    bad.push(error.to_string());
+                    break;
+                }
+                match replica.receive(entry, now) {
+                    Received::Applied(applied) => {
+                        progressed = true;
+                        applied_all.extend(applied);
+                    }
+                    Received::Fork(_) => fork = true,
+                    Received::Rejected(error) => {
+                        bad.push(error.to_string());
+                        break;
+                    }
+                    Received::Pending(_) => progressed = true,
+                    _ => {}
+                }
+            }
+        }
+        for reason in bad {
+            self.strike(peer, &reason);
+        }
+        if fork {
+            self.on_fork();
+        }
+        self.after_applied(&applied_all, Some(peer));
+        progressed
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => self.listen_addrs.retain(|a| *a != address),
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                let addr = endpoint.get_remote_address().clone();
+                let addrs = self.connected.entry(peer_id).or_default();
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
+                }
+                if let Some(redial) = self.redial.get_mut(&peer_id) {
+                    redial.backoff = Duration::from_secs(1);
+                }
+                if num_established.get() == 1 {
+                    tracing::info!(peer = %peer_id, "connected");
+                    let _ = self.events.send(NodeEvent::PeerConnected { peer_id: peer_id.to_string() });
+                    self.request_heads(peer_id);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established, endpoint, .. } => {
+                if num_established == 0 {
+                    self.connected.remove(&peer_id);
+                    self.fetching.retain(|(p, _)| *p != peer_id);
+                    tracing::info!(peer = %peer_id, "disconnected");
+                    let _ = self.events.send(NodeEvent::PeerDisconnected { peer_id: peer_id.to_string() });
+                    if let Some(redial) = self.redial.get_mut(&peer_id) {
+                        redial.next = Instant::now() + redial.backoff;
+                    }
+                } else if let Some(addrs) = self.connected.get_mut(&peer_id) {
+                    addrs.retain(|a| a != endpoint.get_remote_address());
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(peer = ?peer_id, %error, "could not connect");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => tracing::debug!(%error, "refused an incoming connection"),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
+                self.on_gossip(propagation_source, message_id, message.data);
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
+                request_response::Message::Request { request, channel, .. } => self.on_request(peer, request, channel),
+                request_response::Message::Response { request_id, response } => self.on_response(peer, request_id, response),
+            },
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, request_id, error, .. }) => {
+                if let Some((_, SyncRequest::Range { author, .. })) = self.requests.remove(&request_id) {
+                    if let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) {
+                        self.fetching.remove(&(peer, MemberId(author)));
+                    }
+                }
+                tracing::debug!(%peer, %error, "sync request failed");
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().filter(|a| !is_unspecified(a)).take(16).collect();
+                for addr in &addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
+                }
+                let texts: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                if !texts.is_empty() {
+                    if let Err(error) = self.replica().store().remember_peer(&peer_id.to_string(), &texts) {
+                        tracing::debug!(%error, "could not remember a peer");
+                    }
+                    let redial = self.redial.entry(peer_id).or_insert(Redial {
+                        addrs: Vec::new(),
+                        next: Instant::now(),
+                        backoff: Duration::from_secs(1),
+                    });
+                    redial.addrs = addrs;
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    if !self.connected.contains_key(&peer) && peer != self.local_peer_id() {
+                        tracing::debug!(%peer, %addr, "found a neighbour on the local network");
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_unspecified(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
+        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}

@@ -1,0 +1,277 @@
+//! A node's lifecycle: start from a config (home, network, API), publish local entries,
+//! answer queries, and shut down cleanly with every task tracked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use kith_protocol::{Body, CommunityId, Entry, MemberId, Rules};
+
+use crate::clock::now_ms;
+use crate::home::{Home, HomeError};
+use crate::network::{self, Command, NetworkConfig, NetworkLoop, NodeEvent, PeerInfo};
+use crate::replica::{PublishError, Replica, ReplicaError};
+use crate::store::{Store, StoreError};
+
+/// Default sled cache for a home node: small, the node must stay light.
+pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How a node starts.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub home: PathBuf,
+    pub network: NetworkConfig,
+    pub cache_bytes: u64,
+    /// Where to serve the local API (always a loopback address); `None` serves none.
+    pub api: Option<SocketAddr>,
+    /// Found a new community at start if the home has none (name, description, rules).
+    pub found: Option<(String, String, Rules)>,
+}
+
+impl NodeConfig {
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            home: home.into(),
+            network: NetworkConfig::default(),
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            api: None,
+            found: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("network: {0}")]
+    Network(String),
+    #[error("the local API: {0}")]
+    Api(String),
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// A running node. Cheap handles to it are the replica (shared state) and the command channel.
+#[derive(Debug)]
+pub struct Node {
+    home: Home,
+    replica: Arc<Mutex<Replica>>,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<NodeEvent>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    peer_id: PeerId,
+    listen_addrs: Vec<Multiaddr>,
+    api_addr: Option<SocketAddr>,
+}
+
+/// The shared parts of a node that API handlers hold.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    pub home: Home,
+    pub replica: Arc<Mutex<Replica>>,
+    pub commands: mpsc::Sender<Command>,
+    pub events: broadcast::Sender<NodeEvent>,
+    pub peer_id: PeerId,
+    pub shutdown: CancellationToken,
+}
+
+impl NodeHandle {
+    pub fn replica(&self) -> MutexGuard<'_, Replica> {
+        self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Signs, checks, stores (flushed) and gossips a new entry of this member's log.
+    pub async fn publish(&self, body: Body) -> Result<Entry, PublishError> {
+        let entry = self.replica().publish(body, now_ms())?;
+        let _ = self.commands.send(Command::Gossip(vec![entry.clone()])).await;
+        let _ = self.events.send(NodeEvent::Entry {
+            id: entry.hash().to_string(),
+            author: entry.author().to_string(),
+            kind: entry.body().kind_name().to_string(),
+        });
+        Ok(entry)
+    }
+
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Peers(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::ListenAddrs(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+impl Node {
+    /// Opens the home, the store and the replica, starts the network (and the API), and
+    /// returns once the node listens.
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let home = Home::open(&config.home)?;
+        let keypair = home.key_or_create()?;
+        let home_config = home.config()?;
+        let store = Store::open(&home.db_path(), config.cache_bytes)?;
+        let now = now_ms();
+        let mut replica = Replica::open(store, keypair.clone(), home.community()?, now)?;
+        if replica.community().is_none() && replica.community_id().is_none() {
+            if let Some((name, description, rules)) = &config.found {
+                let genesis = replica.found(name, description, *rules, now)?;
+                let mut stored = home.config()?;
+                stored.community = Some(genesis.community().to_string());
+                home.write_config(&stored)?;
+                tracing::info!(community = %genesis.community(), "founded a new community");
+            }
+        }
+        if home_config.restored {
+            replica.set_read_only(true);
+        }
+        let join_profile = home_config.join_name.as_ref().map(|name| Body::Profile {
+            name: name.clone(),
+            about: String::new(),
+            area: String::new(),
+            skills: Vec::new(),
+            contact: String::new(),
+        });
+        let mut network_config = config.network.clone();
+        for addr in &home_config.bootstrap {
+            if let Ok(addr) = addr.parse() {
+                network_config.bootstrap.push(addr);
+            }
+        }
+        let libp2p_key = network::libp2p_keypair(keypair.secret_bytes()).map_err(NodeError::Network)?;
+        let swarm = network::build_swarm(libp2p_key, &network_config).map_err(NodeError::Network)?;
+        let replica = Arc::new(Mutex::new(replica));
+        let (commands_tx, commands_rx) = mpsc::channel(256);
+        let (events_tx, _) = broadcast::channel(1024);
+        let mut network_loop =
+            NetworkLoop::new(swarm, replica.clone(), commands_rx, events_tx.clone(), network_config, join_profile);
+        network_loop.start().map_err(NodeError::Network)?;
+        let listen_addrs = network_loop.wait_listening(Duration::from_secs(10)).await;
+        let peer_id = network_loop.local_peer_id();
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(network_loop.run(shutdown.clone()));
+        let mut node = Node {
+            home,
+            replica,
+            commands: commands_tx,
+            events: events_tx,
+            shutdown,
+            tasks,
+            peer_id,
+            listen_addrs,
+            api_addr: None,
+        };
+        if let Some(addr) = config.api {
+            node.api_addr = Some(crate::api::serve(node.handle(), addr, &node.tasks).await.map_err(NodeError::Api)?);
+        }
+        tracing::info!(peer = %node.peer_id, "node started");
+        Ok(node)
+    }
+
+    pub fn handle(&self) -> NodeHandle {
+        NodeHandle {
+            home: self.home.clone(),
+            replica: self.replica.clone(),
+            commands: self.commands.clone(),
+            events: self.events.clone(),
+            peer_id: self.peer_id,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+    pub fn replica(&self) -> MutexGuard<'_, Replica> {
+        self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+    pub fn member_id(&self) -> MemberId {
+        self.replica().me()
+    }
+    pub fn community_id(&self) -> Option<CommunityId> {
+        self.replica().community_id()
+    }
+    /// Addresses bound at start, with `/p2p/<peer id>`.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.listen_addrs.iter().map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect()
+    }
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
+    }
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    pub async fn publish(&self, body: Body) -> Result<Entry, PublishError> {
+        self.handle().publish(body).await
+    }
+
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        self.handle().peers().await
+    }
+
+    async fn command(&self, command: Command) -> Result<(), NodeError> {
+        self.commands.send(command).await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        self.command(Command::Dial(addr)).await
+    }
+    /// Refuses a peer until unblocked (cuts any connection to it).
+    pub async fn block(&self, peer: PeerId) -> Result<(), NodeError> {
+        self.command(Command::Block(peer)).await
+    }
+    pub async fn unblock(&self, peer: PeerId) -> Result<(), NodeError> {
+        self.command(Command::Unblock(peer)).await
+    }
+    /// Compares heads with every connected peer now.
+    pub async fn sync_now(&self) -> Result<(), NodeError> {
+        self.command(Command::SyncNow).await
+    }
+
+    /// A token that, once cancelled, stops the node (used for Ctrl-C).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the shutdown token is cancelled, then stops.
+    pub async fn run_until_stopped(self) -> Result<(), NodeError> {
+        self.shutdown.cancelled().await;
+        self.shutdown().await
+    }
+
+    /// Stops every task, flushes the store and removes `api.json`.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.home.remove_api_info();
+        self.replica().store().flush()?;
+        tracing::info!("node stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! The catch-up sync protocol's messages: heads exchange, range fetch and fetch by hash.
+//! Sent as CBOR over libp2p request-response; signed entries travel as opaque bytes.
+
+use serde::{Deserialize, Serialize};
+
+use kith_protocol::ForkProof;
+
+/// The protocol name on the wire.
+pub const SYNC_PROTOCOL: &str = "/kith/sync/1";
+/// Most entries in one range page.
+pub const PAGE_ENTRIES: u32 = 512;
+/// Most bytes of entries in one page (below the codec's response limit).
+pub const PAGE_BYTES: usize = 1024 * 1024;
+/// Largest request accepted.
+pub const MAX_REQUEST_BYTES: u64 = 16 * 1024;
+/// Largest response accepted.
+pub const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// "What logs do you hold, up to which seq?"
+    Heads {
+        #[serde(with = "serde_bytes")]
+        community: Vec<u8>,
+    },
+    /// "Send me `author`'s entries from `from_seq` on."
+    Range {
+        #[serde(with = "serde_bytes")]
+        community: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        author: Vec<u8>,
+        from_seq: u64,
+        limit: u32,
+    },
+    /// "Send me the entry with this hash" (a joining node fetches the Genesis this way).
+    Entry {
+        #[serde(with = "serde_bytes")]
+        community: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        hash: Vec<u8>,
+    },
+}
+
+/// One log's head: the author's key and the latest seq held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHead(#[serde(with = "serde_bytes")] pub Vec<u8>, pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    Heads { heads: Vec<LogHead>, forks: Vec<ForkProof> },
+    Entries(Vec<serde_bytes::ByteBuf>),
+    /// The request was not answered, with a reason (wrong community, malformed, not a member).
+    Refused(String),
+}
