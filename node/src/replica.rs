@@ -156,6 +156,8 @@ impl Replica {
         if let Err(error) = self.persist(&report) {
             tracing::error!(%error, "could not store received entries");
         }
+        // Forks can surface in entries this one released, not only in this one.
+        let proofs = if report.conflicts.is_empty() { Vec::new() } else { self.complete_forks(&report, now_ms) };
         match outcome {
             Outcome::Applied => Received::Applied(report.applied),
             Outcome::Duplicate => Received::Duplicate,
@@ -168,7 +170,7 @@ impl Replica {
             Outcome::Rejected(error) => Received::Rejected(error),
             Outcome::Frozen => Received::Frozen,
             Outcome::Dropped => Received::Dropped,
-            Outcome::Conflict { .. } => match self.complete_forks(&report, now_ms).into_iter().next() {
+            Outcome::Conflict { .. } => match proofs.into_iter().next() {
                 Some(proof) => Received::Fork(proof),
                 None => Received::Duplicate,
             },

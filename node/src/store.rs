@@ -1097,13 +1097,12 @@ mod tests {
         let mut neighbour = Author::new(2, founder.community);
         let older = founder.write(10, post("lifts"));
         let newer = founder.write(20, post("shopping"));
-        let late_reply = neighbour.write(40, Body::Reply { post: older.hash(), text: "I can help".into() });
+        let early_reply = founder.write(30, Body::Reply { post: older.hash(), text: "thanks".into() });
         let status = founder.write(50, Body::PostStatus { post: older.hash(), status: kith_protocol::Status::Done });
-        store.store_applied(&[genesis, older.clone(), newer.clone(), late_reply.clone(), status]).unwrap();
-        let mut founder_reply = Author { seq: 4, prev: None, ..Author::new(1, founder.community) };
-        founder_reply.prev = founder.prev;
-        let early_reply = founder_reply.write(30, Body::Reply { post: older.hash(), text: "thanks".into() });
-        store.store_applied(std::slice::from_ref(&early_reply)).unwrap();
+        let late_reply = neighbour.write(40, Body::Reply { post: older.hash(), text: "I can help".into() });
+        // The later reply is stored first: replies are listed by their time, not by arrival.
+        store.store_applied(&[genesis, older.clone(), newer.clone(), late_reply.clone()]).unwrap();
+        store.store_applied(&[early_reply.clone(), status]).unwrap();
 
         let view = store.post(&older.hash()).unwrap().unwrap();
         assert_eq!(
@@ -1181,7 +1180,7 @@ mod tests {
         let store = open(&dir);
         let (mut founder, genesis) = founder();
         let mut bea = Author::new(2, founder.community);
-        let mut cal = Author::new(3, founder.community);
+        let cal = Author::new(3, founder.community);
         let lift = founder.write(5, post("lifts"));
         let to_bea = founder.write(
             10,
@@ -1213,7 +1212,6 @@ mod tests {
         let cal_side = store.transfers_of(&cal.id()).unwrap();
         assert_eq!(cal_side.len(), 1);
         assert_eq!(cal_side[0].claim, None);
-        let _ = cal.write(40, profile("Cal"));
     }
 
     #[test]

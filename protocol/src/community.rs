@@ -241,10 +241,23 @@ impl Community {
     /// What would become of this entry, without changing anything (for checking a local
     /// publish before it is stored).
     pub fn check(&self, entry: &Entry, now_ms: u64) -> Outcome {
-        let mut copy = self.clone();
-        let mut report = Report::default();
-        let mut woken = VecDeque::new();
-        copy.step(entry.clone(), now_ms, &mut report, &mut woken)
+        if self.entries.contains_key(&entry.hash()) {
+            return Outcome::Duplicate;
+        }
+        if let Err(error) = rules::same_community(entry, self.id) {
+            return Outcome::Rejected(error);
+        }
+        if self.members.get(&entry.author()).and_then(|m| m.frozen_at).is_some_and(|at| entry.seq() >= at) {
+            return Outcome::Frozen;
+        }
+        if let Some(existing) = self.logs.get(&(entry.author(), entry.seq())) {
+            return Outcome::Conflict { existing: *existing };
+        }
+        match self.judge(entry, now_ms) {
+            Ok(()) => Outcome::Applied,
+            Err(Refusal::Reject(error)) => Outcome::Rejected(error),
+            Err(Refusal::Wait(wait)) => Outcome::Pending(wait),
+        }
     }
 
     fn release(&mut self, mut woken: VecDeque<Wait>, now_ms: u64, report: &mut Report) {
@@ -252,9 +265,8 @@ impl Community {
             let Some(hashes) = self.waiting.remove(&wait) else { continue };
             for hash in hashes {
                 let Some((entry, _)) = self.pending.remove(&hash) else { continue };
-                match self.step(entry, now_ms, report, &mut woken) {
-                    Outcome::Rejected(error) => report.released_rejections.push((hash, error)),
-                    _ => {}
+                if let Outcome::Rejected(error) = self.step(entry, now_ms, report, &mut woken) {
+                    report.released_rejections.push((hash, error));
                 }
             }
         }
@@ -270,12 +282,15 @@ impl Community {
         }
         let author = entry.author();
         let seq = entry.seq();
-        if let Some(at) = self.members.get(&author).and_then(|m| m.frozen_at) {
-            if seq >= at {
-                self.record(&entry, true);
-                report.frozen.push(entry);
-                return Outcome::Frozen;
-            }
+        if let Some(at) = self.members.get(&author).and_then(|m| m.frozen_at)
+            && seq >= at
+        {
+            self.record(&entry, true);
+            // Entries that refer to this one (a reply, a claim) count as soon as it is held,
+            // frozen or not: wake them, or the outcome would depend on the order of arrival.
+            woken.push_back(Wait::Entry { hash });
+            report.frozen.push(entry);
+            return Outcome::Frozen;
         }
         if let Some(existing) = self.logs.get(&(author, seq)) {
             // Same author, same seq, different hash: a fork. The reducer keeps no entry bytes;
@@ -429,9 +444,10 @@ impl Community {
             }
             Body::Vouch { member, .. } => {
                 let needed = self.rules;
+                let by_founder = author == self.founder;
                 let newcomer = self.member_entry(*member);
                 newcomer.vouched_by.insert(author);
-                if !newcomer.admitted && rules::enough_vouches(newcomer.vouched_by.len(), &needed) {
+                if !newcomer.admitted && (by_founder || rules::enough_vouches(newcomer.vouched_by.len(), &needed)) {
                     newcomer.admitted = true;
                     woken.push_back(Wait::Admission { member: *member });
                 }
@@ -483,10 +499,10 @@ impl Community {
                 if let Some(reply) = self.replies.get_mut(target) {
                     reply.redacted = true;
                 }
-                if let Some(profile) = self.member_entry(author).profile.as_mut() {
-                    if profile.entry == *target {
-                        profile.redacted = true;
-                    }
+                if let Some(profile) = self.member_entry(author).profile.as_mut()
+                    && profile.entry == *target
+                {
+                    profile.redacted = true;
                 }
             }
             Body::Suspend { member, reason } => {
