@@ -43,7 +43,8 @@ pub mod limits {
 pub struct Rules {
     /// How far below zero a member's balance may go.
     pub credit_limit: Minutes,
-    /// Vouches from members needed to admit a newcomer.
+    /// Vouches from members needed to admit a newcomer (the founder's vouch alone also admits,
+    /// so that the community can grow past its founder).
     pub vouches_needed: u8,
     /// How long a post stays open unless it says otherwise, in days.
     pub post_lifetime_days: u16,

@@ -271,23 +271,12 @@ impl Entry {
         self.header.author.verifying_key().map_err(|e| EntryError::BadAuthorKey(e.to_string()))
     }
 
-    /// Verifies many entries' signatures in one batch (faster than one by one). On failure,
-    /// falls back to `verify_strict` one by one so the caller learns which entries are bad.
-    /// Returns one result per entry, in order. Every entry that passes has also passed
-    /// `verify_strict` or the batch equation, and batches only pass when every signature is valid.
+    /// Verifies many entries' signatures; returns one result per entry, in order. Each is checked
+    /// with `verify_strict`, exactly as [`Entry::decode`] does. (Not with ed25519's batch
+    /// equation: it accepts signatures whose R or key carries a small-order component, which
+    /// `verify_strict` refuses, so nodes checking sync pages in batches would keep entries that
+    /// every other node rejects — and whose fork proofs would not verify.)
     pub fn verify_many(entries: &[Entry]) -> Vec<Result<(), EntryError>> {
-        let keys: Result<Vec<VerifyingKey>, EntryError> = entries.iter().map(Entry::author_key).collect();
-        if let Ok(keys) = keys {
-            let messages: Vec<Vec<u8>> = entries.iter().map(|e| signed_message(e.header_bytes())).collect();
-            let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-            let signatures: Vec<Signature> = entries.iter().map(|e| Signature::from_bytes(&e.signature)).collect();
-            // The batch equation does not reject non-canonical signature scalars or small-order
-            // components the way verify_strict does; only take its word when none are present.
-            let all_strict_encodable = entries.iter().all(|e| signature_is_canonical(&e.signature));
-            if all_strict_encodable && ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok() {
-                return entries.iter().map(|_| Ok(())).collect();
-            }
-        }
         entries.iter().map(Entry::verify_signature).collect()
     }
 
@@ -337,23 +326,6 @@ impl Entry {
     pub fn community(&self) -> CommunityId {
         self.header.community.unwrap_or(CommunityId(self.hash.0))
     }
-}
-
-/// A signature's scalar half must be below the group order (what `verify_strict` insists on);
-/// checked before trusting a batch result.
-fn signature_is_canonical(signature: &[u8; 64]) -> bool {
-    // The group order ℓ, little-endian. s < ℓ.
-    const ORDER: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-    ];
-    for i in (0..32).rev() {
-        let s = signature[32 + i];
-        if s != ORDER[i] {
-            return s < ORDER[i];
-        }
-    }
-    false
 }
 
 /// The header's own shape: seq from 1, `prev` exactly when seq > 1, Genesis exactly at seq 1

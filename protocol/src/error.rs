@@ -79,8 +79,9 @@ pub enum EntryError {
     #[error("you cannot pay yourself")]
     SelfTransfer,
     #[error(
-        "transfer of {minutes} would take {name} to {}, below the community's limit of -{limit}",
-        format_signed_minutes(*would_be)
+        "transfer of {minutes} would take {name} to {}, below the community's limit of {}",
+        format_signed_minutes(*would_be),
+        format_signed_minutes(-i64::from(limit.0))
     )]
     OverCreditLimit { name: String, minutes: Minutes, would_be: i64, limit: Minutes },
     #[error("entry {0} is not a transfer")]

@@ -86,7 +86,7 @@ impl FromStr for Minutes {
             let value: u64 = digits.parse().map_err(|_| malformed())?;
             hundredths += value * 100;
         }
-        if hundredths % 100 != 0 {
+        if !hundredths.is_multiple_of(100) {
             return Err(DurationError::NotWholeMinutes(text.to_string()));
         }
         let minutes = hundredths / 100;

@@ -99,7 +99,9 @@ pub fn first_vouch(already_vouched: bool, voucher_name: &str) -> Result<(), Entr
     Ok(())
 }
 
-/// Rule: a newcomer is admitted once `vouches` members vouched, as the rules ask.
+/// Rule: a newcomer is admitted once `vouches` members vouched, as the rules ask. (The
+/// founder's vouch alone also admits — see the reducer — or a community asking for more than
+/// one vouch could never admit its second member.)
 pub fn enough_vouches(vouches: usize, rules: &Rules) -> bool {
     vouches >= usize::from(rules.vouches_needed)
 }

@@ -1,0 +1,925 @@
+//! One test per validation rule of kith-protocol, each asserting the exact refusal: the wire
+//! bytes, the header's shape, the fields, the entry in its community, what entries wait for,
+//! duplicates, forks and frozen logs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use kith_protocol::body::{MAX_PAYLOAD_BYTES, limits};
+use kith_protocol::entry::MAX_ENTRY_BYTES;
+use kith_protocol::rules::MAX_CLOCK_AHEAD_MS;
+use kith_protocol::{
+    Body, Community, CommunityId, Draft, Entry, EntryError, EntryHash, Fork, IdError, MemberId, Minutes, Outcome,
+    PostKind, Role, Rules, Status, Wait,
+};
+
+/// A valid post, seq 1 of key `[2; 32]` in a made-up community, and its draft.
+fn sample() -> (Draft, Entry) {
+    let log = Log::new(2, Some(CommunityId([5; 32])));
+    let draft = log.draft(post("Lifts to the surgery"));
+    let entry = log.sign(draft.clone());
+    (draft, entry)
+}
+
+fn decode_err(bytes: Vec<u8>) -> EntryError {
+    Entry::decode(bytes).expect_err("these bytes must be refused")
+}
+
+fn sign_err(draft: Draft) -> EntryError {
+    Entry::sign(&key(2), draft).expect_err("this draft must be refused")
+}
+
+/// A draft of key `[2; 32]` at seq 1 in a made-up community.
+fn draft(body: Body) -> Draft {
+    Log::new(2, Some(CommunityId([5; 32]))).draft(body)
+}
+
+// ---------------------------------------------------------------- the bytes
+
+#[test]
+fn hand_built_wire_bytes_match_signed_entries() {
+    // The forging helpers below must build exactly what Entry::sign builds, or the byte tests
+    // would test nothing.
+    let (draft, entry) = sample();
+    assert_eq!(forge_draft(2, &draft), entry.bytes());
+    assert_eq!(header_bytes(entry.header()), entry.header_bytes());
+    assert_eq!(Entry::decode(entry.bytes().to_vec()), Ok(entry.clone()));
+    assert_eq!(&entry.bytes()[signature_range(&entry)], entry.signature());
+}
+
+#[test]
+fn entry_too_large() {
+    let err = decode_err(vec![1; MAX_ENTRY_BYTES + 1]);
+    assert_eq!(err, EntryError::EntryTooLarge { len: MAX_ENTRY_BYTES + 1, max: MAX_ENTRY_BYTES });
+    // At the limit the size is fine (the bytes are refused for another reason).
+    assert!(!matches!(decode_err(vec![1; MAX_ENTRY_BYTES]), EntryError::EntryTooLarge { .. }));
+}
+
+#[test]
+fn malformed() {
+    assert_eq!(decode_err(vec![]), EntryError::Malformed { part: "entry", reason: "empty".into() });
+    assert!(matches!(decode_err(vec![1]), EntryError::Malformed { part: "entry", .. }));
+
+    let (draft, entry) = sample();
+    let mut truncated = entry.bytes().to_vec();
+    truncated.pop();
+    assert!(matches!(decode_err(truncated), EntryError::Malformed { part: "entry", .. }));
+
+    let header = header_bytes(entry.header());
+    let payload = payload_bytes(&draft.body);
+    let short_signature = wire(&header, &entry.signature()[..63], &payload);
+    assert_eq!(
+        decode_err(short_signature),
+        EntryError::Malformed { part: "signature", reason: "63 bytes, not 64".into() }
+    );
+
+    let garbage_header = wire(&[1, 0xff, 0xff], entry.signature(), &payload);
+    assert!(matches!(decode_err(garbage_header), EntryError::Malformed { part: "header", .. }));
+
+    // A payload naming a body variant that does not exist, with a header that signs it.
+    let bad_payload = vec![1, 200];
+    let mut header = entry.header().clone();
+    header.payload_hash = *blake3::hash(&bad_payload).as_bytes();
+    header.payload_len = 2;
+    assert!(matches!(decode_err(forge([2; 32], &header, &bad_payload)), EntryError::Malformed { part: "payload", .. }));
+}
+
+#[test]
+fn unknown_version() {
+    let (draft, entry) = sample();
+    let mut bytes = entry.bytes().to_vec();
+    bytes[0] = 2;
+    assert_eq!(decode_err(bytes), EntryError::UnknownVersion { part: "entry", version: 2 });
+
+    let mut header = header_bytes(entry.header());
+    header[0] = 2;
+    let payload = payload_bytes(&draft.body);
+    let bytes = wire(&header, &sign_header([2; 32], &header), &payload);
+    assert_eq!(decode_err(bytes), EntryError::UnknownVersion { part: "header", version: 2 });
+
+    let mut payload = payload_bytes(&draft.body);
+    payload[0] = 7;
+    let mut header = entry.header().clone();
+    header.payload_hash = *blake3::hash(&payload).as_bytes();
+    assert_eq!(
+        decode_err(forge([2; 32], &header, &payload)),
+        EntryError::UnknownVersion { part: "payload", version: 7 }
+    );
+}
+
+#[test]
+fn non_canonical() {
+    let (draft, entry) = sample();
+    // A trailing byte after the entry.
+    let mut bytes = entry.bytes().to_vec();
+    bytes.push(0);
+    assert_eq!(decode_err(bytes), EntryError::NonCanonical { part: "entry" });
+
+    // An overlong varint for the signature's length (64 written in two bytes).
+    let header = header_bytes(entry.header());
+    let payload = payload_bytes(&draft.body);
+    let mut overlong = vec![1];
+    varint(header.len(), &mut overlong);
+    overlong.extend_from_slice(&header);
+    overlong.extend_from_slice(&[0x80 | 64, 0x00]);
+    overlong.extend_from_slice(entry.signature());
+    varint(payload.len(), &mut overlong);
+    overlong.extend_from_slice(&payload);
+    assert_eq!(decode_err(overlong), EntryError::NonCanonical { part: "entry" });
+
+    // A trailing byte after the (signed) header.
+    let mut header = header_bytes(entry.header());
+    header.push(0);
+    let bytes = wire(&header, &sign_header([2; 32], &header), &payload);
+    assert_eq!(decode_err(bytes), EntryError::NonCanonical { part: "header" });
+
+    // A trailing byte after the payload, which the header signs.
+    let mut payload = payload_bytes(&draft.body);
+    payload.push(0);
+    let mut header = entry.header().clone();
+    header.payload_hash = *blake3::hash(&payload).as_bytes();
+    header.payload_len = payload.len() as u32;
+    assert_eq!(decode_err(forge([2; 32], &header, &payload)), EntryError::NonCanonical { part: "payload" });
+}
+
+#[test]
+fn payload_too_large() {
+    let (_, entry) = sample();
+    let payload = vec![0; MAX_PAYLOAD_BYTES + 1];
+    let bytes = wire(entry.header_bytes(), entry.signature(), &payload);
+    assert!(bytes.len() <= MAX_ENTRY_BYTES);
+    assert_eq!(decode_err(bytes), EntryError::PayloadTooLarge { len: MAX_PAYLOAD_BYTES + 1, max: MAX_PAYLOAD_BYTES });
+}
+
+#[test]
+fn payload_length_mismatch() {
+    let (draft, entry) = sample();
+    let payload = payload_bytes(&draft.body);
+    let mut header = entry.header().clone();
+    header.payload_len += 1;
+    assert_eq!(
+        decode_err(forge([2; 32], &header, &payload)),
+        EntryError::PayloadLengthMismatch { claimed: payload.len() as u32 + 1, actual: payload.len() }
+    );
+}
+
+#[test]
+fn payload_hash_mismatch() {
+    // Same header and signature, another payload of the same length.
+    let (_, entry) = sample();
+    let other = payload_bytes(&post("Lifts to the library"));
+    assert_eq!(other.len(), entry.header().payload_len as usize);
+    let bytes = wire(entry.header_bytes(), entry.signature(), &other);
+    assert_eq!(decode_err(bytes), EntryError::PayloadHashMismatch);
+}
+
+#[test]
+fn body_kind_mismatch() {
+    let (draft, entry) = sample();
+    let mut header = entry.header().clone();
+    header.body_kind = 5;
+    let bytes = forge([2; 32], &header, &payload_bytes(&draft.body));
+    assert_eq!(decode_err(bytes), EntryError::BodyKindMismatch { header: 5, payload: "post" });
+}
+
+#[test]
+fn bad_signature() {
+    let (draft, entry) = sample();
+    let payload = payload_bytes(&draft.body);
+
+    let mut flipped = entry.bytes().to_vec();
+    flipped[signature_range(&entry).start + 10] ^= 0x01;
+    assert_eq!(decode_err(flipped.clone()), EntryError::BadSignature);
+    // Everything but the signature is fine: decode_unverified takes it, verify_signature does not.
+    let unverified = Entry::decode_unverified(flipped).unwrap();
+    assert_eq!(unverified.verify_signature(), Err(EntryError::BadSignature));
+
+    // Signed by someone else than the author in the header.
+    let header = header_bytes(entry.header());
+    assert_eq!(decode_err(wire(&header, &sign_header([3; 32], &header), &payload)), EntryError::BadSignature);
+
+    // Signed by the author but without the domain tag (as a libp2p signature would be).
+    use ed25519_dalek::Signer;
+    let bare = ed25519_dalek::SigningKey::from_bytes(&[2; 32]).sign(&header).to_bytes();
+    assert_eq!(decode_err(wire(&header, &bare, &payload)), EntryError::BadSignature);
+}
+
+#[test]
+fn bad_author_key() {
+    let (draft, entry) = sample();
+    let payload = payload_bytes(&draft.body);
+    // A weak (small-order) key: the identity point.
+    let mut weak = [0u8; 32];
+    weak[0] = 1;
+    let mut header = entry.header().clone();
+    header.author = MemberId(weak);
+    let err = decode_err(forge([2; 32], &header, &payload));
+    assert_eq!(err, EntryError::BadAuthorKey(IdError::WeakKey.to_string()));
+
+    // Bytes that are not a point of the curve at all.
+    let not_a_point = (0u8..=255)
+        .map(|n| MemberId([n; 32]))
+        .find(|id| id.verifying_key().err() == Some(IdError::NotAKey))
+        .expect("some repeated byte is not a curve point");
+    header.author = not_a_point;
+    let err = decode_err(forge([2; 32], &header, &payload));
+    assert_eq!(err, EntryError::BadAuthorKey(IdError::NotAKey.to_string()));
+}
+
+#[test]
+fn malleated_signatures_are_refused() {
+    // s + ℓ verifies under the lax equation; verify_strict (and verify_many) must refuse it,
+    // or one entry would have two byte strings.
+    const ORDER: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let (_, entry) = sample();
+    let mut signature = *entry.signature();
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let sum = u16::from(signature[32 + i]) + u16::from(ORDER[i]) + carry;
+        signature[32 + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0);
+    let mut bytes = entry.bytes().to_vec();
+    bytes[signature_range(&entry)].copy_from_slice(&signature);
+    assert_eq!(decode_err(bytes.clone()), EntryError::BadSignature);
+    let malleated = Entry::decode_unverified(bytes).unwrap();
+    assert_eq!(malleated.hash(), entry.hash());
+    let results = Entry::verify_many(&[entry.clone(), malleated.clone(), entry]);
+    assert_eq!(results, vec![Ok(()), Err(EntryError::BadSignature), Ok(())]);
+    assert_eq!(Entry::verify_many(&[malleated]), vec![Err(EntryError::BadSignature)]);
+}
+
+#[test]
+fn batch_verification_agrees_with_verify_strict() {
+    // A signature whose R has a small-order component (R' = rB + T, T of order 2), made by the
+    // author's real key: verify_strict refuses it, and the batch equation (with random
+    // coefficients z) accepts it whenever z is even. verify_many must refuse it every time,
+    // or nodes that check sync pages in batches would store entries that others reject.
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+
+    let secret = [2u8; 32];
+    let expanded: [u8; 64] = Sha512::digest(secret).into();
+    let mut clamped = [0u8; 32];
+    clamped.copy_from_slice(&expanded[..32]);
+    clamped[0] &= 248;
+    clamped[31] &= 127;
+    clamped[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(clamped);
+    let author = key(2).member_id();
+    assert_eq!((a * ED25519_BASEPOINT_POINT).compress().to_bytes(), author.0);
+    // (0, -1): the point of order 2.
+    let mut minus_one = [0xff; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    let torsion = CompressedEdwardsY(minus_one).decompress().unwrap();
+    assert!(torsion.is_small_order());
+
+    let (draft, entry) = sample();
+    let mut message = kith_protocol::entry::SIGNATURE_DOMAIN.to_vec();
+    message.extend_from_slice(entry.header_bytes());
+    let payload = payload_bytes(&draft.body);
+    for nonce in 1u64..=32 {
+        let r = Scalar::from(nonce.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let big_r = (r * ED25519_BASEPOINT_POINT + torsion).compress().to_bytes();
+        let mut hasher = Sha512::new();
+        hasher.update(big_r);
+        hasher.update(author.0);
+        hasher.update(&message);
+        let h: [u8; 64] = hasher.finalize().into();
+        let s = r + Scalar::from_bytes_mod_order_wide(&h) * a;
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(&big_r);
+        signature[32..].copy_from_slice(&s.to_bytes());
+        let bytes = wire(entry.header_bytes(), &signature, &payload);
+        assert_eq!(decode_err(bytes.clone()), EntryError::BadSignature);
+        let tainted = Entry::decode_unverified(bytes).unwrap();
+        assert_eq!(
+            Entry::verify_many(std::slice::from_ref(&tainted)),
+            vec![Err(EntryError::BadSignature)],
+            "nonce {nonce}"
+        );
+        let results = Entry::verify_many(&[entry.clone(), tainted]);
+        assert_eq!(results, vec![Ok(()), Err(EntryError::BadSignature)], "nonce {nonce}");
+    }
+}
+
+#[test]
+fn verify_many_names_the_bad_entries() {
+    let mut log = Log::new(2, Some(CommunityId([5; 32])));
+    let mut entries: Vec<Entry> = (0..5).map(|i| log.write(post(&format!("Post {i}")))).collect();
+    assert!(Entry::verify_many(&entries).iter().all(Result::is_ok));
+    let mut bytes = entries[3].bytes().to_vec();
+    bytes[signature_range(&entries[3]).start] ^= 0x80;
+    entries[3] = Entry::decode_unverified(bytes).unwrap();
+    let results = Entry::verify_many(&entries);
+    assert_eq!(results[3], Err(EntryError::BadSignature));
+    assert!(results.iter().enumerate().all(|(i, r)| i == 3 || r.is_ok()));
+}
+
+// ---------------------------------------------------------------- the header's shape
+
+/// Both the signer and the decoder (of hand-signed bytes) refuse `draft` with `expected`.
+fn refused_both_ways(draft: Draft, expected: EntryError) {
+    assert_eq!(decode_err(forge_draft(2, &draft)), expected, "decoding {:?}", draft.body);
+    assert_eq!(sign_err(draft), expected);
+}
+
+#[test]
+fn seq_zero() {
+    let mut d = draft(post("Lifts"));
+    d.seq = 0;
+    refused_both_ways(d, EntryError::SeqZero);
+}
+
+#[test]
+fn prev_on_first_entry() {
+    let mut d = draft(post("Lifts"));
+    d.prev = Some(EntryHash([9; 32]));
+    refused_both_ways(d, EntryError::PrevOnFirstEntry);
+}
+
+#[test]
+fn missing_prev() {
+    let mut d = draft(post("Lifts"));
+    d.seq = 3;
+    refused_both_ways(d, EntryError::MissingPrev { seq: 3 });
+}
+
+#[test]
+fn misplaced_genesis() {
+    // A Genesis that names a community.
+    refused_both_ways(draft(genesis("Town", rules())), EntryError::MisplacedGenesis);
+    // A Genesis later in a log.
+    let mut d = draft(genesis("Town", rules()));
+    d.community = None;
+    d.seq = 2;
+    d.prev = Some(EntryHash([9; 32]));
+    refused_both_ways(d, EntryError::MisplacedGenesis);
+    // A community cannot start from anything but a Genesis.
+    let (_, entry) = sample();
+    assert_eq!(Community::new(&entry).err(), Some(EntryError::MisplacedGenesis));
+}
+
+#[test]
+fn missing_community() {
+    let mut d = draft(post("Lifts"));
+    d.community = None;
+    refused_both_ways(d, EntryError::MissingCommunity);
+}
+
+// ---------------------------------------------------------------- the fields
+
+#[test]
+fn field_too_long() {
+    let title = "a".repeat(limits::TITLE + 1);
+    assert_eq!(
+        sign_err(draft(post(&title))),
+        EntryError::FieldTooLong { field: "title", len: limits::TITLE + 1, max: limits::TITLE }
+    );
+    assert!(Entry::sign(&key(2), draft(post(&"a".repeat(limits::TITLE)))).is_ok());
+    // Limits count bytes, not characters.
+    let name = "é".repeat(31);
+    assert_eq!(sign_err(draft(profile(&name))), EntryError::FieldTooLong { field: "name", len: 62, max: 60 });
+    // The decoder checks fields too: a hand-signed oversized entry is refused.
+    assert_eq!(
+        decode_err(forge_draft(2, &draft(post(&title)))),
+        EntryError::FieldTooLong { field: "title", len: limits::TITLE + 1, max: limits::TITLE }
+    );
+}
+
+#[test]
+fn too_many_items() {
+    let body = Body::Profile {
+        name: "Ann".into(),
+        about: String::new(),
+        area: String::new(),
+        skills: (0..=limits::SKILLS).map(|i| format!("skill {i}")).collect(),
+        contact: String::new(),
+    };
+    assert_eq!(
+        sign_err(draft(body)),
+        EntryError::TooManyItems { field: "skills", count: limits::SKILLS + 1, max: limits::SKILLS }
+    );
+}
+
+#[test]
+fn control_character() {
+    assert_eq!(sign_err(draft(post("two\nlines"))), EntryError::ControlCharacter("title"));
+    let with_details = |details: &str| Body::Post {
+        kind: PostKind::Request,
+        title: "Shopping".into(),
+        details: details.into(),
+        category: String::new(),
+        when: String::new(),
+        place: String::new(),
+        expires_at: None,
+    };
+    // Newlines and tabs are fine in multi-line text; other control characters are not.
+    assert!(Entry::sign(&key(2), draft(with_details("line one\nline\ttwo"))).is_ok());
+    assert_eq!(sign_err(draft(with_details("ring \u{7}"))), EntryError::ControlCharacter("details"));
+    let memo =
+        Body::Transfer { to: key(3).member_id(), minutes: Minutes(60), memo: "\u{1b}[31m".into(), for_post: None };
+    assert_eq!(sign_err(draft(memo)), EntryError::ControlCharacter("memo"));
+}
+
+#[test]
+fn empty_field() {
+    assert_eq!(sign_err(draft(post("   "))), EntryError::EmptyField("title"));
+    assert_eq!(sign_err(draft(profile(""))), EntryError::EmptyField("name"));
+    assert_eq!(sign_err(draft(reply(EntryHash([1; 32]), " \n"))), EntryError::EmptyField("reply"));
+    let blank_reason = Body::Suspend { member: key(3).member_id(), reason: String::new() };
+    assert_eq!(sign_err(draft(blank_reason)), EntryError::EmptyField("reason"));
+    let blank_skill = Body::Profile {
+        name: "Ann".into(),
+        about: String::new(),
+        area: String::new(),
+        skills: vec![" ".into()],
+        contact: String::new(),
+    };
+    assert_eq!(sign_err(draft(blank_skill)), EntryError::EmptyField("skill"));
+    // Optional single-line fields may be empty.
+    assert!(Entry::sign(&key(2), draft(profile("Ann"))).is_ok());
+}
+
+#[test]
+fn bad_rules() {
+    let genesis_draft =
+        |rules: Rules| Draft { community: None, seq: 1, prev: None, timestamp_ms: T0, body: genesis("Town", rules) };
+    let bad = [
+        Rules { vouches_needed: 0, ..rules() },
+        Rules { vouches_needed: limits::MAX_VOUCHES_NEEDED + 1, ..rules() },
+        Rules { credit_limit: Minutes(limits::MAX_CREDIT_LIMIT_MINUTES + 1), ..rules() },
+        Rules { post_lifetime_days: 0, ..rules() },
+    ];
+    for rules in bad {
+        let err = Entry::sign(&key(1), genesis_draft(rules)).unwrap_err();
+        assert!(matches!(err, EntryError::BadRules(_)), "{rules:?}: {err:?}");
+    }
+    let edge = Rules {
+        vouches_needed: limits::MAX_VOUCHES_NEEDED,
+        credit_limit: Minutes(limits::MAX_CREDIT_LIMIT_MINUTES),
+        post_lifetime_days: 1,
+    };
+    assert!(Entry::sign(&key(1), genesis_draft(edge)).is_ok());
+}
+
+#[test]
+fn zero_transfer() {
+    assert_eq!(sign_err(draft(transfer(key(3).member_id(), 0))), EntryError::ZeroTransfer);
+}
+
+#[test]
+fn transfer_too_large() {
+    let too_much = limits::MAX_TRANSFER_MINUTES + 1;
+    assert_eq!(
+        sign_err(draft(transfer(key(3).member_id(), too_much))),
+        EntryError::TransferTooLarge { minutes: Minutes(too_much) }
+    );
+    assert!(Entry::sign(&key(2), draft(transfer(key(3).member_id(), limits::MAX_TRANSFER_MINUTES))).is_ok());
+}
+
+// ---------------------------------------------------------------- the entry in its community
+
+#[test]
+fn wrong_community() {
+    let mut town = Town::new(rules());
+    let mut elsewhere = Log::new(9, None);
+    let other = elsewhere.write(genesis("Elsewhere", rules())).community();
+    let stray = Log::new(2, Some(other)).next(profile("Bob"));
+    assert_eq!(town.feed(&stray), Outcome::Rejected(EntryError::WrongCommunity { expected: town.id(), found: other }));
+    // Another community's Genesis is from another community too.
+    let other_genesis = Log::new(9, None).next(genesis("Elsewhere", rules()));
+    assert!(matches!(town.feed(&other_genesis), Outcome::Rejected(EntryError::WrongCommunity { .. })));
+}
+
+#[test]
+fn prev_mismatch() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    let mut d = bob.draft(post("Lifts"));
+    d.prev = Some(EntryHash([7; 32]));
+    assert_eq!(town.feed(&bob.sign(d)), Outcome::Rejected(EntryError::PrevMismatch { seq: 2, prev_seq: 1 }));
+}
+
+#[test]
+fn timestamp_before_prev() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    let mut d = bob.draft(post("Lifts"));
+    d.timestamp_ms = bob.timestamp_ms - 1;
+    assert_eq!(town.feed(&bob.sign(d)), Outcome::Rejected(EntryError::TimestampBeforePrev { seq: 2 }));
+    // The same time as the previous entry is fine.
+    let mut d = bob.draft(post("Lifts"));
+    d.timestamp_ms = bob.timestamp_ms;
+    assert_eq!(town.feed(&bob.sign(d)), Outcome::Applied);
+}
+
+#[test]
+fn not_post_author() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut ann = town.admit(3, "Ann");
+    let lifts = town.act(&mut bob, post("Lifts"));
+    let entry = ann.write(status(lifts.hash(), Status::Done));
+    assert_eq!(town.feed(&entry), Outcome::Rejected(EntryError::NotPostAuthor));
+    // Its author may.
+    town.act(&mut bob, status(lifts.hash(), Status::Done));
+    assert_eq!(town.community.post(&lifts.hash()).unwrap().status, Status::Done);
+}
+
+#[test]
+fn not_a_post() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let ann = town.admit(3, "Ann");
+    let pay = town.act(&mut bob, transfer(ann.id(), 30));
+    let to_genesis = bob.next(reply(town.genesis.hash(), "Hello"));
+    assert_eq!(town.feed(&to_genesis), Outcome::Rejected(EntryError::NotAPost(town.genesis.hash())));
+    let on_transfer = bob.next(status(pay.hash(), Status::Done));
+    assert_eq!(town.feed(&on_transfer), Outcome::Rejected(EntryError::NotAPost(pay.hash())));
+}
+
+#[test]
+fn self_vouch() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    let entry = bob.next(vouch(bob.id()));
+    assert_eq!(town.feed(&entry), Outcome::Rejected(EntryError::SelfVouch));
+}
+
+#[test]
+fn duplicate_vouch() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    let again = town.founder.next(vouch(bob.id()));
+    let outcome = town.feed(&again);
+    assert_eq!(outcome, Outcome::Rejected(EntryError::DuplicateVouch { name: "Founder".into() }));
+}
+
+#[test]
+fn self_transfer() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    assert_eq!(town.feed(&bob.next(transfer(bob.id(), 60))), Outcome::Rejected(EntryError::SelfTransfer));
+}
+
+#[test]
+fn over_credit_limit() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let ann = town.admit(3, "Ann");
+    town.act(&mut bob, transfer(ann.id(), 9 * 60));
+    assert_eq!(town.balance(&bob.id()), -9 * 60);
+    let outcome = town.feed(&bob.next(transfer(ann.id(), 3 * 60)));
+    let Outcome::Rejected(error) = outcome else { panic!("expected a rejection, got {outcome:?}") };
+    assert_eq!(
+        error,
+        EntryError::OverCreditLimit { name: "Bob".into(), minutes: Minutes(180), would_be: -720, limit: Minutes(600) }
+    );
+    assert_eq!(error.to_string(), "transfer of 3h would take Bob to -12h, below the community's limit of -10h");
+    // With no credit at all, the limit reads as 0h (not "-0h").
+    let mut strict = Town::new(Rules { credit_limit: Minutes(0), ..rules() });
+    let cat = strict.admit(4, "Cat");
+    let Outcome::Rejected(error) = strict.feed(&cat.next(transfer(strict.founder.id(), 45))) else { panic!() };
+    assert_eq!(error.to_string(), "transfer of 45m would take Cat to -45m, below the community's limit of 0h");
+    // Exactly to the limit is fine.
+    town.act(&mut bob, transfer(ann.id(), 60));
+    assert_eq!(town.balance(&bob.id()), -600);
+}
+
+#[test]
+fn not_a_transfer() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let lifts = town.act(&mut bob, post("Lifts"));
+    assert_eq!(town.feed(&bob.next(receive(lifts.hash()))), Outcome::Rejected(EntryError::NotATransfer(lifts.hash())));
+}
+
+#[test]
+fn not_payee() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let ann = town.admit(3, "Ann");
+    let cat = town.admit(4, "Cat");
+    let pay = town.act(&mut bob, transfer(ann.id(), 60));
+    assert_eq!(town.feed(&cat.next(receive(pay.hash()))), Outcome::Rejected(EntryError::NotPayee));
+    // Nor can the payer take it back.
+    assert_eq!(town.feed(&bob.next(receive(pay.hash()))), Outcome::Rejected(EntryError::NotPayee));
+}
+
+#[test]
+fn already_claimed() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut ann = town.admit(3, "Ann");
+    let pay = town.act(&mut bob, transfer(ann.id(), 60));
+    let claim = town.act(&mut ann, receive(pay.hash()));
+    assert_eq!(town.balance(&ann.id()), 60);
+    assert_eq!(town.community.transfer(&pay.hash()).unwrap().claimed_by, Some(claim.hash()));
+    assert_eq!(town.feed(&ann.next(receive(pay.hash()))), Outcome::Rejected(EntryError::AlreadyClaimed));
+    assert_eq!(town.balance(&ann.id()), 60);
+}
+
+#[test]
+fn redact_not_own() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let ann = town.admit(3, "Ann");
+    let lifts = town.act(&mut bob, post("Lifts"));
+    assert_eq!(town.feed(&ann.next(redact(lifts.hash()))), Outcome::Rejected(EntryError::RedactNotOwn));
+    // Its author may; the post is then hidden.
+    town.act(&mut bob, redact(lifts.hash()));
+    let post = town.community.post(&lifts.hash()).unwrap();
+    assert!(post.redacted && !town.community.post_visible(post));
+}
+
+#[test]
+fn not_redactable() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let ann = town.admit(3, "Ann");
+    let pay = town.act(&mut bob, transfer(ann.id(), 60));
+    assert_eq!(town.feed(&bob.next(redact(pay.hash()))), Outcome::Rejected(EntryError::NotRedactable("transfer")));
+    let founder = town.founder.clone();
+    let genesis = town.genesis.hash();
+    assert_eq!(town.feed(&founder.next(redact(genesis))), Outcome::Rejected(EntryError::NotRedactable("genesis")));
+}
+
+#[test]
+fn redacting_own_profile_hides_the_name() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let profile_hash = town.community.member(&bob.id()).unwrap().profile.as_ref().unwrap().entry;
+    town.act(&mut bob, redact(profile_hash));
+    let member = town.community.member(&bob.id()).unwrap();
+    assert_eq!(member.name(), bob.id().short());
+}
+
+#[test]
+fn self_suspend() {
+    let mut town = Town::new(rules());
+    let founder = town.founder.clone();
+    let id = founder.id();
+    assert_eq!(town.feed(&founder.next(suspend(id))), Outcome::Rejected(EntryError::SelfSuspend));
+}
+
+#[test]
+fn suspension_hides_posts() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let lifts = town.act(&mut bob, post("Lifts"));
+    assert!(town.community.post_visible(town.community.post(&lifts.hash()).unwrap()));
+    let mut founder = town.founder.clone();
+    town.act(&mut founder, suspend(bob.id()));
+    assert!(!town.community.post_visible(town.community.post(&lifts.hash()).unwrap()));
+    assert!(town.community.member(&bob.id()).unwrap().suspended.is_some());
+}
+
+// ---------------------------------------------------------------- what entries wait for
+
+#[test]
+fn wait_previous_entry() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let second = bob.write(post("Lifts"));
+    let third = bob.write(post("Shopping"));
+    assert_eq!(town.feed(&third), Outcome::Pending(Wait::PreviousEntry { author: bob.id(), seq: 2 }));
+    assert_eq!(town.community.pending_count(), 1);
+    let (outcome, report) = town.community.ingest(second.clone(), NOW);
+    assert_eq!(outcome, Outcome::Applied);
+    assert_eq!(report.applied, vec![second, third]);
+    assert_eq!(town.community.pending_count(), 0);
+}
+
+#[test]
+fn wait_admission() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut cat = town.log(4);
+    // A newcomer's profile is a join request and counts at once; anything else waits.
+    town.act(&mut cat, profile("Cat"));
+    let lifts = cat.write(post("Lifts"));
+    assert_eq!(town.feed(&lifts), Outcome::Pending(Wait::Admission { member: cat.id() }));
+    // Paying a newcomer waits for them too.
+    let pay = bob.write(transfer(cat.id(), 60));
+    assert_eq!(town.feed(&pay), Outcome::Pending(Wait::Admission { member: cat.id() }));
+    assert!(!town.community.is_member(&cat.id()));
+    let welcome = town.founder.write(vouch(cat.id()));
+    let (outcome, report) = town.community.ingest(welcome, NOW);
+    assert_eq!(outcome, Outcome::Applied);
+    assert_eq!(report.applied.len(), 3);
+    assert!(town.community.is_member(&cat.id()));
+    assert!(town.community.post(&lifts.hash()).is_some());
+    assert!(town.community.transfer(&pay.hash()).is_some());
+}
+
+#[test]
+fn two_vouches_admit_when_two_are_needed() {
+    let mut town = Town::new(Rules { vouches_needed: 2, ..rules() });
+    // The founder's vouch alone admits, or no community asking for two vouches could start.
+    let mut bob = town.admit(2, "Bob");
+    let mut ann = town.admit(3, "Ann");
+    let mut cat = town.log(4);
+    town.act(&mut cat, profile("Cat"));
+    town.act(&mut bob, vouch(cat.id()));
+    assert!(!town.community.is_member(&cat.id()));
+    let early = cat.write(post("Lifts"));
+    assert_eq!(town.feed(&early), Outcome::Pending(Wait::Admission { member: cat.id() }));
+    let (_, report) = town.community.ingest(ann.write(vouch(cat.id())), NOW);
+    assert_eq!(report.applied.len(), 2);
+    assert!(town.community.is_member(&cat.id()));
+    assert_eq!(town.community.member(&cat.id()).unwrap().vouched_by.len(), 2);
+}
+
+#[test]
+fn wait_appointment() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let cat = town.admit(4, "Cat");
+    let ban = bob.write(suspend(cat.id()));
+    assert_eq!(town.feed(&ban), Outcome::Pending(Wait::Appointment { member: bob.id() }));
+    let mut founder = town.founder.clone();
+    let (outcome, report) = town.community.ingest(founder.write(appoint(bob.id(), Role::Organiser)), NOW);
+    assert_eq!(outcome, Outcome::Applied);
+    assert_eq!(report.applied.last(), Some(&ban));
+    assert!(town.community.member(&bob.id()).unwrap().organiser);
+    assert!(town.community.member(&cat.id()).unwrap().suspended.is_some());
+}
+
+#[test]
+fn appointing_an_organiser_waits_for_their_admission() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut dan = town.log(5);
+    town.act(&mut dan, profile("Dan"));
+    let mut founder = town.founder.clone();
+    let make = founder.write(appoint(dan.id(), Role::Organiser));
+    assert_eq!(town.feed(&make), Outcome::Pending(Wait::Admission { member: dan.id() }));
+    // A hub need not be a member; its appointment waits behind the founder's pending entry.
+    let hub = Log::new(6, None).id();
+    let hub_entry = founder.write(appoint(hub, Role::Hub));
+    assert_eq!(town.feed(&hub_entry), Outcome::Pending(Wait::PreviousEntry { author: founder.id(), seq: make.seq() }));
+    let (_, report) = town.community.ingest(bob.write(vouch(dan.id())), NOW);
+    assert_eq!(report.applied.len(), 3);
+    assert!(town.community.member(&dan.id()).unwrap().organiser);
+    assert!(town.community.member(&hub).unwrap().hub);
+    assert!(!town.community.is_member(&hub));
+}
+
+#[test]
+fn wait_entry() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut ann = town.admit(3, "Ann");
+    let lifts = bob.write(post("Lifts"));
+    let answer = ann.write(reply(lifts.hash(), "I'll come"));
+    assert_eq!(town.feed(&answer), Outcome::Pending(Wait::Entry { hash: lifts.hash() }));
+    let (_, report) = town.community.ingest(lifts.clone(), NOW);
+    assert_eq!(report.applied, vec![lifts.clone(), answer.clone()]);
+    assert_eq!(town.community.post(&lifts.hash()).unwrap().replies, 1);
+    assert_eq!(town.community.reply(&answer.hash()).unwrap().post, lifts.hash());
+}
+
+#[test]
+fn wait_clock_until_tick() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut d = bob.draft(post("Lifts"));
+    d.timestamp_ms = NOW + MAX_CLOCK_AHEAD_MS + 1;
+    let early = bob.sign(d);
+    assert_eq!(town.feed(&early), Outcome::Pending(Wait::Clock { timestamp_ms: NOW + MAX_CLOCK_AHEAD_MS + 1 }));
+    assert!(town.community.tick(NOW).applied.is_empty());
+    assert_eq!(town.community.pending_count(), 1);
+    let report = town.community.tick(NOW + 1);
+    assert_eq!(report.applied, vec![early.clone()]);
+    assert_eq!(town.community.pending_count(), 0);
+    // Exactly ten minutes ahead does not wait.
+    bob.commit(&early);
+    let mut d = bob.draft(post("Shopping"));
+    d.timestamp_ms = NOW + 1 + MAX_CLOCK_AHEAD_MS;
+    assert_eq!(town.community.ingest(bob.sign(d), NOW + 1).0, Outcome::Applied);
+}
+
+// ---------------------------------------------------------------- duplicates, forks, frozen logs
+
+#[test]
+fn duplicate() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let lifts = town.act(&mut bob, post("Lifts"));
+    let digest = town.community.digest();
+    assert_eq!(town.feed(&lifts), Outcome::Duplicate);
+    assert_eq!(town.feed(&town.genesis.clone()), Outcome::Duplicate);
+    assert_eq!(town.community.digest(), digest);
+}
+
+#[test]
+fn waiting_twice_is_still_one_pending_entry() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    bob.write(post("Lifts"));
+    let third = bob.write(post("Shopping"));
+    let wait = Outcome::Pending(Wait::PreviousEntry { author: bob.id(), seq: 2 });
+    assert_eq!(town.feed(&third), wait);
+    assert_eq!(town.feed(&third), wait);
+    assert_eq!(town.community.pending_count(), 1);
+}
+
+#[test]
+fn conflict_fork_and_frozen() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let ann = town.admit(3, "Ann");
+    let before = bob.clone();
+    let spent = town.act(&mut bob, transfer(ann.id(), 600));
+    // Bob restores an old backup and spends the same credit again at the same seq.
+    let mut restored = before;
+    let again = restored.write(transfer(town.founder.id(), 600));
+
+    let (outcome, report) = town.community.ingest(again.clone(), NOW);
+    assert_eq!(outcome, Outcome::Conflict { existing: spent.hash() });
+    assert_eq!(report.conflicts, vec![(again.clone(), spent.hash())]);
+
+    let proof = town.community.fork_with(&spent, &again).expect("a real fork makes a proof");
+    assert_eq!(proof.verify(), Ok(Fork { author: bob.id(), seq: 2, community: town.id() }));
+    assert_eq!(town.community.forks().count(), 1);
+    assert_eq!(town.community.member(&bob.id()).unwrap().frozen_at, Some(2));
+
+    // From the fork on, Bob's log is kept as evidence only.
+    let later = bob.write(post("Lifts"));
+    let (outcome, report) = town.community.ingest(later.clone(), NOW);
+    assert_eq!(outcome, Outcome::Frozen);
+    assert_eq!(report.frozen, vec![later.clone()]);
+
+    // Rebuilt with the proof, neither transfer counts.
+    let mut everything = town.applied.clone();
+    everything.extend([again.clone(), later.clone()]);
+    let (rebuilt, _) = Community::rebuild(&town.genesis, &[proof], everything, NOW).expect("rebuild");
+    assert_eq!(rebuilt.member(&bob.id()).unwrap().balance_minutes, 0);
+    assert_eq!(rebuilt.member(&bob.id()).unwrap().head.map(|h| h.seq), Some(1));
+    assert_eq!(rebuilt.transfers().count(), 0);
+    assert!(rebuilt.holds(&spent.hash()) && rebuilt.holds(&again.hash()) && rebuilt.holds(&later.hash()));
+}
+
+#[test]
+fn frozen_entries_release_what_waits_for_them() {
+    // Bob forks at seq 2 (two different posts); Ann replies to one of them. Whether the reply
+    // arrives before or after the post it answers, it must end up applied.
+    let build = || {
+        let mut town = Town::new(rules());
+        let bob = town.admit(2, "Bob");
+        let ann = town.admit(3, "Ann");
+        (town, bob, ann)
+    };
+    let (mut first, bob, mut ann) = build();
+    let lifts = bob.next(post("Lifts"));
+    let shopping = bob.next(post("Shopping"));
+    let answer = ann.write(reply(lifts.hash(), "I'll come"));
+    let proof = kith_protocol::ForkProof::new(&lifts, &shopping);
+    assert!(first.community.add_fork_proof(&proof));
+
+    assert_eq!(first.feed(&lifts), Outcome::Frozen);
+    assert_eq!(first.feed(&answer), Outcome::Applied);
+
+    let (mut second, _, _) = build();
+    assert!(second.community.add_fork_proof(&proof));
+    assert_eq!(second.feed(&answer), Outcome::Pending(Wait::Entry { hash: lifts.hash() }));
+    let (outcome, report) = second.community.ingest(lifts.clone(), NOW);
+    assert_eq!(outcome, Outcome::Frozen);
+    assert_eq!(report.applied, vec![answer]);
+    assert_eq!(second.community.pending_count(), 0);
+    assert_eq!(first.community.digest(), second.community.digest());
+}
+
+#[test]
+fn check_changes_nothing() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    let digest = town.community.digest();
+    let lifts = bob.next(post("Lifts"));
+    assert_eq!(town.community.check(&lifts, NOW), Outcome::Applied);
+    assert_eq!(
+        town.community.check(&bob.next(transfer(bob.id(), 5)), NOW),
+        Outcome::Rejected(EntryError::SelfTransfer)
+    );
+    assert_eq!(town.community.digest(), digest);
+    assert!(!town.community.holds(&lifts.hash()));
+}
+
+#[test]
+fn posts_expire_after_the_community_lifetime() {
+    let mut town = Town::new(Rules { post_lifetime_days: 2, ..rules() });
+    let mut bob = town.admit(2, "Bob");
+    let lifts = town.act(&mut bob, post("Lifts"));
+    let record = town.community.post(&lifts.hash()).unwrap();
+    assert_eq!(record.kind, PostKind::Offer);
+    assert_eq!(record.expires_at_ms, lifts.timestamp_ms() + 2 * 24 * 3600 * 1000);
+}
