@@ -1,1 +1,118 @@
-fn main() {}
+//! The `kith` binary: parses the command line ([`args`]), checks it ([`validate`]), runs it —
+//! on the home folder ([`local`]), as the node itself ([`run`]) or through the running node's
+//! API ([`client`]) — and prints the answer ([`output`]). Errors go to stderr as one
+//! `error: …` line; the exit code is 2 for a usage error, 1 for any other failure.
+
+mod args;
+mod client;
+mod local;
+mod output;
+mod run;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, anyhow};
+use clap::Parser;
+use clap::error::ErrorKind;
+use tracing_subscriber::EnvFilter;
+
+use kith_node::home::Home;
+
+use crate::args::{Cli, CommandArgs};
+use crate::output::Answer;
+use crate::validate::{Command, UsageError};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return clap_error(&error),
+    };
+    let is_run = matches!(cli.command, CommandArgs::Run(_));
+    init_logs(if is_run { "warn,libp2p_kad=error,kith_node=info,kith=info" } else { "warn" });
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&format!("{error:#}")));
+            if error.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::from(1) }
+        }
+    }
+}
+
+/// Help and version are printed whole; any other clap error as one line, exit code 2.
+fn clap_error(error: &clap::Error) -> ExitCode {
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = error.print();
+        return ExitCode::from(2);
+    }
+    // clap's message, without the usage and the tip that follow it.
+    let rendered = error.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("error: {} (see `kith --help`)", one_line(message));
+    ExitCode::from(2)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default filter.
+fn init_logs(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// The home folder: `--home`, `KITH_HOME`, or the platform's data folder.
+fn home_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir);
+    }
+    dirs::data_dir()
+        .map(|dir| dir.join("kith"))
+        .ok_or_else(|| anyhow!("cannot tell where your data folder is; give one with --home DIR or KITH_HOME"))
+}
+
+fn execute(cli: Cli) -> Result<()> {
+    let command = validate::command(cli.command)?;
+    let dir = home_dir(cli.home)?;
+    if matches!(command, Command::Api(_)) && !dir.is_dir() {
+        return Err(anyhow!("no node is running for home {} — start it with `kith run`", dir.display()));
+    }
+    let home = Home::open(&dir)?;
+    // Messages name the home by its full path.
+    let home = std::fs::canonicalize(&dir).map_or(Ok(home), Home::open)?;
+    let answer = match command {
+        Command::Init { name } => Answer::Local(local::init(&home, name)?),
+        Command::CommunityCreate { name, description, rules } => {
+            Answer::Local(local::create_community(&home, &name, &description, rules)?)
+        }
+        Command::Join { invite, text, name } => Answer::Local(local::join(&home, &invite, &text, name)?),
+        Command::KeyBackup => Answer::Local(local::backup(&home)?),
+        Command::KeyRestore { words } => Answer::Local(local::restore(&home, words)?),
+        Command::Run(options) => return run::run(&home, options),
+        Command::Open => {
+            return Err(anyhow!(
+                "the web page is not built yet; `kith open` will print its address in a later version"
+            ));
+        }
+        Command::Api(call) => client::Client::connect(&home)?.call(call)?,
+    };
+    output::print(&answer, cli.json)
+}

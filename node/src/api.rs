@@ -1,15 +1,844 @@
-//! The node's local HTTP API (placeholder until the API lands): binds 127.0.0.1 only.
+//! The node's local HTTP API: the `kith` command's only way in. Binds loopback only, writes
+//! `api.json` (url and a random token, mode 0600) in the home, asks every request for
+//! `Authorization: Bearer <token>`, speaks JSON ([`wire`]) and answers every refusal with
+//! `{ "error": "…" }`: 400 malformed input, 401 no token, 404 unknown, 409 ambiguous, 422 a
+//! rule of the community says no, 500 the node failed. Handlers are thin: they resolve names
+//! ([`resolve`]), build a [`Body`] and let the replica judge it.
+//!
+//! Routes (all under `/api`): `GET status`, `POST invites`, `GET peers`, `GET|POST posts`,
+//! `GET posts/{post}`, `POST posts/{post}/replies`, `POST posts/{post}/status`,
+//! `POST transfers`, `GET balance?member=`, `GET statement?member=`, `GET members?pending=`,
+//! `POST profile`, `POST vouches`, `POST suspensions`, `POST appointments`,
+//! `GET export?format=json|csv`, `GET events` (server-sent events of [`NodeEvent`]s).
 
+pub mod export;
+pub mod resolve;
+pub mod wire;
+
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::Stream;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::task::TaskTracker;
 
-use crate::node::NodeHandle;
+use kith_protocol::{
+    Body, Community, EntryHash, Member, MemberId, Minutes, PostKind, Role, Status as PostStatus, Wait,
+};
 
-/// Serves the API on `addr` (loopback only). Returns the bound address.
-pub async fn serve(_node: NodeHandle, addr: SocketAddr, _tasks: &TaskTracker) -> Result<SocketAddr, String> {
+use crate::clock::now_ms;
+use crate::home::ApiInfo;
+use crate::invite::Invite;
+use crate::network::NodeEvent;
+use crate::node::NodeHandle;
+use crate::replica::{PublishError, Replica};
+use crate::store::{PostView, StoreError};
+use resolve::ResolveError;
+use wire::*;
+
+/// How long an invite is good for unless asked otherwise: a week.
+pub const DEFAULT_INVITE_MINUTES: u32 = 7 * 24 * 60;
+/// Longest an invite may be good for: a year.
+pub const MAX_INVITE_MINUTES: u32 = 366 * 24 * 60;
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Most posts one board listing returns.
+pub const MAX_BOARD_POSTS: usize = 1000;
+/// Most hub addresses one invite carries besides this node's own.
+const MAX_HUB_ADDRS: usize = 8;
+
+/// Serves the API on `addr` (loopback only), writes `api.json` in the node's home, and stops
+/// when the node's shutdown token is cancelled. Returns the bound address.
+pub async fn serve(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> Result<SocketAddr, String> {
     if !addr.ip().is_loopback() {
-        return Err(format!("the API only listens on loopback, not {addr}"));
+        return Err(format!("the API only listens on loopback (127.0.0.1 or ::1), not {addr}"));
     }
-    Err("the local API is not built yet".into())
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| format!("cannot read the API's address: {e}"))?;
+    let token = new_token()?;
+    node.home
+        .write_api_info(&ApiInfo { url: format!("http://{bound}"), token: token.clone() })
+        .map_err(|e| e.to_string())?;
+    let shutdown = node.shutdown.clone();
+    let app = router(node, token);
+    tasks.spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the local API stopped");
+        }
+    });
+    tracing::info!(url = %format!("http://{bound}"), "local API listening");
+    Ok(bound)
+}
+
+/// 32 random bytes as hex.
+fn new_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("cannot read random bytes for the API token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[derive(Clone)]
+struct ApiState {
+    node: NodeHandle,
+    token: Arc<str>,
+}
+
+/// The API's routes with token checking, for a node and its token.
+pub fn router(node: NodeHandle, token: String) -> Router {
+    let state = ApiState { node, token: token.into() };
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/invites", post(create_invite))
+        .route("/api/peers", get(peers))
+        .route("/api/posts", get(board).post(create_post))
+        .route("/api/posts/{post}", get(show_post))
+        .route("/api/posts/{post}/replies", post(create_reply))
+        .route("/api/posts/{post}/status", post(set_status))
+        .route("/api/transfers", post(create_transfer))
+        .route("/api/balance", get(balance))
+        .route("/api/statement", get(statement))
+        .route("/api/members", get(members))
+        .route("/api/profile", post(set_profile))
+        .route("/api/vouches", post(create_vouch))
+        .route("/api/suspensions", post(create_suspension))
+        .route("/api/appointments", post(create_appointment))
+        .route("/api/export", get(export))
+        .route("/api/events", get(events))
+        .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest("this API route does not take that method".into())
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same_bytes(given.trim().as_bytes(), state.token.as_bytes()) {
+        return ApiError::Unauthorized.into_response();
+    }
+    next.run(request).await
+}
+
+/// Compares without stopping at the first difference.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+// --- errors ---
+
+/// A refusal, as the API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("this request needs the node's API token (`Authorization: Bearer <token>`, from api.json in the home)")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Ambiguous(String),
+    /// A rule of the community, or the node's state, says no.
+    #[error("{0}")]
+    Refused(String),
+    #[error("the node failed: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Ambiguous(_) => StatusCode::CONFLICT,
+            ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(reason) = &self {
+            tracing::error!(%reason, "API request failed");
+        }
+        (self.status(), Json(ErrorBody { error: self.to_string() })).into_response()
+    }
+}
+
+impl From<ResolveError> for ApiError {
+    fn from(error: ResolveError) -> Self {
+        match error {
+            ResolveError::Malformed(text) => ApiError::BadRequest(text),
+            ResolveError::Unknown(text) => ApiError::NotFound(text),
+            ResolveError::Ambiguous(text) => ApiError::Ambiguous(text),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+/// A JSON body, refused with a 400 `{ "error" }` when it does not parse.
+struct Input<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Input(value)),
+            Err(rejection) => Err(ApiError::BadRequest(json_rejection(&rejection))),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> String {
+    format!("the request's JSON is not right: {}", rejection.body_text())
+}
+
+/// Query parameters, refused with a 400 `{ "error" }` when they do not parse.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(ApiError::BadRequest(query_rejection(&rejection))),
+        }
+    }
+}
+
+fn query_rejection(rejection: &QueryRejection) -> String {
+    format!("the request's parameters are not right: {}", rejection.body_text())
+}
+
+// --- reading the state ---
+
+/// The community, or why there is none yet.
+fn community(replica: &Replica) -> Result<&Community, ApiError> {
+    replica.community().ok_or_else(|| {
+        ApiError::Refused(
+            "this node has not reached its community yet: it needs a connection to a member's node (see `kith peers`)"
+                .into(),
+        )
+    })
+}
+
+fn name_of(community: &Community, id: &MemberId) -> String {
+    community.member(id).map_or_else(|| id.short(), Member::name)
+}
+
+fn post_status(status: PostStatus, expires_at_ms: u64, now: u64) -> &'static str {
+    match status {
+        PostStatus::Open if now > expires_at_ms => "expired",
+        other => other.as_str(),
+    }
+}
+
+fn post_fields(community: &Community, view: &PostView, post: &kith_protocol::community::Post, now: u64) -> PostFields {
+    PostFields {
+        id: view.id.to_string(),
+        kind: post.kind.as_str().to_string(),
+        title: view.title.clone(),
+        details: view.details.clone(),
+        category: view.category.clone(),
+        when: view.when.clone(),
+        place: view.place.clone(),
+        author: post.author.to_string(),
+        author_name: name_of(community, &post.author),
+        status: post_status(post.status, post.expires_at_ms, now).to_string(),
+        created_at: rfc3339(post.created_at_ms),
+        created_at_ms: post.created_at_ms,
+        expires_at: rfc3339(post.expires_at_ms),
+        expires_at_ms: post.expires_at_ms,
+    }
+}
+
+fn post_detail(replica: &Replica, community: &Community, hash: &EntryHash, now: u64) -> Result<PostDetail, ApiError> {
+    let not_found = || ApiError::NotFound(format!("post {} is not known here", hash.short()));
+    let post = community.post(hash).filter(|p| community.post_visible(p)).ok_or_else(not_found)?;
+    let view = replica.store().post(hash)?.ok_or_else(not_found)?;
+    let mut replies = Vec::new();
+    for reply in replica.store().replies(hash)? {
+        let shown = community.reply(&reply.id).is_some_and(|r| !r.redacted)
+            && community.member(&reply.author).is_none_or(|m| m.suspended.is_none());
+        if shown {
+            replies.push(ReplyOut {
+                id: reply.id.to_string(),
+                author: reply.author.to_string(),
+                author_name: name_of(community, &reply.author),
+                text: reply.text,
+                created_at: rfc3339(reply.created_at_ms),
+                created_at_ms: reply.created_at_ms,
+            });
+        }
+    }
+    Ok(PostDetail { post: post_fields(community, &view, post, now), replies })
+}
+
+fn member_out(community: &Community, id: &MemberId, member: &Member) -> MemberOut {
+    let status = if member.suspended.is_some() {
+        "suspended"
+    } else if member.admitted {
+        "member"
+    } else {
+        "pending"
+    };
+    MemberOut {
+        member_id: id.to_string(),
+        name: member.name(),
+        area: member.profile.as_ref().filter(|p| !p.redacted).map(|p| p.area.clone()).unwrap_or_default(),
+        status: status.to_string(),
+        vouched_by: member.vouched_by.iter().map(ToString::to_string).collect(),
+        balance_minutes: member.balance_minutes,
+        organiser: member.organiser,
+        hub: member.hub,
+        founder: *id == community.founder(),
+    }
+}
+
+/// Everyone worth listing: members, hubs, and newcomers who asked to join. Members first,
+/// then by name.
+fn member_list(community: &Community, pending_only: bool) -> Vec<MemberOut> {
+    let mut out: Vec<MemberOut> = community
+        .members()
+        .filter(|(_, m)| m.admitted || m.hub || m.profile.is_some())
+        .filter(|(_, m)| !pending_only || !m.admitted)
+        .map(|(id, m)| member_out(community, id, m))
+        .collect();
+    out.sort_by_key(|m| (m.status != "member", m.name.to_lowercase()));
+    out
+}
+
+fn transfer_out(replica: &Replica, community: &Community, hash: &EntryHash) -> Result<Option<TransferOut>, ApiError> {
+    let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
+    let claimed = community.transfer(hash).is_some_and(|t| t.claimed_by.is_some()) || view.claim.is_some();
+    Ok(Some(TransferOut {
+        id: view.id.to_string(),
+        from: view.from.to_string(),
+        from_name: name_of(community, &view.from),
+        to: view.to.to_string(),
+        to_name: name_of(community, &view.to),
+        minutes: view.minutes,
+        memo: view.memo,
+        for_post: view.for_post.map(|p| p.to_string()),
+        created_at: rfc3339(view.created_at_ms),
+        created_at_ms: view.created_at_ms,
+        claimed,
+    }))
+}
+
+// --- publishing ---
+
+/// Checks a body's fields (400 when they break a bound), publishes it, and explains a refusal.
+async fn publish(node: &NodeHandle, body: Body) -> Result<Created, ApiError> {
+    body.check_fields().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    match node.publish(body).await {
+        Ok(entry) => Ok(Created { id: entry.hash().to_string() }),
+        Err(error) => Err(explain(node, error)),
+    }
+}
+
+/// A publish refusal in words for the person who asked.
+fn explain(node: &NodeHandle, error: PublishError) -> ApiError {
+    let replica = node.replica();
+    let me = replica.me();
+    match error {
+        PublishError::Waits(Wait::Admission { member }) if member == me => ApiError::Refused(
+            "you are not a member yet: a member has to vouch for you first (`kith vouch` on their node)".into(),
+        ),
+        PublishError::Waits(Wait::Admission { member }) => {
+            let name = replica.community().map_or_else(|| member.short(), |c| name_of(c, &member));
+            ApiError::Refused(format!("{name} is not a member yet: they can take part once a member vouches for them"))
+        }
+        PublishError::Waits(Wait::Appointment { .. }) => {
+            ApiError::Refused("only organisers may do this, and you are not one".into())
+        }
+        PublishError::HeadMismatch | PublishError::Store(_) => ApiError::Internal(error.to_string()),
+        PublishError::Rule(_)
+        | PublishError::Waits(_)
+        | PublishError::NoCommunity
+        | PublishError::Frozen
+        | PublishError::ReadOnly => ApiError::Refused(error.to_string()),
+    }
+}
+
+fn parse_kind(text: &str) -> Result<PostKind, ApiError> {
+    match text.to_ascii_lowercase().as_str() {
+        "offer" => Ok(PostKind::Offer),
+        "request" => Ok(PostKind::Request),
+        "gathering" => Ok(PostKind::Gathering),
+        _ => Err(ApiError::BadRequest(format!("`{text}` is not a kind of post: offer, request or gathering"))),
+    }
+}
+
+fn resolve_member(node: &NodeHandle, text: &str) -> Result<MemberId, ApiError> {
+    let replica = node.replica();
+    Ok(resolve::member(community(&replica)?, text)?)
+}
+
+fn resolve_post(node: &NodeHandle, text: &str) -> Result<EntryHash, ApiError> {
+    let replica = node.replica();
+    Ok(resolve::post(community(&replica)?, text)?)
+}
+
+// --- handlers ---
+
+async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError> {
+    let node = &state.node;
+    let connected_peers = node.peers().await.len();
+    let listen_addrs: Vec<String> = node.listen_addrs().await.iter().map(ToString::to_string).collect();
+    let join_name = node.home.config().ok().and_then(|c| c.join_name);
+    let replica = node.replica();
+    let me = replica.me();
+    let community = replica.community();
+    let member = community.and_then(|c| c.member(&me));
+    let profile_name = member.and_then(|m| m.profile.as_ref()).filter(|p| !p.redacted).map(|p| p.name.clone());
+    let role = match member {
+        Some(m) if m.hub => "hub",
+        Some(m) if m.admitted => "member",
+        _ => "pending",
+    };
+    let (members, pending_members) = community.map_or((0, 0), |c| {
+        let list = member_list(c, false);
+        let members = list.iter().filter(|m| m.status != "pending").count();
+        (members, list.len() - members)
+    });
+    Ok(Json(Status {
+        member_id: me.to_string(),
+        name: profile_name.or(join_name).unwrap_or_else(|| me.short()),
+        peer_id: node.peer_id.to_string(),
+        community_id: replica.community_id().map(|c| c.to_string()),
+        community_name: community.map(|c| c.name().to_string()),
+        listen_addrs,
+        connected_peers,
+        entries: community.map_or(0, Community::entry_count),
+        members,
+        pending_members,
+        balance_minutes: member.map_or(0, |m| m.balance_minutes),
+        role: role.to_string(),
+        organiser: member.is_some_and(|m| m.organiser),
+        read_only: replica.is_read_only(),
+        credit_limit_minutes: community.map(|c| c.rules().credit_limit.0),
+        vouches_needed: community.map(|c| c.rules().vouches_needed),
+        waiting_entries: community.map_or(0, Community::pending_count),
+    }))
+}
+
+/// Makes an invite to this node's community: its id, this member, this node's reachable
+/// addresses (not the unspecified ones) and the hubs asked for. Used by `POST /api/invites`
+/// and by `kith run` on a first start.
+pub async fn make_invite(node: &NodeHandle, request: &NewInvite) -> Result<InviteOut, ApiError> {
+    let minutes = request.expires_in_minutes.unwrap_or(DEFAULT_INVITE_MINUTES);
+    if minutes == 0 || minutes > MAX_INVITE_MINUTES {
+        return Err(ApiError::BadRequest(format!(
+            "an invite may last from one minute to a year, not {}",
+            Minutes(minutes)
+        )));
+    }
+    if request.uses == Some(0) {
+        return Err(ApiError::BadRequest("an invite must allow at least one use".into()));
+    }
+    if request.hubs.len() > MAX_HUB_ADDRS {
+        return Err(ApiError::BadRequest(format!("at most {MAX_HUB_ADDRS} hub addresses fit in an invite")));
+    }
+    let mut addrs = Vec::new();
+    for hub in &request.hubs {
+        let addr: libp2p::Multiaddr =
+            hub.parse().map_err(|e| ApiError::BadRequest(format!("`{hub}` is not a multiaddr: {e}")))?;
+        if !addr.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2p(_))) {
+            return Err(ApiError::BadRequest(format!("the hub address `{hub}` needs its /p2p/ peer id at the end")));
+        }
+        addrs.push(addr.to_string());
+    }
+    let own = node.listen_addrs().await;
+    let reachable = own.iter().filter(|a| !is_unspecified(a)).map(ToString::to_string);
+    let mut all: Vec<String> = reachable.chain(addrs).collect();
+    all.truncate(crate::invite::MAX_INVITE_ADDRS);
+    if all.is_empty() {
+        return Err(ApiError::Refused("this node listens on no address another node could reach".into()));
+    }
+    let (community_id, me) = {
+        let replica = node.replica();
+        let community = community(&replica)?;
+        let me = replica.me();
+        if !community.is_member(&me) {
+            return Err(ApiError::Refused("only members can invite, and you are not one yet".into()));
+        }
+        (community.id(), me)
+    };
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(|e| ApiError::Internal(format!("cannot read random bytes: {e}")))?;
+    let expires_at_ms = now_ms().saturating_add(u64::from(minutes) * 60_000);
+    let invite =
+        Invite { community: community_id, inviter: me, id, addrs: all.clone(), expires_at_ms, uses: request.uses };
+    Ok(InviteOut {
+        invite: invite.encode(),
+        community_id: community_id.to_string(),
+        addrs: all,
+        expires_at: rfc3339(expires_at_ms),
+        expires_at_ms,
+        uses: request.uses,
+        signed: false,
+    })
+}
+
+fn is_unspecified(addr: &libp2p::Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
+        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
+async fn create_invite(
+    State(state): State<ApiState>,
+    Input(request): Input<NewInvite>,
+) -> Result<Json<InviteOut>, ApiError> {
+    Ok(Json(make_invite(&state.node, &request).await?))
+}
+
+async fn peers(State(state): State<ApiState>) -> Json<Vec<Peer>> {
+    let connected = state.node.peers().await;
+    let replica = state.node.replica();
+    let community = replica.community();
+    let mut out: Vec<Peer> = connected
+        .into_iter()
+        .map(|peer| {
+            let name = peer
+                .member_id
+                .as_ref()
+                .and_then(|id| id.parse::<MemberId>().ok())
+                .and_then(|id| community.and_then(|c| c.member(&id)))
+                .filter(|m| m.profile.is_some())
+                .map(Member::name);
+            Peer { peer_id: peer.peer_id, addrs: peer.addrs, member_id: peer.member_id, name, relayed: peer.relayed }
+        })
+        .collect();
+    out.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+    Json(out)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct BoardQuery {
+    kind: Option<String>,
+    category: Option<String>,
+    search: Option<String>,
+    #[serde(default)]
+    all: bool,
+    limit: Option<usize>,
+}
+
+async fn board(
+    State(state): State<ApiState>,
+    Params(query): Params<BoardQuery>,
+) -> Result<Json<Vec<PostSummary>>, ApiError> {
+    let kind = query.kind.as_deref().map(parse_kind).transpose()?;
+    let category = query.category.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_lowercase);
+    let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    let limit = query.limit.unwrap_or(MAX_BOARD_POSTS).min(MAX_BOARD_POSTS);
+    let now = now_ms();
+    let replica = state.node.replica();
+    let community = community(&replica)?;
+    let mut out = Vec::new();
+    for view in replica.store().posts()? {
+        let Some(post) = community.post(&view.id) else { continue };
+        if !community.post_visible(post) || kind.is_some_and(|k| k != post.kind) {
+            continue;
+        }
+        let status = post_status(post.status, post.expires_at_ms, now);
+        if !query.all && status != "open" {
+            continue;
+        }
+        if category.as_ref().is_some_and(|c| view.category.to_lowercase() != *c) {
+            continue;
+        }
+        if let Some(words) = &search {
+            let haystack =
+                format!("{}\n{}\n{}\n{}", view.title, view.details, view.category, view.place).to_lowercase();
+            if !haystack.contains(words.as_str()) {
+                continue;
+            }
+        }
+        out.push(PostSummary { post: post_fields(community, &view, post, now), replies: post.replies });
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn create_post(State(state): State<ApiState>, Input(new): Input<NewPost>) -> Result<Json<Created>, ApiError> {
+    let body = Body::Post {
+        kind: parse_kind(&new.kind)?,
+        title: new.title,
+        details: new.details,
+        category: new.category,
+        when: new.when,
+        place: new.place,
+        expires_at: new.expires_at_ms,
+    };
+    Ok(Json(publish(&state.node, body).await?))
+}
+
+async fn show_post(State(state): State<ApiState>, Path(post): Path<String>) -> Result<Json<PostDetail>, ApiError> {
+    let hash = resolve_post(&state.node, &post)?;
+    let replica = state.node.replica();
+    let community = community(&replica)?;
+    Ok(Json(post_detail(&replica, community, &hash, now_ms())?))
+}
+
+async fn create_reply(
+    State(state): State<ApiState>,
+    Path(post): Path<String>,
+    Input(new): Input<NewReply>,
+) -> Result<Json<Created>, ApiError> {
+    let post = resolve_post(&state.node, &post)?;
+    Ok(Json(publish(&state.node, Body::Reply { post, text: new.text }).await?))
+}
+
+async fn set_status(
+    State(state): State<ApiState>,
+    Path(post): Path<String>,
+    Input(new): Input<NewStatus>,
+) -> Result<Json<Created>, ApiError> {
+    let status = match new.status.to_ascii_lowercase().as_str() {
+        "open" => PostStatus::Open,
+        "done" => PostStatus::Done,
+        "withdrawn" => PostStatus::Withdrawn,
+        other => return Err(ApiError::BadRequest(format!("`{other}` is not a post status: open, done or withdrawn"))),
+    };
+    let post = resolve_post(&state.node, &post)?;
+    Ok(Json(publish(&state.node, Body::PostStatus { post, status }).await?))
+}
+
+async fn create_transfer(
+    State(state): State<ApiState>,
+    Input(new): Input<NewTransfer>,
+) -> Result<Json<Created>, ApiError> {
+    let to = resolve_member(&state.node, &new.to)?;
+    let for_post = new.for_post.as_deref().map(|p| resolve_post(&state.node, p)).transpose()?;
+    let body = Body::Transfer { to, minutes: Minutes(new.minutes), memo: new.memo, for_post };
+    Ok(Json(publish(&state.node, body).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MemberQuery {
+    member: Option<String>,
+}
+
+/// The member a query names, or this node's member.
+fn member_or_me(node: &NodeHandle, query: &MemberQuery) -> Result<MemberId, ApiError> {
+    match query.member.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        Some(text) => resolve_member(node, text),
+        None => Ok(node.replica().me()),
+    }
+}
+
+async fn balance(State(state): State<ApiState>, Params(query): Params<MemberQuery>) -> Result<Json<Balance>, ApiError> {
+    let id = member_or_me(&state.node, &query)?;
+    let replica = state.node.replica();
+    let community = community(&replica)?;
+    let member = community.member(&id);
+    let unclaimed = community
+        .transfers()
+        .filter(|(_, t)| t.to == id && t.claimed_by.is_none())
+        .map(|(_, t)| i64::from(t.minutes.0))
+        .sum();
+    Ok(Json(Balance {
+        member_id: id.to_string(),
+        name: name_of(community, &id),
+        balance_minutes: member.map_or(0, |m| m.balance_minutes),
+        given_minutes: member.map_or(0, |m| m.given_minutes),
+        received_minutes: member.map_or(0, |m| m.received_minutes),
+        credit_limit_minutes: community.rules().credit_limit.0,
+        unclaimed_minutes: unclaimed,
+    }))
+}
+
+async fn statement(
+    State(state): State<ApiState>,
+    Params(query): Params<MemberQuery>,
+) -> Result<Json<Vec<TransferOut>>, ApiError> {
+    let id = member_or_me(&state.node, &query)?;
+    let replica = state.node.replica();
+    let community = community(&replica)?;
+    let mut out = Vec::new();
+    for view in replica.store().transfers_of(&id)? {
+        if let Some(transfer) = transfer_out(&replica, community, &view.id)? {
+            out.push(transfer);
+        }
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MembersQuery {
+    #[serde(default)]
+    pending: bool,
+}
+
+async fn members(
+    State(state): State<ApiState>,
+    Params(query): Params<MembersQuery>,
+) -> Result<Json<Vec<MemberOut>>, ApiError> {
+    let replica = state.node.replica();
+    Ok(Json(member_list(community(&replica)?, query.pending)))
+}
+
+async fn set_profile(State(state): State<ApiState>, Input(new): Input<NewProfile>) -> Result<Json<Created>, ApiError> {
+    let body =
+        Body::Profile { name: new.name, about: new.about, area: new.area, skills: new.skills, contact: new.contact };
+    Ok(Json(publish(&state.node, body).await?))
+}
+
+async fn create_vouch(State(state): State<ApiState>, Input(new): Input<NewVouch>) -> Result<Json<Created>, ApiError> {
+    let member = resolve_member(&state.node, &new.member)?;
+    Ok(Json(publish(&state.node, Body::Vouch { member, note: new.note }).await?))
+}
+
+async fn create_suspension(
+    State(state): State<ApiState>,
+    Input(new): Input<NewSuspension>,
+) -> Result<Json<Created>, ApiError> {
+    let member = resolve_member(&state.node, &new.member)?;
+    Ok(Json(publish(&state.node, Body::Suspend { member, reason: new.reason }).await?))
+}
+
+async fn create_appointment(
+    State(state): State<ApiState>,
+    Input(new): Input<NewAppointment>,
+) -> Result<Json<Created>, ApiError> {
+    let role = match new.role.to_ascii_lowercase().as_str() {
+        "organiser" | "organizer" => Role::Organiser,
+        "hub" => Role::Hub,
+        other => return Err(ApiError::BadRequest(format!("`{other}` is not a role: organiser or hub"))),
+    };
+    let member = resolve_member(&state.node, &new.member)?;
+    Ok(Json(publish(&state.node, Body::Appoint { member, role }).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
+async fn export(State(state): State<ApiState>, Params(query): Params<ExportQuery>) -> Result<Response, ApiError> {
+    let csv = match query.format.as_deref().unwrap_or("json") {
+        "json" => false,
+        "csv" => true,
+        other => return Err(ApiError::BadRequest(format!("`{other}` is not an export format: json or csv"))),
+    };
+    let document = export_document(&state.node)?;
+    if csv {
+        let mut response = export::csv(&document).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        return Ok(response);
+    }
+    Ok(Json(document).into_response())
+}
+
+fn export_document(node: &NodeHandle) -> Result<Export, ApiError> {
+    let now = now_ms();
+    let replica = node.replica();
+    let community = community(&replica)?;
+    let mut posts = Vec::new();
+    for view in replica.store().posts()? {
+        if community.post(&view.id).is_some_and(|p| community.post_visible(p)) {
+            posts.push(post_detail(&replica, community, &view.id, now)?);
+        }
+    }
+    let mut transfers = Vec::new();
+    for (hash, _) in community.transfers() {
+        if let Some(transfer) = transfer_out(&replica, community, hash)? {
+            transfers.push(transfer);
+        }
+    }
+    transfers.sort_by_key(|t| std::cmp::Reverse(t.created_at_ms));
+    let rules = community.rules();
+    Ok(Export {
+        community_id: community.id().to_string(),
+        community_name: community.name().to_string(),
+        description: community.description().to_string(),
+        founder: community.founder().to_string(),
+        credit_limit_minutes: rules.credit_limit.0,
+        vouches_needed: rules.vouches_needed,
+        post_lifetime_days: rules.post_lifetime_days,
+        exported_at: rfc3339(now),
+        members: member_list(community, false),
+        posts,
+        transfers,
+    })
+}
+
+async fn events(State(state): State<ApiState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.node.events.subscribe();
+    let shutdown = state.node.shutdown.clone();
+    let stream = futures::stream::unfold((receiver, shutdown), |(mut receiver, shutdown)| async move {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            next = receiver.recv() => next,
+        };
+        let event = match next {
+            Ok(event) => sse_event(&event),
+            Err(RecvError::Lagged(missed)) => Event::default().event("lagged").data(missed.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), (receiver, shutdown)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A node event as SSE: the event name is its `type`, the data its JSON.
+fn sse_event(event: &NodeEvent) -> Event {
+    let json = serde_json::to_value(event).unwrap_or_default();
+    let name = json.get("type").and_then(|t| t.as_str()).unwrap_or("event").to_string();
+    Event::default().event(name).data(json.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn statuses_read_like_the_contract() {
+        assert_eq!(post_status(PostStatus::Open, 10, 5), "open");
+        assert_eq!(post_status(PostStatus::Open, 10, 11), "expired");
+        assert_eq!(post_status(PostStatus::Done, 10, 11), "done");
+        assert_eq!(ApiError::Ambiguous(String::new()).status(), StatusCode::CONFLICT);
+        assert_eq!(ApiError::Refused(String::new()).status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
 }

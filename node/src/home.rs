@@ -165,10 +165,10 @@ impl Home {
         let config = self.config()?;
         match config.community {
             None => Ok(None),
-            Some(text) => text
-                .parse()
-                .map(Some)
-                .map_err(|e: kith_protocol::IdError| HomeError::BadConfig { path: self.config_path(), reason: e.to_string() }),
+            Some(text) => text.parse().map(Some).map_err(|e: kith_protocol::IdError| HomeError::BadConfig {
+                path: self.config_path(),
+                reason: e.to_string(),
+            }),
         }
     }
 

@@ -11,13 +11,15 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, identify, kad, mdns, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, identify, kad, mdns, noise, ping, tcp, yamux,
+};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use kith_protocol::{Body, CommunityId, Entry, EntryHash, MemberId, Wait};
+use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, MemberId, Wait};
 
 use crate::clock::now_ms;
 use crate::replica::{Received, Replica};
@@ -163,7 +165,8 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -
             kad_config.set_periodic_bootstrap_interval(Some(Duration::from_secs(300)));
             let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
             kad.set_mode(Some(kad::Mode::Server));
-            let mdns = if use_mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
+            let mdns =
+                if use_mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
             let identify = identify::Behaviour::new(
                 identify::Config::new("/kith/1".into(), key.public())
                     .with_agent_version(format!("kith/{}", env!("CARGO_PKG_VERSION"))),
@@ -256,7 +259,10 @@ impl NetworkLoop {
             let Ok(peer) = peer.parse::<PeerId>() else { continue };
             let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
             if let Some(addr) = addrs.first() {
-                self.redial.insert(peer, Redial { addrs: addrs.clone(), next: Instant::now(), backoff: Duration::from_secs(1) });
+                self.redial.insert(
+                    peer,
+                    Redial { addrs: addrs.clone(), next: Instant::now(), backoff: Duration::from_secs(1) },
+                );
                 for addr in &addrs {
                     self.swarm.add_peer_address(peer, addr.clone());
                 }
@@ -322,7 +328,11 @@ impl NetworkLoop {
             tracing::warn!(%addr, %error, "cannot dial");
         }
         if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
-            self.redial.entry(peer).or_insert(Redial { addrs: vec![addr], next: Instant::now() + Duration::from_secs(1), backoff: Duration::from_secs(1) });
+            self.redial.entry(peer).or_insert(Redial {
+                addrs: vec![addr],
+                next: Instant::now() + Duration::from_secs(1),
+                backoff: Duration::from_secs(1),
+            });
         }
     }
 
@@ -342,7 +352,9 @@ impl NetworkLoop {
                         peer_id: peer.to_string(),
                         addrs: addrs.iter().map(ToString::to_string).collect(),
                         member_id: member_of(peer).map(|m| m.to_string()),
-                        relayed: addrs.iter().any(|a| a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))),
+                        relayed: addrs
+                            .iter()
+                            .any(|a| a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -400,7 +412,8 @@ impl NetworkLoop {
                 }
             }
         }
-        let expired: Vec<PeerId> = self.blocked_until.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
+        let expired: Vec<PeerId> =
+            self.blocked_until.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
         for peer in expired {
             self.blocked_until.remove(&peer);
             self.strikes.remove(&peer);
@@ -443,8 +456,21 @@ impl NetworkLoop {
         }
         let Some(community) = self.community_bytes() else { return };
         let from_seq = self.replica().head_seq(&author) + 1;
-        let request =
-            SyncRequest::Range { community, author: author.0.to_vec(), from_seq, limit: sync::PAGE_ENTRIES };
+        let request = SyncRequest::Range { community, author: author.0.to_vec(), from_seq, limit: sync::PAGE_ENTRIES };
+        self.send_request(peer, request);
+    }
+
+    /// Whether we applied another entry than `hash` at `seq` of `author`'s log.
+    fn differs_at(&self, author: &MemberId, seq: u64, hash: EntryHash) -> bool {
+        let replica = self.replica();
+        let ours = replica.community().and_then(|c| c.entry_at(author, seq));
+        ours.is_some_and(|ours| ours != hash)
+    }
+
+    /// Asks `peer` for its one entry at `seq` of `author`'s log (where our copies part ways).
+    fn fetch_at(&mut self, peer: PeerId, author: MemberId, seq: u64) {
+        let Some(community) = self.community_bytes() else { return };
+        let request = SyncRequest::Range { community, author: author.0.to_vec(), from_seq: seq, limit: 1 };
         self.send_request(peer, request);
     }
 
@@ -471,10 +497,10 @@ impl NetworkLoop {
                 author: entry.author().to_string(),
                 kind: entry.body().kind_name().to_string(),
             });
-            if let Body::Transfer { to, .. } = entry.body() {
-                if *to == me {
-                    claims.push(entry.hash());
-                }
+            if let Body::Transfer { to, .. } = entry.body()
+                && *to == me
+            {
+                claims.push(entry.hash());
             }
             // A gap behind a dependency: the entry it waits on may be in the same peer's log.
             let _ = from;
@@ -530,7 +556,10 @@ impl NetworkLoop {
     }
 
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
-        let received = self.replica().receive_bytes(data, now_ms());
+        let (author, received) = match Entry::decode(data) {
+            Ok(entry) => (Some(entry.author()), self.replica().receive(entry, now_ms())),
+            Err(error) => (None, Received::Rejected(error)),
+        };
         let acceptance = match &received {
             Received::Applied(applied) => {
                 let applied = applied.clone();
@@ -543,6 +572,15 @@ impl NetworkLoop {
             }
             Received::Pending(wait) => {
                 self.on_wait(source, *wait);
+                MessageAcceptance::Ignore
+            }
+            Received::Rejected(EntryError::PrevMismatch { prev_seq, .. }) => {
+                // Correctly signed, but it follows another entry than ours at `prev_seq`: its
+                // author signed two versions of the log. Not the sender's fault; the sender's
+                // entry at `prev_seq` proves the fork.
+                if let Some(author) = author {
+                    self.fetch_at(source, author, *prev_seq);
+                }
                 MessageAcceptance::Ignore
             }
             Received::Rejected(error) => {
@@ -567,7 +605,12 @@ impl NetworkLoop {
         }
     }
 
-    fn on_request(&mut self, peer: PeerId, request: SyncRequest, channel: request_response::ResponseChannel<SyncResponse>) {
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: request_response::ResponseChannel<SyncResponse>,
+    ) {
         let response = self.answer(&request);
         if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
             tracing::debug!(%peer, "peer went away before the sync answer");
@@ -578,14 +621,19 @@ impl NetworkLoop {
         let replica = self.replica();
         let ours = replica.community_id().map(|c| c.0.to_vec());
         let community = match request {
-            SyncRequest::Heads { community } | SyncRequest::Range { community, .. } | SyncRequest::Entry { community, .. } => community,
+            SyncRequest::Heads { community }
+            | SyncRequest::Range { community, .. }
+            | SyncRequest::Entry { community, .. } => community,
         };
         if ours.as_ref() != Some(community) {
             return SyncResponse::Refused("not this node's community".into());
         }
         match request {
             SyncRequest::Heads { .. } => SyncResponse::Heads {
-                heads: replica.heads().into_iter().map(|(id, seq)| LogHead(id.0.to_vec(), seq)).collect(),
+                heads: replica
+                    .community()
+                    .map(|c| c.heads().map(|(id, h)| LogHead(id.0.to_vec(), h.seq, h.hash.0.to_vec())).collect())
+                    .unwrap_or_default(),
                 forks: replica.fork_proofs(),
             },
             SyncRequest::Range { author, from_seq, limit, .. } => {
@@ -620,16 +668,28 @@ impl NetworkLoop {
                         self.on_fork();
                     }
                 }
-                for LogHead(author, seq) in heads {
-                    let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else {
-                        self.strike(peer, "a head with a malformed author");
+                let me = self.replica().me();
+                let mut peer_seq_of_me = 0;
+                for LogHead(author, seq, hash) in heads {
+                    let (Ok(author), Ok(hash)) =
+                        (<[u8; 32]>::try_from(author.as_slice()), <[u8; 32]>::try_from(hash.as_slice()))
+                    else {
+                        self.strike(peer, "a head with a malformed author or hash");
                         return;
                     };
                     let author = MemberId(author);
+                    if author == me {
+                        peer_seq_of_me = seq;
+                    }
                     if seq > self.replica().head_seq(&author) {
                         self.fetch_range(peer, author);
+                    } else if self.differs_at(&author, seq, EntryHash(hash)) {
+                        // Same place in the log, another entry: the author forked it. Fetching
+                        // the peer's entry there gives us the proof.
+                        self.fetch_at(peer, author, seq);
                     }
                 }
+                self.note_own_log(peer_seq_of_me);
             }
             (SyncRequest::Range { author, limit, .. }, SyncResponse::Entries(entries)) => {
                 let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else { return };
@@ -639,11 +699,27 @@ impl NetworkLoop {
                 let progressed = self.ingest_page(peer, entries);
                 if full_page && progressed {
                     self.fetch_range(peer, author);
+                } else if author == self.replica().me() {
+                    self.note_own_log(0);
                 }
             }
-            (SyncRequest::Entry { hash, .. }, SyncResponse::Entries(entries)) => self.on_entry_fetched(peer, &hash, entries),
+            (SyncRequest::Entry { hash, .. }, SyncResponse::Entries(entries)) => {
+                self.on_entry_fetched(peer, &hash, entries)
+            }
             (_, SyncResponse::Refused(reason)) => tracing::debug!(%peer, %reason, "sync request refused"),
             _ => self.strike(peer, "a sync answer that does not match the question"),
+        }
+    }
+
+    /// After a key restore: once a peer's copy of our own log (its head `peer_seq`) is no
+    /// longer ahead of ours, our log is back and the member may publish again.
+    fn note_own_log(&mut self, peer_seq: u64) {
+        if self.replica().own_log_caught_up(peer_seq) {
+            tracing::info!("fetched our own log after the key restore: publishing is allowed again");
+            let unclaimed = self.replica().unclaimed_for_me();
+            if !unclaimed.is_empty() {
+                self.claim(unclaimed);
+            }
         }
     }
 
@@ -696,6 +772,7 @@ impl NetworkLoop {
         let mut applied_all = Vec::new();
         let mut fork = false;
         let mut bad = Vec::new();
+        let mut parted = None;
         {
             let mut replica = self.replica();
             let now = now_ms();
@@ -704,12 +781,18 @@ impl NetworkLoop {
                     bad.push(error.to_string());
                     break;
                 }
+                let author = entry.author();
                 match replica.receive(entry, now) {
                     Received::Applied(applied) => {
                         progressed = true;
                         applied_all.extend(applied);
                     }
                     Received::Fork(_) => fork = true,
+                    Received::Rejected(EntryError::PrevMismatch { prev_seq, .. }) => {
+                        // The author forked the log before this entry: not the peer's fault.
+                        parted = Some((author, prev_seq));
+                        break;
+                    }
                     Received::Rejected(error) => {
                         bad.push(error.to_string());
                         break;
@@ -721,6 +804,9 @@ impl NetworkLoop {
         }
         for reason in bad {
             self.strike(peer, &reason);
+        }
+        if let Some((author, seq)) = parted {
+            self.fetch_at(peer, author, seq);
         }
         if fork {
             self.on_fork();
@@ -768,7 +854,9 @@ impl NetworkLoop {
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, %error, "could not connect");
             }
-            SwarmEvent::IncomingConnectionError { error, .. } => tracing::debug!(%error, "refused an incoming connection"),
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!(%error, "refused an incoming connection")
+            }
             _ => {}
         }
     }
@@ -780,18 +868,21 @@ impl NetworkLoop {
             }
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
                 request_response::Message::Request { request, channel, .. } => self.on_request(peer, request, channel),
-                request_response::Message::Response { request_id, response } => self.on_response(peer, request_id, response),
+                request_response::Message::Response { request_id, response } => {
+                    self.on_response(peer, request_id, response)
+                }
             },
             BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, request_id, error, .. }) => {
-                if let Some((_, SyncRequest::Range { author, .. })) = self.requests.remove(&request_id) {
-                    if let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) {
-                        self.fetching.remove(&(peer, MemberId(author)));
-                    }
+                if let Some((_, SyncRequest::Range { author, .. })) = self.requests.remove(&request_id)
+                    && let Ok(author) = <[u8; 32]>::try_from(author.as_slice())
+                {
+                    self.fetching.remove(&(peer, MemberId(author)));
                 }
                 tracing::debug!(%peer, %error, "sync request failed");
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().filter(|a| !is_unspecified(a)).take(16).collect();
+                let addrs: Vec<Multiaddr> =
+                    info.listen_addrs.into_iter().filter(|a| !is_unspecified(a)).take(16).collect();
                 for addr in &addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
                 }

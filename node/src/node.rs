@@ -123,6 +123,31 @@ impl NodeHandle {
     }
 }
 
+/// After a key restore the node starts read-only; once the network loop has fetched the
+/// member's own log and lifted that, the home forgets it was restored.
+async fn forget_restore_once_caught_up(node: NodeHandle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = node.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if node.replica().is_read_only() {
+            continue;
+        }
+        match node.home.config() {
+            Ok(mut config) => {
+                config.restored = false;
+                if let Err(error) = node.home.write_config(&config) {
+                    tracing::warn!(%error, "cannot note in the home that the restore is complete");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the home's config"),
+        }
+        return;
+    }
+}
+
 impl Node {
     /// Opens the home, the store and the replica, starts the network (and the API), and
     /// returns once the node listens.
@@ -133,14 +158,15 @@ impl Node {
         let store = Store::open(&home.db_path(), config.cache_bytes)?;
         let now = now_ms();
         let mut replica = Replica::open(store, keypair.clone(), home.community()?, now)?;
-        if replica.community().is_none() && replica.community_id().is_none() {
-            if let Some((name, description, rules)) = &config.found {
-                let genesis = replica.found(name, description, *rules, now)?;
-                let mut stored = home.config()?;
-                stored.community = Some(genesis.community().to_string());
-                home.write_config(&stored)?;
-                tracing::info!(community = %genesis.community(), "founded a new community");
-            }
+        if replica.community().is_none()
+            && replica.community_id().is_none()
+            && let Some((name, description, rules)) = &config.found
+        {
+            let genesis = replica.found(name, description, *rules, now)?;
+            let mut stored = home.config()?;
+            stored.community = Some(genesis.community().to_string());
+            home.write_config(&stored)?;
+            tracing::info!(community = %genesis.community(), "founded a new community");
         }
         if home_config.restored {
             replica.set_read_only(true);
@@ -182,6 +208,9 @@ impl Node {
             listen_addrs,
             api_addr: None,
         };
+        if home_config.restored {
+            node.tasks.spawn(forget_restore_once_caught_up(node.handle()));
+        }
         if let Some(addr) = config.api {
             node.api_addr = Some(crate::api::serve(node.handle(), addr, &node.tasks).await.map_err(NodeError::Api)?);
         }

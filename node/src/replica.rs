@@ -3,7 +3,9 @@
 //! judged by the protocol, and is stored with its views in one transaction.
 
 use kith_protocol::community::Report;
-use kith_protocol::{Body, Community, CommunityId, Draft, Entry, EntryError, EntryHash, ForkProof, Keypair, MemberId, Outcome, Wait};
+use kith_protocol::{
+    Body, Community, CommunityId, Draft, Entry, EntryError, EntryHash, ForkProof, Keypair, MemberId, Outcome, Wait,
+};
 
 use crate::store::{Store, StoreError};
 
@@ -64,7 +66,12 @@ pub struct Replica {
 
 impl Replica {
     /// Loads the community from the store (if any) and replays its entries into the reducer.
-    pub fn open(store: Store, keypair: Keypair, community_id: Option<CommunityId>, now_ms: u64) -> Result<Replica, ReplicaError> {
+    pub fn open(
+        store: Store,
+        keypair: Keypair,
+        community_id: Option<CommunityId>,
+        now_ms: u64,
+    ) -> Result<Replica, ReplicaError> {
         let mut replica = Replica { store, keypair, community_id, community: None, read_only: false };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
@@ -77,7 +84,10 @@ impl Replica {
     fn reload(&mut self, now_ms: u64) -> Result<(), ReplicaError> {
         let Some(genesis_hash) = self.store.genesis()? else { return Ok(()) };
         let Some(genesis) = self.store.get(&genesis_hash)? else {
-            return Err(ReplicaError::BadGenesis(EntryError::Malformed { part: "genesis", reason: "missing from the store".into() }));
+            return Err(ReplicaError::BadGenesis(EntryError::Malformed {
+                part: "genesis",
+                reason: "missing from the store".into(),
+            }));
         };
         let forks = self.store.forks()?;
         let mut entries = Vec::new();
@@ -89,7 +99,8 @@ impl Replica {
         }
         entries.extend(self.store.frozen_entries()?);
         entries.extend(self.store.pending()?);
-        let (community, _report) = Community::rebuild(&genesis, &forks, entries, now_ms).map_err(ReplicaError::BadGenesis)?;
+        let (community, _report) =
+            Community::rebuild(&genesis, &forks, entries, now_ms).map_err(ReplicaError::BadGenesis)?;
         self.community = Some(community);
         Ok(())
     }
@@ -116,10 +127,28 @@ impl Replica {
         self.read_only
     }
 
+    /// After a key restore: lifts the read-only state once a peer's head of this member's log
+    /// (`peer_seq`, 0 if the peer holds none) is no longer ahead of ours. Returns true when it
+    /// was lifted by this call.
+    pub fn own_log_caught_up(&mut self, peer_seq: u64) -> bool {
+        if !self.read_only || self.community.is_none() || self.head_seq(&self.me()) < peer_seq {
+            return false;
+        }
+        self.read_only = false;
+        true
+    }
+
     /// Founds a new community with this node's key: writes its Genesis.
-    pub fn found(&mut self, name: &str, description: &str, rules: kith_protocol::Rules, now_ms: u64) -> Result<Entry, PublishError> {
+    pub fn found(
+        &mut self,
+        name: &str,
+        description: &str,
+        rules: kith_protocol::Rules,
+        now_ms: u64,
+    ) -> Result<Entry, PublishError> {
         let body = Body::Genesis { name: name.to_string(), description: description.to_string(), rules };
-        let genesis = Entry::sign(&self.keypair, Draft { community: None, seq: 1, prev: None, timestamp_ms: now_ms, body })?;
+        let genesis =
+            Entry::sign(&self.keypair, Draft { community: None, seq: 1, prev: None, timestamp_ms: now_ms, body })?;
         self.adopt_genesis(&genesis)?;
         self.store.flush()?;
         Ok(genesis)
@@ -128,10 +157,10 @@ impl Replica {
     /// Takes a verified Genesis as this node's community (when founding, or when a joining
     /// node fetched it). Refuses a genesis of another community than the one expected.
     pub fn adopt_genesis(&mut self, genesis: &Entry) -> Result<(), PublishError> {
-        if let Some(expected) = self.community_id {
-            if genesis.community() != expected {
-                return Err(EntryError::WrongCommunity { expected, found: genesis.community() }.into());
-            }
+        if let Some(expected) = self.community_id
+            && genesis.community() != expected
+        {
+            return Err(EntryError::WrongCommunity { expected, found: genesis.community() }.into());
         }
         let community = Community::new(genesis)?;
         self.store.store_applied(std::slice::from_ref(genesis))?;
@@ -177,6 +206,49 @@ impl Replica {
         }
     }
 
+    /// Applies a page of verified entries (catch-up sync) and stores everything the page
+    /// applied in one transaction: far cheaper than one transaction per entry.
+    /// Returns one outcome per entry and the fork proofs the page revealed.
+    pub fn receive_page(&mut self, entries: Vec<Entry>, now_ms: u64) -> (Vec<Received>, Vec<ForkProof>) {
+        let Some(community) = self.community.as_mut() else {
+            return (entries.iter().map(|_| Received::NotOurs).collect(), Vec::new());
+        };
+        let mut total = Report::default();
+        let mut outcomes = Vec::with_capacity(entries.len());
+        let mut waiting = Vec::new();
+        for entry in entries {
+            let (outcome, report) = community.ingest(entry.clone(), now_ms);
+            let received = match outcome {
+                Outcome::Applied => Received::Applied(report.applied.clone()),
+                Outcome::Duplicate => Received::Duplicate,
+                Outcome::Pending(wait) => {
+                    waiting.push(entry);
+                    Received::Pending(wait)
+                }
+                Outcome::Rejected(error) => Received::Rejected(error),
+                Outcome::Frozen => Received::Frozen,
+                Outcome::Dropped => Received::Dropped,
+                Outcome::Conflict { .. } => Received::Duplicate,
+            };
+            outcomes.push(received);
+            total.applied.extend(report.applied);
+            total.released_rejections.extend(report.released_rejections);
+            total.frozen.extend(report.frozen);
+            total.conflicts.extend(report.conflicts);
+        }
+        if let Err(error) = self.persist(&total) {
+            tracing::error!(%error, "could not store received entries");
+        }
+        let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
+        for entry in waiting.iter().filter(|e| !applied.contains(&e.hash())) {
+            if let Err(error) = self.store.put_pending(entry) {
+                tracing::error!(%error, "could not keep a waiting entry");
+            }
+        }
+        let proofs = if total.conflicts.is_empty() { Vec::new() } else { self.complete_forks(&total, now_ms) };
+        (outcomes, proofs)
+    }
+
     /// Takes a fork proof learnt from a peer. Returns true if it was new and valid.
     pub fn receive_fork_proof(&mut self, proof: &ForkProof, now_ms: u64) -> bool {
         let Some(community) = self.community.as_mut() else { return false };
@@ -184,7 +256,9 @@ impl Replica {
         if !community.add_fork_proof(proof) {
             return false;
         }
-        if let Err(error) = self.store.put_fork(&fork.author, proof).map_err(ReplicaError::from).and_then(|()| self.reload(now_ms)) {
+        if let Err(error) =
+            self.store.put_fork(&fork.author, proof).map_err(ReplicaError::from).and_then(|()| self.reload(now_ms))
+        {
             tracing::error!(%error, "could not keep a fork proof");
         }
         true
@@ -227,16 +301,18 @@ impl Replica {
             let Some(community) = self.community.as_mut() else { break };
             if let Some(proof) = community.fork_with(&stored, incoming) {
                 tracing::warn!(author = %incoming.author().short(), seq = incoming.seq(), "fork: two entries at one place in a log");
-                if let Err(error) = self.store.put_fork(&incoming.author(), &proof).and_then(|()| self.store.store_frozen(incoming)) {
+                if let Err(error) =
+                    self.store.put_fork(&incoming.author(), &proof).and_then(|()| self.store.store_frozen(incoming))
+                {
                     tracing::error!(%error, "could not keep a fork proof");
                 }
                 proofs.push(proof);
             }
         }
-        if !proofs.is_empty() {
-            if let Err(error) = self.reload(now_ms) {
-                tracing::error!(%error, "could not rebuild after a fork");
-            }
+        if !proofs.is_empty()
+            && let Err(error) = self.reload(now_ms)
+        {
+            tracing::error!(%error, "could not rebuild after a fork");
         }
         proofs
     }

@@ -41,13 +41,17 @@ pub enum SyncRequest {
     },
 }
 
-/// One log's head: the author's key and the latest seq held.
+/// One log's head: the author's key, the latest seq held, and that entry's hash — so that two
+/// nodes holding different entries at one seq (a fork) notice it, though their seqs agree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogHead(#[serde(with = "serde_bytes")] pub Vec<u8>, pub u64);
+pub struct LogHead(#[serde(with = "serde_bytes")] pub Vec<u8>, pub u64, #[serde(with = "serde_bytes")] pub Vec<u8>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
-    Heads { heads: Vec<LogHead>, forks: Vec<ForkProof> },
+    Heads {
+        heads: Vec<LogHead>,
+        forks: Vec<ForkProof>,
+    },
     Entries(Vec<serde_bytes::ByteBuf>),
     /// The request was not answered, with a reason (wrong community, malformed, not a member).
     Refused(String),

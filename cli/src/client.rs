@@ -1,0 +1,176 @@
+//! Talking to the running node: finds it through `api.json` in the home, sends one JSON
+//! request with the token, and turns the answer into an [`Answer`] or an error that says
+//! what is wrong in the node's own words.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ureq::http::Response;
+
+use kith_node::api::wire::{Created, ErrorBody, Export};
+use kith_node::home::{ApiInfo, Home};
+
+use crate::args::ExportFormat;
+use crate::output::Answer;
+use crate::validate::{ApiCall, BoardFilter};
+
+/// How long to wait for the node to accept the connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one whole request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running node's API.
+#[derive(Debug)]
+pub struct Client {
+    info: ApiInfo,
+    home: String,
+    agent: ureq::Agent,
+}
+
+fn no_node(home: &str) -> anyhow::Error {
+    anyhow!("no node is running for home {home} — start it with `kith run`")
+}
+
+impl Client {
+    /// Finds the node of `home` (no request is made yet).
+    pub fn connect(home: &Home) -> Result<Client> {
+        let shown = home.dir().display().to_string();
+        let info = home.api_info()?.ok_or_else(|| no_node(&shown))?;
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .new_agent();
+        Ok(Client { info, home: shown, agent })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/{path}", self.info.url.trim_end_matches('/'))
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.info.token)
+    }
+
+    fn get_raw(&self, path: &str, query: &[(&str, String)]) -> Result<Response<ureq::Body>> {
+        let mut request = self.agent.get(self.url(path)).header("Authorization", self.bearer());
+        for (key, value) in query {
+            request = request.query(*key, value);
+        }
+        self.answered(request.call())
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
+        let mut response = self.get_raw(path, query)?;
+        response.body_mut().read_json().context("the node's answer could not be read")
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let request = self.agent.post(self.url(path)).header("Authorization", self.bearer());
+        let mut response = self.answered(request.send_json(body))?;
+        response.body_mut().read_json().context("the node's answer could not be read")
+    }
+
+    /// A response with a 2xx status, or the error the node gave.
+    fn answered(&self, sent: Result<Response<ureq::Body>, ureq::Error>) -> Result<Response<ureq::Body>> {
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound) => {
+                return Err(no_node(&self.home));
+            }
+            Err(ureq::Error::Timeout(_)) => bail!("the node for home {} did not answer in time", self.home),
+            Err(error) => return Err(anyhow!("cannot talk to the node for home {}: {error}", self.home)),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status.as_u16() == 401 {
+            bail!(
+                "the node at {} refused the token in {}/api.json — is it another node's? restart `kith run`",
+                self.info.url,
+                self.home
+            );
+        }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => Err(anyhow!(body.error)),
+            Err(_) => Err(anyhow!("the node answered {status}")),
+        }
+    }
+
+    /// Makes one call and returns what to print.
+    pub fn call(&self, call: ApiCall) -> Result<Answer> {
+        Ok(match call {
+            ApiCall::Status => Answer::Status(self.get("status", &[])?),
+            ApiCall::Invite { request, qr } => Answer::Invite { invite: self.post("invites", &request)?, qr },
+            ApiCall::InviteRevoke => bail!(
+                "invites cannot be revoked yet: they are not signed capabilities the network checks; keep expiry short with `--expires`"
+            ),
+            ApiCall::Peers => Answer::Peers(self.get("peers", &[])?),
+            ApiCall::Post(new) => Answer::Id(self.post("posts", &new)?),
+            ApiCall::Board(filter) => Answer::Board(self.get("posts", &board_query(filter))?),
+            ApiCall::Show { post } => Answer::Post(self.get(&format!("posts/{post}"), &[])?),
+            ApiCall::Reply { post, reply } => Answer::Id(self.post(&format!("posts/{post}/replies"), &reply)?),
+            ApiCall::SetStatus { post, status } => {
+                Answer::Quiet(self.post::<_, Created>(&format!("posts/{post}/status"), &status)?)
+            }
+            ApiCall::Pay(transfer) => Answer::Id(self.post("transfers", &transfer)?),
+            ApiCall::Balance { member } => Answer::Balance(self.get("balance", &member_query(member))?),
+            ApiCall::Statement { member } => Answer::Statement(self.get("statement", &member_query(member))?),
+            ApiCall::Members { pending } => Answer::Members(self.get("members", &[("pending", pending.to_string())])?),
+            ApiCall::Vouch(vouch) => Answer::Quiet(self.post("vouches", &vouch)?),
+            ApiCall::Profile(profile) => Answer::Quiet(self.post("profile", &profile)?),
+            ApiCall::Suspend(suspension) => Answer::Quiet(self.post("suspensions", &suspension)?),
+            ApiCall::Appoint(appointment) => Answer::Quiet(self.post("appointments", &appointment)?),
+            ApiCall::Export { format, out } => {
+                let text = match format {
+                    ExportFormat::Json => {
+                        let document: Export = self.get("export", &[("format", "json".into())])?;
+                        serde_json::to_string_pretty(&document)? + "\n"
+                    }
+                    ExportFormat::Csv => {
+                        let mut response = self.get_raw("export", &[("format", "csv".into())])?;
+                        response.body_mut().read_to_string().context("the node's export could not be read")?
+                    }
+                };
+                match out {
+                    Some(path) => {
+                        write_export(&path, &text)?;
+                        Answer::Written(path)
+                    }
+                    None => Answer::Text(text),
+                }
+            }
+        })
+    }
+}
+
+fn board_query(filter: BoardFilter) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
+    if let Some(kind) = filter.kind {
+        query.push(("kind", kind.to_string()));
+    }
+    if let Some(category) = filter.category {
+        query.push(("category", category));
+    }
+    if let Some(search) = filter.search {
+        query.push(("search", search));
+    }
+    if filter.all {
+        query.push(("all", "true".to_string()));
+    }
+    query
+}
+
+fn member_query(member: Option<String>) -> Vec<(&'static str, String)> {
+    member.map(|m| vec![("member", m)]).unwrap_or_default()
+}
+
+fn write_export(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}

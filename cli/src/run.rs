@@ -1,0 +1,178 @@
+//! `kith run`: starts the node in the foreground (network, store, local API and `api.json`),
+//! founds a community with default rules on a home that has none, prints where things are,
+//! and shuts down cleanly on Ctrl-C or SIGTERM.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+
+use anyhow::{Context, Result, bail};
+
+use kith_node::api::wire::NewInvite;
+use kith_node::home::Home;
+use kith_node::{Node, NodeConfig, NodeHandle};
+use kith_protocol::{Body, Rules};
+
+use crate::validate::RunOptions;
+
+/// The API's port when it is free; otherwise any free port (`api.json` says which).
+pub const DEFAULT_API_PORT: u16 = 7474;
+/// The name of a community founded by a bare `kith run`.
+pub const DEFAULT_COMMUNITY_NAME: &str = "Kith neighbours";
+/// Where a home node listens unless told otherwise.
+const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/0";
+
+/// Runs the node until Ctrl-C or SIGTERM.
+pub fn run(home: &Home, options: RunOptions) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kith")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_node(home, options))
+}
+
+async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
+    let mut config = home.config()?;
+    if config.restored && config.community.is_none() {
+        bail!(
+            "this home holds a restored key but does not know its community: join it with `kith join INVITE`, then `kith run`"
+        );
+    }
+    let founding = config.community.is_none();
+    if founding && config.join_name.is_none() {
+        config.join_name = Some(default_name());
+        home.write_config(&config)?;
+    }
+    let mut node_config = NodeConfig::new(home.dir());
+    node_config.network.listen = if options.listen.is_empty() {
+        vec![DEFAULT_LISTEN.parse().context("the default listen address")?]
+    } else {
+        options.listen
+    };
+    node_config.network.bootstrap = options.bootstrap;
+    node_config.network.mdns = options.mdns;
+    node_config.api = Some(options.api.unwrap_or_else(default_api_addr));
+    node_config.found = Some((DEFAULT_COMMUNITY_NAME.to_string(), String::new(), Rules::default()));
+    let node = Node::start(node_config).await?;
+    let handle = node.handle();
+    publish_missing_profile(&handle, config.join_name.clone()).await;
+    print_started(&node, home, founding, config.restored).await;
+
+    wait_for_stop().await;
+    eprintln!("stopping…");
+    node.shutdown().await?;
+    Ok(())
+}
+
+/// The name a founder gets when a bare `kith run` founds a community: the login name, or
+/// "Founder".
+fn default_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| {
+            !n.is_empty() && n.len() <= kith_protocol::body::limits::PERSON_NAME && !n.contains(char::is_control)
+        })
+        .unwrap_or_else(|| "Founder".to_string())
+}
+
+/// 127.0.0.1 on the default port when it is free, or on any port.
+fn default_api_addr() -> SocketAddr {
+    let preferred = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, DEFAULT_API_PORT));
+    match TcpListener::bind(preferred) {
+        Ok(_) => preferred,
+        Err(_) => SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)),
+    }
+}
+
+/// A member with no profile yet (a founder) introduces themselves with the home's name.
+async fn publish_missing_profile(node: &NodeHandle, name: Option<String>) {
+    let Some(name) = name else { return };
+    let needed = {
+        let replica = node.replica();
+        let me = replica.me();
+        replica.community().and_then(|c| c.member(&me)).is_some_and(|m| m.admitted && m.profile.is_none())
+    };
+    if !needed {
+        return;
+    }
+    let profile =
+        Body::Profile { name, about: String::new(), area: String::new(), skills: Vec::new(), contact: String::new() };
+    if let Err(error) = node.publish(profile).await {
+        tracing::warn!(%error, "could not publish this member's profile");
+    }
+}
+
+async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool) {
+    let handle = node.handle();
+    let (community, member, admitted) = {
+        let replica = node.replica();
+        let me = replica.me();
+        let community = replica.community().map(|c| format!("{} ({})", c.name(), c.id()));
+        let community = community.or_else(|| replica.community_id().map(|id| format!("{id} (joining)")));
+        let member = replica.community().and_then(|c| c.member(&me));
+        (
+            community,
+            format!("{} ({me})", member.map_or_else(|| me.short(), |m| m.name())),
+            member.is_some_and(|m| m.admitted),
+        )
+    };
+    println!("Kith node running. Stop it with Ctrl-C.");
+    println!("  home        {}", home.dir().display());
+    println!("  member      {member}");
+    println!("  community   {}", community.unwrap_or_else(|| "none".into()));
+    for (i, addr) in handle.listen_addrs().await.iter().enumerate() {
+        println!("  {}{addr}", if i == 0 { "listening   " } else { "            " });
+    }
+    if let Some(addr) = node.api_addr() {
+        println!("  local API   http://{addr} (for `kith` commands; the web page comes later)");
+    }
+    if founded {
+        println!();
+        println!("A new community was founded with you as its founder.");
+        match kith_node::api::make_invite(&handle, &NewInvite::default()).await {
+            Ok(invite) => {
+                println!("Invite a neighbour: give them this line (good for 7 days):");
+                println!();
+                println!("  {}", invite.invite);
+                println!();
+                println!("They run:  kith join '<invite>' --name THEIR_NAME   then   kith run");
+            }
+            Err(error) => println!("(no invite yet: {error}; make one with `kith invite`)"),
+        }
+        println!("Then admit them:  kith members --pending   and   kith vouch THEIR_NAME");
+        println!("Post an offer:    kith offer \"Lifts to the surgery\" --category transport");
+    } else if restored {
+        println!();
+        println!(
+            "Restored key: fetching your own log from peers. You can write again once it is back (see `kith status`)."
+        );
+    } else if !admitted {
+        println!();
+        println!("Waiting to be admitted: once connected, a member sees you in `kith members --pending`.");
+    }
+}
+
+/// Until Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

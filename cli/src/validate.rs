@@ -1,0 +1,389 @@
+//! Raw arguments to commands that can run: durations parsed, texts checked against the
+//! protocol's own bounds (by building the entry body and asking `kith-protocol` to check its
+//! fields), invites decoded. Everything refused here is a usage error (exit 2) and nothing
+//! has been sent to the node.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use kith_node::api::wire::{
+    NewAppointment, NewInvite, NewPost, NewProfile, NewReply, NewStatus, NewSuspension, NewTransfer, NewVouch,
+};
+use kith_node::invite::Invite;
+use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
+
+use crate::args::{BoardArgs, CommandArgs, CommunityArgs, ExportFormat, InviteCommand, KeyArgs, KindArg, RunArgs};
+
+/// Bad input on the command line: exit code 2, nothing done.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+/// A command, checked.
+#[derive(Debug)]
+pub enum Command {
+    Init { name: Option<String> },
+    CommunityCreate { name: String, description: String, rules: Rules },
+    Join { invite: Invite, text: String, name: Option<String> },
+    KeyBackup,
+    KeyRestore { words: Vec<String> },
+    Run(RunOptions),
+    Open,
+    Api(ApiCall),
+}
+
+#[derive(Debug)]
+pub struct RunOptions {
+    pub listen: Vec<libp2p::Multiaddr>,
+    pub bootstrap: Vec<libp2p::Multiaddr>,
+    /// `None`: the default port if free, else any.
+    pub api: Option<SocketAddr>,
+    pub mdns: bool,
+}
+
+/// A call to the running node's API.
+#[derive(Debug)]
+pub enum ApiCall {
+    Status,
+    Invite { request: NewInvite, qr: bool },
+    InviteRevoke,
+    Peers,
+    Post(NewPost),
+    Board(BoardFilter),
+    Show { post: String },
+    Reply { post: String, reply: NewReply },
+    SetStatus { post: String, status: NewStatus },
+    Pay(NewTransfer),
+    Balance { member: Option<String> },
+    Statement { member: Option<String> },
+    Members { pending: bool },
+    Vouch(NewVouch),
+    Profile(NewProfile),
+    Export { format: ExportFormat, out: Option<PathBuf> },
+    Suspend(NewSuspension),
+    Appoint(NewAppointment),
+}
+
+#[derive(Debug, Default)]
+pub struct BoardFilter {
+    pub kind: Option<&'static str>,
+    pub category: Option<String>,
+    pub search: Option<String>,
+    pub all: bool,
+}
+
+/// A placeholder id for checking a body's text fields before the real one is known.
+const ANY_MEMBER: MemberId = MemberId([0; 32]);
+const ANY_ENTRY: EntryHash = EntryHash([0; 32]);
+
+/// Asks the protocol whether a body's fields are within bounds.
+fn check(body: &Body) -> Result<(), UsageError> {
+    body.check_fields().map_err(|e| usage(e.to_string()))
+}
+
+fn profile(name: &str) -> Body {
+    Body::Profile {
+        name: name.to_string(),
+        about: String::new(),
+        area: String::new(),
+        skills: Vec::new(),
+        contact: String::new(),
+    }
+}
+
+/// A duration as people write it (`1h30m`), refused with the protocol's explanation.
+pub fn duration(text: &str) -> Result<Minutes, UsageError> {
+    text.parse::<Minutes>().map_err(|e| usage(e.to_string()))
+}
+
+/// `7d` or a duration: for how long an invite lasts.
+fn days_or_duration(text: &str) -> Result<Minutes, UsageError> {
+    if let Some(days) = text.trim().strip_suffix(['d', 'D'])
+        && let Ok(days) = days.parse::<u32>()
+    {
+        if days == 0 {
+            return Err(usage("a duration must be more than zero"));
+        }
+        return Ok(Minutes(days.saturating_mul(24 * 60)));
+    }
+    duration(text)
+}
+
+/// A post named on the command line: its id or the first digits of it.
+fn post_ref(text: &str) -> Result<String, UsageError> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(usage(format!(
+            "`{text}` is not a post id: name a post by its id or the first digits of it (0-9, a-f)"
+        )));
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
+/// A member named on the command line: a name, an id or the first digits of one.
+fn member_ref(text: &str) -> Result<String, UsageError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(usage("no member given: name one by name or id"));
+    }
+    Ok(text.to_string())
+}
+
+fn multiaddrs(texts: &[String], what: &str) -> Result<Vec<libp2p::Multiaddr>, UsageError> {
+    texts
+        .iter()
+        .map(|t| {
+            t.parse().map_err(|e| usage(format!("`{t}` is not a {what} multiaddr (like /ip4/1.2.3.4/tcp/4001): {e}")))
+        })
+        .collect()
+}
+
+fn post(
+    kind: PostKind,
+    title: String,
+    details: String,
+    category: String,
+    when: String,
+    place: String,
+) -> Result<ApiCall, UsageError> {
+    let new = NewPost {
+        kind: kind.as_str().to_string(),
+        title: title.trim().to_string(),
+        details,
+        category: category.trim().to_string(),
+        when: when.trim().to_string(),
+        place: place.trim().to_string(),
+        expires_at_ms: None,
+    };
+    check(&Body::Post {
+        kind,
+        title: new.title.clone(),
+        details: new.details.clone(),
+        category: new.category.clone(),
+        when: new.when.clone(),
+        place: new.place.clone(),
+        expires_at: None,
+    })?;
+    Ok(ApiCall::Post(new))
+}
+
+fn community_rules(credit_limit: Option<String>, vouches: Option<u8>) -> Result<Rules, UsageError> {
+    let mut rules = Rules::default();
+    if let Some(limit) = credit_limit {
+        rules.credit_limit = match limit.trim().parse::<u32>() {
+            Ok(hours) => Minutes::from_hours(hours),
+            Err(_) => duration(&limit)?,
+        };
+    }
+    if let Some(vouches) = vouches {
+        rules.vouches_needed = vouches;
+    }
+    Ok(rules)
+}
+
+fn run_options(args: RunArgs) -> Result<Command, UsageError> {
+    if args.hub {
+        return Err(usage(
+            "`kith run --hub` is not available yet: hub nodes come with a later version; run without --hub",
+        ));
+    }
+    let api = args
+        .api
+        .map(|a| {
+            a.parse::<SocketAddr>().map_err(|e| usage(format!("`{a}` is not an address like 127.0.0.1:7474: {e}")))
+        })
+        .transpose()?;
+    if let Some(addr) = api
+        && !addr.ip().is_loopback()
+    {
+        return Err(usage(format!("the API only listens on loopback (127.0.0.1 or ::1), not {addr}")));
+    }
+    Ok(Command::Run(RunOptions {
+        listen: multiaddrs(&args.listen, "listen")?,
+        bootstrap: multiaddrs(&args.bootstrap, "bootstrap")?,
+        api,
+        mdns: !args.no_mdns,
+    }))
+}
+
+fn board(args: BoardArgs) -> BoardFilter {
+    let kind = args.kind.map(|k| match k {
+        KindArg::Offer => PostKind::Offer.as_str(),
+        KindArg::Request => PostKind::Request.as_str(),
+        KindArg::Gathering => PostKind::Gathering.as_str(),
+    });
+    BoardFilter { kind, category: args.category, search: args.search, all: args.all }
+}
+
+/// Checks raw arguments and turns them into a command.
+pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
+    let api = |call| Ok(Command::Api(call));
+    match args {
+        CommandArgs::Init { name } => {
+            if let Some(name) = &name {
+                check(&profile(name))?;
+            }
+            Ok(Command::Init { name: name.map(|n| n.trim().to_string()) })
+        }
+        CommandArgs::Community(CommunityArgs::Create { name, credit_limit, vouches, description }) => {
+            let rules = community_rules(credit_limit, vouches)?;
+            let name = name.trim().to_string();
+            check(&Body::Genesis { name: name.clone(), description: description.clone(), rules })?;
+            Ok(Command::CommunityCreate { name, description, rules })
+        }
+        CommandArgs::Join { invite, name } => {
+            let decoded = Invite::decode(&invite).map_err(|e| usage(e.to_string()))?;
+            if let Some(name) = &name {
+                check(&profile(name))?;
+            }
+            Ok(Command::Join {
+                invite: decoded,
+                text: invite.trim().to_string(),
+                name: name.map(|n| n.trim().to_string()),
+            })
+        }
+        CommandArgs::Key(KeyArgs::Backup) => Ok(Command::KeyBackup),
+        CommandArgs::Key(KeyArgs::Restore { words }) => Ok(Command::KeyRestore { words }),
+        CommandArgs::Run(run) => run_options(run),
+        CommandArgs::Open => Ok(Command::Open),
+        CommandArgs::Status => api(ApiCall::Status),
+        CommandArgs::Invite(invite) => {
+            if let Some(InviteCommand::Revoke) = invite.revoke {
+                return api(ApiCall::InviteRevoke);
+            }
+            multiaddrs(&invite.hub, "hub")?;
+            let expires = invite.expires.as_deref().map(days_or_duration).transpose()?;
+            if invite.uses == Some(0) {
+                return Err(usage("an invite must allow at least one use"));
+            }
+            let request = NewInvite { hubs: invite.hub, expires_in_minutes: expires.map(|m| m.0), uses: invite.uses };
+            api(ApiCall::Invite { request, qr: invite.qr })
+        }
+        CommandArgs::Peers => api(ApiCall::Peers),
+        CommandArgs::Offer(p) => {
+            api(post(PostKind::Offer, p.title, p.details, p.category, String::new(), String::new())?)
+        }
+        CommandArgs::Request(p) => {
+            api(post(PostKind::Request, p.title, p.details, p.category, String::new(), String::new())?)
+        }
+        CommandArgs::Gathering(g) => {
+            if g.when.trim().is_empty() {
+                return Err(usage("a gathering needs --when (like \"Thursdays 2pm\")"));
+            }
+            api(post(PostKind::Gathering, g.title, g.details, g.category, g.when, g.place)?)
+        }
+        CommandArgs::Board(b) => api(ApiCall::Board(board(b))),
+        CommandArgs::Show { post } => api(ApiCall::Show { post: post_ref(&post)? }),
+        CommandArgs::Reply { post, text } => {
+            let post = post_ref(&post)?;
+            check(&Body::Reply { post: ANY_ENTRY, text: text.clone() })?;
+            api(ApiCall::Reply { post, reply: NewReply { text } })
+        }
+        CommandArgs::Done { post } => {
+            api(ApiCall::SetStatus { post: post_ref(&post)?, status: NewStatus { status: "done".into() } })
+        }
+        CommandArgs::Withdraw { post } => {
+            api(ApiCall::SetStatus { post: post_ref(&post)?, status: NewStatus { status: "withdrawn".into() } })
+        }
+        CommandArgs::Pay(pay) => {
+            let to = member_ref(&pay.member)?;
+            let minutes = duration(&pay.duration)?;
+            let for_post = pay.for_post.as_deref().map(post_ref).transpose()?;
+            check(&Body::Transfer { to: ANY_MEMBER, minutes, memo: pay.memo.clone(), for_post: None })?;
+            api(ApiCall::Pay(NewTransfer { to, minutes: minutes.0, memo: pay.memo, for_post }))
+        }
+        CommandArgs::Balance { member } => {
+            api(ApiCall::Balance { member: member.as_deref().map(member_ref).transpose()? })
+        }
+        CommandArgs::Statement { member } => {
+            api(ApiCall::Statement { member: member.as_deref().map(member_ref).transpose()? })
+        }
+        CommandArgs::Members { pending } => api(ApiCall::Members { pending }),
+        CommandArgs::Vouch { member, note } => {
+            let member = member_ref(&member)?;
+            let note = note.unwrap_or_default();
+            check(&Body::Vouch { member: ANY_MEMBER, note: note.clone() })?;
+            api(ApiCall::Vouch(NewVouch { member, note }))
+        }
+        CommandArgs::Profile(p) => {
+            let new = NewProfile {
+                name: p.name.trim().to_string(),
+                about: p.about,
+                area: p.area.trim().to_string(),
+                skills: p.skills.iter().map(|s| s.trim().to_string()).collect(),
+                contact: p.contact.trim().to_string(),
+            };
+            check(&Body::Profile {
+                name: new.name.clone(),
+                about: new.about.clone(),
+                area: new.area.clone(),
+                skills: new.skills.clone(),
+                contact: new.contact.clone(),
+            })?;
+            api(ApiCall::Profile(new))
+        }
+        CommandArgs::Export { format, out } => api(ApiCall::Export { format, out }),
+        CommandArgs::Suspend { member, reason } => {
+            let member = member_ref(&member)?;
+            check(&Body::Suspend { member: ANY_MEMBER, reason: reason.clone() })?;
+            api(ApiCall::Suspend(NewSuspension { member, reason }))
+        }
+        CommandArgs::Appoint { member, hub } => {
+            let role = if hub { "hub" } else { "organiser" };
+            api(ApiCall::Appoint(NewAppointment { member: member_ref(&member)?, role: role.into() }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::PostArgs;
+
+    fn offer(title: &str) -> Result<Command, UsageError> {
+        command(CommandArgs::Offer(PostArgs { title: title.into(), details: String::new(), category: String::new() }))
+    }
+
+    #[test]
+    fn refuses_bad_posts_with_the_protocols_words() {
+        assert_eq!(offer("  ").err().map(|e| e.0), Some("the title must not be empty".to_string()));
+        let long = offer(&"x".repeat(500)).err().map(|e| e.0).unwrap_or_default();
+        assert!(long.contains("at most 120"), "{long}");
+        assert!(matches!(offer("Lifts to the surgery"), Ok(Command::Api(ApiCall::Post(_)))));
+    }
+
+    #[test]
+    fn reads_durations_and_invite_lifetimes() {
+        assert_eq!(duration("1h30m").ok(), Some(Minutes(90)));
+        assert!(duration("1x").is_err());
+        assert_eq!(days_or_duration("2d").ok(), Some(Minutes(2 * 24 * 60)));
+        assert_eq!(days_or_duration("48h").ok(), Some(Minutes(48 * 60)));
+        assert!(days_or_duration("0d").is_err());
+    }
+
+    #[test]
+    fn names_posts_by_hex_only() {
+        assert_eq!(post_ref(" AB12 ").ok(), Some("ab12".to_string()));
+        assert!(post_ref("lifts").is_err());
+        assert!(post_ref("").is_err());
+    }
+
+    #[test]
+    fn reads_credit_limits_in_hours_or_durations() {
+        assert_eq!(community_rules(Some("2".into()), None).ok().map(|r| r.credit_limit), Some(Minutes(120)));
+        assert_eq!(community_rules(Some("90m".into()), None).ok().map(|r| r.credit_limit), Some(Minutes(90)));
+        assert!(community_rules(Some("lots".into()), None).is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! End-to-end tests of the `kith` command: real processes, separate homes, loopback only —
+//! a community of three formed through invites and vouches trading an hour; refusals that
+//! change nothing; bad input that publishes nothing; no node; key backup and restore; a bare
+//! first run; the API's token.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{World, is_id, wait_until};
+use serde_json::Value;
+
+/// How long entries may take to travel between three local nodes.
+const PROPAGATION: Duration = Duration::from_secs(45);
+
+fn entries(world: &World, home: &std::path::Path) -> u64 {
+    world.json(home, &["status"])["entries"].as_u64().expect("entries is a number")
+}
+
+fn balance(world: &World, home: &std::path::Path, member: &str) -> i64 {
+    world.json(home, &["balance", member])["balance_minutes"].as_i64().expect("balance_minutes is a number")
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array().expect("an array").iter().map(|m| m["name"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[test]
+fn three_homes_form_a_community_and_trade_an_hour() {
+    let world = World::new();
+    let (a, b, c) = (world.home("alice"), world.home("bob"), world.home("carol"));
+
+    let alice_id = world.kith(&a, &["init", "--name", "Alice"]).ok().to_string();
+    assert!(is_id(&alice_id), "{alice_id}");
+    let community = world.kith(&a, &["community", "create", "Test Street", "--credit-limit", "2"]).ok().to_string();
+    assert!(is_id(&community), "{community}");
+    let _node_a = world.start(&a, &[]);
+
+    for (home, name) in [(&b, "Bob"), (&c, "Carol")] {
+        let invite = world.kith(&a, &["invite"]).ok().to_string();
+        assert!(invite.starts_with("kith:") && !invite.contains(char::is_whitespace), "{invite}");
+        let joined = world.json(home, &["join", &invite, "--name", name]);
+        assert_eq!(joined["community_id"], community.as_str());
+    }
+    let _node_b = world.start(&b, &[]);
+    let _node_c = world.start(&c, &[]);
+
+    wait_until("Bob and Carol ask to join", PROPAGATION, || {
+        let mut pending = names(&world.json(&a, &["members", "--pending"]));
+        pending.sort();
+        pending == ["Bob", "Carol"]
+    });
+    let bob = world.json(&b, &["status"]);
+    assert_eq!(bob["role"], "pending");
+    assert_eq!(bob["community_name"], "Test Street");
+
+    world.kith(&a, &["vouch", "bob", "--note", "lives at number 12"]).ok();
+    world.kith(&a, &["vouch", "Carol"]).ok();
+    wait_until("Bob and Carol are members on their own nodes", PROPAGATION, || {
+        world.json(&b, &["status"])["role"] == "member" && world.json(&c, &["status"])["role"] == "member"
+    });
+    assert!(world.json(&a, &["members", "--pending"]).as_array().expect("an array").is_empty());
+
+    let post = world.kith(&a, &["offer", "Lifts to the surgery", "--category", "transport"]).ok().to_string();
+    assert!(is_id(&post), "{post}");
+    wait_until("Bob sees the offer on his board", PROPAGATION, || {
+        let board = world.json(&b, &["board"]);
+        board.as_array().expect("an array").iter().any(|p| {
+            p["id"] == post.as_str() && p["author_name"] == "Alice" && p["kind"] == "offer" && p["status"] == "open"
+        })
+    });
+    let board = world.json(&b, &["board", "--kind", "offer"]);
+    for key in
+        ["id", "kind", "title", "details", "category", "author", "author_name", "status", "created_at", "replies"]
+    {
+        assert!(board[0].get(key).is_some(), "board entries have `{key}`: {board}");
+    }
+
+    let transfer =
+        world.kith(&b, &["pay", "alice", "1h", "--for", &post[..8], "--memo", "Tuesday's lift"]).ok().to_string();
+    assert!(is_id(&transfer), "{transfer}");
+    wait_until("all three nodes agree on the balances", PROPAGATION, || {
+        [&a, &b, &c].iter().all(|home| {
+            balance(&world, home, "alice") == 60
+                && balance(&world, home, "bob") == -60
+                && balance(&world, home, "carol") == 0
+        })
+    });
+    let statement = world.json(&c, &["statement", "bob"]);
+    assert_eq!(statement[0]["id"], transfer.as_str());
+    assert_eq!(statement[0]["minutes"], 60);
+    assert_eq!(statement[0]["for_post"], post.as_str());
+    assert_eq!(statement[0]["claimed"], true);
+
+    // Over the credit limit (2h): refused with the reason, and nothing changes.
+    let before = entries(&world, &b);
+    let refused = world.kith(&b, &["pay", "alice", "2h"]);
+    let line = refused.fails(1);
+    assert!(line.contains("limit"), "{line}");
+    assert_eq!(entries(&world, &b), before);
+    assert_eq!(balance(&world, &b, "bob"), -60);
+
+    // Bad input: a clear error, nothing published.
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["pay", "alice", "1x"], 2, "not a duration"),
+        (&["pay", "zed", "1h"], 1, "no member"),
+        (&["pay", "alice", "0m"], 2, "more than zero"),
+        (&["offer", "  "], 2, "title must not be empty"),
+        (&["reply", &post[..8], &"x".repeat(5000)], 2, "at most"),
+        (&["pay", "alice", "1h", "--for", "nothex"], 2, "not a post id"),
+    ];
+    for (args, code, words) in cases {
+        let line = world.kith(&b, args).fails(code).to_string();
+        assert!(line.contains(words), "`kith {}` said {line:?}", args.join(" "));
+    }
+    assert_eq!(entries(&world, &b), before);
+}
+
+#[test]
+fn bad_input_is_refused_and_publishes_nothing() {
+    let world = World::new();
+    let a = world.home("alice");
+    world.kith(&a, &["init", "--name", "Alice"]).ok();
+    world.kith(&a, &["community", "create", "Lonely Lane"]).ok();
+    let _node = world.start(&a, &[]);
+
+    // 17 posts: two of them must share their first hex digit.
+    for i in 0..17 {
+        world.kith(&a, &["request", &format!("Help with job {i}")]).ok();
+    }
+    let board = world.json(&a, &["board"]);
+    let ids: Vec<String> =
+        board.as_array().expect("an array").iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 17);
+    let shared = (0..16)
+        .map(|d| format!("{d:x}"))
+        .find(|digit| ids.iter().filter(|id| id.starts_with(digit.as_str())).count() >= 2)
+        .expect("pigeonhole");
+
+    let before = entries(&world, &a);
+    let long_title = "t".repeat(200);
+    let long_details = "d".repeat(3000);
+    let cases: [(&[&str], i32, &str); 9] = [
+        (&["done", &shared], 1, "give more of the id"),
+        (&["show", &shared], 1, "give more of the id"),
+        (&["pay", "nobody", "1h"], 1, "no member"),
+        (&["vouch", "nobody"], 1, "no member"),
+        (&["pay", "alice", "1.h"], 2, "not a duration"),
+        (&["offer", ""], 2, "title must not be empty"),
+        (&["offer", &long_title], 2, "title is 200 bytes long; at most 120"),
+        (&["request", "ok", "--details", &long_details], 2, "at most 2000"),
+        (&["gathering", "Knitting"], 2, "--when"),
+    ];
+    for (args, code, words) in cases {
+        let shown: Vec<&str> = args.iter().map(|a| if a.len() > 40 { "…" } else { a }).collect();
+        let line = world.kith(&a, args).fails(code).to_string();
+        assert!(line.contains(words), "`kith {}` said {line:?}", shown.join(" "));
+    }
+    assert_eq!(world.kith(&a, &["pay", "alice", "1h"]).fails(1), "error: you cannot pay yourself");
+    assert_eq!(entries(&world, &a), before);
+    assert_eq!(world.json(&a, &["board"]).as_array().map(Vec::len), Some(17));
+}
+
+#[test]
+fn a_command_with_no_running_node_says_how_to_start_one() {
+    let world = World::new();
+    let home = world.home("nobody");
+    let expected = |home: &std::path::Path| {
+        format!("error: no node is running for home {} — start it with `kith run`\n", home.display())
+    };
+    let missing = world.kith(&home, &["status"]);
+    assert_eq!(missing.code, 1);
+    assert_eq!(missing.stderr, expected(&home));
+    assert!(missing.stdout.is_empty());
+
+    // A home whose node is gone but left an api.json behind.
+    world.kith(&home, &["init"]).ok();
+    let home = std::fs::canonicalize(&home).expect("the home exists now");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    std::fs::write(home.join("api.json"), format!(r#"{{"url":"http://{closed}","token":"00"}}"#)).expect("write");
+    let stale = world.kith(&home, &["board"]);
+    assert_eq!(stale.code, 1);
+    assert_eq!(stale.stderr, expected(&home));
+}
+
+#[test]
+fn a_key_comes_back_from_its_words() {
+    let world = World::new();
+    let (first, second) = (world.home("first"), world.home("second"));
+    let member = world.kith(&first, &["init", "--name", "Dora"]).ok().to_string();
+    assert!(world.kith(&first, &["init"]).fails(1).contains("refusing to overwrite"));
+
+    let backup = world.json(&first, &["key", "backup"]);
+    let words: Vec<&str> = backup["words"].as_array().expect("words").iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(words.len(), 24);
+    assert_eq!(backup["member_id"], member.as_str());
+
+    let mut wrong = words.clone();
+    wrong.swap(0, 1);
+    let mut args = vec!["key", "restore"];
+    args.extend(&wrong);
+    let refused = world.kith(&second, &args);
+    assert!(refused.code != 0, "swapped words must not restore: {refused:?}");
+
+    let mut args = vec!["key", "restore"];
+    args.extend(&words);
+    assert_eq!(world.kith(&second, &args).ok(), member);
+    assert_eq!(world.json(&second, &["key", "backup"])["words"], backup["words"]);
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(second.join("config.json")).expect("config")).expect("json");
+    assert_eq!(config["restored"], true);
+    assert!(world.kith(&second, &args).fails(1).contains("already has a key"));
+    // A restored home must find its community before it runs, or it would found another.
+    assert!(world.kith(&second, &["run"]).fails(1).contains("kith join"));
+}
+
+#[test]
+fn a_bare_run_founds_a_community_prints_an_invite_and_stops_cleanly() {
+    let world = World::new();
+    let home = world.home("fresh");
+    let mut node = world.start(&home, &[]);
+    let printed = node.printed();
+    assert!(printed.contains("A new community was founded"), "{printed}");
+    let invite = printed.lines().map(str::trim).find(|l| l.starts_with("kith:")).expect("an invite line");
+    assert!(invite.len() > 40);
+
+    let status = world.json(&home, &["status"]);
+    assert_eq!(status["role"], "member");
+    assert_eq!(status["organiser"], true);
+    assert_eq!(status["members"], 1);
+    for key in [
+        "member_id",
+        "name",
+        "peer_id",
+        "community_id",
+        "community_name",
+        "listen_addrs",
+        "connected_peers",
+        "entries",
+        "members",
+        "pending_members",
+        "balance_minutes",
+        "role",
+    ] {
+        assert!(status.get(key).is_some(), "status has `{key}`: {status}");
+    }
+    let addr = status["listen_addrs"][0].as_str().expect("an address");
+    assert!(addr.starts_with("/ip4/127.0.0.1/tcp/") && addr.contains("/p2p/"), "{addr}");
+
+    // The API wants its token.
+    let api: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("api.json")).expect("api.json")).expect("json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.join("api.json")).expect("api.json").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let url = format!("{}/api/status", api["url"].as_str().expect("url"));
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let no_token = agent.get(&url).call().expect("an answer");
+    assert_eq!(no_token.status().as_u16(), 401);
+    let mut wrong = agent.get(&url).header("Authorization", "Bearer 1234").call().expect("an answer");
+    assert_eq!(wrong.status().as_u16(), 401);
+    let body: Value = wrong.body_mut().read_json().expect("a JSON error");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("token")), "{body}");
+    let token = format!("Bearer {}", api["token"].as_str().expect("token"));
+    assert_eq!(agent.get(&url).header("Authorization", &token).call().expect("an answer").status().as_u16(), 200);
+
+    // The event stream tells of a new post.
+    let events_url = format!("{}/api/events", api["url"].as_str().expect("url"));
+    let streaming = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .new_agent();
+    let mut events = streaming.get(&events_url).header("Authorization", &token).call().expect("the event stream");
+    assert_eq!(events.status().as_u16(), 200);
+    let post = world.kith(&home, &["offer", "Seedlings to share"]).ok().to_string();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(events.body_mut().as_reader()));
+    let data = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .skip_while(|line| line != "event: entry")
+        .find(|line| line.starts_with("data:"))
+        .expect("an entry event");
+    let event: Value = serde_json::from_str(data.trim_start_matches("data:").trim()).expect("JSON data");
+    assert_eq!(event["id"], post.as_str());
+    assert_eq!(event["kind"], "post");
+    drop(lines);
+
+    let status = node.terminate();
+    assert!(status.success(), "kith run exits 0 on SIGTERM: {status}");
+    assert!(!home.join("api.json").exists(), "api.json is removed at shutdown");
+}
+
+#[test]
+fn a_restored_key_fetches_its_own_log_before_it_writes() {
+    let world = World::new();
+    let (a, b, restored) = (world.home("alice"), world.home("bob"), world.home("bob-again"));
+    world.kith(&a, &["init", "--name", "Alice"]).ok();
+    world.kith(&a, &["community", "create", "Restore Road"]).ok();
+    let _node_a = world.start(&a, &[]);
+    let invite = world.kith(&a, &["invite"]).ok().to_string();
+    world.kith(&b, &["join", &invite, "--name", "Bob"]).ok();
+    let mut node_b = world.start(&b, &[]);
+    wait_until("Bob asks to join", PROPAGATION, || names(&world.json(&a, &["members", "--pending"])) == ["Bob"]);
+    world.kith(&a, &["vouch", "Bob"]).ok();
+    wait_until("Bob is a member", PROPAGATION, || world.json(&b, &["status"])["role"] == "member");
+    let soup = world.kith(&b, &["offer", "Soup on Sundays"]).ok().to_string();
+    world.kith(&a, &["pay", "bob", "30m"]).ok();
+    wait_until("Bob has claimed his 30m and Alice has his offer", PROPAGATION, || {
+        balance(&world, &a, "bob") == 30 && world.json(&a, &["board"]).to_string().contains(&soup)
+    });
+    let words = world.json(&b, &["key", "backup"])["words"].clone();
+    assert!(node_b.terminate().success());
+
+    let words: Vec<&str> = words.as_array().expect("words").iter().map(|w| w.as_str().unwrap()).collect();
+    let mut args = vec!["key", "restore"];
+    args.extend(&words);
+    world.kith(&restored, &args).ok();
+    let invite = world.kith(&a, &["invite"]).ok().to_string();
+    world.kith(&restored, &["join", &invite]).ok();
+    let _node = world.start(&restored, &[]);
+    wait_until("the restored node has Bob's own log back and may write", PROPAGATION, || {
+        let status = world.json(&restored, &["status"]);
+        status["read_only"] == false && status["role"] == "member" && status["balance_minutes"] == 30
+    });
+    assert!(world.json(&restored, &["board"]).to_string().contains(&soup));
+    let bread = world.kith(&restored, &["offer", "Bread on Mondays"]).ok().to_string();
+    wait_until("Alice sees the new offer, Bob's log going on unforked", PROPAGATION, || {
+        world.json(&a, &["board"]).to_string().contains(&bread)
+    });
+    assert_eq!(balance(&world, &a, "bob"), 30);
+    let bob = world.json(&a, &["members"]);
+    let bob = bob.as_array().expect("members").iter().find(|m| m["name"] == "Bob").expect("Bob").clone();
+    assert_eq!(bob["status"], "member");
+}

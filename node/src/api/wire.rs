@@ -1,0 +1,325 @@
+//! The API's JSON documents, in and out. The `kith` command reads the same types, and its
+//! `--json` output is these documents as the API sent them: the keys are the contract of
+//! CLI.md (ids are lowercase hex, amounts whole minutes, times RFC 3339 plus `*_ms` extras).
+
+use serde::{Deserialize, Serialize};
+
+/// `{ "error": "…" }`: every refusal, with a message for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// `GET /api/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub member_id: String,
+    pub name: String,
+    pub peer_id: String,
+    pub community_id: Option<String>,
+    pub community_name: Option<String>,
+    /// Multiaddrs with `/p2p/`.
+    pub listen_addrs: Vec<String>,
+    pub connected_peers: usize,
+    /// Entries held (applied and kept as evidence).
+    pub entries: usize,
+    pub members: usize,
+    pub pending_members: usize,
+    pub balance_minutes: i64,
+    /// `member`, `pending` or `hub`.
+    pub role: String,
+    pub organiser: bool,
+    /// Set after a key restore until the node has fetched its own log.
+    pub read_only: bool,
+    pub credit_limit_minutes: Option<u32>,
+    pub vouches_needed: Option<u8>,
+    /// Entries kept aside, waiting for something.
+    pub waiting_entries: usize,
+}
+
+/// `GET /api/peers`: one connected peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    pub member_id: Option<String>,
+    pub name: Option<String>,
+    pub relayed: bool,
+}
+
+/// A post's fields, shared by the board (`replies` a count) and `show` (`replies` a list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostFields {
+    pub id: String,
+    /// `offer`, `request` or `gathering`.
+    pub kind: String,
+    pub title: String,
+    pub details: String,
+    pub category: String,
+    pub when: String,
+    pub place: String,
+    pub author: String,
+    pub author_name: String,
+    /// `open`, `done`, `withdrawn` or `expired`.
+    pub status: String,
+    pub created_at: String,
+    pub created_at_ms: u64,
+    pub expires_at: String,
+    pub expires_at_ms: u64,
+}
+
+/// `GET /api/posts`: one line of the board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostSummary {
+    #[serde(flatten)]
+    pub post: PostFields,
+    pub replies: u32,
+}
+
+/// `GET /api/posts/{post}`: a post and its replies, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostDetail {
+    #[serde(flatten)]
+    pub post: PostFields,
+    pub replies: Vec<ReplyOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyOut {
+    pub id: String,
+    pub author: String,
+    pub author_name: String,
+    pub text: String,
+    pub created_at: String,
+    pub created_at_ms: u64,
+}
+
+/// `GET /api/balance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub member_id: String,
+    pub name: String,
+    pub balance_minutes: i64,
+    pub given_minutes: i64,
+    pub received_minutes: i64,
+    pub credit_limit_minutes: u32,
+    /// Paid to this member but not claimed yet (their node claims by itself).
+    pub unclaimed_minutes: i64,
+}
+
+/// `GET /api/statement`: one transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferOut {
+    pub id: String,
+    pub from: String,
+    pub from_name: String,
+    pub to: String,
+    pub to_name: String,
+    pub minutes: u32,
+    pub memo: String,
+    pub for_post: Option<String>,
+    pub created_at: String,
+    pub created_at_ms: u64,
+    pub claimed: bool,
+}
+
+/// `GET /api/members`: one person this node knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberOut {
+    pub member_id: String,
+    pub name: String,
+    pub area: String,
+    /// `member`, `pending` or `suspended`.
+    pub status: String,
+    pub vouched_by: Vec<String>,
+    pub balance_minutes: i64,
+    pub organiser: bool,
+    pub hub: bool,
+    pub founder: bool,
+}
+
+/// What a publishing call answers: the new entry's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Created {
+    pub id: String,
+}
+
+/// `POST /api/invites`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewInvite {
+    /// Multiaddrs (with `/p2p/`) of hubs to put in the invite besides this node's addresses.
+    #[serde(default)]
+    pub hubs: Vec<String>,
+    /// Minutes from now until it expires; default [`super::DEFAULT_INVITE_MINUTES`].
+    pub expires_in_minutes: Option<u32>,
+    pub uses: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteOut {
+    pub invite: String,
+    pub community_id: String,
+    pub addrs: Vec<String>,
+    pub expires_at: String,
+    pub expires_at_ms: u64,
+    pub uses: Option<u32>,
+    /// Whether the invite carries a signed capability (not yet: see `kith_node::invite`).
+    pub signed: bool,
+}
+
+/// `POST /api/posts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPost {
+    /// `offer`, `request` or `gathering`.
+    pub kind: String,
+    pub title: String,
+    #[serde(default)]
+    pub details: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub when: String,
+    #[serde(default)]
+    pub place: String,
+    /// Ms since the epoch; absent: the community's default lifetime.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// `POST /api/posts/{post}/replies`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReply {
+    pub text: String,
+}
+
+/// `POST /api/posts/{post}/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewStatus {
+    /// `open`, `done` or `withdrawn`.
+    pub status: String,
+}
+
+/// `POST /api/transfers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTransfer {
+    /// A member: full id, unique id prefix or unambiguous name.
+    pub to: String,
+    pub minutes: u32,
+    #[serde(default)]
+    pub memo: String,
+    /// A post: full id or unique prefix.
+    pub for_post: Option<String>,
+}
+
+/// `POST /api/vouches`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewVouch {
+    pub member: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `POST /api/suspensions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSuspension {
+    pub member: String,
+    pub reason: String,
+}
+
+/// `POST /api/appointments`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAppointment {
+    pub member: String,
+    /// `organiser` or `hub`.
+    pub role: String,
+}
+
+/// `POST /api/profile`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewProfile {
+    pub name: String,
+    #[serde(default)]
+    pub about: String,
+    #[serde(default)]
+    pub area: String,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(default)]
+    pub contact: String,
+}
+
+/// `GET /api/export?format=json`: everything this node knows of its community.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Export {
+    pub community_id: String,
+    pub community_name: String,
+    pub description: String,
+    pub founder: String,
+    pub credit_limit_minutes: u32,
+    pub vouches_needed: u8,
+    pub post_lifetime_days: u16,
+    pub exported_at: String,
+    pub members: Vec<MemberOut>,
+    pub posts: Vec<PostDetail>,
+    pub transfers: Vec<TransferOut>,
+}
+
+/// Ms since the epoch as RFC 3339 in UTC, to the second: `2026-11-27T18:55:45Z`.
+pub fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_805_745_123), "2026-11-27T18:55:45Z");
+    }
+
+    #[test]
+    fn board_and_show_differ_only_in_replies() {
+        let fields = PostFields {
+            id: "ab".into(),
+            kind: "offer".into(),
+            title: "Lifts".into(),
+            details: String::new(),
+            category: String::new(),
+            when: String::new(),
+            place: String::new(),
+            author: "cd".into(),
+            author_name: "Alice".into(),
+            status: "open".into(),
+            created_at: rfc3339(0),
+            created_at_ms: 0,
+            expires_at: rfc3339(0),
+            expires_at_ms: 0,
+        };
+        let summary = serde_json::to_value(PostSummary { post: fields.clone(), replies: 2 }).unwrap_or_default();
+        assert_eq!(summary["replies"], 2);
+        assert_eq!(summary["title"], "Lifts");
+        let detail = PostDetail { post: fields, replies: Vec::new() };
+        let text = serde_json::to_string(&detail).unwrap_or_default();
+        let back: PostDetail = serde_json::from_str(&text).unwrap_or_else(|_| detail.clone());
+        assert_eq!(back, detail);
+    }
+}
