@@ -735,7 +735,8 @@ impl Store {
             | Body::Vouch { .. }
             | Body::PostStatus { .. }
             | Body::Suspend { .. }
-            | Body::Appoint { .. } => Vec::new(),
+            | Body::Appoint { .. }
+            | Body::RevokeInvite { .. } => Vec::new(),
         };
         Ok(ops)
     }

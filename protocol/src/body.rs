@@ -155,6 +155,10 @@ pub enum Body {
         member: MemberId,
         role: Role,
     },
+    /// Withdraws an invite; counts when written by the invite's issuer or an organiser.
+    RevokeInvite {
+        invite: crate::invite::InviteId,
+    },
 }
 
 impl Body {
@@ -172,6 +176,7 @@ impl Body {
             Body::Redact { .. } => "redact",
             Body::Suspend { .. } => "suspend",
             Body::Appoint { .. } => "appoint",
+            Body::RevokeInvite { .. } => "revoke invite",
         }
     }
 
@@ -219,7 +224,11 @@ impl Body {
                 line("when", when, WHEN, false)?;
                 line("place", place, PLACE, false)
             }
-            Body::PostStatus { .. } | Body::Receive { .. } | Body::Redact { .. } | Body::Appoint { .. } => Ok(()),
+            Body::PostStatus { .. }
+            | Body::Receive { .. }
+            | Body::Redact { .. }
+            | Body::Appoint { .. }
+            | Body::RevokeInvite { .. } => Ok(()),
             Body::Reply { text: reply, .. } => {
                 text("reply", reply, REPLY)?;
                 if reply.trim().is_empty() {

@@ -141,6 +141,8 @@ pub struct Community {
     forks: BTreeMap<MemberId, ForkProof>,
     pending: BTreeMap<EntryHash, (Entry, Wait)>,
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
+    /// Who withdrew which invite (it counts if the issuer or an organiser did).
+    revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
 }
 
 impl Community {
@@ -168,6 +170,7 @@ impl Community {
             forks: BTreeMap::new(),
             pending: BTreeMap::new(),
             waiting: BTreeMap::new(),
+            revocations: BTreeMap::new(),
         };
         community.record(genesis, false);
         Ok(community)
@@ -389,6 +392,7 @@ impl Community {
                 rules::not_self_suspend(author, *target)?;
                 Ok(())
             }
+            Body::RevokeInvite { .. } => Ok(()),
             Body::Appoint { member: target, role } => {
                 rules::organiser(author, member.is_some_and(|m| m.organiser))?;
                 if *role == Role::Organiser {
@@ -518,6 +522,9 @@ impl Community {
                     Role::Hub => appointed.hub = true,
                 }
             }
+            Body::RevokeInvite { invite } => {
+                self.revocations.entry(*invite).or_default().insert(author);
+            }
         }
     }
 
@@ -593,6 +600,13 @@ impl Community {
     pub fn unclaimed_minutes(&self) -> i64 {
         self.transfers.values().filter(|t| t.claimed_by.is_none()).map(|t| i64::from(t.minutes.0)).sum()
     }
+    /// Whether an invite has been withdrawn by its issuer or by an organiser.
+    pub fn invite_revoked(&self, capability: &crate::invite::Capability) -> bool {
+        self.revocations.get(&capability.id()).is_some_and(|by| {
+            by.iter().any(|m| *m == capability.terms().issuer || self.members.get(m).is_some_and(|x| x.organiser))
+        })
+    }
+
     /// Whether a post is shown: not redacted and its author not suspended.
     pub fn post_visible(&self, post: &Post) -> bool {
         !post.redacted && self.members.get(&post.author).is_none_or(|m| m.suspended.is_none())
@@ -639,6 +653,12 @@ impl Community {
         for (hash, transfer) in &self.transfers {
             hasher.update(&hash.0);
             hasher.update(&[u8::from(transfer.claimed_by.is_some())]);
+        }
+        for (invite, by) in &self.revocations {
+            hasher.update(&invite.0);
+            for member in by {
+                hasher.update(&member.0);
+            }
         }
         *hasher.finalize().as_bytes()
     }

@@ -155,6 +155,7 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::Redact { .. } => 8,
         Body::Suspend { .. } => 9,
         Body::Appoint { .. } => 10,
+        Body::RevokeInvite { .. } => 11,
     }
 }
 

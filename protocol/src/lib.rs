@@ -12,6 +12,7 @@ pub mod entry;
 pub mod error;
 pub mod fork;
 pub mod identity;
+pub mod invite;
 pub mod minutes;
 pub mod rules;
 
