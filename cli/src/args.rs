@@ -88,7 +88,7 @@ pub enum CommandArgs {
     },
     /// Your profile: name, area, skills, contact
     Profile(ProfileArgs),
-    /// The web page's address with a one-time login link (not built yet)
+    /// A one-time link that opens your community's web page in a browser (works once, for 10 minutes)
     Open,
     /// Everything this node knows of the community, for a spreadsheet or a backup
     Export {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::http::Response;
 
-use kith_node::api::wire::{Created, ErrorBody, Export};
+use kith_node::api::wire::{Created, ErrorBody, Export, LoginLink};
 use kith_node::home::{ApiInfo, Home};
 
 use crate::args::ExportFormat;
@@ -103,10 +103,16 @@ impl Client {
         }
     }
 
+    /// A one-time link that signs a browser in to the node's web page.
+    pub fn login_link(&self) -> Result<LoginLink> {
+        self.post("login-links", &serde_json::json!({}))
+    }
+
     /// Makes one call and returns what to print.
     pub fn call(&self, call: ApiCall) -> Result<Answer> {
         Ok(match call {
             ApiCall::Status => Answer::Status(self.get("status", &[])?),
+            ApiCall::LoginLink => Answer::LoginLink(self.login_link()?),
             ApiCall::Invite { request, qr } => Answer::Invite { invite: self.post("invites", &request)?, qr },
             ApiCall::InviteRevoke => bail!(
                 "invites cannot be revoked yet: they are not signed capabilities the network checks; keep expiry short with `--expires`"

@@ -107,11 +107,6 @@ fn execute(cli: Cli) -> Result<()> {
         Command::KeyBackup => Answer::Local(local::backup(&home)?),
         Command::KeyRestore { words } => Answer::Local(local::restore(&home, words)?),
         Command::Run(options) => return run::run(&home, options),
-        Command::Open => {
-            return Err(anyhow!(
-                "the web page is not built yet; `kith open` will print its address in a later version"
-            ));
-        }
         Command::Api(call) => client::Client::connect(&home)?.call(call)?,
     };
     output::print(&answer, cli.json)

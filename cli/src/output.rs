@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use kith_node::api::wire::{
-    Balance, Created, InviteOut, MemberOut, Peer, PostDetail, PostSummary, Status, TransferOut,
+    Balance, Created, InviteOut, LoginLink, MemberOut, Peer, PostDetail, PostSummary, Status, TransferOut,
 };
 use kith_node::clock::now_ms;
 use kith_protocol::minutes::format_signed_minutes;
@@ -29,6 +29,8 @@ macro_rules! say {
 #[derive(Debug)]
 pub enum Answer {
     Status(Status),
+    /// `kith open`: the web page's one-time sign-in link.
+    LoginLink(LoginLink),
     Invite {
         invite: InviteOut,
         qr: bool,
@@ -76,6 +78,7 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
     if json {
         let text = match answer {
             Answer::Status(v) => to_json(v)?,
+            Answer::LoginLink(v) => to_json(v)?,
             Answer::Invite { invite, .. } => to_json(invite)?,
             Answer::Peers(v) => to_json(v)?,
             Answer::Id(v) | Answer::Quiet(v) => to_json(v)?,
@@ -95,6 +98,11 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
     let out_ref = &mut out;
     match answer {
         Answer::Status(status) => print_status(out_ref, status),
+        Answer::LoginLink(link) => {
+            say!(out_ref, "{}", link.url);
+            say!(out_ref, "Open this link in your web browser to see your community's page.");
+            say!(out_ref, "It works once, within 10 minutes; `kith open` makes a new one.");
+        }
         Answer::Invite { invite, qr } => {
             say!(out_ref, "{}", invite.invite);
             if *qr {

@@ -1,5 +1,6 @@
 //! `kith run`: starts the node in the foreground (network, store, local API and `api.json`),
-//! founds a community with default rules on a home that has none, prints where things are,
+//! founds a community with default rules on a home that has none, prints where things are (with
+//! a one-time sign-in link to the web page),
 //! and shuts down cleanly on Ctrl-C or SIGTERM.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
@@ -125,7 +126,16 @@ async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool) 
         println!("  {}{addr}", if i == 0 { "listening   " } else { "            " });
     }
     if let Some(addr) = node.api_addr() {
-        println!("  local API   http://{addr} (for `kith` commands; the web page comes later)");
+        match login_link(home).await {
+            Ok(url) => {
+                println!("  web page    {url}");
+                println!(
+                    "              (open it in your browser: it works once, within 10 minutes; `kith open` makes a new one)"
+                );
+            }
+            Err(error) => println!("  web page    http://{addr} (no sign-in link: {error:#}; try `kith open`)"),
+        }
+        println!("  local API   http://{addr} (for `kith` commands)");
     }
     if founded {
         println!();
@@ -151,6 +161,13 @@ async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool) 
         println!();
         println!("Waiting to be admitted: once connected, a member sees you in `kith members --pending`.");
     }
+}
+
+/// A one-time sign-in link for the web page, asked of the node's own API as `kith open` does.
+async fn login_link(home: &Home) -> Result<String> {
+    let home = home.clone();
+    let asked = tokio::task::spawn_blocking(move || crate::client::Client::connect(&home)?.login_link()).await;
+    Ok(asked.context("the sign-in link could not be made")??.url)
 }
 
 /// Until Ctrl-C or SIGTERM.

@@ -40,7 +40,6 @@ pub enum Command {
     KeyBackup,
     KeyRestore { words: Vec<String> },
     Run(RunOptions),
-    Open,
     Api(ApiCall),
 }
 
@@ -57,21 +56,43 @@ pub struct RunOptions {
 #[derive(Debug)]
 pub enum ApiCall {
     Status,
-    Invite { request: NewInvite, qr: bool },
+    /// `kith open`: a one-time link that signs the browser in to the web page.
+    LoginLink,
+    Invite {
+        request: NewInvite,
+        qr: bool,
+    },
     InviteRevoke,
     Peers,
     Post(NewPost),
     Board(BoardFilter),
-    Show { post: String },
-    Reply { post: String, reply: NewReply },
-    SetStatus { post: String, status: NewStatus },
+    Show {
+        post: String,
+    },
+    Reply {
+        post: String,
+        reply: NewReply,
+    },
+    SetStatus {
+        post: String,
+        status: NewStatus,
+    },
     Pay(NewTransfer),
-    Balance { member: Option<String> },
-    Statement { member: Option<String> },
-    Members { pending: bool },
+    Balance {
+        member: Option<String>,
+    },
+    Statement {
+        member: Option<String>,
+    },
+    Members {
+        pending: bool,
+    },
     Vouch(NewVouch),
     Profile(NewProfile),
-    Export { format: ExportFormat, out: Option<PathBuf> },
+    Export {
+        format: ExportFormat,
+        out: Option<PathBuf>,
+    },
     Suspend(NewSuspension),
     Appoint(NewAppointment),
 }
@@ -257,7 +278,7 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Key(KeyArgs::Backup) => Ok(Command::KeyBackup),
         CommandArgs::Key(KeyArgs::Restore { words }) => Ok(Command::KeyRestore { words }),
         CommandArgs::Run(run) => run_options(run),
-        CommandArgs::Open => Ok(Command::Open),
+        CommandArgs::Open => api(ApiCall::LoginLink),
         CommandArgs::Status => api(ApiCall::Status),
         CommandArgs::Invite(invite) => {
             if let Some(InviteCommand::Revoke) = invite.revoke {

@@ -9,7 +9,11 @@
 //! `GET posts/{post}`, `POST posts/{post}/replies`, `POST posts/{post}/status`,
 //! `POST transfers`, `GET balance?member=`, `GET statement?member=`, `GET members?pending=`,
 //! `POST profile`, `POST vouches`, `POST suspensions`, `POST appointments`,
-//! `GET export?format=json|csv`, `GET events` (server-sent events of [`NodeEvent`]s).
+//! `GET export?format=json|csv`, `GET events` (server-sent events of [`NodeEvent`]s),
+//! `POST login-links` (a one-time link that signs a browser in to the web page, [`crate::web`]).
+//!
+//! The same listener serves the web page for volunteers: every path outside `/api` is
+//! [`crate::web`]'s, which signs browsers in with a cookie instead of the token.
 
 pub mod export;
 pub mod resolve;
@@ -72,7 +76,9 @@ pub async fn serve(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> R
         .write_api_info(&ApiInfo { url: format!("http://{bound}"), token: token.clone() })
         .map_err(|e| e.to_string())?;
     let shutdown = node.shutdown.clone();
-    let app = router(node, token);
+    let gate = crate::web::Gate::new(bound);
+    let api = router(node.clone(), token, gate.clone());
+    let app = crate::web::router(node, gate, api);
     tasks.spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
         if let Err(error) = served {
@@ -94,11 +100,13 @@ fn new_token() -> Result<String, String> {
 struct ApiState {
     node: NodeHandle,
     token: Arc<str>,
+    /// The web page's door, where `POST /api/login-links` mints one-time codes.
+    gate: crate::web::Gate,
 }
 
-/// The API's routes with token checking, for a node and its token.
-pub fn router(node: NodeHandle, token: String) -> Router {
-    let state = ApiState { node, token: token.into() };
+/// The API's routes with token checking, for a node, its token and its web page's gate.
+pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router {
+    let state = ApiState { node, token: token.into(), gate };
     Router::new()
         .route("/api/status", get(status))
         .route("/api/invites", post(create_invite))
@@ -117,6 +125,7 @@ pub fn router(node: NodeHandle, token: String) -> Router {
         .route("/api/appointments", post(create_appointment))
         .route("/api/export", get(export))
         .route("/api/events", get(events))
+        .route("/api/login-links", post(create_login_link))
         .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this API route does not take that method".into())
@@ -250,7 +259,7 @@ fn community(replica: &Replica) -> Result<&Community, ApiError> {
     })
 }
 
-fn name_of(community: &Community, id: &MemberId) -> String {
+pub(crate) fn name_of(community: &Community, id: &MemberId) -> String {
     community.member(id).map_or_else(|| id.short(), Member::name)
 }
 
@@ -261,7 +270,12 @@ fn post_status(status: PostStatus, expires_at_ms: u64, now: u64) -> &'static str
     }
 }
 
-fn post_fields(community: &Community, view: &PostView, post: &kith_protocol::community::Post, now: u64) -> PostFields {
+pub(crate) fn post_fields(
+    community: &Community,
+    view: &PostView,
+    post: &kith_protocol::community::Post,
+    now: u64,
+) -> PostFields {
     PostFields {
         id: view.id.to_string(),
         kind: post.kind.as_str().to_string(),
@@ -280,7 +294,12 @@ fn post_fields(community: &Community, view: &PostView, post: &kith_protocol::com
     }
 }
 
-fn post_detail(replica: &Replica, community: &Community, hash: &EntryHash, now: u64) -> Result<PostDetail, ApiError> {
+pub(crate) fn post_detail(
+    replica: &Replica,
+    community: &Community,
+    hash: &EntryHash,
+    now: u64,
+) -> Result<PostDetail, ApiError> {
     let not_found = || ApiError::NotFound(format!("post {} is not known here", hash.short()));
     let post = community.post(hash).filter(|p| community.post_visible(p)).ok_or_else(not_found)?;
     let view = replica.store().post(hash)?.ok_or_else(not_found)?;
@@ -325,7 +344,7 @@ fn member_out(community: &Community, id: &MemberId, member: &Member) -> MemberOu
 
 /// Everyone worth listing: members, hubs, and newcomers who asked to join. Members first,
 /// then by name.
-fn member_list(community: &Community, pending_only: bool) -> Vec<MemberOut> {
+pub(crate) fn member_list(community: &Community, pending_only: bool) -> Vec<MemberOut> {
     let mut out: Vec<MemberOut> = community
         .members()
         .filter(|(_, m)| m.admitted || m.hub || m.profile.is_some())
@@ -336,7 +355,11 @@ fn member_list(community: &Community, pending_only: bool) -> Vec<MemberOut> {
     out
 }
 
-fn transfer_out(replica: &Replica, community: &Community, hash: &EntryHash) -> Result<Option<TransferOut>, ApiError> {
+pub(crate) fn transfer_out(
+    replica: &Replica,
+    community: &Community,
+    hash: &EntryHash,
+) -> Result<Option<TransferOut>, ApiError> {
     let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
     let claimed = community.transfer(hash).is_some_and(|t| t.claimed_by.is_some()) || view.claim.is_some();
     Ok(Some(TransferOut {
@@ -366,7 +389,7 @@ async fn publish(node: &NodeHandle, body: Body) -> Result<Created, ApiError> {
 }
 
 /// A publish refusal in words for the person who asked.
-fn explain(node: &NodeHandle, error: PublishError) -> ApiError {
+pub(crate) fn explain(node: &NodeHandle, error: PublishError) -> ApiError {
     let replica = node.replica();
     let me = replica.me();
     match error {
@@ -403,7 +426,7 @@ fn resolve_member(node: &NodeHandle, text: &str) -> Result<MemberId, ApiError> {
     Ok(resolve::member(community(&replica)?, text)?)
 }
 
-fn resolve_post(node: &NodeHandle, text: &str) -> Result<EntryHash, ApiError> {
+pub(crate) fn resolve_post(node: &NodeHandle, text: &str) -> Result<EntryHash, ApiError> {
     let replica = node.replica();
     Ok(resolve::post(community(&replica)?, text)?)
 }
@@ -522,6 +545,17 @@ async fn create_invite(
     Input(request): Input<NewInvite>,
 ) -> Result<Json<InviteOut>, ApiError> {
     Ok(Json(make_invite(&state.node, &request).await?))
+}
+
+/// A one-time link to sign a browser in to the web page (good once, for ten minutes).
+async fn create_login_link(State(state): State<ApiState>) -> Result<Json<LoginLink>, ApiError> {
+    let now = now_ms();
+    let (code, expires_at_ms) = state.gate.mint(now).map_err(ApiError::Internal)?;
+    Ok(Json(LoginLink {
+        url: format!("{}/login?code={code}", state.gate.base_url()),
+        expires_at: rfc3339(expires_at_ms),
+        expires_at_ms,
+    }))
 }
 
 async fn peers(State(state): State<ApiState>) -> Json<Vec<Peer>> {

@@ -1,6 +1,7 @@
 //! `kith-node`: a Kith node. The sled store ([`store`]), the replica that joins the store with
 //! the protocol's reducer ([`replica`]), the libp2p swarm and sync ([`network`], [`sync`]), the
-//! node's lifecycle ([`node`]), invites ([`invite`]) and its local HTTP API ([`api`]).
+//! node's lifecycle ([`node`]), invites ([`invite`]), its local HTTP API ([`api`]) and the web page
+//! for volunteers served beside it ([`web`]).
 
 pub mod api;
 pub mod clock;
@@ -11,6 +12,7 @@ pub mod node;
 pub mod replica;
 pub mod store;
 pub mod sync;
+pub mod web;
 
 pub use node::{Node, NodeConfig, NodeError, NodeHandle};
 pub mod verify;

@@ -29,6 +29,9 @@ use crate::sync::{self, LogHead, SyncRequest, SyncResponse};
 const MAX_STRIKES: u32 = 16;
 /// How long a peer that sent too many bad messages stays blocked.
 const STRIKE_BLOCK: Duration = Duration::from_secs(600);
+/// Largest gossip frame (and read buffer) accepted: an entry is at most
+/// `kith_protocol::entry::MAX_ENTRY_BYTES`; the rest is room for framing and bursts.
+pub const GOSSIP_MAX_TRANSMIT: usize = 64 * 1024;
 /// Longest wait between two attempts to reach a known peer.
 const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -67,6 +70,32 @@ impl Default for NetworkConfig {
             sync_interval: Duration::from_secs(30),
             heartbeat: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Counters of the network loop, readable while it runs (benchmarks, status).
+#[derive(Debug, Default)]
+pub struct NetworkCounters {
+    /// Gossip messages received.
+    pub gossip_received: std::sync::atomic::AtomicU64,
+    /// Gossip messages that carried an entry this node already held.
+    pub gossip_duplicates: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of [`NetworkCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NetworkStats {
+    pub gossip_received: u64,
+    pub gossip_duplicates: u64,
+}
+
+impl NetworkCounters {
+    pub fn snapshot(&self) -> NetworkStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        NetworkStats {
+            gossip_received: self.gossip_received.load(Relaxed),
+            gossip_duplicates: self.gossip_duplicates.load(Relaxed),
         }
     }
 }
@@ -143,7 +172,12 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -
                 .message_id_fn(|message: &gossipsub::Message| {
                     gossipsub::MessageId::from(blake3::hash(&message.data).as_bytes().to_vec())
                 })
-                .max_transmit_size(kith_protocol::entry::MAX_ENTRY_BYTES + 1024)
+                // Not the entry limit (the node checks MAX_ENTRY_BYTES itself and rejects with a
+                // reason): libp2p-gossipsub 0.50 compares this figure with *everything buffered*
+                // on the stream, several small frames together, and drops the stream when that
+                // exceeds it. With MAX_ENTRY_BYTES + 1 KiB a burst of honest entries killed
+                // gossip from that peer (tests/tests/gossip_burst.rs).
+                .max_transmit_size(GOSSIP_MAX_TRANSMIT)
                 .mesh_n(4)
                 .mesh_n_low(2)
                 .mesh_n_high(8)
@@ -211,6 +245,7 @@ pub struct NetworkLoop {
     redial: HashMap<PeerId, Redial>,
     connected: HashMap<PeerId, Vec<Multiaddr>>,
     listen_addrs: Vec<Multiaddr>,
+    counters: Arc<NetworkCounters>,
 }
 
 impl NetworkLoop {
@@ -237,7 +272,13 @@ impl NetworkLoop {
             redial: HashMap::new(),
             connected: HashMap::new(),
             listen_addrs: Vec::new(),
+            counters: Arc::default(),
         }
+    }
+
+    /// The loop's counters, to read while it runs.
+    pub fn counters(&self) -> Arc<NetworkCounters> {
+        self.counters.clone()
     }
 
     fn replica(&self) -> std::sync::MutexGuard<'_, Replica> {
@@ -461,10 +502,11 @@ impl NetworkLoop {
     }
 
     /// Whether we applied another entry than `hash` at `seq` of `author`'s log.
-    fn differs_at(&self, author: &MemberId, seq: u64, hash: EntryHash) -> bool {
+    /// Whether our entry at `seq` of `author`'s log has another hash prefix than the peer's.
+    fn differs_at(&self, author: &MemberId, seq: u64, hash_prefix: &[u8]) -> bool {
         let replica = self.replica();
         let ours = replica.community().and_then(|c| c.entry_at(author, seq));
-        ours.is_some_and(|ours| ours != hash)
+        ours.is_some_and(|ours| &ours.0[..sync::HEAD_HASH_PREFIX] != hash_prefix)
     }
 
     /// Asks `peer` for its one entry at `seq` of `author`'s log (where our copies part ways).
@@ -556,6 +598,7 @@ impl NetworkLoop {
     }
 
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
+        self.counters.gossip_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (author, received) = match Entry::decode(data) {
             Ok(entry) => (Some(entry.author()), self.replica().receive(entry, now_ms())),
             Err(error) => (None, Received::Rejected(error)),
@@ -587,7 +630,11 @@ impl NetworkLoop {
                 self.strike(source, &error.to_string());
                 MessageAcceptance::Reject
             }
-            Received::Duplicate | Received::Frozen | Received::NotOurs | Received::Dropped => MessageAcceptance::Ignore,
+            Received::Duplicate => {
+                self.counters.gossip_duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                MessageAcceptance::Ignore
+            }
+            Received::Frozen | Received::NotOurs | Received::Dropped => MessageAcceptance::Ignore,
         };
         self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
     }
@@ -632,7 +679,11 @@ impl NetworkLoop {
             SyncRequest::Heads { .. } => SyncResponse::Heads {
                 heads: replica
                     .community()
-                    .map(|c| c.heads().map(|(id, h)| LogHead(id.0.to_vec(), h.seq, h.hash.0.to_vec())).collect())
+                    .map(|c| {
+                        c.heads()
+                            .map(|(id, h)| LogHead(id.0.to_vec(), h.seq, h.hash.0[..sync::HEAD_HASH_PREFIX].to_vec()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 forks: replica.fork_proofs(),
             },
@@ -671,8 +722,8 @@ impl NetworkLoop {
                 let me = self.replica().me();
                 let mut peer_seq_of_me = 0;
                 for LogHead(author, seq, hash) in heads {
-                    let (Ok(author), Ok(hash)) =
-                        (<[u8; 32]>::try_from(author.as_slice()), <[u8; 32]>::try_from(hash.as_slice()))
+                    let (Ok(author), true) =
+                        (<[u8; 32]>::try_from(author.as_slice()), hash.len() == sync::HEAD_HASH_PREFIX)
                     else {
                         self.strike(peer, "a head with a malformed author or hash");
                         return;
@@ -683,7 +734,7 @@ impl NetworkLoop {
                     }
                     if seq > self.replica().head_seq(&author) {
                         self.fetch_range(peer, author);
-                    } else if self.differs_at(&author, seq, EntryHash(hash)) {
+                    } else if self.differs_at(&author, seq, &hash) {
                         // Same place in the log, another entry: the author forked it. Fetching
                         // the peer's entry there gives us the proof.
                         self.fetch_at(peer, author, seq);

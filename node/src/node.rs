@@ -76,6 +76,7 @@ pub struct Node {
     peer_id: PeerId,
     listen_addrs: Vec<Multiaddr>,
     api_addr: Option<SocketAddr>,
+    counters: Arc<network::NetworkCounters>,
 }
 
 /// The shared parts of a node that API handlers hold.
@@ -194,6 +195,7 @@ impl Node {
         network_loop.start().map_err(NodeError::Network)?;
         let listen_addrs = network_loop.wait_listening(Duration::from_secs(10)).await;
         let peer_id = network_loop.local_peer_id();
+        let counters = network_loop.counters();
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(network_loop.run(shutdown.clone()));
@@ -207,6 +209,7 @@ impl Node {
             peer_id,
             listen_addrs,
             api_addr: None,
+            counters,
         };
         if home_config.restored {
             node.tasks.spawn(forget_restore_once_caught_up(node.handle()));
@@ -247,6 +250,10 @@ impl Node {
     /// Addresses bound at start, with `/p2p/<peer id>`.
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
         self.listen_addrs.iter().map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect()
+    }
+    /// The network loop's counters (gossip received, duplicates).
+    pub fn stats(&self) -> network::NetworkStats {
+        self.counters.snapshot()
     }
     pub fn api_addr(&self) -> Option<SocketAddr> {
         self.api_addr

@@ -41,8 +41,13 @@ pub enum SyncRequest {
     },
 }
 
-/// One log's head: the author's key, the latest seq held, and that entry's hash — so that two
-/// nodes holding different entries at one seq (a fork) notice it, though their seqs agree.
+/// Bytes of a head entry's hash sent in a heads exchange: enough to notice two different
+/// entries at one seq (a fork) cheaply; the fetched entries then prove it strictly.
+pub const HEAD_HASH_PREFIX: usize = 8;
+
+/// One log's head: the author's key, the latest seq held, and the first
+/// [`HEAD_HASH_PREFIX`] bytes of that entry's hash — so that two nodes holding different
+/// entries at one seq (a fork) notice it, though their seqs agree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogHead(#[serde(with = "serde_bytes")] pub Vec<u8>, pub u64, #[serde(with = "serde_bytes")] pub Vec<u8>);
 

@@ -167,6 +167,15 @@ pub struct InviteOut {
     pub signed: bool,
 }
 
+/// `POST /api/login-links`: a one-time link that signs a browser in to the web page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginLink {
+    /// `http://127.0.0.1:PORT/login?code=…`: works once, until `expires_at`.
+    pub url: String,
+    pub expires_at: String,
+    pub expires_at_ms: u64,
+}
+
 /// `POST /api/posts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewPost {

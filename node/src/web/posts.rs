@@ -1,0 +1,769 @@
+//! The board and its posts: what neighbours need and offer and which gatherings are coming
+//! (with search, kind and category), asking for or offering help, starting a gathering, one
+//! post with its replies, replying ("I can help", "I'll come"), and marking one's own post done
+//! or withdrawn.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use kith_protocol::body::limits;
+use kith_protocol::{Body, EntryHash, PostKind, Status as PostStatus};
+
+use super::html::{self, Field, Nav, Problems, csrf_input, esc, url_part};
+use super::{Session, WebState, ago, frame, missing, page, page_again, plain_refusal};
+use crate::api::wire::{PostDetail, PostSummary};
+use crate::clock::now_ms;
+
+/// Categories offered in the form besides those already used on the board.
+const CATEGORIES: [&str; 9] = [
+    "shopping",
+    "lifts",
+    "garden",
+    "company",
+    "around the house",
+    "meals",
+    "computers and phones",
+    "paperwork",
+    "pets",
+];
+
+/// Words for each kind of post.
+struct Words {
+    heading: &'static str,
+    title_label: &'static str,
+    title_hint: &'static str,
+    details_label: &'static str,
+    details_hint: &'static str,
+    when_label: &'static str,
+    when_hint: &'static str,
+    place_label: &'static str,
+    place_hint: &'static str,
+    submit: &'static str,
+    tag: &'static str,
+    by: &'static str,
+    reply: &'static str,
+    created: &'static str,
+}
+
+fn words(kind: PostKind) -> Words {
+    match kind {
+        PostKind::Request => Words {
+            heading: "Ask for help",
+            title_label: "What do you need help with?",
+            title_hint: "A few words, for example: Shopping on Tuesday mornings",
+            details_label: "Tell your neighbours more",
+            details_hint: "What would help, and anything they should know.",
+            when_label: "When?",
+            when_hint: "For example: Tuesday mornings, or any weekday",
+            place_label: "Where?",
+            place_hint: "For example: near the library. There is no need to give your full address.",
+            submit: "Put my request on the board",
+            tag: "Needs help",
+            by: "Asked by",
+            reply: "I can help",
+            created: "Your request is on the board. Neighbours will see it as soon as their Kith is connected.",
+        },
+        PostKind::Offer => Words {
+            heading: "Offer help",
+            title_label: "What can you offer?",
+            title_hint: "A few words, for example: Lifts to the surgery",
+            details_label: "Tell your neighbours more",
+            details_hint: "What you can do, and when you are free.",
+            when_label: "When are you free?",
+            when_hint: "For example: weekday mornings",
+            place_label: "Where?",
+            place_hint: "For example: around Elm Street",
+            submit: "Put my offer on the board",
+            tag: "Offers help",
+            by: "Offered by",
+            reply: "I'd like this, please",
+            created: "Your offer is on the board. Neighbours will see it as soon as their Kith is connected.",
+        },
+        PostKind::Gathering => Words {
+            heading: "Start a gathering",
+            title_label: "What is the gathering?",
+            title_hint: "A few words, for example: Knitting circle",
+            details_label: "Tell your neighbours more",
+            details_hint: "What happens, who it is for, what to bring.",
+            when_label: "When is it?",
+            when_hint: "For example: Thursdays at 2pm",
+            place_label: "Where is it?",
+            place_hint: "For example: Elm Street library",
+            submit: "Put my gathering on the board",
+            tag: "Gathering",
+            by: "Started by",
+            reply: "I'll come",
+            created: "Your gathering is on the board. Neighbours will see it as soon as their Kith is connected.",
+        },
+    }
+}
+
+fn kind_from(text: &str) -> Option<PostKind> {
+    match text {
+        "request" => Some(PostKind::Request),
+        "offer" => Some(PostKind::Offer),
+        "gathering" => Some(PostKind::Gathering),
+        _ => None,
+    }
+}
+
+fn kind_of(text: &str) -> PostKind {
+    kind_from(text).unwrap_or(PostKind::Request)
+}
+
+// --- the board ---
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BoardQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    show: String,
+    #[serde(default)]
+    category: String,
+}
+
+/// `GET /`: the board.
+pub async fn board(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Query(query): Query<BoardQuery>,
+) -> Response {
+    let frame = frame(&state, &session).await;
+    let now = now_ms();
+    let (posts, categories, me) = {
+        let replica = state.node.replica();
+        let me = replica.me();
+        let Some(community) = replica.community() else {
+            drop(replica);
+            return page(&frame, "What's on", Nav::Board, &not_reached());
+        };
+        let mut posts = Vec::new();
+        let mut categories: BTreeSet<String> = CATEGORIES.iter().map(|c| (*c).to_string()).collect();
+        for view in replica.store().posts().unwrap_or_default() {
+            let Some(post) = community.post(&view.id) else { continue };
+            if !community.post_visible(post) {
+                continue;
+            }
+            let fields = crate::api::post_fields(community, &view, post, now);
+            if fields.status == "open" && !fields.category.trim().is_empty() {
+                categories.insert(fields.category.trim().to_lowercase());
+            }
+            posts.push(PostSummary { post: fields, replies: post.replies });
+        }
+        (posts, categories, me.to_string())
+    };
+    let search = query.q.trim().to_lowercase();
+    let category = query.category.trim().to_lowercase();
+    let mine = query.show == "mine";
+    let shown: Vec<&PostSummary> = posts
+        .iter()
+        .filter(|p| if mine { p.post.author == me } else { p.post.status == "open" })
+        .filter(|p| category.is_empty() || p.post.category.trim().to_lowercase() == category)
+        .filter(|p| {
+            search.is_empty()
+                || format!(
+                    "{}\n{}\n{}\n{}\n{}\n{}",
+                    p.post.title, p.post.details, p.post.category, p.post.place, p.post.when, p.post.author_name
+                )
+                .to_lowercase()
+                .contains(&search)
+        })
+        .collect();
+    let filtered = !search.is_empty() || !category.is_empty() || !query.show.is_empty();
+
+    let mut main = String::new();
+    let community = if frame.community.is_empty() { "your community".to_string() } else { frame.community.clone() };
+    let _ = write!(main, "<h1>What's on in {}</h1>", esc(&community));
+    if !frame.member {
+        main.push_str(&waiting_notice());
+    }
+    main.push_str(
+        "<ul class=\"actions\" aria-label=\"What would you like to do?\">\
+<li><a class=\"button\" href=\"/new/request\">Ask for help</a></li>\
+<li><a class=\"button\" href=\"/new/offer\">Offer help</a></li>\
+<li><a class=\"button\" href=\"/new/gathering\">Start a gathering</a></li>\
+<li><a class=\"button button-secondary\" href=\"/thank\">Thank someone with hours</a></li></ul>",
+    );
+    // The search form.
+    let show_options: Vec<(String, String)> = [
+        ("", "Everything"),
+        ("request", "Neighbours who need help"),
+        ("offer", "Offers of help"),
+        ("gathering", "Gatherings"),
+        ("mine", "My own posts"),
+    ]
+    .iter()
+    .map(|(v, t)| ((*v).to_string(), (*t).to_string()))
+    .collect();
+    let mut category_options = vec![(String::new(), "Any kind".to_string())];
+    category_options.extend(categories.iter().map(|c| (c.clone(), capitalise(c))));
+    let none = Problems::default();
+    let _ = write!(
+        main,
+        "<form method=\"get\" action=\"/\" class=\"search\" role=\"search\" aria-label=\"Search the board\">\
+<h2 class=\"visually-hidden\">Search the board</h2>\
+<div class=\"field\"><label for=\"f-q\">Search for</label>\
+<input type=\"search\" id=\"f-q\" name=\"q\" value=\"{q}\" maxlength=\"100\"></div>\
+{show}{category}<div class=\"search-buttons\"><button type=\"submit\">Search</button>{clear}</div></form>",
+        q = esc(query.q.trim()),
+        show = html::select("show", "Show", None, &show_options, &query.show, &none),
+        category = html::select("category", "Kind of help", None, &category_options, &category, &none),
+        clear = if filtered { " <a href=\"/\">Show everything</a>" } else { "" },
+    );
+    main.push_str("<div id=\"board\" data-live=\"The board has something new.\">");
+    if filtered {
+        let _ = write!(
+            main,
+            "<p class=\"result-count\">{}</p>",
+            match shown.len() {
+                0 => "Nothing matches your search.".to_string(),
+                1 => "1 post matches your search.".to_string(),
+                n => format!("{n} posts match your search."),
+            }
+        );
+    }
+    let wanted = |kind: &str| query.show.is_empty() || query.show == kind || mine;
+    for (kind, heading, empty) in [
+        ("request", "Neighbours who need help", "Nobody has asked for help just now."),
+        ("offer", "Offers of help", "No offers of help just now."),
+        ("gathering", "Gatherings coming up", "No gatherings just now."),
+    ] {
+        if !wanted(kind) {
+            continue;
+        }
+        let list: Vec<&&PostSummary> = shown.iter().filter(|p| p.post.kind == kind).collect();
+        if filtered && list.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            main,
+            "<section class=\"board-section\" aria-labelledby=\"h-{kind}\"><h2 id=\"h-{kind}\">{heading} <span class=\"count\">({})</span></h2>",
+            list.len()
+        );
+        if list.is_empty() {
+            let _ = write!(main, "<p class=\"empty\">{empty}</p>");
+        } else {
+            main.push_str("<ul class=\"cards\">");
+            for post in list {
+                main.push_str(&card(post, now));
+            }
+            main.push_str("</ul>");
+        }
+        main.push_str("</section>");
+    }
+    main.push_str("</div>");
+    page(&frame, "What's on", Nav::Board, &main)
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn not_reached() -> String {
+    "<h1>Not connected to your community yet</h1>\
+<p>This computer has not reached your community yet, so there is nothing to show.</p>\
+<p>Check this computer is connected to the internet. Kith keeps trying by itself. If you have just joined, \
+ask the person who invited you whether their Kith is running.</p>\
+<p><a href=\"/connection\">More about the connection</a></p>"
+        .to_string()
+}
+
+pub(crate) fn waiting_notice() -> String {
+    "<div class=\"notice\"><h2>You are waiting to be let in</h2>\
+<p>A neighbour who is already a member needs to say they know you. Ask the person who invited you. \
+Until then you can look around and fill in <a href=\"/profile\">your profile</a>.</p></div>"
+        .to_string()
+}
+
+/// One post on the board.
+fn card(summary: &PostSummary, now: u64) -> String {
+    let post = &summary.post;
+    let kind = kind_of(&post.kind);
+    let words = words(kind);
+    let id = esc(&post.id);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<li class=\"card card-{kind}\"><article aria-labelledby=\"post-{id}\">\
+<h3 id=\"post-{id}\"><a href=\"/posts/{id}\">{title}</a></h3>\
+<p class=\"meta\"><span class=\"tag tag-{kind}\">{tag}</span> {by} {name} · {ago}{status}</p>",
+        kind = kind.as_str(),
+        title = esc(&post.title),
+        tag = words.tag,
+        by = words.by,
+        name = esc(&post.author_name),
+        ago = ago(post.created_at_ms, now),
+        status = status_words(&post.status).map(|s| format!(" · <strong>{s}</strong>")).unwrap_or_default(),
+    );
+    if !post.details.trim().is_empty() {
+        let _ = write!(out, "<p class=\"excerpt\">{}</p>", esc(&excerpt(&post.details, 180)));
+    }
+    let mut facts = Vec::new();
+    if !post.when.trim().is_empty() {
+        facts.push(format!("<span>When: {}</span>", esc(&post.when)));
+    }
+    if !post.place.trim().is_empty() {
+        facts.push(format!("<span>Where: {}</span>", esc(&post.place)));
+    }
+    if !post.category.trim().is_empty() {
+        facts.push(format!("<span>Kind of help: {}</span>", esc(&capitalise(post.category.trim()))));
+    }
+    facts.push(format!(
+        "<span>{}</span>",
+        match summary.replies {
+            0 => "No replies yet".to_string(),
+            1 => "1 reply".to_string(),
+            n => format!("{n} replies"),
+        }
+    ));
+    let _ = write!(out, "<p class=\"facts\">{}</p></article></li>", facts.join(" "));
+    out
+}
+
+fn status_words(status: &str) -> Option<&'static str> {
+    match status {
+        "done" => Some("done"),
+        "withdrawn" => Some("withdrawn"),
+        "expired" => Some("no longer shown (too old)"),
+        _ => None,
+    }
+}
+
+fn excerpt(text: &str, max_chars: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max_chars {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max_chars).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{cut}…")
+}
+
+// --- a new post ---
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PostForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    details: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    when: String,
+    #[serde(default)]
+    place: String,
+}
+
+fn post_form(kind: PostKind, form: &PostForm, problems: &Problems, csrf: &str, categories: &[String]) -> String {
+    let words = words(kind);
+    let mut category_options = vec![(String::new(), "Choose one (optional)".to_string())];
+    let mut all: BTreeSet<String> = CATEGORIES.iter().map(|c| (*c).to_string()).collect();
+    all.extend(categories.iter().cloned());
+    if !form.category.trim().is_empty() {
+        all.insert(form.category.trim().to_string());
+    }
+    category_options.extend(all.iter().map(|c| (c.clone(), capitalise(c))));
+    category_options.push(("other".to_string(), "Something else".to_string()));
+    format!(
+        "<h1>{heading}</h1>{summary}\
+<form method=\"post\" action=\"/new/{kind}\" novalidate>{csrf}{title}{details}{category}{when}{place}\
+<button type=\"submit\">{submit}</button></form>\
+<p><a href=\"/\">Back to the board without posting</a></p>",
+        heading = words.heading,
+        summary = problems.summary(),
+        kind = kind.as_str(),
+        csrf = csrf_input(csrf),
+        title =
+            Field::line("title", words.title_label, &form.title, limits::TITLE).hint(words.title_hint).render(problems),
+        details = Field::text("details", words.details_label, &form.details, limits::DETAILS)
+            .hint(words.details_hint)
+            .optional()
+            .render(problems),
+        category = html::select("category", "Kind of help", None, &category_options, form.category.trim(), problems),
+        when = Field::line("when", words.when_label, &form.when, limits::WHEN)
+            .hint(words.when_hint)
+            .optional()
+            .render(problems),
+        place = Field::line("place", words.place_label, &form.place, limits::PLACE)
+            .hint(words.place_hint)
+            .optional()
+            .render(problems),
+        submit = words.submit,
+    )
+}
+
+fn used_categories(state: &WebState) -> Vec<String> {
+    let replica = state.node.replica();
+    let Some(community) = replica.community() else { return Vec::new() };
+    let mut out = BTreeSet::new();
+    for view in replica.store().posts().unwrap_or_default() {
+        if community.post(&view.id).is_some_and(|p| community.post_visible(p)) && !view.category.trim().is_empty() {
+            out.insert(view.category.trim().to_lowercase());
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn nav_for(kind: PostKind) -> Nav {
+    match kind {
+        PostKind::Request => Nav::Ask,
+        PostKind::Offer => Nav::Offer,
+        PostKind::Gathering => Nav::Gathering,
+    }
+}
+
+/// `GET /new/{kind}`: the form to ask for help, offer help or start a gathering.
+pub async fn new_form(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(kind): Path<String>,
+) -> Response {
+    let frame = frame(&state, &session).await;
+    let Some(kind) = kind_from(&kind) else { return missing(&frame, "There is no such form") };
+    let mut main = String::new();
+    if !frame.member {
+        main.push_str(&waiting_notice());
+    }
+    main.push_str(&post_form(
+        kind,
+        &PostForm::default(),
+        &Problems::default(),
+        &session.csrf,
+        &used_categories(&state),
+    ));
+    page(&frame, words(kind).heading, nav_for(kind), &main)
+}
+
+/// `POST /new/{kind}`: puts the post on the board, or shows the form again with what is wrong.
+pub async fn create(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(kind): Path<String>,
+    Form(form): Form<PostForm>,
+) -> Response {
+    let Some(kind) = kind_from(&kind) else {
+        let frame = frame(&state, &session).await;
+        return missing(&frame, "There is no such form");
+    };
+    let mut problems = Problems::default();
+    let title = form.title.trim().to_string();
+    if title.is_empty() {
+        problems.add("title", format!("Please write a few words for “{}”", words(kind).title_label));
+    }
+    let category = match form.category.trim() {
+        "other" => String::new(),
+        other => other.to_string(),
+    };
+    let body = Body::Post {
+        kind,
+        title,
+        details: form.details.trim_end().to_string(),
+        category,
+        when: form.when.trim().to_string(),
+        place: form.place.trim().to_string(),
+        expires_at: None,
+    };
+    if problems.is_empty()
+        && let Err(error) = body.check_fields()
+    {
+        match super::field_problem(&error) {
+            Some((field, message)) => problems.add(field, message),
+            None => problems.add("", error.to_string()),
+        }
+    }
+    if problems.is_empty() {
+        match state.node.publish(body).await {
+            Ok(entry) => return Redirect::to(&format!("/posts/{}?new=1", entry.hash())).into_response(),
+            Err(error) => problems.add("", plain_refusal(&state, error)),
+        }
+    }
+    let frame = frame(&state, &session).await;
+    let main = post_form(kind, &form, &problems, &session.csrf, &used_categories(&state));
+    page_again(&frame, words(kind).heading, nav_for(kind), &main)
+}
+
+// --- one post ---
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowQuery {
+    #[serde(default)]
+    new: Option<String>,
+    #[serde(default)]
+    replied: Option<String>,
+    #[serde(default)]
+    changed: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    text: String,
+}
+
+fn find_post(state: &WebState, text: &str) -> Option<(PostDetail, String)> {
+    let hash: EntryHash = crate::api::resolve_post(&state.node, text).ok()?;
+    let replica = state.node.replica();
+    let community = replica.community()?;
+    let detail = crate::api::post_detail(&replica, community, &hash, now_ms()).ok()?;
+    Some((detail, replica.me().to_string()))
+}
+
+fn post_page(
+    detail: &PostDetail,
+    me: &str,
+    flash: Option<&str>,
+    reply: &ReplyForm,
+    problems: &Problems,
+    csrf: &str,
+) -> String {
+    let now = now_ms();
+    let post = &detail.post;
+    let kind = kind_of(&post.kind);
+    let words = words(kind);
+    let mine = post.author == me;
+    let id = esc(&post.id);
+    let mut main = String::new();
+    if let Some(flash) = flash {
+        let _ = write!(main, "<div class=\"flash\" role=\"status\"><p>{}</p></div>", esc(flash));
+    }
+    let _ = write!(
+        main,
+        "<p class=\"meta\"><span class=\"tag tag-{k}\">{tag}</span></p><h1>{title}</h1>\
+<p class=\"meta\">{by} <a href=\"/neighbours/{author}\">{name}</a> · {ago}</p>",
+        k = kind.as_str(),
+        tag = words.tag,
+        title = esc(&post.title),
+        by = words.by,
+        author = esc(&post.author),
+        name = if mine { "you".to_string() } else { esc(&post.author_name) },
+        ago = ago(post.created_at_ms, now),
+    );
+    if let Some(status) = status_words(&post.status) {
+        let _ = write!(main, "<p class=\"notice\">This is <strong>{status}</strong>.</p>");
+    }
+    if !post.details.trim().is_empty() {
+        let _ = write!(main, "<div class=\"details\">{}</div>", esc(&post.details));
+    }
+    let mut facts = String::new();
+    for (label, value) in [("When", &post.when), ("Where", &post.place), ("Kind of help", &post.category)] {
+        if !value.trim().is_empty() {
+            let _ = write!(facts, "<dt>{label}</dt><dd>{}</dd>", esc(value));
+        }
+    }
+    if !facts.is_empty() {
+        let _ = write!(main, "<dl class=\"facts-list\">{facts}</dl>");
+    }
+
+    // Replies, kept fresh by the script.
+    let _ = write!(
+        main,
+        "<section id=\"replies\" aria-labelledby=\"h-replies\" data-live=\"A new reply arrived.\"><h2 id=\"h-replies\">Replies <span class=\"count\">({})</span></h2>",
+        detail.replies.len()
+    );
+    if detail.replies.is_empty() {
+        main.push_str("<p class=\"empty\">No replies yet.</p>");
+    } else {
+        main.push_str("<ul class=\"replies\">");
+        for reply in &detail.replies {
+            let who = if reply.author == me { "You".to_string() } else { esc(&reply.author_name) };
+            let _ = write!(
+                main,
+                "<li><p class=\"meta\"><strong>{who}</strong> · {}</p><div class=\"details\">{}</div>",
+                ago(reply.created_at_ms, now),
+                esc(&reply.text)
+            );
+            if mine && reply.author != me {
+                let _ = write!(
+                    main,
+                    "<p><a class=\"button button-secondary\" href=\"/thank?to={to}&amp;post={id}\">Thank {name} with hours</a></p>",
+                    to = esc(&reply.author),
+                    name = esc(&reply.author_name),
+                );
+            }
+            main.push_str("</li>");
+        }
+        main.push_str("</ul>");
+    }
+    main.push_str("</section>");
+
+    if !mine && post.status == "open" {
+        let _ = write!(
+            main,
+            "<section aria-labelledby=\"h-reply\"><h2 id=\"h-reply\">Reply to {name}</h2>{summary}\
+<form method=\"post\" action=\"/posts/{id}/reply\" novalidate>{csrf}{field}\
+<button type=\"submit\">{button}</button></form></section>",
+            name = esc(&post.author_name),
+            summary = problems.summary(),
+            csrf = csrf_input(csrf),
+            field = Field::text("text", "Your message", &reply.text, limits::REPLY)
+                .hint(&format!("If you leave it empty, Kith sends “{}”.", words.reply))
+                .optional()
+                .render(problems),
+            button = words.reply,
+        );
+    }
+    if !mine && kind == PostKind::Offer {
+        let _ = write!(
+            main,
+            "<p><a class=\"button button-secondary\" href=\"/thank?to={to}&amp;post={id}\">Thank {name} with hours</a></p>",
+            to = esc(&post.author),
+            name = esc(&post.author_name),
+        );
+    }
+    if mine {
+        main.push_str("<section aria-labelledby=\"h-status\"><h2 id=\"h-status\">Your post</h2>");
+        let _ = write!(
+            main,
+            "<form method=\"post\" action=\"/posts/{id}/status\" class=\"inline-buttons\">{}",
+            csrf_input(csrf)
+        );
+        if post.status == "open" {
+            main.push_str(
+                "<p>When it is finished, or no longer needed, take it off the board.</p>\
+<button type=\"submit\" name=\"status\" value=\"done\">Mark as done</button> \
+<button type=\"submit\" name=\"status\" value=\"withdrawn\" class=\"button-secondary\">Withdraw it</button>",
+            );
+        } else {
+            main.push_str(
+                "<p>It is off the board.</p><button type=\"submit\" name=\"status\" value=\"open\">Put it back on the board</button>",
+            );
+        }
+        main.push_str("</form></section>");
+    }
+    main.push_str("<p><a href=\"/\">Back to the board</a></p>");
+    main
+}
+
+/// `GET /posts/{post}`: a post and its replies.
+pub async fn show(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> Response {
+    let frame = frame(&state, &session).await;
+    let Some((detail, me)) = find_post(&state, &post) else { return missing(&frame, "This post is not here") };
+    let words = words(kind_of(&detail.post.kind));
+    let flash = if query.new.is_some() {
+        Some(words.created.to_string())
+    } else if query.replied.is_some() {
+        Some(format!("Your reply is sent. {} will see it as soon as their Kith is connected.", detail.post.author_name))
+    } else if query.changed.is_some() {
+        Some(match detail.post.status.as_str() {
+            "done" => "Marked as done and taken off the board. Thank you!".to_string(),
+            "withdrawn" => "Withdrawn and taken off the board.".to_string(),
+            _ => "It is back on the board.".to_string(),
+        })
+    } else {
+        None
+    };
+    let main = post_page(&detail, &me, flash.as_deref(), &ReplyForm::default(), &Problems::default(), &session.csrf);
+    page(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+/// `POST /posts/{post}/reply`.
+pub async fn reply(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+    Form(form): Form<ReplyForm>,
+) -> Response {
+    let Some((detail, me)) = find_post(&state, &post) else {
+        let frame = frame(&state, &session).await;
+        return missing(&frame, "This post is not here");
+    };
+    let words = words(kind_of(&detail.post.kind));
+    let text = if form.text.trim().is_empty() { words.reply.to_string() } else { form.text.trim_end().to_string() };
+    let mut problems = Problems::default();
+    let hash = detail.post.id.parse::<EntryHash>();
+    match hash {
+        Ok(hash) => {
+            let body = Body::Reply { post: hash, text };
+            if let Err(error) = body.check_fields() {
+                match super::field_problem(&error) {
+                    Some((field, message)) => problems.add(field, message),
+                    None => problems.add("", error.to_string()),
+                }
+            } else {
+                match state.node.publish(body).await {
+                    Ok(_) => {
+                        return Redirect::to(&format!("/posts/{}?replied=1#replies", detail.post.id)).into_response();
+                    }
+                    Err(error) => problems.add("", plain_refusal(&state, error)),
+                }
+            }
+        }
+        Err(_) => problems.add("", "This post cannot be replied to."),
+    }
+    let frame = frame(&state, &session).await;
+    let main = post_page(&detail, &me, None, &form, &problems, &session.csrf);
+    page_again(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    status: String,
+}
+
+/// `POST /posts/{post}/status`: done, withdrawn, or open again.
+pub async fn set_status(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+    Form(form): Form<StatusForm>,
+) -> Response {
+    let Some((detail, me)) = find_post(&state, &post) else {
+        let frame = frame(&state, &session).await;
+        return missing(&frame, "This post is not here");
+    };
+    let status = match form.status.as_str() {
+        "done" => PostStatus::Done,
+        "withdrawn" => PostStatus::Withdrawn,
+        _ => PostStatus::Open,
+    };
+    let mut problems = Problems::default();
+    match detail.post.id.parse::<EntryHash>() {
+        Ok(hash) => match state.node.publish(Body::PostStatus { post: hash, status }).await {
+            Ok(_) => return Redirect::to(&format!("/posts/{}?changed=1", url_part(&detail.post.id))).into_response(),
+            Err(error) => problems.add("", plain_refusal(&state, error)),
+        },
+        Err(_) => problems.add("", "This post cannot be changed."),
+    }
+    let frame = frame(&state, &session).await;
+    let mut main = problems.summary();
+    main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
+    page_again(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_cut_at_a_word() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("one two three four", 9), "one two…");
+        assert_eq!(excerpt("a\n\nb", 10), "a b");
+    }
+
+    #[test]
+    fn every_kind_has_its_words() {
+        for kind in [PostKind::Request, PostKind::Offer, PostKind::Gathering] {
+            assert_eq!(kind_from(kind.as_str()), Some(kind));
+            assert!(!words(kind).submit.is_empty());
+        }
+        assert_eq!(kind_from("<script>"), None);
+    }
+}

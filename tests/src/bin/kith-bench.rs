@@ -1,0 +1,653 @@
+//! `kith-bench`: benchmark programs that print figures (never timed assertions). Each
+//! scenario measures its own reference bound in the same run, on the same machine.
+//!
+//! `cargo run --release -p kith-tests --bin kith-bench -- <scenario> [--json] [--entries N]`
+//! Scenarios: `ingest`, `catch-up`, `propagation`, `memory`, `heads`, `all`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ed25519_dalek::{Signature, VerifyingKey};
+use kith_node::replica::{Received, Replica};
+use kith_node::store::Store;
+use kith_protocol::{Body, Draft, Entry, EntryHash, Keypair, Minutes, PostKind, Rules};
+
+/// A small deterministic random number generator (xorshift), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+struct Author {
+    key: Keypair,
+    seq: u64,
+    prev: Option<EntryHash>,
+    balance: i64,
+}
+
+/// A realistic community's history: ~200 members admitted by vouches, then a mix of posts
+/// (30%), replies (40%), transfers (15%) and their claims (15%), every entry valid.
+#[derive(Debug)]
+pub struct History {
+    pub genesis: Entry,
+    pub entries: Vec<Entry>,
+    pub members: usize,
+}
+
+fn write(
+    author: &mut Author,
+    community: Option<kith_protocol::CommunityId>,
+    timestamp_ms: u64,
+    body: Body,
+) -> anyhow::Result<Entry> {
+    let draft = Draft { community, seq: author.seq + 1, prev: author.prev, timestamp_ms, body };
+    let entry = Entry::sign(&author.key, draft)?;
+    author.seq += 1;
+    author.prev = Some(entry.hash());
+    Ok(entry)
+}
+
+pub fn generate(total: usize, members: usize, seed: u64) -> anyhow::Result<History> {
+    let mut rng = Rng(seed | 1);
+    let mut authors: Vec<Author> = (0..members)
+        .map(|i| {
+            let mut secret = [0u8; 32];
+            secret[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            secret[8..16].copy_from_slice(&seed.to_le_bytes());
+            Author { key: Keypair::from_secret_bytes(secret), seq: 0, prev: None, balance: 0 }
+        })
+        .collect();
+    let rules = Rules { credit_limit: Minutes::from_hours(10), vouches_needed: 1, post_lifetime_days: 30 };
+    let mut clock = 1_700_000_000_000u64;
+    let genesis = write(
+        &mut authors[0],
+        None,
+        clock,
+        Body::Genesis { name: "Benchmark Street".into(), description: "A community for measuring".into(), rules },
+    )?;
+    let community = Some(genesis.community());
+    let mut entries = Vec::with_capacity(total);
+    for i in 1..members {
+        clock += 1;
+        let name = format!("Neighbour {i}");
+        let profile = Body::Profile {
+            name,
+            about: "Happy to help with shopping and lifts.".into(),
+            area: "North".into(),
+            skills: vec!["shopping".into(), "lifts".into()],
+            contact: String::new(),
+        };
+        entries.push(write(&mut authors[i], community, clock, profile)?);
+        let member = authors[i].key.member_id();
+        entries.push(write(&mut authors[0], community, clock, Body::Vouch { member, note: "I know them".into() })?);
+    }
+    let mut posts: Vec<EntryHash> = Vec::new();
+    let mut unclaimed: Vec<(usize, EntryHash)> = Vec::new();
+    while entries.len() < total {
+        clock += 7;
+        let who = rng.below(members);
+        let roll = rng.below(100);
+        let entry = if roll < 15 && !unclaimed.is_empty() {
+            let (payee, transfer) = unclaimed.swap_remove(rng.below(unclaimed.len()));
+            authors[payee].balance += 30;
+            write(&mut authors[payee], community, clock, Body::Receive { transfer })?
+        } else if roll < 30 && authors[who].balance - 30 >= -600 {
+            let mut to = rng.below(members);
+            if to == who {
+                to = (to + 1) % members;
+            }
+            let to_id = authors[to].key.member_id();
+            authors[who].balance -= 30;
+            let for_post = posts.last().copied();
+            let entry = write(
+                &mut authors[who],
+                community,
+                clock,
+                Body::Transfer { to: to_id, minutes: Minutes(30), memo: "Thank you for the lift".into(), for_post },
+            )?;
+            unclaimed.push((to, entry.hash()));
+            entry
+        } else if roll < 60 || posts.is_empty() {
+            let kind = [PostKind::Offer, PostKind::Request, PostKind::Gathering][rng.below(3)];
+            let entry = write(
+                &mut authors[who],
+                community,
+                clock,
+                Body::Post {
+                    kind,
+                    title: "Lift to the surgery on Tuesday morning".into(),
+                    details: "I can take two people; back by noon. Ring the bell twice.".into(),
+                    category: "transport".into(),
+                    when: "Tuesday 9:00".into(),
+                    place: "Library car park".into(),
+                    expires_at: None,
+                },
+            )?;
+            posts.push(entry.hash());
+            entry
+        } else {
+            let post = posts[posts.len() - 1 - rng.below(posts.len().min(50))];
+            write(&mut authors[who], community, clock, Body::Reply { post, text: "I can help with that!".into() })?
+        };
+        entries.push(entry);
+    }
+    Ok(History { genesis, entries, members })
+}
+
+/// Resident and peak memory of this process, from /proc (Linux), in bytes.
+fn rss_bytes() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn per_second(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// Raw single-core `verify_strict` over the same signed bytes, keys parsed beforehand.
+fn raw_verify_rate(entries: &[Entry]) -> anyhow::Result<f64> {
+    let mut prepared = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let key = VerifyingKey::from_bytes(entry.author().as_bytes())?;
+        let mut message = kith_protocol::entry::SIGNATURE_DOMAIN.to_vec();
+        message.extend_from_slice(entry.header_bytes());
+        prepared.push((key, message, Signature::from_bytes(entry.signature())));
+    }
+    let start = Instant::now();
+    for (key, message, signature) in &prepared {
+        key.verify_strict(message, signature)?;
+    }
+    Ok(per_second(prepared.len(), start.elapsed()))
+}
+
+/// Raw sled inserts of the same bytes (hash → entry bytes), no flush, same cache size.
+fn raw_sled_rate(entries: &[Entry], dir: &Path) -> anyhow::Result<f64> {
+    let db = sled::Config::new().path(dir).cache_capacity(kith_node::store::DEFAULT_CACHE_BYTES).open()?;
+    let tree = db.open_tree("raw")?;
+    let start = Instant::now();
+    for entry in entries {
+        tree.insert(entry.hash().as_bytes(), entry.bytes())?;
+    }
+    let rate = per_second(entries.len(), start.elapsed());
+    drop(tree);
+    drop(db);
+    Ok(rate)
+}
+
+/// Feeds a history through the path a peer's entries take in catch-up: pages of 512,
+/// decoded, batch-verified, judged by the reducer, stored with their views.
+fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<(Duration, Replica)> {
+    let store = Store::open(home, kith_node::store::DEFAULT_CACHE_BYTES)?;
+    let key = Keypair::from_secret_bytes([0xAB; 32]);
+    let mut replica = Replica::open(store, key, Some(history.genesis.community()), u64::MAX / 2)?;
+    replica.adopt_genesis(&history.genesis)?;
+    let now = u64::MAX / 2;
+    let start = Instant::now();
+    for (page_index, page) in history.entries.chunks(512).enumerate() {
+        let decoded: Vec<Entry> =
+            page.iter().map(|e| Entry::decode_unverified(e.bytes().to_vec())).collect::<Result<_, _>>()?;
+        let verdicts = kith_node::verify::verify_page(&decoded);
+        for verdict in verdicts {
+            verdict?;
+        }
+        let (outcomes, _) = replica.receive_page(decoded, now);
+        if let Some(other) = outcomes.iter().find(|o| !matches!(o, Received::Applied(_))) {
+            bail!("entry not applied: {other:?}");
+        }
+        if page_index % 40 == 39 {
+            eprintln!("  ingested {} entries…", (page_index + 1) * 512);
+        }
+    }
+    replica.store().flush()?;
+    Ok((start.elapsed(), replica))
+}
+
+/// The gossip path: one entry at a time, `Entry::decode` with `verify_strict`.
+fn ingest_one_by_one(history: &History, home: &Path) -> anyhow::Result<Duration> {
+    let store = Store::open(home, kith_node::store::DEFAULT_CACHE_BYTES)?;
+    let key = Keypair::from_secret_bytes([0xCD; 32]);
+    let mut replica = Replica::open(store, key, Some(history.genesis.community()), u64::MAX / 2)?;
+    replica.adopt_genesis(&history.genesis)?;
+    let start = Instant::now();
+    for entry in &history.entries {
+        match replica.receive_bytes(entry.bytes().to_vec(), u64::MAX / 2) {
+            Received::Applied(_) => {}
+            other => bail!("entry not applied: {other:?}"),
+        }
+    }
+    Ok(start.elapsed())
+}
+
+fn scenario_ingest(total: usize) -> anyhow::Result<serde_json::Value> {
+    eprintln!("generating {total} entries from 200 members…");
+    let history = generate(total, 200, 42)?;
+    let raw_bytes: usize = history.entries.iter().map(|e| e.bytes().len()).sum();
+    let work = tempfile::tempdir()?;
+    eprintln!("measuring raw verify_strict…");
+    let verify_per_s = raw_verify_rate(&history.entries)?;
+    eprintln!("measuring raw sled inserts…");
+    let sled_per_s = raw_sled_rate(&history.entries, &work.path().join("raw"))?;
+    eprintln!("ingesting through the node's catch-up path…");
+    let (elapsed, replica) = ingest_paged(&history, &work.path().join("paged"))?;
+    let entries_per_s = per_second(history.entries.len(), elapsed);
+    let (rss, peak) = rss_bytes();
+    let disk = dir_size(&work.path().join("paged"));
+    drop(replica);
+    eprintln!("ingesting one by one (the gossip path)…");
+    let gossip_elapsed = ingest_one_by_one(&history, &work.path().join("single"))?;
+    Ok(serde_json::json!({
+        "scenario": "ingest",
+        "entries": history.entries.len(),
+        "members": history.members,
+        "entries_per_s": entries_per_s.round(),
+        "gossip_path_entries_per_s": per_second(history.entries.len(), gossip_elapsed).round(),
+        "verify_strict_per_s": verify_per_s.round(),
+        "sled_insert_per_s": sled_per_s.round(),
+        "ratio_to_verify": (entries_per_s / verify_per_s * 100.0).round() / 100.0,
+        "raw_bytes_per_entry": raw_bytes / history.entries.len(),
+        "disk_bytes_per_entry": disk as usize / history.entries.len(),
+        "process_rss_bytes_after": rss,
+        "process_peak_rss_bytes": peak,
+    }))
+}
+
+/// Bytes received on the loopback interface so far (Linux): what two local nodes sent each other.
+fn loopback_rx_bytes() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
+    text.lines()
+        .find(|l| l.trim_start().starts_with("lo:"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A node on loopback, port 0, mDNS off.
+fn bench_node_config(home: &Path) -> anyhow::Result<kith_node::NodeConfig> {
+    let mut config = kith_node::NodeConfig::new(home);
+    config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    config.network.mdns = false;
+    Ok(config)
+}
+
+/// Fills a home with a history (as if the node had received it), ready for `Node::start`.
+fn fill_home(history: &History, home: &Path) -> anyhow::Result<()> {
+    let (_, replica) = ingest_paged(history, &home.join("db"))?;
+    drop(replica);
+    let home = kith_node::home::Home::open(home)?;
+    home.write_config(&kith_node::home::HomeConfig {
+        community: Some(history.genesis.community().to_string()),
+        ..Default::default()
+    })?;
+    Ok(())
+}
+
+fn scenario_catch_up(total: usize) -> anyhow::Result<serde_json::Value> {
+    eprintln!("generating {total} entries…");
+    let history = generate(total, 200, 7)?;
+    let entry_bytes: usize =
+        history.entries.iter().map(|e| e.bytes().len()).sum::<usize>() + history.genesis.bytes().len();
+    let work = tempfile::tempdir()?;
+    eprintln!("measuring the ingest rate in this run…");
+    let (ingest_elapsed, replica) = ingest_paged(&history, &work.path().join("ingest-ref"))?;
+    drop(replica);
+    let ingest_per_s = per_second(history.entries.len(), ingest_elapsed);
+    eprintln!("filling the serving node's home…");
+    fill_home(&history, &work.path().join("server"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let server = kith_node::Node::start(bench_node_config(&work.path().join("server"))?).await?;
+        let fresh_home = work.path().join("fresh");
+        let home = kith_node::home::Home::open(&fresh_home)?;
+        home.write_config(&kith_node::home::HomeConfig {
+            community: Some(history.genesis.community().to_string()),
+            bootstrap: server.listen_addrs().iter().map(ToString::to_string).collect(),
+            ..Default::default()
+        })?;
+        let wanted = history.entries.len() + 1;
+        let rx_before = loopback_rx_bytes();
+        let start = Instant::now();
+        let fresh = kith_node::Node::start(bench_node_config(&fresh_home)?).await?;
+        let mut last_report = Instant::now();
+        loop {
+            let held = fresh.replica().community().map_or(0, |c| c.entry_count());
+            if held >= wanted {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(600) {
+                bail!("catch-up did not finish in 10 minutes ({held} of {wanted})");
+            }
+            if last_report.elapsed() > Duration::from_secs(2) {
+                eprintln!("  {held} of {wanted} entries…");
+                last_report = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let elapsed = start.elapsed();
+        let wire = loopback_rx_bytes().saturating_sub(rx_before);
+        fresh.shutdown().await?;
+        server.shutdown().await?;
+        let entries_per_s = per_second(wanted, elapsed);
+        Ok(serde_json::json!({
+            "scenario": "catch-up",
+            "entries": wanted,
+            "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "entries_per_s": entries_per_s.round(),
+            "ingest_entries_per_s": ingest_per_s.round(),
+            "ratio_to_ingest": (entries_per_s / ingest_per_s * 100.0).round() / 100.0,
+            "wire_bytes_per_entry": wire as usize / wanted,
+            "entry_bytes_per_entry": entry_bytes / wanted,
+        }))
+    })
+}
+
+/// Summary statistics of latencies, in ms.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn scenario_propagation(nodes: usize, seconds: u64) -> anyhow::Result<serde_json::Value> {
+    use kith_node::network::NodeEvent;
+    use kith_tests::cluster::{Cluster, ClusterOptions};
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        eprintln!("forming a cluster of {nodes} nodes…");
+        let options = ClusterOptions {
+            full_mesh: false,
+            sync_interval: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(1),
+            form_timeout: Duration::from_secs(240),
+            ..ClusterOptions::default()
+        };
+        let mut cluster = Cluster::start_with(nodes, options).await?;
+        // A sparse random graph: every node links to three others, then node 0 (which every
+        // joiner dialled first) keeps only three of its links.
+        let mut rng = Rng(0x5eed);
+        for i in 1..nodes {
+            for _ in 0..3 {
+                let j = 1 + rng.below(nodes - 1);
+                if j != i {
+                    cluster.connect(i, j).await?;
+                }
+            }
+        }
+        for j in 4..nodes {
+            cluster.isolate(0, j).await?;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await; // let the meshes settle after the cuts
+        let mut receivers: Vec<_> = (0..nodes).map(|i| cluster.node(i).events()).collect();
+        let publisher = 1;
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String, Instant)>();
+        for (i, mut rx) in receivers.drain(..).enumerate() {
+            let tx = seen_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(NodeEvent::Entry { id, .. }) => {
+                            let _ = tx.send((i, id, Instant::now()));
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
+        drop(seen_tx);
+        let duplicates_before: Vec<u64> = (0..nodes).map(|i| cluster.node(i).stats().gossip_duplicates).collect();
+        eprintln!("publishing one entry every 100 ms for {seconds} s…");
+        let mut published: Vec<(String, Instant)> = Vec::new();
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
+        let until = Instant::now() + Duration::from_secs(seconds);
+        while Instant::now() < until {
+            ticker.tick().await;
+            let entry = cluster.publish(publisher, kith_tests::cluster::post(&format!("post {}", published.len()))).await?;
+            published.push((entry.hash().to_string(), Instant::now()));
+        }
+        let hashes: Vec<_> = published.iter().map(|(h, _)| h.parse::<EntryHash>()).collect::<Result<_, _>>()?;
+        for hash in &hashes {
+            cluster.wait_everywhere(*hash, Duration::from_secs(60)).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut arrivals: std::collections::HashMap<String, Vec<Instant>> = std::collections::HashMap::new();
+        while let Ok((i, id, at)) = seen_rx.try_recv() {
+            if i != publisher {
+                arrivals.entry(id).or_default().push(at);
+            }
+        }
+        let mut latencies: Vec<f64> = published
+            .iter()
+            .filter_map(|(id, at)| {
+                let times = arrivals.get(id)?;
+                let last = times.iter().max()?;
+                Some(last.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let duplicates: u64 = (0..nodes)
+            .map(|i| cluster.node(i).stats().gossip_duplicates.saturating_sub(duplicates_before[i]))
+            .sum();
+        let measured = latencies.len();
+        cluster.shutdown().await;
+        Ok(serde_json::json!({
+            "scenario": "propagation",
+            "nodes": nodes,
+            "entries": published.len(),
+            "entries_timed": measured,
+            "p50_ms": (percentile(&latencies, 0.50) * 10.0).round() / 10.0,
+            "p95_ms": (percentile(&latencies, 0.95) * 10.0).round() / 10.0,
+            "p99_ms": (percentile(&latencies, 0.99) * 10.0).round() / 10.0,
+            "max_ms": (percentile(&latencies, 1.0) * 10.0).round() / 10.0,
+            "duplicates_per_node": (duplicates as f64 / (nodes as f64) / (published.len().max(1) as f64) * 100.0).round() / 100.0,
+        }))
+    })
+}
+
+/// Runs this program again as a node on `home`, returns its peak RSS after `settle`.
+fn child_node_peak_rss(home: &Path, bootstrap: Option<&str>, settle: Duration) -> anyhow::Result<(u64, String)> {
+    let exe = std::env::current_exe()?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("serve-node").arg(home);
+    if let Some(addr) = bootstrap {
+        command.arg(addr);
+    }
+    let mut child = command.stdout(std::process::Stdio::piped()).stdin(std::process::Stdio::piped()).spawn()?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let addr = lines.next().context("the child node printed nothing")??;
+    std::thread::sleep(settle);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+    let peak = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024);
+    drop(child.stdin.take()); // closing stdin stops the child
+    let _ = child.wait();
+    Ok((peak, addr))
+}
+
+/// Hidden helper: run a node on a home until stdin closes; prints its first address.
+fn serve_node(home: &Path, bootstrap: Option<&str>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let mut config = bench_node_config(home)?;
+        if let Some(addr) = bootstrap {
+            config.network.bootstrap.push(addr.parse()?);
+        }
+        let node = kith_node::Node::start(config).await?;
+        let addr = node.listen_addrs().first().map(ToString::to_string).unwrap_or_default();
+        println!("{addr}");
+        tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            let _ = std::io::stdin().read_line(&mut sink);
+        })
+        .await?;
+        node.shutdown().await?;
+        Ok(())
+    })
+}
+
+fn scenario_memory(total: usize) -> anyhow::Result<serde_json::Value> {
+    let work = tempfile::tempdir()?;
+    eprintln!("idle: two connected nodes as processes…");
+    let history_small = generate(10, 5, 3)?;
+    fill_home(&history_small, &work.path().join("idle-a"))?;
+    let exe = std::env::current_exe()?;
+    let mut a = std::process::Command::new(&exe)
+        .arg("serve-node")
+        .arg(work.path().join("idle-a"))
+        .stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    let a_out = a.stdout.take().context("child stdout")?;
+    let a_addr = std::io::BufRead::lines(std::io::BufReader::new(a_out)).next().context("no address")??;
+    let b_home = work.path().join("idle-b");
+    kith_node::home::Home::open(&b_home)?.write_config(&kith_node::home::HomeConfig {
+        community: Some(history_small.genesis.community().to_string()),
+        ..Default::default()
+    })?;
+    let (idle_rss, _) = child_node_peak_rss(&b_home, Some(&a_addr), Duration::from_secs(8))?;
+    drop(a.stdin.take());
+    let _ = a.wait();
+    eprintln!("loaded: a node holding {total} entries…");
+    let history = generate(total, 200, 11)?;
+    let raw: usize = history.entries.iter().map(|e| e.bytes().len()).sum();
+    let loaded_home = work.path().join("loaded");
+    fill_home(&history, &loaded_home)?;
+    let disk = dir_size(&loaded_home.join("db"));
+    let (loaded_rss, _) = child_node_peak_rss(&loaded_home, None, Duration::from_secs(3))?;
+    Ok(serde_json::json!({
+        "scenario": "memory",
+        "entries": history.entries.len(),
+        "idle_rss_bytes": idle_rss,
+        "loaded_rss_bytes": loaded_rss,
+        "disk_bytes_per_entry": disk as usize / history.entries.len(),
+        "raw_bytes_per_entry": raw / history.entries.len(),
+        "disk_to_raw": (disk as f64 / raw as f64 * 100.0).round() / 100.0,
+    }))
+}
+
+/// Bytes one sync round between two nodes already in sync puts on the stream (the heads
+/// request and answer, encoded by the same codec the node uses), per member.
+fn scenario_heads() -> anyhow::Result<serde_json::Value> {
+    use futures::io::Cursor;
+    use kith_node::sync::{LogHead, SyncRequest, SyncResponse};
+    use libp2p::request_response::Codec;
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let mut result = serde_json::json!({ "scenario": "heads" });
+    for members in [100usize, 1_000, 10_000] {
+        let heads: Vec<LogHead> = (0..members)
+            .map(|i| {
+                let mut key = [0u8; 32];
+                key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                key[8..].copy_from_slice(&[0x5a; 24]);
+                LogHead(key.to_vec(), 200 + (i as u64 % 5_000), vec![0xa5; kith_node::sync::HEAD_HASH_PREFIX])
+            })
+            .collect();
+        let request = SyncRequest::Heads { community: vec![7; 32] };
+        let response = SyncResponse::Heads { heads, forks: Vec::new() };
+        let bytes = runtime.block_on(async {
+            let mut codec = libp2p::request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
+                .set_response_size_maximum(kith_node::sync::MAX_RESPONSE_BYTES);
+            let protocol = libp2p::StreamProtocol::new(kith_node::sync::SYNC_PROTOCOL);
+            let mut request_bytes = Cursor::new(Vec::new());
+            codec.write_request(&protocol, &mut request_bytes, request).await?;
+            let mut response_bytes = Cursor::new(Vec::new());
+            codec.write_response(&protocol, &mut response_bytes, response).await?;
+            anyhow::Ok(request_bytes.into_inner().len() + response_bytes.into_inner().len())
+        })?;
+        result[format!("bytes_per_member_{members}")] =
+            serde_json::json!((bytes as f64 / members as f64 * 10.0).round() / 10.0);
+    }
+    Ok(result)
+}
+
+fn print(result: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(result)?);
+    } else if let Some(object) = result.as_object() {
+        for (key, value) in object {
+            println!("{key:>28}  {value}");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    let entries = match args.iter().position(|a| a == "--entries") {
+        Some(i) => args.get(i + 1).context("--entries needs a number")?.parse().context("--entries needs a number")?,
+        None => 100_000,
+    };
+    if args.first().map(String::as_str) == Some("serve-node") {
+        let home = args.get(1).context("serve-node HOME [BOOTSTRAP]")?;
+        return serve_node(Path::new(home), args.get(2).map(String::as_str));
+    }
+    let Some(scenario) = args.iter().find(|a| !a.starts_with("--") && a.parse::<usize>().is_err()) else {
+        bail!("usage: kith-bench <ingest|catch-up|propagation|memory|heads|all> [--json] [--entries N] [--nodes K]");
+    };
+    let nodes = match args.iter().position(|a| a == "--nodes") {
+        Some(i) => args.get(i + 1).context("--nodes needs a number")?.parse().context("--nodes needs a number")?,
+        None => 30,
+    };
+    let seconds = match args.iter().position(|a| a == "--seconds") {
+        Some(i) => args.get(i + 1).context("--seconds needs a number")?.parse().context("--seconds needs a number")?,
+        None => 30,
+    };
+    let scenarios: Vec<&str> = match scenario.as_str() {
+        "all" => vec!["ingest", "catch-up", "propagation", "memory", "heads"],
+        one => vec![one],
+    };
+    for scenario in scenarios {
+        let result = match scenario {
+            "ingest" => scenario_ingest(entries)?,
+            "catch-up" => scenario_catch_up(entries)?,
+            "propagation" => scenario_propagation(nodes, seconds)?,
+            "memory" => scenario_memory(entries)?,
+            "heads" => scenario_heads()?,
+            other => bail!("unknown scenario `{other}`; known: ingest, catch-up, propagation, memory, heads, all"),
+        };
+        print(&result, json)?;
+    }
+    Ok(())
+}
