@@ -32,6 +32,9 @@ const STRIKE_BLOCK: Duration = Duration::from_secs(600);
 /// Largest gossip frame (and read buffer) accepted: an entry is at most
 /// `kith_protocol::entry::MAX_ENTRY_BYTES`; the rest is room for framing and bursts.
 pub const GOSSIP_MAX_TRANSMIT: usize = 64 * 1024;
+/// Range requests a node has in flight to one peer at once (libp2p caps streams per
+/// connection; a fresh node catching up on 200 logs would otherwise ask for all at once).
+const MAX_RANGES_IN_FLIGHT: usize = 8;
 /// Longest wait between two attempts to reach a known peer.
 const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -239,7 +242,15 @@ pub struct NetworkLoop {
     /// Name for the join request, sent once this node has its community's Genesis.
     join_profile: Option<Body>,
     requests: HashMap<OutboundRequestId, (PeerId, SyncRequest)>,
+    /// Logs being fetched (queued or asked for) from each peer.
     fetching: HashSet<(PeerId, MemberId)>,
+    /// Logs waiting for their turn to be asked for, per peer.
+    fetch_queue: HashMap<PeerId, std::collections::VecDeque<MemberId>>,
+    /// Range requests in flight, so no peer gets more than [`MAX_RANGES_IN_FLIGHT`] at once.
+    ranges_in_flight: HashMap<OutboundRequestId, PeerId>,
+    /// Peers some of whose entries were dropped because the waiting area was full: once their
+    /// fetches are done, compare heads again (what waited may now apply).
+    dropped_from: HashSet<PeerId>,
     strikes: HashMap<PeerId, u32>,
     blocked_until: HashMap<PeerId, Instant>,
     redial: HashMap<PeerId, Redial>,
@@ -267,6 +278,9 @@ impl NetworkLoop {
             join_profile,
             requests: HashMap::new(),
             fetching: HashSet::new(),
+            fetch_queue: HashMap::new(),
+            ranges_in_flight: HashMap::new(),
+            dropped_from: HashSet::new(),
             strikes: HashMap::new(),
             blocked_until: HashMap::new(),
             redial: HashMap::new(),
@@ -491,14 +505,40 @@ impl NetworkLoop {
         self.requests.insert(id, (peer, request));
     }
 
+    /// Queues a fetch of `author`'s log from `peer`, from our head on.
     fn fetch_range(&mut self, peer: PeerId, author: MemberId) {
         if !self.fetching.insert((peer, author)) {
             return;
         }
+        self.fetch_queue.entry(peer).or_default().push_back(author);
+        self.pump_fetches(peer);
+    }
+
+    /// Sends queued range requests to `peer` while fewer than the limit are in flight.
+    fn pump_fetches(&mut self, peer: PeerId) {
         let Some(community) = self.community_bytes() else { return };
-        let from_seq = self.replica().head_seq(&author) + 1;
-        let request = SyncRequest::Range { community, author: author.0.to_vec(), from_seq, limit: sync::PAGE_ENTRIES };
-        self.send_request(peer, request);
+        loop {
+            let in_flight = self.ranges_in_flight.values().filter(|p| **p == peer).count();
+            if in_flight >= MAX_RANGES_IN_FLIGHT {
+                return;
+            }
+            let Some(author) = self.fetch_queue.get_mut(&peer).and_then(std::collections::VecDeque::pop_front) else {
+                if in_flight == 0 && self.dropped_from.remove(&peer) {
+                    self.request_heads(peer);
+                }
+                return;
+            };
+            let from_seq = self.replica().head_seq(&author) + 1;
+            let request = SyncRequest::Range {
+                community: community.clone(),
+                author: author.0.to_vec(),
+                from_seq,
+                limit: sync::PAGE_ENTRIES,
+            };
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, request.clone());
+            self.requests.insert(id, (peer, request));
+            self.ranges_in_flight.insert(id, peer);
+        }
     }
 
     /// Whether we applied another entry than `hash` at `seq` of `author`'s log.
@@ -711,6 +751,14 @@ impl NetworkLoop {
     }
 
     fn on_response(&mut self, peer: PeerId, request_id: OutboundRequestId, response: SyncResponse) {
+        let was_queued_range = self.ranges_in_flight.remove(&request_id).is_some();
+        self.answer_response(peer, request_id, response);
+        if was_queued_range {
+            self.pump_fetches(peer);
+        }
+    }
+
+    fn answer_response(&mut self, peer: PeerId, request_id: OutboundRequestId, response: SyncResponse) {
         let Some((_, request)) = self.requests.remove(&request_id) else { return };
         match (request, response) {
             (SyncRequest::Heads { .. }, SyncResponse::Heads { heads, forks }) => {
@@ -721,6 +769,11 @@ impl NetworkLoop {
                 }
                 let me = self.replica().me();
                 let mut peer_seq_of_me = 0;
+                // The founder's log first: its vouches admit everyone else, so the other logs then
+                // apply as they arrive instead of waiting aside.
+                let founder = self.replica().community().map(|c| c.founder().0.to_vec());
+                let mut heads = heads;
+                heads.sort_by_key(|LogHead(author, _, _)| Some(author) != founder.as_ref());
                 for LogHead(author, seq, hash) in heads {
                     let (Ok(author), true) =
                         (<[u8; 32]>::try_from(author.as_slice()), hash.len() == sync::HEAD_HASH_PREFIX)
@@ -747,7 +800,9 @@ impl NetworkLoop {
                 let author = MemberId(author);
                 self.fetching.remove(&(peer, author));
                 let full_page = entries.len() >= limit as usize;
+                let count = entries.len();
                 let progressed = self.ingest_page(peer, entries);
+                tracing::debug!(%peer, author = %author.short(), count, full_page, progressed, "range page");
                 if full_page && progressed {
                     self.fetch_range(peer, author);
                 } else if author == self.replica().me() {
@@ -805,8 +860,8 @@ impl NetworkLoop {
         }
     }
 
-    /// Verifies a page of entries in one batch and applies them in order. Returns whether any
-    /// entry was new.
+    /// Verifies a page of entries (on every core) and applies them in order, storing the page
+    /// in one transaction. Returns whether any entry was new.
     fn ingest_page(&mut self, peer: PeerId, page: Vec<serde_bytes::ByteBuf>) -> bool {
         let mut entries = Vec::with_capacity(page.len());
         for bytes in page {
@@ -818,48 +873,47 @@ impl NetworkLoop {
                 }
             }
         }
-        let verdicts = Entry::verify_many(&entries);
+        let verdicts = crate::verify::verify_page(&entries);
+        if let Some(bad) = verdicts.iter().position(Result::is_err) {
+            if let Some(Err(error)) = verdicts.get(bad) {
+                self.strike(peer, &error.to_string());
+            }
+            entries.truncate(bad);
+        }
+        let authors: Vec<MemberId> = entries.iter().map(Entry::author).collect();
+        let (outcomes, forks) = self.replica().receive_page(entries, now_ms());
         let mut progressed = false;
         let mut applied_all = Vec::new();
-        let mut fork = false;
-        let mut bad = Vec::new();
         let mut parted = None;
-        {
-            let mut replica = self.replica();
-            let now = now_ms();
-            for (entry, verdict) in entries.into_iter().zip(verdicts) {
-                if let Err(error) = verdict {
-                    bad.push(error.to_string());
-                    break;
+        let mut bad = None;
+        for (outcome, author) in outcomes.into_iter().zip(authors) {
+            match outcome {
+                Received::Applied(applied) => {
+                    progressed = true;
+                    applied_all.extend(applied);
                 }
-                let author = entry.author();
-                match replica.receive(entry, now) {
-                    Received::Applied(applied) => {
-                        progressed = true;
-                        applied_all.extend(applied);
-                    }
-                    Received::Fork(_) => fork = true,
-                    Received::Rejected(EntryError::PrevMismatch { prev_seq, .. }) => {
-                        // The author forked the log before this entry: not the peer's fault.
-                        parted = Some((author, prev_seq));
-                        break;
-                    }
-                    Received::Rejected(error) => {
-                        bad.push(error.to_string());
-                        break;
-                    }
-                    Received::Pending(_) => progressed = true,
-                    _ => {}
+                Received::Pending(_) => progressed = true,
+                Received::Dropped => {
+                    // The waiting area is full: fetch again once what it waits for has arrived.
+                    self.dropped_from.insert(peer);
                 }
+                Received::Rejected(EntryError::PrevMismatch { prev_seq, .. }) => {
+                    // The author forked the log before this entry: not the peer's fault.
+                    parted.get_or_insert((author, prev_seq));
+                }
+                Received::Rejected(error) => {
+                    bad.get_or_insert(error.to_string());
+                }
+                _ => {}
             }
         }
-        for reason in bad {
+        if let Some(reason) = bad {
             self.strike(peer, &reason);
         }
         if let Some((author, seq)) = parted {
             self.fetch_at(peer, author, seq);
         }
-        if fork {
+        if !forks.is_empty() {
             self.on_fork();
         }
         self.after_applied(&applied_all, Some(peer));
@@ -892,6 +946,8 @@ impl NetworkLoop {
                 if num_established == 0 {
                     self.connected.remove(&peer_id);
                     self.fetching.retain(|(p, _)| *p != peer_id);
+                    self.fetch_queue.remove(&peer_id);
+                    self.ranges_in_flight.retain(|_, p| *p != peer_id);
                     tracing::info!(peer = %peer_id, "disconnected");
                     let _ = self.events.send(NodeEvent::PeerDisconnected { peer_id: peer_id.to_string() });
                     if let Some(redial) = self.redial.get_mut(&peer_id) {
@@ -928,6 +984,9 @@ impl NetworkLoop {
                     && let Ok(author) = <[u8; 32]>::try_from(author.as_slice())
                 {
                     self.fetching.remove(&(peer, MemberId(author)));
+                }
+                if self.ranges_in_flight.remove(&request_id).is_some() {
+                    self.pump_fetches(peer);
                 }
                 tracing::debug!(%peer, %error, "sync request failed");
             }

@@ -16,8 +16,9 @@ use crate::identity::MemberId;
 use crate::rules::{self, Head, Refusal};
 
 /// Most entries kept aside at once; beyond it new waiting entries are dropped (sync fetches
-/// them again later).
-pub const MAX_PENDING: usize = 10_000;
+/// them again later). Large enough for a fresh node catching up on a big community, whose
+/// replies arrive before the posts they answer (about 400 bytes of memory each).
+pub const MAX_PENDING: usize = 50_000;
 
 /// What this node knows of a person (member, newcomer, or hub).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
