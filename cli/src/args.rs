@@ -170,15 +170,18 @@ pub struct InviteArgs {
     /// How long the invite is good for (like 48h, 7d) [default: 7d]
     #[arg(long, value_name = "DURATION")]
     pub expires: Option<String>,
-    /// How many people may join with it [default: no limit]
+    /// How many people may join with it [default: 1]
     #[arg(long, value_name = "N")]
     pub uses: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum InviteCommand {
-    /// Withdraw unused invites
-    Revoke,
+    /// Withdraw an unused invite
+    Revoke {
+        /// The invite line (kith:…) or its id
+        invite: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -114,9 +114,7 @@ impl Client {
             ApiCall::Status => Answer::Status(self.get("status", &[])?),
             ApiCall::LoginLink => Answer::LoginLink(self.login_link()?),
             ApiCall::Invite { request, qr } => Answer::Invite { invite: self.post("invites", &request)?, qr },
-            ApiCall::InviteRevoke => bail!(
-                "invites cannot be revoked yet: they are not signed capabilities the network checks; keep expiry short with `--expires`"
-            ),
+            ApiCall::InviteRevoke(revoke) => Answer::Id(self.post("invites/revoke", &revoke)?),
             ApiCall::Peers => Answer::Peers(self.get("peers", &[])?),
             ApiCall::Post(new) => Answer::Id(self.post("posts", &new)?),
             ApiCall::Board(filter) => Answer::Board(self.get("posts", &board_query(filter))?),

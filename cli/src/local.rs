@@ -69,7 +69,7 @@ pub fn join(home: &Home, invite: &Invite, text: &str, name: Option<String>) -> R
         return Err(UsageError("give your name with --name: it is how the community will know you".into()).into());
     }
     let keypair = home.key_or_create()?;
-    if keypair.member_id() == invite.inviter {
+    if keypair.member_id() == invite.inviter() {
         bail!("this invite was made by this home's own key; use it on another home");
     }
     config.community = Some(invite.community.to_string());

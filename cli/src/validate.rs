@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use kith_node::api::wire::{
     NewAppointment, NewInvite, NewPost, NewProfile, NewReply, NewStatus, NewSuspension, NewTransfer, NewVouch,
+    RevokeInvite,
 };
 use kith_node::invite::Invite;
 use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
@@ -62,7 +63,7 @@ pub enum ApiCall {
         request: NewInvite,
         qr: bool,
     },
-    InviteRevoke,
+    InviteRevoke(RevokeInvite),
     Peers,
     Post(NewPost),
     Board(BoardFilter),
@@ -281,8 +282,9 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Open => api(ApiCall::LoginLink),
         CommandArgs::Status => api(ApiCall::Status),
         CommandArgs::Invite(invite) => {
-            if let Some(InviteCommand::Revoke) = invite.revoke {
-                return api(ApiCall::InviteRevoke);
+            if let Some(InviteCommand::Revoke { invite }) = invite.revoke {
+                kith_node::api::invite_id(&invite).map_err(usage)?;
+                return api(ApiCall::InviteRevoke(RevokeInvite { invite: invite.trim().to_string() }));
             }
             multiaddrs(&invite.hub, "hub")?;
             let expires = invite.expires.as_deref().map(days_or_duration).transpose()?;

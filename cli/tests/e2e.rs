@@ -339,3 +339,25 @@ fn a_restored_key_fetches_its_own_log_before_it_writes() {
     let bob = bob.as_array().expect("members").iter().find(|m| m["name"] == "Bob").expect("Bob").clone();
     assert_eq!(bob["status"], "member");
 }
+
+#[test]
+fn a_revoked_invite_lets_no_one_in() {
+    let world = World::new();
+    let (a, dave) = (world.home("alice"), world.home("dave"));
+    world.kith(&a, &["init", "--name", "Alice"]).ok();
+    world.kith(&a, &["community", "create", "Revoke Row"]).ok();
+    let _node_a = world.start(&a, &[]);
+    let made = world.json(&a, &["invite", "--uses", "3", "--expires", "1d"]);
+    assert_eq!(made["signed"], true);
+    assert_eq!(made["uses"], 3);
+    let invite = made["invite"].as_str().expect("an invite line").to_string();
+    let id = made["id"].as_str().expect("an invite id").to_string();
+    world.kith(&a, &["invite", "revoke", "not-an-invite"]).fails(2);
+    assert!(is_id(world.kith(&a, &["invite", "revoke", &id]).ok()));
+    world.kith(&dave, &["join", &invite, "--name", "Dave"]).ok();
+    let _node_d = world.start(&dave, &[]);
+    // Dave's node is refused at the door: well past the 5 s it has to show a valid invite, his
+    // join request has reached no one.
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(world.json(&a, &["members", "--pending"]).as_array().expect("an array").is_empty());
+}

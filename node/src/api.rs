@@ -49,11 +49,14 @@ use crate::network::NodeEvent;
 use crate::node::NodeHandle;
 use crate::replica::{PublishError, Replica};
 use crate::store::{PostView, StoreError};
+use kith_protocol::invite::Capability;
 use resolve::ResolveError;
 use wire::*;
 
 /// How long an invite is good for unless asked otherwise: a week.
 pub const DEFAULT_INVITE_MINUTES: u32 = 7 * 24 * 60;
+/// How many newcomers an invite admits unless asked otherwise.
+pub const DEFAULT_INVITE_USES: u32 = 1;
 /// Longest an invite may be good for: a year.
 pub const MAX_INVITE_MINUTES: u32 = 366 * 24 * 60;
 /// Largest request body accepted.
@@ -110,6 +113,7 @@ pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router
     Router::new()
         .route("/api/status", get(status))
         .route("/api/invites", post(create_invite))
+        .route("/api/invites/revoke", post(revoke_invite))
         .route("/api/peers", get(peers))
         .route("/api/posts", get(board).post(create_post))
         .route("/api/posts/{post}", get(show_post))
@@ -507,28 +511,30 @@ pub async fn make_invite(node: &NodeHandle, request: &NewInvite) -> Result<Invit
     if all.is_empty() {
         return Err(ApiError::Refused("this node listens on no address another node could reach".into()));
     }
-    let (community_id, me) = {
+    let uses = request.uses.unwrap_or(DEFAULT_INVITE_USES);
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("cannot read random bytes: {e}")))?;
+    let expires_at_ms = now_ms().saturating_add(u64::from(minutes) * 60_000);
+    let capability = {
         let replica = node.replica();
         let community = community(&replica)?;
-        let me = replica.me();
-        if !community.is_member(&me) {
+        if !community.is_member(&replica.me()) {
             return Err(ApiError::Refused("only members can invite, and you are not one yet".into()));
         }
-        (community.id(), me)
+        Capability::issue(replica.keypair(), community.id(), nonce, expires_at_ms, uses)
     };
-    let mut id = [0u8; 8];
-    getrandom::fill(&mut id).map_err(|e| ApiError::Internal(format!("cannot read random bytes: {e}")))?;
-    let expires_at_ms = now_ms().saturating_add(u64::from(minutes) * 60_000);
-    let invite =
-        Invite { community: community_id, inviter: me, id, addrs: all.clone(), expires_at_ms, uses: request.uses };
+    let community_id = capability.terms().community;
+    let invite_id = capability.id();
+    let invite = Invite { community: community_id, addrs: all.clone(), capability };
     Ok(InviteOut {
         invite: invite.encode(),
+        id: invite_id.to_string(),
         community_id: community_id.to_string(),
         addrs: all,
         expires_at: rfc3339(expires_at_ms),
         expires_at_ms,
-        uses: request.uses,
-        signed: false,
+        uses: Some(uses),
+        signed: true,
     })
 }
 
@@ -755,6 +761,23 @@ async fn set_profile(State(state): State<ApiState>, Input(new): Input<NewProfile
 async fn create_vouch(State(state): State<ApiState>, Input(new): Input<NewVouch>) -> Result<Json<Created>, ApiError> {
     let member = resolve_member(&state.node, &new.member)?;
     Ok(Json(publish(&state.node, Body::Vouch { member, note: new.note }).await?))
+}
+
+/// The id of an invite named by its id (hex) or its whole line.
+pub fn invite_id(text: &str) -> Result<kith_protocol::invite::InviteId, String> {
+    let text = text.trim();
+    if text.starts_with(crate::invite::INVITE_PREFIX) {
+        return Invite::decode(text).map(|invite| invite.capability.id()).map_err(|e| e.to_string());
+    }
+    text.parse().map_err(|_| format!("`{text}` is neither an invite line (kith:…) nor an invite id (64 hex digits)"))
+}
+
+async fn revoke_invite(
+    State(state): State<ApiState>,
+    Input(request): Input<RevokeInvite>,
+) -> Result<Json<Created>, ApiError> {
+    let invite = invite_id(&request.invite).map_err(ApiError::BadRequest)?;
+    Ok(Json(publish(&state.node, Body::RevokeInvite { invite }).await?))
 }
 
 async fn create_suspension(

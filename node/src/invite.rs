@@ -1,21 +1,19 @@
 //! Invites: the one line of text that brings a newcomer to a community — the community id,
-//! who invited, the addresses to reach it, an expiry and a number of uses — and its encoding,
-//! `kith:` followed by base64url of `[INVITE_VERSION] ‖ postcard(Invite)`.
-//!
-//! Not signed yet: the invite capability the design asks for (signed by the inviter's key,
-//! checked by the nodes that let a newcomer in) needs a signing helper in `kith-protocol`.
-//! Until then an invite says where to go and is checked for expiry by `kith join` only.
+//! the addresses to reach it and the inviter's signed capability (who invited, expiry, uses) —
+//! and its encoding, `kith:` followed by base64url of `[INVITE_VERSION] ‖ postcard(Invite)`.
+//! The joining node presents the capability to the members it connects to (`SyncRequest::Hello`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use kith_protocol::invite::Capability;
 use kith_protocol::{CommunityId, MemberId};
 
 /// What every invite starts with.
 pub const INVITE_PREFIX: &str = "kith:";
 /// First byte of an invite's encoded bytes.
-pub const INVITE_VERSION: u8 = 1;
+pub const INVITE_VERSION: u8 = 2;
 /// Largest invite accepted, in characters of text.
 pub const MAX_INVITE_CHARS: usize = 4096;
 /// Most addresses an invite carries.
@@ -23,20 +21,24 @@ pub const MAX_INVITE_ADDRS: usize = 16;
 /// Longest address an invite carries, in bytes.
 pub const MAX_ADDR_BYTES: usize = 256;
 
-/// An invite to a community.
+/// An invite to a community, as it travels in the line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct WireInvite {
+    community: CommunityId,
+    /// Multiaddrs with `/p2p/` of the inviter's node and of known hubs.
+    addrs: Vec<String>,
+    /// The inviter's signed capability (`Capability::to_bytes`).
+    #[serde(with = "serde_bytes")]
+    capability: Vec<u8>,
+}
+
+/// An invite to a community: where to go, and the signed capability to show there.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
     pub community: CommunityId,
-    /// The member who made the invite.
-    pub inviter: MemberId,
-    /// Random bytes naming this invite (for revoking it later).
-    pub id: [u8; 8],
     /// Multiaddrs with `/p2p/` of the inviter's node and of known hubs.
     pub addrs: Vec<String>,
-    /// Ms since the epoch after which the invite is no longer good.
-    pub expires_at_ms: u64,
-    /// How many people may join with it; `None`: no limit.
-    pub uses: Option<u32>,
+    pub capability: Capability,
 }
 
 /// Why a text is not a usable invite.
@@ -54,14 +56,31 @@ pub enum InviteError {
     NoAddress,
     #[error("the invite expired; ask for a new one")]
     Expired,
+    #[error(transparent)]
+    Capability(#[from] kith_protocol::invite::InviteError),
 }
 
 impl Invite {
+    /// The member who made the invite.
+    pub fn inviter(&self) -> MemberId {
+        self.capability.terms().issuer
+    }
+
+    pub fn expires_at_ms(&self) -> u64 {
+        self.capability.terms().expires_at_ms
+    }
+
+    pub fn uses(&self) -> u32 {
+        self.capability.terms().uses
+    }
+
     /// The invite as one line of text.
     pub fn encode(&self) -> String {
+        let wire =
+            WireInvite { community: self.community, addrs: self.addrs.clone(), capability: self.capability.to_bytes() };
         let mut bytes = vec![INVITE_VERSION];
         // Encoding owned plain data into a Vec does not fail.
-        bytes.extend(postcard::to_stdvec(self).unwrap_or_default());
+        bytes.extend(postcard::to_stdvec(&wire).unwrap_or_default());
         format!("{INVITE_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
@@ -78,7 +97,12 @@ impl Invite {
         if version != INVITE_VERSION {
             return Err(InviteError::UnknownVersion(version));
         }
-        let invite: Invite = postcard::from_bytes(rest).map_err(|e| InviteError::Malformed(e.to_string()))?;
+        let wire: WireInvite = postcard::from_bytes(rest).map_err(|e| InviteError::Malformed(e.to_string()))?;
+        let capability = Capability::from_bytes(&wire.capability)?;
+        if capability.terms().community != wire.community {
+            return Err(InviteError::Capability(kith_protocol::invite::InviteError::WrongCommunity));
+        }
+        let invite = Invite { community: wire.community, addrs: wire.addrs, capability };
         if invite.addrs.len() > MAX_INVITE_ADDRS || invite.addrs.iter().any(|a| a.len() > MAX_ADDR_BYTES) {
             return Err(InviteError::Malformed("too many or too long addresses".into()));
         }
@@ -90,7 +114,7 @@ impl Invite {
 
     /// Refuses an invite past its expiry.
     pub fn check_expiry(&self, now_ms: u64) -> Result<(), InviteError> {
-        if now_ms > self.expires_at_ms {
+        if now_ms >= self.expires_at_ms() {
             return Err(InviteError::Expired);
         }
         Ok(())
@@ -102,13 +126,11 @@ mod tests {
     use super::*;
 
     fn sample() -> Invite {
+        let key = kith_protocol::Keypair::from_secret_bytes([2; 32]);
         Invite {
             community: CommunityId([1; 32]),
-            inviter: MemberId([2; 32]),
-            id: [3; 8],
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
-            expires_at_ms: 1_000,
-            uses: Some(2),
+            capability: Capability::issue(&key, CommunityId([1; 32]), [3; 16], 1_000, 2),
         }
     }
 
@@ -131,8 +153,15 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_capability_for_another_community() {
+        let mut other = sample();
+        other.community = CommunityId([7; 32]);
+        assert!(matches!(Invite::decode(&other.encode()), Err(InviteError::Capability(_))));
+    }
+
+    #[test]
     fn expires() {
-        assert_eq!(sample().check_expiry(1_000), Ok(()));
-        assert_eq!(sample().check_expiry(1_001), Err(InviteError::Expired));
+        assert_eq!(sample().check_expiry(999), Ok(()));
+        assert_eq!(sample().check_expiry(1_000), Err(InviteError::Expired));
     }
 }

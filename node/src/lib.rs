@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod gate;
 pub mod home;
 pub mod invite;
 pub mod network;

@@ -19,9 +19,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use kith_protocol::invite::{Capability, invite_admits};
 use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, MemberId, Wait};
 
 use crate::clock::now_ms;
+use crate::gate;
 use crate::replica::{Received, Replica};
 use crate::sync::{self, LogHead, SyncRequest, SyncResponse};
 
@@ -37,6 +39,23 @@ pub const GOSSIP_MAX_TRANSMIT: usize = 64 * 1024;
 const MAX_RANGES_IN_FLIGHT: usize = 8;
 /// Longest wait between two attempts to reach a known peer.
 const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a connected peer has to show it belongs (a member, a hub, or an invite) before it
+/// is disconnected.
+pub const AUTHORISE_WITHIN: Duration = Duration::from_secs(5);
+/// Gossipsub application score of a peer not let in: below the graylist threshold, so nothing
+/// is published to it and nothing it sends is read.
+const OUTSIDER_SCORE: f64 = -1000.0;
+
+/// Where a connected peer stands with this node's community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// This node has no community yet: nothing to guard.
+    Open,
+    /// A member, a hub, or a newcomer let in with an invite.
+    Authorised,
+    Suspended,
+    Outsider,
+}
 
 #[allow(missing_debug_implementations)]
 #[derive(NetworkBehaviour)]
@@ -62,6 +81,8 @@ pub struct NetworkConfig {
     pub heartbeat: Duration,
     /// How long an idle connection stays open.
     pub idle_timeout: Duration,
+    /// The invite capability (bytes) this node presents to the members it connects to.
+    pub invite: Option<Vec<u8>>,
 }
 
 impl Default for NetworkConfig {
@@ -73,6 +94,7 @@ impl Default for NetworkConfig {
             sync_interval: Duration::from_secs(30),
             heartbeat: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(300),
+            invite: None,
         }
     }
 }
@@ -116,6 +138,8 @@ pub enum Command {
     Unblock(PeerId),
     /// Compare heads with every connected peer now.
     SyncNow,
+    /// Let a peer in as if it had shown a valid invite (remembered across restarts).
+    Allow(PeerId),
 }
 
 /// A connected peer, as `kith peers` shows it.
@@ -189,7 +213,8 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -
                 .flood_publish(true)
                 .build()
                 .map_err(|e| format!("gossipsub config: {e}"))?;
-            let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)?;
+            let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)?;
+            gossipsub.with_peer_score(gate_score_params(), gossipsub::PeerScoreThresholds::default())?;
             let codec = request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
                 .set_request_size_maximum(sync::MAX_REQUEST_BYTES)
                 .set_response_size_maximum(sync::MAX_RESPONSE_BYTES);
@@ -224,6 +249,18 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -
     Ok(swarm)
 }
 
+/// Peer scoring used only for the gate: the application score marks outsiders; every other
+/// component is off so members are treated as before.
+fn gate_score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams {
+        app_specific_weight: 1.0,
+        ip_colocation_factor_weight: 0.0,
+        behaviour_penalty_weight: 0.0,
+        slow_peer_weight: 0.0,
+        ..gossipsub::PeerScoreParams::default()
+    }
+}
+
 struct Redial {
     addrs: Vec<Multiaddr>,
     next: Instant,
@@ -251,12 +288,17 @@ pub struct NetworkLoop {
     /// Peers some of whose entries were dropped because the waiting area was full: once their
     /// fetches are done, compare heads again (what waited may now apply).
     dropped_from: HashSet<PeerId>,
+    /// Highest seq received per log (applied or kept aside), so the next range request starts
+    /// after what is already here rather than after the applied head.
+    received_to: HashMap<MemberId, u64>,
     strikes: HashMap<PeerId, u32>,
     blocked_until: HashMap<PeerId, Instant>,
     redial: HashMap<PeerId, Redial>,
     connected: HashMap<PeerId, Vec<Multiaddr>>,
     listen_addrs: Vec<Multiaddr>,
     counters: Arc<NetworkCounters>,
+    /// Connected peers not let in yet, and since when.
+    pending: HashMap<PeerId, Instant>,
 }
 
 impl NetworkLoop {
@@ -281,12 +323,14 @@ impl NetworkLoop {
             fetch_queue: HashMap::new(),
             ranges_in_flight: HashMap::new(),
             dropped_from: HashSet::new(),
+            received_to: HashMap::new(),
             strikes: HashMap::new(),
             blocked_until: HashMap::new(),
             redial: HashMap::new(),
             connected: HashMap::new(),
             listen_addrs: Vec::new(),
             counters: Arc::default(),
+            pending: HashMap::new(),
         }
     }
 
@@ -394,8 +438,11 @@ impl NetworkLoop {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Gossip(entries) => {
-                for entry in entries {
-                    self.gossip(&entry);
+                for entry in &entries {
+                    self.gossip(entry);
+                }
+                if entries.iter().any(changes_membership) {
+                    self.regate_all();
                 }
             }
             Command::Dial(addr) => self.dial(addr),
@@ -427,9 +474,16 @@ impl NetworkLoop {
                 self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             }
             Command::SyncNow => {
-                let peers: Vec<PeerId> = self.connected.keys().copied().collect();
-                for peer in peers {
+                for peer in self.admitted_peers() {
                     self.request_heads(peer);
+                }
+            }
+            Command::Allow(peer) => {
+                if let Err(error) = gate::let_in(self.replica().store(), &peer.to_string()) {
+                    tracing::warn!(%error, "cannot remember a peer let in");
+                }
+                if self.connected.contains_key(&peer) {
+                    self.gate(peer);
                 }
             }
         }
@@ -474,10 +528,11 @@ impl NetworkLoop {
             self.strikes.remove(&peer);
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
+        self.disconnect_late_peers(now);
     }
 
     fn sync_with_random_peer(&mut self) {
-        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        let peers = self.admitted_peers();
         if peers.is_empty() {
             return;
         }
@@ -528,12 +583,13 @@ impl NetworkLoop {
                 }
                 return;
             };
-            let from_seq = self.replica().head_seq(&author) + 1;
+            let head = self.replica().head_seq(&author);
+            let from_seq = head.max(self.received_to.get(&author).copied().unwrap_or(0)) + 1;
             let request = SyncRequest::Range {
                 community: community.clone(),
                 author: author.0.to_vec(),
                 from_seq,
-                limit: sync::PAGE_ENTRIES,
+                limit: sync::FETCH_ENTRIES,
             };
             let id = self.swarm.behaviour_mut().sync.send_request(&peer, request.clone());
             self.requests.insert(id, (peer, request));
@@ -542,6 +598,15 @@ impl NetworkLoop {
     }
 
     /// Whether we applied another entry than `hash` at `seq` of `author`'s log.
+    /// Remembers that `author`'s entry `seq` is here (kept aside, waiting).
+    fn note_received(&mut self, author: MemberId, seq: u64) {
+        if self.received_to.len() > 100_000 {
+            self.received_to.clear(); // a bound; it only saves refetching
+        }
+        let to = self.received_to.entry(author).or_insert(0);
+        *to = (*to).max(seq);
+    }
+
     /// Whether our entry at `seq` of `author`'s log has another hash prefix than the peer's.
     fn differs_at(&self, author: &MemberId, seq: u64, hash_prefix: &[u8]) -> bool {
         let replica = self.replica();
@@ -554,6 +619,144 @@ impl NetworkLoop {
         let Some(community) = self.community_bytes() else { return };
         let request = SyncRequest::Range { community, author: author.0.to_vec(), from_seq: seq, limit: 1 };
         self.send_request(peer, request);
+    }
+
+    /// Where `peer` stands: a member or hub not suspended, or let in with an invite before.
+    fn standing(&self, peer: &PeerId) -> Standing {
+        let replica = self.replica();
+        let Some(community) = replica.community() else { return Standing::Open };
+        if let Some(member) = member_of(peer).and_then(|m| community.member(&m)) {
+            if member.suspended.is_some() {
+                return Standing::Suspended;
+            }
+            if member.admitted || member.hub {
+                return Standing::Authorised;
+            }
+        }
+        if gate::is_let_in(replica.store(), &peer.to_string()) { Standing::Authorised } else { Standing::Outsider }
+    }
+
+    /// Connected peers that are let in.
+    fn admitted_peers(&self) -> Vec<PeerId> {
+        self.connected.keys().filter(|p| !self.pending.contains_key(p)).copied().collect()
+    }
+
+    /// Lets a peer in, or holds it at the door, or cuts it off, by its standing. A peer let in
+    /// after waiting is asked for its heads.
+    fn gate(&mut self, peer: PeerId) {
+        match self.standing(&peer) {
+            Standing::Open | Standing::Authorised => {
+                if self.admit(peer) {
+                    self.request_heads(peer);
+                }
+            }
+            Standing::Outsider => self.hold(peer),
+            Standing::Suspended => {
+                tracing::info!(%peer, "a suspended member: disconnecting it");
+                self.hold(peer);
+                self.redial.remove(&peer);
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
+    }
+
+    /// Returns whether the peer was waiting.
+    fn admit(&mut self, peer: PeerId) -> bool {
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        gossipsub.remove_blacklisted_peer(&peer);
+        gossipsub.set_application_score(&peer, 0.0);
+        self.pending.remove(&peer).is_some()
+    }
+
+    fn hold(&mut self, peer: PeerId) {
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        gossipsub.blacklist_peer(&peer);
+        gossipsub.set_application_score(&peer, OUTSIDER_SCORE);
+        self.pending.entry(peer).or_insert_with(Instant::now);
+    }
+
+    /// Membership changed: every connected peer's standing again.
+    fn regate_all(&mut self) {
+        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        for peer in peers {
+            self.gate(peer);
+        }
+    }
+
+    fn disconnect_late_peers(&mut self, now: Instant) {
+        let late: Vec<PeerId> = self
+            .pending
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= AUTHORISE_WITHIN)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in late {
+            tracing::info!(%peer, "not let in in time: disconnecting");
+            self.redial.remove(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// A new peer: gate it; then show our invite (a newcomer) or compare heads.
+    fn on_first_connection(&mut self, peer: PeerId) {
+        self.gate(peer);
+        if self.pending.contains_key(&peer) {
+            return;
+        }
+        let invite = self.config.invite.clone().filter(|_| !self.is_member());
+        match (invite, self.community_bytes()) {
+            (Some(invite), Some(community)) => self.send_request(peer, SyncRequest::Hello { community, invite }),
+            _ => self.request_heads(peer),
+        }
+    }
+
+    fn is_member(&self) -> bool {
+        let replica = self.replica();
+        replica.community().is_some_and(|c| c.is_member(&replica.me()))
+    }
+
+    /// A newcomer's hello: let it in if its invite admits it.
+    fn hello(&mut self, peer: PeerId, community: &[u8], invite: &[u8]) -> SyncResponse {
+        match self.check_invite(peer, community, invite) {
+            Ok(()) => {
+                self.gate(peer);
+                SyncResponse::Welcome
+            }
+            Err(reason) => {
+                tracing::info!(%peer, %reason, "refused a newcomer's invite");
+                SyncResponse::Refused(reason)
+            }
+        }
+    }
+
+    fn check_invite(&self, peer: PeerId, community: &[u8], invite: &[u8]) -> Result<(), String> {
+        match self.standing(&peer) {
+            Standing::Authorised => return Ok(()),
+            Standing::Open => return Err("this node is not in a community yet".into()),
+            Standing::Suspended => return Err("this member is suspended".into()),
+            Standing::Outsider => {}
+        }
+        let capability = Capability::from_bytes(invite).map_err(|e| e.to_string())?;
+        let replica = self.replica();
+        let ours = replica.community().ok_or("this node is not in a community yet")?;
+        if ours.id().0.as_slice() != community {
+            return Err("not this node's community".into());
+        }
+        // Only members and hubs let newcomers in (a pending newcomer's node does not).
+        if !ours.member(&replica.me()).is_some_and(|m| (m.admitted || m.hub) && m.suspended.is_none()) {
+            return Err("this node is not a member: it lets no one in".into());
+        }
+        let issuer = capability.terms().issuer;
+        let issuer_ok = ours.member(&issuer).is_some_and(|m| m.admitted && m.suspended.is_none());
+        let id = capability.id();
+        let used = u32::try_from(gate::invite_users(replica.store(), &id).len()).unwrap_or(u32::MAX);
+        let revoked = ours.invite_revoked(&capability);
+        invite_admits(&capability, ours.id(), issuer_ok, now_ms(), used, revoked).map_err(|e| e.to_string())?;
+        let name = peer.to_string();
+        gate::count_use(replica.store(), &id, &name).map_err(|e| e.to_string())?;
+        gate::let_in(replica.store(), &name).map_err(|e| e.to_string())?;
+        tracing::info!(%peer, invite = %id, "let a newcomer in with an invite");
+        Ok(())
     }
 
     fn strike(&mut self, peer: PeerId, reason: &str) {
@@ -589,6 +792,9 @@ impl NetworkLoop {
         }
         if !claims.is_empty() {
             self.claim(claims);
+        }
+        if applied.iter().any(changes_membership) {
+            self.regate_all();
         }
     }
 
@@ -639,6 +845,11 @@ impl NetworkLoop {
 
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
         self.counters.gossip_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.pending.contains_key(&source) {
+            let acceptance = MessageAcceptance::Ignore;
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+            return;
+        }
         let (author, received) = match Entry::decode(data) {
             Ok(entry) => (Some(entry.author()), self.replica().receive(entry, now_ms())),
             Err(error) => (None, Received::Rejected(error)),
@@ -698,7 +909,13 @@ impl NetworkLoop {
         request: SyncRequest,
         channel: request_response::ResponseChannel<SyncResponse>,
     ) {
-        let response = self.answer(&request);
+        let response = match &request {
+            SyncRequest::Hello { community, invite } => self.hello(peer, community, invite),
+            _ if self.pending.contains_key(&peer) => {
+                SyncResponse::Refused("not let in: a member, a hub, or a newcomer with an invite only".into())
+            }
+            _ => self.answer(&request),
+        };
         if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
             tracing::debug!(%peer, "peer went away before the sync answer");
         }
@@ -710,7 +927,8 @@ impl NetworkLoop {
         let community = match request {
             SyncRequest::Heads { community }
             | SyncRequest::Range { community, .. }
-            | SyncRequest::Entry { community, .. } => community,
+            | SyncRequest::Entry { community, .. }
+            | SyncRequest::Hello { community, .. } => community,
         };
         if ours.as_ref() != Some(community) {
             return SyncResponse::Refused("not this node's community".into());
@@ -747,6 +965,7 @@ impl NetworkLoop {
                     Err(error) => SyncResponse::Refused(error.to_string()),
                 }
             }
+            SyncRequest::Hello { .. } => SyncResponse::Welcome,
         }
     }
 
@@ -812,6 +1031,13 @@ impl NetworkLoop {
             (SyncRequest::Entry { hash, .. }, SyncResponse::Entries(entries)) => {
                 self.on_entry_fetched(peer, &hash, entries)
             }
+            (SyncRequest::Hello { .. }, SyncResponse::Welcome) => {
+                tracing::info!(%peer, "our invite was accepted");
+                self.request_heads(peer);
+            }
+            (SyncRequest::Hello { .. }, SyncResponse::Refused(reason)) => {
+                tracing::warn!(%peer, %reason, "our invite was refused");
+            }
             (_, SyncResponse::Refused(reason)) => tracing::debug!(%peer, %reason, "sync request refused"),
             _ => self.strike(peer, "a sync answer that does not match the question"),
         }
@@ -847,6 +1073,7 @@ impl NetworkLoop {
             Some(Ok(())) => {
                 tracing::info!(community = %entry.community().short(), "fetched the community's founding entry");
                 self.ensure_subscribed();
+                self.regate_all();
                 self.send_join_request_if_due();
                 self.request_heads(peer);
             }
@@ -880,22 +1107,26 @@ impl NetworkLoop {
             }
             entries.truncate(bad);
         }
-        let authors: Vec<MemberId> = entries.iter().map(Entry::author).collect();
+        let authors: Vec<(MemberId, u64)> = entries.iter().map(|e| (e.author(), e.seq())).collect();
         let (outcomes, forks) = self.replica().receive_page(entries, now_ms());
         let mut progressed = false;
         let mut applied_all = Vec::new();
         let mut parted = None;
         let mut bad = None;
-        for (outcome, author) in outcomes.into_iter().zip(authors) {
+        for (outcome, (author, seq)) in outcomes.into_iter().zip(authors) {
             match outcome {
                 Received::Applied(applied) => {
                     progressed = true;
                     applied_all.extend(applied);
                 }
-                Received::Pending(_) => progressed = true,
+                Received::Pending(_) => {
+                    progressed = true;
+                    self.note_received(author, seq);
+                }
                 Received::Dropped => {
                     // The waiting area is full: fetch again once what it waits for has arrived.
                     self.dropped_from.insert(peer);
+                    self.received_to.remove(&author);
                 }
                 Received::Rejected(EntryError::PrevMismatch { prev_seq, .. }) => {
                     // The author forked the log before this entry: not the peer's fault.
@@ -939,12 +1170,13 @@ impl NetworkLoop {
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, "connected");
                     let _ = self.events.send(NodeEvent::PeerConnected { peer_id: peer_id.to_string() });
-                    self.request_heads(peer_id);
+                    self.on_first_connection(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established, endpoint, .. } => {
                 if num_established == 0 {
                     self.connected.remove(&peer_id);
+                    self.pending.remove(&peer_id);
                     self.fetching.retain(|(p, _)| *p != peer_id);
                     self.fetch_queue.remove(&peer_id);
                     self.ranges_in_flight.retain(|_, p| *p != peer_id);
@@ -990,6 +1222,8 @@ impl NetworkLoop {
                 }
                 tracing::debug!(%peer, %error, "sync request failed");
             }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, .. })
+                if self.pending.contains_key(&peer_id) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.into_iter().filter(|a| !is_unspecified(a)).take(16).collect();
@@ -1020,6 +1254,11 @@ impl NetworkLoop {
             _ => {}
         }
     }
+}
+
+/// Whether applying `entry` may change who is let in (admissions, suspensions, hubs).
+fn changes_membership(entry: &Entry) -> bool {
+    matches!(entry.body(), Body::Vouch { .. } | Body::Suspend { .. } | Body::Appoint { .. })
 }
 
 fn is_unspecified(addr: &Multiaddr) -> bool {

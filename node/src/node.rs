@@ -185,6 +185,12 @@ impl Node {
                 network_config.bootstrap.push(addr);
             }
         }
+        if let Some(text) = &home_config.invite {
+            match crate::invite::Invite::decode(text) {
+                Ok(invite) => network_config.invite = Some(invite.capability.to_bytes()),
+                Err(error) => tracing::warn!(%error, "the home's invite cannot be read; joining without it"),
+            }
+        }
         let libp2p_key = network::libp2p_keypair(keypair.secret_bytes()).map_err(NodeError::Network)?;
         let swarm = network::build_swarm(libp2p_key, &network_config).map_err(NodeError::Network)?;
         let replica = Arc::new(Mutex::new(replica));
@@ -283,6 +289,10 @@ impl Node {
     }
     pub async fn unblock(&self, peer: PeerId) -> Result<(), NodeError> {
         self.command(Command::Unblock(peer)).await
+    }
+    /// Lets a peer in as if it had shown a valid invite (remembered across restarts).
+    pub async fn allow(&self, peer: PeerId) -> Result<(), NodeError> {
+        self.command(Command::Allow(peer)).await
     }
     /// Compares heads with every connected peer now.
     pub async fn sync_now(&self) -> Result<(), NodeError> {

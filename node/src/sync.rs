@@ -1,4 +1,5 @@
-//! The catch-up sync protocol's messages: heads exchange, range fetch and fetch by hash.
+//! The catch-up sync protocol's messages: a newcomer's hello with its invite, heads exchange,
+//! range fetch and fetch by hash.
 //! Sent as CBOR over libp2p request-response; signed entries travel as opaque bytes.
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,10 @@ use kith_protocol::ForkProof;
 pub const SYNC_PROTOCOL: &str = "/kith/sync/1";
 /// Most entries in one range page.
 pub const PAGE_ENTRIES: u32 = 512;
+/// Entries a node asks for per log at a time. Small, so that a node catching up walks all
+/// logs roughly in step (time order): what an entry refers to (a post, a transfer) has then
+/// mostly arrived already, and few entries wait aside.
+pub const FETCH_ENTRIES: u32 = 64;
 /// Most bytes of entries in one page (below the codec's response limit).
 pub const PAGE_BYTES: usize = 1024 * 1024;
 /// Largest request accepted.
@@ -39,6 +44,13 @@ pub enum SyncRequest {
         #[serde(with = "serde_bytes")]
         hash: Vec<u8>,
     },
+    /// A newcomer's first word: "here is the invite a member gave me" (a signed capability).
+    Hello {
+        #[serde(with = "serde_bytes")]
+        community: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        invite: Vec<u8>,
+    },
 }
 
 /// Bytes of a head entry's hash sent in a heads exchange: enough to notice two different
@@ -58,6 +70,8 @@ pub enum SyncResponse {
         forks: Vec<ForkProof>,
     },
     Entries(Vec<serde_bytes::ByteBuf>),
+    /// The hello's invite was accepted: the newcomer may sync and gossip now.
+    Welcome,
     /// The request was not answered, with a reason (wrong community, malformed, not a member).
     Refused(String),
 }

@@ -26,9 +26,14 @@ use libp2p::{Multiaddr, PeerId};
 use tempfile::TempDir;
 
 use kith_node::home::{Home, HomeConfig};
+use kith_node::invite::Invite;
 use kith_node::store::StoreError;
 use kith_node::{Node, NodeConfig, NodeError};
+use kith_protocol::invite::Capability;
 use kith_protocol::{Body, CommunityId, Entry, EntryHash, MemberId, PostKind, Rules};
+
+/// How long the harness's invites are good for.
+const INVITE_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// How often conditions are polled.
 const POLL: Duration = Duration::from_millis(25);
@@ -172,6 +177,7 @@ impl Cluster {
                 community: Some(community.to_string()),
                 join_name: Some(name.clone()),
                 bootstrap: bootstrap.clone(),
+                invite: Some(cluster.invite(0, INVITE_LIFETIME, 1)?),
                 ..HomeConfig::default()
             })?;
             let node = Node::start(node_config(dir.path(), &cluster.options))
@@ -221,6 +227,17 @@ impl Cluster {
         cluster.wait_converged(timeout).await?;
         tracing::info!(nodes = n, elapsed = ?started.elapsed(), "cluster formed");
         Ok(cluster)
+    }
+
+    /// An invite line signed by node `i` (with its addresses), good for `lifetime` and `uses`.
+    pub fn invite(&self, i: usize, lifetime: Duration, uses: u32) -> anyhow::Result<String> {
+        let node = self.try_node(i).ok_or_else(|| anyhow!("node {i} is not running"))?;
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| anyhow!("random bytes: {e}"))?;
+        let expires = kith_node::clock::now_ms().saturating_add(lifetime.as_millis() as u64);
+        let capability = Capability::issue(node.replica().keypair(), self.community, nonce, expires, uses);
+        let addrs = self.addrs(i).iter().map(ToString::to_string).collect();
+        Ok(Invite { community: self.community, addrs, capability }.encode())
     }
 
     /// Number of nodes (running or stopped).
@@ -497,7 +514,8 @@ impl Cluster {
 }
 
 /// A node's config in a cluster: loopback, port 0, mDNS off, short timers.
-fn node_config(home: &Path, options: &ClusterOptions) -> NodeConfig {
+/// A node config for the cluster: loopback, port 0, mDNS off, the cluster's timings.
+pub fn node_config(home: &Path, options: &ClusterOptions) -> NodeConfig {
     let mut config = NodeConfig::new(home);
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid multiaddr")];
     config.network.mdns = false;

@@ -39,8 +39,10 @@ async fn double_signed_seq_is_proven_and_frozen_everywhere() {
         ensure!(x.hash() != y.hash());
         // Each entry enters through a different node (a peer that only carries it).
         let left_carrier = RawPeer::start(libp2p::identity::Keypair::generate_ed25519(), community).await?;
+        cluster.node(1).allow(left_carrier.peer_id()).await?;
         left_carrier.connect(cluster.addrs(1)[0].clone()).await?;
         let right_carrier = RawPeer::start(libp2p::identity::Keypair::generate_ed25519(), community).await?;
+        cluster.node(2).allow(right_carrier.peer_id()).await?;
         right_carrier.connect(cluster.addrs(2)[0].clone()).await?;
         left_carrier.publish(x.bytes().to_vec()).await?;
         right_carrier.publish(y.bytes().to_vec()).await?;

@@ -158,12 +158,14 @@ pub struct NewInvite {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteOut {
     pub invite: String,
+    /// The invite's id (what `kith invite revoke` names).
+    pub id: String,
     pub community_id: String,
     pub addrs: Vec<String>,
     pub expires_at: String,
     pub expires_at_ms: u64,
     pub uses: Option<u32>,
-    /// Whether the invite carries a signed capability (not yet: see `kith_node::invite`).
+    /// Whether the invite carries a signed capability (always, since format 2).
     pub signed: bool,
 }
 
@@ -225,6 +227,12 @@ pub struct NewVouch {
     pub member: String,
     #[serde(default)]
     pub note: String,
+}
+
+/// `POST /api/invites/revoke`: withdraws an invite, named by its id (hex) or its whole line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeInvite {
+    pub invite: String,
 }
 
 /// `POST /api/suspensions`.

@@ -39,6 +39,8 @@ struct Author {
 /// (30%), replies (40%), transfers (15%) and their claims (15%), every entry valid.
 #[derive(Debug)]
 pub struct History {
+    /// The founder's key (a serving node runs with it, so it is a member and can invite).
+    pub founder: Keypair,
     pub genesis: Entry,
     pub entries: Vec<Entry>,
     pub members: usize,
@@ -141,7 +143,7 @@ pub fn generate(total: usize, members: usize, seed: u64) -> anyhow::Result<Histo
         };
         entries.push(entry);
     }
-    Ok(History { genesis, entries, members })
+    Ok(History { founder: authors[0].key.clone(), genesis, entries, members })
 }
 
 /// Resident and peak memory of this process, from /proc (Linux), in bytes.
@@ -292,6 +294,14 @@ fn loopback_rx_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// An invite line from the founder to `addrs`, so a fresh node is let through the gate.
+fn founder_invite(history: &History, addrs: Vec<String>) -> String {
+    let community = history.genesis.community();
+    let expires = kith_node::clock::now_ms() + 3_600_000;
+    let capability = kith_protocol::invite::Capability::issue(&history.founder, community, [7; 16], expires, 100);
+    kith_node::invite::Invite { community, addrs, capability }.encode()
+}
+
 /// A node on loopback, port 0, mDNS off.
 fn bench_node_config(home: &Path) -> anyhow::Result<kith_node::NodeConfig> {
     let mut config = kith_node::NodeConfig::new(home);
@@ -305,6 +315,9 @@ fn fill_home(history: &History, home: &Path) -> anyhow::Result<()> {
     let (_, replica) = ingest_paged(history, &home.join("db"))?;
     drop(replica);
     let home = kith_node::home::Home::open(home)?;
+    if !home.has_key() {
+        home.write_key(&history.founder)?;
+    }
     home.write_config(&kith_node::home::HomeConfig {
         community: Some(history.genesis.community().to_string()),
         ..Default::default()
@@ -329,9 +342,11 @@ fn scenario_catch_up(total: usize) -> anyhow::Result<serde_json::Value> {
         let server = kith_node::Node::start(bench_node_config(&work.path().join("server"))?).await?;
         let fresh_home = work.path().join("fresh");
         let home = kith_node::home::Home::open(&fresh_home)?;
+        let addrs: Vec<String> = server.listen_addrs().iter().map(ToString::to_string).collect();
         home.write_config(&kith_node::home::HomeConfig {
             community: Some(history.genesis.community().to_string()),
-            bootstrap: server.listen_addrs().iter().map(ToString::to_string).collect(),
+            invite: Some(founder_invite(&history, addrs.clone())),
+            bootstrap: addrs,
             ..Default::default()
         })?;
         let wanted = history.entries.len() + 1;
@@ -348,7 +363,16 @@ fn scenario_catch_up(total: usize) -> anyhow::Result<serde_json::Value> {
                 bail!("catch-up did not finish in 10 minutes ({held} of {wanted})");
             }
             if last_report.elapsed() > Duration::from_secs(2) {
-                eprintln!("  {held} of {wanted} entries…");
+                let (pending, waits) = fresh.replica().community().map_or((0, String::new()), |c| {
+                    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+                    for (_, wait) in c.pending() {
+                        let kind = format!("{wait:?}");
+                        let kind = kind.split([' ', '{']).next().unwrap_or("").to_string();
+                        *kinds.entry(kind).or_default() += 1;
+                    }
+                    (c.pending_count(), format!("{kinds:?}"))
+                });
+                eprintln!("  {held} of {wanted} entries, {pending} waiting {waits}…");
                 last_report = Instant::now();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -539,6 +563,7 @@ fn scenario_memory(total: usize) -> anyhow::Result<serde_json::Value> {
     let b_home = work.path().join("idle-b");
     kith_node::home::Home::open(&b_home)?.write_config(&kith_node::home::HomeConfig {
         community: Some(history_small.genesis.community().to_string()),
+        invite: Some(founder_invite(&history_small, vec![a_addr.clone()])),
         ..Default::default()
     })?;
     let (idle_rss, _) = child_node_peak_rss(&b_home, Some(&a_addr), Duration::from_secs(8))?;

@@ -1,0 +1,226 @@
+//! Membership gating on loopback: outsiders get nothing (no entry, no head, no gossip) and are
+//! disconnected; a newcomer with a valid invite gets in and its join request reaches the
+//! members, and stays let in across a restart; expired, used-up (also after a restart) and
+//! revoked invites are refused; a suspended member is cut off.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use kith_node::clock::now_ms;
+use kith_node::home::{Home, HomeConfig};
+use kith_node::invite::Invite;
+use kith_node::network::{AUTHORISE_WITHIN, NodeEvent};
+use kith_node::{Node, NodeConfig};
+use kith_protocol::{Body, MemberId};
+use kith_tests::cluster::{node_config, post};
+use kith_tests::raw_peer::RawPeer;
+use kith_tests::{Cluster, bounded, forge, wait_until, wait_until_async};
+use libp2p::PeerId;
+use tempfile::TempDir;
+use tokio::sync::broadcast;
+
+const WAIT: Duration = Duration::from_secs(30);
+/// Long enough for a refused peer to have been disconnected, with margin.
+const PAST_THE_DOOR: Duration = Duration::from_secs(7);
+
+/// A node that tries to join node 0's community, with `invite` (a line) or none.
+async fn newcomer(cluster: &Cluster, name: &str, invite: Option<String>) -> anyhow::Result<(TempDir, Node)> {
+    let dir = tempfile::Builder::new().prefix(&format!("kith-{name}-")).tempdir()?;
+    Home::open(dir.path())?.write_config(&HomeConfig {
+        community: Some(cluster.community_id().to_string()),
+        join_name: Some(name.into()),
+        bootstrap: cluster.addrs(0).iter().map(ToString::to_string).collect(),
+        invite,
+        ..HomeConfig::default()
+    })?;
+    let config: NodeConfig = node_config(dir.path(), cluster.options());
+    let node = Node::start(config).await.with_context(|| format!("starting {name}"))?;
+    Ok((dir, node))
+}
+
+/// Whether any member node knows `who` at all (its profile, i.e. its join request, arrived).
+fn known_to_members(cluster: &Cluster, who: MemberId) -> bool {
+    cluster.running().any(|(_, node)| node.replica().community().is_some_and(|c| c.member(&who).is_some()))
+}
+
+/// Whether `node` disconnected `peer` (a `PeerDisconnected` event for it is in `events`).
+fn disconnected(events: &mut broadcast::Receiver<NodeEvent>, peer: PeerId) -> bool {
+    let peer = peer.to_string();
+    std::iter::from_fn(|| events.try_recv().ok())
+        .any(|e| matches!(e, NodeEvent::PeerDisconnected { peer_id } if peer_id == peer))
+}
+
+/// Checks that a newcomer got nothing of the community and its join request reached no one.
+async fn assert_refused(cluster: &Cluster, node: &Node, what: &str, publisher: usize) -> anyhow::Result<()> {
+    let mut events = cluster.node(0).events();
+    cluster.publish(publisher, post(&format!("while {what} waits"))).await?;
+    let peer = node.peer_id();
+    wait_until(PAST_THE_DOOR + Duration::from_secs(3), "node 0 disconnects the refused newcomer", || {
+        disconnected(&mut events, peer)
+    })
+    .await?;
+    ensure!(node.replica().community().is_none(), "{what}: got the community's Genesis");
+    ensure!(node.stats().gossip_received == 0, "{what}: received gossip");
+    ensure!(!known_to_members(cluster, node.member_id()), "{what}: its join request reached the members");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsider_gets_nothing_and_is_disconnected() {
+    bounded("outsider", Duration::from_secs(60), async {
+        let cluster = Cluster::start(2).await?;
+        let mut events = cluster.node(0).events();
+        // A raw gossipsub peer with a fresh key, and a full node with no invite.
+        let raw = RawPeer::start(libp2p::identity::Keypair::generate_ed25519(), cluster.community_id()).await?;
+        raw.connect(cluster.addrs(0)[0].clone()).await?;
+        let mallory = forge::random_keypair();
+        let profile = forge::sign(&mallory, cluster.community_id(), 1, None, now_ms(), post("let me in"));
+        raw.publish(profile.bytes().to_vec()).await?;
+        let (_dir, outsider) = newcomer(&cluster, "outsider", None).await?;
+        for i in 0..5 {
+            cluster.publish(1, post(&format!("private {i}"))).await?;
+        }
+        let raw_peer = raw.peer_id();
+        let mut seen = false;
+        wait_until(PAST_THE_DOOR, "node 0 disconnects the raw peer", || {
+            seen |= disconnected(&mut events, raw_peer);
+            seen && !raw.is_connected(&cluster.peer_id(0))
+        })
+        .await?;
+        ensure!(raw.received().is_empty(), "the raw peer received {} gossip messages", raw.received().len());
+        ensure!(!cluster.node(0).replica().community().unwrap().holds(&profile.hash()), "stored the outsider's entry");
+        assert_refused(&cluster, &outsider, "the outsider", 1).await?;
+        outsider.shutdown().await?;
+        raw.stop().await;
+        cluster.shutdown().await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newcomer_with_invite_gets_in() {
+    bounded("invite_ok", Duration::from_secs(60), async {
+        let cluster = Cluster::start(2).await?;
+        let invite = cluster.invite(0, Duration::from_secs(600), 1)?;
+        let (_dir, alice) = newcomer(&cluster, "alice", Some(invite)).await?;
+        let alice_id = alice.member_id();
+        let took = wait_until(WAIT, "alice's join request reaches node 1", || {
+            cluster.node(1).replica().community().is_some_and(|c| c.member(&alice_id).is_some())
+        })
+        .await?;
+        eprintln!("[gating] a newcomer's join request reached another member in {took:?}");
+        alice.shutdown().await?;
+        cluster.shutdown().await;
+        Ok(())
+    })
+    .await;
+}
+
+/// Uses are counted by each member node for itself: one member node here, so that the second
+/// newcomer can only try node 0 (and Alice's node, which as a non-member lets no one in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn used_up_invite_is_refused_also_after_a_restart() {
+    bounded("invite_used_up", Duration::from_secs(60), async {
+        let mut cluster = Cluster::start(1).await?;
+        let invite = cluster.invite(0, Duration::from_secs(600), 1)?;
+        let (_a_dir, alice) = newcomer(&cluster, "alice", Some(invite.clone())).await?;
+        let alice_id = alice.member_id();
+        wait_until(WAIT, "alice's join request reaches node 0", || known_to_members(&cluster, alice_id)).await?;
+        // Node 0 restarts: it still lets Alice in (no second use), and still counts her use.
+        cluster.stop(0).await?;
+        cluster.restart(0).await?;
+        alice.dial(cluster.addrs(0)[0].clone()).await?;
+        let (node0, alice_peer) = (cluster.peer_id(0), alice.peer_id());
+        wait_until_async(WAIT, "alice reconnects to node 0", || lists(&alice, node0)).await?;
+        tokio::time::sleep(AUTHORISE_WITHIN + Duration::from_secs(1)).await;
+        ensure!(lists(cluster.node(0), alice_peer).await, "node 0 let alice go after its restart");
+        let (_b_dir, bob) = newcomer(&cluster, "bob", Some(invite)).await?;
+        assert_refused(&cluster, &bob, "a used-up invite", 0).await?;
+        bob.shutdown().await?;
+        alice.shutdown().await?;
+        cluster.shutdown().await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_invite_is_refused() {
+    bounded("invite_expired", Duration::from_secs(60), async {
+        let cluster = Cluster::start(2).await?;
+        let invite = cluster.invite(0, Duration::from_millis(1), 5)?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let (_dir, late) = newcomer(&cluster, "late", Some(invite)).await?;
+        assert_refused(&cluster, &late, "an expired invite", 1).await?;
+        late.shutdown().await?;
+        cluster.shutdown().await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_invite_is_refused() {
+    bounded("invite_revoked", Duration::from_secs(60), async {
+        let cluster = Cluster::start(2).await?;
+        let invite = cluster.invite(0, Duration::from_secs(600), 5)?;
+        let id = Invite::decode(&invite)?.capability.id();
+        let revocation = cluster.publish(0, Body::RevokeInvite { invite: id }).await?;
+        cluster.wait_everywhere(revocation.hash(), WAIT).await?;
+        let (_dir, refused) = newcomer(&cluster, "refused", Some(invite)).await?;
+        assert_refused(&cluster, &refused, "a revoked invite", 1).await?;
+        refused.shutdown().await?;
+        cluster.shutdown().await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspended_member_is_cut_off() {
+    bounded("suspended", Duration::from_secs(90), async {
+        let cluster = Cluster::start(3).await?;
+        let target = cluster.member(2);
+        let suspension = cluster.publish(0, Body::Suspend { member: target, reason: "test".into() }).await?;
+        let suspended_everywhere = |i: usize| {
+            cluster.node(i).replica().community().unwrap().member(&target).is_some_and(|m| m.suspended.is_some())
+        };
+        wait_until(WAIT, "nodes 0 and 1 apply the suspension", || suspended_everywhere(0) && suspended_everywhere(1))
+            .await?;
+        let members = [cluster.peer_id(0), cluster.peer_id(1)];
+        wait_until_async(WAIT, "node 2 is cut off from nodes 0 and 1", || cut_off(cluster.node(2), &members))
+            .await
+            .context(format!(
+                "suspension {}: node 2 sees {:?}; ids {:?}",
+                suspension.hash().short(),
+                cluster.node(2).peers().await.iter().map(|p| p.peer_id.clone()).collect::<Vec<_>>(),
+                [cluster.peer_id(0), cluster.peer_id(1), cluster.peer_id(2)]
+            ))?;
+        let after = cluster.publish(1, post("after the suspension")).await?;
+        wait_until(WAIT, "node 0 gets the new post", || {
+            cluster.node(0).replica().community().unwrap().holds(&after.hash())
+        })
+        .await?;
+        // Several sync rounds (2 s each) and reconnect attempts: node 2 must still not have it.
+        tokio::time::sleep(AUTHORISE_WITHIN + Duration::from_secs(1)).await;
+        ensure!(!cluster.node(2).replica().community().unwrap().holds(&after.hash()), "node 2 got a new entry");
+        cluster.shutdown().await;
+        Ok(())
+    })
+    .await;
+}
+
+/// Whether `node` has no connection to any of `peers` (as `kith peers` would show).
+async fn cut_off(node: &Node, peers: &[PeerId]) -> bool {
+    let listed = node.peers().await;
+    !listed.iter().any(|p| peers.iter().any(|q| q.to_string() == p.peer_id))
+}
+
+/// Whether `node` lists `peer` among its connected peers.
+async fn lists(node: &Node, peer: PeerId) -> bool {
+    let peer = peer.to_string();
+    node.peers().await.iter().any(|p| p.peer_id == peer)
+}
