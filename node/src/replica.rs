@@ -90,17 +90,23 @@ impl Replica {
             }));
         };
         let forks = self.store.forks()?;
-        let mut entries = Vec::new();
-        for entry in self.store.applied_entries() {
-            let entry = entry?;
-            if entry.hash() != genesis_hash {
-                entries.push(entry);
+        // Stream the entries into the reducer rather than holding them all at once: a node
+        // with 100,000 entries would otherwise double its memory at every start.
+        let mut failure = None;
+        let applied = self.store.applied_entries().filter_map(|entry| match entry {
+            Ok(entry) => Some(entry),
+            Err(error) => {
+                failure.get_or_insert(error);
+                None
             }
-        }
-        entries.extend(self.store.frozen_entries()?);
-        entries.extend(self.store.pending()?);
+        });
+        let applied = applied.filter(|entry| entry.hash() != genesis_hash);
+        let rest = self.store.frozen_entries()?.into_iter().chain(self.store.pending()?);
         let (community, _report) =
-            Community::rebuild(&genesis, &forks, entries, now_ms).map_err(ReplicaError::BadGenesis)?;
+            Community::rebuild(&genesis, &forks, applied.chain(rest), now_ms).map_err(ReplicaError::BadGenesis)?;
+        if let Some(error) = failure {
+            return Err(error.into());
+        }
         self.community = Some(community);
         Ok(())
     }
