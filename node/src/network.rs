@@ -504,7 +504,7 @@ impl NetworkLoop {
     fn every_second(&mut self) {
         let now = Instant::now();
         let released = self.replica().tick(now_ms());
-        self.after_applied(&released, None);
+        self.after_applied(&released);
         let due: Vec<PeerId> = self
             .redial
             .iter()
@@ -773,7 +773,7 @@ impl NetworkLoop {
 
     /// After entries were applied: tell listeners, claim transfers paid to us, and send our
     /// join request once we have our community.
-    fn after_applied(&mut self, applied: &[Entry], from: Option<PeerId>) {
+    fn after_applied(&mut self, applied: &[Entry]) {
         let me = self.replica().me();
         let mut claims = Vec::new();
         for entry in applied {
@@ -787,8 +787,6 @@ impl NetworkLoop {
             {
                 claims.push(entry.hash());
             }
-            // A gap behind a dependency: the entry it waits on may be in the same peer's log.
-            let _ = from;
         }
         if !claims.is_empty() {
             self.claim(claims);
@@ -813,7 +811,7 @@ impl NetworkLoop {
         for entry in &published {
             self.gossip(entry);
         }
-        self.after_applied(&published, None);
+        self.after_applied(&published);
     }
 
     fn send_join_request_if_due(&mut self) {
@@ -832,7 +830,7 @@ impl NetworkLoop {
                 tracing::info!("sent the join request");
                 self.join_profile = None;
                 self.gossip(&entry);
-                self.after_applied(std::slice::from_ref(&entry), None);
+                self.after_applied(std::slice::from_ref(&entry));
             }
             Some(Err(error)) => tracing::warn!(%error, "cannot send the join request yet"),
             None => {
@@ -857,7 +855,7 @@ impl NetworkLoop {
         let acceptance = match &received {
             Received::Applied(applied) => {
                 let applied = applied.clone();
-                self.after_applied(&applied, Some(source));
+                self.after_applied(&applied);
                 MessageAcceptance::Accept
             }
             Received::Fork(_) => {
@@ -1081,7 +1079,7 @@ impl NetworkLoop {
             None => {
                 let received = self.replica().receive(entry, now_ms());
                 if let Received::Applied(applied) = received {
-                    self.after_applied(&applied, Some(peer));
+                    self.after_applied(&applied);
                 }
             }
         }
@@ -1147,7 +1145,7 @@ impl NetworkLoop {
         if !forks.is_empty() {
             self.on_fork();
         }
-        self.after_applied(&applied_all, Some(peer));
+        self.after_applied(&applied_all);
         progressed
     }
 

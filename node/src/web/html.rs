@@ -221,30 +221,11 @@ impl<'a> Field<'a> {
     pub fn render(&self, problems: &Problems) -> String {
         let id = format!("f-{}", self.name);
         let error = problems.get(self.name);
-        let mut described = Vec::new();
         let mut out = String::new();
         let class = if error.is_some() { "field field-error" } else { "field" };
         let optional = if self.optional { " <span class=\"optional\">(optional)</span>" } else { "" };
         let _ = write!(out, "<div class=\"{class}\"><label for=\"{id}\">{}{optional}</label>", esc(self.label));
-        if let Some(hint) = self.hint {
-            let _ = write!(out, "<p class=\"hint\" id=\"{id}-hint\">{}</p>", esc(hint));
-            described.push(format!("{id}-hint"));
-        }
-        if let Some(error) = error {
-            let _ = write!(
-                out,
-                "<p class=\"error\" id=\"{id}-error\"><span class=\"visually-hidden\">Problem: </span>{}</p>",
-                esc(error)
-            );
-            described.push(format!("{id}-error"));
-        }
-        let mut attrs = String::new();
-        if !described.is_empty() {
-            let _ = write!(attrs, " aria-describedby=\"{}\"", described.join(" "));
-        }
-        if error.is_some() {
-            attrs.push_str(" aria-invalid=\"true\"");
-        }
+        let mut attrs = hint_and_error(&mut out, &id, self.hint, error);
         if let Some(token) = self.autocomplete {
             let _ = write!(attrs, " autocomplete=\"{token}\"");
         }
@@ -277,19 +258,9 @@ impl<'a> Field<'a> {
 }
 
 /// A select with its label, hint and error.
-pub fn select(
-    name: &'static str,
-    label: &str,
-    hint: Option<&str>,
-    options: &[(String, String)],
-    chosen: &str,
-    problems: &Problems,
-) -> String {
-    let id = format!("f-{name}");
-    let error = problems.get(name);
-    let mut out = String::new();
-    let class = if error.is_some() { "field field-error" } else { "field" };
-    let _ = write!(out, "<div class=\"{class}\"><label for=\"{id}\">{}</label>", esc(label));
+/// Writes a field's hint and error (if any) and returns the input's attributes that tie them
+/// to it for screen readers (`aria-describedby`, `aria-invalid`).
+fn hint_and_error(out: &mut String, id: &str, hint: Option<&str>, error: Option<&str>) -> String {
     let mut described = Vec::new();
     if let Some(hint) = hint {
         let _ = write!(out, "<p class=\"hint\" id=\"{id}-hint\">{}</p>", esc(hint));
@@ -310,6 +281,32 @@ pub fn select(
     if error.is_some() {
         attrs.push_str(" aria-invalid=\"true\"");
     }
+    attrs
+}
+
+/// `text` with its first letter in capitals.
+pub fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+pub fn select(
+    name: &'static str,
+    label: &str,
+    hint: Option<&str>,
+    options: &[(String, String)],
+    chosen: &str,
+    problems: &Problems,
+) -> String {
+    let id = format!("f-{name}");
+    let error = problems.get(name);
+    let mut out = String::new();
+    let class = if error.is_some() { "field field-error" } else { "field" };
+    let _ = write!(out, "<div class=\"{class}\"><label for=\"{id}\">{}</label>", esc(label));
+    let attrs = hint_and_error(&mut out, &id, hint, error);
     let _ = write!(out, "<select id=\"{id}\" name=\"{name}\"{attrs}>");
     for (value, text) in options {
         let selected = if value == chosen { " selected" } else { "" };

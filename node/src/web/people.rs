@@ -12,7 +12,7 @@ use serde::Deserialize;
 use kith_protocol::body::limits;
 use kith_protocol::{Body, MemberId};
 
-use super::html::{Field, Nav, Problems, csrf_input, esc, url_part};
+use super::html::{Field, Nav, Problems, capitalise, csrf_input, esc, url_part};
 use super::{Session, WebState, ago, frame, missing, page, page_again, plain_refusal};
 use crate::api::wire::MemberOut;
 use crate::clock::now_ms;
@@ -141,14 +141,6 @@ Only vouch for people you really know.</p><ul class=\"people\">",
     }
     main.push_str("</ul></section></div>");
     page(&frame, "Neighbours", Nav::Neighbours, &main)
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]

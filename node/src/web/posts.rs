@@ -14,7 +14,7 @@ use serde::Deserialize;
 use kith_protocol::body::limits;
 use kith_protocol::{Body, EntryHash, PostKind, Status as PostStatus};
 
-use super::html::{self, Field, Nav, Problems, csrf_input, esc, url_part};
+use super::html::{self, Field, Nav, Problems, capitalise, csrf_input, esc, url_part};
 use super::{Session, WebState, ago, frame, missing, page, page_again, plain_refusal};
 use crate::api::wire::{PostDetail, PostSummary};
 use crate::clock::now_ms;
@@ -259,14 +259,6 @@ pub async fn board(
     }
     main.push_str("</div>");
     page(&frame, "What's on", Nav::Board, &main)
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 fn not_reached() -> String {
