@@ -139,15 +139,20 @@ pub enum KeyArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Address to listen on [default: /ip4/0.0.0.0/tcp/0]
+    /// Address to listen on [default: /ip4/0.0.0.0/tcp/0; with --hub /ip4/0.0.0.0/tcp/4001]
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<String>,
     /// A node to connect to at start
     #[arg(long, value_name = "MULTIADDR")]
     pub bootstrap: Vec<String>,
-    /// Run as a community hub (not available yet)
+    /// Run as an always-on community hub: keeps every entry, serves sync and relays for homes
+    /// behind routers (join the community first with `kith join INVITE`; an organiser then runs
+    /// `kith appoint HUB --hub`)
     #[arg(long)]
     pub hub: bool,
+    /// How often to compare heads with a peer and look for members (tests shorten it)
+    #[arg(long, value_name = "DURATION", hide = true)]
+    pub sync_interval: Option<String>,
     /// Where to serve the local API (loopback only) [default: 127.0.0.1:7474, or any free port]
     #[arg(long, value_name = "ADDR")]
     pub api: Option<String>,

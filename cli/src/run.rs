@@ -20,6 +20,9 @@ pub const DEFAULT_API_PORT: u16 = 7474;
 pub const DEFAULT_COMMUNITY_NAME: &str = "Kith neighbours";
 /// Where a home node listens unless told otherwise.
 const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/0";
+/// Where a hub listens unless told otherwise: a fixed port, so invites and home nodes can
+/// keep its address.
+const DEFAULT_HUB_LISTEN: &str = "/ip4/0.0.0.0/tcp/4001";
 
 /// Runs the node until Ctrl-C or SIGTERM.
 pub fn run(home: &Home, options: RunOptions) -> Result<()> {
@@ -38,6 +41,11 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
             "this home holds a restored key but does not know its community: join it with `kith join INVITE`, then `kith run`"
         );
     }
+    if options.hub && config.community.is_none() {
+        bail!(
+            "a hub serves an existing community: first run `kith join INVITE --name \"Library hub\"` with an invite from an organiser, then `kith run --hub`"
+        );
+    }
     let founding = config.community.is_none();
     if founding && config.join_name.is_none() {
         config.join_name = Some(default_name());
@@ -45,10 +53,15 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
     }
     let mut node_config = NodeConfig::new(home.dir());
     node_config.network.listen = if options.listen.is_empty() {
-        vec![DEFAULT_LISTEN.parse().context("the default listen address")?]
+        let default = if options.hub { DEFAULT_HUB_LISTEN } else { DEFAULT_LISTEN };
+        vec![default.parse().context("the default listen address")?]
     } else {
         options.listen
     };
+    node_config.network.hub = options.hub;
+    if let Some(interval) = options.sync_interval {
+        node_config.network.sync_interval = interval;
+    }
     node_config.network.bootstrap = options.bootstrap;
     node_config.network.mdns = options.mdns;
     node_config.api = Some(options.api.unwrap_or_else(default_api_addr));
@@ -57,6 +70,9 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
     let handle = node.handle();
     publish_missing_profile(&handle, config.join_name.clone()).await;
     print_started(&node, home, founding, config.restored).await;
+    if options.hub {
+        print_hub_next_steps(&node);
+    }
 
     wait_for_stop().await;
     eprintln!("stopping…");
@@ -161,6 +177,24 @@ async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool) 
         println!();
         println!("Waiting to be admitted: once connected, a member sees you in `kith members --pending`.");
     }
+}
+
+/// What a hub's operator does next: have an organiser appoint it, and hand out its address.
+fn print_hub_next_steps(node: &Node) {
+    let (me, appointed) = {
+        let replica = node.replica();
+        let me = replica.me();
+        (me, replica.community().and_then(|c| c.member(&me)).is_some_and(|m| m.hub))
+    };
+    println!();
+    println!("Running as a community hub: it keeps every entry and relays for homes behind routers.");
+    if !appointed {
+        println!("Ask an organiser to admit it as the community's hub:");
+        println!();
+        println!("  kith appoint {me} --hub");
+        println!();
+    }
+    println!("Put its address in invites:  kith invite --hub <one of the addresses above>");
 }
 
 /// A one-time sign-in link for the web page, asked of the node's own API as `kith open` does.

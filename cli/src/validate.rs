@@ -51,6 +51,10 @@ pub struct RunOptions {
     /// `None`: the default port if free, else any.
     pub api: Option<SocketAddr>,
     pub mdns: bool,
+    /// Run as a community hub.
+    pub hub: bool,
+    /// Overrides the node's periodic sync round (hidden; tests).
+    pub sync_interval: Option<std::time::Duration>,
 }
 
 /// A call to the running node's API.
@@ -216,11 +220,20 @@ fn community_rules(credit_limit: Option<String>, vouches: Option<u8>) -> Result<
 }
 
 fn run_options(args: RunArgs) -> Result<Command, UsageError> {
-    if args.hub {
-        return Err(usage(
-            "`kith run --hub` is not available yet: hub nodes come with a later version; run without --hub",
-        ));
-    }
+    let sync_interval = match &args.sync_interval {
+        Some(text) => {
+            // Seconds (`2s`) as well as the usual durations (`1m`, `1h`).
+            let seconds = match text.trim().strip_suffix('s').and_then(|s| s.parse::<u64>().ok()) {
+                Some(seconds) => seconds,
+                None => u64::from(duration(text)?.0) * 60,
+            };
+            if seconds == 0 {
+                return Err(usage("the sync interval must be at least one second"));
+            }
+            Some(std::time::Duration::from_secs(seconds))
+        }
+        None => None,
+    };
     let api = args
         .api
         .map(|a| {
@@ -237,6 +250,8 @@ fn run_options(args: RunArgs) -> Result<Command, UsageError> {
         bootstrap: multiaddrs(&args.bootstrap, "bootstrap")?,
         api,
         mdns: !args.no_mdns,
+        hub: args.hub,
+        sync_interval,
     }))
 }
 

@@ -441,6 +441,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
     let node = &state.node;
     let connected_peers = node.peers().await.len();
     let listen_addrs: Vec<String> = node.listen_addrs().await.iter().map(ToString::to_string).collect();
+    let reach = node.reach().await;
     let join_name = node.home.config().ok().and_then(|c| c.join_name);
     let replica = node.replica();
     let me = replica.me();
@@ -448,6 +449,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
     let member = community.and_then(|c| c.member(&me));
     let profile_name = member.and_then(|m| m.profile.as_ref()).filter(|p| !p.redacted).map(|p| p.name.clone());
     let role = match member {
+        _ if node.hub => "hub",
         Some(m) if m.hub => "hub",
         Some(m) if m.admitted => "member",
         _ => "pending",
@@ -475,7 +477,37 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
         credit_limit_minutes: community.map(|c| c.rules().credit_limit.0),
         vouches_needed: community.map(|c| c.rules().vouches_needed),
         waiting_entries: community.map_or(0, Community::pending_count),
+        hub_appointed: member.is_some_and(|m| m.hub),
+        reachability: reach.reachability.as_str().to_string(),
+        relays: reach.relays,
     }))
+}
+
+/// The remembered addresses (with `/p2p/`) of the community's appointed hubs, not relayed ones.
+fn known_hub_addrs(node: &NodeHandle) -> Vec<String> {
+    let replica = node.replica();
+    let Some(community) = replica.community() else { return Vec::new() };
+    let known = replica.store().known_peers().unwrap_or_default();
+    let mut out = Vec::new();
+    for (peer, addrs) in known {
+        let Ok(peer_id) = peer.parse::<libp2p::PeerId>() else { continue };
+        let is_hub = crate::network::member_of(&peer_id)
+            .and_then(|m| community.member(&m))
+            .is_some_and(|m| m.hub && m.suspended.is_none());
+        if !is_hub {
+            continue;
+        }
+        let usable: Vec<libp2p::Multiaddr> = addrs
+            .iter()
+            .filter_map(|a| a.parse::<libp2p::Multiaddr>().ok())
+            .filter(|a| !crate::network::is_unspecified(a) && !crate::network::is_relayed(a))
+            .collect();
+        // Loopback only when the hub has nothing else (a community on one machine).
+        let public: Vec<&libp2p::Multiaddr> = usable.iter().filter(|a| !crate::network::is_loopback(a)).collect();
+        let chosen: Vec<&libp2p::Multiaddr> = if public.is_empty() { usable.iter().collect() } else { public };
+        out.extend(chosen.into_iter().map(|a| a.clone().with_p2p(peer_id).unwrap_or_else(|a| a).to_string()));
+    }
+    out
 }
 
 /// Makes an invite to this node's community: its id, this member, this node's reachable
@@ -505,8 +537,12 @@ pub async fn make_invite(node: &NodeHandle, request: &NewInvite) -> Result<Invit
         addrs.push(addr.to_string());
     }
     let own = node.listen_addrs().await;
-    let reachable = own.iter().filter(|a| !is_unspecified(a)).map(ToString::to_string);
-    let mut all: Vec<String> = reachable.chain(addrs).collect();
+    let reachable = own.iter().filter(|a| !crate::network::is_unspecified(a)).map(ToString::to_string);
+    // Hubs first: they are always on, and a home's own addresses may not be dialable.
+    let hubs = known_hub_addrs(node);
+    let mut all: Vec<String> = addrs.into_iter().chain(hubs).chain(reachable).collect();
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|a| seen.insert(a.clone()));
     all.truncate(crate::invite::MAX_INVITE_ADDRS);
     if all.is_empty() {
         return Err(ApiError::Refused("this node listens on no address another node could reach".into()));
@@ -535,14 +571,6 @@ pub async fn make_invite(node: &NodeHandle, request: &NewInvite) -> Result<Invit
         expires_at_ms,
         uses: Some(uses),
         signed: true,
-    })
-}
-
-fn is_unspecified(addr: &libp2p::Multiaddr) -> bool {
-    addr.iter().any(|p| match p {
-        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
-        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),
-        _ => false,
     })
 }
 

@@ -1,18 +1,28 @@
 //! The libp2p side of a node: the swarm (TCP + Noise + Yamux, gossipsub, sync, Kademlia,
-//! identify, ping, mDNS, a block list) and the one event loop that owns it. Everything else
-//! talks to the loop through [`Command`]s and hears from it through [`NodeEvent`]s.
+//! identify, ping, mDNS, a block list, circuit relay v2, DCUtR and AutoNAT v2) and the one
+//! event loop that owns it. Everything else talks to the loop through [`Command`]s and hears
+//! from it through [`NodeEvent`]s.
+//!
+//! A hub (`NetworkConfig::hub`) announces its listen addresses as external, serves relay
+//! reservations and AutoNAT probes, and runs Kademlia as a server. A home node asks AutoNAT
+//! whether it can be dialled; until it is known to be, it reserves a relay slot at every
+//! connected hub of its community, so other members reach it through the hub, and DCUtR then
+//! tries to replace that relayed connection with a direct one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, identify, kad, mdns, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, autonat, dcutr, identify, kad, mdns, noise, ping,
+    relay, tcp, yamux,
 };
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -45,6 +55,30 @@ pub const AUTHORISE_WITHIN: Duration = Duration::from_secs(5);
 /// Gossipsub application score of a peer not let in: below the graylist threshold, so nothing
 /// is published to it and nothing it sends is read.
 const OUTSIDER_SCORE: f64 = -1000.0;
+/// Most peers a node dials on its own after learning of them through Kademlia.
+const MAX_DISCOVERED_PEERS: usize = 32;
+
+/// What AutoNAT has told a node about being dialled from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reachability {
+    /// No probe has answered yet.
+    Unknown,
+    /// A hub dialled one of this node's addresses back.
+    Public,
+    /// Probes failed: this node sits behind a router that does not let dials in.
+    Private,
+}
+
+impl Reachability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reachability::Unknown => "unknown",
+            Reachability::Public => "public",
+            Reachability::Private => "private",
+        }
+    }
+}
 
 /// Where a connected peer stands with this node's community.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +101,14 @@ pub struct Behaviour {
     mdns: Toggle<mdns::tokio::Behaviour>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
+    relay_client: relay::client::Behaviour,
+    /// Hubs only: relays connections for home nodes behind routers.
+    relay_server: Toggle<relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
+    /// Home nodes: asks hubs to dial our addresses back.
+    autonat_client: Toggle<autonat::v2::client::Behaviour>,
+    /// Hubs only: dials back the addresses home nodes ask about.
+    autonat_server: Toggle<autonat::v2::server::Behaviour>,
 }
 
 /// Network settings of a node.
@@ -83,6 +125,8 @@ pub struct NetworkConfig {
     pub idle_timeout: Duration,
     /// The invite capability (bytes) this node presents to the members it connects to.
     pub invite: Option<Vec<u8>>,
+    /// Run as a community hub: relay server, AutoNAT server, listen addresses announced.
+    pub hub: bool,
 }
 
 impl Default for NetworkConfig {
@@ -95,6 +139,7 @@ impl Default for NetworkConfig {
             heartbeat: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(300),
             invite: None,
+            hub: false,
         }
     }
 }
@@ -140,6 +185,16 @@ pub enum Command {
     SyncNow,
     /// Let a peer in as if it had shown a valid invite (remembered across restarts).
     Allow(PeerId),
+    /// How this node is reached: AutoNAT's verdict and the hubs relaying for it.
+    Reach(oneshot::Sender<ReachInfo>),
+}
+
+/// How a node is reached from outside, as `kith status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReachInfo {
+    pub reachability: Reachability,
+    /// Hubs holding a relay slot for this node (peer ids).
+    pub relays: Vec<String>,
 }
 
 /// A connected peer, as `kith peers` shows it.
@@ -184,13 +239,16 @@ pub fn topic_of(community: CommunityId) -> IdentTopic {
 pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -> Result<Swarm<Behaviour>, String> {
     let heartbeat = config.heartbeat;
     let use_mdns = config.mdns;
+    let hub = config.hub;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| format!("cannot set up TCP: {e}"))?
         .with_dns()
         .map_err(|e| format!("cannot set up DNS: {e}"))?
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| format!("cannot set up the relay client: {e}"))?
+        .with_behaviour(|key, relay_client| {
             let peer_id = key.public().to_peer_id();
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .heartbeat_interval(heartbeat)
@@ -231,8 +289,14 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -
                 if use_mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
             let identify = identify::Behaviour::new(
                 identify::Config::new("/kith/1".into(), key.public())
-                    .with_agent_version(format!("kith/{}", env!("CARGO_PKG_VERSION"))),
+                    .with_agent_version(format!("kith/{}{}", env!("CARGO_PKG_VERSION"), if hub { " hub" } else { "" }))
+                    // A home node's relayed address appears after its reservation: tell peers.
+                    .with_push_listen_addr_updates(true),
             );
+            let relay_server = hub.then(|| relay::Behaviour::new(peer_id, community_relay_limits()));
+            // Probes every 5 s while it has untested address candidates (libp2p's default).
+            let autonat_client = (!hub).then(autonat::v2::client::Behaviour::default);
+            let autonat_server = hub.then(autonat::v2::server::Behaviour::default);
             Ok(Behaviour {
                 blocked: allow_block_list::Behaviour::default(),
                 gossipsub,
@@ -241,12 +305,33 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -
                 mdns: mdns.into(),
                 identify,
                 ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
+                relay_client,
+                relay_server: relay_server.into(),
+                dcutr: dcutr::Behaviour::new(peer_id),
+                autonat_client: autonat_client.into(),
+                autonat_server: autonat_server.into(),
             })
         })
         .map_err(|e| format!("cannot set up the network: {e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
     Ok(swarm)
+}
+
+/// A hub's relay limits, sized for a neighbourhood rather than the open internet: a few
+/// hundred homes, and circuits long and large enough to carry a catch-up sync when hole
+/// punching fails (libp2p's defaults stop a circuit after 2 minutes or 128 KiB).
+fn community_relay_limits() -> relay::Config {
+    relay::Config {
+        max_reservations: 512,
+        max_reservations_per_peer: 4,
+        reservation_duration: Duration::from_secs(60 * 60),
+        max_circuits: 128,
+        max_circuits_per_peer: 8,
+        max_circuit_duration: Duration::from_secs(30 * 60),
+        max_circuit_bytes: 64 * 1024 * 1024,
+        ..relay::Config::default()
+    }
 }
 
 /// Peer scoring used only for the gate: the application score marks outsiders; every other
@@ -299,6 +384,15 @@ pub struct NetworkLoop {
     counters: Arc<NetworkCounters>,
     /// Connected peers not let in yet, and since when.
     pending: HashMap<PeerId, Instant>,
+    /// Peers whose identify answer arrived (a hub is asked for a relay slot only after it).
+    identified: HashSet<PeerId>,
+    /// The address we dialled each connected peer on (not relayed), to reserve a slot there.
+    dialed: HashMap<PeerId, Multiaddr>,
+    /// Hubs holding a relay slot for this node, and the listener that holds it.
+    relays: HashMap<PeerId, ListenerId>,
+    /// Addresses of ours AutoNAT confirmed as reachable from outside.
+    confirmed: HashSet<Multiaddr>,
+    reachability: Reachability,
 }
 
 impl NetworkLoop {
@@ -331,6 +425,11 @@ impl NetworkLoop {
             listen_addrs: Vec::new(),
             counters: Arc::default(),
             pending: HashMap::new(),
+            identified: HashSet::new(),
+            dialed: HashMap::new(),
+            relays: HashMap::new(),
+            confirmed: HashSet::new(),
+            reachability: Reachability::Unknown,
         }
     }
 
@@ -348,6 +447,12 @@ impl NetworkLoop {
     pub fn start(&mut self) -> Result<(), String> {
         for addr in self.config.listen.clone() {
             self.swarm.listen_on(addr.clone()).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        }
+        if self.config.hub {
+            if let Some(relay) = self.swarm.behaviour_mut().relay_server.as_mut() {
+                relay.set_status(Some(relay::Status::Enable));
+            }
+            self.reachability = Reachability::Public;
         }
         self.ensure_subscribed();
         for addr in self.config.bootstrap.clone() {
@@ -478,6 +583,10 @@ impl NetworkLoop {
                     self.request_heads(peer);
                 }
             }
+            Command::Reach(reply) => {
+                let relays = self.relays.keys().map(ToString::to_string).collect();
+                let _ = reply.send(ReachInfo { reachability: self.reachability, relays });
+            }
             Command::Allow(peer) => {
                 if let Err(error) = gate::let_in(self.replica().store(), &peer.to_string()) {
                     tracing::warn!(%error, "cannot remember a peer let in");
@@ -538,6 +647,87 @@ impl NetworkLoop {
         }
         let index = (now_ms() as usize) % peers.len();
         self.request_heads(peers[index]);
+        // Look ourselves up: the answers name members we are not connected to yet (a home
+        // behind a router is found at its relayed address through the hub).
+        if self.replica().community().is_some() {
+            let me = self.local_peer_id();
+            self.swarm.behaviour_mut().kad.get_closest_peers(me);
+        }
+    }
+
+    /// Whether `peer` is one of the community's hubs (appointed, not suspended).
+    fn is_hub(&self, peer: &PeerId) -> bool {
+        let replica = self.replica();
+        let community = replica.community();
+        member_of(peer)
+            .and_then(|m| community.and_then(|c| c.member(&m)))
+            .is_some_and(|m| m.hub && m.suspended.is_none())
+    }
+
+    /// A home node not known to be reachable holds a relay slot at every connected hub it has
+    /// identified; a hub, or a node AutoNAT confirmed reachable, holds none.
+    fn ensure_relay_slots(&mut self) {
+        if self.config.hub || self.reachability == Reachability::Public {
+            for (hub, listener) in std::mem::take(&mut self.relays) {
+                tracing::info!(%hub, "reachable directly: giving up the relay slot");
+                self.swarm.remove_listener(listener);
+            }
+            return;
+        }
+        let hubs: Vec<PeerId> = self
+            .connected
+            .keys()
+            .filter(|p| self.identified.contains(p) && !self.pending.contains_key(p) && !self.relays.contains_key(p))
+            .copied()
+            .collect();
+        for hub in hubs {
+            if !self.is_hub(&hub) {
+                continue;
+            }
+            let Some(addr) = self.relay_address(&hub) else {
+                tracing::debug!(%hub, "no address of the hub to reserve a relay slot on");
+                continue;
+            };
+            match self.swarm.listen_on(addr.clone()) {
+                Ok(listener) => {
+                    tracing::info!(%hub, %addr, "asking the hub for a relay slot");
+                    self.relays.insert(hub, listener);
+                }
+                Err(error) => tracing::warn!(%hub, %error, "cannot ask the hub for a relay slot"),
+            }
+        }
+    }
+
+    /// `<hub address>/p2p/<hub>/p2p-circuit`: the address we dialled the hub on, or one it
+    /// announced.
+    fn relay_address(&self, hub: &PeerId) -> Option<Multiaddr> {
+        let announced = self.redial.get(hub).map(|r| r.addrs.clone()).unwrap_or_default();
+        let base = self.dialed.get(hub).cloned().or_else(|| {
+            let usable = |a: &&Multiaddr| !is_relayed(a) && !is_unspecified(a);
+            announced.iter().find(|a| usable(a) && !is_loopback(a)).or_else(|| announced.iter().find(usable)).cloned()
+        })?;
+        let base: Multiaddr = base.into_iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
+        Some(base.with(Protocol::P2p(*hub)).with(Protocol::P2pCircuit))
+    }
+
+    /// A member learnt of through Kademlia: connect to it, within a bound.
+    fn dial_discovered(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        if peer == self.local_peer_id()
+            || addrs.is_empty()
+            || self.connected.contains_key(&peer)
+            || self.connected.len() >= MAX_DISCOVERED_PEERS
+            || self.standing(&peer) != Standing::Authorised
+        {
+            return;
+        }
+        tracing::debug!(%peer, ?addrs, "dialling a member found through Kademlia");
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::DisconnectedAndNotDialing)
+            .addresses(addrs)
+            .build();
+        if let Err(error) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, %error, "cannot dial a discovered member");
+        }
     }
 
     fn community_bytes(&self) -> Option<Vec<u8>> {
@@ -710,6 +900,12 @@ impl NetworkLoop {
         }
     }
 
+    /// Whether a hub announces `address` as where others reach it: not a relayed one, and not
+    /// loopback unless the hub was told to listen on loopback only (tests on one machine).
+    fn announces(&self, address: &Multiaddr) -> bool {
+        !is_relayed(address) && (!is_loopback(address) || self.config.listen.iter().all(is_loopback))
+    }
+
     fn is_member(&self) -> bool {
         let replica = self.replica();
         replica.community().is_some_and(|c| c.is_member(&replica.me()))
@@ -793,6 +989,7 @@ impl NetworkLoop {
         }
         if applied.iter().any(changes_membership) {
             self.regate_all();
+            self.ensure_relay_slots();
         }
     }
 
@@ -1152,12 +1349,42 @@ impl NetworkLoop {
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
-                tracing::info!(%address, "listening");
+                if is_relayed(&address) {
+                    tracing::info!(%address, "reachable through a hub's relay");
+                } else {
+                    tracing::info!(%address, "listening");
+                }
+                if self.config.hub && self.announces(&address) {
+                    self.swarm.add_external_address(address.clone());
+                }
                 self.listen_addrs.push(address);
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => self.listen_addrs.retain(|a| *a != address),
+            SwarmEvent::ListenerClosed { listener_id, addresses, reason } => {
+                self.listen_addrs.retain(|a| !addresses.contains(a));
+                if let Some(hub) = self.relays.iter().find(|(_, l)| **l == listener_id).map(|(h, _)| *h) {
+                    tracing::info!(%hub, ?reason, "the relay slot at a hub closed");
+                    self.relays.remove(&hub);
+                }
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } if !is_relayed(&address) => {
+                tracing::info!(%address, "reachable from outside at this address (AutoNAT)");
+                self.confirmed.insert(address);
+                self.reachability = Reachability::Public;
+                self.ensure_relay_slots();
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                self.confirmed.remove(&address);
+                if self.confirmed.is_empty() && !self.config.hub {
+                    self.reachability = Reachability::Unknown;
+                    self.ensure_relay_slots();
+                }
+            }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
                 let addr = endpoint.get_remote_address().clone();
+                if endpoint.is_dialer() && !is_relayed(&addr) {
+                    self.dialed.insert(peer_id, addr.clone());
+                }
                 let addrs = self.connected.entry(peer_id).or_default();
                 if !addrs.contains(&addr) {
                     addrs.push(addr);
@@ -1175,6 +1402,11 @@ impl NetworkLoop {
                 if num_established == 0 {
                     self.connected.remove(&peer_id);
                     self.pending.remove(&peer_id);
+                    self.identified.remove(&peer_id);
+                    self.dialed.remove(&peer_id);
+                    if let Some(listener) = self.relays.remove(&peer_id) {
+                        self.swarm.remove_listener(listener);
+                    }
                     self.fetching.retain(|(p, _)| *p != peer_id);
                     self.fetch_queue.remove(&peer_id);
                     self.ranges_in_flight.retain(|_, p| *p != peer_id);
@@ -1223,6 +1455,7 @@ impl NetworkLoop {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, .. })
                 if self.pending.contains_key(&peer_id) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.identified.insert(peer_id);
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.into_iter().filter(|a| !is_unspecified(a)).take(16).collect();
                 for addr in &addrs {
@@ -1239,6 +1472,42 @@ impl NetworkLoop {
                         backoff: Duration::from_secs(1),
                     });
                     redial.addrs = addrs;
+                }
+                self.ensure_relay_slots();
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. }) => {
+                self.dial_discovered(peer, addresses.into_vec());
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(Ok(found)),
+                ..
+            }) => {
+                for info in found.peers {
+                    self.dial_discovered(info.peer_id, info.addrs);
+                }
+            }
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal: false,
+                ..
+            }) => tracing::info!(hub = %relay_peer_id, "a hub holds a relay slot for this node"),
+            BehaviourEvent::RelayClient(event) => tracing::debug!(?event, "relay"),
+            BehaviourEvent::RelayServer(event) => tracing::debug!(?event, "relay server"),
+            BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => match result {
+                Ok(_) => tracing::info!(peer = %remote_peer_id, "hole punched: a direct connection replaces the relay"),
+                Err(error) => tracing::info!(peer = %remote_peer_id, %error, "hole punching failed; staying relayed"),
+            },
+            BehaviourEvent::AutonatClient(autonat::v2::client::Event { tested_addr, server, result, .. }) => {
+                match result {
+                    Ok(()) => tracing::debug!(%tested_addr, %server, "AutoNAT: dialled back"),
+                    Err(error) => {
+                        tracing::debug!(%tested_addr, %server, %error, "AutoNAT: not reachable at this address");
+                        if self.confirmed.is_empty() && self.reachability != Reachability::Private {
+                            tracing::info!("AutoNAT: this node cannot be dialled from outside; using hubs' relays");
+                            self.reachability = Reachability::Private;
+                            self.ensure_relay_slots();
+                        }
+                    }
                 }
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
@@ -1259,7 +1528,19 @@ fn changes_membership(entry: &Entry) -> bool {
     matches!(entry.body(), Body::Vouch { .. } | Body::Suspend { .. } | Body::Appoint { .. })
 }
 
-fn is_unspecified(addr: &Multiaddr) -> bool {
+pub(crate) fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+pub(crate) fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+pub(crate) fn is_unspecified(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| match p {
         libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
         libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),

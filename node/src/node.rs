@@ -15,7 +15,7 @@ use kith_protocol::{Body, CommunityId, Entry, MemberId, Rules};
 
 use crate::clock::now_ms;
 use crate::home::{Home, HomeError};
-use crate::network::{self, Command, NetworkConfig, NetworkLoop, NodeEvent, PeerInfo};
+use crate::network::{self, Command, NetworkConfig, NetworkLoop, NodeEvent, PeerInfo, ReachInfo, Reachability};
 use crate::replica::{PublishError, Replica, ReplicaError};
 use crate::store::{Store, StoreError};
 
@@ -77,6 +77,7 @@ pub struct Node {
     listen_addrs: Vec<Multiaddr>,
     api_addr: Option<SocketAddr>,
     counters: Arc<network::NetworkCounters>,
+    hub: bool,
 }
 
 /// The shared parts of a node that API handlers hold.
@@ -88,6 +89,8 @@ pub struct NodeHandle {
     pub events: broadcast::Sender<NodeEvent>,
     pub peer_id: PeerId,
     pub shutdown: CancellationToken,
+    /// Runs as a community hub (`kith run --hub`).
+    pub hub: bool,
 }
 
 impl NodeHandle {
@@ -121,6 +124,16 @@ impl NodeHandle {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// AutoNAT's verdict on this node and the hubs relaying for it.
+    pub async fn reach(&self) -> ReachInfo {
+        let unknown = ReachInfo { reachability: Reachability::Unknown, relays: Vec::new() };
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Reach(tx)).await.is_err() {
+            return unknown;
+        }
+        rx.await.unwrap_or(unknown)
     }
 }
 
@@ -216,6 +229,7 @@ impl Node {
             listen_addrs,
             api_addr: None,
             counters,
+            hub: config.network.hub,
         };
         if home_config.restored {
             node.tasks.spawn(forget_restore_once_caught_up(node.handle()));
@@ -235,6 +249,7 @@ impl Node {
             events: self.events.clone(),
             peer_id: self.peer_id,
             shutdown: self.shutdown.clone(),
+            hub: self.hub,
         }
     }
 

@@ -382,6 +382,28 @@ impl Cluster {
         Ok(())
     }
 
+    /// Starts a node outside the cluster that joins node 0's community with `invite` (a line)
+    /// or none, bootstrapping from node 0; `hub` runs it as a community hub.
+    pub async fn start_newcomer(
+        &self,
+        name: &str,
+        invite: Option<String>,
+        hub: bool,
+    ) -> anyhow::Result<(tempfile::TempDir, Node)> {
+        let dir = tempfile::Builder::new().prefix(&format!("kith-{name}-")).tempdir()?;
+        kith_node::home::Home::open(dir.path())?.write_config(&kith_node::home::HomeConfig {
+            community: Some(self.community_id().to_string()),
+            join_name: Some(name.into()),
+            bootstrap: self.addrs(0).iter().map(ToString::to_string).collect(),
+            invite,
+            ..kith_node::home::HomeConfig::default()
+        })?;
+        let mut config = node_config(dir.path(), &self.options);
+        config.network.hub = hub;
+        let node = Node::start(config).await.with_context(|| format!("starting {name}"))?;
+        Ok((dir, node))
+    }
+
     /// Stops node `i` cleanly (every task ended, store flushed and closed). Its home is kept.
     pub async fn stop(&mut self, i: usize) -> anyhow::Result<()> {
         let node = self.slots[i].node.take().ok_or_else(|| anyhow!("{} is already stopped", self.slots[i].name))?;

@@ -8,13 +8,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
+use kith_node::Node;
 use kith_node::clock::now_ms;
-use kith_node::home::{Home, HomeConfig};
 use kith_node::invite::Invite;
 use kith_node::network::{AUTHORISE_WITHIN, NodeEvent};
-use kith_node::{Node, NodeConfig};
 use kith_protocol::{Body, MemberId};
-use kith_tests::cluster::{node_config, post};
+use kith_tests::cluster::post;
 use kith_tests::raw_peer::RawPeer;
 use kith_tests::{Cluster, bounded, forge, wait_until, wait_until_async};
 use libp2p::PeerId;
@@ -27,17 +26,7 @@ const PAST_THE_DOOR: Duration = Duration::from_secs(7);
 
 /// A node that tries to join node 0's community, with `invite` (a line) or none.
 async fn newcomer(cluster: &Cluster, name: &str, invite: Option<String>) -> anyhow::Result<(TempDir, Node)> {
-    let dir = tempfile::Builder::new().prefix(&format!("kith-{name}-")).tempdir()?;
-    Home::open(dir.path())?.write_config(&HomeConfig {
-        community: Some(cluster.community_id().to_string()),
-        join_name: Some(name.into()),
-        bootstrap: cluster.addrs(0).iter().map(ToString::to_string).collect(),
-        invite,
-        ..HomeConfig::default()
-    })?;
-    let config: NodeConfig = node_config(dir.path(), cluster.options());
-    let node = Node::start(config).await.with_context(|| format!("starting {name}"))?;
-    Ok((dir, node))
+    cluster.start_newcomer(name, invite, false).await
 }
 
 /// Whether any member node knows `who` at all (its profile, i.e. its join request, arrived).

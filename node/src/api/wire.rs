@@ -35,6 +35,14 @@ pub struct Status {
     pub vouches_needed: Option<u8>,
     /// Entries kept aside, waiting for something.
     pub waiting_entries: usize,
+    /// `hub` only: whether an organiser's `kith appoint ID --hub` has made this node a hub of
+    /// the community (until then only peers that accept its invite let it in).
+    pub hub_appointed: bool,
+    /// AutoNAT's verdict: `public` (dialled back by a hub), `private` (behind a router) or
+    /// `unknown`.
+    pub reachability: String,
+    /// Peer ids of the hubs holding a relay slot for this node.
+    pub relays: Vec<String>,
 }
 
 /// `GET /api/peers`: one connected peer.
