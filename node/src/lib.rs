@@ -6,6 +6,7 @@
 pub mod api;
 pub mod clock;
 pub mod gate;
+pub mod gated;
 pub mod home;
 pub mod invite;
 pub mod network;

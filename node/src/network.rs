@@ -34,6 +34,7 @@ use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, MemberId, W
 
 use crate::clock::now_ms;
 use crate::gate;
+use crate::gated::{Admits, Gated};
 use crate::replica::{Received, Replica};
 use crate::sync::{self, LogHead, SyncRequest, SyncResponse};
 
@@ -55,6 +56,9 @@ pub const AUTHORISE_WITHIN: Duration = Duration::from_secs(5);
 /// Gossipsub application score of a peer not let in: below the graylist threshold, so nothing
 /// is published to it and nothing it sends is read.
 const OUTSIDER_SCORE: f64 = -1000.0;
+/// How long after letting in a peer whose connection was opened while it was outside that
+/// connection is closed (so the answer in flight, a `Welcome`, is delivered first).
+const RECONNECT_WHEN_LET_IN: Duration = Duration::from_millis(500);
 /// Most peers a node dials on its own after learning of them through Kademlia.
 const MAX_DISCOVERED_PEERS: usize = 32;
 
@@ -97,18 +101,19 @@ pub struct Behaviour {
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Served to peers let in only: its answers name the community's peers and addresses.
+    kad: Gated<kad::Behaviour<kad::store::MemoryStore>>,
     mdns: Toggle<mdns::tokio::Behaviour>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     relay_client: relay::client::Behaviour,
     /// Hubs only: relays connections for home nodes behind routers.
-    relay_server: Toggle<relay::Behaviour>,
+    relay_server: Toggle<Gated<relay::Behaviour>>,
     dcutr: dcutr::Behaviour,
     /// Home nodes: asks hubs to dial our addresses back.
     autonat_client: Toggle<autonat::v2::client::Behaviour>,
     /// Hubs only: dials back the addresses home nodes ask about.
-    autonat_server: Toggle<autonat::v2::server::Behaviour>,
+    autonat_server: Toggle<Gated<autonat::v2::server::Behaviour>>,
 }
 
 /// Network settings of a node.
@@ -235,8 +240,13 @@ pub fn topic_of(community: CommunityId) -> IdentTopic {
     IdentTopic::new(format!("kith/{community}"))
 }
 
-/// Builds the swarm for a key.
-pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -> Result<Swarm<Behaviour>, String> {
+/// Builds the swarm for a key. `admits` says whether a peer is let in when one of its
+/// connections opens (see [`Gated`]).
+pub fn build_swarm(
+    keypair: libp2p::identity::Keypair,
+    config: &NetworkConfig,
+    admits: Admits,
+) -> Result<Swarm<Behaviour>, String> {
     let heartbeat = config.heartbeat;
     let use_mdns = config.mdns;
     let hub = config.hub;
@@ -293,15 +303,16 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, config: &NetworkConfig) -
                     // A home node's relayed address appears after its reservation: tell peers.
                     .with_push_listen_addr_updates(true),
             );
-            let relay_server = hub.then(|| relay::Behaviour::new(peer_id, community_relay_limits()));
+            let relay_server =
+                hub.then(|| Gated::new(relay::Behaviour::new(peer_id, community_relay_limits()), admits.clone()));
             // Probes every 5 s while it has untested address candidates (libp2p's default).
             let autonat_client = (!hub).then(autonat::v2::client::Behaviour::default);
-            let autonat_server = hub.then(autonat::v2::server::Behaviour::default);
+            let autonat_server = hub.then(|| Gated::new(autonat::v2::server::Behaviour::default(), admits.clone()));
             Ok(Behaviour {
                 blocked: allow_block_list::Behaviour::default(),
                 gossipsub,
                 sync,
-                kad,
+                kad: Gated::new(kad, admits.clone()),
                 mdns: mdns.into(),
                 identify,
                 ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
@@ -393,6 +404,12 @@ pub struct NetworkLoop {
     /// Addresses of ours AutoNAT confirmed as reachable from outside.
     confirmed: HashSet<Multiaddr>,
     reachability: Reachability,
+    /// Peers with a connection opened while they were outside: those connections serve no
+    /// Kademlia, relay or AutoNAT ([`Gated`]).
+    opened_outside: HashSet<PeerId>,
+    /// Peers let in since, whose connections are closed at the given time so that both sides
+    /// reconnect with every protocol.
+    reconnect: HashMap<PeerId, Instant>,
 }
 
 impl NetworkLoop {
@@ -430,6 +447,8 @@ impl NetworkLoop {
             relays: HashMap::new(),
             confirmed: HashSet::new(),
             reachability: Reachability::Unknown,
+            opened_outside: HashSet::new(),
+            reconnect: HashMap::new(),
         }
     }
 
@@ -450,7 +469,7 @@ impl NetworkLoop {
         }
         if self.config.hub {
             if let Some(relay) = self.swarm.behaviour_mut().relay_server.as_mut() {
-                relay.set_status(Some(relay::Status::Enable));
+                relay.inner_mut().set_status(Some(relay::Status::Enable));
             }
             self.reachability = Reachability::Public;
         }
@@ -638,6 +657,15 @@ impl NetworkLoop {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
         self.disconnect_late_peers(now);
+        let due: Vec<PeerId> = self.reconnect.iter().filter(|(_, at)| **at <= now).map(|(p, _)| *p).collect();
+        for peer in due {
+            self.reconnect.remove(&peer);
+            if let Some(redial) = self.redial.get_mut(&peer) {
+                redial.next = now;
+                redial.backoff = Duration::from_secs(1);
+            }
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
     }
 
     fn sync_with_random_peer(&mut self) {
@@ -651,7 +679,7 @@ impl NetworkLoop {
         // behind a router is found at its relayed address through the hub).
         if self.replica().community().is_some() {
             let me = self.local_peer_id();
-            self.swarm.behaviour_mut().kad.get_closest_peers(me);
+            self.swarm.behaviour_mut().kad.inner_mut().get_closest_peers(me);
         }
     }
 
@@ -811,19 +839,8 @@ impl NetworkLoop {
         self.send_request(peer, request);
     }
 
-    /// Where `peer` stands: a member or hub not suspended, or let in with an invite before.
     fn standing(&self, peer: &PeerId) -> Standing {
-        let replica = self.replica();
-        let Some(community) = replica.community() else { return Standing::Open };
-        if let Some(member) = member_of(peer).and_then(|m| community.member(&m)) {
-            if member.suspended.is_some() {
-                return Standing::Suspended;
-            }
-            if member.admitted || member.hub {
-                return Standing::Authorised;
-            }
-        }
-        if gate::is_let_in(replica.store(), &peer.to_string()) { Standing::Authorised } else { Standing::Outsider }
+        standing_of(&self.replica(), peer)
     }
 
     /// Connected peers that are let in.
@@ -837,7 +854,14 @@ impl NetworkLoop {
         match self.standing(&peer) {
             Standing::Open | Standing::Authorised => {
                 if self.admit(peer) {
-                    self.request_heads(peer);
+                    if self.opened_outside.remove(&peer) {
+                        // Its connection was opened while it was outside and serves only part
+                        // of the protocols: start again (after the answer in flight is sent).
+                        tracing::debug!(%peer, "let in: reconnecting to serve every protocol");
+                        self.reconnect.insert(peer, Instant::now() + RECONNECT_WHEN_LET_IN);
+                    } else {
+                        self.request_heads(peer);
+                    }
                 }
             }
             Standing::Outsider => self.hold(peer),
@@ -1392,6 +1416,9 @@ impl NetworkLoop {
                 if let Some(redial) = self.redial.get_mut(&peer_id) {
                     redial.backoff = Duration::from_secs(1);
                 }
+                if matches!(self.standing(&peer_id), Standing::Outsider | Standing::Suspended) {
+                    self.opened_outside.insert(peer_id);
+                }
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, "connected");
                     let _ = self.events.send(NodeEvent::PeerConnected { peer_id: peer_id.to_string() });
@@ -1404,6 +1431,8 @@ impl NetworkLoop {
                     self.pending.remove(&peer_id);
                     self.identified.remove(&peer_id);
                     self.dialed.remove(&peer_id);
+                    self.opened_outside.remove(&peer_id);
+                    self.reconnect.remove(&peer_id);
                     if let Some(listener) = self.relays.remove(&peer_id) {
                         self.swarm.remove_listener(listener);
                     }
@@ -1459,7 +1488,7 @@ impl NetworkLoop {
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.into_iter().filter(|a| !is_unspecified(a)).take(16).collect();
                 for addr in &addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
+                    self.swarm.behaviour_mut().kad.inner_mut().add_address(&peer_id, addr.clone());
                 }
                 let texts: Vec<String> = addrs.iter().map(ToString::to_string).collect();
                 if !texts.is_empty() {
@@ -1521,6 +1550,29 @@ impl NetworkLoop {
             _ => {}
         }
     }
+}
+
+/// Where `peer` stands: a member or hub not suspended, or let in with an invite before.
+fn standing_of(replica: &Replica, peer: &PeerId) -> Standing {
+    let Some(community) = replica.community() else { return Standing::Open };
+    if let Some(member) = member_of(peer).and_then(|m| community.member(&m)) {
+        if member.suspended.is_some() {
+            return Standing::Suspended;
+        }
+        if member.admitted || member.hub {
+            return Standing::Authorised;
+        }
+    }
+    if gate::is_let_in(replica.store(), &peer.to_string()) { Standing::Authorised } else { Standing::Outsider }
+}
+
+/// The [`Admits`] of a node's replica: members, hubs and newcomers let in (and everyone while
+/// the node has no community yet).
+pub fn admits_of(replica: Arc<Mutex<Replica>>) -> Admits {
+    Arc::new(move |peer| {
+        let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        matches!(standing_of(&replica, peer), Standing::Open | Standing::Authorised)
+    })
 }
 
 /// Whether applying `entry` may change who is let in (admissions, suspensions, hubs).

@@ -205,8 +205,9 @@ impl Node {
             }
         }
         let libp2p_key = network::libp2p_keypair(keypair.secret_bytes()).map_err(NodeError::Network)?;
-        let swarm = network::build_swarm(libp2p_key, &network_config).map_err(NodeError::Network)?;
         let replica = Arc::new(Mutex::new(replica));
+        let admits = network::admits_of(replica.clone());
+        let swarm = network::build_swarm(libp2p_key, &network_config, admits).map_err(NodeError::Network)?;
         let (commands_tx, commands_rx) = mpsc::channel(256);
         let (events_tx, _) = broadcast::channel(1024);
         let mut network_loop =

@@ -1,18 +1,24 @@
 //! Community hubs on loopback: a hub joins with an invite, an organiser appoints it, and it
 //! stores and forwards — two homes that are never online at the same time, and never connected
 //! to each other, exchange a post through it while the organiser is offline. The homes find
-//! the hub again after a restart from what they remember.
+//! the hub again after a restart from what they remember. The hub answers Kademlia queries
+//! and grants relay slots to members only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
+use kith_node::home::Home;
+use kith_node::network::libp2p_keypair;
 use kith_protocol::{Body, Role};
 use kith_tests::cluster::post;
+use kith_tests::hub_probe::probe_hub;
 use kith_tests::{Cluster, bounded, wait_until, wait_until_async};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// How long the probe waits for each answer from the hub.
+const PROBE: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_carries_posts_between_homes_that_are_never_online_together() {
@@ -72,6 +78,20 @@ async fn a_hub_carries_posts_between_homes_that_are_never_online_together() {
             ben_peers.iter().all(|p| p.peer_id != cluster.peer_id(1).to_string()),
             "Ben must not have reached Ann directly: {ben_peers:?}"
         );
+
+        // What the hub serves: a member (Ann's key, her node stopped) gets Kademlia answers and
+        // a relay slot; an outsider who knows the hub's address gets neither.
+        let hub_addr = hub.listen_addrs().into_iter().next().context("the hub listens")?;
+        let ann_key = Home::open(cluster.home(1))?.key_or_create()?;
+        let ann_key = libp2p_keypair(ann_key.secret_bytes()).map_err(anyhow::Error::msg)?;
+        let member = probe_hub(ann_key, hub_addr.clone(), PROBE).await?;
+        ensure!(member.kad_peers.is_ok(), "a member gets Kademlia answers from the hub: {member:?}");
+        ensure!(member.relay_slot.is_ok(), "a member gets a relay slot at the hub: {member:?}");
+        let outsider = probe_hub(libp2p::identity::Keypair::generate_ed25519(), hub_addr, PROBE).await?;
+        ensure!(outsider.kad_peers.is_err(), "an outsider must get no Kademlia answer: {outsider:?}");
+        ensure!(outsider.relay_slot.is_err(), "an outsider must get no relay slot: {outsider:?}");
+        eprintln!("hub refused the outsider: {outsider:?}");
+
         hub.shutdown().await?;
         cluster.shutdown().await;
         Ok(())
