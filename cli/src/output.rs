@@ -338,7 +338,7 @@ fn print_members(out: &mut String, members: &[MemberOut]) {
         } else if m.organiser {
             status.push_str(", organiser");
         }
-        if m.hub {
+        if m.hub && m.status != "hub" {
             status.push_str(", hub");
         }
         let vouchers: Vec<String> = m.vouched_by.iter().map(|id| name_of(id)).collect();

@@ -69,7 +69,7 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
     let node = Node::start(node_config).await?;
     let handle = node.handle();
     publish_missing_profile(&handle, config.join_name.clone()).await;
-    print_started(&node, home, founding, config.restored).await;
+    print_started(&node, home, founding, config.restored, options.hub).await;
     if options.hub {
         print_hub_next_steps(&node);
     }
@@ -120,7 +120,7 @@ async fn publish_missing_profile(node: &NodeHandle, name: Option<String>) {
     }
 }
 
-async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool) {
+async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool, hub: bool) {
     let handle = node.handle();
     let (community, member, admitted) = {
         let replica = node.replica();
@@ -173,7 +173,7 @@ async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool) 
         println!(
             "Restored key: fetching your own log from peers. You can write again once it is back (see `kith status`)."
         );
-    } else if !admitted {
+    } else if !admitted && !hub {
         println!();
         println!("Waiting to be admitted: once connected, a member sees you in `kith members --pending`.");
     }

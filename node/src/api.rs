@@ -330,6 +330,9 @@ fn member_out(community: &Community, id: &MemberId, member: &Member) -> MemberOu
         "suspended"
     } else if member.admitted {
         "member"
+    } else if member.hub {
+        // A hub node appointed by an organiser: not a person waiting for vouches.
+        "hub"
     } else {
         "pending"
     };
@@ -352,7 +355,7 @@ pub(crate) fn member_list(community: &Community, pending_only: bool) -> Vec<Memb
     let mut out: Vec<MemberOut> = community
         .members()
         .filter(|(_, m)| m.admitted || m.hub || m.profile.is_some())
-        .filter(|(_, m)| !pending_only || !m.admitted)
+        .filter(|(_, m)| !pending_only || (!m.admitted && !m.hub))
         .map(|(id, m)| member_out(community, id, m))
         .collect();
     out.sort_by_key(|m| (m.status != "member", m.name.to_lowercase()));
@@ -456,8 +459,8 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
     };
     let (members, pending_members) = community.map_or((0, 0), |c| {
         let list = member_list(c, false);
-        let members = list.iter().filter(|m| m.status != "pending").count();
-        (members, list.len() - members)
+        let members = list.iter().filter(|m| m.status == "member" || m.status == "suspended").count();
+        (members, list.iter().filter(|m| m.status == "pending").count())
     });
     Ok(Json(Status {
         member_id: me.to_string(),
