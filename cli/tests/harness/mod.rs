@@ -1,5 +1,6 @@
 //! The end-to-end harness: runs the real `kith` binary as separate processes, each home in
-//! its own temporary folder, nodes on 127.0.0.1 only. Every command and every wait has a
+//! its own temporary folder, nodes on 127.0.0.1 only — or, with [`netns`], on hosts of a
+//! network topology made of Linux network namespaces. Every command and every wait has a
 //! deadline; running nodes are killed when their guard drops, even when a test fails.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -12,6 +13,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod netns;
 
 /// Longest one `kith` command may take.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -76,18 +79,7 @@ impl Node {
         let mut child = self.child.take().expect("the node is running");
         let sent = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("run kill");
         assert!(sent.success());
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the node") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the node did not stop within {START_TIMEOUT:?} of SIGTERM");
-            }
-            sleep(POLL);
-        }
+        finish_within(&mut child, START_TIMEOUT, "the node's shutdown after SIGTERM")
     }
 
     pub fn printed(&self) -> String {
@@ -119,34 +111,37 @@ impl World {
         self.root.path().join(format!("out-{n:04}-{label}"))
     }
 
-    fn command(home: &Path, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kith"));
+    /// `kith --home HOME ARGS…`, on this machine's network or (with `namespace`) run through
+    /// `ip netns exec` inside that network namespace, where its node's API is reachable.
+    fn command(namespace: Option<&str>, home: &Path, args: &[&str]) -> Command {
+        let mut command = match namespace {
+            None => Command::new(env!("CARGO_BIN_EXE_kith")),
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace, env!("CARGO_BIN_EXE_kith")]);
+                command
+            }
+        };
         command.arg("--home").arg(home).args(args).env_remove("KITH_HOME").stdin(Stdio::null());
         command
     }
 
     /// Runs `kith --home HOME ARGS…` to its end (at most [`COMMAND_TIMEOUT`]).
     pub fn kith(&self, home: &Path, args: &[&str]) -> Output {
+        self.kith_in(None, home, args)
+    }
+
+    /// [`World::kith`] inside a network namespace when `namespace` names one.
+    pub fn kith_in(&self, namespace: Option<&str>, home: &Path, args: &[&str]) -> Output {
         let out = self.log_path("stdout");
         let err = self.log_path("stderr");
-        let mut child = World::command(home, args)
+        let mut child = World::command(namespace, home, args)
             .stdout(File::create(&out).expect("stdout file"))
             .stderr(File::create(&err).expect("stderr file"))
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("start kith");
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for kith") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("`kith {}` took more than {COMMAND_TIMEOUT:?}", args.join(" "));
-            }
-            sleep(Duration::from_millis(10));
-        };
+        let status = finish_within(&mut child, COMMAND_TIMEOUT, &format!("`kith {}`", args.join(" ")));
         Output {
             code: status.code().unwrap_or(-1),
             stdout: std::fs::read_to_string(out).unwrap_or_default(),
@@ -163,14 +158,20 @@ impl World {
 
     /// Starts `kith run` on loopback with no mDNS, and waits until its API answers.
     pub fn start(&self, home: &Path, extra: &[&str]) -> Node {
-        let stdout = self.log_path("node-stdout");
-        let log = self.log_path("node-log");
         let mut args = vec!["run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--api", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let child = World::command(home, &args)
+        self.launch(None, home, &args, "info", "node")
+    }
+
+    /// Starts `kith ARGS…` (a `kith run`) in `namespace` if given, logging at `rust_log` into
+    /// files named after `label`, and waits until its API answers there.
+    pub fn launch(&self, namespace: Option<&str>, home: &Path, args: &[&str], rust_log: &str, label: &str) -> Node {
+        let stdout = self.log_path(&format!("{label}-stdout"));
+        let log = self.log_path(&format!("{label}-log"));
+        let child = World::command(namespace, home, args)
             .stdout(File::create(&stdout).expect("stdout file"))
             .stderr(File::create(&log).expect("log file"))
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .spawn()
             .expect("start kith run");
         let mut node = Node { child: Some(child), home: home.to_path_buf(), log, stdout };
@@ -184,12 +185,28 @@ impl World {
                     std::fs::read_to_string(&node.log).unwrap_or_default()
                 );
             }
-            if home.join("api.json").exists() && self.kith(home, &["status"]).code == 0 {
+            if home.join("api.json").exists() && self.kith_in(namespace, home, &["status"]).code == 0 {
                 return node;
             }
             assert!(started.elapsed() < START_TIMEOUT, "the node in {} did not start in time", home.display());
             sleep(POLL);
         }
+    }
+}
+
+/// Waits for `child` to exit, killing it and failing (naming `what`) after `timeout`.
+pub fn finish_within(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for a child process") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} took more than {timeout:?}");
+        }
+        sleep(Duration::from_millis(10));
     }
 }
 
