@@ -1,8 +1,9 @@
 //! [`Gated`]: wraps a libp2p behaviour so that it serves only connections of peers let in (a
 //! member, a hub, or a newcomer whose invite was accepted) at the moment the connection is
 //! established. Every other connection gets a handler that speaks no protocol, so an outsider
-//! who reaches a node learns nothing through the wrapped behaviour — no Kademlia answer (the
-//! community's peers and their addresses), no relay slot, no AutoNAT probe.
+//! who reaches a node learns nothing through the wrapped behaviour — no gossip (not even the
+//! community's topic), no Kademlia answer (the community's peers and their addresses), no relay
+//! slot, no AutoNAT probe.
 //!
 //! A connection keeps the handler it got. The network loop therefore closes a connection that
 //! was opened while its peer was still outside once that peer is let in, and the peers

@@ -59,6 +59,11 @@ const OUTSIDER_SCORE: f64 = -1000.0;
 /// How long after letting in a peer whose connection was opened while it was outside that
 /// connection is closed (so the answer in flight, a `Welcome`, is delivered first).
 const RECONNECT_WHEN_LET_IN: Duration = Duration::from_millis(500);
+/// Entries this young that arrive by sync rather than gossip are gossiped on: one published
+/// while its author had no gossip peer (a newcomer's join request, sent before it was let in)
+/// then still travels in seconds instead of at the next sync round. Shorter than gossipsub's
+/// duplicate cache, so such an entry cannot go round twice.
+const GOSSIP_ON_FRESHER_THAN_MS: u64 = 60_000;
 /// Most peers a node dials on its own after learning of them through Kademlia.
 const MAX_DISCOVERED_PEERS: usize = 32;
 
@@ -99,7 +104,8 @@ enum Standing {
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    gossipsub: gossipsub::Behaviour,
+    /// Served to peers let in only: an outsider does not even learn the community's topic.
+    gossipsub: Gated<gossipsub::Behaviour>,
     sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     /// Served to peers let in only: its answers name the community's peers and addresses.
     kad: Gated<kad::Behaviour<kad::store::MemoryStore>>,
@@ -310,7 +316,7 @@ pub fn build_swarm(
             let autonat_server = hub.then(|| Gated::new(autonat::v2::server::Behaviour::default(), admits.clone()));
             Ok(Behaviour {
                 blocked: allow_block_list::Behaviour::default(),
-                gossipsub,
+                gossipsub: Gated::new(gossipsub, admits.clone()),
                 sync,
                 kad: Gated::new(kad, admits.clone()),
                 mdns: mdns.into(),
@@ -540,7 +546,7 @@ impl NetworkLoop {
             return;
         }
         let topic = topic_of(community);
-        match self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
+        match self.swarm.behaviour_mut().gossipsub.inner_mut().subscribe(&topic) {
             Ok(_) => self.subscribed = Some(topic),
             Err(error) => tracing::error!(%error, "cannot subscribe to the community's topic"),
         }
@@ -619,7 +625,7 @@ impl NetworkLoop {
 
     fn gossip(&mut self, entry: &Entry) {
         let Some(topic) = self.subscribed.clone() else { return };
-        match self.swarm.behaviour_mut().gossipsub.publish(topic, entry.bytes().to_vec()) {
+        match self.swarm.behaviour_mut().gossipsub.inner_mut().publish(topic, entry.bytes().to_vec()) {
             Ok(_) => {}
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
                 tracing::debug!("no peer to gossip to yet; sync will carry the entry")
@@ -675,6 +681,8 @@ impl NetworkLoop {
         }
         let index = (now_ms() as usize) % peers.len();
         self.request_heads(peers[index]);
+        // A slot may have been refused or lost without an event that retries it.
+        self.ensure_relay_slots();
         // Look ourselves up: the answers name members we are not connected to yet (a home
         // behind a router is found at its relayed address through the hub).
         if self.replica().community().is_some() {
@@ -876,14 +884,14 @@ impl NetworkLoop {
 
     /// Returns whether the peer was waiting.
     fn admit(&mut self, peer: PeerId) -> bool {
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let gossipsub = self.swarm.behaviour_mut().gossipsub.inner_mut();
         gossipsub.remove_blacklisted_peer(&peer);
         gossipsub.set_application_score(&peer, 0.0);
         self.pending.remove(&peer).is_some()
     }
 
     fn hold(&mut self, peer: PeerId) {
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let gossipsub = self.swarm.behaviour_mut().gossipsub.inner_mut();
         gossipsub.blacklist_peer(&peer);
         gossipsub.set_application_score(&peer, OUTSIDER_SCORE);
         self.pending.entry(peer).or_insert_with(Instant::now);
@@ -1066,7 +1074,7 @@ impl NetworkLoop {
         self.counters.gossip_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.pending.contains_key(&source) {
             let acceptance = MessageAcceptance::Ignore;
-            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+            self.swarm.behaviour_mut().gossipsub.inner_mut().report_message_validation_result(&id, &source, acceptance);
             return;
         }
         let (author, received) = match Entry::decode(data) {
@@ -1106,7 +1114,7 @@ impl NetworkLoop {
             }
             Received::Frozen | Received::NotOurs | Received::Dropped => MessageAcceptance::Ignore,
         };
-        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+        self.swarm.behaviour_mut().gossipsub.inner_mut().report_message_validation_result(&id, &source, acceptance);
     }
 
     fn on_fork(&mut self) {
@@ -1366,8 +1374,19 @@ impl NetworkLoop {
         if !forks.is_empty() {
             self.on_fork();
         }
+        self.gossip_fresh(&applied_all);
         self.after_applied(&applied_all);
         progressed
+    }
+
+    /// Gossips on the fresh entries among those just applied from a sync answer.
+    fn gossip_fresh(&mut self, applied: &[Entry]) {
+        let now = now_ms();
+        for entry in applied {
+            if now.saturating_sub(entry.timestamp_ms()) < GOSSIP_ON_FRESHER_THAN_MS {
+                self.gossip(entry);
+            }
+        }
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -1405,7 +1424,7 @@ impl NetworkLoop {
                 }
             }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
-                let addr = endpoint.get_remote_address().clone();
+                let addr = connection_addr(&endpoint, peer_id);
                 if endpoint.is_dialer() && !is_relayed(&addr) {
                     self.dialed.insert(peer_id, addr.clone());
                 }
@@ -1445,7 +1464,8 @@ impl NetworkLoop {
                         redial.next = Instant::now() + redial.backoff;
                     }
                 } else if let Some(addrs) = self.connected.get_mut(&peer_id) {
-                    addrs.retain(|a| a != endpoint.get_remote_address());
+                    let closed = connection_addr(&endpoint, peer_id);
+                    addrs.retain(|a| *a != closed);
                 }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
@@ -1482,7 +1502,12 @@ impl NetworkLoop {
                 tracing::debug!(%peer, %error, "sync request failed");
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, .. })
-                if self.pending.contains_key(&peer_id) => {}
+                if self.pending.contains_key(&peer_id) =>
+            {
+                // Remembered so a hub that turns out to be one once its appointment arrives
+                // is still asked for a relay slot.
+                self.identified.insert(peer_id);
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.identified.insert(peer_id);
                 let addrs: Vec<Multiaddr> =
@@ -1578,6 +1603,17 @@ pub fn admits_of(replica: Arc<Mutex<Replica>>) -> Admits {
 /// Whether applying `entry` may change who is let in (admissions, suspensions, hubs).
 fn changes_membership(entry: &Entry) -> bool {
     matches!(entry.body(), Body::Vouch { .. } | Body::Suspend { .. } | Body::Appoint { .. })
+}
+
+/// The address a connection is shown with: the remote address, or for a relayed connection
+/// the far side accepted (whose remote address is a bare `/p2p/<peer>`), `/p2p-circuit/p2p/<peer>`.
+fn connection_addr(endpoint: &libp2p::core::ConnectedPoint, peer: PeerId) -> Multiaddr {
+    let addr = endpoint.get_remote_address();
+    if endpoint.is_relayed() && !is_relayed(addr) {
+        Multiaddr::empty().with(Protocol::P2pCircuit).with(Protocol::P2p(peer))
+    } else {
+        addr.clone()
+    }
 }
 
 pub(crate) fn is_relayed(addr: &Multiaddr) -> bool {

@@ -31,6 +31,8 @@ pub struct RawPeer {
     peer_id: PeerId,
     commands: mpsc::Sender<RawCommand>,
     subscribed: watch::Receiver<BTreeSet<PeerId>>,
+    /// Every peer ever seen subscribed to the topic, even if it left since.
+    ever_subscribed: Arc<Mutex<BTreeSet<PeerId>>>,
     connected: watch::Receiver<BTreeSet<PeerId>>,
     received: Arc<Mutex<Vec<Vec<u8>>>>,
     task: JoinHandle<()>,
@@ -83,8 +85,11 @@ impl RawPeer {
         let (subscribed_tx, subscribed) = watch::channel(BTreeSet::new());
         let (connected_tx, connected) = watch::channel(BTreeSet::new());
         let received = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(run(swarm, topic, rx, subscribed_tx, connected_tx, received.clone()));
-        Ok(RawPeer { peer_id, commands, subscribed, connected, received, task })
+        let ever_subscribed = Arc::new(Mutex::new(BTreeSet::new()));
+        let seen =
+            Seen { subscribed: subscribed_tx, ever_subscribed: ever_subscribed.clone(), connected: connected_tx };
+        let task = tokio::spawn(run(swarm, topic, rx, seen, received.clone()));
+        Ok(RawPeer { peer_id, commands, subscribed, ever_subscribed, connected, received, task })
     }
 
     pub fn peer_id(&self) -> PeerId {
@@ -94,18 +99,29 @@ impl RawPeer {
     /// Dials `addr` and waits until connected to the peer it names (`/p2p/..` required) and
     /// until that peer is known to be subscribed to the topic.
     pub async fn connect(&self, addr: Multiaddr) -> anyhow::Result<()> {
-        let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
-            bail!("{addr} names no peer");
-        };
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(RawCommand::Dial(addr, tx)).await.map_err(|_| anyhow!("raw peer stopped"))?;
-        rx.await?.map_err(|e| anyhow!("dial: {e}"))?;
+        let peer = self.dial(addr).await?;
         let subscribed = self.subscribed.clone();
         wait_until(Duration::from_secs(20), "the raw peer sees the node subscribed", || {
             subscribed.borrow().contains(&peer)
         })
         .await?;
         Ok(())
+    }
+
+    /// Dials `addr` (`/p2p/..` required) and waits until connected; returns the peer it names.
+    pub async fn dial(&self, addr: Multiaddr) -> anyhow::Result<PeerId> {
+        let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
+            bail!("{addr} names no peer");
+        };
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(RawCommand::Dial(addr, tx)).await.map_err(|_| anyhow!("raw peer stopped"))?;
+        rx.await?.map_err(|e| anyhow!("dial: {e}"))?;
+        Ok(peer)
+    }
+
+    /// Whether `peer` ever told the raw peer it is subscribed to the community's topic.
+    pub fn saw_subscribed(&self, peer: &PeerId) -> bool {
+        self.ever_subscribed.lock().unwrap().contains(peer)
     }
 
     /// Whether the raw peer has a connection to `peer`.
@@ -132,14 +148,21 @@ impl RawPeer {
     }
 }
 
+/// What the raw peer's task reports about the peers it meets.
+struct Seen {
+    subscribed: watch::Sender<BTreeSet<PeerId>>,
+    ever_subscribed: Arc<Mutex<BTreeSet<PeerId>>>,
+    connected: watch::Sender<BTreeSet<PeerId>>,
+}
+
 async fn run(
     mut swarm: Swarm<gossipsub::Behaviour>,
     topic: IdentTopic,
     mut commands: mpsc::Receiver<RawCommand>,
-    subscribed: watch::Sender<BTreeSet<PeerId>>,
-    connected: watch::Sender<BTreeSet<PeerId>>,
+    seen: Seen,
     received: Arc<Mutex<Vec<Vec<u8>>>>,
 ) {
+    let Seen { subscribed, ever_subscribed, connected } = seen;
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -161,6 +184,7 @@ async fn run(
                 }
                 SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, topic: t }) if t == topic.hash() => {
                     subscribed.send_modify(|s| { s.insert(peer_id); });
+                    ever_subscribed.lock().unwrap().insert(peer_id);
                 }
                 SwarmEvent::Behaviour(gossipsub::Event::Unsubscribed { peer_id, .. }) => {
                     subscribed.send_modify(|s| { s.remove(&peer_id); });

@@ -63,10 +63,11 @@ async fn outsider_gets_nothing_and_is_disconnected() {
         let mut events = cluster.node(0).events();
         // A raw gossipsub peer with a fresh key, and a full node with no invite.
         let raw = RawPeer::start(libp2p::identity::Keypair::generate_ed25519(), cluster.community_id()).await?;
-        raw.connect(cluster.addrs(0)[0].clone()).await?;
+        raw.dial(cluster.addrs(0)[0].clone()).await?;
         let mallory = forge::random_keypair();
         let profile = forge::sign(&mallory, cluster.community_id(), 1, None, now_ms(), post("let me in"));
-        raw.publish(profile.bytes().to_vec()).await?;
+        // The node speaks no gossip with an outsider, so this has no one to go to.
+        let _ = raw.publish(profile.bytes().to_vec()).await;
         let (_dir, outsider) = newcomer(&cluster, "outsider", None).await?;
         for i in 0..5 {
             cluster.publish(1, post(&format!("private {i}"))).await?;
@@ -79,6 +80,7 @@ async fn outsider_gets_nothing_and_is_disconnected() {
         })
         .await?;
         ensure!(raw.received().is_empty(), "the raw peer received {} gossip messages", raw.received().len());
+        ensure!(!raw.saw_subscribed(&cluster.peer_id(0)), "the outsider learnt the community's topic");
         ensure!(!cluster.node(0).replica().community().unwrap().holds(&profile.hash()), "stored the outsider's entry");
         assert_refused(&cluster, &outsider, "the outsider", 1).await?;
         outsider.shutdown().await?;
