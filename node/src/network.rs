@@ -235,6 +235,12 @@ pub fn member_of(peer: &PeerId) -> Option<MemberId> {
     Some(MemberId(ed.to_bytes()))
 }
 
+/// The peer id of a member key.
+pub fn peer_of(member: &MemberId) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(&member.0).ok()?;
+    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
+}
+
 /// The libp2p key pair of a member key.
 pub fn libp2p_keypair(secret: [u8; 32]) -> Result<libp2p::identity::Keypair, String> {
     let mut bytes = secret;
@@ -948,6 +954,7 @@ impl NetworkLoop {
         match self.check_invite(peer, community, invite) {
             Ok(()) => {
                 self.gate(peer);
+                self.record_invite_use(peer, invite);
                 SyncResponse::Welcome
             }
             Err(reason) => {
@@ -977,14 +984,42 @@ impl NetworkLoop {
         let issuer = capability.terms().issuer;
         let issuer_ok = ours.member(&issuer).is_some_and(|m| m.admitted && m.suspended.is_none());
         let id = capability.id();
-        let used = u32::try_from(gate::invite_users(replica.store(), &id).len()).unwrap_or(u32::MAX);
+        let name = peer.to_string();
+        // Uses are the community's: those recorded in members' logs and those this node
+        // counted itself (not yet recorded, or counted by a hub, which writes no log).
+        let mut users: HashSet<String> = gate::invite_users(replica.store(), &id).into_iter().collect();
+        users.extend(ours.invite_users(&id).filter_map(peer_of).map(|p| p.to_string()));
+        let already_counted = users.contains(&name);
+        let used = if already_counted { 0 } else { u32::try_from(users.len()).unwrap_or(u32::MAX) };
         let revoked = ours.invite_revoked(&capability);
         invite_admits(&capability, ours.id(), issuer_ok, now_ms(), used, revoked).map_err(|e| e.to_string())?;
-        let name = peer.to_string();
         gate::count_use(replica.store(), &id, &name).map_err(|e| e.to_string())?;
         gate::let_in(replica.store(), &name).map_err(|e| e.to_string())?;
-        tracing::info!(%peer, invite = %id, "let a newcomer in with an invite");
+        tracing::info!(%peer, invite = %id, already_counted, "let a newcomer in with an invite");
         Ok(())
+    }
+
+    /// Records in this member's log that `peer` came in with `invite`, so every node counts
+    /// the use. A hub or a read-only node records nothing (its own count still holds).
+    fn record_invite_use(&mut self, peer: PeerId, invite: &[u8]) {
+        let (Some(newcomer), Ok(capability)) = (member_of(&peer), Capability::from_bytes(invite)) else { return };
+        let published = {
+            let mut replica = self.replica();
+            let me = replica.me();
+            let recorded =
+                replica.community().is_some_and(|c| c.invite_users(&capability.id()).any(|m| *m == newcomer));
+            if recorded || !replica.community().is_some_and(|c| c.is_member(&me)) || replica.is_read_only() {
+                return;
+            }
+            replica.publish(Body::InviteUsed { invite: capability.id(), newcomer }, now_ms())
+        };
+        match published {
+            Ok(entry) => {
+                self.gossip(&entry);
+                self.after_applied(std::slice::from_ref(&entry));
+            }
+            Err(error) => tracing::warn!(%error, "could not record an invite's use"),
+        }
     }
 
     fn strike(&mut self, peer: PeerId, reason: &str) {

@@ -736,7 +736,8 @@ impl Store {
             | Body::PostStatus { .. }
             | Body::Suspend { .. }
             | Body::Appoint { .. }
-            | Body::RevokeInvite { .. } => Vec::new(),
+            | Body::RevokeInvite { .. }
+            | Body::InviteUsed { .. } => Vec::new(),
         };
         Ok(ops)
     }

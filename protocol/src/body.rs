@@ -159,6 +159,12 @@ pub enum Body {
     RevokeInvite {
         invite: crate::invite::InviteId,
     },
+    /// A member's node let `newcomer` in with an invite: one use of it, counted by every node,
+    /// so an invite's uses are the community's and not each node's.
+    InviteUsed {
+        invite: crate::invite::InviteId,
+        newcomer: MemberId,
+    },
 }
 
 impl Body {
@@ -177,6 +183,7 @@ impl Body {
             Body::Suspend { .. } => "suspend",
             Body::Appoint { .. } => "appoint",
             Body::RevokeInvite { .. } => "revoke invite",
+            Body::InviteUsed { .. } => "invite used",
         }
     }
 
@@ -228,7 +235,8 @@ impl Body {
             | Body::Receive { .. }
             | Body::Redact { .. }
             | Body::Appoint { .. }
-            | Body::RevokeInvite { .. } => Ok(()),
+            | Body::RevokeInvite { .. }
+            | Body::InviteUsed { .. } => Ok(()),
             Body::Reply { text: reply, .. } => {
                 text("reply", reply, REPLY)?;
                 if reply.trim().is_empty() {

@@ -144,6 +144,8 @@ pub struct Community {
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
+    /// Newcomers let in with each invite (`InviteUsed`).
+    invite_uses: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
 }
 
 impl Community {
@@ -172,6 +174,7 @@ impl Community {
             pending: BTreeMap::new(),
             waiting: BTreeMap::new(),
             revocations: BTreeMap::new(),
+            invite_uses: BTreeMap::new(),
         };
         community.record(genesis, false);
         Ok(community)
@@ -395,7 +398,7 @@ impl Community {
                 rules::not_self_suspend(author, *target)?;
                 Ok(())
             }
-            Body::RevokeInvite { .. } => Ok(()),
+            Body::RevokeInvite { .. } | Body::InviteUsed { .. } => Ok(()),
             Body::Appoint { member: target, role } => {
                 rules::organiser(author, member.is_some_and(|m| m.organiser))?;
                 if *role == Role::Organiser {
@@ -528,6 +531,9 @@ impl Community {
             Body::RevokeInvite { invite } => {
                 self.revocations.entry(*invite).or_default().insert(author);
             }
+            Body::InviteUsed { invite, newcomer } => {
+                self.invite_uses.entry(*invite).or_default().insert(*newcomer);
+            }
         }
     }
 
@@ -610,6 +616,11 @@ impl Community {
         })
     }
 
+    /// The newcomers let in with an invite, as recorded by members' nodes.
+    pub fn invite_users(&self, invite: &crate::invite::InviteId) -> impl Iterator<Item = &MemberId> {
+        self.invite_uses.get(invite).into_iter().flatten()
+    }
+
     /// Whether a post is shown: not redacted and its author not suspended.
     pub fn post_visible(&self, post: &Post) -> bool {
         !post.redacted && self.members.get(&post.author).is_none_or(|m| m.suspended.is_none())
@@ -661,6 +672,13 @@ impl Community {
             hasher.update(&invite.0);
             for member in by {
                 hasher.update(&member.0);
+            }
+        }
+        for (invite, newcomers) in &self.invite_uses {
+            hasher.update(b"uses");
+            hasher.update(&invite.0);
+            for newcomer in newcomers {
+                hasher.update(&newcomer.0);
             }
         }
         *hasher.finalize().as_bytes()

@@ -156,6 +156,7 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::Suspend { .. } => 9,
         Body::Appoint { .. } => 10,
         Body::RevokeInvite { .. } => 11,
+        Body::InviteUsed { .. } => 12,
     }
 }
 

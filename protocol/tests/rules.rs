@@ -923,3 +923,34 @@ fn posts_expire_after_the_community_lifetime() {
     assert_eq!(record.kind, PostKind::Offer);
     assert_eq!(record.expires_at_ms, lifts.timestamp_ms() + 2 * 24 * 3600 * 1000);
 }
+
+// ---------------------------------------------------------------- invites
+
+#[test]
+fn invite_uses_are_counted_from_members_logs() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let invite = kith_protocol::invite::InviteId([7; 32]);
+    let (cat, dan) = (town.log(4).id(), town.log(5).id());
+    town.act(&mut bob, Body::InviteUsed { invite, newcomer: cat });
+    let mut founder = town.founder.clone();
+    town.act(&mut founder, Body::InviteUsed { invite, newcomer: cat });
+    town.act(&mut founder, Body::InviteUsed { invite, newcomer: dan });
+    let mut users: Vec<MemberId> = town.community.invite_users(&invite).copied().collect();
+    users.sort();
+    let mut expected = vec![cat, dan];
+    expected.sort();
+    assert_eq!(users, expected, "one use per newcomer, whoever recorded it");
+    assert_eq!(town.community.invite_users(&kith_protocol::invite::InviteId([8; 32])).count(), 0);
+}
+
+#[test]
+fn a_newcomer_cannot_record_invite_uses() {
+    let mut town = Town::new(rules());
+    let mut cat = town.log(4);
+    town.act(&mut cat, profile("Cat"));
+    let invite = kith_protocol::invite::InviteId([7; 32]);
+    let used = cat.write(Body::InviteUsed { invite, newcomer: cat.id() });
+    assert_eq!(town.feed(&used), Outcome::Pending(Wait::Admission { member: cat.id() }));
+    assert_eq!(town.community.invite_users(&invite).count(), 0);
+}

@@ -382,10 +382,11 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts a node outside the cluster that joins node 0's community with `invite` (a line)
-    /// or none, bootstrapping from node 0; `hub` runs it as a community hub.
+    /// Starts a node outside the cluster that joins the community with `invite` (a line) or
+    /// none, bootstrapping from node `via` only; `hub` runs it as a community hub.
     pub async fn start_newcomer(
         &self,
+        via: usize,
         name: &str,
         invite: Option<String>,
         hub: bool,
@@ -394,7 +395,7 @@ impl Cluster {
         kith_node::home::Home::open(dir.path())?.write_config(&kith_node::home::HomeConfig {
             community: Some(self.community_id().to_string()),
             join_name: Some(name.into()),
-            bootstrap: self.addrs(0).iter().map(ToString::to_string).collect(),
+            bootstrap: self.addrs(via).iter().map(ToString::to_string).collect(),
             invite,
             ..kith_node::home::HomeConfig::default()
         })?;

@@ -26,7 +26,7 @@ const PAST_THE_DOOR: Duration = Duration::from_secs(7);
 
 /// A node that tries to join node 0's community, with `invite` (a line) or none.
 async fn newcomer(cluster: &Cluster, name: &str, invite: Option<String>) -> anyhow::Result<(TempDir, Node)> {
-    cluster.start_newcomer(name, invite, false).await
+    cluster.start_newcomer(0, name, invite, false).await
 }
 
 /// Whether any member node knows `who` at all (its profile, i.e. its join request, arrived).
@@ -43,10 +43,21 @@ fn disconnected(events: &mut broadcast::Receiver<NodeEvent>, peer: PeerId) -> bo
 
 /// Checks that a newcomer got nothing of the community and its join request reached no one.
 async fn assert_refused(cluster: &Cluster, node: &Node, what: &str, publisher: usize) -> anyhow::Result<()> {
-    let mut events = cluster.node(0).events();
+    assert_refused_at(cluster, 0, node, what, publisher).await
+}
+
+/// Checks that cluster node `door` refused a newcomer and it got nothing of the community.
+async fn assert_refused_at(
+    cluster: &Cluster,
+    door: usize,
+    node: &Node,
+    what: &str,
+    publisher: usize,
+) -> anyhow::Result<()> {
+    let mut events = cluster.node(door).events();
     cluster.publish(publisher, post(&format!("while {what} waits"))).await?;
     let peer = node.peer_id();
-    wait_until(PAST_THE_DOOR + Duration::from_secs(3), "node 0 disconnects the refused newcomer", || {
+    wait_until(PAST_THE_DOOR + Duration::from_secs(3), "the node disconnects the refused newcomer", || {
         disconnected(&mut events, peer)
     })
     .await?;
@@ -112,6 +123,29 @@ async fn newcomer_with_invite_gets_in() {
 
 /// Uses are counted by each member node for itself: one member node here, so that the second
 /// newcomer can only try node 0 (and Alice's node, which as a non-member lets no one in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_s_uses_count_across_the_community() {
+    bounded("invite_uses_community", Duration::from_secs(60), async {
+        let cluster = Cluster::start(2).await?;
+        let invite = cluster.invite(0, Duration::from_secs(600), 1)?;
+        let id = Invite::decode(&invite)?.capability.id();
+        let (_a_dir, alice) = cluster.start_newcomer(0, "alice", Some(invite.clone()), false).await?;
+        let alice_id = alice.member_id();
+        wait_until(WAIT, "node 1 learns from node 0's log that alice used the invite", || {
+            cluster.node(1).replica().community().is_some_and(|c| c.invite_users(&id).any(|m| *m == alice_id))
+        })
+        .await?;
+        // Bob brings the same one-use invite to node 1, which never let anyone in itself.
+        let (_b_dir, bob) = cluster.start_newcomer(1, "bob", Some(invite), false).await?;
+        assert_refused_at(&cluster, 1, &bob, "a one-use invite used at another node", 0).await?;
+        bob.shutdown().await?;
+        alice.shutdown().await?;
+        cluster.shutdown().await;
+        Ok(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn used_up_invite_is_refused_also_after_a_restart() {
     bounded("invite_used_up", Duration::from_secs(60), async {

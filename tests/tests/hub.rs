@@ -26,7 +26,7 @@ async fn a_hub_carries_posts_between_homes_that_are_never_online_together() {
         // 0: the organiser (founder); 1: Ann's home; 2: Ben's home.
         let mut cluster = Cluster::start(3).await?;
         let invite = cluster.invite(0, Duration::from_secs(600), 1)?;
-        let (_hub_dir, hub) = cluster.start_newcomer("Library hub", Some(invite), true).await?;
+        let (_hub_dir, hub) = cluster.start_newcomer(0, "Library hub", Some(invite), true).await?;
         let hub_id = hub.member_id();
         wait_until(WAIT, "the organiser hears the hub's join request", || {
             cluster.node(0).replica().community().is_some_and(|c| c.member(&hub_id).is_some())
