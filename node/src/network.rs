@@ -411,8 +411,10 @@ pub struct NetworkLoop {
     identified: HashSet<PeerId>,
     /// The address we dialled each connected peer on (not relayed), to reserve a slot there.
     dialed: HashMap<PeerId, Multiaddr>,
-    /// Hubs holding a relay slot for this node, and the listener that holds it.
+    /// Hubs asked for a relay slot for this node, and the listener that holds it.
     relays: HashMap<PeerId, ListenerId>,
+    /// Hubs that granted the slot.
+    relays_granted: HashSet<PeerId>,
     /// Addresses of ours AutoNAT confirmed as reachable from outside.
     confirmed: HashSet<Multiaddr>,
     reachability: Reachability,
@@ -457,6 +459,7 @@ impl NetworkLoop {
             identified: HashSet::new(),
             dialed: HashMap::new(),
             relays: HashMap::new(),
+            relays_granted: HashSet::new(),
             confirmed: HashSet::new(),
             reachability: Reachability::Unknown,
             opened_outside: HashSet::new(),
@@ -615,7 +618,7 @@ impl NetworkLoop {
                 }
             }
             Command::Reach(reply) => {
-                let relays = self.relays.keys().map(ToString::to_string).collect();
+                let relays = self.relays_granted.iter().map(ToString::to_string).collect();
                 let _ = reply.send(ReachInfo { reachability: self.reachability, relays });
             }
             Command::Allow(peer) => {
@@ -710,6 +713,7 @@ impl NetworkLoop {
     /// identified; a hub, or a node AutoNAT confirmed reachable, holds none.
     fn ensure_relay_slots(&mut self) {
         if self.config.hub || self.reachability == Reachability::Public {
+            self.relays_granted.clear();
             for (hub, listener) in std::mem::take(&mut self.relays) {
                 tracing::info!(%hub, "reachable directly: giving up the relay slot");
                 self.swarm.remove_listener(listener);
@@ -737,6 +741,12 @@ impl NetworkLoop {
                 }
                 Err(error) => tracing::warn!(%hub, %error, "cannot ask the hub for a relay slot"),
             }
+        }
+    }
+
+    fn relay_granted(&mut self, hub: PeerId) {
+        if self.relays_granted.insert(hub) {
+            tracing::info!(%hub, "a hub holds a relay slot for this node");
         }
     }
 
@@ -1443,6 +1453,7 @@ impl NetworkLoop {
                 if let Some(hub) = self.relays.iter().find(|(_, l)| **l == listener_id).map(|(h, _)| *h) {
                     tracing::info!(%hub, ?reason, "the relay slot at a hub closed");
                     self.relays.remove(&hub);
+                    self.relays_granted.remove(&hub);
                 }
             }
             SwarmEvent::ExternalAddrConfirmed { address } if !is_relayed(&address) => {
@@ -1490,6 +1501,7 @@ impl NetworkLoop {
                     if let Some(listener) = self.relays.remove(&peer_id) {
                         self.swarm.remove_listener(listener);
                     }
+                    self.relays_granted.remove(&peer_id);
                     self.fetching.retain(|(p, _)| *p != peer_id);
                     self.fetch_queue.remove(&peer_id);
                     self.ranges_in_flight.retain(|_, p| *p != peer_id);
@@ -1575,11 +1587,9 @@ impl NetworkLoop {
                     self.dial_discovered(info.peer_id, info.addrs);
                 }
             }
-            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
-                relay_peer_id,
-                renewal: false,
-                ..
-            }) => tracing::info!(hub = %relay_peer_id, "a hub holds a relay slot for this node"),
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted { relay_peer_id, .. }) => {
+                self.relay_granted(relay_peer_id)
+            }
             BehaviourEvent::RelayClient(event) => tracing::debug!(?event, "relay"),
             BehaviourEvent::RelayServer(event) => tracing::debug!(?event, "relay server"),
             BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => match result {
