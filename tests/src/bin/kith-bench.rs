@@ -535,6 +535,9 @@ fn serve_node(home: &Path, bootstrap: Option<&str>) -> anyhow::Result<()> {
         }
         let node = kith_node::Node::start(config).await?;
         let addr = node.listen_addrs().first().map(ToString::to_string).unwrap_or_default();
+        if let Some(community) = node.replica().community() {
+            eprintln!("  the node holds {} entries, {} waiting", community.entry_count(), community.pending_count());
+        }
         println!("{addr}");
         tokio::task::spawn_blocking(|| {
             let mut sink = String::new();
@@ -644,6 +647,11 @@ fn main() -> anyhow::Result<()> {
         Some(i) => args.get(i + 1).context("--entries needs a number")?.parse().context("--entries needs a number")?,
         None => 100_000,
     };
+    if args.first().map(String::as_str) == Some("fill-home") {
+        // Hidden helper for profiling: a home holding `--entries` entries, kept on disk.
+        let home = args.get(1).context("fill-home HOME")?;
+        return fill_home(&generate(entries, 200, 11)?, Path::new(home));
+    }
     if args.first().map(String::as_str) == Some("serve-node") {
         let home = args.get(1).context("serve-node HOME [BOOTSTRAP]")?;
         return serve_node(Path::new(home), args.get(2).map(String::as_str));
