@@ -1359,8 +1359,9 @@ impl NetworkLoop {
         }
     }
 
-    /// Verifies a page of entries (on every core) and applies them in order, storing the page
-    /// in one transaction. Returns whether any entry was new.
+    /// Verifies a page of entries on a helper thread while applying and storing the verified
+    /// ones in order (see [`crate::verify::verify_and_apply`]). Returns whether any entry was
+    /// new.
     fn ingest_page(&mut self, peer: PeerId, page: Vec<serde_bytes::ByteBuf>) -> bool {
         let mut entries = Vec::with_capacity(page.len());
         for bytes in page {
@@ -1372,15 +1373,17 @@ impl NetworkLoop {
                 }
             }
         }
-        let verdicts = crate::verify::verify_page(&entries);
-        if let Some(bad) = verdicts.iter().position(Result::is_err) {
-            if let Some(Err(error)) = verdicts.get(bad) {
-                self.strike(peer, &error.to_string());
-            }
+        let (mut outcomes, mut forks) = (Vec::new(), Vec::new());
+        let failure = crate::verify::verify_and_apply(&entries, |verified| {
+            let (verified_outcomes, verified_forks) = self.replica().receive_page(verified.to_vec(), now_ms());
+            outcomes.extend(verified_outcomes);
+            forks.extend(verified_forks);
+        });
+        if let Some((bad, error)) = failure {
+            self.strike(peer, &error.to_string());
             entries.truncate(bad);
         }
         let authors: Vec<(MemberId, u64)> = entries.iter().map(|e| (e.author(), e.seq())).collect();
-        let (outcomes, forks) = self.replica().receive_page(entries, now_ms());
         let mut progressed = false;
         let mut applied_all = Vec::new();
         let mut parted = None;

@@ -1,27 +1,37 @@
 //! The node's sled database — the only code that names sled: the community's entries (exact
-//! bytes, by hash and by author and seq), pending and frozen entries, fork proofs, the text
-//! views (posts, replies, profiles, transfers) and the node's bookkeeping (meta, known peers).
+//! bytes, by hash and by author and seq), pending and frozen entries, fork proofs, the indexes
+//! the views are read through (posts, replies, profiles, transfers) and the node's bookkeeping
+//! (meta, known peers).
 //!
 //! Trees (a fixed set, see [`Store::open`]):
-//! - `entries`: entry hash → the entry's exact wire bytes (applied and frozen entries);
-//! - `log`: author (32 B) ‖ seq (u64 big-endian) → entry hash, for applied entries only, so an
-//!   author's log is one prefix scan in seq order and its head is the prefix's last key;
-//! - `frozen`: entry hash → () for entries of frozen logs (kept as fork evidence);
-//! - `pending`: entry hash → wire bytes of entries waiting for something;
+//! - `community`: everything an entry writes, in key ranges told apart by their first byte, so
+//!   that an entry, its place in its log and its view rows are written by one atomic
+//!   [`sled::Batch`] on one tree (a multi-tree transaction reads every key it writes, and
+//!   costs twice as much):
+//!   - `a` ‖ applied id (u64 big-endian) → entry hash ‖ the entry's exact wire bytes, for
+//!     applied entries, in the order they were applied (ids from [`sled::Db::generate_id`]:
+//!     increasing, with gaps). Storing appends at the end of this range (keyed by hash, the
+//!     bytes would land on random pages, and sled would read back and rewrite a page per entry
+//!     once the store outgrows its cache), and the start-up replay reads it in an order where
+//!     nothing waits for an entry not yet read;
+//!   - `l` ‖ author (32 B) ‖ seq (u64 big-endian) → applied id: an author's log is one prefix
+//!     scan in seq order, and its head is the prefix's last key;
+//!   - `h` ‖ entry hash → applied id;
+//!   - `f` ‖ entry hash → wire bytes of entries of frozen logs (kept as fork evidence);
+//!   - `w` ‖ entry hash → wire bytes of entries waiting for something;
+//!   - the view indexes, which hold keys only (the texts are read from the entry they name, so
+//!     nothing is stored twice) and can all be rebuilt from the entries
+//!     ([`Store::rebuild_views`]): `t` ‖ created ms ‖ post hash (visible posts, by time),
+//!     `r` ‖ post ‖ created ms ‖ reply hash (replies), `p` ‖ member → the hash of their latest
+//!     `Profile`, `m` ‖ member ‖ created ms ‖ transfer hash (once for the payer and once for
+//!     the payee) and `c` ‖ transfer hash → the hash of the `Receive` that claimed it;
 //! - `forks`: author → postcard([`ForkProof`]);
 //! - `meta`: text key → bytes (the genesis hash under `genesis`, the store's schema under
 //!   `schema`, and whatever the node keeps there);
-//! - `peers`: libp2p peer id (text) → postcard(when last seen, addresses);
-//! - the views, which can all be rebuilt from `entries` and `log` ([`Store::rebuild_views`]):
-//!   `posts` (post hash → [`PostView`]), `posts_by_time` (created ms ‖ post hash → ()),
-//!   `replies` (post ‖ created ms ‖ reply hash → [`ReplyView`]), `profiles` (member →
-//!   [`ProfileView`]), `transfers` (transfer hash → [`TransferView`]), `transfers_by_member`
-//!   (member ‖ created ms ‖ transfer hash → (), once for the payer and once for the payee) and
-//!   `claims` (transfer hash → the hash of the `Receive` that claimed it).
+//! - `peers`: libp2p peer id (text) → postcard(when last seen, addresses).
 //!
-//! An applied entry, its place in `log` and its view updates are written in one multi-tree
-//! transaction. Statuses, reply counts, balances and membership live in the in-memory
-//! [`kith_protocol::Community`]; the views here hold the texts, so they stay out of memory.
+//! Statuses, reply counts, balances and membership live in the in-memory
+//! [`kith_protocol::Community`]; the texts stay in the stored entries, out of memory.
 //!
 //! Durability: writes reach the disk through sled's flusher about once a second. Entries from
 //! peers may be left to it (they can be fetched again), but **an entry the local user publishes
@@ -34,11 +44,11 @@ use std::path::{Path, PathBuf};
 use kith_protocol::{Body, Entry, EntryHash, ForkProof, MemberId, PostKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional, TransactionalTree};
 
 /// Version of the layout of the trees and values below. Stored under `meta/schema`; a store
-/// written with another layout is refused rather than misread.
-pub const SCHEMA_VERSION: u8 = 1;
+/// written with another layout is refused rather than misread, except layout 1 (one tree per
+/// index, views holding copies of the texts), which [`Store::open`] converts.
+pub const SCHEMA_VERSION: u8 = 2;
 /// A home node's sled cache. sled's own default (1 GiB) is far too much for a Raspberry Pi;
 /// real memory use is a multiple of this figure.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -48,11 +58,27 @@ pub const MAX_ADDRS_PER_PEER: usize = 16;
 pub const MAX_PEERS: usize = 1000;
 /// Longest peer id or address remembered, in bytes; longer ones are ignored.
 pub const MAX_PEER_TEXT_BYTES: usize = 256;
-/// Entries per transaction when rebuilding the views.
+/// Entries per batch when rebuilding the views.
 const REBUILD_CHUNK: usize = 256;
 
 const META_GENESIS: &str = "genesis";
 const META_SCHEMA: &str = "schema";
+
+/// The first byte of each key range of the `community` tree.
+mod range {
+    pub const APPLIED: u8 = b'a';
+    pub const HASH: u8 = b'h';
+    pub const LOG: u8 = b'l';
+    pub const FROZEN: u8 = b'f';
+    pub const PENDING: u8 = b'w';
+    pub const POST_BY_TIME: u8 = b't';
+    pub const REPLY: u8 = b'r';
+    pub const PROFILE: u8 = b'p';
+    pub const TRANSFER_BY_MEMBER: u8 = b'm';
+    pub const CLAIM: u8 = b'c';
+    /// Every view index: what [`super::Store::rebuild_views`] drops and writes again.
+    pub const VIEWS: [u8; 5] = [POST_BY_TIME, REPLY, PROFILE, TRANSFER_BY_MEMBER, CLAIM];
+}
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -138,40 +164,10 @@ struct PeerRecord {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    entries: sled::Tree,
-    log: sled::Tree,
-    frozen: sled::Tree,
-    pending: sled::Tree,
+    community: sled::Tree,
     forks: sled::Tree,
     meta: sled::Tree,
     peers: sled::Tree,
-    views: Views,
-}
-
-/// The view trees: everything [`Store::rebuild_views`] may drop.
-#[derive(Clone)]
-struct Views {
-    posts: sled::Tree,
-    posts_by_time: sled::Tree,
-    replies: sled::Tree,
-    profiles: sled::Tree,
-    transfers: sled::Tree,
-    transfers_by_member: sled::Tree,
-    claims: sled::Tree,
-}
-
-impl Views {
-    fn all(&self) -> [&sled::Tree; 7] {
-        [
-            &self.posts,
-            &self.posts_by_time,
-            &self.replies,
-            &self.profiles,
-            &self.transfers,
-            &self.transfers_by_member,
-            &self.claims,
-        ]
-    }
 }
 
 impl fmt::Debug for Store {
@@ -183,7 +179,8 @@ impl fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating) the database in `dir`, with a cache of `cache_bytes` (see
-    /// [`DEFAULT_CACHE_BYTES`]), `Mode::LowSpace` and a background flush every second.
+    /// [`DEFAULT_CACHE_BYTES`]), `Mode::LowSpace` and a background flush every second. A store
+    /// of layout 1 is converted to this layout first.
     ///
     /// sled allows one open instance per folder: if another process (or another `Store` in
     /// this one) holds it, this fails with [`StoreError::InUse`]. Any other failure to open —
@@ -217,30 +214,20 @@ impl Store {
             }
         };
         let tree = |name: &str| db.open_tree(name).map_err(|e| corrupt(format!("tree {name}: {e}")));
-        let views = Views {
-            posts: tree("posts")?,
-            posts_by_time: tree("posts_by_time")?,
-            replies: tree("replies")?,
-            profiles: tree("profiles")?,
-            transfers: tree("transfers")?,
-            transfers_by_member: tree("transfers_by_member")?,
-            claims: tree("claims")?,
-        };
         let store = Store {
-            entries: tree("entries")?,
-            log: tree("log")?,
-            frozen: tree("frozen")?,
-            pending: tree("pending")?,
+            community: tree("community")?,
             forks: tree("forks")?,
             meta: tree("meta")?,
             peers: tree("peers")?,
-            views,
-            db,
+            db: db.clone(),
             path: path.clone(),
         };
         match store.meta_get(META_SCHEMA).map_err(|e| corrupt(e.to_string()))? {
             None => store.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?,
             Some(version) if version == [SCHEMA_VERSION] => {}
+            Some(version) if version == [1] => {
+                store.convert_from_layout_1().map_err(|e| corrupt(format!("converting from layout 1: {e}")))?;
+            }
             Some(version) => {
                 return Err(corrupt(format!(
                     "it was written in store layout {version:?}, and this kith reads layout {SCHEMA_VERSION}"
@@ -279,88 +266,80 @@ impl Store {
         Ok(())
     }
 
-    /// Stores applied entries, their places in their logs and their view updates in one
-    /// transaction, and takes them out of `pending`. Give them in the order they were applied
-    /// (each author's log in seq order), as [`kith_protocol::Report::applied`] lists them.
+    /// Stores applied entries, their places in their logs and their view rows in one atomic
+    /// batch, and takes them out of `pending`. Give them in the order they were applied (each
+    /// author's log in seq order), as [`kith_protocol::Report::applied`] lists them.
     /// Idempotent: an entry already stored at its place is skipped. A *different* entry already
-    /// stored at the same author and seq fails the whole call with [`StoreError::Conflict`].
-    /// Signatures and rules are the caller's business: this stores what it is given.
+    /// stored at the same author and seq fails the whole call with [`StoreError::Conflict`],
+    /// and nothing of it is written. Signatures and rules are the caller's business: this
+    /// stores what it is given.
     pub fn store_applied(&self, entries: &[Entry]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
-        let batch: HashMap<EntryHash, &Entry> = entries.iter().map(|e| (e.hash(), e)).collect();
-        let plans = entries
-            .iter()
-            .map(|entry| {
-                let ops = self.plan_views(entry, &batch)?;
-                Ok(Planned { entry, log_key: log_key(&entry.author(), entry.seq()), ops })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let v = &self.views;
-        let trees = (
-            &self.entries,
-            &self.log,
-            &self.pending,
-            &v.posts,
-            &v.posts_by_time,
-            &v.replies,
-            &v.profiles,
-            &v.transfers,
-            &v.transfers_by_member,
-            &v.claims,
-        );
-        let result = trees.transaction(
-            |(entries, log, pending, posts, posts_by_time, replies, profiles, transfers, by_member, claims)| {
-                let views = ViewTx { posts, posts_by_time, replies, profiles, transfers, by_member, claims };
-                for plan in &plans {
-                    let hash = plan.entry.hash();
-                    pending.remove(&hash.0[..])?;
-                    match log.get(plan.log_key)? {
-                        Some(stored) if stored.as_ref() == hash.0 => continue,
-                        Some(_) => {
-                            let (author, seq) = (plan.entry.author(), plan.entry.seq());
-                            return Err(ConflictableTransactionError::Abort(StoreError::Conflict { author, seq }));
-                        }
-                        None => {}
-                    }
-                    entries.insert(&hash.0[..], plan.entry.bytes())?;
-                    log.insert(&plan.log_key[..], &hash.0[..])?;
-                    views.apply(&plan.ops)?;
-                }
-                Ok(())
-            },
-        );
-        tx_result(result)
+        let in_call: HashMap<EntryHash, &Entry> = entries.iter().map(|e| (e.hash(), e)).collect();
+        let mut plan = BatchPlan::default();
+        let mut placed: HashMap<[u8; 41], EntryHash> = HashMap::new();
+        // Removing a key costs a walk down the tree even when it is absent: skip it when
+        // nothing waits (the replica is this store's only writer).
+        let any_pending = self.community.scan_prefix([range::PENDING]).next().is_some();
+        for entry in entries {
+            let hash = entry.hash();
+            let place = log_key(&entry.author(), entry.seq());
+            let stored = match placed.get(&place) {
+                Some(hash) => Some(*hash),
+                None => match self.community.get(place)? {
+                    Some(id) => Some(log_row_hash(&self.applied_row(&id)?)?),
+                    None => None,
+                },
+            };
+            match stored {
+                Some(stored) if stored == hash => continue,
+                Some(_) => return Err(StoreError::Conflict { author: entry.author(), seq: entry.seq() }),
+                None => {}
+            }
+            placed.insert(place, hash);
+            if any_pending {
+                plan.writes.remove(&hash_key(range::PENDING, &hash)[..]);
+            }
+            let id = self.db.generate_id()?.to_be_bytes();
+            let mut row = Vec::with_capacity(32 + entry.bytes().len());
+            row.extend_from_slice(&hash.0);
+            row.extend_from_slice(entry.bytes());
+            plan.writes.insert(&applied_key(&id)[..], row);
+            plan.writes.insert(&place[..], &id[..]);
+            plan.writes.insert(&hash_key(range::HASH, &hash)[..], &id[..]);
+            self.plan_views(entry, &in_call, &mut plan)?;
+        }
+        self.community.apply_batch(plan.writes)?;
+        Ok(())
     }
 
-    /// Stores an entry of a frozen log (fork evidence): in `entries` and `frozen`, not in `log`
-    /// nor the views. Takes it out of `pending`.
+    /// Stores an entry of a frozen log (fork evidence): among the frozen entries, not in the
+    /// log nor the views. Takes it out of `pending`.
     pub fn store_frozen(&self, entry: &Entry) -> Result<(), StoreError> {
         let hash = entry.hash();
-        let result = (&self.entries, &self.frozen, &self.pending).transaction(|(entries, frozen, pending)| {
-            entries.insert(&hash.0[..], entry.bytes())?;
-            frozen.insert(&hash.0[..], &[][..])?;
-            pending.remove(&hash.0[..])?;
-            Ok(())
-        });
-        tx_result(result)
+        let mut writes = sled::Batch::default();
+        writes.insert(&hash_key(range::FROZEN, &hash)[..], entry.bytes());
+        writes.remove(&hash_key(range::PENDING, &hash)[..]);
+        self.community.apply_batch(writes)?;
+        Ok(())
     }
 
     /// Keeps an entry that waits for something (its signature already checked).
     pub fn put_pending(&self, entry: &Entry) -> Result<(), StoreError> {
-        self.pending.insert(&entry.hash().0[..], entry.bytes())?;
+        self.community.insert(hash_key(range::PENDING, &entry.hash()), entry.bytes())?;
         Ok(())
     }
 
     pub fn remove_pending(&self, hash: &EntryHash) -> Result<(), StoreError> {
-        self.pending.remove(&hash.0[..])?;
+        self.community.remove(hash_key(range::PENDING, hash))?;
         Ok(())
     }
 
     /// Every waiting entry, in hash order.
     pub fn pending(&self) -> Result<Vec<Entry>, StoreError> {
-        self.pending.iter().values().map(|bytes| decode_entry(&bytes?)).collect()
+        self.community.scan_prefix([range::PENDING]).values().map(|bytes| decode_entry(&bytes?)).collect()
     }
 
     /// Keeps a fork proof against `author`, replacing an earlier one (the reducer only hands
@@ -376,23 +355,26 @@ impl Store {
 
     /// Any stored entry (applied or frozen; not pending) by its hash.
     pub fn get(&self, hash: &EntryHash) -> Result<Option<Entry>, StoreError> {
-        self.entries.get(hash.0)?.map(|bytes| decode_entry(&bytes)).transpose()
+        match self.applied(hash)? {
+            Some(entry) => Ok(Some(entry)),
+            None => self.community.get(hash_key(range::FROZEN, hash))?.map(|bytes| decode_entry(&bytes)).transpose(),
+        }
     }
 
     /// The applied entry at `seq` of `author`'s log.
     pub fn entry_at(&self, author: &MemberId, seq: u64) -> Result<Option<Entry>, StoreError> {
-        match self.log.get(log_key(author, seq))? {
-            Some(hash) => self.entry_bytes(&hash).and_then(|bytes| decode_entry(&bytes)).map(Some),
+        match self.community.get(log_key(author, seq))? {
+            Some(id) => decode_entry(log_row_bytes(&self.applied_row(&id)?)?).map(Some),
             None => Ok(None),
         }
     }
 
     /// The last applied entry of `author`'s log: its seq and hash.
     pub fn head(&self, author: &MemberId) -> Result<Option<(u64, EntryHash)>, StoreError> {
-        match self.log.scan_prefix(author.0).next_back() {
+        match self.community.scan_prefix(member_key(range::LOG, author)).next_back() {
             Some(item) => {
-                let (key, hash) = item?;
-                Ok(Some((seq_from_log_key(&key)?, hash_from("log value", &hash)?)))
+                let (key, id) = item?;
+                Ok(Some((seq_from_log_key(&key)?, log_row_hash(&self.applied_row(&id)?)?)))
             }
             None => Ok(None),
         }
@@ -410,12 +392,13 @@ impl Store {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut out = Vec::new();
         let mut total = 0usize;
-        for item in self.log.range(log_key(author, from_seq)..=log_key(author, u64::MAX)) {
+        for item in self.community.range(log_key(author, from_seq)..=log_key(author, u64::MAX)) {
             if out.len() >= limit {
                 break;
             }
-            let (_, hash) = item?;
-            let bytes = self.entry_bytes(&hash)?;
+            let (_, id) = item?;
+            let row = self.applied_row(&id)?;
+            let bytes = log_row_bytes(&row)?;
             if !out.is_empty() && total.saturating_add(bytes.len()) > max_bytes {
                 break;
             }
@@ -425,31 +408,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Every applied entry in (author, seq) order — for rebuilding the in-memory state at start.
+    /// Every applied entry in the order they were applied — for rebuilding the in-memory state
+    /// at start: read in this order, no entry waits for one not yet read.
     pub fn applied_entries(&self) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
-        self.log.iter().values().map(move |hash| {
-            let bytes = self.entry_bytes(&hash?)?;
-            decode_entry(&bytes)
-        })
+        self.community.scan_prefix([range::APPLIED]).values().map(|row| decode_entry(log_row_bytes(&row?)?))
     }
 
     /// Every entry kept as fork evidence, in hash order.
     pub fn frozen_entries(&self) -> Result<Vec<Entry>, StoreError> {
-        self.frozen.iter().keys().map(|hash| self.entry_bytes(&hash?).and_then(|bytes| decode_entry(&bytes))).collect()
+        self.community.scan_prefix([range::FROZEN]).values().map(|bytes| decode_entry(&bytes?)).collect()
     }
 
-    /// How many applied entries are stored. Counts by walking the `log` tree: not for hot paths.
+    /// How many applied entries are stored. Counts by walking the log: not for hot paths.
     pub fn entry_count(&self) -> usize {
-        self.log.len()
+        self.community.scan_prefix([range::HASH]).keys().count()
     }
 
-    /// Drops every view and writes them again from the `entries` and `log` trees
-    /// (`kith repair`). Returns how many entries were replayed. Not atomic as a whole: if it is
-    /// interrupted, run it again.
+    /// Drops every view index and writes them again from the stored log (`kith repair`).
+    /// Returns how many entries were replayed. Not atomic as a whole: if it is interrupted, run
+    /// it again.
     pub fn rebuild_views(&self) -> Result<usize, StoreError> {
-        for tree in self.views.all() {
-            tree.clear()?;
-        }
+        self.clear_views()?;
         let mut count = 0;
         let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
         for entry in self.applied_entries() {
@@ -471,41 +450,42 @@ impl Store {
     /// sync fetches again.
     pub fn clear_applied(&self) -> Result<usize, StoreError> {
         let genesis = self.genesis()?;
-        for tree in self.views.all() {
-            tree.clear()?;
-        }
-        let mut log_batch = sled::Batch::default();
-        let mut entries_batch = sled::Batch::default();
+        self.clear_views()?;
+        let mut writes = sled::Batch::default();
         let mut dropped = 0;
-        for item in self.log.iter() {
-            let (key, hash) = item?;
-            if genesis.is_some_and(|g| g.0 == hash.as_ref()) {
+        for item in self.community.scan_prefix([range::LOG]) {
+            let (place, id) = item?;
+            let hash = log_row_hash(&self.applied_row(&id)?)?;
+            if genesis == Some(hash) {
                 continue;
             }
-            log_batch.remove(key);
-            if !self.frozen.contains_key(&hash)? {
-                entries_batch.remove(hash);
-            }
+            writes.remove(place);
+            writes.remove(&hash_key(range::HASH, &hash)[..]);
+            writes.remove(&applied_key(&id)[..]);
             dropped += 1;
         }
-        self.log.apply_batch(log_batch)?;
-        self.entries.apply_batch(entries_batch)?;
+        self.community.apply_batch(writes)?;
         Ok(dropped)
     }
 
-    // --- views ---
+    // --- views: read through the indexes, texts decoded from the entries ---
 
+    /// A visible post's texts (not redacted, not of a frozen log).
     pub fn post(&self, hash: &EntryHash) -> Result<Option<PostView>, StoreError> {
-        self.views.posts.get(hash.0)?.map(|bytes| decode("post view", &bytes)).transpose()
+        let Some(entry) = self.applied(hash)? else { return Ok(None) };
+        if !self.community.contains_key(time_key(range::POST_BY_TIME, None, entry.timestamp_ms(), hash))? {
+            return Ok(None);
+        }
+        Ok(post_view(&entry))
     }
 
     /// Every post's texts, newest first (by the time its author gave it).
     pub fn posts(&self) -> Result<Vec<PostView>, StoreError> {
         let mut out = Vec::new();
-        for key in self.views.posts_by_time.iter().keys().rev() {
+        for key in self.community.scan_prefix([range::POST_BY_TIME]).keys().rev() {
             let key = key?;
-            let hash = hash_from("post index key", key.get(8..).unwrap_or_default())?;
-            match self.post(&hash)? {
+            let hash = hash_from("post index key", key.get(9..).unwrap_or_default())?;
+            match self.applied(&hash)?.as_ref().and_then(post_view) {
                 Some(post) => out.push(post),
                 None => tracing::warn!(post = %hash, "post index names a missing post; `kith repair` rebuilds it"),
             }
@@ -515,24 +495,41 @@ impl Store {
 
     /// The replies to a post, oldest first.
     pub fn replies(&self, post: &EntryHash) -> Result<Vec<ReplyView>, StoreError> {
-        self.views.replies.scan_prefix(post.0).values().map(|bytes| decode("reply view", &bytes?)).collect()
+        let mut out = Vec::new();
+        for key in self.community.scan_prefix(hash_key(range::REPLY, post)).keys() {
+            let key = key?;
+            let hash = hash_from("reply index key", key.get(41..).unwrap_or_default())?;
+            match self.applied(&hash)?.as_ref().and_then(reply_view) {
+                Some(reply) => out.push(reply),
+                None => tracing::warn!(reply = %hash, "reply index names a missing reply; `kith repair` rebuilds it"),
+            }
+        }
+        Ok(out)
     }
 
     /// A member's latest profile, unless its author redacted it.
     pub fn profile(&self, member: &MemberId) -> Result<Option<ProfileView>, StoreError> {
-        self.views.profiles.get(member.0)?.map(|bytes| decode("profile view", &bytes)).transpose()
+        let Some(hash) = self.community.get(member_key(range::PROFILE, member))? else { return Ok(None) };
+        let hash = hash_from("profile index value", &hash)?;
+        Ok(self.applied(&hash)?.as_ref().and_then(profile_view))
     }
 
+    /// An applied transfer, with its claim if the payee's `Receive` is stored.
     pub fn transfer(&self, hash: &EntryHash) -> Result<Option<TransferView>, StoreError> {
-        self.views.transfers.get(hash.0)?.map(|bytes| decode("transfer view", &bytes)).transpose()
+        let Some(entry) = self.applied(hash)? else { return Ok(None) };
+        let claim = match self.community.get(hash_key(range::CLAIM, hash))? {
+            Some(receive) => Some(hash_from("claim", &receive)?),
+            None => None,
+        };
+        Ok(transfer_view(&entry, claim))
     }
 
     /// The transfers a member paid or received, newest first.
     pub fn transfers_of(&self, member: &MemberId) -> Result<Vec<TransferView>, StoreError> {
         let mut out = Vec::new();
-        for key in self.views.transfers_by_member.scan_prefix(member.0).keys().rev() {
+        for key in self.community.scan_prefix(member_key(range::TRANSFER_BY_MEMBER, member)).keys().rev() {
             let key = key?;
-            let hash = hash_from("transfer index key", key.get(40..).unwrap_or_default())?;
+            let hash = hash_from("transfer index key", key.get(41..).unwrap_or_default())?;
             match self.transfer(&hash)? {
                 Some(transfer) => out.push(transfer),
                 None => {
@@ -623,112 +620,81 @@ impl Store {
         Ok(())
     }
 
-    /// The bytes of a stored entry a `log` or `frozen` row names.
-    fn entry_bytes(&self, hash: &[u8]) -> Result<sled::IVec, StoreError> {
-        self.entries
-            .get(hash)?
-            .ok_or_else(|| StoreError::Decode(format!("entry {} is indexed but not stored", hex::encode(hash))))
+    /// An applied entry by its hash.
+    fn applied(&self, hash: &EntryHash) -> Result<Option<Entry>, StoreError> {
+        match self.community.get(hash_key(range::HASH, hash))? {
+            Some(id) => decode_entry(log_row_bytes(&self.applied_row(&id)?)?).map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// Writes the views of entries already stored (for [`Store::rebuild_views`]).
+    /// The `a` row (hash ‖ entry bytes) an applied id names.
+    fn applied_row(&self, id: &[u8]) -> Result<sled::IVec, StoreError> {
+        self.community
+            .get(applied_key(id))?
+            .ok_or_else(|| StoreError::Decode(format!("applied entry {} is indexed but not stored", hex::encode(id))))
+    }
+
+    /// Removes every view index row.
+    fn clear_views(&self) -> Result<(), StoreError> {
+        let mut writes = sled::Batch::default();
+        for first in range::VIEWS {
+            for key in self.community.scan_prefix([first]).keys() {
+                writes.remove(key?);
+            }
+        }
+        self.community.apply_batch(writes)?;
+        Ok(())
+    }
+
+    /// Writes the view rows of entries already stored (for [`Store::rebuild_views`]).
     fn replay_views(&self, chunk: &[Entry]) -> Result<usize, StoreError> {
         if chunk.is_empty() {
             return Ok(0);
         }
-        let batch: HashMap<EntryHash, &Entry> = chunk.iter().map(|e| (e.hash(), e)).collect();
-        let ops = chunk.iter().map(|entry| self.plan_views(entry, &batch)).collect::<Result<Vec<_>, _>>()?;
-        let v = &self.views;
-        let trees =
-            (&v.posts, &v.posts_by_time, &v.replies, &v.profiles, &v.transfers, &v.transfers_by_member, &v.claims);
-        let result = trees.transaction(|(posts, posts_by_time, replies, profiles, transfers, by_member, claims)| {
-            let views = ViewTx { posts, posts_by_time, replies, profiles, transfers, by_member, claims };
-            for entry_ops in &ops {
-                views.apply(entry_ops)?;
-            }
-            Ok(())
-        });
-        tx_result(result)?;
+        let in_call: HashMap<EntryHash, &Entry> = chunk.iter().map(|e| (e.hash(), e)).collect();
+        let mut plan = BatchPlan::default();
+        for entry in chunk {
+            self.plan_views(entry, &in_call, &mut plan)?;
+        }
+        self.community.apply_batch(plan.writes)?;
         Ok(chunk.len())
     }
 
-    /// Works out, outside any transaction, what an entry changes in the views. A `Redact`'s
-    /// target is looked up in `batch` first, then in the store (entries never change, so
-    /// reading them outside the transaction is safe).
-    fn plan_views(&self, entry: &Entry, batch: &HashMap<EntryHash, &Entry>) -> Result<Vec<ViewOp>, StoreError> {
+    /// Adds to `plan` what an entry changes in the view indexes. A `Redact`'s target is looked
+    /// up in `in_call` first, then in the store (entries never change).
+    fn plan_views(
+        &self,
+        entry: &Entry,
+        in_call: &HashMap<EntryHash, &Entry>,
+        plan: &mut BatchPlan,
+    ) -> Result<(), StoreError> {
         let hash = entry.hash();
         let author = entry.author();
         let at = entry.timestamp_ms();
-        let ops = match entry.body() {
-            Body::Post { kind, title, details, category, when, place, expires_at } => {
-                let view = PostView {
-                    id: hash,
-                    author,
-                    kind: *kind,
-                    title: title.clone(),
-                    details: details.clone(),
-                    category: category.clone(),
-                    when: when.clone(),
-                    place: place.clone(),
-                    created_at_ms: at,
-                    expires_at: *expires_at,
-                };
-                vec![
-                    ViewOp::Insert(ViewTree::Posts, hash.0.to_vec(), encode("post view", &view)?),
-                    ViewOp::Insert(ViewTree::PostsByTime, time_key(None, at, &hash), Vec::new()),
-                ]
+        let none: &[u8] = &[];
+        match entry.body() {
+            Body::Post { .. } => plan.writes.insert(time_key(range::POST_BY_TIME, None, at, &hash), none),
+            Body::Reply { post, .. } => plan.writes.insert(time_key(range::REPLY, Some(&post.0), at, &hash), none),
+            Body::Profile { .. } => {
+                plan.writes.insert(&member_key(range::PROFILE, &author)[..], &hash.0[..]);
+                plan.profiles.insert(author, Some(hash));
             }
-            Body::Reply { post, text } => {
-                let view = ReplyView { id: hash, post: *post, author, text: text.clone(), created_at_ms: at };
-                vec![ViewOp::Insert(
-                    ViewTree::Replies,
-                    time_key(Some(&post.0), at, &hash),
-                    encode("reply view", &view)?,
-                )]
+            Body::Transfer { to, .. } => {
+                plan.writes.insert(time_key(range::TRANSFER_BY_MEMBER, Some(&author.0), at, &hash), none);
+                plan.writes.insert(time_key(range::TRANSFER_BY_MEMBER, Some(&to.0), at, &hash), none);
             }
-            Body::Profile { name, about, area, skills, contact } => {
-                let view = ProfileView {
-                    member: author,
-                    entry: hash,
-                    name: name.clone(),
-                    about: about.clone(),
-                    area: area.clone(),
-                    skills: skills.clone(),
-                    contact: contact.clone(),
-                    updated_at_ms: at,
-                };
-                vec![ViewOp::Insert(ViewTree::Profiles, author.0.to_vec(), encode("profile view", &view)?)]
-            }
-            Body::Transfer { to, minutes, memo, for_post } => {
-                let view = TransferView {
-                    id: hash,
-                    from: author,
-                    to: *to,
-                    minutes: minutes.0,
-                    memo: memo.clone(),
-                    for_post: *for_post,
-                    created_at_ms: at,
-                    claim: None,
-                };
-                vec![
-                    ViewOp::PutTransfer(Box::new(view)),
-                    ViewOp::Insert(ViewTree::TransfersByMember, time_key(Some(&author.0), at, &hash), Vec::new()),
-                    ViewOp::Insert(ViewTree::TransfersByMember, time_key(Some(&to.0), at, &hash), Vec::new()),
-                ]
-            }
-            Body::Receive { transfer } => vec![ViewOp::Claim { transfer: *transfer, receive: hash }],
+            Body::Receive { transfer } => plan.writes.insert(&hash_key(range::CLAIM, transfer)[..], &hash.0[..]),
             Body::Redact { entry: target } => {
-                let found = match batch.get(target) {
+                let found = match in_call.get(target) {
                     Some(found) => Some((*found).clone()),
                     None => self.get(target)?,
                 };
                 match found {
                     // Only an author's own entries can be redacted (the reducer checked it).
-                    Some(found) if found.author() == author => redaction(&found),
-                    Some(_) => Vec::new(),
-                    None => {
-                        tracing::warn!(entry = %target, "redacted entry is not stored; no view to remove");
-                        Vec::new()
-                    }
+                    Some(found) if found.author() == author => self.plan_redaction(&found, plan)?,
+                    Some(_) => {}
+                    None => tracing::warn!(entry = %target, "redacted entry is not stored; no view to remove"),
                 }
             }
             Body::Genesis { .. }
@@ -737,160 +703,221 @@ impl Store {
             | Body::Suspend { .. }
             | Body::Appoint { .. }
             | Body::RevokeInvite { .. }
-            | Body::InviteUsed { .. } => Vec::new(),
-        };
-        Ok(ops)
-    }
-}
-
-/// What removing a redacted entry's texts takes.
-fn redaction(target: &Entry) -> Vec<ViewOp> {
-    let hash = target.hash();
-    let at = target.timestamp_ms();
-    match target.body() {
-        Body::Post { .. } => vec![
-            ViewOp::Remove(ViewTree::Posts, hash.0.to_vec()),
-            ViewOp::Remove(ViewTree::PostsByTime, time_key(None, at, &hash)),
-        ],
-        Body::Reply { post, .. } => vec![ViewOp::Remove(ViewTree::Replies, time_key(Some(&post.0), at, &hash))],
-        Body::Profile { .. } => vec![ViewOp::RemoveProfileIf { member: target.author(), entry: hash }],
-        _ => Vec::new(),
-    }
-}
-
-/// An entry planned for [`Store::store_applied`].
-struct Planned<'a> {
-    entry: &'a Entry,
-    log_key: [u8; 40],
-    ops: Vec<ViewOp>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum ViewTree {
-    Posts,
-    PostsByTime,
-    Replies,
-    Profiles,
-    TransfersByMember,
-}
-
-/// One change to the views, with its keys worked out before the transaction.
-#[derive(Debug)]
-enum ViewOp {
-    Insert(ViewTree, Vec<u8>, Vec<u8>),
-    Remove(ViewTree, Vec<u8>),
-    /// Writes a transfer, with the claim if its `Receive` came first.
-    PutTransfer(Box<TransferView>),
-    /// Records a claim, and marks the transfer if it is stored.
-    Claim {
-        transfer: EntryHash,
-        receive: EntryHash,
-    },
-    /// Removes a member's profile if it still comes from `entry`.
-    RemoveProfileIf {
-        member: MemberId,
-        entry: EntryHash,
-    },
-}
-
-/// The view trees inside a transaction.
-struct ViewTx<'a> {
-    posts: &'a TransactionalTree,
-    posts_by_time: &'a TransactionalTree,
-    replies: &'a TransactionalTree,
-    profiles: &'a TransactionalTree,
-    transfers: &'a TransactionalTree,
-    by_member: &'a TransactionalTree,
-    claims: &'a TransactionalTree,
-}
-
-type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
-
-impl ViewTx<'_> {
-    fn tree(&self, tree: ViewTree) -> &TransactionalTree {
-        match tree {
-            ViewTree::Posts => self.posts,
-            ViewTree::PostsByTime => self.posts_by_time,
-            ViewTree::Replies => self.replies,
-            ViewTree::Profiles => self.profiles,
-            ViewTree::TransfersByMember => self.by_member,
-        }
-    }
-
-    fn apply(&self, ops: &[ViewOp]) -> TxResult {
-        for op in ops {
-            match op {
-                ViewOp::Insert(tree, key, value) => {
-                    self.tree(*tree).insert(key.as_slice(), value.as_slice())?;
-                }
-                ViewOp::Remove(tree, key) => {
-                    self.tree(*tree).remove(key.as_slice())?;
-                }
-                ViewOp::PutTransfer(view) => {
-                    let mut view = (**view).clone();
-                    if let Some(claim) = self.claims.get(view.id.0)? {
-                        view.claim = Some(hash_from("claim", &claim).map_err(ConflictableTransactionError::Abort)?);
-                    }
-                    let value = encode("transfer view", &view).map_err(ConflictableTransactionError::Abort)?;
-                    self.transfers.insert(&view.id.0[..], value)?;
-                }
-                ViewOp::Claim { transfer, receive } => {
-                    self.claims.insert(&transfer.0[..], &receive.0[..])?;
-                    if let Some(bytes) = self.transfers.get(transfer.0)? {
-                        let mut view: TransferView =
-                            decode("transfer view", &bytes).map_err(ConflictableTransactionError::Abort)?;
-                        view.claim = Some(*receive);
-                        let value = encode("transfer view", &view).map_err(ConflictableTransactionError::Abort)?;
-                        self.transfers.insert(&transfer.0[..], value)?;
-                    }
-                }
-                ViewOp::RemoveProfileIf { member, entry } => {
-                    if let Some(bytes) = self.profiles.get(member.0)? {
-                        let view: ProfileView =
-                            decode("profile view", &bytes).map_err(ConflictableTransactionError::Abort)?;
-                        if view.entry == *entry {
-                            self.profiles.remove(&member.0[..])?;
-                        }
-                    }
-                }
-            }
+            | Body::InviteUsed { .. } => {}
         }
         Ok(())
     }
+
+    /// Adds to `plan` the removal of a redacted entry's view row. A profile row goes only if
+    /// it still names this entry (a later profile replaced it otherwise).
+    fn plan_redaction(&self, target: &Entry, plan: &mut BatchPlan) -> Result<(), StoreError> {
+        let hash = target.hash();
+        let at = target.timestamp_ms();
+        match target.body() {
+            Body::Post { .. } => plan.writes.remove(time_key(range::POST_BY_TIME, None, at, &hash)),
+            Body::Reply { post, .. } => plan.writes.remove(time_key(range::REPLY, Some(&post.0), at, &hash)),
+            Body::Profile { .. } => {
+                let member = target.author();
+                let current = match plan.profiles.get(&member) {
+                    Some(current) => *current,
+                    None => match self.community.get(member_key(range::PROFILE, &member))? {
+                        Some(value) => Some(hash_from("profile index value", &value)?),
+                        None => None,
+                    },
+                };
+                if current == Some(hash) {
+                    plan.writes.remove(&member_key(range::PROFILE, &member)[..]);
+                    plan.profiles.insert(member, None);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Converts a store of layout 1 (a tree per index, views holding copies of the texts):
+    /// moves the entries, log, frozen marks and pending entries into the `community` tree,
+    /// writes the view indexes and drops the old trees. Run again if interrupted: the schema
+    /// changes last.
+    fn convert_from_layout_1(&self) -> Result<(), StoreError> {
+        const OLD_TREES: [&str; 11] = [
+            "entries",
+            "log",
+            "frozen",
+            "pending",
+            "posts",
+            "posts_by_time",
+            "replies",
+            "profiles",
+            "transfers",
+            "transfers_by_member",
+            "claims",
+        ];
+        let entries = self.db.open_tree("entries")?;
+        let stored = |hash: &[u8]| -> Result<sled::IVec, StoreError> {
+            entries.get(hash)?.ok_or_else(|| StoreError::Decode(format!("entry {} is missing", hex::encode(hash))))
+        };
+        // Layout 1 kept no order of application; time, then each log's order, comes close
+        // (a log's timestamps never decrease), so the first replay keeps few entries waiting.
+        let mut applied = Vec::new();
+        for item in self.db.open_tree("log")?.iter() {
+            let (_, hash) = item?;
+            let entry = decode_entry(&stored(&hash)?)?;
+            applied.push((entry.timestamp_ms(), entry.author(), entry.seq(), entry.hash()));
+        }
+        applied.sort_unstable();
+        for chunk in applied.chunks(REBUILD_CHUNK) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (_, _, _, hash) in chunk {
+                entries.push(decode_entry(&stored(&hash.0)?)?);
+            }
+            self.store_applied(&entries)?;
+        }
+        for item in self.db.open_tree("frozen")?.iter() {
+            let (hash, _) = item?;
+            let hash = hash_from("frozen key", &hash)?;
+            self.community.insert(hash_key(range::FROZEN, &hash), stored(&hash.0)?)?;
+        }
+        for item in self.db.open_tree("pending")?.iter() {
+            let (hash, bytes) = item?;
+            self.community.insert(hash_key(range::PENDING, &hash_from("pending key", &hash)?), bytes)?;
+        }
+        for name in OLD_TREES {
+            self.db.drop_tree(name)?;
+        }
+        self.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?;
+        self.flush()
+    }
 }
 
-fn tx_result<T>(result: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
-    result.map_err(|error| match error {
-        TransactionError::Abort(error) => error,
-        TransactionError::Storage(error) => StoreError::Sled(error),
+/// The writes of one batch, and the profile rows it has set or removed so far (so that a
+/// redaction sees a profile stored earlier in the same batch).
+#[derive(Default)]
+struct BatchPlan {
+    writes: sled::Batch,
+    profiles: HashMap<MemberId, Option<EntryHash>>,
+}
+
+fn post_view(entry: &Entry) -> Option<PostView> {
+    let Body::Post { kind, title, details, category, when, place, expires_at } = entry.body() else { return None };
+    Some(PostView {
+        id: entry.hash(),
+        author: entry.author(),
+        kind: *kind,
+        title: title.clone(),
+        details: details.clone(),
+        category: category.clone(),
+        when: when.clone(),
+        place: place.clone(),
+        created_at_ms: entry.timestamp_ms(),
+        expires_at: *expires_at,
     })
 }
 
-/// author (32 B) ‖ seq (u64 big-endian): sorts each author's log in seq order.
-fn log_key(author: &MemberId, seq: u64) -> [u8; 40] {
-    let mut key = [0u8; 40];
-    key[..32].copy_from_slice(&author.0);
-    key[32..].copy_from_slice(&seq.to_be_bytes());
+fn reply_view(entry: &Entry) -> Option<ReplyView> {
+    let Body::Reply { post, text } = entry.body() else { return None };
+    Some(ReplyView {
+        id: entry.hash(),
+        post: *post,
+        author: entry.author(),
+        text: text.clone(),
+        created_at_ms: entry.timestamp_ms(),
+    })
+}
+
+fn profile_view(entry: &Entry) -> Option<ProfileView> {
+    let Body::Profile { name, about, area, skills, contact } = entry.body() else { return None };
+    Some(ProfileView {
+        member: entry.author(),
+        entry: entry.hash(),
+        name: name.clone(),
+        about: about.clone(),
+        area: area.clone(),
+        skills: skills.clone(),
+        contact: contact.clone(),
+        updated_at_ms: entry.timestamp_ms(),
+    })
+}
+
+fn transfer_view(entry: &Entry, claim: Option<EntryHash>) -> Option<TransferView> {
+    let Body::Transfer { to, minutes, memo, for_post } = entry.body() else { return None };
+    Some(TransferView {
+        id: entry.hash(),
+        from: entry.author(),
+        to: *to,
+        minutes: minutes.0,
+        memo: memo.clone(),
+        for_post: *for_post,
+        created_at_ms: entry.timestamp_ms(),
+        claim,
+    })
+}
+
+/// `first` ‖ hash (32 B).
+fn hash_key(first: u8, hash: &EntryHash) -> [u8; 33] {
+    member_or_hash_key(first, &hash.0)
+}
+
+/// `first` ‖ member id (32 B).
+fn member_key(first: u8, member: &MemberId) -> [u8; 33] {
+    member_or_hash_key(first, &member.0)
+}
+
+fn member_or_hash_key(first: u8, id: &[u8; 32]) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = first;
+    key[1..].copy_from_slice(id);
+    key
+}
+
+/// `a` ‖ applied id (8 B, big-endian).
+fn applied_key(id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(range::APPLIED);
+    key.extend_from_slice(id);
+    key
+}
+
+/// `l` ‖ author (32 B) ‖ seq (u64 big-endian): sorts each author's log in seq order.
+fn log_key(author: &MemberId, seq: u64) -> [u8; 41] {
+    let mut key = [0u8; 41];
+    key[0] = range::LOG;
+    key[1..33].copy_from_slice(&author.0);
+    key[33..].copy_from_slice(&seq.to_be_bytes());
     key
 }
 
 fn seq_from_log_key(key: &[u8]) -> Result<u64, StoreError> {
     let bytes: [u8; 8] = key
-        .get(32..)
+        .get(33..)
         .and_then(|tail| tail.try_into().ok())
         .ok_or_else(|| StoreError::Decode(format!("a log key of {} bytes", key.len())))?;
     Ok(u64::from_be_bytes(bytes))
 }
 
-/// [prefix (32 B)] ‖ ms (u64 big-endian) ‖ hash (32 B): sorts by time under the prefix.
-fn time_key(prefix: Option<&[u8; 32]>, at_ms: u64, hash: &EntryHash) -> Vec<u8> {
-    let mut key = Vec::with_capacity(72);
+/// `first` ‖ [prefix (32 B)] ‖ ms (u64 big-endian) ‖ hash (32 B): sorts by time under the
+/// prefix.
+fn time_key(first: u8, prefix: Option<&[u8; 32]>, at_ms: u64, hash: &EntryHash) -> Vec<u8> {
+    let mut key = Vec::with_capacity(73);
+    key.push(first);
     if let Some(prefix) = prefix {
         key.extend_from_slice(prefix);
     }
     key.extend_from_slice(&at_ms.to_be_bytes());
     key.extend_from_slice(&hash.0);
     key
+}
+
+/// The hash at the start of an `a` row.
+fn log_row_hash(row: &[u8]) -> Result<EntryHash, StoreError> {
+    hash_from("log row", row.get(..32).unwrap_or_default())
+}
+
+/// The entry bytes after the hash in an `a` row.
+fn log_row_bytes(row: &[u8]) -> Result<&[u8], StoreError> {
+    row.get(32..)
+        .filter(|bytes| !bytes.is_empty())
+        .ok_or_else(|| StoreError::Decode("a log row without an entry".into()))
 }
 
 fn hash_from(what: &str, bytes: &[u8]) -> Result<EntryHash, StoreError> {
@@ -1030,6 +1057,22 @@ mod tests {
         assert_eq!(store.entry_count(), 3);
         let all: Vec<Vec<u8>> = store.applied_entries().map(|e| e.unwrap().bytes().to_vec()).collect();
         assert_eq!(all, vec![genesis.bytes().to_vec(), first.bytes().to_vec(), second.bytes().to_vec()]);
+    }
+
+    #[test]
+    fn applied_entries_come_back_in_the_order_they_were_applied() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        let (mut founder, genesis) = founder();
+        let mut bea = Author::new(2, founder.community);
+        let offer = bea.write(10, post("lifts"));
+        let reply = founder.write(20, Body::Reply { post: offer.hash(), text: "yes please".into() });
+        let thanks = bea.write(30, Body::Reply { post: offer.hash(), text: "see you then".into() });
+        store.store_applied(&[genesis.clone(), offer.clone()]).unwrap();
+        store.store_applied(&[reply.clone(), thanks.clone()]).unwrap();
+        // Whichever author's key sorts first, a reply never comes back before its post.
+        let order: Vec<EntryHash> = store.applied_entries().map(|e| e.unwrap().hash()).collect();
+        assert_eq!(order, [genesis.hash(), offer.hash(), reply.hash(), thanks.hash()]);
     }
 
     #[test]
@@ -1449,6 +1492,43 @@ mod tests {
         };
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
         assert!(error.to_string().contains("layout"), "{error}");
+    }
+
+    #[test]
+    fn a_store_of_layout_1_is_converted() {
+        let dir = TempDir::new().unwrap();
+        let (mut founder, genesis) = founder();
+        let offer = founder.write(10, post("lifts"));
+        let mut bea = Author::new(2, founder.community);
+        let frozen = bea.write(10, profile("Bea"));
+        let waiting = bea.write(20, post("waiting"));
+        {
+            // Layout 1: a tree per index, keys without a range byte.
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let (entries, log) = (db.open_tree("entries").unwrap(), db.open_tree("log").unwrap());
+            for entry in [&genesis, &offer, &frozen] {
+                entries.insert(entry.hash().0, entry.bytes()).unwrap();
+            }
+            for entry in [&genesis, &offer] {
+                log.insert(&log_key(&entry.author(), entry.seq())[1..], &entry.hash().0).unwrap();
+            }
+            db.open_tree("frozen").unwrap().insert(frozen.hash().0, &[][..]).unwrap();
+            db.open_tree("pending").unwrap().insert(waiting.hash().0, waiting.bytes()).unwrap();
+            db.open_tree("posts").unwrap().insert(offer.hash().0, &b"an old view"[..]).unwrap();
+            let meta = db.open_tree("meta").unwrap();
+            meta.insert(META_SCHEMA, &[1u8][..]).unwrap();
+            meta.insert(META_GENESIS, &genesis.hash().0).unwrap();
+            db.flush().unwrap();
+        }
+        let store = reopen(dir.path());
+        assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
+        assert_eq!(store.entry_count(), 2);
+        assert_eq!(store.entry_at(&founder.id(), 2).unwrap().unwrap().bytes(), offer.bytes());
+        assert_eq!(store.post(&offer.hash()).unwrap().unwrap().title, "lifts");
+        assert_eq!(store.get(&frozen.hash()).unwrap().unwrap().bytes(), frozen.bytes());
+        assert_eq!(store.frozen_entries().unwrap().len(), 1);
+        assert_eq!(store.pending().unwrap().iter().map(Entry::hash).collect::<Vec<_>>(), [waiting.hash()]);
+        assert!(!store.db.tree_names().iter().any(|name| name.as_ref() == b"posts"), "old trees are dropped");
     }
 
     #[test]

@@ -170,21 +170,27 @@ pub enum Body {
 impl Body {
     /// The body's name, for logs and messages.
     pub fn kind_name(&self) -> &'static str {
-        match self {
-            Body::Genesis { .. } => "genesis",
-            Body::Profile { .. } => "profile",
-            Body::Vouch { .. } => "vouch",
-            Body::Post { .. } => "post",
-            Body::PostStatus { .. } => "post status",
-            Body::Reply { .. } => "reply",
-            Body::Transfer { .. } => "transfer",
-            Body::Receive { .. } => "receive",
-            Body::Redact { .. } => "redact",
-            Body::Suspend { .. } => "suspend",
-            Body::Appoint { .. } => "appoint",
-            Body::RevokeInvite { .. } => "revoke invite",
-            Body::InviteUsed { .. } => "invite used",
-        }
+        Body::kind_name_of(crate::entry::body_kind_index(self))
+    }
+
+    /// The name of the kind whose variant index ([`crate::entry::body_kind_index`]) is `index`.
+    pub fn kind_name_of(index: u8) -> &'static str {
+        const NAMES: [&str; 13] = [
+            "genesis",
+            "profile",
+            "vouch",
+            "post",
+            "post status",
+            "reply",
+            "transfer",
+            "receive",
+            "redact",
+            "suspend",
+            "appoint",
+            "revoke invite",
+            "invite used",
+        ];
+        NAMES.get(usize::from(index)).copied().unwrap_or("unknown kind")
     }
 
     /// Checks every field's bounds: lengths, required text, single-line fields, amounts.

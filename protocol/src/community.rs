@@ -84,12 +84,13 @@ pub struct Transfer {
     pub claimed_by: Option<EntryHash>,
 }
 
-/// Where an entry this node holds sits.
+/// Whose an entry this node holds is, and what kind. One per entry held, so kept small
+/// (34 bytes): the kind as its variant index, no seq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Located {
     author: MemberId,
-    seq: u64,
-    kind: &'static str,
+    /// [`crate::entry::body_kind_index`] of its body.
+    kind: u8,
     /// Part of a frozen log: kept as evidence, never applied.
     frozen: bool,
 }
@@ -138,7 +139,9 @@ pub struct Community {
     replies: BTreeMap<EntryHash, Reply>,
     transfers: BTreeMap<EntryHash, Transfer>,
     entries: BTreeMap<EntryHash, Located>,
-    logs: BTreeMap<(MemberId, u64), EntryHash>,
+    /// Each author's applied log: the hash of entry `seq` at index `seq - 1` (applied entries
+    /// always follow their log's head, so a log is a list without gaps).
+    logs: BTreeMap<MemberId, Vec<EntryHash>>,
     forks: BTreeMap<MemberId, ForkProof>,
     pending: BTreeMap<EntryHash, (Entry, Wait)>,
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
@@ -259,8 +262,8 @@ impl Community {
         if self.members.get(&entry.author()).and_then(|m| m.frozen_at).is_some_and(|at| entry.seq() >= at) {
             return Outcome::Frozen;
         }
-        if let Some(existing) = self.logs.get(&(entry.author(), entry.seq())) {
-            return Outcome::Conflict { existing: *existing };
+        if let Some(existing) = self.entry_at(&entry.author(), entry.seq()) {
+            return Outcome::Conflict { existing };
         }
         match self.judge(entry, now_ms) {
             Ok(()) => Outcome::Applied,
@@ -301,10 +304,9 @@ impl Community {
             report.frozen.push(entry);
             return Outcome::Frozen;
         }
-        if let Some(existing) = self.logs.get(&(author, seq)) {
+        if let Some(existing) = self.entry_at(&author, seq) {
             // Same author, same seq, different hash: a fork. The reducer keeps no entry bytes;
             // the caller completes the proof with `fork_with` from its store.
-            let existing = *existing;
             report.conflicts.push((entry, existing));
             return Outcome::Conflict { existing };
         }
@@ -390,7 +392,7 @@ impl Community {
             }
             Body::Redact { entry: target } => {
                 let located = self.located(*target)?;
-                rules::redactable(author, located.author, located.kind)?;
+                rules::redactable(author, located.author, Body::kind_name_of(located.kind))?;
                 Ok(())
             }
             Body::Suspend { member: target, .. } => {
@@ -430,10 +432,15 @@ impl Community {
     }
 
     fn record(&mut self, entry: &Entry, frozen: bool) {
-        let located = Located { author: entry.author(), seq: entry.seq(), kind: entry.body().kind_name(), frozen };
+        let located = Located { author: entry.author(), kind: entry.header().body_kind, frozen };
         self.entries.insert(entry.hash(), located);
         if !frozen {
-            self.logs.insert((entry.author(), entry.seq()), entry.hash());
+            let log = self.logs.entry(entry.author()).or_default();
+            // The rules apply an entry only right after its log's head.
+            debug_assert_eq!(log.len() as u64 + 1, entry.seq(), "an applied entry follows its log's head");
+            if log.len() as u64 + 1 == entry.seq() {
+                log.push(entry.hash());
+            }
         }
     }
 
@@ -584,7 +591,8 @@ impl Community {
     }
     /// The hash of an author's applied entry at `seq`.
     pub fn entry_at(&self, author: &MemberId, seq: u64) -> Option<EntryHash> {
-        self.logs.get(&(*author, seq)).copied()
+        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.logs.get(author)?.get(index).copied()
     }
     /// Whether this node holds the entry (applied or as evidence of a fork).
     pub fn holds(&self, hash: &EntryHash) -> bool {

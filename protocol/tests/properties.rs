@@ -159,6 +159,43 @@ proptest! {
     }
 
     #[test]
+    fn verify_many_agrees_with_verify_strict_on_mangled_signatures(
+        entries in prop::collection::vec(signed_entry(), 1..6),
+        repeats in 1usize..4,
+        mangles in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..6),
+    ) {
+        // Pages repeat entries (so the same author's key serves several checks), and some
+        // signatures are changed: a byte of R or s replaced, s raised by the group order
+        // (a malleated signature), or R and s swapped.
+        let order_l: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut page: Vec<Entry> = entries.iter().cycle().take(entries.len() * repeats).cloned().collect();
+        for (which, at, byte, how) in mangles {
+            let index = which.index(page.len());
+            let entry = &page[index];
+            let mut signature = *entry.signature();
+            match how {
+                0 => signature[at.index(64)] = byte,
+                1 => {
+                    let mut carry = 0u16;
+                    for i in 0..32 {
+                        let sum = u16::from(signature[32 + i]) + u16::from(order_l[i]) + carry;
+                        signature[32 + i] = sum as u8;
+                        carry = sum >> 8;
+                    }
+                }
+                _ => signature.rotate_left(32),
+            }
+            let bytes = wire(entry.header_bytes(), &signature, &payload_bytes(entry.body()));
+            page[index] = Entry::decode_unverified(bytes).unwrap();
+        }
+        let one_by_one: Vec<Result<(), EntryError>> = page.iter().map(Entry::verify_signature).collect();
+        prop_assert_eq!(Entry::verify_many(&page), one_by_one);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..700), versioned in any::<bool>()) {
         let mut bytes = bytes;
         if versioned && !bytes.is_empty() {

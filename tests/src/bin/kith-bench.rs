@@ -207,22 +207,36 @@ fn raw_sled_rate(entries: &[Entry], dir: &Path) -> anyhow::Result<f64> {
 }
 
 /// Feeds a history through the path a peer's entries take in catch-up: pages of 512,
-/// decoded, batch-verified, judged by the reducer, stored with their views.
-fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<(Duration, Replica)> {
+/// decoded, verified on a helper thread while the verified part is judged by the reducer and
+/// stored with its views (`kith_node::verify::verify_and_apply`, as the network loop does).
+/// What [`ingest_paged`] took: in all, and on the thread that judges and stores (the rest of
+/// that thread's time is waiting for signatures and decoding).
+struct Ingested {
+    elapsed: Duration,
+    applying: Duration,
+    replica: Replica,
+}
+
+fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<Ingested> {
     let store = Store::open(home, kith_node::store::DEFAULT_CACHE_BYTES)?;
     let key = Keypair::from_secret_bytes([0xAB; 32]);
     let mut replica = Replica::open(store, key, Some(history.genesis.community()), u64::MAX / 2)?;
     replica.adopt_genesis(&history.genesis)?;
     let now = u64::MAX / 2;
     let start = Instant::now();
+    let mut applying = Duration::ZERO;
     for (page_index, page) in history.entries.chunks(512).enumerate() {
         let decoded: Vec<Entry> =
             page.iter().map(|e| Entry::decode_unverified(e.bytes().to_vec())).collect::<Result<_, _>>()?;
-        let verdicts = kith_node::verify::verify_page(&decoded);
-        for verdict in verdicts {
-            verdict?;
+        let mut outcomes = Vec::with_capacity(decoded.len());
+        let failure = kith_node::verify::verify_and_apply(&decoded, |verified| {
+            let started = Instant::now();
+            outcomes.extend(replica.receive_page(verified.to_vec(), now).0);
+            applying += started.elapsed();
+        });
+        if let Some((index, error)) = failure {
+            bail!("entry {index} of a page failed verification: {error}");
         }
-        let (outcomes, _) = replica.receive_page(decoded, now);
         if let Some(other) = outcomes.iter().find(|o| !matches!(o, Received::Applied(_))) {
             bail!("entry not applied: {other:?}");
         }
@@ -231,7 +245,7 @@ fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<(Duration, Rep
         }
     }
     replica.store().flush()?;
-    Ok((start.elapsed(), replica))
+    Ok(Ingested { elapsed: start.elapsed(), applying, replica })
 }
 
 /// The gossip path: one entry at a time, `Entry::decode` with `verify_strict`.
@@ -260,7 +274,7 @@ fn scenario_ingest(total: usize) -> anyhow::Result<serde_json::Value> {
     eprintln!("measuring raw sled inserts…");
     let sled_per_s = raw_sled_rate(&history.entries, &work.path().join("raw"))?;
     eprintln!("ingesting through the node's catch-up path…");
-    let (elapsed, replica) = ingest_paged(&history, &work.path().join("paged"))?;
+    let Ingested { elapsed, applying, replica } = ingest_paged(&history, &work.path().join("paged"))?;
     let entries_per_s = per_second(history.entries.len(), elapsed);
     let (rss, peak) = rss_bytes();
     let disk = dir_size(&work.path().join("paged"));
@@ -276,6 +290,8 @@ fn scenario_ingest(total: usize) -> anyhow::Result<serde_json::Value> {
         "verify_strict_per_s": verify_per_s.round(),
         "sled_insert_per_s": sled_per_s.round(),
         "ratio_to_verify": (entries_per_s / verify_per_s * 100.0).round() / 100.0,
+        "seconds": (elapsed.as_secs_f64() * 100.0).round() / 100.0,
+        "applying_seconds": (applying.as_secs_f64() * 100.0).round() / 100.0,
         "raw_bytes_per_entry": raw_bytes / history.entries.len(),
         "disk_bytes_per_entry": disk as usize / history.entries.len(),
         "process_rss_bytes_after": rss,
@@ -312,8 +328,7 @@ fn bench_node_config(home: &Path) -> anyhow::Result<kith_node::NodeConfig> {
 
 /// Fills a home with a history (as if the node had received it), ready for `Node::start`.
 fn fill_home(history: &History, home: &Path) -> anyhow::Result<()> {
-    let (_, replica) = ingest_paged(history, &home.join("db"))?;
-    drop(replica);
+    drop(ingest_paged(history, &home.join("db"))?);
     let home = kith_node::home::Home::open(home)?;
     if !home.has_key() {
         home.write_key(&history.founder)?;
@@ -332,9 +347,8 @@ fn scenario_catch_up(total: usize) -> anyhow::Result<serde_json::Value> {
         history.entries.iter().map(|e| e.bytes().len()).sum::<usize>() + history.genesis.bytes().len();
     let work = tempfile::tempdir()?;
     eprintln!("measuring the ingest rate in this run…");
-    let (ingest_elapsed, replica) = ingest_paged(&history, &work.path().join("ingest-ref"))?;
-    drop(replica);
-    let ingest_per_s = per_second(history.entries.len(), ingest_elapsed);
+    let ingest_per_s =
+        per_second(history.entries.len(), ingest_paged(&history, &work.path().join("ingest-ref"))?.elapsed);
     eprintln!("filling the serving node's home…");
     fill_home(&history, &work.path().join("server"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -535,6 +549,9 @@ fn serve_node(home: &Path, bootstrap: Option<&str>) -> anyhow::Result<()> {
         }
         let node = kith_node::Node::start(config).await?;
         let addr = node.listen_addrs().first().map(ToString::to_string).unwrap_or_default();
+        if let Some(community) = node.replica().community() {
+            eprintln!("  the node holds {} entries, {} waiting", community.entry_count(), community.pending_count());
+        }
         println!("{addr}");
         tokio::task::spawn_blocking(|| {
             let mut sink = String::new();
@@ -644,6 +661,11 @@ fn main() -> anyhow::Result<()> {
         Some(i) => args.get(i + 1).context("--entries needs a number")?.parse().context("--entries needs a number")?,
         None => 100_000,
     };
+    if args.first().map(String::as_str) == Some("fill-home") {
+        // Hidden helper for profiling: a home holding `--entries` entries, kept on disk.
+        let home = args.get(1).context("fill-home HOME")?;
+        return fill_home(&generate(entries, 200, 11)?, Path::new(home));
+    }
     if args.first().map(String::as_str) == Some("serve-node") {
         let home = args.get(1).context("serve-node HOME [BOOTSTRAP]")?;
         return serve_node(Path::new(home), args.get(2).map(String::as_str));
