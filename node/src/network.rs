@@ -64,6 +64,9 @@ const RECONNECT_WHEN_LET_IN: Duration = Duration::from_millis(500);
 /// then still travels in seconds instead of at the next sync round. Shorter than gossipsub's
 /// duplicate cache, so such an entry cannot go round twice.
 const GOSSIP_ON_FRESHER_THAN_MS: u64 = 60_000;
+/// Missing entries from which a node catches up in a peer's applied order rather than log by
+/// log (it must also be missing more than it holds).
+const ORDERED_CATCH_UP_FROM: u64 = 1024;
 /// Most peers a node dials on its own after learning of them through Kademlia.
 const MAX_DISCOVERED_PEERS: usize = 32;
 
@@ -162,6 +165,8 @@ pub struct NetworkCounters {
     pub gossip_received: std::sync::atomic::AtomicU64,
     /// Gossip messages that carried an entry this node already held.
     pub gossip_duplicates: std::sync::atomic::AtomicU64,
+    /// Pages received by an ordered catch-up (`SyncRequest::Since`).
+    pub ordered_pages: std::sync::atomic::AtomicU64,
 }
 
 /// A snapshot of [`NetworkCounters`].
@@ -169,6 +174,7 @@ pub struct NetworkCounters {
 pub struct NetworkStats {
     pub gossip_received: u64,
     pub gossip_duplicates: u64,
+    pub ordered_pages: u64,
 }
 
 impl NetworkCounters {
@@ -177,6 +183,7 @@ impl NetworkCounters {
         NetworkStats {
             gossip_received: self.gossip_received.load(Relaxed),
             gossip_duplicates: self.gossip_duplicates.load(Relaxed),
+            ordered_pages: self.ordered_pages.load(Relaxed),
         }
     }
 }
@@ -424,6 +431,8 @@ pub struct NetworkLoop {
     /// Peers let in since, whose connections are closed at the given time so that both sides
     /// reconnect with every protocol.
     reconnect: HashMap<PeerId, Instant>,
+    /// The peer an ordered catch-up (`SyncRequest::Since`) is under way with.
+    catching_up: Option<PeerId>,
 }
 
 impl NetworkLoop {
@@ -464,6 +473,7 @@ impl NetworkLoop {
             reachability: Reachability::Unknown,
             opened_outside: HashSet::new(),
             reconnect: HashMap::new(),
+            catching_up: None,
         }
     }
 
@@ -1200,6 +1210,7 @@ impl NetworkLoop {
             SyncRequest::Heads { community }
             | SyncRequest::Range { community, .. }
             | SyncRequest::Entry { community, .. }
+            | SyncRequest::Since { community, .. }
             | SyncRequest::Hello { community, .. } => community,
         };
         if ours.as_ref() != Some(community) {
@@ -1237,6 +1248,16 @@ impl NetworkLoop {
                     Err(error) => SyncResponse::Refused(error.to_string()),
                 }
             }
+            SyncRequest::Since { after, limit, .. } => {
+                let limit = (*limit).min(sync::PAGE_ENTRIES) as usize;
+                match replica.store().applied_since(*after, limit, sync::PAGE_BYTES) {
+                    Ok((entries, last)) => SyncResponse::Ordered {
+                        entries: entries.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+                        last,
+                    },
+                    Err(error) => SyncResponse::Refused(error.to_string()),
+                }
+            }
             SyncRequest::Hello { .. } => SyncResponse::Welcome,
         }
     }
@@ -1263,6 +1284,7 @@ impl NetworkLoop {
                 // The founder's log first: its vouches admit everyone else, so the other logs then
                 // apply as they arrive instead of waiting aside.
                 let founder = self.replica().community().map(|c| c.founder().0.to_vec());
+                let ordered = self.start_ordered_catch_up(peer, &heads);
                 let mut heads = heads;
                 heads.sort_by_key(|LogHead(author, _, _)| Some(author) != founder.as_ref());
                 for LogHead(author, seq, hash) in heads {
@@ -1277,7 +1299,9 @@ impl NetworkLoop {
                         peer_seq_of_me = seq;
                     }
                     if seq > self.replica().head_seq(&author) {
-                        self.fetch_range(peer, author);
+                        if !ordered {
+                            self.fetch_range(peer, author);
+                        }
                     } else if self.differs_at(&author, seq, &hash) {
                         // Same place in the log, another entry: the author forked it. Fetching
                         // the peer's entry there gives us the proof.
@@ -1300,6 +1324,23 @@ impl NetworkLoop {
                     self.note_own_log(0);
                 }
             }
+            (SyncRequest::Since { limit, .. }, SyncResponse::Ordered { entries, last }) => {
+                let full_page = entries.len() >= limit as usize;
+                let count = entries.len();
+                self.counters.ordered_pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.ingest_page(peer, entries);
+                tracing::debug!(%peer, count, last, "ordered catch-up page");
+                if full_page && self.catching_up == Some(peer) {
+                    let Some(community) = self.community_bytes() else { return };
+                    self.send_request(peer, SyncRequest::Since { community, after: last, limit: sync::PAGE_ENTRIES });
+                } else {
+                    // Caught up in the peer's order; compare heads for what that order left
+                    // out (entries it holds aside, forks).
+                    tracing::info!(%peer, "ordered catch-up done");
+                    self.catching_up = None;
+                    self.request_heads(peer);
+                }
+            }
             (SyncRequest::Entry { hash, .. }, SyncResponse::Entries(entries)) => {
                 self.on_entry_fetched(peer, &hash, entries)
             }
@@ -1310,9 +1351,43 @@ impl NetworkLoop {
             (SyncRequest::Hello { .. }, SyncResponse::Refused(reason)) => {
                 tracing::warn!(%peer, %reason, "our invite was refused");
             }
+            (SyncRequest::Since { .. }, SyncResponse::Refused(reason)) => {
+                tracing::debug!(%peer, %reason, "ordered catch-up refused; fetching log by log");
+                self.catching_up = None;
+                self.request_heads(peer);
+            }
             (_, SyncResponse::Refused(reason)) => tracing::debug!(%peer, %reason, "sync request refused"),
             _ => self.strike(peer, "a sync answer that does not match the question"),
         }
+    }
+
+    /// A node missing many entries, more than it holds, fetches them in the order `peer`
+    /// applied them (one page at a time) instead of log by log, where most would wait aside for
+    /// entries of other logs. Returns whether it started.
+    fn start_ordered_catch_up(&mut self, peer: PeerId, heads: &[LogHead]) -> bool {
+        if self.catching_up.is_some() {
+            return false;
+        }
+        let (missing, held) = {
+            let replica = self.replica();
+            let held = replica.community().map_or(0, |c| c.entry_count() as u64);
+            let missing: u64 = heads
+                .iter()
+                .filter_map(|LogHead(author, seq, _)| {
+                    let author = MemberId(<[u8; 32]>::try_from(author.as_slice()).ok()?);
+                    Some(seq.saturating_sub(replica.head_seq(&author)))
+                })
+                .sum();
+            (missing, held)
+        };
+        if missing < ORDERED_CATCH_UP_FROM || missing <= held {
+            return false;
+        }
+        let Some(community) = self.community_bytes() else { return false };
+        tracing::info!(%peer, missing, held, "far behind: catching up in the peer's order");
+        self.catching_up = Some(peer);
+        self.send_request(peer, SyncRequest::Since { community, after: 0, limit: sync::PAGE_ENTRIES });
+        true
     }
 
     /// After a key restore: once a peer's copy of our own log (its head `peer_seq`) is no
@@ -1501,6 +1576,9 @@ impl NetworkLoop {
                     self.dialed.remove(&peer_id);
                     self.opened_outside.remove(&peer_id);
                     self.reconnect.remove(&peer_id);
+                    if self.catching_up == Some(peer_id) {
+                        self.catching_up = None;
+                    }
                     if let Some(listener) = self.relays.remove(&peer_id) {
                         self.swarm.remove_listener(listener);
                     }
@@ -1548,6 +1626,9 @@ impl NetworkLoop {
                 }
                 if self.ranges_in_flight.remove(&request_id).is_some() {
                     self.pump_fetches(peer);
+                }
+                if self.catching_up == Some(peer) {
+                    self.catching_up = None;
                 }
                 tracing::debug!(%peer, %error, "sync request failed");
             }

@@ -408,6 +408,35 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` applied entries (and about `max_bytes`) after position `after`, in the order
+    /// they were applied, with the position of the last one (`after` if none): a catch-up in
+    /// this order never has an entry wait for another.
+    pub fn applied_since(&self, after: u64, limit: usize, max_bytes: usize) -> Result<(Vec<Vec<u8>>, u64), StoreError> {
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        let mut last = after;
+        let start = applied_key(&after.saturating_add(1).to_be_bytes());
+        let end = applied_key(&u64::MAX.to_be_bytes());
+        for item in self.community.range(start..=end) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, row) = item?;
+            let bytes = log_row_bytes(&row)?;
+            if !out.is_empty() && total.saturating_add(bytes.len()) > max_bytes {
+                break;
+            }
+            let id = key
+                .get(1..9)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .ok_or_else(|| StoreError::Decode(format!("an applied key of {} bytes", key.len())))?;
+            last = u64::from_be_bytes(id);
+            total = total.saturating_add(bytes.len());
+            out.push(bytes.to_vec());
+        }
+        Ok((out, last))
+    }
+
     /// Every applied entry in the order they were applied — for rebuilding the in-memory state
     /// at start: read in this order, no entry waits for one not yet read.
     pub fn applied_entries(&self) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {

@@ -44,6 +44,14 @@ pub enum SyncRequest {
         #[serde(with = "serde_bytes")]
         hash: Vec<u8>,
     },
+    /// "Send me the entries you applied after your position `after`, in the order you applied
+    /// them" — how a node far behind catches up: in that order nothing waits for another log.
+    Since {
+        #[serde(with = "serde_bytes")]
+        community: Vec<u8>,
+        after: u64,
+        limit: u32,
+    },
     /// A newcomer's first word: "here is the invite a member gave me" (a signed capability).
     Hello {
         #[serde(with = "serde_bytes")]
@@ -70,6 +78,11 @@ pub enum SyncResponse {
         forks: Vec<ForkProof>,
     },
     Entries(Vec<serde_bytes::ByteBuf>),
+    /// Entries in the order the peer applied them, and the peer's position after the last one.
+    Ordered {
+        entries: Vec<serde_bytes::ByteBuf>,
+        last: u64,
+    },
     /// The hello's invite was accepted: the newcomer may sync and gossip now.
     Welcome,
     /// The request was not answered, with a reason (wrong community, malformed, not a member).

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use anyhow::ensure;
 use kith_protocol::{Body, EntryHash, MemberId};
 use kith_tests::cluster::{post, reply, transfer};
 use kith_tests::{Cluster, bounded, wait_until};
@@ -96,6 +97,43 @@ async fn five_nodes_converge_on_posts_replies_vouches_and_transfers() {
             let vouchers = &community.member(&cluster.member(2)).unwrap().vouched_by;
             assert!(vouchers.contains(&cluster.member(0)) && vouchers.contains(&cluster.member(1)));
         }
+        cluster.shutdown().await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_far_behind_catches_up_in_its_peer_s_order() {
+    bounded("far_behind_catches_up", LIMIT, async {
+        let mut cluster = Cluster::start(3).await?;
+        cluster.stop(2).await?;
+        // Posts by node 0 and replies to them by node 1: log by log, replies would wait for
+        // their posts; in the order node 0 applied them, nothing waits.
+        let mut offers = Vec::new();
+        for i in 0..700 {
+            offers.push(cluster.publish(0, post(&format!("offer {i}"))).await?.hash());
+        }
+        cluster.wait_converged(WAIT).await?;
+        let mut last = None;
+        for (i, offer) in offers.into_iter().enumerate() {
+            last = Some(cluster.publish(1, reply(offer, &format!("thanks for offer {i}"))).await?.hash());
+        }
+        cluster.wait_converged(WAIT).await?;
+        cluster.restart(2).await?;
+        let mut most_waiting = 0;
+        wait_until(WAIT, "the restarted node holds everything", || {
+            let replica = cluster.node(2).replica();
+            let community = replica.community().unwrap();
+            most_waiting = most_waiting.max(community.pending_count());
+            community.holds(&last.unwrap()) && community.posts().count() == 700
+        })
+        .await?;
+        cluster.wait_converged(WAIT).await?;
+        let pages = cluster.node(2).stats().ordered_pages;
+        eprintln!("caught up in {pages} ordered pages; at most {most_waiting} entries waited");
+        ensure!(pages >= 2, "the node did not catch up in its peer's order ({pages} pages)");
+        ensure!(most_waiting < 64, "{most_waiting} entries waited aside during an ordered catch-up");
         cluster.shutdown().await;
         Ok(())
     })
