@@ -16,7 +16,9 @@
 //!     nothing waits for an entry not yet read;
 //!   - `l` ‖ author (32 B) ‖ seq (u64 big-endian) → applied id: an author's log is one prefix
 //!     scan in seq order, and its head is the prefix's last key;
-//!   - `h` ‖ entry hash → applied id;
+//!   - no row by hash: an entry's hash is found through [`HashIndex`], kept in memory (a
+//!     row keyed by hash lands on a random page of the tree; writing one per entry cost a
+//!     quarter of the time sled spent storing, see BENCHMARKS.md);
 //!   - `f` ‖ entry hash → wire bytes of entries of frozen logs (kept as fork evidence);
 //!   - `w` ‖ entry hash → wire bytes of entries waiting for something;
 //!   - the view indexes, which hold keys only (the texts are read from the entry they name, so
@@ -40,6 +42,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use kith_protocol::{Body, Entry, EntryHash, ForkProof, MemberId, PostKind};
 use serde::de::DeserializeOwned;
@@ -47,8 +50,9 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the layout of the trees and values below. Stored under `meta/schema`; a store
 /// written with another layout is refused rather than misread, except layout 1 (one tree per
-/// index, views holding copies of the texts), which [`Store::open`] converts.
-pub const SCHEMA_VERSION: u8 = 2;
+/// index, views holding copies of the texts) and layout 2 (a `h` ‖ hash row per entry), which
+/// [`Store::open`] converts.
+pub const SCHEMA_VERSION: u8 = 3;
 /// A home node's sled cache. sled's own default (1 GiB) is far too much for a Raspberry Pi;
 /// real memory use is a multiple of this figure.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -67,7 +71,8 @@ const META_SCHEMA: &str = "schema";
 /// The first byte of each key range of the `community` tree.
 mod range {
     pub const APPLIED: u8 = b'a';
-    pub const HASH: u8 = b'h';
+    /// Layout 2's hash → applied id rows, removed when such a store is opened.
+    pub const LAYOUT_2_HASH: u8 = b'h';
     pub const LOG: u8 = b'l';
     pub const FROZEN: u8 = b'f';
     pub const PENDING: u8 = b'w';
@@ -164,6 +169,8 @@ struct PeerRecord {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
+    /// Applied entries by hash: filled from the `a` range at open, kept in step by every write.
+    hashes: Arc<RwLock<HashIndex>>,
     community: sled::Tree,
     forks: sled::Tree,
     meta: sled::Tree,
@@ -221,6 +228,7 @@ impl Store {
             peers: tree("peers")?,
             db: db.clone(),
             path: path.clone(),
+            hashes: Arc::default(),
         };
         match store.meta_get(META_SCHEMA).map_err(|e| corrupt(e.to_string()))? {
             None => store.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?,
@@ -228,16 +236,31 @@ impl Store {
             Some(version) if version == [1] => {
                 store.convert_from_layout_1().map_err(|e| corrupt(format!("converting from layout 1: {e}")))?;
             }
+            Some(version) if version == [2] => {
+                store.convert_from_layout_2().map_err(|e| corrupt(format!("converting from layout 2: {e}")))?;
+            }
             Some(version) => {
                 return Err(corrupt(format!(
                     "it was written in store layout {version:?}, and this kith reads layout {SCHEMA_VERSION}"
                 )));
             }
         }
+        store.index_hashes().map_err(|e| corrupt(format!("reading the applied entries: {e}")))?;
         Ok(store)
     }
 
-    /// The folder the database lives in.
+    /// Fills the in-memory hash index from the `a` range (each row starts with its entry's
+    /// hash). Reads every entry once; the replica's start-up replay reads them again, from
+    /// sled's cache for the most part.
+    fn index_hashes(&self) -> Result<(), StoreError> {
+        let mut index = HashIndex::default();
+        for item in self.community.scan_prefix([range::APPLIED]) {
+            let (key, row) = item?;
+            index.insert(log_row_hash(&row)?, applied_id_of(&key)?);
+        }
+        *self.hashes.write().unwrap_or_else(PoisonError::into_inner) = index;
+        Ok(())
+    }
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -283,6 +306,7 @@ impl Store {
         // Removing a key costs a walk down the tree even when it is absent: skip it when
         // nothing waits (the replica is this store's only writer).
         let any_pending = self.community.scan_prefix([range::PENDING]).next().is_some();
+        let mut indexed = Vec::with_capacity(entries.len());
         for entry in entries {
             let hash = entry.hash();
             let place = log_key(&entry.author(), entry.seq());
@@ -302,16 +326,21 @@ impl Store {
             if any_pending {
                 plan.writes.remove(&hash_key(range::PENDING, &hash)[..]);
             }
-            let id = self.db.generate_id()?.to_be_bytes();
+            let applied_id = self.db.generate_id()?;
+            let id = applied_id.to_be_bytes();
+            indexed.push((hash, applied_id));
             let mut row = Vec::with_capacity(32 + entry.bytes().len());
             row.extend_from_slice(&hash.0);
             row.extend_from_slice(entry.bytes());
             plan.writes.insert(&applied_key(&id)[..], row);
             plan.writes.insert(&place[..], &id[..]);
-            plan.writes.insert(&hash_key(range::HASH, &hash)[..], &id[..]);
             self.plan_views(entry, &in_call, &mut plan)?;
         }
         self.community.apply_batch(plan.writes)?;
+        let mut index = self.hashes.write().unwrap_or_else(PoisonError::into_inner);
+        for (hash, id) in indexed {
+            index.insert(hash, id);
+        }
         Ok(())
     }
 
@@ -426,11 +455,7 @@ impl Store {
             if !out.is_empty() && total.saturating_add(bytes.len()) > max_bytes {
                 break;
             }
-            let id = key
-                .get(1..9)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .ok_or_else(|| StoreError::Decode(format!("an applied key of {} bytes", key.len())))?;
-            last = u64::from_be_bytes(id);
+            last = applied_id_of(&key)?;
             total = total.saturating_add(bytes.len());
             out.push(bytes.to_vec());
         }
@@ -448,9 +473,9 @@ impl Store {
         self.community.scan_prefix([range::FROZEN]).values().map(|bytes| decode_entry(&bytes?)).collect()
     }
 
-    /// How many applied entries are stored. Counts by walking the log: not for hot paths.
+    /// How many applied entries are stored.
     pub fn entry_count(&self) -> usize {
-        self.community.scan_prefix([range::HASH]).keys().count()
+        self.hashes.read().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// Drops every view index and writes them again from the stored log (`kith repair`).
@@ -489,11 +514,11 @@ impl Store {
                 continue;
             }
             writes.remove(place);
-            writes.remove(&hash_key(range::HASH, &hash)[..]);
             writes.remove(&applied_key(&id)[..]);
             dropped += 1;
         }
         self.community.apply_batch(writes)?;
+        self.index_hashes()?;
         Ok(dropped)
     }
 
@@ -651,10 +676,14 @@ impl Store {
 
     /// An applied entry by its hash.
     fn applied(&self, hash: &EntryHash) -> Result<Option<Entry>, StoreError> {
-        match self.community.get(hash_key(range::HASH, hash))? {
-            Some(id) => decode_entry(log_row_bytes(&self.applied_row(&id)?)?).map(Some),
-            None => Ok(None),
+        let candidate = self.hashes.read().unwrap_or_else(PoisonError::into_inner).candidate(hash);
+        let Some(id) = candidate else { return Ok(None) };
+        let row = self.applied_row(&id.to_be_bytes())?;
+        // The index may name an entry whose hash only starts like this one.
+        if log_row_hash(&row)? != *hash {
+            return Ok(None);
         }
+        decode_entry(log_row_bytes(&row)?).map(Some)
     }
 
     /// The `a` row (hash ‖ entry bytes) an applied id names.
@@ -817,6 +846,56 @@ impl Store {
         self.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?;
         self.flush()
     }
+
+    /// Converts a store of layout 2: drops its hash rows (the index is in memory now). Run
+    /// again if interrupted: the schema changes last.
+    fn convert_from_layout_2(&self) -> Result<(), StoreError> {
+        let mut writes = sled::Batch::default();
+        for key in self.community.scan_prefix([range::LAYOUT_2_HASH]).keys() {
+            writes.remove(key?);
+        }
+        self.community.apply_batch(writes)?;
+        self.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?;
+        self.flush()
+    }
+}
+
+/// Applied entries by hash, in memory: the first 8 bytes of a hash → its applied id, and the
+/// whole hash for the rare entry whose first 8 bytes another one already has. ~17 bytes an
+/// entry (a whole-hash map would take ~41). A lookup reads the row and checks its hash.
+#[derive(Debug, Default)]
+struct HashIndex {
+    by_prefix: HashMap<u64, u64>,
+    collided: HashMap<EntryHash, u64>,
+}
+
+impl HashIndex {
+    fn prefix(hash: &EntryHash) -> u64 {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash.0[..8]);
+        u64::from_le_bytes(first)
+    }
+
+    /// Records an entry not yet in the index (the store never applies a hash twice).
+    fn insert(&mut self, hash: EntryHash, id: u64) {
+        match self.by_prefix.entry(Self::prefix(&hash)) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(hash, id);
+            }
+        }
+    }
+
+    /// The applied id of the entry that may be `hash`.
+    fn candidate(&self, hash: &EntryHash) -> Option<u64> {
+        self.collided.get(hash).or_else(|| self.by_prefix.get(&Self::prefix(hash))).copied()
+    }
+
+    fn len(&self) -> usize {
+        self.by_prefix.len() + self.collided.len()
+    }
 }
 
 /// The writes of one batch, and the profile rows it has set or removed so far (so that a
@@ -908,6 +987,14 @@ fn applied_key(id: &[u8]) -> Vec<u8> {
 }
 
 /// `l` ‖ author (32 B) ‖ seq (u64 big-endian): sorts each author's log in seq order.
+/// The applied id in an `a` key.
+fn applied_id_of(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(1..9)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Decode(format!("an applied key of {} bytes", key.len())))
+}
+
 fn log_key(author: &MemberId, seq: u64) -> [u8; 41] {
     let mut key = [0u8; 41];
     key[0] = range::LOG;
@@ -1558,6 +1645,54 @@ mod tests {
         assert_eq!(store.frozen_entries().unwrap().len(), 1);
         assert_eq!(store.pending().unwrap().iter().map(Entry::hash).collect::<Vec<_>>(), [waiting.hash()]);
         assert!(!store.db.tree_names().iter().any(|name| name.as_ref() == b"posts"), "old trees are dropped");
+    }
+
+    #[test]
+    fn a_store_of_layout_2_is_converted() {
+        let dir = TempDir::new().unwrap();
+        let (mut founder, genesis) = founder();
+        let offer = founder.write(10, post("lifts"));
+        {
+            let store = open(&dir);
+            store.store_applied(&[genesis.clone(), offer.clone()]).unwrap();
+            // Layout 2 also kept a hash → applied id row per entry.
+            for (key, row) in store.community.scan_prefix([range::APPLIED]).map(Result::unwrap) {
+                let hash = log_row_hash(&row).unwrap();
+                store.community.insert(hash_key(range::LAYOUT_2_HASH, &hash), &key[1..]).unwrap();
+            }
+            store.meta_put(META_SCHEMA, &[2]).unwrap();
+            store.flush().unwrap();
+        }
+        let store = reopen(dir.path());
+        assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
+        assert_eq!(store.community.scan_prefix([range::LAYOUT_2_HASH]).count(), 0, "hash rows are dropped");
+        assert_eq!(store.entry_count(), 2);
+        assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
+        assert_eq!(store.post(&offer.hash()).unwrap().unwrap().title, "lifts");
+    }
+
+    #[test]
+    fn a_hash_that_only_starts_like_a_stored_one_finds_nothing() {
+        let dir = TempDir::new().unwrap();
+        let (mut founder, genesis) = founder();
+        let offer = founder.write(10, post("lifts"));
+        let store = open(&dir);
+        store.store_applied(&[genesis.clone(), offer.clone()]).unwrap();
+        let mut lookalike = offer.hash();
+        lookalike.0[31] ^= 1;
+        assert_eq!(store.get(&lookalike).unwrap(), None);
+        // An entry whose first 8 bytes collide is indexed by its whole hash, and both are found.
+        let (id, _) = {
+            let index = store.hashes.read().unwrap();
+            (index.candidate(&offer.hash()).unwrap(), index.len())
+        };
+        let genesis_id = store.hashes.read().unwrap().candidate(&genesis.hash()).unwrap();
+        store.hashes.write().unwrap().insert(lookalike, genesis_id);
+        assert_eq!(store.hashes.read().unwrap().candidate(&offer.hash()), Some(id));
+        assert_eq!(store.hashes.read().unwrap().candidate(&lookalike), Some(genesis_id));
+        assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
+        assert_eq!(store.get(&lookalike).unwrap(), None, "the row it names has another hash");
+        assert_eq!(store.entry_count(), 3);
     }
 
     #[test]
