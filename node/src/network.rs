@@ -37,6 +37,7 @@ use crate::gate;
 use crate::gated::{Admits, Gated};
 use crate::replica::{Received, Replica};
 use crate::sync::{self, LogHead, SyncRequest, SyncResponse};
+use crate::verify::{PageFault, VerifiedPage, Verifier, verify_page};
 
 /// Rejected messages a peer may send before it is cut off.
 const MAX_STRIKES: u32 = 16;
@@ -67,6 +68,8 @@ const GOSSIP_ON_FRESHER_THAN_MS: u64 = 60_000;
 /// Missing entries from which a node catches up in a peer's applied order rather than log by
 /// log (it must also be missing more than it holds).
 const ORDERED_CATCH_UP_FROM: u64 = 1024;
+/// Entries applied per hold of the replica's lock when storing a sync page.
+const INGEST_CHUNK: usize = 64;
 /// Most peers a node dials on its own after learning of them through Kademlia.
 const MAX_DISCOVERED_PEERS: usize = 32;
 
@@ -433,6 +436,25 @@ pub struct NetworkLoop {
     reconnect: HashMap<PeerId, Instant>,
     /// The peer an ordered catch-up (`SyncRequest::Since`) is under way with.
     catching_up: Option<PeerId>,
+    /// Checks the signatures of sync pages on a helper thread (`None` if it could not be
+    /// started: pages are then checked on this thread).
+    verifier: Option<Verifier<(PeerId, PageOf)>>,
+    /// Pages back from the verifier, to store in the order they came.
+    verified: mpsc::UnboundedReceiver<VerifiedPage<(PeerId, PageOf)>>,
+    /// Pages handed to the verifier and not stored yet.
+    pages_verifying: usize,
+    /// The next ordered page to ask for once fewer pages wait (so a fast peer cannot fill
+    /// our memory with pages we have not stored yet).
+    next_since: Option<(PeerId, u64)>,
+}
+
+/// What a page of entries answers, to carry on once its signatures are checked.
+#[derive(Debug, Clone, Copy)]
+enum PageOf {
+    /// `SyncRequest::Range`: part of one author's log.
+    Range { author: MemberId, full_page: bool },
+    /// `SyncRequest::Since`: the peer's entries in the order it applied them, up to `last`.
+    Ordered { full_page: bool, last: u64 },
 }
 
 impl NetworkLoop {
@@ -444,6 +466,12 @@ impl NetworkLoop {
         config: NetworkConfig,
         join_profile: Option<Body>,
     ) -> Self {
+        let (verified_sender, verified) = mpsc::unbounded_channel();
+        let verifier = Verifier::start(move |page| verified_sender.send(page).is_ok())
+            .map_err(
+                |error| tracing::warn!(%error, "no helper thread for signature checks; checking on the network loop"),
+            )
+            .ok();
         NetworkLoop {
             swarm,
             replica,
@@ -474,6 +502,10 @@ impl NetworkLoop {
             opened_outside: HashSet::new(),
             reconnect: HashMap::new(),
             catching_up: None,
+            verifier,
+            verified,
+            pages_verifying: 0,
+            next_since: None,
         }
     }
 
@@ -549,6 +581,7 @@ impl NetworkLoop {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
+                Some(page) = self.verified.recv() => self.on_verified(page),
                 _ = sync_timer.tick() => self.sync_with_random_peer(),
                 _ = second.tick() => self.every_second(),
             }
@@ -1313,32 +1346,21 @@ impl NetworkLoop {
             (SyncRequest::Range { author, limit, .. }, SyncResponse::Entries(entries)) => {
                 let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else { return };
                 let author = MemberId(author);
-                self.fetching.remove(&(peer, author));
                 let full_page = entries.len() >= limit as usize;
-                let count = entries.len();
-                let progressed = self.ingest_page(peer, entries);
-                tracing::debug!(%peer, author = %author.short(), count, full_page, progressed, "range page");
-                if full_page && progressed {
-                    self.fetch_range(peer, author);
-                } else if author == self.replica().me() {
-                    self.note_own_log(0);
-                }
+                self.submit_page(peer, PageOf::Range { author, full_page }, entries);
             }
             (SyncRequest::Since { limit, .. }, SyncResponse::Ordered { entries, last }) => {
                 let full_page = entries.len() >= limit as usize;
-                let count = entries.len();
                 self.counters.ordered_pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.ingest_page(peer, entries);
-                tracing::debug!(%peer, count, last, "ordered catch-up page");
+                tracing::debug!(%peer, count = entries.len(), last, "ordered catch-up page");
+                self.submit_page(peer, PageOf::Ordered { full_page, last }, entries);
                 if full_page && self.catching_up == Some(peer) {
-                    let Some(community) = self.community_bytes() else { return };
-                    self.send_request(peer, SyncRequest::Since { community, after: last, limit: sync::PAGE_ENTRIES });
-                } else {
-                    // Caught up in the peer's order; compare heads for what that order left
-                    // out (entries it holds aside, forks).
-                    tracing::info!(%peer, "ordered catch-up done");
-                    self.catching_up = None;
-                    self.request_heads(peer);
+                    // Ask for the next page now, so that it travels while this one is checked
+                    // and stored — unless pages are already waiting for that.
+                    self.next_since = Some((peer, last));
+                    if self.pages_verifying <= 1 {
+                        self.ask_next_since();
+                    }
                 }
             }
             (SyncRequest::Entry { hash, .. }, SyncResponse::Entries(entries)) => {
@@ -1434,29 +1456,74 @@ impl NetworkLoop {
         }
     }
 
-    /// Verifies a page of entries on a helper thread while applying and storing the verified
-    /// ones in order (see [`crate::verify::verify_and_apply`]). Returns whether any entry was
-    /// new.
-    fn ingest_page(&mut self, peer: PeerId, page: Vec<serde_bytes::ByteBuf>) -> bool {
-        let mut entries = Vec::with_capacity(page.len());
-        for bytes in page {
-            match Entry::decode_unverified(bytes.into_vec()) {
-                Ok(entry) => entries.push(entry),
-                Err(error) => {
-                    self.strike(peer, &error.to_string());
-                    return false;
+    /// Hands a sync page to the verifier thread; [`Self::on_verified`] stores it when it
+    /// comes back.
+    fn submit_page(&mut self, peer: PeerId, of: PageOf, page: Vec<serde_bytes::ByteBuf>) {
+        let page: Vec<Vec<u8>> = page.into_iter().map(serde_bytes::ByteBuf::into_vec).collect();
+        let unsent = match &self.verifier {
+            Some(verifier) => verifier.submit((peer, of), page).err(),
+            None => Some(((peer, of), page)),
+        };
+        self.pages_verifying += 1;
+        if let Some((context, page)) = unsent {
+            let (entries, fault) = verify_page(page);
+            self.on_verified(VerifiedPage { context, entries, fault });
+        }
+    }
+
+    fn ask_next_since(&mut self) {
+        let Some((peer, after)) = self.next_since.take() else { return };
+        if self.catching_up != Some(peer) {
+            return;
+        }
+        let Some(community) = self.community_bytes() else { return };
+        self.send_request(peer, SyncRequest::Since { community, after, limit: sync::PAGE_ENTRIES });
+    }
+
+    /// Stores a page whose signatures were checked, then carries on with what it answered.
+    fn on_verified(&mut self, page: VerifiedPage<(PeerId, PageOf)>) {
+        self.pages_verifying = self.pages_verifying.saturating_sub(1);
+        let VerifiedPage { context: (peer, of), entries, fault } = page;
+        let count = entries.len();
+        let progressed = self.ingest_page(peer, entries, fault);
+        if self.pages_verifying <= 1 {
+            self.ask_next_since();
+        }
+        match of {
+            PageOf::Range { author, full_page } => {
+                self.fetching.remove(&(peer, author));
+                tracing::debug!(%peer, author = %author.short(), count, full_page, progressed, "range page");
+                if full_page && progressed {
+                    self.fetch_range(peer, author);
+                } else if author == self.replica().me() {
+                    self.note_own_log(0);
+                }
+            }
+            PageOf::Ordered { full_page, last } => {
+                tracing::debug!(%peer, count, last, progressed, "ordered catch-up page stored");
+                if !full_page && self.catching_up == Some(peer) {
+                    // Caught up in the peer's order; compare heads for what that order left
+                    // out (entries it holds aside, forks).
+                    tracing::info!(%peer, "ordered catch-up done");
+                    self.catching_up = None;
+                    self.request_heads(peer);
                 }
             }
         }
+    }
+
+    /// Applies and stores the verified entries of a page (reporting the peer for the entry
+    /// that failed, if one did). Returns whether any entry was new.
+    fn ingest_page(&mut self, peer: PeerId, entries: Vec<Entry>, fault: Option<PageFault>) -> bool {
         let (mut outcomes, mut forks) = (Vec::new(), Vec::new());
-        let failure = crate::verify::verify_and_apply(&entries, |verified| {
-            let (verified_outcomes, verified_forks) = self.replica().receive_page(verified.to_vec(), now_ms());
-            outcomes.extend(verified_outcomes);
-            forks.extend(verified_forks);
-        });
-        if let Some((bad, error)) = failure {
-            self.strike(peer, &error.to_string());
-            entries.truncate(bad);
+        // A chunk at a time, so the replica's lock is never held long (the API reads through it).
+        for chunk in entries.chunks(INGEST_CHUNK) {
+            let (chunk_outcomes, chunk_forks) = self.replica().receive_page(chunk.to_vec(), now_ms());
+            outcomes.extend(chunk_outcomes);
+            forks.extend(chunk_forks);
+        }
+        if let Some(PageFault { reason, .. }) = fault {
+            self.strike(peer, &reason);
         }
         let authors: Vec<(MemberId, u64)> = entries.iter().map(|e| (e.author(), e.seq())).collect();
         let mut progressed = false;

@@ -1,82 +1,93 @@
-//! Verifying pages of entries while the verified ones are stored: signature checks and the
-//! store are the two halves of ingest, and catch-up sync hands us hundreds of entries at once.
+//! Verifying pages of entries off the network loop: a long-lived helper thread decodes and
+//! checks the signatures of each page a peer sends while the loop stores the page before it,
+//! so signature checks and storing — the two halves of ingest — keep both cores busy.
 
 use std::sync::mpsc;
 
 use kith_protocol::{Entry, EntryError};
 
-/// Smallest page worth a helper thread.
-const MIN_PARALLEL: usize = 64;
-/// Entries verified ahead of the thread that applies them, per step of
-/// [`verify_and_apply`]: small enough that the first step is a short wait.
-const PIPELINE_CHUNK: usize = 64;
-/// Verified chunks waiting to be applied, at most.
-const PIPELINE_DEPTH: usize = 2;
+/// Why a page stopped short: the index of its first bad entry, and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageFault {
+    pub index: usize,
+    pub reason: String,
+}
 
-/// Verifies a page on a helper thread, a chunk at a time, while this thread hands each
-/// verified chunk, in order, to `apply`: signature checks and storing overlap, so two cores
-/// stay busy. Stops at the first entry whose signature fails: the entries before it are
-/// applied, the rest are not, and its index and error are returned.
-pub fn verify_and_apply(entries: &[Entry], mut apply: impl FnMut(&[Entry])) -> Option<(usize, EntryError)> {
-    if available_threads() < 2 || entries.len() < MIN_PARALLEL {
-        return apply_verified(entries, &Entry::verify_many(entries), 0, &mut apply);
+/// A page after the helper thread: its entries up to the first bad one, decoded and with good
+/// signatures, in the order they came.
+#[derive(Debug)]
+pub struct VerifiedPage<C> {
+    /// What the submitter needs to carry on with the page (who sent it, what it answers).
+    pub context: C,
+    pub entries: Vec<Entry>,
+    pub fault: Option<PageFault>,
+}
+
+struct Job<C> {
+    context: C,
+    page: Vec<Vec<u8>>,
+}
+
+/// The helper thread. Pages come back, through the sink given to [`Verifier::start`], in the
+/// order they were submitted. Dropping the `Verifier` lets the thread finish what was
+/// submitted and stop.
+pub struct Verifier<C> {
+    jobs: mpsc::Sender<Job<C>>,
+}
+
+impl<C> std::fmt::Debug for Verifier<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").finish_non_exhaustive()
     }
-    std::thread::scope(|scope| {
-        let (verified, receiver) = mpsc::sync_channel(PIPELINE_DEPTH);
-        let helper = scope.spawn(move || {
-            for chunk in entries.chunks(PIPELINE_CHUNK) {
-                let verdicts = Entry::verify_many(chunk);
-                let failed = verdicts.iter().any(Result::is_err);
-                // A closed channel means the applying side stopped early.
-                if verified.send(verdicts).is_err() || failed {
+}
+
+impl<C: Send + 'static> Verifier<C> {
+    /// Starts the helper thread; `sink` receives each verified page (and returns `false` once
+    /// nobody listens, which stops the thread).
+    pub fn start(mut sink: impl FnMut(VerifiedPage<C>) -> bool + Send + 'static) -> std::io::Result<Verifier<C>> {
+        let (jobs, queue) = mpsc::channel::<Job<C>>();
+        std::thread::Builder::new().name("kith-verify".into()).spawn(move || {
+            for Job { context, page } in queue {
+                let (entries, fault) = verify_page(page);
+                if !sink(VerifiedPage { context, entries, fault }) {
                     break;
                 }
             }
-        });
-        let mut chunks = entries.chunks(PIPELINE_CHUNK);
-        let mut offset = 0;
-        for verdicts in &receiver {
-            let Some(chunk) = chunks.next() else { break };
-            if let Some(bad) = apply_verified(chunk, &verdicts, offset, &mut apply) {
-                return Some(bad);
-            }
-            offset += chunk.len();
-        }
-        // The helper stops before the end only after a failure (returned above) or if it
-        // panicked, a bug of ours: verify what it left on this thread.
-        let _ = helper.join();
-        for chunk in chunks {
-            if let Some(bad) = apply_verified(chunk, &Entry::verify_many(chunk), offset, &mut apply) {
-                return Some(bad);
-            }
-            offset += chunk.len();
-        }
-        None
-    })
-}
-
-/// Applies the entries of `chunk` before the first failed verdict; returns that failure with
-/// its index in the page (`offset` is the chunk's).
-fn apply_verified(
-    chunk: &[Entry],
-    verdicts: &[Result<(), EntryError>],
-    offset: usize,
-    apply: &mut impl FnMut(&[Entry]),
-) -> Option<(usize, EntryError)> {
-    let bad = verdicts.iter().position(Result::is_err);
-    let good = &chunk[..bad.unwrap_or(chunk.len()).min(chunk.len())];
-    if !good.is_empty() {
-        apply(good);
+        })?;
+        Ok(Verifier { jobs })
     }
-    let bad = bad?;
-    match verdicts.get(bad) {
-        Some(Err(error)) => Some((offset + bad, error.clone())),
-        _ => None,
+
+    /// Queues a page of wire bytes. Gives them back if the helper thread has stopped (its
+    /// sink said nobody listens), to verify them elsewhere.
+    pub fn submit(&self, context: C, page: Vec<Vec<u8>>) -> Result<(), (C, Vec<Vec<u8>>)> {
+        self.jobs.send(Job { context, page }).map_err(|mpsc::SendError(job)| (job.context, job.page))
     }
 }
 
-fn available_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+/// Decodes a page and checks every signature (`verify_strict`, keys decoded once per author):
+/// the entries before the first bad one, and what was wrong with it.
+pub fn verify_page(page: Vec<Vec<u8>>) -> (Vec<Entry>, Option<PageFault>) {
+    let mut entries = Vec::with_capacity(page.len());
+    let mut fault = None;
+    for (index, bytes) in page.into_iter().enumerate() {
+        match Entry::decode_unverified(bytes) {
+            Ok(entry) => entries.push(entry),
+            Err(error) => {
+                fault = Some(PageFault { index, reason: error.to_string() });
+                break;
+            }
+        }
+    }
+    let verdicts = Entry::verify_many(&entries);
+    if let Some(bad) = verdicts.iter().position(Result::is_err) {
+        let reason = match &verdicts[bad] {
+            Err(error) => error.to_string(),
+            Ok(()) => EntryError::BadSignature.to_string(),
+        };
+        entries.truncate(bad);
+        fault = Some(PageFault { index: bad, reason });
+    }
+    (entries, fault)
 }
 
 #[cfg(test)]
@@ -118,32 +129,58 @@ mod tests {
             .collect()
     }
 
-    fn applied_by_pipeline(entries: &[Entry]) -> (Vec<EntryHash>, Option<(usize, EntryError)>) {
-        let mut applied = Vec::new();
-        let failure = verify_and_apply(entries, |chunk| applied.extend(chunk.iter().map(Entry::hash)));
-        (applied, failure)
+    fn wire(entries: &[Entry]) -> Vec<Vec<u8>> {
+        entries.iter().map(|e| e.bytes().to_vec()).collect()
     }
 
-    #[test]
-    fn the_pipeline_applies_every_good_entry_in_order() {
-        for count in [0, 1, MIN_PARALLEL, 3 * PIPELINE_CHUNK + 5] {
-            let entries = page(count, None);
-            let (applied, failure) = applied_by_pipeline(&entries);
-            assert_eq!(applied, entries.iter().map(Entry::hash).collect::<Vec<_>>(), "{count} entries");
-            assert_eq!(failure, None);
+    /// Runs pages through a `Verifier` and collects what comes back.
+    fn through_verifier(pages: Vec<Vec<Vec<u8>>>) -> Vec<VerifiedPage<usize>> {
+        let (sender, receiver) = mpsc::channel();
+        let verifier = Verifier::start(move |page| sender.send(page).is_ok()).unwrap();
+        let count = pages.len();
+        for (index, page) in pages.into_iter().enumerate() {
+            assert!(verifier.submit(index, page).is_ok());
         }
+        drop(verifier);
+        let back: Vec<VerifiedPage<usize>> = receiver.iter().collect();
+        assert_eq!(back.len(), count);
+        back
     }
 
     #[test]
-    fn the_pipeline_stops_at_the_first_bad_signature() {
-        let count = 3 * PIPELINE_CHUNK + 5;
-        for broken in [0, 1, PIPELINE_CHUNK - 1, PIPELINE_CHUNK, 2 * PIPELINE_CHUNK + 3, count - 1] {
+    fn pages_come_back_whole_and_in_order() {
+        let entries = page(300, None);
+        let pages: Vec<Vec<Vec<u8>>> = entries.chunks(64).map(wire).collect();
+        let back = through_verifier(pages);
+        assert_eq!(back.iter().map(|p| p.context).collect::<Vec<_>>(), (0..back.len()).collect::<Vec<_>>());
+        let hashes: Vec<EntryHash> = back.iter().flat_map(|p| p.entries.iter().map(Entry::hash)).collect();
+        assert_eq!(hashes, entries.iter().map(Entry::hash).collect::<Vec<_>>());
+        assert!(back.iter().all(|p| p.fault.is_none()));
+    }
+
+    #[test]
+    fn a_page_stops_at_its_first_bad_signature() {
+        let count = 200;
+        for broken in [0, 1, 63, 64, count - 1] {
             let entries = page(count, Some(broken));
-            let (applied, failure) = applied_by_pipeline(&entries);
+            let (good, fault) = verify_page(wire(&entries));
             let expected: Vec<EntryHash> = entries[..broken].iter().map(Entry::hash).collect();
-            assert_eq!(applied, expected, "broken at {broken}");
-            assert_eq!(failure, Some((broken, EntryError::BadSignature)), "broken at {broken}");
-            assert_eq!(Entry::verify_many(&entries).iter().position(Result::is_err), Some(broken));
+            assert_eq!(good.iter().map(Entry::hash).collect::<Vec<_>>(), expected, "broken at {broken}");
+            let fault = fault.unwrap();
+            assert_eq!(fault.index, broken);
+            assert_eq!(fault.reason, EntryError::BadSignature.to_string());
         }
+    }
+
+    #[test]
+    fn a_page_stops_at_bytes_that_do_not_decode() {
+        let entries = page(10, None);
+        let mut bytes = wire(&entries);
+        bytes[4] = vec![0xFF; 7];
+        let back = through_verifier(vec![bytes, wire(&entries[..2])]);
+        assert_eq!(back[0].entries.len(), 4);
+        assert_eq!(back[0].fault.as_ref().map(|f| f.index), Some(4));
+        assert_eq!(back[1].entries.len(), 2, "the next page is verified on its own");
+        assert!(back[1].fault.is_none());
     }
 }

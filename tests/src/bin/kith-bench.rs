@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use ed25519_dalek::{Signature, VerifyingKey};
 use kith_node::replica::{Received, Replica};
 use kith_node::store::Store;
+use kith_node::verify::Verifier;
 use kith_protocol::{Body, Draft, Entry, EntryHash, Keypair, Minutes, PostKind, Rules};
 
 /// A small deterministic random number generator (xorshift), so runs are comparable.
@@ -207,8 +208,8 @@ fn raw_sled_rate(entries: &[Entry], dir: &Path) -> anyhow::Result<f64> {
 }
 
 /// Feeds a history through the path a peer's entries take in catch-up: pages of 512,
-/// decoded, verified on a helper thread while the verified part is judged by the reducer and
-/// stored with its views (`kith_node::verify::verify_and_apply`, as the network loop does).
+/// decoded and verified on the verifier thread (`kith_node::verify::Verifier`, as the network
+/// loop does) while the page before is judged by the reducer and stored with its views.
 /// What [`ingest_paged`] took: in all, and on the thread that judges and stores (the rest of
 /// that thread's time is waiting for signatures and decoding).
 struct Ingested {
@@ -225,21 +226,35 @@ fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<Ingested> {
     let now = u64::MAX / 2;
     let start = Instant::now();
     let mut applying = Duration::ZERO;
-    for (page_index, page) in history.entries.chunks(512).enumerate() {
-        let decoded: Vec<Entry> =
-            page.iter().map(|e| Entry::decode_unverified(e.bytes().to_vec())).collect::<Result<_, _>>()?;
-        let mut outcomes = Vec::with_capacity(decoded.len());
-        let failure = kith_node::verify::verify_and_apply(&decoded, |verified| {
-            let started = Instant::now();
-            outcomes.extend(replica.receive_page(verified.to_vec(), now).0);
-            applying += started.elapsed();
-        });
-        if let Some((index, error)) = failure {
-            bail!("entry {index} of a page failed verification: {error}");
+    // As the network loop does: pages go to the verifier thread as they come (at most two
+    // ahead of the store, as the loop asks for the next ordered page), and each verified page
+    // is applied in chunks of 64.
+    let (sender, verified) = std::sync::mpsc::channel();
+    let verifier = Verifier::start(move |page| sender.send(page).is_ok())?;
+    let mut pages = history.entries.chunks(512).enumerate();
+    let submit = |pages: &mut dyn Iterator<Item = (usize, &[Entry])>| match pages.next() {
+        Some((index, page)) => {
+            let wire = page.iter().map(|e| e.bytes().to_vec()).collect();
+            verifier.submit(index, wire).map_err(|_| anyhow::anyhow!("the verifier thread stopped"))
         }
-        if let Some(other) = outcomes.iter().find(|o| !matches!(o, Received::Applied(_))) {
-            bail!("entry not applied: {other:?}");
+        None => Ok(()),
+    };
+    submit(&mut pages)?;
+    submit(&mut pages)?;
+    for page_index in 0..history.entries.len().div_ceil(512) {
+        let page = verified.recv().context("the verifier thread stopped")?;
+        submit(&mut pages)?;
+        if let Some(fault) = page.fault {
+            bail!("entry {} of page {page_index} failed verification: {}", fault.index, fault.reason);
         }
+        let started = Instant::now();
+        for chunk in page.entries.chunks(64) {
+            let outcomes = replica.receive_page(chunk.to_vec(), now).0;
+            if let Some(other) = outcomes.iter().find(|o| !matches!(o, Received::Applied(_))) {
+                bail!("entry not applied: {other:?}");
+            }
+        }
+        applying += started.elapsed();
         if page_index % 40 == 39 {
             eprintln!("  ingested {} entries…", (page_index + 1) * 512);
         }
