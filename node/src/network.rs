@@ -68,8 +68,9 @@ const GOSSIP_ON_FRESHER_THAN_MS: u64 = 60_000;
 /// Missing entries from which a node catches up in a peer's applied order rather than log by
 /// log (it must also be missing more than it holds).
 const ORDERED_CATCH_UP_FROM: u64 = 1024;
-/// Entries applied per hold of the replica's lock when storing a sync page.
-const INGEST_CHUNK: usize = 64;
+/// Entries applied per hold of the replica's lock when storing a sync page (the benchmark
+/// stores in the same chunks).
+pub const INGEST_CHUNK: usize = 64;
 /// Most peers a node dials on its own after learning of them through Kademlia.
 const MAX_DISCOVERED_PEERS: usize = 32;
 
@@ -1358,9 +1359,7 @@ impl NetworkLoop {
                     // Ask for the next page now, so that it travels while this one is checked
                     // and stored — unless pages are already waiting for that.
                     self.next_since = Some((peer, last));
-                    if self.pages_verifying <= 1 {
-                        self.ask_next_since();
-                    }
+                    self.ask_next_since();
                 }
             }
             (SyncRequest::Entry { hash, .. }, SyncResponse::Entries(entries)) => {
@@ -1471,7 +1470,12 @@ impl NetworkLoop {
         }
     }
 
+    /// Sends the ordered catch-up's next request, if one is due and at most one page waits
+    /// for the verifier or the store.
     fn ask_next_since(&mut self) {
+        if self.pages_verifying > 1 {
+            return;
+        }
         let Some((peer, after)) = self.next_since.take() else { return };
         if self.catching_up != Some(peer) {
             return;
@@ -1486,9 +1490,7 @@ impl NetworkLoop {
         let VerifiedPage { context: (peer, of), entries, fault } = page;
         let count = entries.len();
         let progressed = self.ingest_page(peer, entries, fault);
-        if self.pages_verifying <= 1 {
-            self.ask_next_since();
-        }
+        self.ask_next_since();
         match of {
             PageOf::Range { author, full_page } => {
                 self.fetching.remove(&(peer, author));

@@ -695,9 +695,14 @@ impl Store {
 
     /// Removes every view index row.
     fn clear_views(&self) -> Result<(), StoreError> {
+        self.remove_ranges(&range::VIEWS)
+    }
+
+    /// Removes every row of the `community` key ranges starting with these bytes, in one batch.
+    fn remove_ranges(&self, firsts: &[u8]) -> Result<(), StoreError> {
         let mut writes = sled::Batch::default();
-        for first in range::VIEWS {
-            for key in self.community.scan_prefix([first]).keys() {
+        for first in firsts {
+            for key in self.community.scan_prefix([*first]).keys() {
                 writes.remove(key?);
             }
         }
@@ -850,11 +855,7 @@ impl Store {
     /// Converts a store of layout 2: drops its hash rows (the index is in memory now). Run
     /// again if interrupted: the schema changes last.
     fn convert_from_layout_2(&self) -> Result<(), StoreError> {
-        let mut writes = sled::Batch::default();
-        for key in self.community.scan_prefix([range::LAYOUT_2_HASH]).keys() {
-            writes.remove(key?);
-        }
-        self.community.apply_batch(writes)?;
+        self.remove_ranges(&[range::LAYOUT_2_HASH])?;
         self.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?;
         self.flush()
     }
@@ -986,7 +987,6 @@ fn applied_key(id: &[u8]) -> Vec<u8> {
     key
 }
 
-/// `l` ‖ author (32 B) ‖ seq (u64 big-endian): sorts each author's log in seq order.
 /// The applied id in an `a` key.
 fn applied_id_of(key: &[u8]) -> Result<u64, StoreError> {
     key.get(1..9)
@@ -995,6 +995,7 @@ fn applied_id_of(key: &[u8]) -> Result<u64, StoreError> {
         .ok_or_else(|| StoreError::Decode(format!("an applied key of {} bytes", key.len())))
 }
 
+/// `l` ‖ author (32 B) ‖ seq (u64 big-endian): sorts each author's log in seq order.
 fn log_key(author: &MemberId, seq: u64) -> [u8; 41] {
     let mut key = [0u8; 41];
     key[0] = range::LOG;
@@ -1682,10 +1683,7 @@ mod tests {
         lookalike.0[31] ^= 1;
         assert_eq!(store.get(&lookalike).unwrap(), None);
         // An entry whose first 8 bytes collide is indexed by its whole hash, and both are found.
-        let (id, _) = {
-            let index = store.hashes.read().unwrap();
-            (index.candidate(&offer.hash()).unwrap(), index.len())
-        };
+        let id = store.hashes.read().unwrap().candidate(&offer.hash()).unwrap();
         let genesis_id = store.hashes.read().unwrap().candidate(&genesis.hash()).unwrap();
         store.hashes.write().unwrap().insert(lookalike, genesis_id);
         assert_eq!(store.hashes.read().unwrap().candidate(&offer.hash()), Some(id));

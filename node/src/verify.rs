@@ -4,7 +4,7 @@
 
 use std::sync::mpsc;
 
-use kith_protocol::{Entry, EntryError};
+use kith_protocol::Entry;
 
 /// Why a page stopped short: the index of its first bad entry, and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,13 +79,9 @@ pub fn verify_page(page: Vec<Vec<u8>>) -> (Vec<Entry>, Option<PageFault>) {
         }
     }
     let verdicts = Entry::verify_many(&entries);
-    if let Some(bad) = verdicts.iter().position(Result::is_err) {
-        let reason = match &verdicts[bad] {
-            Err(error) => error.to_string(),
-            Ok(()) => EntryError::BadSignature.to_string(),
-        };
+    if let Some((bad, Err(error))) = verdicts.iter().enumerate().find(|(_, verdict)| verdict.is_err()) {
+        fault = Some(PageFault { index: bad, reason: error.to_string() });
         entries.truncate(bad);
-        fault = Some(PageFault { index: bad, reason });
     }
     (entries, fault)
 }
@@ -93,7 +89,7 @@ pub fn verify_page(page: Vec<Vec<u8>>) -> (Vec<Entry>, Option<PageFault>) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use kith_protocol::{Body, Draft, EntryHash, Keypair, PostKind};
+    use kith_protocol::{Body, Draft, EntryError, EntryHash, Keypair, PostKind};
 
     use super::*;
 

@@ -228,7 +228,7 @@ fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<Ingested> {
     let mut applying = Duration::ZERO;
     // As the network loop does: pages go to the verifier thread as they come (at most two
     // ahead of the store, as the loop asks for the next ordered page), and each verified page
-    // is applied in chunks of 64.
+    // is applied in chunks of `INGEST_CHUNK`.
     let (sender, verified) = std::sync::mpsc::channel();
     let verifier = Verifier::start(move |page| sender.send(page).is_ok())?;
     let mut pages = history.entries.chunks(512).enumerate();
@@ -248,7 +248,7 @@ fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<Ingested> {
             bail!("entry {} of page {page_index} failed verification: {}", fault.index, fault.reason);
         }
         let started = Instant::now();
-        for chunk in page.entries.chunks(64) {
+        for chunk in page.entries.chunks(kith_node::network::INGEST_CHUNK) {
             let outcomes = replica.receive_page(chunk.to_vec(), now).0;
             if let Some(other) = outcomes.iter().find(|o| !matches!(o, Received::Applied(_))) {
                 bail!("entry not applied: {other:?}");
