@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod forge;
+pub mod history;
 pub mod hub_probe;
 pub mod raw_peer;
 
