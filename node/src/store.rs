@@ -1,24 +1,24 @@
-//! The node's sled database — the only code that names sled: the community's entries (exact
-//! bytes, by hash and by author and seq), pending and frozen entries, fork proofs, the indexes
-//! the views are read through (posts, replies, profiles, transfers) and the node's bookkeeping
-//! (meta, known peers).
+//! The node's database — the only code that names sled: the community's entries (exact
+//! bytes, by hash, by author and seq, and in the order they were applied), pending and frozen
+//! entries, fork proofs, the indexes the views are read through (posts, replies, profiles,
+//! transfers) and the node's bookkeeping (meta, known peers).
+//!
+//! Applied entries are not in sled: they live in an append-only file beside sled's
+//! ([`entry_log`], `entries.kith`), in the order the reducer applied them, with their
+//! positions, hashes and (author, seq) places indexed in memory. An applied entry never
+//! changes, and as sled rows the entries took 7.6 times their own bytes on disk (sled's
+//! log-structured pages rewrite a leaf many times while rows are added to it); in the file they
+//! take their bytes and 12 more. The start-up replay reads the file in order, so nothing waits
+//! for an entry not yet read; an ordered catch-up serves it in pages.
 //!
 //! Trees (a fixed set, see [`Store::open`]):
-//! - `community`: everything an entry writes, in key ranges told apart by their first byte, so
-//!   that an entry, its place in its log and its view rows are written by one atomic
-//!   [`sled::Batch`] on one tree (a multi-tree transaction reads every key it writes, and
-//!   costs twice as much):
-//!   - `a` ‖ applied id (u64 big-endian) → entry hash ‖ the entry's exact wire bytes, for
-//!     applied entries, in the order they were applied (ids from [`sled::Db::generate_id`]:
-//!     increasing, with gaps). Storing appends at the end of this range (keyed by hash, the
-//!     bytes would land on random pages, and sled would read back and rewrite a page per entry
-//!     once the store outgrows its cache), and the start-up replay reads it in an order where
-//!     nothing waits for an entry not yet read;
-//!   - `l` ‖ author (32 B) ‖ seq (u64 big-endian) → applied id: an author's log is one prefix
-//!     scan in seq order, and its head is the prefix's last key;
-//!   - no row by hash: an entry's hash is found through [`HashIndex`], kept in memory (a
-//!     row keyed by hash lands on a random page of the tree; writing one per entry cost a
-//!     quarter of the time sled spent storing, see BENCHMARKS.md);
+//! - `community`: what an entry writes in sled, in key ranges told apart by their first byte,
+//!   written by one atomic [`sled::Batch`] per call (a multi-tree transaction reads every key
+//!   it writes, and costs twice as much):
+//!   - `e` → how many entries the entry file holds and its length (u64 big-endian each),
+//!     written in the same batch as the view rows of each append: at open, a file that holds
+//!     more (sled lost its last second to a crash) has the views of the rest written, and a
+//!     file that holds less (the file lost its tail to a power cut) has all views rebuilt;
 //!   - `f` ‖ entry hash → wire bytes of entries of frozen logs (kept as fork evidence);
 //!   - `w` ‖ entry hash → wire bytes of entries waiting for something;
 //!   - the view indexes, which hold keys only (the texts are read from the entry they name, so
@@ -35,24 +35,29 @@
 //! Statuses, reply counts, balances and membership live in the in-memory
 //! [`kith_protocol::Community`]; the texts stay in the stored entries, out of memory.
 //!
-//! Durability: writes reach the disk through sled's flusher about once a second. Entries from
-//! peers may be left to it (they can be fetched again), but **an entry the local user publishes
-//! must be followed by [`Store::flush`] before the node answers or gossips it**.
+//! Durability: sled's flusher and the entry file's appends reach the disk about once a
+//! second. Entries from peers may be left to them (they can be fetched again), but **an entry
+//! the local user publishes must be followed by [`Store::flush`] before the node answers or
+//! gossips it**.
+
+mod entry_log;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use kith_protocol::{Body, Entry, EntryHash, ForkProof, MemberId, PostKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Version of the layout of the trees and values below. Stored under `meta/schema`; a store
-/// written with another layout is refused rather than misread, except layout 1 (one tree per
-/// index, views holding copies of the texts) and layout 2 (a `h` ‖ hash row per entry), which
-/// [`Store::open`] converts.
-pub const SCHEMA_VERSION: u8 = 3;
+use entry_log::EntryLog;
+
+/// Version of the layout of the trees, values and entry file. Stored under `meta/schema`; a
+/// store written with another layout is refused rather than misread, except layouts 1 (one tree
+/// per index, views holding copies of the texts), 2 and 3 (applied entries as sled rows,
+/// layout 2 with a `h` ‖ hash row per entry), which [`Store::open`] converts.
+pub const SCHEMA_VERSION: u8 = 4;
 /// A home node's sled cache. sled's own default (1 GiB) is far too much for a Raspberry Pi;
 /// real memory use is a multiple of this figure.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -70,10 +75,15 @@ const META_SCHEMA: &str = "schema";
 
 /// The first byte of each key range of the `community` tree.
 mod range {
-    pub const APPLIED: u8 = b'a';
-    /// Layout 2's hash → applied id rows, removed when such a store is opened.
+    /// How many entries the entry file holds, and its length.
+    pub const ENTRIES_END: u8 = b'e';
+    /// Layouts 2 and 3: `a` ‖ applied id → entry hash ‖ wire bytes, moved to the entry file
+    /// when such a store is opened.
+    pub const LAYOUT_3_APPLIED: u8 = b'a';
+    /// Layouts 2 and 3: `l` ‖ author ‖ seq → applied id, dropped when such a store is opened.
+    pub const LAYOUT_3_LOG: u8 = b'l';
+    /// Layout 2's hash → applied id rows, dropped when such a store is opened.
     pub const LAYOUT_2_HASH: u8 = b'h';
-    pub const LOG: u8 = b'l';
     pub const FROZEN: u8 = b'f';
     pub const PENDING: u8 = b'w';
     pub const POST_BY_TIME: u8 = b't';
@@ -94,6 +104,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("the entry file could not be read or written: {0}")]
+    Io(#[from] std::io::Error),
     #[error("a stored value could not be read: {0}")]
     Decode(String),
     #[error("a value could not be encoded for storage: {0}")]
@@ -169,8 +181,8 @@ struct PeerRecord {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    /// Applied entries by hash: filled from the `a` range at open, kept in step by every write.
-    hashes: Arc<RwLock<HashIndex>>,
+    /// The applied entries (the file, and its indexes in memory).
+    entries: Arc<EntryLog>,
     community: sled::Tree,
     forks: sled::Tree,
     meta: sled::Tree,
@@ -221,23 +233,48 @@ impl Store {
             }
         };
         let tree = |name: &str| db.open_tree(name).map_err(|e| corrupt(format!("tree {name}: {e}")));
+        let meta = tree("meta")?;
+        let schema = meta.get(META_SCHEMA).map_err(|e| corrupt(e.to_string()))?.map(|v| v.to_vec());
+        let entries_path = dir.join(entry_log::FILE_NAME);
+        let converting = matches!(schema.as_deref(), Some([1..=3]));
+        if converting {
+            // A conversion writes the entry file from the start (again, if it was interrupted).
+            match std::fs::remove_file(&entries_path) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(corrupt(format!("removing {}: {error}", entries_path.display())));
+                }
+                _ => {}
+            }
+        }
+        let (entries, cut) = EntryLog::open(&entries_path)
+            .map_err(|e| corrupt(format!("reading the entry file {}: {e}", entries_path.display())))?;
+        if cut > 0 {
+            tracing::warn!(
+                bytes = cut,
+                "the entry file ended with a torn or damaged record (a crash while writing?); it was cut \
+                 after the last whole entry, and sync fetches what is missing"
+            );
+        }
         let store = Store {
             community: tree("community")?,
             forks: tree("forks")?,
-            meta: tree("meta")?,
+            meta,
             peers: tree("peers")?,
             db: db.clone(),
             path: path.clone(),
-            hashes: Arc::default(),
+            entries: Arc::new(entries),
         };
-        match store.meta_get(META_SCHEMA).map_err(|e| corrupt(e.to_string()))? {
+        match schema.as_deref() {
             None => store.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?,
-            Some(version) if version == [SCHEMA_VERSION] => {}
-            Some(version) if version == [1] => {
+            Some([SCHEMA_VERSION]) => {}
+            Some([1]) => {
                 store.convert_from_layout_1().map_err(|e| corrupt(format!("converting from layout 1: {e}")))?;
             }
-            Some(version) if version == [2] => {
+            Some([2]) => {
                 store.convert_from_layout_2().map_err(|e| corrupt(format!("converting from layout 2: {e}")))?;
+            }
+            Some([3]) => {
+                store.convert_from_layout_3().map_err(|e| corrupt(format!("converting from layout 3: {e}")))?;
             }
             Some(version) => {
                 return Err(corrupt(format!(
@@ -245,22 +282,50 @@ impl Store {
                 )));
             }
         }
-        store.index_hashes().map_err(|e| corrupt(format!("reading the applied entries: {e}")))?;
+        store.reconcile_entries().map_err(|e| corrupt(format!("checking the entry file against the views: {e}")))?;
         Ok(store)
     }
 
-    /// Fills the in-memory hash index from the `a` range (each row starts with its entry's
-    /// hash). Reads every entry once; the replica's start-up replay reads them again, from
-    /// sled's cache for the most part.
-    fn index_hashes(&self) -> Result<(), StoreError> {
-        let mut index = HashIndex::default();
-        for item in self.community.scan_prefix([range::APPLIED]) {
-            let (key, row) = item?;
-            index.insert(log_row_hash(&row)?, applied_id_of(&key)?);
+    /// Makes the views agree with the entry file after a crash (see the `e` row in the module
+    /// documentation): writes the views of entries the file holds beyond what sled recorded, or
+    /// rebuilds every view if the file holds less.
+    fn reconcile_entries(&self) -> Result<(), StoreError> {
+        let recorded = match self.community.get([range::ENTRIES_END])? {
+            Some(row) => decode_entries_end(&row)?,
+            None => (0, 0),
+        };
+        let held = (self.entries.count(), self.entries.end());
+        if recorded == held {
+            return Ok(());
         }
-        *self.hashes.write().unwrap_or_else(PoisonError::into_inner) = index;
+        let (recorded_count, recorded_end) = recorded;
+        if held.0 > recorded_count && self.entries.start_of(recorded_count) == Some(recorded_end) {
+            tracing::info!(
+                entries = held.0 - recorded_count,
+                "writing the views of entries stored just before the node stopped"
+            );
+            let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
+            let mut rest = self.entries.records_from(recorded_count).peekable();
+            while let Some(entry) = rest.next() {
+                chunk.push(entry?);
+                if chunk.len() == REBUILD_CHUNK || rest.peek().is_none() {
+                    self.replay_views_unpending(&chunk)?;
+                    chunk.clear();
+                }
+            }
+        } else {
+            tracing::warn!(
+                recorded = recorded_count,
+                held = held.0,
+                "the entry file holds fewer entries than the views name (it lost its end in a power cut?); \
+                 rebuilding the views, and sync fetches what is missing"
+            );
+            self.rebuild_views()?;
+        }
+        self.community.insert([range::ENTRIES_END], &entries_end_row(held.0, held.1)[..])?;
         Ok(())
     }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -268,13 +333,14 @@ impl Store {
     /// Writes everything to disk and waits for the fsync. Call it after a local publish, before
     /// answering the user or gossiping the entry.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.entries.sync()?;
         self.db.flush()?;
         Ok(())
     }
 
     /// The database's size on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db.size_on_disk()? + self.entries.end())
     }
 
     // --- the community's entries ---
@@ -300,22 +366,20 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
+        let _writing = self.entries.writing();
         let in_call: HashMap<EntryHash, &Entry> = entries.iter().map(|e| (e.hash(), e)).collect();
         let mut plan = BatchPlan::default();
-        let mut placed: HashMap<[u8; 41], EntryHash> = HashMap::new();
+        let mut placed: HashMap<(MemberId, u64), EntryHash> = HashMap::new();
         // Removing a key costs a walk down the tree even when it is absent: skip it when
         // nothing waits (the replica is this store's only writer).
         let any_pending = self.community.scan_prefix([range::PENDING]).next().is_some();
-        let mut indexed = Vec::with_capacity(entries.len());
+        let mut fresh = Vec::with_capacity(entries.len());
         for entry in entries {
             let hash = entry.hash();
-            let place = log_key(&entry.author(), entry.seq());
+            let place = (entry.author(), entry.seq());
             let stored = match placed.get(&place) {
                 Some(hash) => Some(*hash),
-                None => match self.community.get(place)? {
-                    Some(id) => Some(log_row_hash(&self.applied_row(&id)?)?),
-                    None => None,
-                },
+                None => self.entries.entry_at(&place.0, place.1)?.map(|stored| stored.hash()),
             };
             match stored {
                 Some(stored) if stored == hash => continue,
@@ -326,20 +390,17 @@ impl Store {
             if any_pending {
                 plan.writes.remove(&hash_key(range::PENDING, &hash)[..]);
             }
-            let applied_id = self.db.generate_id()?;
-            let id = applied_id.to_be_bytes();
-            indexed.push((hash, applied_id));
-            let mut row = Vec::with_capacity(32 + entry.bytes().len());
-            row.extend_from_slice(&hash.0);
-            row.extend_from_slice(entry.bytes());
-            plan.writes.insert(&applied_key(&id)[..], row);
-            plan.writes.insert(&place[..], &id[..]);
+            fresh.push(entry);
             self.plan_views(entry, &in_call, &mut plan)?;
         }
-        self.community.apply_batch(plan.writes)?;
-        let mut index = self.hashes.write().unwrap_or_else(PoisonError::into_inner);
-        for (hash, id) in indexed {
-            index.insert(hash, id);
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let mark = self.entries.append(&fresh)?;
+        plan.writes.insert(&[range::ENTRIES_END][..], &entries_end_row(self.entries.count(), self.entries.end())[..]);
+        if let Err(error) = self.community.apply_batch(plan.writes) {
+            self.entries.forget(mark, &fresh);
+            return Err(error.into());
         }
         Ok(())
     }
@@ -384,7 +445,7 @@ impl Store {
 
     /// Any stored entry (applied or frozen; not pending) by its hash.
     pub fn get(&self, hash: &EntryHash) -> Result<Option<Entry>, StoreError> {
-        match self.applied(hash)? {
+        match self.entries.get(hash)? {
             Some(entry) => Ok(Some(entry)),
             None => self.community.get(hash_key(range::FROZEN, hash))?.map(|bytes| decode_entry(&bytes)).transpose(),
         }
@@ -392,21 +453,12 @@ impl Store {
 
     /// The applied entry at `seq` of `author`'s log.
     pub fn entry_at(&self, author: &MemberId, seq: u64) -> Result<Option<Entry>, StoreError> {
-        match self.community.get(log_key(author, seq))? {
-            Some(id) => decode_entry(log_row_bytes(&self.applied_row(&id)?)?).map(Some),
-            None => Ok(None),
-        }
+        self.entries.entry_at(author, seq)
     }
 
     /// The last applied entry of `author`'s log: its seq and hash.
     pub fn head(&self, author: &MemberId) -> Result<Option<(u64, EntryHash)>, StoreError> {
-        match self.community.scan_prefix(member_key(range::LOG, author)).next_back() {
-            Some(item) => {
-                let (key, id) = item?;
-                Ok(Some((seq_from_log_key(&key)?, log_row_hash(&self.applied_row(&id)?)?)))
-            }
-            None => Ok(None),
-        }
+        Ok(self.entries.last_of(author)?.map(|entry| (entry.seq(), entry.hash())))
     }
 
     /// Up to `limit` applied entries of `author` from `from_seq` on, in seq order, as their
@@ -419,53 +471,23 @@ impl Store {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut out = Vec::new();
-        let mut total = 0usize;
-        for item in self.community.range(log_key(author, from_seq)..=log_key(author, u64::MAX)) {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, id) = item?;
-            let row = self.applied_row(&id)?;
-            let bytes = log_row_bytes(&row)?;
-            if !out.is_empty() && total.saturating_add(bytes.len()) > max_bytes {
-                break;
-            }
-            total = total.saturating_add(bytes.len());
-            out.push(bytes.to_vec());
-        }
-        Ok(out)
+        self.entries.range(author, from_seq, limit, max_bytes)
     }
 
-    /// Up to `limit` applied entries (and about `max_bytes`) after position `after`, in the order
-    /// they were applied, with the position of the last one (`after` if none): a catch-up in
-    /// this order never has an entry wait for another.
+    /// Up to `limit` applied entries (and about `max_bytes`) after the first `after`, in the
+    /// order they were applied, with how many come before the next one (`after` if none): a
+    /// catch-up in this order never has an entry wait for another. `after` is a count, so any
+    /// number a peer sends is safe: past the end it finds nothing.
     pub fn applied_since(&self, after: u64, limit: usize, max_bytes: usize) -> Result<(Vec<Vec<u8>>, u64), StoreError> {
-        let mut out = Vec::new();
-        let mut total = 0usize;
-        let mut last = after;
-        let start = applied_key(&after.saturating_add(1).to_be_bytes());
-        let end = applied_key(&u64::MAX.to_be_bytes());
-        for item in self.community.range(start..=end) {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, row) = item?;
-            let bytes = log_row_bytes(&row)?;
-            if !out.is_empty() && total.saturating_add(bytes.len()) > max_bytes {
-                break;
-            }
-            last = applied_id_of(&key)?;
-            total = total.saturating_add(bytes.len());
-            out.push(bytes.to_vec());
-        }
+        let out = self.entries.since(after, limit, max_bytes)?;
+        let last = after + out.len() as u64;
         Ok((out, last))
     }
 
     /// Every applied entry in the order they were applied — for rebuilding the in-memory state
     /// at start: read in this order, no entry waits for one not yet read.
     pub fn applied_entries(&self) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
-        self.community.scan_prefix([range::APPLIED]).values().map(|row| decode_entry(log_row_bytes(&row?)?))
+        self.entries.records_from(0)
     }
 
     /// Every entry kept as fork evidence, in hash order.
@@ -475,7 +497,7 @@ impl Store {
 
     /// How many applied entries are stored.
     pub fn entry_count(&self) -> usize {
-        self.hashes.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.entries.count() as usize
     }
 
     /// Drops every view index and writes them again from the stored log (`kith repair`).
@@ -503,22 +525,16 @@ impl Store {
     /// entries were dropped. Not atomic: an interruption leaves fewer applied entries, which
     /// sync fetches again.
     pub fn clear_applied(&self) -> Result<usize, StoreError> {
-        let genesis = self.genesis()?;
+        let _writing = self.entries.writing();
+        let genesis = match self.genesis()? {
+            Some(hash) => self.entries.get(&hash)?,
+            None => None,
+        };
+        let kept: Vec<&Entry> = genesis.iter().collect();
+        let dropped = self.entry_count() - kept.len();
+        self.entries.replace(&kept)?;
         self.clear_views()?;
-        let mut writes = sled::Batch::default();
-        let mut dropped = 0;
-        for item in self.community.scan_prefix([range::LOG]) {
-            let (place, id) = item?;
-            let hash = log_row_hash(&self.applied_row(&id)?)?;
-            if genesis == Some(hash) {
-                continue;
-            }
-            writes.remove(place);
-            writes.remove(&applied_key(&id)[..]);
-            dropped += 1;
-        }
-        self.community.apply_batch(writes)?;
-        self.index_hashes()?;
+        self.community.insert([range::ENTRIES_END], &entries_end_row(self.entries.count(), self.entries.end())[..])?;
         Ok(dropped)
     }
 
@@ -676,21 +692,7 @@ impl Store {
 
     /// An applied entry by its hash.
     fn applied(&self, hash: &EntryHash) -> Result<Option<Entry>, StoreError> {
-        let candidate = self.hashes.read().unwrap_or_else(PoisonError::into_inner).candidate(hash);
-        let Some(id) = candidate else { return Ok(None) };
-        let row = self.applied_row(&id.to_be_bytes())?;
-        // The index may name an entry whose hash only starts like this one.
-        if log_row_hash(&row)? != *hash {
-            return Ok(None);
-        }
-        decode_entry(log_row_bytes(&row)?).map(Some)
-    }
-
-    /// The `a` row (hash ‖ entry bytes) an applied id names.
-    fn applied_row(&self, id: &[u8]) -> Result<sled::IVec, StoreError> {
-        self.community
-            .get(applied_key(id))?
-            .ok_or_else(|| StoreError::Decode(format!("applied entry {} is indexed but not stored", hex::encode(id))))
+        self.entries.get(hash)
     }
 
     /// Removes every view index row.
@@ -722,6 +724,19 @@ impl Store {
         }
         self.community.apply_batch(plan.writes)?;
         Ok(chunk.len())
+    }
+
+    /// Writes the view rows of entries the file holds but sled did not record (see
+    /// [`Store::reconcile_entries`]), and takes them out of `pending`.
+    fn replay_views_unpending(&self, chunk: &[Entry]) -> Result<(), StoreError> {
+        let in_call: HashMap<EntryHash, &Entry> = chunk.iter().map(|e| (e.hash(), e)).collect();
+        let mut plan = BatchPlan::default();
+        for entry in chunk {
+            plan.writes.remove(&hash_key(range::PENDING, &entry.hash())[..]);
+            self.plan_views(entry, &in_call, &mut plan)?;
+        }
+        self.community.apply_batch(plan.writes)?;
+        Ok(())
     }
 
     /// Adds to `plan` what an entry changes in the view indexes. A `Redact`'s target is looked
@@ -852,50 +867,31 @@ impl Store {
         self.flush()
     }
 
-    /// Converts a store of layout 2: drops its hash rows (the index is in memory now). Run
-    /// again if interrupted: the schema changes last.
+    /// Converts a store of layout 2: drops its hash rows (the index is in memory), then
+    /// converts it as layout 3.
     fn convert_from_layout_2(&self) -> Result<(), StoreError> {
         self.remove_ranges(&[range::LAYOUT_2_HASH])?;
-        self.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?;
-        self.flush()
-    }
-}
-
-/// Applied entries by hash, in memory: the first 8 bytes of a hash → its applied id, and the
-/// whole hash for the rare entry whose first 8 bytes another one already has. ~17 bytes an
-/// entry (a whole-hash map would take ~41). A lookup reads the row and checks its hash.
-#[derive(Debug, Default)]
-struct HashIndex {
-    by_prefix: HashMap<u64, u64>,
-    collided: HashMap<EntryHash, u64>,
-}
-
-impl HashIndex {
-    fn prefix(hash: &EntryHash) -> u64 {
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&hash.0[..8]);
-        u64::from_le_bytes(first)
+        self.convert_from_layout_3()
     }
 
-    /// Records an entry not yet in the index (the store never applies a hash twice).
-    fn insert(&mut self, hash: EntryHash, id: u64) {
-        match self.by_prefix.entry(Self::prefix(&hash)) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collided.insert(hash, id);
+    /// Converts a store of layout 3: copies its `a` rows, in order, into the entry file (which
+    /// [`Store::open`] started afresh), then drops them and the `l` rows. The views stay. Run
+    /// again if interrupted: the schema changes last.
+    fn convert_from_layout_3(&self) -> Result<(), StoreError> {
+        let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
+        let mut rows = self.community.scan_prefix([range::LAYOUT_3_APPLIED]).values().peekable();
+        while let Some(row) = rows.next() {
+            chunk.push(decode_entry(layout_3_row_bytes(&row?)?)?);
+            if chunk.len() == REBUILD_CHUNK || rows.peek().is_none() {
+                self.entries.append(&chunk.iter().collect::<Vec<_>>())?;
+                chunk.clear();
             }
         }
-    }
-
-    /// The applied id of the entry that may be `hash`.
-    fn candidate(&self, hash: &EntryHash) -> Option<u64> {
-        self.collided.get(hash).or_else(|| self.by_prefix.get(&Self::prefix(hash))).copied()
-    }
-
-    fn len(&self) -> usize {
-        self.by_prefix.len() + self.collided.len()
+        self.entries.sync()?;
+        self.community.insert([range::ENTRIES_END], &entries_end_row(self.entries.count(), self.entries.end())[..])?;
+        self.remove_ranges(&[range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG])?;
+        self.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?;
+        self.flush()
     }
 }
 
@@ -979,37 +975,20 @@ fn member_or_hash_key(first: u8, id: &[u8; 32]) -> [u8; 33] {
     key
 }
 
-/// `a` ‖ applied id (8 B, big-endian).
-fn applied_key(id: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9);
-    key.push(range::APPLIED);
-    key.extend_from_slice(id);
-    key
+/// The `e` row: how many entries the entry file holds, and its length.
+fn entries_end_row(count: u64, end: u64) -> [u8; 16] {
+    let mut row = [0u8; 16];
+    row[..8].copy_from_slice(&count.to_be_bytes());
+    row[8..].copy_from_slice(&end.to_be_bytes());
+    row
 }
 
-/// The applied id in an `a` key.
-fn applied_id_of(key: &[u8]) -> Result<u64, StoreError> {
-    key.get(1..9)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| StoreError::Decode(format!("an applied key of {} bytes", key.len())))
-}
-
-/// `l` ‖ author (32 B) ‖ seq (u64 big-endian): sorts each author's log in seq order.
-fn log_key(author: &MemberId, seq: u64) -> [u8; 41] {
-    let mut key = [0u8; 41];
-    key[0] = range::LOG;
-    key[1..33].copy_from_slice(&author.0);
-    key[33..].copy_from_slice(&seq.to_be_bytes());
-    key
-}
-
-fn seq_from_log_key(key: &[u8]) -> Result<u64, StoreError> {
-    let bytes: [u8; 8] = key
-        .get(33..)
-        .and_then(|tail| tail.try_into().ok())
-        .ok_or_else(|| StoreError::Decode(format!("a log key of {} bytes", key.len())))?;
-    Ok(u64::from_be_bytes(bytes))
+fn decode_entries_end(row: &[u8]) -> Result<(u64, u64), StoreError> {
+    let number = |at: usize| row.get(at..at + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+    match (row.len(), number(0), number(8)) {
+        (16, Some(count), Some(end)) => Ok((count, end)),
+        _ => Err(StoreError::Decode(format!("the entry file's end row has {} bytes, not 16", row.len()))),
+    }
 }
 
 /// `first` ‖ [prefix (32 B)] ‖ ms (u64 big-endian) ‖ hash (32 B): sorts by time under the
@@ -1025,13 +1004,8 @@ fn time_key(first: u8, prefix: Option<&[u8; 32]>, at_ms: u64, hash: &EntryHash) 
     key
 }
 
-/// The hash at the start of an `a` row.
-fn log_row_hash(row: &[u8]) -> Result<EntryHash, StoreError> {
-    hash_from("log row", row.get(..32).unwrap_or_default())
-}
-
-/// The entry bytes after the hash in an `a` row.
-fn log_row_bytes(row: &[u8]) -> Result<&[u8], StoreError> {
+/// The entry bytes after the hash in a layout-3 `a` row.
+fn layout_3_row_bytes(row: &[u8]) -> Result<&[u8], StoreError> {
     row.get(32..)
         .filter(|bytes| !bytes.is_empty())
         .ok_or_else(|| StoreError::Decode("a log row without an entry".into()))
@@ -1627,7 +1601,7 @@ mod tests {
                 entries.insert(entry.hash().0, entry.bytes()).unwrap();
             }
             for entry in [&genesis, &offer] {
-                log.insert(&log_key(&entry.author(), entry.seq())[1..], &entry.hash().0).unwrap();
+                log.insert([&entry.author().0[..], &entry.seq().to_be_bytes()].concat(), &entry.hash().0).unwrap();
             }
             db.open_tree("frozen").unwrap().insert(frozen.hash().0, &[][..]).unwrap();
             db.open_tree("pending").unwrap().insert(waiting.hash().0, waiting.bytes()).unwrap();
@@ -1648,28 +1622,156 @@ mod tests {
         assert!(!store.db.tree_names().iter().any(|name| name.as_ref() == b"posts"), "old trees are dropped");
     }
 
+    /// Writes `entries` as a store of layout 2 or 3 held them (`a` and `l` rows, and `h` rows
+    /// in layout 2) with their views, and a leftover entry file that a conversion must not
+    /// keep.
+    fn write_layout_2_or_3(dir: &Path, layout: u8, entries: &[Entry]) {
+        let store = reopen(dir);
+        for (index, entry) in entries.iter().enumerate() {
+            let id = (index as u64 + 1).to_be_bytes();
+            let row = [&entry.hash().0[..], entry.bytes()].concat();
+            store.community.insert([&[range::LAYOUT_3_APPLIED][..], &id].concat(), row).unwrap();
+            let place = [&[range::LAYOUT_3_LOG][..], &entry.author().0, &entry.seq().to_be_bytes()].concat();
+            store.community.insert(place, &id[..]).unwrap();
+            if layout == 2 {
+                store.community.insert(hash_key(range::LAYOUT_2_HASH, &entry.hash()), &id[..]).unwrap();
+            }
+        }
+        store.replay_views(entries).unwrap();
+        store.meta_put(META_SCHEMA, &[layout]).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        std::fs::write(dir.join(entry_log::FILE_NAME), b"left over from an interrupted conversion").unwrap();
+    }
+
     #[test]
-    fn a_store_of_layout_2_is_converted() {
+    fn stores_of_layouts_2_and_3_are_converted() {
+        for layout in [2, 3] {
+            let dir = TempDir::new().unwrap();
+            let (mut founder, genesis) = founder();
+            let offer = founder.write(10, post("lifts"));
+            write_layout_2_or_3(dir.path(), layout, &[genesis.clone(), offer.clone()]);
+            let store = reopen(dir.path());
+            assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
+            for first in [range::LAYOUT_2_HASH, range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG] {
+                assert_eq!(store.community.scan_prefix([first]).count(), 0, "layout {layout}: rows of {first} dropped");
+            }
+            assert_eq!(store.entry_count(), 2);
+            assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
+            assert_eq!(store.entry_at(&founder.id(), 2).unwrap().unwrap().bytes(), offer.bytes());
+            assert_eq!(store.post(&offer.hash()).unwrap().unwrap().title, "lifts");
+            let order: Vec<EntryHash> = store.applied_entries().map(|e| e.unwrap().hash()).collect();
+            assert_eq!(order, [genesis.hash(), offer.hash()]);
+            drop(store);
+            assert_eq!(reopen(dir.path()).entry_count(), 2, "layout {layout}: the converted store opens again");
+        }
+    }
+
+    #[test]
+    fn entries_sled_did_not_record_before_a_crash_get_their_views() {
         let dir = TempDir::new().unwrap();
         let (mut founder, genesis) = founder();
-        let offer = founder.write(10, post("lifts"));
+        let first = founder.write(10, post("lifts"));
+        let second = founder.write(20, post("shopping"));
         {
             let store = open(&dir);
-            store.store_applied(&[genesis.clone(), offer.clone()]).unwrap();
-            // Layout 2 also kept a hash → applied id row per entry.
-            for (key, row) in store.community.scan_prefix([range::APPLIED]).map(Result::unwrap) {
-                let hash = log_row_hash(&row).unwrap();
-                store.community.insert(hash_key(range::LAYOUT_2_HASH, &hash), &key[1..]).unwrap();
-            }
-            store.meta_put(META_SCHEMA, &[2]).unwrap();
+            store.store_applied(&[genesis.clone(), first.clone()]).unwrap();
+            let recorded = store.community.get([range::ENTRIES_END]).unwrap().unwrap();
+            store.put_pending(&second).unwrap();
+            store.store_applied(std::slice::from_ref(&second)).unwrap();
+            // What sled holds if it lost its last second: the second entry's batch is gone, the
+            // file kept it.
+            store.community.insert([range::ENTRIES_END], recorded).unwrap();
+            store.community.remove(time_key(range::POST_BY_TIME, None, 20, &second.hash())).unwrap();
+            store.put_pending(&second).unwrap();
             store.flush().unwrap();
         }
         let store = reopen(dir.path());
-        assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
-        assert_eq!(store.community.scan_prefix([range::LAYOUT_2_HASH]).count(), 0, "hash rows are dropped");
+        assert_eq!(store.entry_count(), 3);
+        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
+        assert_eq!(titles, ["shopping", "lifts"]);
+        assert!(store.pending().unwrap().is_empty(), "a stored entry no longer waits");
+        let row = store.community.get([range::ENTRIES_END]).unwrap().unwrap();
+        assert_eq!(decode_entries_end(&row).unwrap(), (3, store.entries.end()));
+    }
+
+    /// A closed store holding the Genesis and two posts ("lifts", "shopping"), its folder free.
+    fn three_entries_stored_and_closed() -> (TempDir, Author, [Entry; 3]) {
+        let dir = TempDir::new().unwrap();
+        let (mut founder, genesis) = founder();
+        let first = founder.write(10, post("lifts"));
+        let second = founder.write(20, post("shopping"));
+        {
+            let store = open(&dir);
+            store.store_applied(&[genesis.clone(), first.clone(), second.clone()]).unwrap();
+            store.flush().unwrap();
+        }
+        drop(reopen(dir.path()));
+        (dir, founder, [genesis, first, second])
+    }
+
+    #[test]
+    fn a_torn_entry_file_is_cut_and_the_views_rebuilt() {
+        let (dir, founder, [genesis, first, second]) = three_entries_stored_and_closed();
+        // A power cut took the end of the last record; sled kept its views.
+        let file = dir.path().join(entry_log::FILE_NAME);
+        let length = std::fs::metadata(&file).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(length - 5).unwrap();
+
+        let store = reopen(dir.path());
         assert_eq!(store.entry_count(), 2);
-        assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
-        assert_eq!(store.post(&offer.hash()).unwrap().unwrap().title, "lifts");
+        assert_eq!(store.get(&second.hash()).unwrap(), None);
+        assert_eq!(store.head(&founder.id()).unwrap(), Some((2, first.hash())));
+        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
+        assert_eq!(titles, ["lifts"], "the lost entry's view is gone");
+        assert_eq!(store.community.scan_prefix([range::POST_BY_TIME]).count(), 1, "its index row too");
+        // Fetched again, it is stored again, after the last whole record.
+        store.store_applied(std::slice::from_ref(&second)).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let store = reopen(dir.path());
+        let order: Vec<EntryHash> = store.applied_entries().map(|e| e.unwrap().hash()).collect();
+        assert_eq!(order, [genesis.hash(), first.hash(), second.hash()]);
+        assert_eq!(store.posts().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_damaged_record_cuts_the_file_there() {
+        let (dir, _, [genesis, first, _]) = three_entries_stored_and_closed();
+        // Flip a byte inside the second record's entry: its hash no longer matches its header.
+        let file = dir.path().join(entry_log::FILE_NAME);
+        let mut bytes = std::fs::read(&file).unwrap();
+        let second_record = 12 + genesis.bytes().len();
+        bytes[second_record + 12 + 40] ^= 0xFF;
+        std::fs::write(&file, &bytes).unwrap();
+
+        let store = reopen(dir.path());
+        assert_eq!(store.entry_count(), 1);
+        assert_eq!(store.get(&first.hash()).unwrap(), None);
+        assert_eq!(store.community.scan_prefix([range::POST_BY_TIME]).count(), 0, "views are rebuilt");
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), second_record as u64);
+    }
+
+    #[test]
+    fn applied_since_pages_in_applied_order_by_count_and_bytes() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        let (mut founder, genesis) = founder();
+        let mut log = vec![genesis];
+        for i in 0..5 {
+            log.push(founder.write(10 + i, post(&format!("post {i}"))));
+        }
+        store.store_applied(&log).unwrap();
+        let bytes =
+            |range: std::ops::Range<usize>| -> Vec<Vec<u8>> { log[range].iter().map(|e| e.bytes().to_vec()).collect() };
+        assert_eq!(store.applied_since(0, 4, usize::MAX).unwrap(), (bytes(0..4), 4));
+        assert_eq!(store.applied_since(4, 4, usize::MAX).unwrap(), (bytes(4..6), 6));
+        assert_eq!(store.applied_since(6, 4, usize::MAX).unwrap(), (vec![], 6));
+        assert_eq!(store.applied_since(u64::MAX, 4, usize::MAX).unwrap(), (vec![], u64::MAX));
+        let two = log[1].bytes().len() + log[2].bytes().len();
+        assert_eq!(store.applied_since(1, 100, two).unwrap(), (bytes(1..3), 3));
+        assert_eq!(store.applied_since(1, 100, two - 1).unwrap(), (bytes(1..2), 2));
+        assert_eq!(store.applied_since(1, 100, 1).unwrap(), (bytes(1..2), 2));
     }
 
     #[test]
@@ -1683,14 +1785,13 @@ mod tests {
         lookalike.0[31] ^= 1;
         assert_eq!(store.get(&lookalike).unwrap(), None);
         // An entry whose first 8 bytes collide is indexed by its whole hash, and both are found.
-        let id = store.hashes.read().unwrap().candidate(&offer.hash()).unwrap();
-        let genesis_id = store.hashes.read().unwrap().candidate(&genesis.hash()).unwrap();
-        store.hashes.write().unwrap().insert(lookalike, genesis_id);
-        assert_eq!(store.hashes.read().unwrap().candidate(&offer.hash()), Some(id));
-        assert_eq!(store.hashes.read().unwrap().candidate(&lookalike), Some(genesis_id));
+        let position = store.entries.candidate(&offer.hash()).unwrap();
+        let genesis_position = store.entries.candidate(&genesis.hash()).unwrap();
+        store.entries.index_as(lookalike, genesis_position);
+        assert_eq!(store.entries.candidate(&offer.hash()), Some(position));
+        assert_eq!(store.entries.candidate(&lookalike), Some(genesis_position));
         assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
-        assert_eq!(store.get(&lookalike).unwrap(), None, "the row it names has another hash");
-        assert_eq!(store.entry_count(), 3);
+        assert_eq!(store.get(&lookalike).unwrap(), None, "the record it names has another hash");
     }
 
     #[test]
