@@ -1,5 +1,7 @@
-//! Crash test with real child processes: a node that aborts right after publishing reopens with
-//! every published entry and its views intact (an in-process abort would prove nothing).
+//! Crash tests with real child processes (an in-process abort would prove nothing): a node that
+//! aborts right after publishing reopens with every published entry and its views intact; a
+//! store killed in the middle of a catch-up, before sled flushed its last writes, reopens with
+//! every entry its file kept and the views of each.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,29 +10,35 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
+use kith_node::replica::Replica;
+use kith_node::store::{Store, StoreError};
 use kith_node::{Node, NodeConfig};
-use kith_protocol::EntryHash;
+use kith_protocol::{Body, EntryHash};
 use kith_tests::bounded;
 
 /// Runs the child on `home`: it publishes `posts` posts, prints their ids and aborts.
 async fn run_child(home: &Path, posts: u32, prefix: &str) -> anyhow::Result<Vec<EntryHash>> {
+    let output = run_to_abort(&[home.as_os_str(), posts.to_string().as_ref(), prefix.as_ref()]).await?;
+    let ids: Vec<EntryHash> = String::from_utf8(output.stdout)?.lines().map(|l| l.parse()).collect::<Result<_, _>>()?;
+    ensure!(ids.len() == posts as usize, "the child printed {} ids, not {posts}", ids.len());
+    Ok(ids)
+}
+
+/// Runs `kith-test-node` with `args` and checks that it ended by its own abort (SIGABRT), not
+/// by a clean exit.
+async fn run_to_abort(args: &[&std::ffi::OsStr]) -> anyhow::Result<std::process::Output> {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_kith-test-node"))
-        .arg(home)
-        .arg(posts.to_string())
-        .arg(prefix)
+        .args(args)
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .output()
         .await
         .context("running kith-test-node")?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // SIGABRT: the child did not exit cleanly, it was killed by its own abort.
     if output.status.signal() != Some(6) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
         bail!("the child should abort, it ended with {:?}; stderr:\n{stderr}", output.status);
     }
-    let ids: Vec<EntryHash> = String::from_utf8(output.stdout)?.lines().map(|l| l.parse()).collect::<Result<_, _>>()?;
-    ensure!(ids.len() == posts as usize, "the child printed {} ids, not {posts}; stderr:\n{stderr}", ids.len());
-    Ok(ids)
+    Ok(output)
 }
 
 /// Opens the home in this process and checks every post is stored, applied and in the views.
@@ -93,4 +101,71 @@ async fn aborted_node_reopens_with_its_entries_and_views() {
         Ok(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_killed_mid_catch_up_reopens_with_entries_and_views_level() {
+    bounded("killed_mid_catch_up", Duration::from_secs(120), async {
+        const ENTRIES: usize = 3_000;
+        const SEED: u64 = 99;
+        let home = tempfile::Builder::new().prefix("kith-crash-ingest-").tempdir()?;
+        let folder = home.path().join("db");
+        let (entries, seed) = (ENTRIES.to_string(), SEED.to_string());
+        let output = run_to_abort(&["--ingest".as_ref(), folder.as_os_str(), entries.as_ref(), seed.as_ref()]).await?;
+        let stored: usize =
+            String::from_utf8(output.stdout)?.trim().strip_prefix("stored ").context("the child's count")?.parse()?;
+        ensure!(stored == ENTRIES + 1, "the child stored {stored} entries, not {}", ENTRIES + 1);
+
+        let history = kith_tests::history::generate(ENTRIES, 20, SEED)?;
+        let store = open_when_free(&folder).await?;
+        let now = u64::MAX / 2;
+        let key = kith_protocol::Keypair::from_secret_bytes([0x7E; 32]);
+        let replica = Replica::open(store, key, Some(history.genesis.community()), now)?;
+        let store = replica.store();
+        let community = replica.community().context("the community survives")?;
+        // A killed process loses no written page of the entry file, so everything is there.
+        ensure!(store.entry_count() == stored, "{} of {stored} entries after the crash", store.entry_count());
+        ensure!(community.entry_count() == stored, "the reducer holds {} of {stored}", community.entry_count());
+        ensure!(store.pending()?.is_empty(), "no stored entry still waits");
+        // And every view names what the entries say, though sled lost its last writes.
+        let mut posts = 0;
+        for entry in &history.entries {
+            match entry.body() {
+                Body::Post { title, .. } => {
+                    posts += 1;
+                    let view =
+                        store.post(&entry.hash())?.with_context(|| format!("post {} has no view", entry.hash()))?;
+                    ensure!(&view.title == title);
+                }
+                Body::Transfer { .. } => {
+                    ensure!(store.transfer(&entry.hash())?.is_some(), "transfer {} has no view", entry.hash());
+                }
+                Body::Receive { transfer } => {
+                    let view = store.transfer(transfer)?.context("a claimed transfer")?;
+                    ensure!(view.claim == Some(entry.hash()), "the claim of {transfer} is not marked");
+                }
+                _ => {}
+            }
+        }
+        ensure!(store.posts()?.len() == posts, "{} post rows for {posts} posts", store.posts()?.len());
+        let replies: usize =
+            store.posts()?.iter().map(|p| store.replies(&p.id).map(|r| r.len())).sum::<Result<_, _>>()?;
+        let written = history.entries.iter().filter(|e| matches!(e.body(), Body::Reply { .. })).count();
+        ensure!(replies == written, "{replies} reply rows for {written} replies");
+        Ok(())
+    })
+    .await;
+}
+
+/// Opens the store once the aborted child's lock is gone.
+async fn open_when_free(folder: &Path) -> anyhow::Result<Store> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match Store::open(folder, kith_node::store::DEFAULT_CACHE_BYTES) {
+            Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            other => return Ok(other?),
+        }
+    }
 }
