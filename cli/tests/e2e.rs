@@ -1,7 +1,7 @@
 //! End-to-end tests of the `kith` command: real processes, separate homes, loopback only —
 //! a community of three formed through invites and vouches trading an hour; refusals that
 //! change nothing; bad input that publishes nothing; no node; key backup and restore; a bare
-//! first run; the API's token.
+//! first run; the API's token; a web page session kept across a restart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -360,4 +360,40 @@ fn a_revoked_invite_lets_no_one_in() {
     // join request has reached no one.
     std::thread::sleep(Duration::from_secs(8));
     assert!(world.json(&a, &["members", "--pending"]).as_array().expect("an array").is_empty());
+}
+
+/// Status of `GET url` with `cookie` (if any), and the `Set-Cookie` it answered with.
+fn fetch(url: &str, cookie: Option<&str>) -> (u16, Option<String>) {
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+    let mut request = agent.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    let response = request.call().expect("the page answers");
+    let set_cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).map(str::to_string);
+    (response.status().as_u16(), set_cookie)
+}
+
+#[test]
+fn a_signed_in_page_stays_signed_in_when_the_node_restarts() {
+    let world = World::new();
+    let home = world.home("volunteer");
+    let mut node = world.start(&home, &[]);
+    let link = world.kith(&home, &["open"]).ok().lines().next().unwrap_or_default().to_string();
+    let base = link.split("/login").next().unwrap_or_default().to_string();
+    let port = base.rsplit(':').next().unwrap_or_default().to_string();
+    let (status, set_cookie) = fetch(&link, None);
+    assert_eq!(status, 303, "the link signs in and goes to the board");
+    let cookie = set_cookie.expect("a session cookie").split(';').next().unwrap_or_default().to_string();
+    assert_eq!(fetch(&format!("{base}/"), Some(&cookie)).0, 200);
+    assert_eq!(fetch(&format!("{base}/"), None).0, 401, "without the cookie: the sign-in page");
+
+    // The computer restarts; Kith comes back at the same address.
+    node.terminate();
+    let api = format!("127.0.0.1:{port}");
+    let args = ["run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--api", api.as_str()];
+    let _again = world.launch(None, &home, &args, "info", "node-again");
+    assert_eq!(fetch(&format!("{base}/"), Some(&cookie)).0, 200, "still signed in after the restart");
+    let forged = format!("kith_session_{port}=0000");
+    assert_eq!(fetch(&format!("{base}/"), Some(&forged)).0, 401, "a made-up session is not let in");
 }

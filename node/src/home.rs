@@ -1,4 +1,5 @@
-//! A node's home folder: the key (mode 0600), the config, the database, and `api.json`.
+//! A node's home folder: the key (mode 0600), the config, the database, `api.json` and the web
+//! page's sessions (`web-sessions.json`, mode 0600).
 //! Several nodes run on one machine by having different homes.
 
 use std::fs;
@@ -97,6 +98,10 @@ impl Home {
     }
     pub fn api_path(&self) -> PathBuf {
         self.dir.join("api.json")
+    }
+    /// The web page's signed-in sessions, kept across restarts (see `web::Gate`).
+    pub fn web_sessions_path(&self) -> PathBuf {
+        self.dir.join("web-sessions.json")
     }
 
     pub fn has_key(&self) -> bool {

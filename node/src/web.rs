@@ -193,8 +193,8 @@ fn refusal(status: StatusCode, title: &str, text_html: &str) -> Response {
 /// What anyone without a session sees.
 fn signed_out(after_post: bool) -> Response {
     let lost = if after_post {
-        "<p>What you just sent could not be taken, because this browser is not signed in (perhaps Kith was \
-         restarted). Please sign in again, then send it once more.</p>\n"
+        "<p>What you just sent could not be taken, because this browser is not signed in any more (it \
+         signed out, or went unused for a long time). Please sign in again, then send it once more.</p>\n"
     } else {
         ""
     };

@@ -1,11 +1,19 @@
 //! Who may see the web page: one-time login codes (minted through the API with the bearer
 //! token, good once and for [`LOGIN_CODE_MS`]), the sessions they open (a random id in an
-//! HttpOnly, SameSite=Strict cookie, remembered in memory until the node stops), each with its
-//! CSRF token, and the checks of `Host` and `Origin` that keep other sites and other names out.
+//! HttpOnly, SameSite=Strict cookie), each with its CSRF token, and the checks of `Host` and
+//! `Origin` that keep other sites and other names out.
+//!
+//! Sessions outlive a restart of the node: a volunteer whose computer restarted should find
+//! the page as they left it, not need the command line for a new link. They are kept in the
+//! home (`web-sessions.json`, mode 0600) by the hash of their id — the file alone cannot sign a
+//! browser in — and forgotten after [`SESSION_IDLE_MS`] unused, or on signing out.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
 
 /// How long a login link works: ten minutes.
 pub const LOGIN_CODE_MS: u64 = 10 * 60 * 1000;
@@ -13,8 +21,12 @@ pub const LOGIN_CODE_MS: u64 = 10 * 60 * 1000;
 pub const MAX_LOGIN_CODES: usize = 32;
 /// Most sessions remembered at once; opening more forgets the least recently used.
 pub const MAX_SESSIONS: usize = 64;
-/// How long the browser keeps the cookie (the node forgets sessions when it stops).
+/// How long the browser keeps the cookie.
 pub const COOKIE_MAX_AGE_SECS: u64 = 90 * 24 * 60 * 60;
+/// A session unused this long is forgotten (the cookie's own lifetime).
+pub const SESSION_IDLE_MS: u64 = COOKIE_MAX_AGE_SECS * 1000;
+/// A session's last use is written to the file at most this often.
+const TOUCH_SAVE_MS: u64 = 60 * 60 * 1000;
 
 /// One signed-in browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +37,19 @@ pub struct Session {
     last_used_ms: u64,
 }
 
+/// A session as the node keeps it: by the hash of its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Kept {
+    csrf: String,
+    last_used_ms: u64,
+}
+
 #[derive(Debug, Default)]
 struct GateState {
     /// Code → when it stops working (ms since the epoch).
     codes: HashMap<String, u64>,
-    sessions: HashMap<String, Session>,
+    /// Hash of the session id (hex) → the session.
+    sessions: HashMap<String, Kept>,
 }
 
 /// The web page's door: shared by the API (which mints codes) and the page (which redeems
@@ -38,6 +58,13 @@ struct GateState {
 pub struct Gate {
     addr: SocketAddr,
     state: Arc<Mutex<GateState>>,
+    /// Where sessions are kept across restarts (`None`: in memory only).
+    file: Option<PathBuf>,
+}
+
+/// The hash by which a session is kept.
+fn id_hash(id: &str) -> String {
+    blake3::hash(id.trim().as_bytes()).to_hex().to_string()
 }
 
 /// 32 random bytes as hex.
@@ -54,8 +81,41 @@ fn same(a: &str, b: &str) -> bool {
 
 impl Gate {
     /// The gate of a page served at `addr` (the API's bound loopback address).
+    /// Sessions are kept in memory only.
     pub fn new(addr: SocketAddr) -> Gate {
-        Gate { addr, state: Arc::default() }
+        Gate { addr, state: Arc::default(), file: None }
+    }
+
+    /// The gate of a page served at `addr` whose sessions are kept in `file` across restarts:
+    /// reads the sessions it holds (an unreadable file is reported and started afresh), and
+    /// drops those unused for [`SESSION_IDLE_MS`].
+    pub fn remembering(addr: SocketAddr, file: PathBuf, now_ms: u64) -> Gate {
+        let read = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
+            Err(error) => Err(error.to_string()),
+        };
+        let mut sessions: HashMap<String, Kept> = read.unwrap_or_else(|error| {
+            tracing::warn!(%error, file = %file.display(), "web sessions unreadable; browsers sign in again");
+            HashMap::new()
+        });
+        sessions.retain(|_, kept| now_ms.saturating_sub(kept.last_used_ms) < SESSION_IDLE_MS);
+        let gate =
+            Gate { addr, state: Arc::new(Mutex::new(GateState { codes: HashMap::new(), sessions })), file: Some(file) };
+        gate.save(&gate.state());
+        gate
+    }
+
+    /// Writes the sessions to the file, if there is one. A failure is logged: the sessions
+    /// still work until the node stops.
+    fn save(&self, state: &GateState) {
+        let Some(file) = &self.file else { return };
+        let written = serde_json::to_vec(&state.sessions)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| crate::home::write_private(file, &bytes).map_err(|e| e.to_string()));
+        if let Err(error) = written {
+            tracing::warn!(%error, file = %file.display(), "cannot keep the web sessions; a restart will sign browsers out");
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, GateState> {
@@ -103,28 +163,45 @@ impl Gate {
         }
         let session = Session { id: random_hex()?, csrf: random_hex()?, last_used_ms: now_ms };
         while state.sessions.len() >= MAX_SESSIONS {
-            let oldest = state.sessions.values().min_by_key(|s| s.last_used_ms).map(|s| s.id.clone());
+            let oldest = state.sessions.iter().min_by_key(|(_, s)| s.last_used_ms).map(|(hash, _)| hash.clone());
             match oldest {
-                Some(id) => state.sessions.remove(&id),
+                Some(hash) => state.sessions.remove(&hash),
                 None => break,
             };
         }
-        state.sessions.insert(session.id.clone(), session.clone());
+        let kept = Kept { csrf: session.csrf.clone(), last_used_ms: now_ms };
+        state.sessions.insert(id_hash(&session.id), kept);
+        self.save(&state);
         Ok(Some(session))
     }
 
-    /// The session a cookie names, if the node remembers it.
+    /// The session a cookie names, if the node remembers it and it was used within
+    /// [`SESSION_IDLE_MS`].
     pub fn session(&self, id: &str, now_ms: u64) -> Option<Session> {
         let mut state = self.state();
-        let found = state.sessions.keys().find(|known| same(known, id)).cloned()?;
-        let session = state.sessions.get_mut(&found)?;
-        session.last_used_ms = now_ms;
-        Some(session.clone())
+        let wanted = id_hash(id);
+        let found = state.sessions.keys().find(|known| same(known, &wanted)).cloned()?;
+        let kept = state.sessions.get_mut(&found)?;
+        let idle = now_ms.saturating_sub(kept.last_used_ms);
+        if idle >= SESSION_IDLE_MS {
+            state.sessions.remove(&found);
+            self.save(&state);
+            return None;
+        }
+        kept.last_used_ms = now_ms.max(kept.last_used_ms);
+        let session = Session { id: id.trim().to_string(), csrf: kept.csrf.clone(), last_used_ms: kept.last_used_ms };
+        if idle >= TOUCH_SAVE_MS {
+            self.save(&state);
+        }
+        Some(session)
     }
 
     /// Forgets a session (signing out).
     pub fn end(&self, id: &str) {
-        self.state().sessions.remove(id);
+        let mut state = self.state();
+        if state.sessions.remove(&id_hash(id)).is_some() {
+            self.save(&state);
+        }
     }
 
     /// The session id in a `Cookie` header, if it holds this page's cookie.
@@ -220,6 +297,53 @@ mod tests {
             }
         }
         assert_eq!(gate.state().sessions.len(), MAX_SESSIONS);
+    }
+
+    #[test]
+    fn sessions_outlive_a_restart_but_not_signing_out_nor_idleness() {
+        let home = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        let file = home.path().join("web-sessions.json");
+        let addr = SocketAddr::from(([127, 0, 0, 1], 7474));
+        let first = Gate::remembering(addr, file.clone(), 1_000);
+        let signed_in = |gate: &Gate, now: u64| {
+            let (code, _) = gate.mint(now).unwrap_or_default();
+            gate.redeem(&code, now).ok().flatten().unwrap_or_else(|| panic!("a session"))
+        };
+        let kept = signed_in(&first, 1_000);
+        let ended = signed_in(&first, 1_000);
+        let idle = signed_in(&first, 1_000);
+        let saved = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(!saved.contains(&kept.id), "the file keeps hashes of session ids, not the ids");
+        drop(first);
+
+        // The node restarts.
+        let later = 1_000 + SESSION_IDLE_MS / 2;
+        let second = Gate::remembering(addr, file.clone(), later);
+        let found = second.session(&kept.id, later).unwrap_or_else(|| panic!("the session survives"));
+        assert_eq!((found.id.as_str(), found.csrf.as_str()), (kept.id.as_str(), kept.csrf.as_str()));
+        second.end(&ended.id);
+        assert!(second.session("not a session", later).is_none());
+        drop(second);
+
+        let third = Gate::remembering(addr, file.clone(), later + 1);
+        assert!(third.session(&kept.id, later + 1).is_some());
+        assert!(third.session(&ended.id, later + 1).is_none(), "signing out is kept too");
+        // `idle` was last used at 1_000: past SESSION_IDLE_MS it is gone.
+        assert!(third.session(&idle.id, 1_000 + SESSION_IDLE_MS).is_none());
+        drop(third);
+        let fourth = Gate::remembering(addr, file, 1_000 + SESSION_IDLE_MS);
+        assert!(fourth.session(&idle.id, 1_000 + SESSION_IDLE_MS).is_none());
+        assert!(fourth.session(&kept.id, 1_000 + SESSION_IDLE_MS).is_some(), "used at `later`, still fresh");
+    }
+
+    #[test]
+    fn an_unreadable_sessions_file_signs_everyone_out_and_is_replaced() {
+        let home = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        let file = home.path().join("web-sessions.json");
+        std::fs::write(&file, b"{ not json").unwrap_or_else(|e| panic!("{e}"));
+        let gate = Gate::remembering(SocketAddr::from(([127, 0, 0, 1], 7474)), file.clone(), 0);
+        assert!(gate.state().sessions.is_empty());
+        assert_eq!(std::fs::read_to_string(&file).unwrap_or_default(), "{}");
     }
 
     #[test]
