@@ -69,6 +69,8 @@ pub const MAX_PEERS: usize = 1000;
 pub const MAX_PEER_TEXT_BYTES: usize = 256;
 /// Entries per batch when rebuilding the views.
 const REBUILD_CHUNK: usize = 256;
+/// Long work on the entries (a conversion, rebuilding the views) logs its progress this often.
+const PROGRESS_EVERY: usize = 20_000;
 
 const META_GENESIS: &str = "genesis";
 const META_SCHEMA: &str = "schema";
@@ -533,6 +535,7 @@ impl Store {
             if chunk.len() == REBUILD_CHUNK {
                 count += self.replay_views(&chunk)?;
                 chunk.clear();
+                log_progress("views rebuilt", count);
             }
         }
         count += self.replay_views(&chunk)?;
@@ -906,6 +909,7 @@ impl Store {
             if chunk.len() == REBUILD_CHUNK || rows.peek().is_none() {
                 fresh.entries.append(&chunk.iter().collect::<Vec<_>>())?;
                 chunk.clear();
+                log_progress("entries converted", fresh.entries.count() as usize);
             }
         }
         let left_behind = [range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG, range::LAYOUT_2_HASH, range::ENTRIES_END];
@@ -937,6 +941,13 @@ impl Store {
                 other => return other,
             }
         }
+    }
+}
+
+/// Says how far long work on the entries has come, every [`PROGRESS_EVERY`] entries.
+fn log_progress(what: &'static str, done: usize) {
+    if done > 0 && done % PROGRESS_EVERY < REBUILD_CHUNK {
+        tracing::info!(done, "{what}…");
     }
 }
 
