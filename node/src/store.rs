@@ -327,15 +327,7 @@ impl Store {
                 entries = held.0 - recorded_count,
                 "writing the views of entries stored just before the node stopped"
             );
-            let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
-            let mut rest = self.entries.records_from(recorded_count).peekable();
-            while let Some(entry) = rest.next() {
-                chunk.push(entry?);
-                if chunk.len() == REBUILD_CHUNK || rest.peek().is_none() {
-                    self.replay_views_unpending(&chunk)?;
-                    chunk.clear();
-                }
-            }
+            in_chunks(self.entries.records_from(recorded_count), |chunk| self.replay_views(chunk).map(drop))?;
         } else {
             tracing::warn!(
                 recorded = recorded_count,
@@ -529,16 +521,11 @@ impl Store {
     pub fn rebuild_views(&self) -> Result<usize, StoreError> {
         self.clear_views()?;
         let mut count = 0;
-        let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
-        for entry in self.applied_entries() {
-            chunk.push(entry?);
-            if chunk.len() == REBUILD_CHUNK {
-                count += self.replay_views(&chunk)?;
-                chunk.clear();
-                log_progress("views rebuilt", count);
-            }
-        }
-        count += self.replay_views(&chunk)?;
+        in_chunks(self.applied_entries(), |chunk| {
+            count += self.replay_views(chunk)?;
+            log_progress("views rebuilt", count);
+            Ok(())
+        })?;
         Ok(count)
     }
 
@@ -566,7 +553,7 @@ impl Store {
 
     /// A visible post's texts (not redacted, not of a frozen log).
     pub fn post(&self, hash: &EntryHash) -> Result<Option<PostView>, StoreError> {
-        let Some(entry) = self.applied(hash)? else { return Ok(None) };
+        let Some(entry) = self.entries.get(hash)? else { return Ok(None) };
         if !self.community.contains_key(time_key(range::POST_BY_TIME, None, entry.timestamp_ms(), hash))? {
             return Ok(None);
         }
@@ -579,7 +566,7 @@ impl Store {
         for key in self.community.scan_prefix([range::POST_BY_TIME]).keys().rev() {
             let key = key?;
             let hash = hash_from("post index key", key.get(9..).unwrap_or_default())?;
-            match self.applied(&hash)?.as_ref().and_then(post_view) {
+            match self.entries.get(&hash)?.as_ref().and_then(post_view) {
                 Some(post) => out.push(post),
                 None => tracing::warn!(post = %hash, "post index names a missing post; `kith repair` rebuilds it"),
             }
@@ -593,7 +580,7 @@ impl Store {
         for key in self.community.scan_prefix(hash_key(range::REPLY, post)).keys() {
             let key = key?;
             let hash = hash_from("reply index key", key.get(41..).unwrap_or_default())?;
-            match self.applied(&hash)?.as_ref().and_then(reply_view) {
+            match self.entries.get(&hash)?.as_ref().and_then(reply_view) {
                 Some(reply) => out.push(reply),
                 None => tracing::warn!(reply = %hash, "reply index names a missing reply; `kith repair` rebuilds it"),
             }
@@ -605,12 +592,12 @@ impl Store {
     pub fn profile(&self, member: &MemberId) -> Result<Option<ProfileView>, StoreError> {
         let Some(hash) = self.community.get(member_key(range::PROFILE, member))? else { return Ok(None) };
         let hash = hash_from("profile index value", &hash)?;
-        Ok(self.applied(&hash)?.as_ref().and_then(profile_view))
+        Ok(self.entries.get(&hash)?.as_ref().and_then(profile_view))
     }
 
     /// An applied transfer, with its claim if the payee's `Receive` is stored.
     pub fn transfer(&self, hash: &EntryHash) -> Result<Option<TransferView>, StoreError> {
-        let Some(entry) = self.applied(hash)? else { return Ok(None) };
+        let Some(entry) = self.entries.get(hash)? else { return Ok(None) };
         let claim = match self.community.get(hash_key(range::CLAIM, hash))? {
             Some(receive) => Some(hash_from("claim", &receive)?),
             None => None,
@@ -714,11 +701,6 @@ impl Store {
         Ok(())
     }
 
-    /// An applied entry by its hash.
-    fn applied(&self, hash: &EntryHash) -> Result<Option<Entry>, StoreError> {
-        self.entries.get(hash)
-    }
-
     /// Removes every view index row.
     fn clear_views(&self) -> Result<(), StoreError> {
         self.remove_ranges(&range::VIEWS)
@@ -738,29 +720,15 @@ impl Store {
 
     /// Writes the view rows of entries already stored (for [`Store::rebuild_views`]).
     fn replay_views(&self, chunk: &[Entry]) -> Result<usize, StoreError> {
-        if chunk.is_empty() {
-            return Ok(0);
-        }
         let in_call: HashMap<EntryHash, &Entry> = chunk.iter().map(|e| (e.hash(), e)).collect();
         let mut plan = BatchPlan::default();
         for entry in chunk {
-            self.plan_views(entry, &in_call, &mut plan)?;
-        }
-        self.community.apply_batch(plan.writes)?;
-        Ok(chunk.len())
-    }
-
-    /// Writes the view rows of entries the file holds but sled did not record (see
-    /// [`Store::reconcile_entries`]), and takes them out of `pending`.
-    fn replay_views_unpending(&self, chunk: &[Entry]) -> Result<(), StoreError> {
-        let in_call: HashMap<EntryHash, &Entry> = chunk.iter().map(|e| (e.hash(), e)).collect();
-        let mut plan = BatchPlan::default();
-        for entry in chunk {
+            // A stored entry waits for nothing (sled may have lost the batch that said so).
             plan.writes.remove(&hash_key(range::PENDING, &entry.hash())[..]);
             self.plan_views(entry, &in_call, &mut plan)?;
         }
         self.community.apply_batch(plan.writes)?;
-        Ok(())
+        Ok(chunk.len())
     }
 
     /// Adds to `plan` what an entry changes in the view indexes. A `Redact`'s target is looked
@@ -902,16 +870,12 @@ impl Store {
             std::fs::remove_dir_all(target)?;
         }
         let fresh = Store::open(target, cache_bytes)?;
-        let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
-        let mut rows = self.community.scan_prefix([range::LAYOUT_3_APPLIED]).values().peekable();
-        while let Some(row) = rows.next() {
-            chunk.push(decode_entry(layout_3_row_bytes(&row?)?)?);
-            if chunk.len() == REBUILD_CHUNK || rows.peek().is_none() {
-                fresh.entries.append(&chunk.iter().collect::<Vec<_>>())?;
-                chunk.clear();
-                log_progress("entries converted", fresh.entries.count() as usize);
-            }
-        }
+        let rows = self.community.scan_prefix([range::LAYOUT_3_APPLIED]).values();
+        in_chunks(rows.map(|row| decode_entry(layout_3_row_bytes(&row?)?)), |chunk| {
+            fresh.entries.append(&chunk.iter().collect::<Vec<_>>())?;
+            log_progress("entries converted", fresh.entries.count() as usize);
+            Ok(())
+        })?;
         let left_behind = [range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG, range::LAYOUT_2_HASH, range::ENTRIES_END];
         let kept = self.community.iter().filter(|row| {
             row.as_ref().map_or(true, |(key, _)| key.first().is_none_or(|first| !left_behind.contains(first)))
@@ -929,9 +893,10 @@ impl Store {
         fresh.flush()
     }
 
-    /// Opens a store whose folder another `Store` of this process has just let go of (sled's
-    /// threads may hold its lock a moment longer).
-    fn open_when_free(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+    /// [`Store::open`], waiting up to 10 s while the folder is [`StoreError::InUse`]: for a
+    /// store another `Store` (or process) has just let go of, whose sled threads may hold the
+    /// lock a moment longer.
+    pub fn open_when_free(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             match Store::open(dir, cache_bytes) {
@@ -942,6 +907,23 @@ impl Store {
             }
         }
     }
+}
+
+/// Hands `entries` to `work` in chunks of [`REBUILD_CHUNK`] (the last may be shorter; none is
+/// empty), stopping at the first error.
+fn in_chunks(
+    entries: impl Iterator<Item = Result<Entry, StoreError>>,
+    mut work: impl FnMut(&[Entry]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
+    for entry in entries {
+        chunk.push(entry?);
+        if chunk.len() == REBUILD_CHUNK {
+            work(&chunk)?;
+            chunk.clear();
+        }
+    }
+    if chunk.is_empty() { Ok(()) } else { work(&chunk) }
 }
 
 /// Says how far long work on the entries has come, every [`PROGRESS_EVERY`] entries.
@@ -1120,7 +1102,6 @@ fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::time::{Duration, Instant};
 
     use kith_protocol::{CommunityId, Draft, Keypair, Minutes, PostKind, Rules};
     use tempfile::TempDir;
@@ -1192,16 +1173,7 @@ mod tests {
 
     /// Opens again after a drop: sled's threads may hold the lock a moment longer.
     fn reopen(dir: &Path) -> Store {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match Store::open(dir, CACHE) {
-                Ok(store) => return store,
-                Err(StoreError::InUse { .. }) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                Err(error) => panic!("reopening failed: {error}"),
-            }
-        }
+        Store::open_when_free(dir, CACHE).unwrap_or_else(|error| panic!("reopening failed: {error}"))
     }
 
     /// Every view, for comparing before and after a rebuild.
@@ -1285,18 +1257,28 @@ mod tests {
         assert_eq!(store.get(&two.hash()).unwrap(), None, "nothing of the refused batch is stored");
     }
 
-    #[test]
-    fn range_pages_by_count_and_by_bytes() {
-        let dir = TempDir::new().unwrap();
-        let store = open(&dir);
+    /// A store holding the founder's log: the Genesis and `posts` posts.
+    fn founder_log_stored(dir: &TempDir, posts: u64) -> (Store, Author, Vec<Entry>) {
+        let store = open(dir);
         let (mut founder, genesis) = founder();
         let mut log = vec![genesis];
-        for i in 0..9 {
+        for i in 0..posts {
             log.push(founder.write(10 + i, post(&format!("post {i}"))));
         }
         store.store_applied(&log).unwrap();
-        let bytes =
-            |range: std::ops::Range<usize>| -> Vec<Vec<u8>> { log[range].iter().map(|e| e.bytes().to_vec()).collect() };
+        (store, founder, log)
+    }
+
+    /// The wire bytes of `log[range]`.
+    fn wire_of(log: &[Entry], range: std::ops::Range<usize>) -> Vec<Vec<u8>> {
+        log[range].iter().map(|e| e.bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn range_pages_by_count_and_by_bytes() {
+        let dir = TempDir::new().unwrap();
+        let (store, founder, log) = founder_log_stored(&dir, 9);
+        let bytes = |range| wire_of(&log, range);
         let id = founder.id();
 
         assert_eq!(store.range(&id, 1, 3, usize::MAX).unwrap(), bytes(0..3));
@@ -1660,15 +1642,7 @@ mod tests {
             store.meta_put(META_SCHEMA, &[SCHEMA_VERSION + 1]).unwrap();
             store.flush().unwrap();
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let error = loop {
-            match Store::open(dir.path(), CACHE) {
-                Err(StoreError::InUse { .. }) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                other => break other.unwrap_err(),
-            }
-        };
+        let error = Store::open_when_free(dir.path(), CACHE).unwrap_err();
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
         assert!(error.to_string().contains("layout"), "{error}");
     }
@@ -1872,15 +1846,8 @@ mod tests {
     #[test]
     fn applied_since_pages_in_applied_order_by_count_and_bytes() {
         let dir = TempDir::new().unwrap();
-        let store = open(&dir);
-        let (mut founder, genesis) = founder();
-        let mut log = vec![genesis];
-        for i in 0..5 {
-            log.push(founder.write(10 + i, post(&format!("post {i}"))));
-        }
-        store.store_applied(&log).unwrap();
-        let bytes =
-            |range: std::ops::Range<usize>| -> Vec<Vec<u8>> { log[range].iter().map(|e| e.bytes().to_vec()).collect() };
+        let (store, _, log) = founder_log_stored(&dir, 5);
+        let bytes = |range| wire_of(&log, range);
         assert_eq!(store.applied_since(0, 4, usize::MAX).unwrap(), (bytes(0..4), 4));
         assert_eq!(store.applied_since(4, 4, usize::MAX).unwrap(), (bytes(4..6), 6));
         assert_eq!(store.applied_since(6, 4, usize::MAX).unwrap(), (vec![], 6));
@@ -1953,16 +1920,7 @@ mod tests {
             *byte ^= (i as u8).wrapping_mul(31) | 1;
         }
         std::fs::write(&data, &bytes).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let outcome = loop {
-            match Store::open(dir.path(), CACHE) {
-                Err(StoreError::InUse { .. }) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                other => break other,
-            }
-        };
-        match outcome {
+        match Store::open_when_free(dir.path(), CACHE) {
             Err(error @ StoreError::Corrupt { .. }) => {
                 assert!(error.to_string().contains(&dir.path().display().to_string()), "{error}")
             }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use kith_node::replica::Replica;
-use kith_node::store::{Store, StoreError};
+use kith_node::store::Store;
 use kith_node::{Node, NodeConfig};
 use kith_protocol::{Body, EntryHash};
 use kith_tests::bounded;
@@ -117,7 +117,8 @@ async fn a_store_killed_mid_catch_up_reopens_with_entries_and_views_level() {
         ensure!(stored == ENTRIES + 1, "the child stored {stored} entries, not {}", ENTRIES + 1);
 
         let history = kith_tests::history::generate(ENTRIES, 20, SEED)?;
-        let store = open_when_free(&folder).await?;
+        // Once the aborted child's lock is gone.
+        let store = Store::open_when_free(&folder, kith_node::store::DEFAULT_CACHE_BYTES)?;
         let now = u64::MAX / 2;
         let key = kith_protocol::Keypair::from_secret_bytes([0x7E; 32]);
         let replica = Replica::open(store, key, Some(history.genesis.community()), now)?;
@@ -155,17 +156,4 @@ async fn a_store_killed_mid_catch_up_reopens_with_entries_and_views_level() {
         Ok(())
     })
     .await;
-}
-
-/// Opens the store once the aborted child's lock is gone.
-async fn open_when_free(folder: &Path) -> anyhow::Result<Store> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match Store::open(folder, kith_node::store::DEFAULT_CACHE_BYTES) {
-            Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            other => return Ok(other?),
-        }
-    }
 }

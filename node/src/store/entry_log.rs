@@ -152,14 +152,13 @@ impl EntryLog {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let state = self.read();
         let mut out = Vec::new();
-        let mut total = 0usize;
+        let mut page = PageBudget::new(max_bytes);
         let Some(log) = state.logs.get(author) else { return Ok(out) };
         for position in log.range(from_seq..).map(|(_, position)| *position).take(limit) {
             let bytes = state.record(position)?;
-            if !out.is_empty() && total.saturating_add(bytes.len()) > max_bytes {
+            if !page.takes(bytes.len()) {
                 break;
             }
-            total = total.saturating_add(bytes.len());
             out.push(bytes);
         }
         Ok(out)
@@ -176,13 +175,8 @@ impl EntryLog {
         // One read for the whole page: the records are next to each other.
         let start = state.starts[from];
         let mut stop = from;
-        let mut total = 0usize;
-        while stop < to {
-            let len = (state.end_of(stop) - state.starts[stop]) as usize - RECORD_HEADER;
-            if stop > from && total.saturating_add(len) > max_bytes {
-                break;
-            }
-            total = total.saturating_add(len);
+        let mut page = PageBudget::new(max_bytes);
+        while stop < to && page.takes((state.end_of(stop) - state.starts[stop]) as usize - RECORD_HEADER) {
             stop += 1;
         }
         if stop == from {
@@ -333,6 +327,30 @@ impl State {
         let mut buf = vec![0u8; (self.end_of(index) - start) as usize];
         read_at(&self.file, &mut buf, start)?;
         Ok(record_bytes(&buf, position)?.to_vec())
+    }
+}
+
+/// The byte budget of a sync page: an entry is taken unless it would take the page past
+/// `max_bytes`, and the first one always is (a page is never empty for want of room).
+struct PageBudget {
+    taken: usize,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl PageBudget {
+    fn new(max_bytes: usize) -> PageBudget {
+        PageBudget { taken: 0, bytes: 0, max_bytes }
+    }
+
+    /// Whether an entry of `len` bytes fits; if so it is counted.
+    fn takes(&mut self, len: usize) -> bool {
+        if self.taken > 0 && self.bytes.saturating_add(len) > self.max_bytes {
+            return false;
+        }
+        self.taken += 1;
+        self.bytes = self.bytes.saturating_add(len);
+        true
     }
 }
 

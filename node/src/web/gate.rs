@@ -34,7 +34,6 @@ pub struct Session {
     pub id: String,
     /// Every form of this session carries it; a POST without it is refused.
     pub csrf: String,
-    last_used_ms: u64,
 }
 
 /// A session as the node keeps it: by the hash of its id.
@@ -161,7 +160,7 @@ impl Gate {
         if expires <= now_ms {
             return Ok(None);
         }
-        let session = Session { id: random_hex()?, csrf: random_hex()?, last_used_ms: now_ms };
+        let session = Session { id: random_hex()?, csrf: random_hex()? };
         while state.sessions.len() >= MAX_SESSIONS {
             let oldest = state.sessions.iter().min_by_key(|(_, s)| s.last_used_ms).map(|(hash, _)| hash.clone());
             match oldest {
@@ -189,7 +188,7 @@ impl Gate {
             return None;
         }
         kept.last_used_ms = now_ms.max(kept.last_used_ms);
-        let session = Session { id: id.trim().to_string(), csrf: kept.csrf.clone(), last_used_ms: kept.last_used_ms };
+        let session = Session { id: id.trim().to_string(), csrf: kept.csrf.clone() };
         if idle >= TOUCH_SAVE_MS {
             self.save(&state);
         }
