@@ -2,7 +2,9 @@
 //! scenario measures its own reference bound in the same run, on the same machine.
 //!
 //! `cargo run --release -p kith-tests --bin kith-bench -- <scenario> [--json] [--entries N]`
-//! Scenarios: `ingest`, `catch-up`, `propagation`, `memory`, `heads`, `all`.
+//! Scenarios: `ingest`, `catch-up`, `propagation`, `memory`, `heads`, `all` (which runs those
+//! five), and `join [--runs R]`: a fresh node process joins a node process serving the history,
+//! R times, and the worst run is reported beside the median.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -446,6 +448,112 @@ fn serve_node(home: &Path, bootstrap: Option<&str>) -> anyhow::Result<()> {
     })
 }
 
+/// Hidden helper of `join`: starts a node on `home` (its config holds the invite and the
+/// serving node's address), waits until it holds `wanted` entries, and prints one line:
+/// seconds taken, peak resident bytes.
+fn join_node(home: &Path, wanted: usize) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let start = Instant::now();
+        let node = kith_node::Node::start(bench_node_config(home)?).await?;
+        loop {
+            let held = node.replica().community().map_or(0, |c| c.entry_count());
+            if held >= wanted {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(300) {
+                bail!("the join did not finish in 5 minutes ({held} of {wanted})");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let (_, peak) = rss_bytes();
+        println!("{elapsed} {peak}");
+        node.shutdown().await?;
+        Ok(())
+    })
+}
+
+/// A fresh node process joins a node process holding `total` entries, `runs` times; reports
+/// the median and the worst run in time, peak memory of the joining process and bytes moved on
+/// loopback, so that a run that fetches twice or fills its waiting area shows.
+fn scenario_join(total: usize, runs: usize) -> anyhow::Result<serde_json::Value> {
+    eprintln!("generating {total} entries…");
+    let history = generate(total, 200, 7)?;
+    let wanted = history.entries.len() + 1;
+    let entry_bytes: usize =
+        history.entries.iter().map(|e| e.bytes().len()).sum::<usize>() + history.genesis.bytes().len();
+    let work = tempfile::tempdir()?;
+    eprintln!("filling the serving node's home…");
+    fill_home(&history, &work.path().join("server"))?;
+    let exe = std::env::current_exe()?;
+    let mut server = std::process::Command::new(&exe)
+        .arg("serve-node")
+        .arg(work.path().join("server"))
+        .stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    let server_out = server.stdout.take().context("server stdout")?;
+    let addr = std::io::BufRead::lines(std::io::BufReader::new(server_out)).next().context("no address")??;
+    let mut seconds = Vec::new();
+    let mut peaks = Vec::new();
+    let mut moved = Vec::new();
+    for run in 0..runs.max(1) {
+        let home = work.path().join(format!("join-{run}"));
+        kith_node::home::Home::open(&home)?.write_config(&kith_node::home::HomeConfig {
+            community: Some(history.genesis.community().to_string()),
+            invite: Some(founder_invite(&history, vec![addr.clone()])),
+            bootstrap: vec![addr.clone()],
+            ..Default::default()
+        })?;
+        let rx_before = loopback_rx_bytes();
+        let output = std::process::Command::new(&exe)
+            .arg("join-node")
+            .arg(&home)
+            .arg(wanted.to_string())
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        let rx = loopback_rx_bytes().saturating_sub(rx_before);
+        let line = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        let mut fields = line.split_whitespace();
+        let (Some(Ok(secs)), Some(Ok(peak))) =
+            (fields.next().map(str::parse::<f64>), fields.next().map(str::parse::<u64>))
+        else {
+            bail!("join run {run} failed: {line}");
+        };
+        eprintln!("  run {run}: {secs:.2} s, peak {:.1} MB, {:.1} MB on loopback", peak as f64 / 1e6, rx as f64 / 1e6);
+        seconds.push(secs);
+        peaks.push(peak);
+        moved.push(rx);
+        let _ = std::fs::remove_dir_all(&home);
+    }
+    drop(server.stdin.take());
+    let _ = server.wait();
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    let median_s = median(&seconds);
+    let worst_s = seconds.iter().copied().fold(0.0, f64::max);
+    let worst_peak = peaks.iter().copied().max().unwrap_or(0);
+    let moved_f: Vec<f64> = moved.iter().map(|&b| b as f64).collect();
+    Ok(serde_json::json!({
+        "scenario": "join",
+        "entries": wanted,
+        "runs": seconds.len(),
+        "median_seconds": (median_s * 100.0).round() / 100.0,
+        "worst_seconds": (worst_s * 100.0).round() / 100.0,
+        "worst_over_median": (worst_s / median_s.max(1e-9) * 100.0).round() / 100.0,
+        "median_peak_mb": (median(&peaks.iter().map(|&p| p as f64).collect::<Vec<_>>()) / 1e5).round() / 10.0,
+        "worst_peak_mb": (worst_peak as f64 / 1e5).round() / 10.0,
+        "entry_mb": (entry_bytes as f64 / 1e5).round() / 10.0,
+        "median_loopback_mb": (median(&moved_f) / 1e5).round() / 10.0,
+        "worst_loopback_mb": (moved_f.iter().copied().fold(0.0, f64::max) / 1e5).round() / 10.0,
+        "seconds": seconds,
+    }))
+}
+
 fn scenario_memory(total: usize) -> anyhow::Result<serde_json::Value> {
     let work = tempfile::tempdir()?;
     eprintln!("idle: two connected nodes as processes…");
@@ -549,6 +657,12 @@ fn main() -> anyhow::Result<()> {
         let home = args.get(1).context("fill-home HOME")?;
         return fill_home(&generate(entries, 200, 11)?, Path::new(home));
     }
+    if args.first().map(String::as_str) == Some("join-node") {
+        // Hidden helper of `join`: a fresh node that exits once it holds `WANTED` entries.
+        let home = args.get(1).context("join-node HOME WANTED")?;
+        let wanted = args.get(2).context("join-node HOME WANTED")?.parse().context("WANTED is a count")?;
+        return join_node(Path::new(home), wanted);
+    }
     if args.first().map(String::as_str) == Some("serve-node") {
         let home = args.get(1).context("serve-node HOME [BOOTSTRAP]")?;
         return serve_node(Path::new(home), args.get(2).map(String::as_str));
@@ -564,6 +678,10 @@ fn main() -> anyhow::Result<()> {
         Some(i) => args.get(i + 1).context("--seconds needs a number")?.parse().context("--seconds needs a number")?,
         None => 30,
     };
+    let runs = match args.iter().position(|a| a == "--runs") {
+        Some(i) => args.get(i + 1).context("--runs needs a number")?.parse().context("--runs needs a number")?,
+        None => 20,
+    };
     let scenarios: Vec<&str> = match scenario.as_str() {
         "all" => vec!["ingest", "catch-up", "propagation", "memory", "heads"],
         one => vec![one],
@@ -575,7 +693,10 @@ fn main() -> anyhow::Result<()> {
             "propagation" => scenario_propagation(nodes, seconds)?,
             "memory" => scenario_memory(entries)?,
             "heads" => scenario_heads()?,
-            other => bail!("unknown scenario `{other}`; known: ingest, catch-up, propagation, memory, heads, all"),
+            "join" => scenario_join(entries, runs)?,
+            other => {
+                bail!("unknown scenario `{other}`; known: ingest, catch-up, propagation, memory, heads, join, all")
+            }
         };
         print(&result, json)?;
     }
