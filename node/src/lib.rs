@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod engine;
 pub mod gate;
 pub mod gated;
 pub mod home;
@@ -12,6 +13,7 @@ pub mod invite;
 pub mod network;
 pub mod node;
 pub mod replica;
+pub mod storage;
 pub mod store;
 pub mod sync;
 pub mod web;

@@ -7,6 +7,7 @@ use kith_protocol::{
     Body, Community, CommunityId, Draft, Entry, EntryError, EntryHash, ForkProof, Keypair, MemberId, Outcome, Wait,
 };
 
+use crate::storage::Storage;
 use crate::store::{Store, StoreError};
 
 /// What became of an entry received from a peer.
@@ -54,30 +55,38 @@ pub enum ReplicaError {
     BadGenesis(EntryError),
 }
 
-/// This node's copy of its community.
+/// This node's copy of its community, on the node's sled [`Store`] or any other [`Storage`]
+/// (the simulator's in-memory one).
 #[derive(Debug)]
-pub struct Replica {
-    store: Store,
+pub struct Replica<S = Store> {
+    store: S,
     keypair: Keypair,
     community_id: Option<CommunityId>,
     community: Option<Community>,
     read_only: bool,
 }
 
-impl Replica {
+impl<S: Storage> Replica<S> {
     /// Loads the community from the store (if any) and replays its entries into the reducer.
     pub fn open(
-        store: Store,
+        store: S,
         keypair: Keypair,
         community_id: Option<CommunityId>,
         now_ms: u64,
-    ) -> Result<Replica, ReplicaError> {
+    ) -> Result<Replica<S>, ReplicaError> {
         let mut replica = Replica { store, keypair, community_id, community: None, read_only: false };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
             replica.reload(now_ms)?;
         }
         Ok(replica)
+    }
+
+    /// A replica over a store that already holds `community`'s entries, with the reducer state
+    /// built elsewhere (the simulator builds one community and copies it to every node).
+    pub fn from_parts(store: S, keypair: Keypair, community: Community) -> Replica<S> {
+        let community_id = Some(community.id());
+        Replica { store, keypair, community_id, community: Some(community), read_only: false }
     }
 
     /// Rebuilds the in-memory state from every stored entry and fork proof.
@@ -117,7 +126,7 @@ impl Replica {
     pub fn me(&self) -> MemberId {
         self.keypair.member_id()
     }
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &S {
         &self.store
     }
     pub fn community(&self) -> Option<&Community> {
@@ -326,6 +335,14 @@ impl Replica {
     /// Signs the next entry of this member's log with `body`, checks it against the community's
     /// rules, stores it with its views and flushes before returning.
     pub fn publish(&mut self, body: Body, now_ms: u64) -> Result<Entry, PublishError> {
+        let entry = self.publish_unflushed(body, now_ms)?;
+        self.store.flush()?;
+        Ok(entry)
+    }
+
+    /// [`Replica::publish`] without the flush: the entry is stored but not yet durable. The
+    /// caller flushes before it tells anyone (the sync engine acknowledges only after).
+    pub fn publish_unflushed(&mut self, body: Body, now_ms: u64) -> Result<Entry, PublishError> {
         if self.read_only {
             return Err(PublishError::ReadOnly);
         }
@@ -362,7 +379,6 @@ impl Replica {
         if !matches!(received, Received::Applied(_)) {
             return Err(PublishError::HeadMismatch);
         }
-        self.store.flush()?;
         Ok(entry)
     }
 

@@ -33,6 +33,8 @@ struct Author {
 pub struct History {
     /// The founder's key (a serving node runs with it, so it is a member and can invite).
     pub founder: Keypair,
+    /// Every member's key, the founder first.
+    pub keys: Vec<Keypair>,
     pub genesis: Entry,
     pub entries: Vec<Entry>,
     pub members: usize,
@@ -137,5 +139,6 @@ pub fn generate(total: usize, members: usize, seed: u64) -> anyhow::Result<Histo
         };
         entries.push(entry);
     }
-    Ok(History { founder: authors[0].key.clone(), genesis, entries, members })
+    let keys = authors.iter().map(|a| a.key.clone()).collect();
+    Ok(History { founder: authors[0].key.clone(), keys, genesis, entries, members })
 }

@@ -13,6 +13,7 @@ pub mod forge;
 pub mod history;
 pub mod hub_probe;
 pub mod raw_peer;
+pub mod sim;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,0 +1,1312 @@
+//! The sync engine: every decision of a node's network side as a deterministic state machine
+//! that does no network I/O, reads no clock and names no libp2p type. Who is let in (gating,
+//! standing), heads and range sync, the ordered catch-up, gossip validation, strikes, invites,
+//! join requests, claims and acknowledged publishes. Peers are member keys, time is `now_ms`
+//! passed in, randomness comes from a seeded [`rng::Rng`], and every table whose order can
+//! reach an output is an ordered map. The runtime feeds [`Input`]s to [`Engine::handle`] and
+//! carries out the [`Output`]s drained by [`Engine::poll_output`]; [`Engine::next_deadline`]
+//! says when to call it with [`Input::Timer`]. The real node's adapter is
+//! `crate::network`; the simulator in `kith-tests` is the other runtime.
+//!
+//! Entries go through the [`Replica`] (reducer, then [`Storage`]): the sled store in a node,
+//! an in-memory store in the simulator. A publish asked through [`Command::Publish`] is
+//! acknowledged ([`Output::Acknowledged`]) only after the store was flushed.
+
+pub mod rng;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use kith_protocol::invite::{Capability, invite_admits};
+use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, MemberId, Wait};
+
+use crate::gate;
+use crate::replica::{Received, Replica};
+use crate::storage::Storage;
+use crate::store::Store;
+use crate::sync::{self, LogHead, SyncRequest, SyncResponse};
+use crate::verify::PageFault;
+
+/// A peer, by its member key (a Kith peer id is an ed25519 member key).
+pub type Peer = MemberId;
+
+/// Rejected messages a peer may send before it is cut off.
+pub const MAX_STRIKES: u32 = 16;
+/// How long a peer that sent too many bad messages stays blocked.
+pub const STRIKE_BLOCK_MS: u64 = 600_000;
+/// Range requests a node has in flight to one peer at once (libp2p caps streams per
+/// connection; a fresh node catching up on 200 logs would otherwise ask for all at once).
+pub const MAX_RANGES_IN_FLIGHT: usize = 8;
+/// How long a connected peer has to show it belongs (a member, a hub, or an invite) before it
+/// is disconnected.
+pub const AUTHORISE_WITHIN_MS: u64 = 5_000;
+/// How long after letting in a peer whose connection was opened while it was outside that
+/// connection is closed (so the answer in flight, a `Welcome`, is delivered first).
+pub const RECONNECT_WHEN_LET_IN_MS: u64 = 500;
+/// Entries this young that arrive by sync rather than gossip are gossiped on: one published
+/// while its author had no gossip peer (a newcomer's join request, sent before it was let in)
+/// then still travels in seconds instead of at the next sync round. Shorter than gossipsub's
+/// duplicate cache, so such an entry cannot go round twice.
+pub const GOSSIP_ON_FRESHER_THAN_MS: u64 = 60_000;
+/// Missing entries from which a node catches up in a peer's applied order rather than log by
+/// log (it must also be missing more than it holds).
+pub const ORDERED_CATCH_UP_FROM: u64 = 1024;
+/// Entries applied per hold of the replica's lock when storing a sync page (the benchmark
+/// stores in the same chunks).
+pub const INGEST_CHUNK: usize = 64;
+/// How often the engine's housekeeping runs (clock-waiting entries, late peers, blocks).
+pub const TICK_MS: u64 = 1_000;
+/// Most logs remembered in `received_to` (it only saves refetching).
+pub const MAX_RECEIVED_TO: usize = 100_000;
+
+/// Where a connected peer stands with this node's community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// This node has no community yet: nothing to guard.
+    Open,
+    /// A member, a hub, or a newcomer let in with an invite.
+    Authorised,
+    Suspended,
+    Outsider,
+}
+
+/// What happened, for the API's event stream and for tests.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeEvent {
+    Entry { id: String, author: String, kind: String },
+    PeerConnected { peer_id: String },
+    PeerDisconnected { peer_id: String },
+    Fork { author: String },
+    Rejected { peer_id: String, reason: String },
+}
+
+/// Counters of the engine, readable while it runs (benchmarks, status).
+#[derive(Debug, Default)]
+pub struct NetworkCounters {
+    /// Gossip messages received.
+    pub gossip_received: std::sync::atomic::AtomicU64,
+    /// Gossip messages that carried an entry this node already held.
+    pub gossip_duplicates: std::sync::atomic::AtomicU64,
+    /// Pages received by an ordered catch-up (`SyncRequest::Since`).
+    pub ordered_pages: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of [`NetworkCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NetworkStats {
+    pub gossip_received: u64,
+    pub gossip_duplicates: u64,
+    pub ordered_pages: u64,
+}
+
+impl NetworkCounters {
+    pub fn snapshot(&self) -> NetworkStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        NetworkStats {
+            gossip_received: self.gossip_received.load(Relaxed),
+            gossip_duplicates: self.gossip_duplicates.load(Relaxed),
+            ordered_pages: self.ordered_pages.load(Relaxed),
+        }
+    }
+    fn bump(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How often to compare heads with a random peer.
+    pub sync_interval_ms: u64,
+    /// The invite capability (bytes) this node presents to the members it connects to.
+    pub invite: Option<Vec<u8>>,
+    /// A community hub: publishes nothing of its own, counts itself reachable.
+    pub hub: bool,
+    /// The join request to publish once the community's Genesis is here.
+    pub join_profile: Option<Body>,
+    /// How a peer is named in the gate's memory and in events (the node: its libp2p peer id).
+    pub name: fn(&Peer) -> String,
+    /// Seed of the engine's random choices.
+    pub seed: u64,
+}
+
+/// What the runtime tells the engine.
+#[derive(Debug)]
+pub enum Input {
+    /// A connection to `peer` opened; `first` if it is the only one.
+    Connected { peer: Peer, first: bool },
+    /// The last connection to `peer` closed.
+    Disconnected { peer: Peer },
+    /// A gossip message; `message` is the runtime's handle for the verdict.
+    Gossip { peer: Peer, message: u64, data: Vec<u8> },
+    /// A sync request; `id` is the runtime's handle for the answer.
+    Request { peer: Peer, id: u64, request: SyncRequest },
+    /// The answer to the engine's request `id`.
+    Response { id: u64, response: SyncResponse },
+    /// The engine's request `id` failed (timeout, connection gone).
+    RequestFailed { id: u64 },
+    /// A page handed out by [`Output::Verify`], decoded and checked up to its first bad entry.
+    Verified { page: u64, entries: Vec<Entry>, fault: Option<PageFault> },
+    /// The deadline of [`Engine::next_deadline`] passed (or any time: nothing is due early).
+    Timer,
+    Command(Command),
+}
+
+/// What the node's user (API, tests, simulator) asks of the engine.
+#[derive(Debug)]
+pub enum Command {
+    /// Gossip entries this node just published (and flushed).
+    Gossip(Vec<Entry>),
+    /// Sign, store and flush `body`, then gossip it and acknowledge `ticket`.
+    Publish { ticket: u64, body: Body },
+    /// Compare heads with every connected peer now.
+    SyncNow,
+    /// Let a peer in as if it had shown a valid invite (remembered across restarts).
+    Allow(Peer),
+}
+
+/// How a gossip message is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Valid: forward it.
+    Accept,
+    /// Invalid: drop it and lower the sender's score.
+    Reject,
+    /// Drop it without blame.
+    Ignore,
+}
+
+/// What the engine asks the runtime to do, in order.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Join the community's gossip topic.
+    Subscribe(CommunityId),
+    /// Gossip an entry to the community.
+    Publish(Entry),
+    /// The verdict on gossip message `message` from `peer`.
+    Validate { peer: Peer, message: u64, verdict: Verdict },
+    Request { peer: Peer, id: u64, request: SyncRequest },
+    Respond { id: u64, response: SyncResponse },
+    /// Check the signatures of a page; answer with [`Input::Verified`] (pages in order).
+    Verify { page: u64, bytes: Vec<Vec<u8>> },
+    /// Serve `peer` every protocol (gossip included).
+    Admit(Peer),
+    /// Serve `peer` nothing: no gossip to it, none read from it.
+    Hold(Peer),
+    /// Close every connection to `peer`; `forget` also stops redialling it.
+    Disconnect { peer: Peer, forget: bool },
+    /// Close `peer`'s connections and dial it again at once (it was let in on a connection
+    /// opened while it was outside, which serves only part of the protocols).
+    Reconnect(Peer),
+    /// Refuse every connection of `peer` until unblocked.
+    Block(Peer),
+    Unblock(Peer),
+    /// Look this node up in the peer directory (Kademlia): answers name members to dial.
+    LookUp,
+    /// Membership changed: the runtime re-checks what depends on it (relay slots at hubs).
+    MembershipChanged,
+    /// A [`Command::Publish`] is done: the entry is durable (or the reason it was refused).
+    Acknowledged { ticket: u64, result: Result<EntryHash, String> },
+    Event(NodeEvent),
+}
+
+/// What a page of entries answers, to carry on once its signatures are checked.
+#[derive(Debug, Clone, Copy)]
+enum PageOf {
+    /// `SyncRequest::Range`: part of one author's log.
+    Range { author: MemberId, full_page: bool },
+    /// `SyncRequest::Since`: the peer's entries in the order it applied them, up to `last`.
+    Ordered { full_page: bool, last: u64 },
+}
+
+/// The sync engine of one node.
+#[allow(missing_debug_implementations)]
+pub struct Engine<S = Store> {
+    replica: Arc<Mutex<Replica<S>>>,
+    config: EngineConfig,
+    rng: rng::Rng,
+    outputs: VecDeque<Output>,
+    counters: Arc<NetworkCounters>,
+    subscribed: bool,
+    join_profile: Option<Body>,
+    next_request: u64,
+    requests: BTreeMap<u64, (Peer, SyncRequest)>,
+    /// Logs being fetched (queued or asked for) from each peer.
+    fetching: BTreeSet<(Peer, MemberId)>,
+    /// Logs waiting for their turn to be asked for, per peer.
+    fetch_queue: BTreeMap<Peer, VecDeque<MemberId>>,
+    /// Range requests in flight, so no peer gets more than [`MAX_RANGES_IN_FLIGHT`] at once.
+    ranges_in_flight: BTreeMap<u64, Peer>,
+    /// Peers some of whose entries were dropped because the waiting area was full: once their
+    /// fetches are done, compare heads again (what waited may now apply).
+    dropped_from: BTreeSet<Peer>,
+    /// Highest seq received per log (applied or kept aside), so the next range request starts
+    /// after what is already here rather than after the applied head.
+    received_to: BTreeMap<MemberId, u64>,
+    strikes: BTreeMap<Peer, u32>,
+    blocked_until: BTreeMap<Peer, u64>,
+    connected: BTreeSet<Peer>,
+    /// Connected peers not let in yet, and since when.
+    pending: BTreeMap<Peer, u64>,
+    /// Peers with a connection opened while they were outside.
+    opened_outside: BTreeSet<Peer>,
+    /// Peers let in since, whose connections are closed at the given time so that both sides
+    /// reconnect with every protocol.
+    reconnect: BTreeMap<Peer, u64>,
+    /// The peer an ordered catch-up (`SyncRequest::Since`) is under way with.
+    catching_up: Option<Peer>,
+    next_page: u64,
+    /// Pages handed out for verification, by id.
+    pages: BTreeMap<u64, (Peer, PageOf)>,
+    /// The next ordered page to ask for once fewer pages wait (so a fast peer cannot fill
+    /// our memory with pages we have not stored yet).
+    next_since: Option<(Peer, u64)>,
+    next_tick_ms: u64,
+    next_sync_ms: u64,
+    /// A planted defect, for checking that the simulator catches it (never set in a node).
+    pub planted: Planted,
+}
+
+/// Defects the simulator must catch; all off outside its own self-check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Planted {
+    /// Acknowledge a publish before the store was flushed.
+    pub ack_before_flush: bool,
+    /// Answer sync requests of peers not let in.
+    pub serve_outsiders: bool,
+}
+
+impl<S: Storage> Engine<S> {
+    pub fn new(replica: Arc<Mutex<Replica<S>>>, config: EngineConfig, now_ms: u64) -> Self {
+        let rng = rng::Rng::new(config.seed);
+        let join_profile = config.join_profile.clone();
+        let next_sync_ms = now_ms + config.sync_interval_ms;
+        Engine {
+            replica,
+            config,
+            rng,
+            outputs: VecDeque::new(),
+            counters: Arc::default(),
+            subscribed: false,
+            join_profile,
+            next_request: 1,
+            requests: BTreeMap::new(),
+            fetching: BTreeSet::new(),
+            fetch_queue: BTreeMap::new(),
+            ranges_in_flight: BTreeMap::new(),
+            dropped_from: BTreeSet::new(),
+            received_to: BTreeMap::new(),
+            strikes: BTreeMap::new(),
+            blocked_until: BTreeMap::new(),
+            connected: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            opened_outside: BTreeSet::new(),
+            reconnect: BTreeMap::new(),
+            catching_up: None,
+            next_page: 1,
+            pages: BTreeMap::new(),
+            next_since: None,
+            next_tick_ms: now_ms + TICK_MS,
+            next_sync_ms,
+            planted: Planted::default(),
+        }
+    }
+
+    /// Subscribes to the community's topic if it is known. Call once the runtime is ready.
+    pub fn start(&mut self) {
+        self.ensure_subscribed();
+    }
+
+    /// The engine's counters, to read while it runs.
+    pub fn counters(&self) -> Arc<NetworkCounters> {
+        self.counters.clone()
+    }
+
+    pub fn replica(&self) -> MutexGuard<'_, Replica<S>> {
+        // A poisoned lock means a panic elsewhere already; keep serving with the data as is.
+        self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next output to carry out.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the engine wants [`Input::Timer`] next (ms, the clock `handle` is given).
+    pub fn next_deadline(&self) -> u64 {
+        self.next_tick_ms.min(self.next_sync_ms)
+    }
+
+    /// Where `peer` stands with this node's community.
+    pub fn standing(&self, peer: &Peer) -> Standing {
+        standing_of(&self.replica(), peer, self.config.name)
+    }
+
+    /// Whether `peer` is connected and let in.
+    pub fn lets_in(&self, peer: &Peer) -> bool {
+        self.connected.contains(peer) && !self.pending.contains_key(peer)
+    }
+
+    /// Whether `peer` waits at the door (connected, not let in).
+    pub fn holds_at_door(&self, peer: &Peer) -> bool {
+        self.pending.contains_key(peer)
+    }
+
+    /// Whether `peer` is one of the community's hubs (appointed, not suspended).
+    pub fn is_hub(&self, peer: &Peer) -> bool {
+        let replica = self.replica();
+        replica.community().and_then(|c| c.member(peer)).is_some_and(|m| m.hub && m.suspended.is_none())
+    }
+
+    /// Whether this node has its community's Genesis.
+    pub fn has_community(&self) -> bool {
+        self.replica().community().is_some()
+    }
+
+    /// Sizes of the engine's own tables (requests, queues, pages, peers), for stated bounds.
+    pub fn table_sizes(&self) -> usize {
+        self.requests.len()
+            + self.fetching.len()
+            + self.fetch_queue.values().map(VecDeque::len).sum::<usize>()
+            + self.received_to.len()
+            + self.strikes.len()
+            + self.pages.len()
+            + self.pending.len()
+            + self.connected.len()
+    }
+
+    /// Takes one input at time `now_ms`.
+    pub fn handle(&mut self, now_ms: u64, input: Input) {
+        match input {
+            Input::Connected { peer, first } => self.on_connected(now_ms, peer, first),
+            Input::Disconnected { peer } => self.on_disconnected(peer),
+            Input::Gossip { peer, message, data } => self.on_gossip(now_ms, peer, message, data),
+            Input::Request { peer, id, request } => self.on_request(now_ms, peer, id, request),
+            Input::Response { id, response } => self.on_response(now_ms, id, response),
+            Input::RequestFailed { id } => self.on_request_failed(id),
+            Input::Verified { page, entries, fault } => self.on_verified(now_ms, page, entries, fault),
+            Input::Timer => self.on_timer(now_ms),
+            Input::Command(command) => self.on_command(now_ms, command),
+        }
+    }
+
+    fn push(&mut self, output: Output) {
+        self.outputs.push_back(output);
+    }
+
+    fn name(&self, peer: &Peer) -> String {
+        (self.config.name)(peer)
+    }
+
+    fn ensure_subscribed(&mut self) {
+        if self.subscribed {
+            return;
+        }
+        let community = {
+            let replica = self.replica();
+            if replica.community().is_none() {
+                return;
+            }
+            replica.community_id()
+        };
+        if let Some(community) = community {
+            self.subscribed = true;
+            self.push(Output::Subscribe(community));
+        }
+    }
+
+    fn on_command(&mut self, now_ms: u64, command: Command) {
+        match command {
+            Command::Gossip(entries) => {
+                for entry in &entries {
+                    self.gossip(entry);
+                }
+                if entries.iter().any(changes_membership) {
+                    self.regate_all(now_ms);
+                }
+            }
+            Command::Publish { ticket, body } => self.publish(now_ms, ticket, body),
+            Command::SyncNow => {
+                for peer in self.admitted_peers() {
+                    self.request_heads(peer);
+                }
+            }
+            Command::Allow(peer) => {
+                let name = self.name(&peer);
+                if let Err(error) = gate::let_in(self.replica().store(), &name) {
+                    tracing::warn!(%error, "cannot remember a peer let in");
+                }
+                if self.connected.contains(&peer) {
+                    self.gate(now_ms, peer);
+                }
+            }
+        }
+    }
+
+    /// Signs and stores `body`; flushes; only then gossips it and acknowledges it.
+    fn publish(&mut self, now_ms: u64, ticket: u64, body: Body) {
+        let published = self.replica().publish_unflushed(body, now_ms);
+        let entry = match published {
+            Ok(entry) => entry,
+            Err(error) => {
+                self.push(Output::Acknowledged { ticket, result: Err(error.to_string()) });
+                return;
+            }
+        };
+        if self.planted.ack_before_flush {
+            self.push(Output::Acknowledged { ticket, result: Ok(entry.hash()) });
+            self.gossip(&entry);
+            self.after_applied(now_ms, std::slice::from_ref(&entry));
+            return;
+        }
+        let flushed = self.replica().store().flush();
+        match flushed {
+            Ok(()) => {
+                self.gossip(&entry);
+                self.push(Output::Acknowledged { ticket, result: Ok(entry.hash()) });
+                self.after_applied(now_ms, std::slice::from_ref(&entry));
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not flush a published entry");
+                self.push(Output::Acknowledged { ticket, result: Err(error.to_string()) });
+            }
+        }
+    }
+
+    fn gossip(&mut self, entry: &Entry) {
+        if self.subscribed {
+            self.push(Output::Publish(entry.clone()));
+        }
+    }
+
+    fn on_timer(&mut self, now_ms: u64) {
+        if now_ms >= self.next_tick_ms {
+            self.next_tick_ms = now_ms + TICK_MS;
+            self.every_tick(now_ms);
+        }
+        if now_ms >= self.next_sync_ms {
+            self.next_sync_ms = now_ms + self.config.sync_interval_ms.max(1);
+            self.sync_with_random_peer();
+        }
+    }
+
+    fn every_tick(&mut self, now_ms: u64) {
+        let released = self.replica().tick(now_ms);
+        self.after_applied(now_ms, &released);
+        let expired: Vec<Peer> =
+            self.blocked_until.iter().filter(|(_, until)| **until <= now_ms).map(|(p, _)| *p).collect();
+        for peer in expired {
+            self.blocked_until.remove(&peer);
+            self.strikes.remove(&peer);
+            self.push(Output::Unblock(peer));
+        }
+        let late: Vec<Peer> = self
+            .pending
+            .iter()
+            .filter(|(_, since)| now_ms.saturating_sub(**since) >= AUTHORISE_WITHIN_MS)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in late {
+            tracing::info!(peer = %self.name(&peer), "not let in in time: disconnecting");
+            self.push(Output::Disconnect { peer, forget: true });
+        }
+        let due: Vec<Peer> = self.reconnect.iter().filter(|(_, at)| **at <= now_ms).map(|(p, _)| *p).collect();
+        for peer in due {
+            self.reconnect.remove(&peer);
+            self.push(Output::Reconnect(peer));
+        }
+    }
+
+    fn sync_with_random_peer(&mut self) {
+        let peers = self.admitted_peers();
+        if peers.is_empty() {
+            return;
+        }
+        let index = self.rng.below(peers.len());
+        self.request_heads(peers[index]);
+        // Relay slots may have been refused or lost without an event that retries them.
+        self.push(Output::MembershipChanged);
+        if self.has_community() {
+            self.push(Output::LookUp);
+        }
+    }
+
+    fn community_bytes(&self) -> Option<Vec<u8>> {
+        self.replica().community_id().map(|c| c.0.to_vec())
+    }
+
+    fn request_heads(&mut self, peer: Peer) {
+        let Some(community) = self.community_bytes() else { return };
+        let request = if self.has_community() {
+            SyncRequest::Heads { community }
+        } else {
+            SyncRequest::Entry { hash: community.clone(), community }
+        };
+        self.send_request(peer, request);
+    }
+
+    fn send_request(&mut self, peer: Peer, request: SyncRequest) -> u64 {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.requests.insert(id, (peer, request.clone()));
+        self.push(Output::Request { peer, id, request });
+        id
+    }
+
+    /// Queues a fetch of `author`'s log from `peer`, from our head on.
+    fn fetch_range(&mut self, peer: Peer, author: MemberId) {
+        if !self.fetching.insert((peer, author)) {
+            return;
+        }
+        self.fetch_queue.entry(peer).or_default().push_back(author);
+        self.pump_fetches(peer);
+    }
+
+    /// Sends queued range requests to `peer` while fewer than the limit are in flight.
+    fn pump_fetches(&mut self, peer: Peer) {
+        let Some(community) = self.community_bytes() else { return };
+        loop {
+            let in_flight = self.ranges_in_flight.values().filter(|p| **p == peer).count();
+            if in_flight >= MAX_RANGES_IN_FLIGHT {
+                return;
+            }
+            let Some(author) = self.fetch_queue.get_mut(&peer).and_then(VecDeque::pop_front) else {
+                if in_flight == 0 && self.dropped_from.remove(&peer) {
+                    self.request_heads(peer);
+                }
+                return;
+            };
+            let head = self.replica().head_seq(&author);
+            let from_seq = head.max(self.received_to.get(&author).copied().unwrap_or(0)) + 1;
+            let request = SyncRequest::Range {
+                community: community.clone(),
+                author: author.0.to_vec(),
+                from_seq,
+                limit: sync::FETCH_ENTRIES,
+            };
+            let id = self.send_request(peer, request);
+            self.ranges_in_flight.insert(id, peer);
+        }
+    }
+
+    /// Remembers that `author`'s entry `seq` is here (kept aside, waiting).
+    fn note_received(&mut self, author: MemberId, seq: u64) {
+        if self.received_to.len() > MAX_RECEIVED_TO {
+            self.received_to.clear(); // a bound; it only saves refetching
+        }
+        let to = self.received_to.entry(author).or_insert(0);
+        *to = (*to).max(seq);
+    }
+
+    /// Whether our entry at `seq` of `author`'s log has another hash prefix than the peer's.
+    fn differs_at(&self, author: &MemberId, seq: u64, hash_prefix: &[u8]) -> bool {
+        let replica = self.replica();
+        let ours = replica.community().and_then(|c| c.entry_at(author, seq));
+        ours.is_some_and(|ours| &ours.0[..sync::HEAD_HASH_PREFIX] != hash_prefix)
+    }
+
+    /// Asks `peer` for its one entry at `seq` of `author`'s log (where our copies part ways).
+    fn fetch_at(&mut self, peer: Peer, author: MemberId, seq: u64) {
+        let Some(community) = self.community_bytes() else { return };
+        let request = SyncRequest::Range { community, author: author.0.to_vec(), from_seq: seq, limit: 1 };
+        self.send_request(peer, request);
+    }
+
+    /// Connected peers that are let in.
+    fn admitted_peers(&self) -> Vec<Peer> {
+        self.connected.iter().filter(|p| !self.pending.contains_key(p)).copied().collect()
+    }
+
+    /// Lets a peer in, or holds it at the door, or cuts it off, by its standing. A peer let in
+    /// after waiting is asked for its heads.
+    fn gate(&mut self, now_ms: u64, peer: Peer) {
+        match self.standing(&peer) {
+            Standing::Open | Standing::Authorised => {
+                self.push(Output::Admit(peer));
+                if self.pending.remove(&peer).is_some() {
+                    if self.opened_outside.remove(&peer) {
+                        // Its connection was opened while it was outside and serves only part
+                        // of the protocols: start again (after the answer in flight is sent).
+                        tracing::debug!(peer = %self.name(&peer), "let in: reconnecting to serve every protocol");
+                        self.reconnect.insert(peer, now_ms + RECONNECT_WHEN_LET_IN_MS);
+                    } else {
+                        self.request_heads(peer);
+                    }
+                }
+            }
+            Standing::Outsider => self.hold(now_ms, peer),
+            Standing::Suspended => {
+                tracing::info!(peer = %self.name(&peer), "a suspended member: disconnecting it");
+                self.hold(now_ms, peer);
+                self.push(Output::Disconnect { peer, forget: true });
+            }
+        }
+    }
+
+    fn hold(&mut self, now_ms: u64, peer: Peer) {
+        self.push(Output::Hold(peer));
+        self.pending.entry(peer).or_insert(now_ms);
+    }
+
+    /// Membership changed: every connected peer's standing again.
+    fn regate_all(&mut self, now_ms: u64) {
+        let peers: Vec<Peer> = self.connected.iter().copied().collect();
+        for peer in peers {
+            self.gate(now_ms, peer);
+        }
+    }
+
+    fn on_connected(&mut self, now_ms: u64, peer: Peer, first: bool) {
+        if matches!(self.standing(&peer), Standing::Outsider | Standing::Suspended) {
+            self.opened_outside.insert(peer);
+        }
+        if !first {
+            return;
+        }
+        self.connected.insert(peer);
+        let name = self.name(&peer);
+        tracing::info!(peer = %name, "connected");
+        self.push(Output::Event(NodeEvent::PeerConnected { peer_id: name }));
+        // A new peer: gate it; then show our invite (a newcomer) or compare heads.
+        self.gate(now_ms, peer);
+        if self.pending.contains_key(&peer) {
+            return;
+        }
+        let invite = self.config.invite.clone().filter(|_| !self.is_member());
+        match (invite, self.community_bytes()) {
+            (Some(invite), Some(community)) => {
+                self.send_request(peer, SyncRequest::Hello { community, invite });
+            }
+            _ => self.request_heads(peer),
+        }
+    }
+
+    fn on_disconnected(&mut self, peer: Peer) {
+        self.connected.remove(&peer);
+        self.pending.remove(&peer);
+        self.opened_outside.remove(&peer);
+        self.reconnect.remove(&peer);
+        if self.catching_up == Some(peer) {
+            self.catching_up = None;
+        }
+        self.fetching.retain(|(p, _)| *p != peer);
+        self.fetch_queue.remove(&peer);
+        self.ranges_in_flight.retain(|_, p| *p != peer);
+        // Answers from a peer gone never come: forget what was asked of it.
+        self.requests.retain(|_, (p, _)| *p != peer);
+        let name = self.name(&peer);
+        tracing::info!(peer = %name, "disconnected");
+        self.push(Output::Event(NodeEvent::PeerDisconnected { peer_id: name }));
+    }
+
+    fn is_member(&self) -> bool {
+        let replica = self.replica();
+        replica.community().is_some_and(|c| c.is_member(&replica.me()))
+    }
+
+    /// A newcomer's hello: let it in if its invite admits it.
+    fn hello(&mut self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> SyncResponse {
+        match self.check_invite(now_ms, peer, community, invite) {
+            Ok(()) => {
+                self.gate(now_ms, peer);
+                self.record_invite_use(now_ms, peer, invite);
+                SyncResponse::Welcome
+            }
+            Err(reason) => {
+                tracing::info!(peer = %self.name(&peer), %reason, "refused a newcomer's invite");
+                SyncResponse::Refused(reason)
+            }
+        }
+    }
+
+    fn check_invite(&self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> Result<(), String> {
+        match self.standing(&peer) {
+            Standing::Authorised => return Ok(()),
+            Standing::Open => return Err("this node is not in a community yet".into()),
+            Standing::Suspended => return Err("this member is suspended".into()),
+            Standing::Outsider => {}
+        }
+        let capability = Capability::from_bytes(invite).map_err(|e| e.to_string())?;
+        let replica = self.replica();
+        let ours = replica.community().ok_or("this node is not in a community yet")?;
+        if ours.id().0.as_slice() != community {
+            return Err("not this node's community".into());
+        }
+        // Only members and hubs let newcomers in (a pending newcomer's node does not).
+        if !ours.member(&replica.me()).is_some_and(|m| (m.admitted || m.hub) && m.suspended.is_none()) {
+            return Err("this node is not a member: it lets no one in".into());
+        }
+        let issuer = capability.terms().issuer;
+        let issuer_ok = ours.member(&issuer).is_some_and(|m| m.admitted && m.suspended.is_none());
+        let id = capability.id();
+        let name = self.name(&peer);
+        // Uses are the community's: those recorded in members' logs and those this node
+        // counted itself (not yet recorded, or counted by a hub, which writes no log).
+        let mut users: BTreeSet<String> = gate::invite_users(replica.store(), &id).into_iter().collect();
+        users.extend(ours.invite_users(&id).map(|m| self.name(m)));
+        let already_counted = users.contains(&name);
+        let used = if already_counted { 0 } else { u32::try_from(users.len()).unwrap_or(u32::MAX) };
+        let revoked = ours.invite_revoked(&capability);
+        invite_admits(&capability, ours.id(), issuer_ok, now_ms, used, revoked).map_err(|e| e.to_string())?;
+        gate::count_use(replica.store(), &id, &name).map_err(|e| e.to_string())?;
+        gate::let_in(replica.store(), &name).map_err(|e| e.to_string())?;
+        tracing::info!(peer = %name, invite = %id, already_counted, "let a newcomer in with an invite");
+        Ok(())
+    }
+
+    /// Records in this member's log that `peer` came in with `invite`, so every node counts
+    /// the use. A hub or a read-only node records nothing (its own count still holds).
+    fn record_invite_use(&mut self, now_ms: u64, newcomer: Peer, invite: &[u8]) {
+        let Ok(capability) = Capability::from_bytes(invite) else { return };
+        let published = {
+            let mut replica = self.replica();
+            let me = replica.me();
+            let recorded =
+                replica.community().is_some_and(|c| c.invite_users(&capability.id()).any(|m| *m == newcomer));
+            if recorded || !replica.community().is_some_and(|c| c.is_member(&me)) || replica.is_read_only() {
+                return;
+            }
+            replica.publish(Body::InviteUsed { invite: capability.id(), newcomer }, now_ms)
+        };
+        match published {
+            Ok(entry) => {
+                self.gossip(&entry);
+                self.after_applied(now_ms, std::slice::from_ref(&entry));
+            }
+            Err(error) => tracing::warn!(%error, "could not record an invite's use"),
+        }
+    }
+
+    fn strike(&mut self, now_ms: u64, peer: Peer, reason: &str) {
+        let name = self.name(&peer);
+        tracing::warn!(peer = %name, %reason, "rejected a message from a peer");
+        self.push(Output::Event(NodeEvent::Rejected { peer_id: name, reason: reason.to_string() }));
+        let strikes = self.strikes.entry(peer).or_insert(0);
+        *strikes += 1;
+        if *strikes >= MAX_STRIKES && !self.blocked_until.contains_key(&peer) {
+            tracing::warn!(peer = %self.name(&peer), "too many bad messages: blocking the peer for a while");
+            self.push(Output::Block(peer));
+            self.blocked_until.insert(peer, now_ms + STRIKE_BLOCK_MS);
+        }
+    }
+
+    /// After entries were applied: tell listeners, claim transfers paid to us, and re-gate
+    /// peers if membership changed.
+    fn after_applied(&mut self, now_ms: u64, applied: &[Entry]) {
+        let me = self.replica().me();
+        let mut claims = Vec::new();
+        for entry in applied {
+            self.push(Output::Event(NodeEvent::Entry {
+                id: entry.hash().to_string(),
+                author: entry.author().to_string(),
+                kind: entry.body().kind_name().to_string(),
+            }));
+            if let Body::Transfer { to, .. } = entry.body()
+                && *to == me
+            {
+                claims.push(entry.hash());
+            }
+        }
+        if !claims.is_empty() {
+            self.claim(now_ms, claims);
+        }
+        if applied.iter().any(changes_membership) {
+            self.regate_all(now_ms);
+            self.push(Output::MembershipChanged);
+        }
+    }
+
+    /// Publishes a Receive for each transfer paid to this member.
+    fn claim(&mut self, now_ms: u64, transfers: Vec<EntryHash>) {
+        let mut published = Vec::new();
+        {
+            let mut replica = self.replica();
+            for transfer in transfers {
+                match replica.publish(Body::Receive { transfer }, now_ms) {
+                    Ok(entry) => published.push(entry),
+                    Err(error) => tracing::debug!(%error, transfer = %transfer.short(), "cannot claim a transfer yet"),
+                }
+            }
+        }
+        for entry in &published {
+            self.gossip(entry);
+        }
+        self.after_applied(now_ms, &published);
+    }
+
+    fn send_join_request_if_due(&mut self, now_ms: u64) {
+        let Some(profile) = self.join_profile.clone() else { return };
+        let result = {
+            let mut replica = self.replica();
+            let me = replica.me();
+            if replica.community().is_none() || replica.head_seq(&me) > 0 {
+                None
+            } else {
+                Some(replica.publish(profile, now_ms))
+            }
+        };
+        match result {
+            Some(Ok(entry)) => {
+                tracing::info!("sent the join request");
+                self.join_profile = None;
+                self.gossip(&entry);
+                self.after_applied(now_ms, std::slice::from_ref(&entry));
+            }
+            Some(Err(error)) => tracing::warn!(%error, "cannot send the join request yet"),
+            None => {
+                if self.has_community() {
+                    self.join_profile = None;
+                }
+            }
+        }
+    }
+
+    fn on_gossip(&mut self, now_ms: u64, source: Peer, message: u64, data: Vec<u8>) {
+        NetworkCounters::bump(&self.counters.gossip_received);
+        if self.pending.contains_key(&source) || !self.connected.contains(&source) {
+            self.push(Output::Validate { peer: source, message, verdict: Verdict::Ignore });
+            return;
+        }
+        let (author, received) = match Entry::decode(data) {
+            Ok(entry) => (Some(entry.author()), self.replica().receive(entry, now_ms)),
+            Err(error) => (None, Received::Rejected(error)),
+        };
+        let verdict = match &received {
+            Received::Applied(applied) => {
+                let applied = applied.clone();
+                self.after_applied(now_ms, &applied);
+                Verdict::Accept
+            }
+            Received::Fork(_) => {
+                self.on_fork();
+                Verdict::Accept
+            }
+            Received::Pending(wait) => {
+                self.on_wait(source, *wait);
+                Verdict::Ignore
+            }
+            Received::Rejected(EntryError::PrevMismatch { prev_seq, .. }) => {
+                // Correctly signed, but it follows another entry than ours at `prev_seq`: its
+                // author signed two versions of the log. Not the sender's fault; the sender's
+                // entry at `prev_seq` proves the fork.
+                if let Some(author) = author {
+                    self.fetch_at(source, author, *prev_seq);
+                }
+                Verdict::Ignore
+            }
+            Received::Rejected(error) => {
+                let reason = error.to_string();
+                self.strike(now_ms, source, &reason);
+                Verdict::Reject
+            }
+            Received::Duplicate => {
+                NetworkCounters::bump(&self.counters.gossip_duplicates);
+                Verdict::Ignore
+            }
+            Received::Frozen | Received::NotOurs | Received::Dropped => Verdict::Ignore,
+        };
+        self.push(Output::Validate { peer: source, message, verdict });
+    }
+
+    fn on_fork(&mut self) {
+        self.push(Output::Event(NodeEvent::Fork { author: String::new() }));
+    }
+
+    /// An entry waits for something: ask the peer that sent it.
+    fn on_wait(&mut self, peer: Peer, wait: Wait) {
+        match wait {
+            Wait::PreviousEntry { author, .. } => self.fetch_range(peer, author),
+            Wait::Entry { .. } | Wait::Admission { .. } | Wait::Appointment { .. } => self.request_heads(peer),
+            Wait::Clock { .. } => {}
+        }
+    }
+
+    fn on_request(&mut self, now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
+        let response = match &request {
+            SyncRequest::Hello { community, invite } => self.hello(now_ms, peer, community, invite),
+            _ if !self.planted.serve_outsiders && !self.lets_in(&peer) => {
+                SyncResponse::Refused("not let in: a member, a hub, or a newcomer with an invite only".into())
+            }
+            _ => self.answer(&request),
+        };
+        self.push(Output::Respond { id, response });
+    }
+
+    fn answer(&self, request: &SyncRequest) -> SyncResponse {
+        let replica = self.replica();
+        let ours = replica.community_id().map(|c| c.0.to_vec());
+        let community = match request {
+            SyncRequest::Heads { community }
+            | SyncRequest::Range { community, .. }
+            | SyncRequest::Entry { community, .. }
+            | SyncRequest::Since { community, .. }
+            | SyncRequest::Hello { community, .. } => community,
+        };
+        if ours.as_ref() != Some(community) {
+            return SyncResponse::Refused("not this node's community".into());
+        }
+        match request {
+            SyncRequest::Heads { .. } => SyncResponse::Heads {
+                heads: replica
+                    .community()
+                    .map(|c| {
+                        c.heads()
+                            .map(|(id, h)| LogHead(id.0.to_vec(), h.seq, h.hash.0[..sync::HEAD_HASH_PREFIX].to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                forks: replica.fork_proofs(),
+            },
+            SyncRequest::Range { author, from_seq, limit, .. } => {
+                let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else {
+                    return SyncResponse::Refused("an author is 32 bytes".into());
+                };
+                let limit = (*limit).min(sync::PAGE_ENTRIES) as usize;
+                match replica.store().range(&MemberId(author), *from_seq, limit, sync::PAGE_BYTES) {
+                    Ok(entries) => SyncResponse::Entries(entries.into_iter().map(serde_bytes::ByteBuf::from).collect()),
+                    Err(error) => SyncResponse::Refused(error.to_string()),
+                }
+            }
+            SyncRequest::Entry { hash, .. } => {
+                let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) else {
+                    return SyncResponse::Refused("a hash is 32 bytes".into());
+                };
+                match replica.store().get(&EntryHash(hash)) {
+                    Ok(Some(entry)) => SyncResponse::Entries(vec![serde_bytes::ByteBuf::from(entry.into_bytes())]),
+                    Ok(None) => SyncResponse::Entries(Vec::new()),
+                    Err(error) => SyncResponse::Refused(error.to_string()),
+                }
+            }
+            SyncRequest::Since { after, limit, .. } => {
+                let limit = (*limit).min(sync::PAGE_ENTRIES) as usize;
+                match replica.store().applied_since(*after, limit, sync::PAGE_BYTES) {
+                    Ok((entries, last)) => SyncResponse::Ordered {
+                        entries: entries.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+                        last,
+                    },
+                    Err(error) => SyncResponse::Refused(error.to_string()),
+                }
+            }
+            SyncRequest::Hello { .. } => SyncResponse::Welcome,
+        }
+    }
+
+    fn on_request_failed(&mut self, id: u64) {
+        let Some((peer, request)) = self.requests.remove(&id) else { return };
+        if let SyncRequest::Range { author, .. } = &request
+            && let Ok(author) = <[u8; 32]>::try_from(author.as_slice())
+        {
+            self.fetching.remove(&(peer, MemberId(author)));
+        }
+        if self.ranges_in_flight.remove(&id).is_some() {
+            self.pump_fetches(peer);
+        }
+        if self.catching_up == Some(peer) {
+            self.catching_up = None;
+        }
+        tracing::debug!(peer = %self.name(&peer), "sync request failed");
+    }
+
+    fn on_response(&mut self, now_ms: u64, id: u64, response: SyncResponse) {
+        let Some((peer, request)) = self.requests.remove(&id) else { return };
+        let was_queued_range = self.ranges_in_flight.remove(&id).is_some();
+        self.answer_response(now_ms, peer, request, response);
+        if was_queued_range {
+            self.pump_fetches(peer);
+        }
+    }
+
+    fn answer_response(&mut self, now_ms: u64, peer: Peer, request: SyncRequest, response: SyncResponse) {
+        match (request, response) {
+            (SyncRequest::Heads { .. }, SyncResponse::Heads { heads, forks }) => {
+                for proof in &forks {
+                    if self.replica().receive_fork_proof(proof, now_ms) {
+                        self.on_fork();
+                    }
+                }
+                let me = self.replica().me();
+                let mut peer_seq_of_me = 0;
+                // The founder's log first: its vouches admit everyone else, so the other logs then
+                // apply as they arrive instead of waiting aside.
+                let founder = self.replica().community().map(|c| c.founder().0.to_vec());
+                let ordered = self.start_ordered_catch_up(peer, &heads);
+                let mut heads = heads;
+                heads.sort_by_key(|LogHead(author, _, _)| Some(author) != founder.as_ref());
+                for LogHead(author, seq, hash) in heads {
+                    let (Ok(author), true) =
+                        (<[u8; 32]>::try_from(author.as_slice()), hash.len() == sync::HEAD_HASH_PREFIX)
+                    else {
+                        self.strike(now_ms, peer, "a head with a malformed author or hash");
+                        return;
+                    };
+                    let author = MemberId(author);
+                    if author == me {
+                        peer_seq_of_me = seq;
+                    }
+                    if seq > self.replica().head_seq(&author) {
+                        if !ordered {
+                            self.fetch_range(peer, author);
+                        }
+                    } else if self.differs_at(&author, seq, &hash) {
+                        // Same place in the log, another entry: the author forked it. Fetching
+                        // the peer's entry there gives us the proof.
+                        self.fetch_at(peer, author, seq);
+                    }
+                }
+                self.note_own_log(now_ms, peer_seq_of_me);
+            }
+            (SyncRequest::Range { author, limit, .. }, SyncResponse::Entries(entries)) => {
+                let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else { return };
+                let author = MemberId(author);
+                let full_page = entries.len() >= limit as usize;
+                self.submit_page(peer, PageOf::Range { author, full_page }, entries);
+            }
+            (SyncRequest::Since { limit, .. }, SyncResponse::Ordered { entries, last }) => {
+                let full_page = entries.len() >= limit as usize;
+                NetworkCounters::bump(&self.counters.ordered_pages);
+                tracing::debug!(peer = %self.name(&peer), count = entries.len(), last, "ordered catch-up page");
+                self.submit_page(peer, PageOf::Ordered { full_page, last }, entries);
+                if full_page && self.catching_up == Some(peer) {
+                    // Ask for the next page now, so that it travels while this one is checked
+                    // and stored — unless pages are already waiting for that.
+                    self.next_since = Some((peer, last));
+                    self.ask_next_since();
+                }
+            }
+            (SyncRequest::Entry { hash, .. }, SyncResponse::Entries(entries)) => {
+                self.on_entry_fetched(now_ms, peer, &hash, entries)
+            }
+            (SyncRequest::Hello { .. }, SyncResponse::Welcome) => {
+                tracing::info!(peer = %self.name(&peer), "our invite was accepted");
+                self.request_heads(peer);
+            }
+            (SyncRequest::Hello { .. }, SyncResponse::Refused(reason)) => {
+                tracing::warn!(peer = %self.name(&peer), %reason, "our invite was refused");
+            }
+            (SyncRequest::Since { .. }, SyncResponse::Refused(reason)) => {
+                tracing::debug!(peer = %self.name(&peer), %reason, "ordered catch-up refused; fetching log by log");
+                self.catching_up = None;
+                self.request_heads(peer);
+            }
+            (_, SyncResponse::Refused(reason)) => {
+                tracing::debug!(peer = %self.name(&peer), %reason, "sync request refused")
+            }
+            _ => self.strike(now_ms, peer, "a sync answer that does not match the question"),
+        }
+    }
+
+    /// A node missing many entries, more than it holds, fetches them in the order `peer`
+    /// applied them (one page at a time) instead of log by log, where most would wait aside for
+    /// entries of other logs. Returns whether it started.
+    fn start_ordered_catch_up(&mut self, peer: Peer, heads: &[LogHead]) -> bool {
+        if self.catching_up.is_some() {
+            return false;
+        }
+        let (missing, held) = {
+            let replica = self.replica();
+            let held = replica.community().map_or(0, |c| c.entry_count() as u64);
+            let missing: u64 = heads
+                .iter()
+                .filter_map(|LogHead(author, seq, _)| {
+                    let author = MemberId(<[u8; 32]>::try_from(author.as_slice()).ok()?);
+                    Some(seq.saturating_sub(replica.head_seq(&author)))
+                })
+                .sum();
+            (missing, held)
+        };
+        if missing < ORDERED_CATCH_UP_FROM || missing <= held {
+            return false;
+        }
+        let Some(community) = self.community_bytes() else { return false };
+        tracing::info!(peer = %self.name(&peer), missing, held, "far behind: catching up in the peer's order");
+        self.catching_up = Some(peer);
+        self.send_request(peer, SyncRequest::Since { community, after: 0, limit: sync::PAGE_ENTRIES });
+        true
+    }
+
+    /// After a key restore: once a peer's copy of our own log (its head `peer_seq`) is no
+    /// longer ahead of ours, our log is back and the member may publish again.
+    fn note_own_log(&mut self, now_ms: u64, peer_seq: u64) {
+        if self.replica().own_log_caught_up(peer_seq) {
+            tracing::info!("fetched our own log after the key restore: publishing is allowed again");
+            let unclaimed = self.replica().unclaimed_for_me();
+            if !unclaimed.is_empty() {
+                self.claim(now_ms, unclaimed);
+            }
+        }
+    }
+
+    /// A joining node's Genesis, or an entry fetched by hash.
+    fn on_entry_fetched(&mut self, now_ms: u64, peer: Peer, hash: &[u8], entries: Vec<serde_bytes::ByteBuf>) {
+        let Some(bytes) = entries.into_iter().next() else { return };
+        let entry = match Entry::decode(bytes.into_vec()) {
+            Ok(entry) => entry,
+            Err(error) => return self.strike(now_ms, peer, &error.to_string()),
+        };
+        if entry.hash().0.as_slice() != hash {
+            return self.strike(now_ms, peer, "sent another entry than the one asked for");
+        }
+        let adopted = {
+            let mut replica = self.replica();
+            if replica.community().is_none() { Some(replica.adopt_genesis(&entry)) } else { None }
+        };
+        match adopted {
+            Some(Ok(())) => {
+                tracing::info!(community = %entry.community().short(), "fetched the community's founding entry");
+                self.ensure_subscribed();
+                self.regate_all(now_ms);
+                self.send_join_request_if_due(now_ms);
+                self.request_heads(peer);
+            }
+            Some(Err(error)) => self.strike(now_ms, peer, &error.to_string()),
+            None => {
+                let received = self.replica().receive(entry, now_ms);
+                if let Received::Applied(applied) = received {
+                    self.after_applied(now_ms, &applied);
+                }
+            }
+        }
+    }
+
+    /// Hands a sync page out for its signatures to be checked; [`Input::Verified`] brings it
+    /// back to be stored.
+    fn submit_page(&mut self, peer: Peer, of: PageOf, page: Vec<serde_bytes::ByteBuf>) {
+        let bytes: Vec<Vec<u8>> = page.into_iter().map(serde_bytes::ByteBuf::into_vec).collect();
+        let id = self.next_page;
+        self.next_page += 1;
+        self.pages.insert(id, (peer, of));
+        self.push(Output::Verify { page: id, bytes });
+    }
+
+    /// Sends the ordered catch-up's next request, if one is due and at most one page waits
+    /// for the verifier or the store.
+    fn ask_next_since(&mut self) {
+        if self.pages.len() > 1 {
+            return;
+        }
+        let Some((peer, after)) = self.next_since.take() else { return };
+        if self.catching_up != Some(peer) {
+            return;
+        }
+        let Some(community) = self.community_bytes() else { return };
+        self.send_request(peer, SyncRequest::Since { community, after, limit: sync::PAGE_ENTRIES });
+    }
+
+    /// Stores a page whose signatures were checked, then carries on with what it answered.
+    fn on_verified(&mut self, now_ms: u64, page: u64, entries: Vec<Entry>, fault: Option<PageFault>) {
+        let Some((peer, of)) = self.pages.remove(&page) else { return };
+        let count = entries.len();
+        let progressed = self.ingest_page(now_ms, peer, entries, fault);
+        self.ask_next_since();
+        match of {
+            PageOf::Range { author, full_page } => {
+                self.fetching.remove(&(peer, author));
+                tracing::debug!(peer = %self.name(&peer), author = %author.short(), count, full_page, progressed, "range page");
+                if full_page && progressed && self.connected.contains(&peer) {
+                    self.fetch_range(peer, author);
+                } else if author == self.replica().me() {
+                    self.note_own_log(now_ms, 0);
+                }
+            }
+            PageOf::Ordered { full_page, last } => {
+                tracing::debug!(peer = %self.name(&peer), count, last, progressed, "ordered catch-up page stored");
+                if !full_page && self.catching_up == Some(peer) {
+                    // Caught up in the peer's order; compare heads for what that order left
+                    // out (entries it holds aside, forks).
+                    tracing::info!(peer = %self.name(&peer), "ordered catch-up done");
+                    self.catching_up = None;
+                    self.request_heads(peer);
+                }
+            }
+        }
+    }
+
+    /// Applies and stores the verified entries of a page (reporting the peer for the entry
+    /// that failed, if one did). Returns whether any entry was new.
+    fn ingest_page(&mut self, now_ms: u64, peer: Peer, entries: Vec<Entry>, fault: Option<PageFault>) -> bool {
+        let (mut outcomes, mut forks) = (Vec::new(), Vec::new());
+        // A chunk at a time, so the replica's lock is never held long (the API reads through it).
+        for chunk in entries.chunks(INGEST_CHUNK) {
+            let (chunk_outcomes, chunk_forks) = self.replica().receive_page(chunk.to_vec(), now_ms);
+            outcomes.extend(chunk_outcomes);
+            forks.extend(chunk_forks);
+        }
+        if let Some(PageFault { reason, .. }) = fault {
+            self.strike(now_ms, peer, &reason);
+        }
+        let authors: Vec<(MemberId, u64)> = entries.iter().map(|e| (e.author(), e.seq())).collect();
+        let mut progressed = false;
+        let mut applied_all = Vec::new();
+        let mut parted = None;
+        let mut bad = None;
+        for (outcome, (author, seq)) in outcomes.into_iter().zip(authors) {
+            match outcome {
+                Received::Applied(applied) => {
+                    progressed = true;
+                    applied_all.extend(applied);
+                }
+                Received::Pending(_) => {
+                    progressed = true;
+                    self.note_received(author, seq);
+                }
+                Received::Dropped => {
+                    // The waiting area is full: fetch again once what it waits for has arrived.
+                    self.dropped_from.insert(peer);
+                    self.received_to.remove(&author);
+                }
+                Received::Rejected(EntryError::PrevMismatch { prev_seq, .. }) => {
+                    // The author forked the log before this entry: not the peer's fault.
+                    parted.get_or_insert((author, prev_seq));
+                }
+                Received::Rejected(error) => {
+                    bad.get_or_insert(error.to_string());
+                }
+                _ => {}
+            }
+        }
+        if let Some(reason) = bad {
+            self.strike(now_ms, peer, &reason);
+        }
+        if let Some((author, seq)) = parted {
+            self.fetch_at(peer, author, seq);
+        }
+        if !forks.is_empty() {
+            self.on_fork();
+        }
+        self.gossip_fresh(now_ms, &applied_all);
+        self.after_applied(now_ms, &applied_all);
+        progressed
+    }
+
+    /// Gossips on the fresh entries among those just applied from a sync answer.
+    fn gossip_fresh(&mut self, now_ms: u64, applied: &[Entry]) {
+        for entry in applied {
+            if now_ms.saturating_sub(entry.timestamp_ms()) < GOSSIP_ON_FRESHER_THAN_MS {
+                self.gossip(entry);
+            }
+        }
+    }
+}
+
+/// Where `peer` stands: a member or hub not suspended, or let in with an invite before
+/// (`name` is how the gate's memory names peers).
+pub fn standing_of<S: Storage>(replica: &Replica<S>, peer: &Peer, name: fn(&Peer) -> String) -> Standing {
+    let Some(community) = replica.community() else { return Standing::Open };
+    if let Some(member) = community.member(peer) {
+        if member.suspended.is_some() {
+            return Standing::Suspended;
+        }
+        if member.admitted || member.hub {
+            return Standing::Authorised;
+        }
+    }
+    if gate::is_let_in(replica.store(), &name(peer)) { Standing::Authorised } else { Standing::Outsider }
+}
+
+/// Whether applying `entry` may change who is let in (admissions, suspensions, hubs).
+pub fn changes_membership(entry: &Entry) -> bool {
+    matches!(entry.body(), Body::Vouch { .. } | Body::Suspend { .. } | Body::Appoint { .. })
+}

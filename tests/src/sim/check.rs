@@ -1,0 +1,63 @@
+//! The simulator's invariants: what must never happen (safety) and what must happen after
+//! everything heals (convergence), with the bounds they are checked against.
+
+use kith_node::storage::Storage;
+use kith_node::storage::memory::MemStore;
+use kith_node::sync::SyncResponse;
+use kith_protocol::EntryHash;
+
+/// Most rows an engine may hold in its own tables (requests, fetch queues, pages, peers,
+/// strikes, `received_to`): its stated memory bound besides the reducer's.
+pub const MAX_ENGINE_ROWS: usize = 20_000;
+/// Most entries the reducer's waiting area may hold (`kith_protocol`'s `MAX_PENDING`).
+pub const MAX_PENDING: usize = 50_000;
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// An entry the engine acknowledged as durable is gone (after a crash, or never arrived).
+    AckedLost { node: usize, entry: String },
+    /// A node outside the community received the community's data.
+    OutsiderServed { node: usize, what: String },
+    /// An honest member's log was frozen (made invalid) at an honest node.
+    HonestFrozen { node: usize, member: String },
+    /// Honest nodes did not reach the same digest within the settle time.
+    NotConverged { detail: String },
+    /// A node held more than its stated bound.
+    Memory { node: usize, tables: usize, pending: usize },
+    /// A node could not restart from its disk.
+    Restart { node: usize, error: String },
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::AckedLost { node, entry } => write!(f, "acknowledged entry lost: node {node}, entry {entry}"),
+            Violation::OutsiderServed { node, what } => write!(f, "outsider node {node} received {what}"),
+            Violation::HonestFrozen { node, member } => {
+                write!(f, "honest member {member}'s log frozen at node {node}")
+            }
+            Violation::NotConverged { detail } => write!(f, "no convergence: {detail}"),
+            Violation::Memory { node, tables, pending } => write!(
+                f,
+                "node {node} over its memory bound: {tables} engine rows (max {MAX_ENGINE_ROWS}), {pending} pending (max {MAX_PENDING})"
+            ),
+            Violation::Restart { node, error } => write!(f, "node {node} could not restart: {error}"),
+        }
+    }
+}
+
+/// The first acknowledged entry the disk does not hold.
+pub fn acked_lost(disk: &MemStore, acked: &[EntryHash]) -> Option<EntryHash> {
+    acked.iter().find(|hash| !matches!(disk.get(hash), Ok(Some(_)))).copied()
+}
+
+/// Whether an answer carries anything of the community (entries, heads or proofs).
+pub fn carries_community(response: &SyncResponse) -> bool {
+    match response {
+        SyncResponse::Heads { heads, forks } => !heads.is_empty() || !forks.is_empty(),
+        SyncResponse::Entries(entries) => !entries.is_empty(),
+        SyncResponse::Ordered { entries, .. } => !entries.is_empty(),
+        _ => false,
+    }
+}

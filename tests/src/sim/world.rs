@@ -1,0 +1,866 @@
+//! The simulated world: nodes, links, the event queue in virtual time, and the faults.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use kith_node::engine::{Command, Engine, EngineConfig, Input, Output, Verdict};
+use kith_node::replica::Replica;
+use kith_node::storage::memory::MemStore;
+use kith_node::sync::{SyncRequest, SyncResponse};
+use kith_node::verify::verify_page;
+use kith_protocol::{Body, Draft, Entry, EntryHash, Keypair, MemberId, PostKind};
+
+use super::check::{self, Violation};
+use super::{Base, Scenario};
+use crate::history::Rng;
+
+/// Where the simulated clocks start (ms since the epoch): after the base community's entries.
+const START_MS: u64 = 1_800_000_000_000;
+/// How often every store flushes by itself (sled's default).
+const FLUSH_EVERY_MS: u64 = 500;
+/// Events kept for the report of a broken invariant.
+const TRAIL: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Honest,
+    Hostile,
+    Outsider,
+}
+
+#[derive(Debug)]
+enum Msg {
+    Gossip(Vec<u8>),
+    Request { id: u64, request: SyncRequest },
+    Response { id: u64, response: SyncResponse },
+    Failed { id: u64 },
+}
+
+#[derive(Debug)]
+enum Ev {
+    Timer { node: usize, generation: u64 },
+    Deliver { to: usize, epoch: u64, from: usize, msg: Msg },
+    FlushAll,
+    Publish { node: usize },
+    Crash { node: usize },
+    Restart { node: usize },
+    Partition,
+    Heal,
+    Connect { a: usize, b: usize },
+    Drop { a: usize },
+    Hostile { node: usize, act: u8 },
+    Knock { node: usize },
+}
+
+struct Node {
+    key: Keypair,
+    id: MemberId,
+    role: Role,
+    disk: MemStore,
+    engine: Option<Engine<MemStore>>,
+    epoch: u64,
+    skew_ms: i64,
+    drift_ppm: i64,
+    links: BTreeSet<usize>,
+    blocked: BTreeSet<usize>,
+    seen: HashSet<EntryHash>,
+    /// Gossip waiting for the engine's verdict: handle → (from, bytes).
+    messages: BTreeMap<u64, (usize, Vec<u8>)>,
+    /// Requests waiting for the engine's answer: handle → (from, their id).
+    inbound: BTreeMap<u64, (usize, u64)>,
+    next_handle: u64,
+    timer: Option<u64>,
+    timer_generation: u64,
+    /// Entries the engine acknowledged as durable.
+    acked: Vec<EntryHash>,
+    ticket: u64,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub violation: Option<Violation>,
+    /// The events before the violation (or the last ones), oldest first.
+    pub trail: Vec<String>,
+    pub trace_hash: String,
+    pub events: u64,
+    /// Virtual ms after the heal at which every honest node had the same digest (if it did).
+    pub converged_after_ms: Option<u64>,
+    pub acked: usize,
+}
+
+/// One simulated run.
+#[allow(missing_debug_implementations)]
+pub struct Sim {
+    scenario: Scenario,
+    rng: Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    events: BTreeMap<u64, Ev>,
+    nodes: Vec<Node>,
+    /// Side of each node while partitioned.
+    side: Option<Vec<bool>>,
+    cut: Vec<(usize, usize)>,
+    trace: blake3::Hasher,
+    trail: VecDeque<String>,
+    count: u64,
+    healed_at: u64,
+    converged_after_ms: Option<u64>,
+    violation: Option<Violation>,
+    base: Base,
+}
+
+fn name_of(member: &MemberId) -> String {
+    member.to_string()
+}
+
+impl Sim {
+    pub fn new(scenario: Scenario, seed: u64, base: &Base) -> anyhow::Result<Sim> {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut nodes = Vec::new();
+        let total = scenario.nodes + scenario.outsiders;
+        for i in 0..total {
+            let (key, role) = if i < scenario.nodes {
+                let role = if i > 0 && i <= scenario.hostile { Role::Hostile } else { Role::Honest };
+                (base.keys.get(i).cloned().ok_or_else(|| anyhow::anyhow!("base too small"))?, role)
+            } else {
+                let mut secret = [0u8; 32];
+                secret[..8].copy_from_slice(&seed.to_le_bytes());
+                secret[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+                secret[16] = 0xee;
+                (Keypair::from_secret_bytes(secret), Role::Outsider)
+            };
+            let skew = scenario.max_skew_ms as i64;
+            let drift = scenario.max_drift_ppm as i64;
+            let skew_ms = rng.below(2 * skew as usize + 1) as i64 - skew;
+            let drift_ppm = rng.below(2 * drift as usize + 1) as i64 - drift;
+            let disk = if role == Role::Outsider { MemStore::new() } else { base.store.copy_durable() };
+            nodes.push(Node {
+                id: key.member_id(),
+                key,
+                role,
+                disk,
+                engine: None,
+                epoch: 0,
+                skew_ms,
+                drift_ppm,
+                links: BTreeSet::new(),
+                blocked: BTreeSet::new(),
+                seen: HashSet::new(),
+                messages: BTreeMap::new(),
+                inbound: BTreeMap::new(),
+                next_handle: 0,
+                timer: None,
+                timer_generation: 0,
+                acked: Vec::new(),
+                ticket: 0,
+            });
+        }
+        let mut sim = Sim {
+            scenario,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            nodes,
+            side: None,
+            cut: Vec::new(),
+            trace: blake3::Hasher::new(),
+            trail: VecDeque::new(),
+            count: 0,
+            healed_at: 0,
+            converged_after_ms: None,
+            violation: None,
+            base: base.clone(),
+        };
+        for node in 0..sim.nodes.len() {
+            sim.boot(node)?;
+        }
+        Ok(sim)
+    }
+
+    fn at(&mut self, time: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((time, self.seq)));
+        self.events.insert(self.seq, ev);
+    }
+
+    fn later(&mut self, delay: u64, ev: Ev) {
+        self.at(self.now + delay, ev);
+    }
+
+    fn latency(&mut self) -> u64 {
+        1 + self.rng.below(self.scenario.max_latency_ms as usize) as u64
+    }
+
+    /// A node's own clock: virtual time, skewed and drifting.
+    fn local(&self, node: usize) -> u64 {
+        let n = &self.nodes[node];
+        let drift = (self.now as i64).saturating_mul(n.drift_ppm) / 1_000_000;
+        (START_MS as i64 + self.now as i64 + n.skew_ms + drift).max(0) as u64
+    }
+
+    fn note(&mut self, node: usize, what: &str, detail: &[u8]) {
+        self.count += 1;
+        self.trace.update(&self.now.to_le_bytes());
+        self.trace.update(&(node as u64).to_le_bytes());
+        self.trace.update(what.as_bytes());
+        self.trace.update(detail);
+        if self.trail.len() == TRAIL {
+            self.trail.pop_front();
+        }
+        let short = hex::encode(&detail[..detail.len().min(6)]);
+        self.trail.push_back(format!("t={:>7}ms node {node:>3} {what} {short}", self.now));
+    }
+
+    fn fail(&mut self, violation: Violation) {
+        if self.violation.is_none() {
+            self.violation = Some(violation);
+        }
+    }
+
+    /// Starts (or restarts) a node's engine from what its disk holds.
+    fn boot(&mut self, node: usize) -> anyhow::Result<()> {
+        let now_local = self.local(node);
+        let n = &self.nodes[node];
+        let replica = if n.role == Role::Outsider {
+            Replica::open(n.disk.clone(), n.key.clone(), Some(self.base.genesis.community()), now_local)?
+        } else if n.epoch == 0 {
+            Replica::from_parts(n.disk.clone(), n.key.clone(), (*self.base.community).clone())
+        } else {
+            Replica::open(n.disk.clone(), n.key.clone(), None, now_local)?
+        };
+        let config = EngineConfig {
+            sync_interval_ms: self.scenario.sync_interval_ms,
+            invite: None,
+            hub: false,
+            join_profile: None,
+            name: name_of,
+            seed: self.rng.next_u64(),
+        };
+        let mut engine = Engine::new(Arc::new(Mutex::new(replica)), config, now_local);
+        engine.planted = self.scenario.planted;
+        engine.start();
+        self.nodes[node].engine = Some(engine);
+        self.nodes[node].timer = None;
+        // Safety: nothing acknowledged is lost across the restart.
+        if let Some(lost) = check::acked_lost(&self.nodes[node].disk, &self.nodes[node].acked) {
+            self.fail(Violation::AckedLost { node, entry: lost.short() });
+        }
+        self.pump(node);
+        let links = self.scenario.links;
+        for _ in 0..links {
+            let other = self.rng.below(self.scenario.nodes);
+            if other != node {
+                let delay = self.latency();
+                self.later(delay, Ev::Connect { a: node, b: other });
+            }
+        }
+        Ok(())
+    }
+
+    fn up(&self, node: usize) -> bool {
+        self.nodes[node].engine.is_some()
+    }
+
+    fn parted(&self, a: usize, b: usize) -> bool {
+        self.side.as_ref().is_some_and(|side| side[a] != side[b])
+    }
+
+    fn connect(&mut self, a: usize, b: usize) {
+        if a == b
+            || !self.up(a)
+            || !self.up(b)
+            || self.parted(a, b)
+            || self.nodes[a].links.contains(&b)
+            || self.nodes[a].blocked.contains(&b)
+            || self.nodes[b].blocked.contains(&a)
+        {
+            return;
+        }
+        self.nodes[a].links.insert(b);
+        self.nodes[b].links.insert(a);
+        self.note(a, "connect", &(b as u64).to_le_bytes());
+        let (ida, idb) = (self.nodes[a].id, self.nodes[b].id);
+        self.input(a, Input::Connected { peer: idb, first: true });
+        self.input(b, Input::Connected { peer: ida, first: true });
+    }
+
+    fn disconnect(&mut self, a: usize, b: usize) {
+        if !self.nodes[a].links.remove(&b) {
+            return;
+        }
+        self.nodes[b].links.remove(&a);
+        self.note(a, "disconnect", &(b as u64).to_le_bytes());
+        let (ida, idb) = (self.nodes[a].id, self.nodes[b].id);
+        if self.up(a) {
+            self.input(a, Input::Disconnected { peer: idb });
+        }
+        if self.up(b) {
+            self.input(b, Input::Disconnected { peer: ida });
+        }
+    }
+
+    fn index_of(&self, member: &MemberId) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == *member)
+    }
+
+    /// Gives a node one input and carries out what its engine asks.
+    fn input(&mut self, node: usize, input: Input) {
+        let now_local = self.local(node);
+        let Some(engine) = self.nodes[node].engine.as_mut() else { return };
+        engine.handle(now_local, input);
+        self.pump(node);
+    }
+
+    fn pump(&mut self, node: usize) {
+        loop {
+            let Some(engine) = self.nodes[node].engine.as_mut() else { return };
+            let Some(output) = engine.poll_output() else { break };
+            self.carry_out(node, output);
+        }
+        self.schedule_timer(node);
+    }
+
+    fn schedule_timer(&mut self, node: usize) {
+        let now_local = self.local(node);
+        let Some(engine) = self.nodes[node].engine.as_ref() else { return };
+        let due = self.now + engine.next_deadline().saturating_sub(now_local).max(1);
+        if self.nodes[node].timer.is_some_and(|t| t <= due && t > self.now) {
+            return;
+        }
+        self.nodes[node].timer = Some(due);
+        self.nodes[node].timer_generation += 1;
+        let generation = self.nodes[node].timer_generation;
+        self.at(due, Ev::Timer { node, generation });
+    }
+
+    fn send(&mut self, from: usize, to: usize, msg: Msg) {
+        let delay = self.latency();
+        let epoch = self.nodes[to].epoch;
+        self.later(delay, Ev::Deliver { to, epoch, from, msg });
+    }
+
+    fn carry_out(&mut self, node: usize, output: Output) {
+        match output {
+            Output::Publish(entry) => {
+                self.nodes[node].seen.insert(entry.hash());
+                self.flood(node, None, entry.bytes().to_vec());
+            }
+            Output::Validate { message, verdict, .. } => {
+                let Some((from, data)) = self.nodes[node].messages.remove(&message) else { return };
+                if verdict == Verdict::Accept {
+                    self.flood(node, Some(from), data);
+                }
+            }
+            Output::Request { peer, id, request } => {
+                let Some(to) = self.index_of(&peer) else { return };
+                let fail = self.rng.below(100) < self.scenario.fail_request_pct as usize;
+                if !self.nodes[node].links.contains(&to) || fail {
+                    self.send(to, node, Msg::Failed { id });
+                } else {
+                    self.send(node, to, Msg::Request { id, request });
+                }
+            }
+            Output::Respond { id, response } => {
+                let Some((to, their_id)) = self.nodes[node].inbound.remove(&id) else { return };
+                if self.nodes[node].links.contains(&to) {
+                    self.send(node, to, Msg::Response { id: their_id, response });
+                }
+            }
+            Output::Verify { page, bytes } => {
+                let (entries, fault) = verify_page(bytes);
+                let now_local = self.local(node);
+                if let Some(engine) = self.nodes[node].engine.as_mut() {
+                    engine.handle(now_local, Input::Verified { page, entries, fault });
+                }
+            }
+            Output::Disconnect { peer, forget } => {
+                let Some(other) = self.index_of(&peer) else { return };
+                self.disconnect(node, other);
+                if !forget {
+                    let delay = 1_000 + self.rng.below(4_000) as u64;
+                    self.later(delay, Ev::Connect { a: node, b: other });
+                }
+            }
+            Output::Reconnect(peer) => {
+                let Some(other) = self.index_of(&peer) else { return };
+                self.disconnect(node, other);
+                let delay = self.latency();
+                self.later(delay, Ev::Connect { a: node, b: other });
+            }
+            Output::Block(peer) => {
+                let Some(other) = self.index_of(&peer) else { return };
+                self.note(node, "block", &(other as u64).to_le_bytes());
+                self.nodes[node].blocked.insert(other);
+                self.disconnect(node, other);
+            }
+            Output::Unblock(peer) => {
+                let Some(other) = self.index_of(&peer) else { return };
+                self.nodes[node].blocked.remove(&other);
+            }
+            Output::Acknowledged { result: Ok(hash), .. } => {
+                self.note(node, "acked", &hash.0);
+                self.nodes[node].acked.push(hash);
+            }
+            Output::Acknowledged { result: Err(_), .. }
+            | Output::Subscribe(_)
+            | Output::Admit(_)
+            | Output::Hold(_)
+            | Output::LookUp
+            | Output::MembershipChanged
+            | Output::Event(_) => {}
+        }
+    }
+
+    /// Gossip: to every linked peer this node lets in (gossipsub sends nothing to peers held
+    /// at the door), but the one it came from.
+    fn flood(&mut self, node: usize, from: Option<usize>, data: Vec<u8>) {
+        let targets: Vec<usize> = self.nodes[node]
+            .links
+            .iter()
+            .copied()
+            .filter(|t| Some(*t) != from)
+            .filter(|t| self.nodes[node].engine.as_ref().is_some_and(|e| e.lets_in(&self.nodes[*t].id)))
+            .collect();
+        for to in targets {
+            if self.rng.below(100) < self.scenario.drop_gossip_pct as usize {
+                continue;
+            }
+            self.send(node, to, Msg::Gossip(data.clone()));
+        }
+    }
+
+    fn deliver(&mut self, to: usize, epoch: u64, from: usize, msg: Msg) {
+        if self.nodes[to].epoch != epoch || !self.up(to) {
+            return;
+        }
+        let linked = self.nodes[to].links.contains(&from);
+        let outsider = self.nodes[to].role == Role::Outsider;
+        let from_id = self.nodes[from].id;
+        match msg {
+            Msg::Gossip(data) => {
+                if !linked {
+                    return;
+                }
+                if outsider {
+                    self.fail(Violation::OutsiderServed { node: to, what: "gossip".into() });
+                }
+                let hash = EntryHash(*blake3::hash(&data).as_bytes());
+                if !self.nodes[to].seen.insert(hash) {
+                    return;
+                }
+                self.note(to, "gossip", &hash.0);
+                self.nodes[to].next_handle += 1;
+                let handle = self.nodes[to].next_handle;
+                self.nodes[to].messages.insert(handle, (from, data.clone()));
+                self.input(to, Input::Gossip { peer: from_id, message: handle, data });
+            }
+            Msg::Request { id, request } => {
+                if !linked {
+                    self.send(to, from, Msg::Failed { id });
+                    return;
+                }
+                self.note(to, "request", &[request_tag(&request)]);
+                self.nodes[to].next_handle += 1;
+                let handle = self.nodes[to].next_handle;
+                self.nodes[to].inbound.insert(handle, (from, id));
+                self.input(to, Input::Request { peer: from_id, id: handle, request });
+            }
+            Msg::Response { id, response } => {
+                if !linked {
+                    return;
+                }
+                if outsider && check::carries_community(&response) {
+                    self.fail(Violation::OutsiderServed { node: to, what: format!("{response:?}").chars().take(60).collect() });
+                }
+                self.note(to, "response", &id.to_le_bytes());
+                self.input(to, Input::Response { id, response });
+            }
+            Msg::Failed { id } => {
+                self.note(to, "failed", &id.to_le_bytes());
+                self.input(to, Input::RequestFailed { id });
+            }
+        }
+    }
+
+    fn crash(&mut self, node: usize) {
+        if !self.up(node) {
+            return;
+        }
+        self.note(node, "crash", &[]);
+        let links: Vec<usize> = self.nodes[node].links.iter().copied().collect();
+        for other in links {
+            self.disconnect(node, other);
+        }
+        let n = &mut self.nodes[node];
+        n.engine = None;
+        n.disk.crash();
+        n.epoch += 1;
+        n.seen.clear();
+        n.messages.clear();
+        n.inbound.clear();
+        n.timer = None;
+    }
+
+    fn publish(&mut self, node: usize) {
+        if !self.up(node) {
+            return;
+        }
+        let n = &mut self.nodes[node];
+        n.ticket += 1;
+        let ticket = n.ticket;
+        let body = post_body(ticket);
+        self.note(node, "publish", &ticket.to_le_bytes());
+        self.input(node, Input::Command(Command::Publish { ticket, body }));
+    }
+
+    /// A hostile member misbehaves: 0 fork, 1 join-request flood, 2 pending flood, 3 forged.
+    fn hostile(&mut self, node: usize, act: u8) {
+        if !self.up(node) {
+            return;
+        }
+        let (head_seq, head_hash, community) = {
+            let Some(engine) = self.nodes[node].engine.as_ref() else { return };
+            let replica = engine.replica();
+            let me = replica.me();
+            let Some(community) = replica.community() else { return };
+            let head = community.member(&me).and_then(|m| m.head);
+            (head.map_or(0, |h| h.seq), head.map(|h| h.hash), community.id())
+        };
+        let key = self.nodes[node].key.clone();
+        let stamp = self.local(node);
+        let sign = |seq: u64, prev: Option<EntryHash>, body: Body, key: &Keypair| {
+            Entry::sign(key, Draft { community: Some(community), seq, prev, timestamp_ms: stamp, body }).ok()
+        };
+        let links: Vec<usize> = self.nodes[node].links.iter().copied().collect();
+        let mut sends: Vec<(usize, Vec<u8>)> = Vec::new();
+        match act {
+            0 => {
+                self.note(node, "hostile fork", &[]);
+                let a = sign(head_seq + 1, head_hash, post_body(1_000_001), &key);
+                let b = sign(head_seq + 1, head_hash, post_body(1_000_002), &key);
+                if let (Some(a), Some(b)) = (a, b) {
+                    for (i, to) in links.iter().enumerate() {
+                        let entry = if i % 2 == 0 { &a } else { &b };
+                        sends.push((*to, entry.bytes().to_vec()));
+                    }
+                }
+            }
+            1 => {
+                self.note(node, "hostile join flood", &[]);
+                for i in 0..10u64 {
+                    let mut secret = [0x5a; 32];
+                    secret[..8].copy_from_slice(&(self.now ^ (i << 48) ^ node as u64).to_le_bytes());
+                    let stranger = Keypair::from_secret_bytes(secret);
+                    if let Some(entry) = sign(1, None, join_body(i), &stranger) {
+                        for to in &links {
+                            sends.push((*to, entry.bytes().to_vec()));
+                        }
+                    }
+                }
+            }
+            2 => {
+                self.note(node, "hostile pending flood", &[]);
+                for gap in 2..12u64 {
+                    if let Some(entry) = sign(head_seq + gap, Some(EntryHash([gap as u8; 32])), post_body(gap), &key) {
+                        for to in &links {
+                            sends.push((*to, entry.bytes().to_vec()));
+                        }
+                    }
+                }
+            }
+            _ => {
+                self.note(node, "hostile forged", &[]);
+                if let Some(entry) = sign(head_seq + 1, head_hash, post_body(77), &key) {
+                    let mut bytes = entry.bytes().to_vec();
+                    let last = bytes.len() - 1;
+                    bytes[last] ^= 0x01;
+                    for to in &links {
+                        sends.push((*to, bytes.clone()));
+                        sends.push((*to, vec![0xff; 40]));
+                    }
+                }
+            }
+        }
+        for (to, bytes) in sends {
+            self.send(node, to, Msg::Gossip(bytes));
+        }
+    }
+
+    fn partition(&mut self) {
+        let side: Vec<bool> = (0..self.nodes.len()).map(|_| self.rng.below(2) == 0).collect();
+        self.note(0, "partition", &[]);
+        let mut cut = Vec::new();
+        for a in 0..self.nodes.len() {
+            let links: Vec<usize> = self.nodes[a].links.iter().copied().filter(|b| side[a] != side[*b]).collect();
+            for b in links {
+                cut.push((a, b));
+                self.disconnect(a, b);
+            }
+        }
+        self.side = Some(side);
+        self.cut = cut;
+    }
+
+    fn heal(&mut self) {
+        self.note(0, "heal", &[]);
+        self.side = None;
+        self.healed_at = self.now;
+        for (a, b) in std::mem::take(&mut self.cut) {
+            let delay = self.rng.below(5_000) as u64;
+            self.later(delay, Ev::Connect { a, b });
+        }
+        for node in 0..self.nodes.len() {
+            if !self.up(node) {
+                let delay = self.rng.below(2_000) as u64;
+                self.later(delay, Ev::Restart { node });
+            }
+        }
+    }
+
+    /// Schedules the faults and publishes of the run.
+    fn plan(&mut self) {
+        let s = self.scenario.clone();
+        let honest: Vec<usize> = (0..s.nodes).filter(|i| self.nodes[*i].role == Role::Honest).collect();
+        let hostile: Vec<usize> = (0..s.nodes).filter(|i| self.nodes[*i].role == Role::Hostile).collect();
+        self.at(FLUSH_EVERY_MS, Ev::FlushAll);
+        for _ in 0..s.publishes {
+            let node = honest[self.rng.below(honest.len())];
+            let at = 2_000 + self.rng.below(s.chaos_ms as usize) as u64;
+            self.at(at, Ev::Publish { node });
+            // Power cuts love the moment after a write.
+            if s.crashes > 0 && self.rng.below(2) == 0 {
+                let after = self.rng.below(400) as u64;
+                self.at(at + after, Ev::Crash { node });
+                self.at(at + after + 3_000, Ev::Restart { node });
+            }
+        }
+        for _ in 0..s.crashes {
+            let node = honest[self.rng.below(honest.len())];
+            let at = 1_000 + self.rng.below(s.chaos_ms as usize) as u64;
+            self.at(at, Ev::Crash { node });
+            let down = 2_000 + self.rng.below(20_000) as u64;
+            self.at((at + down).min(s.chaos_ms), Ev::Restart { node });
+        }
+        for _ in 0..s.disconnects {
+            let a = self.rng.below(s.nodes);
+            let at = self.rng.below(s.chaos_ms as usize) as u64;
+            self.at(at, Ev::Drop { a });
+        }
+        if s.partition {
+            let at = s.chaos_ms / 4 + self.rng.below((s.chaos_ms / 4) as usize) as u64;
+            self.at(at, Ev::Partition);
+        }
+        for node in hostile {
+            for act in 0..4u8 {
+                let at = 3_000 + self.rng.below(s.chaos_ms as usize) as u64;
+                self.at(at, Ev::Hostile { node, act });
+            }
+        }
+        for node in s.nodes..self.nodes.len() {
+            let at = self.rng.below(10_000) as u64;
+            self.at(at, Ev::Knock { node });
+        }
+        self.at(s.chaos_ms, Ev::Heal);
+    }
+
+    fn step(&mut self, ev: Ev) {
+        match ev {
+            Ev::Timer { node, generation } => {
+                if self.nodes[node].timer_generation != generation || !self.up(node) {
+                    return;
+                }
+                self.nodes[node].timer = None;
+                self.input(node, Input::Timer);
+            }
+            Ev::Deliver { to, epoch, from, msg } => self.deliver(to, epoch, from, msg),
+            Ev::FlushAll => {
+                for node in 0..self.nodes.len() {
+                    if self.up(node) {
+                        let _ = kith_node::storage::Storage::flush(&self.nodes[node].disk);
+                    }
+                }
+                self.check_bounds();
+                self.later(FLUSH_EVERY_MS, Ev::FlushAll);
+            }
+            Ev::Publish { node } => self.publish(node),
+            Ev::Crash { node } => self.crash(node),
+            Ev::Restart { node } => {
+                if !self.up(node) {
+                    self.note(node, "restart", &[]);
+                    if let Err(error) = self.boot(node) {
+                        self.fail(Violation::Restart { node, error: error.to_string() });
+                    }
+                }
+            }
+            Ev::Partition => self.partition(),
+            Ev::Heal => self.heal(),
+            Ev::Connect { a, b } => self.connect(a, b),
+            Ev::Drop { a } => {
+                let links: Vec<usize> = self.nodes[a].links.iter().copied().collect();
+                if !links.is_empty() {
+                    let b = links[self.rng.below(links.len())];
+                    self.disconnect(a, b);
+                    let delay = 1_000 + self.rng.below(9_000) as u64;
+                    self.later(delay, Ev::Connect { a, b });
+                }
+            }
+            Ev::Hostile { node, act } => self.hostile(node, act),
+            Ev::Knock { node } => {
+                let member = self.rng.below(self.scenario.nodes);
+                self.connect(node, member);
+                if self.now < self.scenario.chaos_ms + self.scenario.settle_ms {
+                    self.later(7_000, Ev::Knock { node });
+                }
+            }
+        }
+    }
+
+    fn check_bounds(&mut self) {
+        for node in 0..self.nodes.len() {
+            let Some(engine) = self.nodes[node].engine.as_ref() else { continue };
+            let tables = engine.table_sizes();
+            let pending = engine.replica().community().map_or(0, |c| c.pending_count());
+            if tables > check::MAX_ENGINE_ROWS || pending > check::MAX_PENDING {
+                self.fail(Violation::Memory { node, tables, pending });
+                return;
+            }
+        }
+    }
+
+    fn honest_digests(&self) -> Vec<(usize, [u8; 32])> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].role == Role::Honest)
+            .filter_map(|i| {
+                let engine = self.nodes[i].engine.as_ref()?;
+                let digest = engine.replica().community()?.digest();
+                Some((i, digest))
+            })
+            .collect()
+    }
+
+    /// Runs the scenario to its end, or to the first broken invariant.
+    pub fn run(mut self) -> Outcome {
+        self.plan();
+        let end = self.scenario.chaos_ms + self.scenario.settle_ms;
+        let mut next_convergence_check = self.scenario.chaos_ms + 5_000;
+        while let Some(Reverse((time, seq))) = self.queue.pop() {
+            if time > end || self.violation.is_some() {
+                break;
+            }
+            self.now = time;
+            let Some(ev) = self.events.remove(&seq) else { continue };
+            self.step(ev);
+            if self.now >= next_convergence_check && self.converged_after_ms.is_none() {
+                next_convergence_check = self.now + 5_000;
+                let digests = self.honest_digests();
+                if digests.windows(2).all(|w| w[0].1 == w[1].1) {
+                    self.converged_after_ms = Some(self.now - self.healed_at);
+                }
+            }
+        }
+        self.now = self.now.max(end);
+        if self.violation.is_none() {
+            self.final_checks();
+        }
+        let honest_acked: usize = self.nodes.iter().map(|n| n.acked.len()).sum();
+        let mut trace = self.trace.clone();
+        if let Some(violation) = &self.violation {
+            trace.update(violation.to_string().as_bytes());
+        }
+        Outcome {
+            violation: self.violation,
+            trail: self.trail.into_iter().collect(),
+            trace_hash: trace.finalize().to_hex().to_string(),
+            events: self.count,
+            converged_after_ms: self.converged_after_ms,
+            acked: honest_acked,
+        }
+    }
+
+    fn final_checks(&mut self) {
+        let digests = self.honest_digests();
+        let up = (0..self.nodes.len()).filter(|i| self.nodes[*i].role == Role::Honest).count();
+        if digests.len() != up {
+            self.fail(Violation::NotConverged { detail: format!("{} of {up} honest nodes up", digests.len()) });
+            return;
+        }
+        if let Some(w) = digests.windows(2).find(|w| w[0].1 != w[1].1) {
+            let detail = format!(
+                "node {} digest {} but node {} digest {} ({} ms after the heal)",
+                w[0].0,
+                hex::encode(&w[0].1[..6]),
+                w[1].0,
+                hex::encode(&w[1].1[..6]),
+                self.scenario.settle_ms
+            );
+            self.fail(Violation::NotConverged { detail });
+            return;
+        }
+        let honest: Vec<MemberId> =
+            self.nodes.iter().filter(|n| n.role == Role::Honest).map(|n| n.id).collect();
+        let acked: Vec<(usize, EntryHash)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.role == Role::Honest)
+            .flat_map(|(i, n)| n.acked.iter().map(move |h| (i, *h)))
+            .collect();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.role != Role::Honest {
+                continue;
+            }
+            let Some(engine) = n.engine.as_ref() else { continue };
+            let replica = engine.replica();
+            let Some(community) = replica.community() else { continue };
+            if let Some(frozen) = honest.iter().find(|m| community.member(m).and_then(|m| m.frozen_at).is_some()) {
+                let violation = Violation::HonestFrozen { node: i, member: frozen.short() };
+                drop(replica);
+                self.fail(violation);
+                return;
+            }
+            if let Some((author, hash)) = acked.iter().find(|(_, h)| !community.holds(h)) {
+                let violation = Violation::AckedLost { node: *author, entry: format!("{} missing at node {i}", hash.short()) };
+                drop(replica);
+                self.fail(violation);
+                return;
+            }
+        }
+    }
+}
+
+fn request_tag(request: &SyncRequest) -> u8 {
+    match request {
+        SyncRequest::Heads { .. } => 1,
+        SyncRequest::Range { .. } => 2,
+        SyncRequest::Entry { .. } => 3,
+        SyncRequest::Since { .. } => 4,
+        SyncRequest::Hello { .. } => 5,
+    }
+}
+
+fn post_body(n: u64) -> Body {
+    Body::Post {
+        kind: PostKind::Offer,
+        title: format!("Offer number {n}"),
+        details: "Simulated.".into(),
+        category: "help".into(),
+        when: String::new(),
+        place: String::new(),
+        expires_at: None,
+    }
+}
+
+fn join_body(n: u64) -> Body {
+    Body::Profile {
+        name: format!("Stranger {n}"),
+        about: String::new(),
+        area: String::new(),
+        skills: Vec::new(),
+        contact: String::new(),
+    }
+}
