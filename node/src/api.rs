@@ -367,8 +367,11 @@ pub(crate) fn transfer_out(
     community: &Community,
     hash: &EntryHash,
 ) -> Result<Option<TransferOut>, ApiError> {
+    // What the reducer applies, not what the views name: a transfer on the frozen part of a
+    // forked log, or a claim the reducer does not count, is not shown as valid.
+    let Some(applied) = community.transfer(hash) else { return Ok(None) };
     let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
-    let claimed = community.transfer(hash).is_some_and(|t| t.claimed_by.is_some()) || view.claim.is_some();
+    let claimed = applied.claimed_by.is_some();
     Ok(Some(TransferOut {
         id: view.id.to_string(),
         from: view.from.to_string(),
