@@ -79,7 +79,8 @@ pub async fn serve(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> R
         .write_api_info(&ApiInfo { url: format!("http://{bound}"), token: token.clone() })
         .map_err(|e| e.to_string())?;
     let shutdown = node.shutdown.clone();
-    let gate = crate::web::Gate::remembering(bound, node.home.web_sessions_path(), now_ms());
+    let short_id = node.replica().me().short();
+    let gate = crate::web::Gate::remembering(bound, node.home.web_sessions_path(), now_ms()).for_node(&short_id);
     let api = router(node.clone(), token, gate.clone());
     let app = crate::web::router(node, gate, api);
     tasks.spawn(async move {
