@@ -1052,11 +1052,8 @@ enum SledOpen {
 /// Opens sled in `dir`: a cache of `cache_bytes`, `Mode::LowSpace`, a background flush every
 /// second.
 fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, SledOpen> {
-    let config = sled::Config::new()
-        .path(dir)
-        .cache_capacity(cache_bytes)
-        .mode(sled::Mode::LowSpace)
-        .flush_every_ms(Some(1000));
+    let config =
+        sled::Config::new().path(dir).cache_capacity(cache_bytes).mode(sled::Mode::LowSpace).flush_every_ms(Some(1000));
     // sled reports most damage as errors, but some damaged files make it panic while
     // recovering: a node should say its database is damaged, not crash.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {

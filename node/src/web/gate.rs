@@ -101,13 +101,12 @@ impl Gate {
             HashMap::new()
         });
         sessions.retain(|_, kept| now_ms.saturating_sub(kept.last_used_ms) < SESSION_IDLE_MS);
-        let gate =
-            Gate {
-                addr,
-                state: Arc::new(Mutex::new(GateState { codes: HashMap::new(), sessions })),
-                file: Some(file),
-                node: String::new(),
-            };
+        let gate = Gate {
+            addr,
+            state: Arc::new(Mutex::new(GateState { codes: HashMap::new(), sessions })),
+            file: Some(file),
+            node: String::new(),
+        };
         gate.save(&gate.state());
         gate
     }
