@@ -121,7 +121,7 @@ pub enum StoreError {
     Decode(String),
     /// A write refused on purpose by a test (see `Store::fail_writes`).
     #[cfg(test)]
-    #[error("storage error: writes are switched off by the test")]
+    #[error("storage error: a test made this write fail")]
     Injected,
     #[error("a value could not be encoded for storage: {0}")]
     Encode(String),
@@ -205,6 +205,9 @@ pub struct Store {
     /// Tests switch writes off to see what a failing disk does.
     #[cfg(test)]
     fail_writes: Arc<std::sync::atomic::AtomicBool>,
+    /// Tests make the next flush wait for a signal (at most 5 s), to see who it blocks.
+    #[cfg(test)]
+    flush_waits_for: Arc<std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>>,
 }
 
 /// What the `e` row says the views cover: the entry file's count, its length and the hash of
@@ -317,6 +320,8 @@ impl Store {
             entries: Arc::new(entries),
             #[cfg(test)]
             fail_writes: Arc::default(),
+            #[cfg(test)]
+            flush_waits_for: Arc::default(),
         };
         match schema.as_deref() {
             None => store.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?,
@@ -429,6 +434,15 @@ impl Store {
     /// (sled's own flush ends in `sync_file_range`, which is no fsync). Call it after a local
     /// publish, before answering the user or gossiping the entry.
     pub fn flush(&self) -> Result<(), StoreError> {
+        #[cfg(test)]
+        {
+            let signal = self.flush_waits_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(signal) = signal
+                && signal.recv_timeout(std::time::Duration::from_secs(5)).is_err()
+            {
+                return Err(StoreError::Injected);
+            }
+        }
         self.entries.sync()?;
         self.db.flush()?;
         durable::sync_sled_files(&self.path, entry_log::FILE_NAME)?;
@@ -439,6 +453,12 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn fail_writes(&self, fail: bool) {
         self.fail_writes.store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Tests: the next flush waits until `signal` says go (and fails after 5 s without it).
+    #[cfg(test)]
+    pub(crate) fn hold_next_flush(&self, signal: std::sync::mpsc::Receiver<()>) {
+        *self.flush_waits_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(signal);
     }
 
     /// Refuses a write while a test has switched writes off.
