@@ -45,6 +45,8 @@ pub enum CommandArgs {
     Run(RunArgs),
     /// This node: member, community, addresses, peers, balance
     Status,
+    /// Rebuild the views (board, profiles, statements) from the stored entries; the node must be stopped
+    Repair,
     /// Make an invite for a newcomer
     Invite(InviteArgs),
     /// The peers this node is connected to

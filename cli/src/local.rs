@@ -130,6 +130,31 @@ pub fn restore(home: &Home, words: Vec<String>) -> Result<Local> {
     Ok(Local::Restored { member_id: keypair.member_id().to_string(), home: home.dir().display().to_string() })
 }
 
+/// Progress lines of `kith repair`: one every this many entries.
+const REPAIR_PROGRESS_EVERY: usize = 10_000;
+
+/// `kith repair`: rebuilds every view from the entry file, the node stopped (the store's lock
+/// says if it runs). Opening the store first finishes whatever a crash left (a torn entry file,
+/// damaged sled files moved aside). Progress goes to stderr.
+pub fn repair(home: &Home) -> Result<Local> {
+    let path = home.db_path();
+    if !path.exists() {
+        bail!("this home has no database yet ({}); nothing to repair", path.display());
+    }
+    let store = Store::open(&path, DEFAULT_CACHE_BYTES)?;
+    let total = store.entry_count();
+    eprintln!("rebuilding the views of {total} entries…");
+    let mut next = REPAIR_PROGRESS_EVERY;
+    let entries = store.rebuild_views_with(&mut |done, total| {
+        if done >= next && done < total {
+            eprintln!("  {done} of {total} entries");
+            next = done - done % REPAIR_PROGRESS_EVERY + REPAIR_PROGRESS_EVERY;
+        }
+    })?;
+    eprintln!("rebuilt the views of {entries} entries");
+    Ok(Local::Repaired { entries })
+}
+
 /// The words typed, without the numbers `kith key backup` prints before them.
 fn backup_words(words: &[String]) -> Vec<String> {
     words

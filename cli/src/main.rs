@@ -106,6 +106,7 @@ fn execute(cli: Cli) -> Result<()> {
         Command::Join { invite, text, name } => Answer::Local(local::join(&home, &invite, &text, name)?),
         Command::KeyBackup => Answer::Local(local::backup(&home)?),
         Command::KeyRestore { words } => Answer::Local(local::restore(&home, words)?),
+        Command::Repair => Answer::Local(local::repair(&home)?),
         Command::Run(options) => return run::run(&home, options),
         Command::Api(call) => client::Client::connect(&home)?.call(call)?,
     };

@@ -60,6 +60,7 @@ pub enum Local {
     Joined { member_id: String, community_id: String, name: Option<String>, addrs: Vec<String> },
     Words { member_id: String, words: Vec<String> },
     Restored { member_id: String, home: String },
+    Repaired { entries: usize },
 }
 
 /// Prints an answer on stdout. A closed stdout (`kith board | head`) is not an error.
@@ -376,6 +377,7 @@ fn print_local(out: &mut String, local: &Local) {
         Local::Restored { member_id, .. } => {
             say!(out, "{member_id}");
         }
+        Local::Repaired { .. } => {}
     }
 }
 

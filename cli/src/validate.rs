@@ -40,6 +40,7 @@ pub enum Command {
     Join { invite: Invite, text: String, name: Option<String> },
     KeyBackup,
     KeyRestore { words: Vec<String> },
+    Repair,
     Run(RunOptions),
     Api(ApiCall),
 }
@@ -296,6 +297,7 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Run(run) => run_options(run),
         CommandArgs::Open => api(ApiCall::LoginLink),
         CommandArgs::Status => api(ApiCall::Status),
+        CommandArgs::Repair => Ok(Command::Repair),
         CommandArgs::Invite(invite) => {
             if let Some(InviteCommand::Revoke { invite }) = invite.revoke {
                 kith_node::api::invite_id(&invite).map_err(usage)?;

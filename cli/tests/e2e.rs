@@ -403,3 +403,26 @@ fn a_signed_in_page_stays_signed_in_when_the_node_restarts() {
     let forged = format!("kith_session_{port}=0000");
     assert_eq!(fetch(&format!("{base}/"), Some(&forged)).0, 401, "a made-up session is not let in");
 }
+
+#[test]
+fn repair_rebuilds_the_views_of_a_stopped_node_and_refuses_a_running_one() {
+    let world = World::new();
+    let home = world.home("alice");
+    world.kith(&home, &["init", "--name", "Alice"]).ok();
+    world.kith(&home, &["community", "create", "Test Street"]).ok();
+    let mut node = world.start(&home, &[]);
+    world.kith(&home, &["offer", "Lifts to the surgery"]).ok();
+
+    let refused = world.kith(&home, &["repair"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.starts_with("error: ") && refused.stderr.contains("kith run"), "{}", refused.stderr);
+    node.terminate();
+
+    let repaired = world.kith(&home, &["repair"]);
+    assert_eq!(repaired.code, 0, "{repaired:?}");
+    assert_eq!(repaired.stdout, "", "prints nothing");
+    assert!(repaired.stderr.contains("rebuilt the views of"), "progress on stderr: {}", repaired.stderr);
+    let _node = world.start(&home, &[]);
+    let board = world.json(&home, &["board"]);
+    assert_eq!(board.as_array().map(Vec::len), Some(1), "{board}");
+}

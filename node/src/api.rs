@@ -79,7 +79,8 @@ pub async fn serve(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> R
         .write_api_info(&ApiInfo { url: format!("http://{bound}"), token: token.clone() })
         .map_err(|e| e.to_string())?;
     let shutdown = node.shutdown.clone();
-    let gate = crate::web::Gate::remembering(bound, node.home.web_sessions_path(), now_ms());
+    let short_id = node.replica().me().short();
+    let gate = crate::web::Gate::remembering(bound, node.home.web_sessions_path(), now_ms()).for_node(&short_id);
     let api = router(node.clone(), token, gate.clone());
     let app = crate::web::router(node, gate, api);
     tasks.spawn(async move {
@@ -367,8 +368,11 @@ pub(crate) fn transfer_out(
     community: &Community,
     hash: &EntryHash,
 ) -> Result<Option<TransferOut>, ApiError> {
+    // What the reducer applies, not what the views name: a transfer on the frozen part of a
+    // forked log, or a claim the reducer does not count, is not shown as valid.
+    let Some(applied) = community.transfer(hash) else { return Ok(None) };
     let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
-    let claimed = community.transfer(hash).is_some_and(|t| t.claimed_by.is_some()) || view.claim.is_some();
+    let claimed = applied.claimed_by.is_some();
     Ok(Some(TransferOut {
         id: view.id.to_string(),
         from: view.from.to_string(),

@@ -1,5 +1,7 @@
-//! A node's home folder: the key (mode 0600), the config, the database, `api.json` and the web
-//! page's sessions (`web-sessions.json`, mode 0600).
+//! A node's home folder (mode 0700 when created): the key (mode 0600), the config, the
+//! database, `api.json` and the web page's sessions (`web-sessions.json`, mode 0600).
+//! Every file is written whole beside its place, fsynced, renamed over it, and the rename
+//! fsynced with the folder ([`write_private`]).
 //! Several nodes run on one machine by having different homes.
 
 use std::fs;
@@ -58,12 +60,18 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
     move |source| HomeError::Io { path: path.to_path_buf(), source }
 }
 
-/// Writes a file readable by its owner only.
+/// Writes a file readable by its owner only: a fresh `.tmp` beside it (a stale one, with
+/// whatever mode it had, is removed first), fsynced, renamed over the file, and the folder
+/// fsynced so that the rename survives a power cut.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), HomeError> {
     let tmp = path.with_extension("tmp");
+    match fs::remove_file(&tmp) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io_error(&tmp)(error)),
+        _ => {}
+    }
     {
         let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -73,14 +81,43 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), HomeError> {
         file.write_all(contents).map_err(io_error(&tmp))?;
         file.sync_all().map_err(io_error(&tmp))?;
     }
-    fs::rename(&tmp, path).map_err(io_error(path))
+    fs::rename(&tmp, path).map_err(io_error(path))?;
+    sync_folder_of(path)
+}
+
+/// Fsyncs the folder holding `path`, so that a rename into it survives a power cut.
+fn sync_folder_of(path: &Path) -> Result<(), HomeError> {
+    #[cfg(unix)]
+    if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+        fs::File::open(folder).and_then(|folder| folder.sync_all()).map_err(io_error(folder))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Creates a folder (and its parents) readable by its owner only.
+fn create_private_dir(dir: &Path) -> Result<(), HomeError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io_error(dir))
+}
+
+/// A key file's text: 64 hex digits.
+fn parse_key(path: &Path, text: &str) -> Result<Keypair, HomeError> {
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut secret)
+        .map_err(|e| HomeError::BadKey { path: path.to_path_buf(), reason: e.to_string() })?;
+    Ok(Keypair::from_secret_bytes(secret))
 }
 
 impl Home {
     /// The home at `dir`, created if missing.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Home, HomeError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        create_private_dir(&dir)?;
         Ok(Home { dir })
     }
 
@@ -108,24 +145,39 @@ impl Home {
         self.key_path().exists()
     }
 
-    /// Reads the key.
+    /// Reads the key. A key whose write stopped before its rename (a whole `key.tmp` and no
+    /// `key`) is finished, never replaced by a new identity.
     pub fn key(&self) -> Result<Option<Keypair>, HomeError> {
         let path = self.key_path();
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.unfinished_key(),
             Err(e) => return Err(HomeError::Io { path, source: e }),
         };
-        let mut secret = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut secret)
-            .map_err(|e| HomeError::BadKey { path: path.clone(), reason: e.to_string() })?;
-        Ok(Some(Keypair::from_secret_bytes(secret)))
+        parse_key(&path, &text).map(Some)
+    }
+
+    /// A whole key left in `key.tmp` by a write cut before its rename: renamed into place.
+    fn unfinished_key(&self) -> Result<Option<Keypair>, HomeError> {
+        let path = self.key_path();
+        let tmp = path.with_extension("tmp");
+        let Ok(text) = fs::read_to_string(&tmp) else { return Ok(None) };
+        let Ok(keypair) = parse_key(&tmp, &text) else { return Ok(None) };
+        tracing::warn!(file = %tmp.display(), "the key's last write stopped before its rename; finishing it");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io_error(&tmp))?;
+        }
+        fs::rename(&tmp, &path).map_err(io_error(&path))?;
+        sync_folder_of(&path)?;
+        Ok(Some(keypair))
     }
 
     /// Stores a key; refuses to overwrite one.
     pub fn write_key(&self, keypair: &Keypair) -> Result<(), HomeError> {
         let path = self.key_path();
-        if path.exists() {
+        if path.exists() || self.unfinished_key()?.is_some() {
             return Err(HomeError::KeyExists { path });
         }
         write_private(&path, hex::encode(keypair.secret_bytes()).as_bytes())
@@ -196,5 +248,52 @@ impl Home {
 
     pub fn remove_api_info(&self) {
         let _ = fs::remove_file(self.api_path());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_stale_tmp_file_does_not_lend_its_mode() {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("api.json");
+        let stale = path.with_extension("tmp");
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).mode(0o644);
+        options.open(&stale).unwrap().write_all(b"left over from a crash").unwrap();
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o644)).unwrap();
+
+        write_private(&path, b"{}").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(!stale.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_home_is_its_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::TempDir::new().unwrap();
+        let home = Home::open(dir.path().join("a").join("home")).unwrap();
+        assert_eq!(fs::metadata(home.dir()).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_key_whose_rename_was_lost_is_kept_not_replaced() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let home = Home::open(dir.path()).unwrap();
+        let keypair = Keypair::from_secret_bytes([3; 32]);
+        // A cut after the key was written and synced, before its rename reached the disk.
+        fs::write(home.key_path().with_extension("tmp"), hex::encode(keypair.secret_bytes())).unwrap();
+
+        let key = home.key_or_create().unwrap();
+        assert_eq!(key.member_id(), keypair.member_id(), "the same identity, not a new one");
+        assert_eq!(home.key().unwrap().unwrap().member_id(), keypair.member_id());
+        assert!(matches!(home.write_key(&Keypair::from_secret_bytes([4; 32])), Err(HomeError::KeyExists { .. })));
     }
 }

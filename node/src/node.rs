@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use kith_protocol::{Body, CommunityId, Entry, MemberId, Rules};
+#[cfg(test)]
+use kith_protocol::Keypair;
 
 use crate::clock::now_ms;
 use crate::home::{Home, HomeError};
@@ -98,9 +100,19 @@ impl NodeHandle {
         self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Signs, checks, stores (flushed) and gossips a new entry of this member's log.
+    /// Signs, checks, stores (flushed) and gossips a new entry of this member's log. The
+    /// signing, the store's writes and its fsyncs run on a blocking thread, not on one of the
+    /// runtime's workers (an fsync can take a second on an SD card).
     pub async fn publish(&self, body: Body) -> Result<Entry, PublishError> {
-        let entry = self.replica().publish(body, now_ms())?;
+        let replica = Arc::clone(&self.replica);
+        let published = tokio::task::spawn_blocking(move || {
+            replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).publish(body, now_ms())
+        })
+        .await;
+        let entry = match published {
+            Ok(result) => result?,
+            Err(error) => return Err(StoreError::Io(std::io::Error::other(format!("publishing stopped: {error}"))).into()),
+        };
         let _ = self.commands.send(Command::Gossip(vec![entry.clone()])).await;
         let _ = self.events.send(NodeEvent::Entry {
             id: entry.hash().to_string(),
@@ -332,8 +344,59 @@ impl Node {
         self.tasks.close();
         self.tasks.wait().await;
         self.home.remove_api_info();
-        self.replica().store().flush()?;
+        let replica = Arc::clone(&self.replica);
+        let flushed = tokio::task::spawn_blocking(move || {
+            replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).store().flush()
+        })
+        .await;
+        match flushed {
+            Ok(result) => result?,
+            Err(error) => return Err(StoreError::Io(std::io::Error::other(format!("flushing stopped: {error}"))).into()),
+        }
         tracing::info!("node stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_publish_leaves_the_runtime_thread_free_while_it_flushes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let home = Home::open(dir.path()).unwrap();
+        let store = Store::open(&home.db_path(), 1024 * 1024).unwrap();
+        let mut replica = Replica::open(store, Keypair::from_secret_bytes([9; 32]), None, now_ms()).unwrap();
+        replica.found("Elm Street", "", Rules::default(), now_ms()).unwrap();
+        let (go, signal) = std::sync::mpsc::channel();
+        replica.store().hold_next_flush(signal);
+        let handle = NodeHandle {
+            home,
+            replica: Arc::new(Mutex::new(replica)),
+            commands: mpsc::channel(8).0,
+            events: broadcast::channel(8).0,
+            peer_id: PeerId::random(),
+            shutdown: CancellationToken::new(),
+            hub: false,
+        };
+        // One runtime thread: the flush can only be let go by the second task if the publish
+        // does not hold that thread while it waits.
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let body = Body::Profile {
+            name: "Ann".into(),
+            about: String::new(),
+            area: String::new(),
+            skills: Vec::new(),
+            contact: String::new(),
+        };
+        let (published, ()) = runtime.block_on(async {
+            tokio::join!(handle.publish(body), async {
+                tokio::task::yield_now().await;
+                let _ = go.send(());
+            })
+        });
+        published.unwrap_or_else(|e| panic!("the flush was never let go: {e}"));
     }
 }

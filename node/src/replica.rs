@@ -1,6 +1,13 @@
 //! The replica: this node's copy of one community. Joins the sled [`Store`] with the
 //! protocol's [`Community`] reducer: every entry, local or remote, goes through here, is
 //! judged by the protocol, and is stored with its views in one transaction.
+//!
+//! The reducer never runs ahead of the store: when storing what the reducer did fails, the
+//! reducer is rebuilt from what the store holds, and the entry counts as not received
+//! ([`Received::Dropped`]: not forwarded, not acknowledged, fetched again later). And the store
+//! never holds as applied what the reducer does not apply: after a fork, or a record lost in the
+//! middle of the entry file, the file and the views are brought back to the reducer's state
+//! ([`Replica::open`] and every rebuild).
 
 use kith_protocol::community::Report;
 use kith_protocol::{
@@ -25,6 +32,8 @@ pub enum Received {
     Fork(ForkProof),
     /// Not for this node's community, or this node has no community yet.
     NotOurs,
+    /// Not kept: the waiting area is full, or the store could not write it (the state is as
+    /// if it never arrived). Fetch it again later.
     Dropped,
 }
 
@@ -64,6 +73,9 @@ pub struct Replica<S = Store> {
     community_id: Option<CommunityId>,
     community: Option<Community>,
     read_only: bool,
+    /// A write to the store failed and the reducer could not be rebuilt from the store since:
+    /// nothing is applied until it can be.
+    behind_store: bool,
 }
 
 impl<S: Storage> Replica<S> {
@@ -74,7 +86,8 @@ impl<S: Storage> Replica<S> {
         community_id: Option<CommunityId>,
         now_ms: u64,
     ) -> Result<Replica<S>, ReplicaError> {
-        let mut replica = Replica { store, keypair, community_id, community: None, read_only: false };
+        let mut replica =
+            Replica { store, keypair, community_id, community: None, read_only: false, behind_store: false };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
             replica.reload(now_ms)?;
@@ -86,7 +99,7 @@ impl<S: Storage> Replica<S> {
     /// built elsewhere (the simulator builds one community and copies it to every node).
     pub fn from_parts(store: S, keypair: Keypair, community: Community) -> Replica<S> {
         let community_id = Some(community.id());
-        Replica { store, keypair, community_id, community: Some(community), read_only: false }
+        Replica { store, keypair, community_id, community: Some(community), read_only: false, behind_store: false }
     }
 
     /// Rebuilds the in-memory state from every stored entry and fork proof.
@@ -117,7 +130,53 @@ impl<S: Storage> Replica<S> {
             return Err(error.into());
         }
         self.community = Some(community);
+        self.behind_store = false;
+        self.store_what_the_reducer_holds()?;
         Ok(())
+    }
+
+    /// Brings the store to what the rebuilt reducer holds: applied entries kept as waiting or
+    /// frozen rows go into the entry file; entries of the file the reducer no longer applies
+    /// (the frozen part of a forked log, entries waiting for one lost from the file) leave it —
+    /// kept as frozen or waiting rows, or dropped if now invalid — so they are neither served
+    /// to peers as valid nor shown.
+    fn store_what_the_reducer_holds(&mut self) -> Result<(), StoreError> {
+        let Some(community) = self.community.as_ref() else { return Ok(()) };
+        let applied = |entry: &Entry| community.entry_at(&entry.author(), entry.seq()) == Some(entry.hash());
+        let mut outside = Vec::new();
+        for entry in self.store.frozen_entries()?.into_iter().chain(self.store.pending()?) {
+            if applied(&entry) && self.store.entry_at(&entry.author(), entry.seq())?.is_none() {
+                outside.push(entry);
+            }
+        }
+        let applied_count: u64 = community.heads().map(|(_, head)| head.seq).sum();
+        if applied_count == (self.store.entry_count() + outside.len()) as u64 {
+            return self.store.store_applied(&outside);
+        }
+        let waiting: std::collections::HashSet<EntryHash> = community.pending().map(|(e, _)| e.hash()).collect();
+        let (mut kept, mut frozen, mut parked, mut dropped) = (Vec::new(), 0usize, 0usize, 0usize);
+        for entry in self.store.applied_entries() {
+            let entry = entry?;
+            if applied(&entry) {
+                kept.push(entry);
+            } else if waiting.contains(&entry.hash()) {
+                self.store.put_pending(&entry)?;
+                parked += 1;
+            } else if community.holds(&entry.hash()) {
+                self.store.store_frozen(&entry)?;
+                frozen += 1;
+            } else {
+                dropped += 1;
+            }
+        }
+        tracing::warn!(
+            frozen,
+            waiting = parked,
+            invalid = dropped,
+            "stored entries the community no longer applies leave the entry file and the views"
+        );
+        kept.extend(outside);
+        self.store.replace_applied(&kept)
     }
 
     pub fn keypair(&self) -> &Keypair {
@@ -193,24 +252,38 @@ impl<S: Storage> Replica<S> {
         }
     }
 
-    /// Applies an entry whose signature has been verified.
+    /// Applies an entry whose signature has been verified. An entry the store could not keep
+    /// is [`Received::Dropped`] (and the reducer rebuilt from the store).
     pub fn receive(&mut self, entry: Entry, now_ms: u64) -> Received {
-        let Some(community) = self.community.as_mut() else { return Received::NotOurs };
+        match self.receive_stored(entry, now_ms) {
+            Ok(received) => received,
+            Err(error) => {
+                tracing::error!(%error, "could not store a received entry; it is dropped and fetched again");
+                Received::Dropped
+            }
+        }
+    }
+
+    /// [`Replica::receive`], with the store's failure as an error. On failure the reducer is
+    /// back to what the store holds.
+    fn receive_stored(&mut self, entry: Entry, now_ms: u64) -> Result<Received, StoreError> {
+        self.catch_up_with_store(now_ms)?;
+        let Some(community) = self.community.as_mut() else { return Ok(Received::NotOurs) };
         let (outcome, report) = community.ingest(entry.clone(), now_ms);
-        if let Err(error) = self.persist(&report) {
-            tracing::error!(%error, "could not store received entries");
+        let stored = self.persist(&report).and_then(|()| match &outcome {
+            Outcome::Pending(_) => self.store.put_pending(&entry),
+            _ => Ok(()),
+        });
+        if let Err(error) = stored {
+            self.back_to_store(now_ms);
+            return Err(error);
         }
         // Forks can surface in entries this one released, not only in this one.
         let proofs = if report.conflicts.is_empty() { Vec::new() } else { self.complete_forks(&report, now_ms) };
-        match outcome {
+        Ok(match outcome {
             Outcome::Applied => Received::Applied(report.applied),
             Outcome::Duplicate => Received::Duplicate,
-            Outcome::Pending(wait) => {
-                if let Err(error) = self.store.put_pending(&entry) {
-                    tracing::error!(%error, "could not keep a waiting entry");
-                }
-                Received::Pending(wait)
-            }
+            Outcome::Pending(wait) => Received::Pending(wait),
             Outcome::Rejected(error) => Received::Rejected(error),
             Outcome::Frozen => Received::Frozen,
             Outcome::Dropped => Received::Dropped,
@@ -218,13 +291,38 @@ impl<S: Storage> Replica<S> {
                 Some(proof) => Received::Fork(proof),
                 None => Received::Duplicate,
             },
+        })
+    }
+
+    /// After a failed write: rebuilds the reducer from the store, so that it holds nothing the
+    /// store does not. If even that fails, nothing is applied until it works.
+    fn back_to_store(&mut self, now_ms: u64) {
+        self.behind_store = true;
+        if let Err(error) = self.reload(now_ms) {
+            tracing::error!(%error, "could not rebuild the state from the store; retrying with the next entry");
         }
+    }
+
+    /// Retries [`Replica::back_to_store`] if the last one failed.
+    fn catch_up_with_store(&mut self, now_ms: u64) -> Result<(), StoreError> {
+        if self.behind_store {
+            self.reload(now_ms).map_err(|error| match error {
+                ReplicaError::Store(error) => error,
+                other => StoreError::Decode(other.to_string()),
+            })?;
+        }
+        Ok(())
     }
 
     /// Applies a page of verified entries (catch-up sync) and stores everything the page
     /// applied in one transaction: far cheaper than one transaction per entry.
-    /// Returns one outcome per entry and the fork proofs the page revealed.
+    /// Returns one outcome per entry and the fork proofs the page revealed. If the store fails,
+    /// every entry the page applied or kept waiting is [`Received::Dropped`].
     pub fn receive_page(&mut self, entries: Vec<Entry>, now_ms: u64) -> (Vec<Received>, Vec<ForkProof>) {
+        if let Err(error) = self.catch_up_with_store(now_ms) {
+            tracing::error!(%error, "the store still fails; a sync page is dropped");
+            return (entries.iter().map(|_| Received::Dropped).collect(), Vec::new());
+        }
         let Some(community) = self.community.as_mut() else {
             return (entries.iter().map(|_| Received::NotOurs).collect(), Vec::new());
         };
@@ -251,14 +349,19 @@ impl<S: Storage> Replica<S> {
             total.frozen.extend(report.frozen);
             total.conflicts.extend(report.conflicts);
         }
-        if let Err(error) = self.persist(&total) {
-            tracing::error!(%error, "could not store received entries");
-        }
         let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
-        for entry in waiting.iter().filter(|e| !applied.contains(&e.hash())) {
-            if let Err(error) = self.store.put_pending(entry) {
-                tracing::error!(%error, "could not keep a waiting entry");
+        let stored = self.persist(&total).and_then(|()| {
+            waiting.iter().filter(|e| !applied.contains(&e.hash())).try_for_each(|entry| self.store.put_pending(entry))
+        });
+        if let Err(error) = stored {
+            tracing::error!(%error, "could not store a sync page; it is dropped and fetched again");
+            self.back_to_store(now_ms);
+            for outcome in &mut outcomes {
+                if matches!(outcome, Received::Applied(_) | Received::Pending(_)) {
+                    *outcome = Received::Dropped;
+                }
             }
+            return (outcomes, Vec::new());
         }
         let proofs = if total.conflicts.is_empty() { Vec::new() } else { self.complete_forks(&total, now_ms) };
         (outcomes, proofs)
@@ -281,10 +384,16 @@ impl<S: Storage> Replica<S> {
 
     /// Retries entries that waited for the clock.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Entry> {
+        if let Err(error) = self.catch_up_with_store(now_ms) {
+            tracing::error!(%error, "the store still fails");
+            return Vec::new();
+        }
         let Some(community) = self.community.as_mut() else { return Vec::new() };
         let report = community.tick(now_ms);
         if let Err(error) = self.persist(&report) {
-            tracing::error!(%error, "could not store released entries");
+            tracing::error!(%error, "could not store released entries; they wait again");
+            self.back_to_store(now_ms);
+            return Vec::new();
         }
         report.applied
     }
@@ -346,6 +455,7 @@ impl<S: Storage> Replica<S> {
         if self.read_only {
             return Err(PublishError::ReadOnly);
         }
+        self.catch_up_with_store(now_ms)?;
         let me = self.me();
         let community = self.community.as_ref().ok_or(PublishError::NoCommunity)?;
         let member = community.member(&me);
@@ -375,7 +485,7 @@ impl<S: Storage> Replica<S> {
             Outcome::Frozen | Outcome::Conflict { .. } => return Err(PublishError::Frozen),
             Outcome::Duplicate | Outcome::Dropped => return Err(PublishError::HeadMismatch),
         }
-        let received = self.receive(entry.clone(), now_ms);
+        let received = self.receive_stored(entry.clone(), now_ms)?;
         if !matches!(received, Received::Applied(_)) {
             return Err(PublishError::HeadMismatch);
         }
@@ -401,5 +511,220 @@ impl<S: Storage> Replica<S> {
         let me = self.me();
         let Some(community) = self.community.as_ref() else { return Vec::new() };
         community.transfers().filter(|(_, t)| t.to == me && t.claimed_by.is_none()).map(|(h, _)| *h).collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::path::Path;
+
+    use kith_protocol::{PostKind, Rules};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::store::crash_sim;
+
+    const CACHE: u64 = 1024 * 1024;
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn keypair() -> Keypair {
+        Keypair::from_secret_bytes([7; 32])
+    }
+
+    fn post(title: &str) -> Body {
+        Body::Post {
+            kind: PostKind::Offer,
+            title: title.into(),
+            details: String::new(),
+            category: "lifts".into(),
+            when: String::new(),
+            place: String::new(),
+            expires_at: None,
+        }
+    }
+
+    fn open(dir: &Path) -> Replica {
+        let store = Store::open_when_free(dir, CACHE).unwrap_or_else(|e| panic!("opening {dir:?}: {e}"));
+        Replica::open(store, keypair(), None, NOW).unwrap()
+    }
+
+    /// A founder's replica of a new community, in `dir`.
+    fn founded(dir: &Path) -> Replica {
+        let mut replica = open(dir);
+        replica.found("Elm Street", "", Rules::default(), NOW).unwrap();
+        replica
+    }
+
+    /// The next entry of the founder's log, signed elsewhere (as a peer would hand it over).
+    fn next_of(replica: &Replica, seq_offset: u64, prev: Option<EntryHash>, title: &str) -> Entry {
+        let head = replica.community().unwrap().member(&replica.me()).unwrap().head.unwrap();
+        let draft = Draft {
+            community: replica.community_id(),
+            seq: head.seq + seq_offset,
+            prev: prev.or(Some(head.hash)),
+            timestamp_ms: NOW + head.seq + seq_offset,
+            body: post(title),
+        };
+        Entry::sign(&keypair(), draft).unwrap()
+    }
+
+    fn titles(replica: &Replica) -> Vec<String> {
+        replica.store().posts().unwrap().into_iter().map(|p| p.title).collect()
+    }
+
+    #[test]
+    fn an_entry_the_store_cannot_keep_is_not_applied() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(dir.path());
+        let entry = next_of(&replica, 1, None, "lifts");
+        replica.store().fail_writes(true);
+
+        assert_eq!(replica.receive(entry.clone(), NOW), Received::Dropped);
+        assert_eq!(replica.head_seq(&replica.me()), 1, "the reducer did not run ahead of the store");
+        assert!(!replica.community().unwrap().holds(&entry.hash()));
+        let (outcomes, _) = replica.receive_page(vec![entry.clone()], NOW);
+        assert_eq!(outcomes, [Received::Dropped]);
+        assert_eq!(replica.head_seq(&replica.me()), 1);
+        let published = replica.publish(post("shopping"), NOW);
+        assert!(matches!(published, Err(PublishError::Store(_))), "{published:?}");
+        assert_eq!(replica.head_seq(&replica.me()), 1);
+        assert_eq!(replica.store().entry_count(), 1);
+
+        // Once the disk works again, the same entry is taken.
+        replica.store().fail_writes(false);
+        assert!(matches!(replica.receive(entry.clone(), NOW), Received::Applied(_)));
+        assert_eq!(replica.head_seq(&replica.me()), 2);
+        assert_eq!(titles(&replica), ["lifts"]);
+    }
+
+    #[test]
+    fn a_damaged_record_mid_file_keeps_the_later_entries_waiting_until_it_is_fetched_again() {
+        let dir = TempDir::new().unwrap();
+        let (first, second) = {
+            let mut replica = founded(dir.path());
+            let first = replica.publish(post("lifts"), NOW + 1).unwrap();
+            let second = replica.publish(post("shopping"), NOW + 2).unwrap();
+            (first, second)
+        };
+        // Damage the second record (the first post).
+        drop(open(dir.path()));
+        let file = dir.path().join("entries.kith");
+        let mut bytes = std::fs::read(&file).unwrap();
+        let genesis_len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        bytes[12 + genesis_len + 12 + 40] ^= 0xFF;
+        std::fs::write(&file, &bytes).unwrap();
+
+        let mut replica = open(dir.path());
+        assert_eq!(replica.head_seq(&replica.me()), 1);
+        assert!(titles(&replica).is_empty(), "an entry the reducer keeps waiting is not shown");
+        assert_eq!(replica.store().entry_count(), 1, "nor served as applied");
+        let waiting: Vec<EntryHash> = replica.store().pending().unwrap().iter().map(Entry::hash).collect();
+        assert_eq!(waiting, [second.hash()], "it waits, kept");
+
+        match replica.receive(first.clone(), NOW) {
+            Received::Applied(applied) => {
+                assert_eq!(applied.iter().map(Entry::hash).collect::<Vec<_>>(), [first.hash(), second.hash()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(titles(&replica), ["shopping", "lifts"]);
+        drop(replica);
+        let replica = open(dir.path());
+        assert_eq!(titles(&replica), ["shopping", "lifts"]);
+        assert_eq!(replica.store().entry_count(), 3);
+    }
+
+    #[test]
+    fn after_a_fork_the_store_holds_and_serves_what_the_reducer_applies() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(dir.path());
+        let mine = replica.publish(post("lifts"), NOW + 1).unwrap();
+        // The same key signed another entry at the same place elsewhere.
+        let genesis = replica.store().genesis().unwrap();
+        let other = next_of(&replica, 0, genesis, "not lifts");
+        assert_eq!(other.seq(), mine.seq());
+        assert!(matches!(replica.receive(other.clone(), NOW), Received::Fork(_)));
+
+        let community = replica.community().unwrap();
+        assert_eq!(community.entry_at(&replica.me(), 2), None, "the forked part is frozen");
+        assert!(titles(&replica).is_empty(), "a frozen post is not shown");
+        assert_eq!(replica.store().entry_count(), 1, "the file holds what the reducer applies");
+        let (served, _) = replica.store().applied_since(0, 100, usize::MAX).unwrap();
+        assert_eq!(served.len(), 1, "a frozen entry is not served as applied");
+        assert_eq!(replica.store().range(&replica.me(), 2, 10, usize::MAX).unwrap().len(), 0);
+        assert!(replica.store().get(&mine.hash()).unwrap().is_some(), "kept as evidence");
+        drop(replica);
+        let replica = open(dir.path());
+        assert!(titles(&replica).is_empty());
+        assert_eq!(replica.store().entry_count(), 1);
+        assert_eq!(replica.fork_proofs().len(), 1);
+    }
+
+    /// Copies a folder (and one level of subfolders).
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for item in std::fs::read_dir(from).unwrap() {
+            let item = item.unwrap();
+            if item.path().is_dir() {
+                copy_dir(&item.path(), &to.join(item.file_name()));
+            } else {
+                std::fs::copy(item.path(), to.join(item.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// Opens the store a crash left in `point` (a copy of it, in `to`; its fsyncs recorded under
+    /// `record` if given) and checks that every entry in `acked` is held and every post among
+    /// them shown.
+    fn check_after_cut(point: &Path, to: &Path, record: Option<&Path>, acked: &[(EntryHash, Option<&str>)]) {
+        copy_dir(point, to);
+        if let Some(work) = record {
+            crash_sim::record(to, work);
+        }
+        let replica = open(to);
+        let shown = titles(&replica);
+        for (hash, title) in acked {
+            let held = replica.community().is_some_and(|c| c.holds(hash));
+            assert!(held, "an acknowledged entry is lost after a cut at {point:?}");
+            if let Some(title) = title {
+                assert!(shown.iter().any(|t| t == title), "{title} is not shown after a cut at {point:?}: {shown:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_acknowledged_entry_survives_a_power_cut_after_any_fsync() {
+        let work = TempDir::new().unwrap();
+        let dir = work.path().join("db");
+        // From the first moment of a new home.
+        crash_sim::record(&dir, &work.path().join("run"));
+        let mut replica = founded(&dir);
+        let genesis = replica.store().genesis().unwrap().unwrap();
+        let mut acked: Vec<(usize, EntryHash, Option<String>)> = vec![(crash_sim::points_so_far(), genesis, None)];
+        for i in 0..4 {
+            let title = format!("post {i}");
+            let entry = replica.publish(post(&title), NOW + i).unwrap();
+            acked.push((crash_sim::points_so_far(), entry.hash(), Some(title)));
+        }
+        drop(replica);
+        let points = crash_sim::finish();
+        assert!(points.len() >= 4, "the recorder saw the founding's fsyncs: {} crash points", points.len());
+        let mut cuts = 0;
+
+        for (k, point) in points.iter().enumerate() {
+            // A cut after point k keeps what was acknowledged once k + 1 points were recorded.
+            let due: Vec<(EntryHash, Option<&str>)> =
+                acked.iter().filter(|(at, _, _)| *at <= k + 1).map(|(_, h, t)| (*h, t.as_deref())).collect();
+            // And a second cut while the node starts again from there.
+            let run = work.path().join(format!("run-{k}"));
+            check_after_cut(point, &work.path().join(format!("cut-{k}")), Some(&run), &due);
+            cuts += 1;
+            for (j, again) in crash_sim::finish().iter().enumerate() {
+                check_after_cut(again, &work.path().join(format!("cut-{k}-{j}")), None, &due);
+                cuts += 1;
+            }
+        }
+        eprintln!("{} fsyncs while publishing, {cuts} power cuts checked", points.len());
     }
 }

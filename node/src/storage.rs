@@ -32,6 +32,11 @@ pub trait Storage {
     -> Result<Vec<Vec<u8>>, StoreError>;
     /// Applied entries after the first `after`, in applied order, and the count up to the last.
     fn applied_since(&self, after: u64, limit: usize, max_bytes: usize) -> Result<(Vec<Vec<u8>>, u64), StoreError>;
+    /// How many entries are stored as applied.
+    fn entry_count(&self) -> usize;
+    /// Replaces the applied entries with `entries` (in that order), rebuilding the views: how a
+    /// store is brought level with the reducer after a fork.
+    fn replace_applied(&self, entries: &[Entry]) -> Result<(), StoreError>;
     /// Every applied entry in applied order.
     fn applied_entries(&self) -> Box<dyn Iterator<Item = Result<Entry, StoreError>> + '_>;
     fn frozen_entries(&self) -> Result<Vec<Entry>, StoreError>;
@@ -54,6 +59,12 @@ impl Storage for Store {
     }
     fn store_frozen(&self, entry: &Entry) -> Result<(), StoreError> {
         Store::store_frozen(self, entry)
+    }
+    fn entry_count(&self) -> usize {
+        Store::entry_count(self)
+    }
+    fn replace_applied(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        Store::replace_applied(self, entries)
     }
     fn put_pending(&self, entry: &Entry) -> Result<(), StoreError> {
         Store::put_pending(self, entry)

@@ -82,9 +82,10 @@ fn bool_text(value: bool) -> &'static str {
 }
 
 /// One CSV cell: quoted when it holds a comma, quote or line break; text (not a number)
-/// starting with `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet does not run it.
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'` so a
+/// spreadsheet does not run it (OWASP's list: a tab or CR before a formula still starts one).
 fn csv_cell(text: &str) -> String {
-    let formula = text.starts_with(['=', '+', '-', '@']) && text.parse::<i64>().is_err();
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<i64>().is_err();
     let text = if formula { format!("'{text}") } else { text.to_string() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
@@ -101,5 +102,7 @@ mod tests {
         assert_eq!(csv_cell("=SUM(A1)"), "'=SUM(A1)");
         assert_eq!(csv_cell("-60"), "-60");
         assert_eq!(csv_cell("-x"), "'-x");
+        assert_eq!(csv_cell("\t=SUM(A1)"), "'\t=SUM(A1)");
+        assert_eq!(csv_cell("\r=SUM(A1)"), "\"'\r=SUM(A1)\"");
     }
 }

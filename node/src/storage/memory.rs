@@ -14,6 +14,8 @@ use crate::store::StoreError;
 #[derive(Debug, Clone)]
 enum Write {
     Applied(Vec<Entry>),
+    /// Every applied entry replaced by these (a store brought level with its reducer).
+    Replaced(Vec<Entry>),
     Frozen(Entry),
     PutPending(Entry),
     RemovePending(EntryHash),
@@ -62,6 +64,12 @@ impl Data {
                     self.at.insert((entry.author(), entry.seq()), self.applied.len());
                     self.applied.push(entry.clone());
                 }
+            }
+            Write::Replaced(entries) => {
+                self.applied.clear();
+                self.by_hash.clear();
+                self.at.clear();
+                self.apply(&Write::Applied(entries.clone()));
             }
             Write::Frozen(entry) => {
                 self.pending.remove(&entry.hash());
@@ -176,6 +184,13 @@ impl Storage for MemStore {
         }
         self.lock().live.check_applied(entries)?;
         self.write(Write::Applied(entries.to_vec()));
+        Ok(())
+    }
+    fn entry_count(&self) -> usize {
+        self.lock().live.applied.len()
+    }
+    fn replace_applied(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.write(Write::Replaced(entries.to_vec()));
         Ok(())
     }
     fn store_frozen(&self, entry: &Entry) -> Result<(), StoreError> {

@@ -12,15 +12,19 @@
 //! A record is: the entry's length (u32, little-endian) ‖ the first 8 bytes of its hash ‖ its
 //! wire bytes. *Positions* count records from 0. At open every record is read and checked —
 //! the length is at most [`MAX_ENTRY_BYTES`], the bytes decode, the hash starts with the 8
-//! bytes — and the file is cut at the first one that fails (a write torn by a power cut).
+//! bytes. A record that fails is skipped if a whole record follows it somewhere after (damage
+//! in the middle of the file loses that record only: its entry can be fetched again), and the
+//! file is cut there if none does (a write torn by a power cut: only a torn tail is cut).
+//! Skipped bytes stay where they are, outside every position, until the file is rewritten.
 //! Whether sled's rows agree with what the file holds is [`super::Store`]'s business.
 //!
 //! Writes go through [`EntryLog::append`], one writer at a time ([`EntryLog::writing`]); the
-//! file is synced at most once a second by appends, and on [`EntryLog::sync`].
+//! file is synced at most once a second by appends, and on [`EntryLog::sync`] (a real fsync,
+//! through [`super::durable`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 use kith_protocol::entry::MAX_ENTRY_BYTES;
 use kith_protocol::{Entry, EntryHash, MemberId};
 
-use super::StoreError;
+use super::{StoreError, durable};
 
 /// The file's name in the store's folder (sled only claims `conf`, `db`, `blobs/`, `snap.*`).
 pub(super) const FILE_NAME: &str = "entries.kith";
@@ -51,6 +55,8 @@ struct State {
     file: File,
     /// Where each record starts, by position.
     starts: Vec<u64>,
+    /// Damaged bytes skipped at open: position → how many bytes lie just before its record.
+    holes: BTreeMap<usize, u64>,
     /// Where the next record goes: the file's used length.
     end: u64,
     hashes: HashIndex,
@@ -67,25 +73,60 @@ pub(super) struct Mark {
 }
 
 impl EntryLog {
-    /// Opens (creating) the file at `path`, reads every record into the in-memory indexes and
-    /// cuts the file after the last whole, well-formed record. Returns the log and how many
-    /// bytes were cut (0 unless a write was torn or the file damaged).
+    /// Opens (creating) the file at `path`, reads every record into the in-memory indexes,
+    /// skips a damaged record that a whole one follows, and cuts the file after the last whole,
+    /// well-formed record. Returns the log and how many bytes were cut or skipped (0 unless a
+    /// write was torn or the file damaged).
     pub(super) fn open(path: &Path) -> Result<(EntryLog, u64), StoreError> {
+        let created = !path.exists();
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        if created && let Some(folder) = path.parent() {
+            // A new file's name reaches the disk with its folder.
+            durable::sync_dir(folder)?;
+        }
         let length = file.metadata()?.len();
         let mut state = State::new(file);
         let mut reader = BufReader::with_capacity(READ_CHUNK, state.file.try_clone()?);
-        while let Some(entry) = read_checked_record(&mut reader)? {
-            let start = state.end;
-            state.end += (RECORD_HEADER + entry.bytes().len()) as u64;
-            state.index(&entry, start);
+        let mut lost = 0u64;
+        loop {
+            if let Some(entry) = read_checked_record(&mut reader)? {
+                let start = state.end;
+                state.end += (RECORD_HEADER + entry.bytes().len()) as u64;
+                state.index(&entry, start);
+                continue;
+            }
+            if state.end >= length {
+                break;
+            }
+            // A record that does not check out: skip it if a whole record follows, else it is
+            // a torn tail.
+            let Some(next) = next_whole_record(&state.file, state.end + 1, length)? else { break };
+            tracing::warn!(
+                at = state.end,
+                bytes = next - state.end,
+                "a damaged record in the middle of the entry file is skipped; sync fetches its entry again"
+            );
+            lost += next - state.end;
+            state.holes.insert(state.starts.len(), next - state.end);
+            state.end = next;
+            reader.seek(SeekFrom::Start(next))?;
         }
         let cut = length - state.end;
         if cut > 0 {
             state.file.set_len(state.end)?;
-            state.file.sync_all()?;
+            durable::sync_file(&state.file, path)?;
         }
-        Ok((EntryLog { path: path.to_path_buf(), state: RwLock::new(state), writer: Mutex::new(()) }, cut))
+        Ok((EntryLog { path: path.to_path_buf(), state: RwLock::new(state), writer: Mutex::new(()) }, cut + lost))
+    }
+
+    /// The first whole record of the file at `path`, without opening it for writing: what a
+    /// store whose sled files are damaged starts again from (its Genesis).
+    pub(super) fn first_entry(path: &Path) -> Result<Option<Entry>, StoreError> {
+        match File::open(path) {
+            Ok(file) => read_checked_record(&mut BufReader::new(file)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Held by the one who writes (the store's writing calls), so that what it checked before
@@ -112,6 +153,15 @@ impl EntryLog {
             None if position == state.starts.len() as u64 => Some(state.end),
             None => None,
         }
+    }
+
+    /// The entry at `position` (in the order the entries were applied).
+    pub(super) fn at_position(&self, position: u64) -> Result<Option<Entry>, StoreError> {
+        let state = self.read();
+        if position >= state.starts.len() as u64 {
+            return Ok(None);
+        }
+        decode(state.record(position)?).map(Some)
     }
 
     /// The applied entry with this hash.
@@ -185,11 +235,11 @@ impl EntryLog {
         let mut buf = vec![0u8; (state.end_of(stop - 1) - start) as usize];
         read_at(&state.file, &mut buf, start)?;
         let mut out = Vec::with_capacity(stop - from);
-        let mut at = 0usize;
         for position in from..stop {
+            // Records follow each other, but for bytes skipped as damaged at open.
+            let at = (state.starts[position] - start) as usize;
             let len = (state.end_of(position) - state.starts[position]) as usize;
             out.push(record_bytes(&buf[at..at + len], position as u64)?.to_vec());
-            at += len;
         }
         Ok(out)
     }
@@ -197,8 +247,8 @@ impl EntryLog {
     /// Every entry from `first` on, in position order, read a chunk at a time.
     pub(super) fn records_from(&self, first: u64) -> Records<'_> {
         let state = self.read();
-        let next = usize::try_from(first).ok().and_then(|p| state.starts.get(p).copied()).unwrap_or(state.end);
-        Records { log: self, next, end: state.end, buf: Vec::new(), buf_start: 0 }
+        let position = usize::try_from(first).unwrap_or(usize::MAX).min(state.starts.len());
+        Records { log: self, position, count: state.starts.len(), buf: Vec::new(), buf_start: 0 }
     }
 
     /// Appends `entries` after the last record and indexes them. The caller has checked that
@@ -228,7 +278,7 @@ impl EntryLog {
         // Readers wait for no fsync (it can take long on an SD card).
         drop(state);
         if sync_due {
-            self.read().file.sync_data()?;
+            durable::sync_file(&self.read().file, &self.path)?;
         }
         Ok(mark)
     }
@@ -243,13 +293,15 @@ impl EntryLog {
             }
         }
         state.starts.truncate(mark.count as usize);
+        let kept = state.starts.len();
+        state.holes.retain(|position, _| *position < kept);
         state.end = mark.end;
     }
 
-    /// Writes the file to the disk and waits for it.
+    /// Writes the file to the disk and waits for it (an fsync).
     pub(super) fn sync(&self) -> Result<(), StoreError> {
         self.write().synced_at = Instant::now();
-        self.read().file.sync_data()?;
+        durable::sync_file(&self.read().file, &self.path)?;
         Ok(())
     }
 
@@ -265,9 +317,8 @@ impl EntryLog {
         let fresh = fresh.state.into_inner().unwrap_or_else(PoisonError::into_inner);
         std::fs::rename(&fresh_path, &self.path)?;
         // The rename itself reaches the disk with the folder.
-        #[cfg(unix)]
         if let Some(folder) = self.path.parent() {
-            File::open(folder)?.sync_all()?;
+            durable::sync_dir(folder)?;
         }
         *state = fresh;
         Ok(())
@@ -298,6 +349,7 @@ impl State {
         State {
             file,
             starts: Vec::new(),
+            holes: BTreeMap::new(),
             end: 0,
             hashes: HashIndex::default(),
             logs: HashMap::new(),
@@ -312,9 +364,10 @@ impl State {
         self.logs.entry(entry.author()).or_default().insert(entry.seq(), position);
     }
 
-    /// Where the record at `position` ends.
+    /// Where the record at `position` ends (bytes skipped as damaged after it excluded).
     fn end_of(&self, position: usize) -> u64 {
-        self.starts.get(position + 1).copied().unwrap_or(self.end)
+        let next = self.starts.get(position + 1).copied().unwrap_or(self.end);
+        next - self.holes.get(&(position + 1)).copied().unwrap_or(0)
     }
 
     /// The wire bytes of the record at `position`.
@@ -357,27 +410,28 @@ impl PageBudget {
 /// Reads the entries of the file in order, a chunk at a time ([`EntryLog::records_from`]).
 pub(super) struct Records<'a> {
     log: &'a EntryLog,
-    next: u64,
-    end: u64,
+    /// The next record's position, and how many there were when reading began.
+    position: usize,
+    count: usize,
     buf: Vec<u8>,
     /// Where in the file `buf` starts.
     buf_start: u64,
 }
 
 impl Records<'_> {
-    /// Makes `buf` hold `len` bytes from `self.next` on, reading a chunk if needed.
-    fn fill(&mut self, len: usize) -> Result<(), StoreError> {
-        let have = (self.buf_start + self.buf.len() as u64).saturating_sub(self.next);
-        if self.next >= self.buf_start && have >= len as u64 {
+    /// Makes `buf` hold the bytes from `from` to `to`, reading a chunk if needed.
+    fn fill(&mut self, from: u64, to: u64) -> Result<(), StoreError> {
+        if from >= self.buf_start && to <= self.buf_start + self.buf.len() as u64 {
             return Ok(());
         }
-        let want = (len.max(READ_CHUNK) as u64).min(self.end - self.next) as usize;
-        if want < len {
-            return Err(StoreError::Decode(format!("the entry file ends inside a record at byte {}", self.next)));
+        let state = self.log.read();
+        let want = (to - from).max(READ_CHUNK as u64).min(state.end.saturating_sub(from)) as usize;
+        if (want as u64) < to - from {
+            return Err(StoreError::Decode(format!("the entry file ends inside a record at byte {from}")));
         }
         self.buf.resize(want, 0);
-        read_at(&self.log.read().file, &mut self.buf, self.next)?;
-        self.buf_start = self.next;
+        read_at(&state.file, &mut self.buf, from)?;
+        self.buf_start = from;
         Ok(())
     }
 }
@@ -386,23 +440,27 @@ impl Iterator for Records<'_> {
     type Item = Result<Entry, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.end {
+        if self.position >= self.count {
             return None;
         }
         let mut step = || -> Result<Entry, StoreError> {
-            self.fill(RECORD_HEADER)?;
-            let at = (self.next - self.buf_start) as usize;
-            let len = RECORD_HEADER + record_len(&self.buf[at..at + RECORD_HEADER]);
-            self.fill(len)?;
-            let at = (self.next - self.buf_start) as usize;
-            let bytes = record_bytes(&self.buf[at..at + len], self.next)?.to_vec();
-            self.next += len as u64;
+            let (from, to) = {
+                let state = self.log.read();
+                match state.starts.get(self.position) {
+                    Some(start) => (*start, state.end_of(self.position)),
+                    None => return Err(StoreError::Decode("the entry file was replaced while it was read".into())),
+                }
+            };
+            self.fill(from, to)?;
+            let at = (from - self.buf_start) as usize;
+            let bytes = record_bytes(&self.buf[at..at + (to - from) as usize], from)?.to_vec();
+            self.position += 1;
             decode(bytes)
         };
         let item = step();
         if item.is_err() {
             // Stop after an error rather than read garbage as records.
-            self.next = self.end;
+            self.position = self.count;
         }
         Some(item)
     }
@@ -469,6 +527,28 @@ fn read_checked_record(reader: &mut impl Read) -> Result<Option<Entry>, StoreErr
         Ok(entry) if entry.hash().0[..8] == header[4..] => Ok(Some(entry)),
         _ => Ok(None),
     }
+}
+
+/// Where the first whole, well-formed record at or after `from` starts, if there is one
+/// before `length`. Tries every byte: only used past damage, and a record checks out only if
+/// its bytes decode and their hash starts with its 8 header bytes.
+fn next_whole_record(file: &File, from: u64, length: u64) -> Result<Option<u64>, StoreError> {
+    let mut header = [0u8; RECORD_HEADER];
+    for at in from..length.saturating_sub(RECORD_HEADER as u64) {
+        read_at(file, &mut header, at)?;
+        let len = record_len(&header);
+        if len == 0 || len > MAX_ENTRY_BYTES || at + (RECORD_HEADER + len) as u64 > length {
+            continue;
+        }
+        let mut bytes = vec![0u8; len];
+        read_at(file, &mut bytes, at + RECORD_HEADER as u64)?;
+        if let Ok(entry) = Entry::decode_unverified(bytes)
+            && entry.hash().0[..8] == header[4..]
+        {
+            return Ok(Some(at));
+        }
+    }
+    Ok(None)
 }
 
 /// Fills `buf`; false if the reader ends first.

@@ -59,6 +59,8 @@ pub struct Gate {
     state: Arc<Mutex<GateState>>,
     /// Where sessions are kept across restarts (`None`: in memory only).
     file: Option<PathBuf>,
+    /// Whose page this is (a short id of the node's member), in the cookie's name.
+    node: String,
 }
 
 /// The hash by which a session is kept.
@@ -82,7 +84,7 @@ impl Gate {
     /// The gate of a page served at `addr` (the API's bound loopback address).
     /// Sessions are kept in memory only.
     pub fn new(addr: SocketAddr) -> Gate {
-        Gate { addr, state: Arc::default(), file: None }
+        Gate { addr, state: Arc::default(), file: None, node: String::new() }
     }
 
     /// The gate of a page served at `addr` whose sessions are kept in `file` across restarts:
@@ -99,8 +101,12 @@ impl Gate {
             HashMap::new()
         });
         sessions.retain(|_, kept| now_ms.saturating_sub(kept.last_used_ms) < SESSION_IDLE_MS);
-        let gate =
-            Gate { addr, state: Arc::new(Mutex::new(GateState { codes: HashMap::new(), sessions })), file: Some(file) };
+        let gate = Gate {
+            addr,
+            state: Arc::new(Mutex::new(GateState { codes: HashMap::new(), sessions })),
+            file: Some(file),
+            node: String::new(),
+        };
         gate.save(&gate.state());
         gate
     }
@@ -126,10 +132,22 @@ impl Gate {
         format!("http://{}", self.addr)
     }
 
-    /// The cookie's name: it carries the port, because browsers share cookies between ports
-    /// and two nodes on one computer must not overwrite each other's.
+    /// The same gate for the page of the node whose member's short id is `node`: its cookie
+    /// is named for it.
+    pub fn for_node(mut self, node: &str) -> Gate {
+        self.node = node.chars().filter(char::is_ascii_alphanumeric).take(16).collect();
+        self
+    }
+
+    /// The cookie's name: it carries the port and the node's short id, because browsers share
+    /// cookies between ports (every service on 127.0.0.1 sees them) and two nodes on one
+    /// computer, or one after the other on a port, must not read or overwrite each other's.
     pub fn cookie_name(&self) -> String {
-        format!("kith_session_{}", self.addr.port())
+        if self.node.is_empty() {
+            format!("kith_session_{}", self.addr.port())
+        } else {
+            format!("kith_session_{}_{}", self.addr.port(), self.node)
+        }
     }
 
     /// A new one-time code, good until `now_ms + LOGIN_CODE_MS`. Returns the code and when it
@@ -356,6 +374,21 @@ mod tests {
         assert!(gate.origin_allowed(None, "127.0.0.1:7474"));
         assert!(!gate.origin_allowed(Some("http://evil.example"), "127.0.0.1:7474"));
         assert!(!gate.origin_allowed(Some("null"), "127.0.0.1:7474"));
+    }
+
+    #[test]
+    fn the_cookie_is_named_for_the_node_and_scoped() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 7474));
+        let mine = Gate::new(addr).for_node("a1b2c3d4");
+        let other = Gate::new(addr).for_node("e5f6a7b8");
+        assert_eq!(mine.cookie_name(), "kith_session_7474_a1b2c3d4");
+        let header = format!("{}=abc", other.cookie_name());
+        assert_eq!(mine.session_id_from_cookies(&header), None, "another node's cookie on the same port");
+        let session = Session { id: "abc".into(), csrf: "x".into() };
+        let set = mine.set_cookie(&session);
+        for part in ["kith_session_7474_a1b2c3d4=abc", "Path=/", "HttpOnly", "SameSite=Strict"] {
+            assert!(set.contains(part), "{set}");
+        }
     }
 
     #[test]
