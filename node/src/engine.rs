@@ -1032,7 +1032,11 @@ impl<S: Storage> Engine<S> {
                 // The founder's log first: its vouches admit everyone else, so the other logs then
                 // apply as they arrive instead of waiting aside.
                 let founder = self.replica().community().map(|c| c.founder().0.to_vec());
-                let ordered = self.start_ordered_catch_up(peer, &heads);
+                // While an ordered catch-up runs (from this peer or another), its pages bring
+                // what these heads show missing: fetching the logs one by one too would move
+                // every entry twice and fill the waiting area. The catch-up's end asks for heads
+                // again, and that answer fetches what the order left out.
+                let ordered = self.start_ordered_catch_up(peer, &heads) || self.catching_up.is_some();
                 let mut heads = heads;
                 heads.sort_by_key(|LogHead(author, _, _)| Some(author) != founder.as_ref());
                 for LogHead(author, seq, hash) in heads {
