@@ -643,6 +643,23 @@ mod tests {
         assert!(titles(&replica).is_empty());
         assert_eq!(replica.store().entry_count(), 1);
         assert_eq!(replica.fork_proofs().len(), 1);
+        // Once level, a start leaves the entry file alone.
+        let file = dir.path().join("entries.kith");
+        let before = file_identity(&file);
+        drop(replica);
+        drop(open(dir.path()));
+        assert_eq!(file_identity(&file), before, "the entry file was rewritten at a plain start");
+    }
+
+    /// The entry file's inode (a rewrite replaces it).
+    #[cfg(unix)]
+    fn file_identity(path: &Path) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+    }
+
+    #[cfg(not(unix))]
+    fn file_identity(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
     }
 
     /// Copies a folder (and one level of subfolders).
