@@ -221,6 +221,10 @@ fn a_bare_run_founds_a_community_prints_an_invite_and_stops_cleanly() {
     let world = World::new();
     let home = world.home("fresh");
     let mut node = world.start(&home, &[]);
+    // The API answers before the node has printed its invite (it asks the network for its
+    // addresses first): wait for the line rather than read stdout once.
+    let has_invite = |text: &str| text.lines().any(|l| l.trim().starts_with("kith:"));
+    wait_until("the invite is printed", harness::START_TIMEOUT, || has_invite(&node.printed()));
     let printed = node.printed();
     assert!(printed.contains("A new community was founded"), "{printed}");
     let invite = printed.lines().map(str::trim).find(|l| l.starts_with("kith:")).expect("an invite line");

@@ -11,9 +11,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use kith_protocol::{Body, CommunityId, Entry, MemberId, Rules};
 #[cfg(test)]
 use kith_protocol::Keypair;
+use kith_protocol::{Body, CommunityId, Entry, MemberId, Rules};
 
 use crate::clock::now_ms;
 use crate::home::{Home, HomeError};
@@ -111,7 +111,9 @@ impl NodeHandle {
         .await;
         let entry = match published {
             Ok(result) => result?,
-            Err(error) => return Err(StoreError::Io(std::io::Error::other(format!("publishing stopped: {error}"))).into()),
+            Err(error) => {
+                return Err(StoreError::Io(std::io::Error::other(format!("publishing stopped: {error}"))).into());
+            }
         };
         let _ = self.commands.send(Command::Gossip(vec![entry.clone()])).await;
         let _ = self.events.send(NodeEvent::Entry {
@@ -351,7 +353,9 @@ impl Node {
         .await;
         match flushed {
             Ok(result) => result?,
-            Err(error) => return Err(StoreError::Io(std::io::Error::other(format!("flushing stopped: {error}"))).into()),
+            Err(error) => {
+                return Err(StoreError::Io(std::io::Error::other(format!("flushing stopped: {error}"))).into());
+            }
         }
         tracing::info!("node stopped");
         Ok(())

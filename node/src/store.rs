@@ -397,6 +397,7 @@ impl Store {
             }
         }
         self.community.insert([range::ENTRIES_END], &entries_end_row(&held)[..])?;
+        self.sled_wrote();
         self.flush()
     }
 
@@ -459,6 +460,14 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn hold_next_flush(&self, signal: std::sync::mpsc::Receiver<()>) {
         *self.flush_waits_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(signal);
+    }
+
+    /// Tests: a crash point after each sled write that matters (see [`durable::sim`]).
+    fn sled_wrote(&self) {
+        #[cfg(test)]
+        durable::sim::sled_wrote(&self.path, entry_log::FILE_NAME, &|| {
+            let _ = self.db.flush();
+        });
     }
 
     /// Refuses a write while a test has switched writes off.
@@ -537,6 +546,7 @@ impl Store {
             self.entries.forget(mark, &fresh);
             return Err(error.into());
         }
+        self.sled_wrote();
         Ok(())
     }
 
@@ -549,6 +559,7 @@ impl Store {
         writes.insert(&hash_key(range::FROZEN, &hash)[..], entry.bytes());
         writes.remove(&hash_key(range::PENDING, &hash)[..]);
         self.community.apply_batch(writes)?;
+        self.sled_wrote();
         Ok(())
     }
 
@@ -668,6 +679,7 @@ impl Store {
             Ok(())
         })?;
         self.community.insert([range::ENTRIES_END], &entries_end_row(&self.held_end()?)[..])?;
+        self.sled_wrote();
         self.flush()?;
         Ok(count)
     }
@@ -862,6 +874,7 @@ impl Store {
             }
         }
         self.community.apply_batch(writes)?;
+        self.sled_wrote();
         Ok(())
     }
 
@@ -875,6 +888,7 @@ impl Store {
             self.plan_views(entry, &in_call, &mut plan)?;
         }
         self.community.apply_batch(plan.writes)?;
+        self.sled_wrote();
         Ok(chunk.len())
     }
 

@@ -4,7 +4,8 @@
 //!
 //! In tests, a crash simulator ([`sim`]) watches these calls: at each one it keeps a copy of
 //! what that call made durable, so a test can "cut the power" after any of them and reopen
-//! the store from exactly what had been synced.
+//! the store from exactly what had been synced — and, after each sled batch, a copy of sled as
+//! its background flusher may have left it, beside the entry file as last synced.
 
 use std::fs::File;
 use std::io;
@@ -60,8 +61,9 @@ pub(super) fn sync_sled_files(dir: &Path, entry_file: &str) -> io::Result<()> {
 /// A crash simulator for tests: records, on this thread, what each fsync made durable, as a
 /// series of folders — the store's folder as a power cut right after that fsync would leave it.
 /// The model: a file holds what it held at its last fsync, nothing written since; sled's files
-/// hold what they held at the last [`sync_sled_files`]. (sled's own background writes are not
-/// counted: the model assumes the worst of them.)
+/// hold what they held at the last [`sync_sled_files`] — or, at the extra points taken after
+/// each sled batch ([`sled_wrote`]), everything written so far (sled's flusher ran just before
+/// the cut) while the entry file still holds only what was synced: sled ahead of the file.
 #[cfg(test)]
 pub(crate) mod sim {
     use std::cell::RefCell;
@@ -114,6 +116,25 @@ pub(crate) mod sim {
             let target = recorder.shadow.join(relative);
             std::fs::copy(path, &target).unwrap_or_else(|e| panic!("crash simulator: {e}"));
             recorder.point();
+        });
+    }
+
+    /// After a sled batch: `flush` makes sled write it out (as its background flusher would),
+    /// and a crash point is taken with sled as it is now and the entry file as last synced.
+    pub(in crate::store) fn sled_wrote(dir: &Path, entry_file: &str, flush: &dyn Fn()) {
+        RECORDER.with(|r| {
+            let mut recorder = r.borrow_mut();
+            let Some(recorder) = recorder.as_mut() else { return };
+            if dir != recorder.watched {
+                return;
+            }
+            flush();
+            let point = recorder.points.join(recorder.count.to_string());
+            copy_tree(dir, &point, Some(entry_file));
+            if let Ok(bytes) = std::fs::read(recorder.shadow.join(entry_file)) {
+                std::fs::write(point.join(entry_file), bytes).unwrap_or_else(|e| panic!("crash simulator: {e}"));
+            }
+            recorder.count += 1;
         });
     }
 
