@@ -98,6 +98,8 @@ pub enum CommandArgs {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Organisers: how the community is doing over a period (default: the last 30 days)
+    Report(ReportArgs),
     /// Organisers: hide a member's posts and cut them off
     Suspend {
         member: String,
@@ -264,4 +266,17 @@ pub struct ProfileArgs {
 pub enum ExportFormat {
     Json,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// First day (or time) included, like 2026-11-01 or 2026-11-01 09:00 (UTC) [default: 30 days before --to]
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day included (a time: up to it) [default: now]
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Print the report as CSV rows (section,item,value) for a spreadsheet
+    #[arg(long)]
+    pub csv: bool,
 }

@@ -100,6 +100,12 @@ pub enum ApiCall {
     },
     Suspend(NewSuspension),
     Appoint(NewAppointment),
+    /// `kith report`: the period in ms since the epoch, as CSV or not.
+    Report {
+        from_ms: Option<u64>,
+        to_ms: Option<u64>,
+        csv: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -373,6 +379,24 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             api(ApiCall::Profile(new))
         }
         CommandArgs::Export { format, out } => api(ApiCall::Export { format, out }),
+        CommandArgs::Report(report) => {
+            let date = |text: &Option<String>, end_of_day: bool| -> Result<Option<u64>, UsageError> {
+                text.as_deref()
+                    .map(|t| {
+                        kith_protocol::report::parse_date(t, end_of_day).ok_or_else(|| {
+                            usage(format!("`{t}` is not a date: write it like 2026-11-01 or 2026-11-01 09:00"))
+                        })
+                    })
+                    .transpose()
+            };
+            let (from_ms, to_ms) = (date(&report.from, false)?, date(&report.to, true)?);
+            if let (Some(from), Some(to)) = (from_ms, to_ms)
+                && from >= to
+            {
+                return Err(usage("--from must come before --to"));
+            }
+            api(ApiCall::Report { from_ms, to_ms, csv: report.csv })
+        }
         CommandArgs::Suspend { member, reason } => {
             let member = member_ref(&member)?;
             check(&Body::Suspend { member: ANY_MEMBER, reason: reason.clone() })?;

@@ -62,6 +62,8 @@ pub struct Replica {
     community_id: Option<CommunityId>,
     community: Option<Community>,
     read_only: bool,
+    /// When an entry from a peer was last applied (since this process started).
+    last_received_ms: Option<u64>,
 }
 
 impl Replica {
@@ -72,7 +74,8 @@ impl Replica {
         community_id: Option<CommunityId>,
         now_ms: u64,
     ) -> Result<Replica, ReplicaError> {
-        let mut replica = Replica { store, keypair, community_id, community: None, read_only: false };
+        let mut replica =
+            Replica { store, keypair, community_id, community: None, read_only: false, last_received_ms: None };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
             replica.reload(now_ms)?;
@@ -125,6 +128,11 @@ impl Replica {
     }
     pub fn community_id(&self) -> Option<CommunityId> {
         self.community_id
+    }
+    /// When an entry from a peer was last applied, since the node started (for the report's
+    /// "last one received 2 minutes ago").
+    pub fn last_received_ms(&self) -> Option<u64> {
+        self.last_received_ms
     }
     pub fn set_read_only(&mut self, read_only: bool) {
         self.read_only = read_only;
@@ -188,7 +196,7 @@ impl Replica {
     pub fn receive(&mut self, entry: Entry, now_ms: u64) -> Received {
         let Some(community) = self.community.as_mut() else { return Received::NotOurs };
         let (outcome, report) = community.ingest(entry.clone(), now_ms);
-        if let Err(error) = self.persist(&report) {
+        if let Err(error) = self.persist(&report, now_ms) {
             tracing::error!(%error, "could not store received entries");
         }
         // Forks can surface in entries this one released, not only in this one.
@@ -242,7 +250,7 @@ impl Replica {
             total.frozen.extend(report.frozen);
             total.conflicts.extend(report.conflicts);
         }
-        if let Err(error) = self.persist(&total) {
+        if let Err(error) = self.persist(&total, now_ms) {
             tracing::error!(%error, "could not store received entries");
         }
         let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
@@ -274,15 +282,16 @@ impl Replica {
     pub fn tick(&mut self, now_ms: u64) -> Vec<Entry> {
         let Some(community) = self.community.as_mut() else { return Vec::new() };
         let report = community.tick(now_ms);
-        if let Err(error) = self.persist(&report) {
+        if let Err(error) = self.persist(&report, now_ms) {
             tracing::error!(%error, "could not store released entries");
         }
         report.applied
     }
 
     /// Stores what a reducer call did.
-    fn persist(&mut self, report: &Report) -> Result<(), StoreError> {
+    fn persist(&mut self, report: &Report, now_ms: u64) -> Result<(), StoreError> {
         if !report.applied.is_empty() {
+            self.last_received_ms = Some(now_ms);
             self.store.store_applied(&report.applied)?;
         }
         for entry in &report.frozen {

@@ -2,8 +2,8 @@
 //!
 //! Identities and member ids ([`identity`]), signed entries and their one canonical encoding
 //! ([`entry`]), what entries say ([`body`]), amounts of time ([`minutes`]), the rules as small
-//! functions ([`rules`]), every reason for refusal ([`error`]), fork proofs ([`fork`]) and the
-//! state reducer ([`community`]). No I/O, no async, no clock, no logging: time comes in as an
+//! functions ([`rules`]), every reason for refusal ([`error`]), fork proofs ([`fork`]), the
+//! state reducer ([`community`]) and the organisers' report ([`report`]). No I/O, no async, no clock, no logging: time comes in as an
 //! argument, randomness as bytes.
 
 pub mod body;
@@ -14,6 +14,7 @@ pub mod fork;
 pub mod identity;
 pub mod invite;
 pub mod minutes;
+pub mod report;
 pub mod rules;
 
 pub use body::{Body, PostKind, Role, Rules, Status};

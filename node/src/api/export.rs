@@ -83,7 +83,7 @@ fn bool_text(value: bool) -> &'static str {
 
 /// One CSV cell: quoted when it holds a comma, quote or line break; text (not a number)
 /// starting with `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet does not run it.
-fn csv_cell(text: &str) -> String {
+pub(crate) fn csv_cell(text: &str) -> String {
     let formula = text.starts_with(['=', '+', '-', '@']) && text.parse::<i64>().is_err();
     let text = if formula { format!("'{text}") } else { text.to_string() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
