@@ -98,6 +98,17 @@ pub enum CommandArgs {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Organisers: a notice to everyone, at the top of the board until it ends; prints its id
+    Announce {
+        title: String,
+        #[arg(long, default_value = "")]
+        text: String,
+        /// Last day it is shown, like 2026-12-24 (UTC) [default: the community's post lifetime]
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+    },
+    /// The organisers' current notices, newest first
+    Announcements,
     /// Organisers: how the community is doing over a period (default: the last 30 days)
     Report(ReportArgs),
     /// Organisers: hide a member's posts and cut them off
@@ -232,6 +243,10 @@ pub struct BoardArgs {
     /// Every status, not only open posts
     #[arg(long)]
     pub all: bool,
+    /// A printable A4 page (HTML) of the open posts and notices, each post with its short
+    /// code, for a noticeboard: `kith board --print > board.html`
+    #[arg(long, conflicts_with_all = ["kind", "category", "search", "all"])]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
+use kith_node::api::announce::AnnouncementOut;
 use kith_node::api::report::ReportOut;
 use kith_node::api::wire::{
     Balance, Created, InviteOut, LoginLink, MemberOut, Peer, PostDetail, PostSummary, Status, TransferOut,
@@ -46,6 +47,8 @@ pub enum Answer {
     Balance(Balance),
     Statement(Vec<TransferOut>),
     Members(Vec<MemberOut>),
+    /// The organisers' current notices.
+    Announcements(Vec<AnnouncementOut>),
     /// The organisers' report.
     Report(Box<ReportOut>),
     /// Printed as is (an export).
@@ -91,6 +94,7 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
             Answer::Statement(v) => to_json(v)?,
             Answer::Members(v) => to_json(v)?,
             Answer::Report(v) => to_json(v)?,
+            Answer::Announcements(v) => to_json(v)?,
             Answer::Text(text) => text.trim_end().to_string(),
             Answer::Written(path) => to_json(&serde_json::json!({ "written": path }))?,
             Answer::Local(v) => to_json(v)?,
@@ -122,6 +126,17 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
         Answer::Statement(transfers) => print_statement(out_ref, transfers, now),
         Answer::Members(members) => print_members(out_ref, members),
         Answer::Report(report) => print_report(out_ref, report),
+        Answer::Announcements(notices) => {
+            if notices.is_empty() {
+                say!(out_ref, "No notices from the organisers.");
+            }
+            for n in notices {
+                say!(out_ref, "{}  (from {}, until {})", n.title, n.author_name, n.until);
+                if !n.text.is_empty() {
+                    say!(out_ref, "  {}", n.text.replace('\n', "\n  "));
+                }
+            }
+        }
         Answer::Text(text) => out_ref.push_str(text),
         Answer::Written(path) => say!(out_ref, "wrote {}", path.display()),
         Answer::Local(local) => print_local(out_ref, local),

@@ -15,6 +15,7 @@
 //! The same listener serves the web page for volunteers: every path outside `/api` is
 //! [`crate::web`]'s, which signs browsers in with a cookie instead of the token.
 
+pub mod announce;
 pub mod export;
 pub mod report;
 pub mod resolve;
@@ -130,6 +131,8 @@ pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router
         .route("/api/appointments", post(create_appointment))
         .route("/api/export", get(export))
         .route("/api/report", get(organisers_report))
+        .route("/api/announcements", get(announcements).post(create_announcement))
+        .route("/api/board/print", get(printed_board))
         .route("/api/events", get(events))
         .route("/api/login-links", post(create_login_link))
         .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
@@ -852,6 +855,32 @@ async fn export(State(state): State<ApiState>, Params(query): Params<ExportQuery
         return Ok(response);
     }
     Ok(Json(document).into_response())
+}
+
+/// `GET /api/board/print`: the printable board as a standalone HTML file.
+async fn printed_board(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    use crate::web::print;
+    let now = now_ms();
+    let replica = state.node.replica();
+    let community = community(&replica)?;
+    let notices = announce::current(&replica, community, now);
+    let posts = print::paper_posts(&replica, community, now);
+    let html = print::board_page(community.name(), &notices, &posts, now, print::Styles::Inline);
+    let mut response = html.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Ok(response)
+}
+
+async fn announcements(State(state): State<ApiState>) -> Result<Json<Vec<announce::AnnouncementOut>>, ApiError> {
+    let replica = state.node.replica();
+    Ok(Json(announce::current(&replica, community(&replica)?, now_ms())))
+}
+
+async fn create_announcement(
+    State(state): State<ApiState>,
+    Input(new): Input<announce::NewAnnouncement>,
+) -> Result<Json<Created>, ApiError> {
+    Ok(Json(publish(&state.node, new.body(now_ms())?).await?))
 }
 
 /// `GET /api/report`: tallies every entry held, off the async threads (it reads them all).

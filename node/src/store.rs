@@ -773,7 +773,8 @@ impl Store {
             | Body::Suspend { .. }
             | Body::Appoint { .. }
             | Body::RevokeInvite { .. }
-            | Body::InviteUsed { .. } => {}
+            | Body::InviteUsed { .. }
+            | Body::Announcement { .. } => {}
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! Identities and member ids ([`identity`]), signed entries and their one canonical encoding
 //! ([`entry`]), what entries say ([`body`]), amounts of time ([`minutes`]), the rules as small
 //! functions ([`rules`]), every reason for refusal ([`error`]), fork proofs ([`fork`]), the
-//! state reducer ([`community`]) and the organisers' report ([`report`]). No I/O, no async, no clock, no logging: time comes in as an
+//! state reducer ([`community`]) and the organisers' report ([`report`]) and posts'
+//! short codes ([`shortcode`]). No I/O, no async, no clock, no logging: time comes in as an
 //! argument, randomness as bytes.
 
 pub mod body;
@@ -16,6 +17,7 @@ pub mod invite;
 pub mod minutes;
 pub mod report;
 pub mod rules;
+pub mod shortcode;
 
 pub use body::{Body, PostKind, Role, Rules, Status};
 pub use community::{Community, Member, Outcome, Report};
