@@ -244,7 +244,19 @@ pub fn describe(
                 }
             })
             .collect(),
-        new_connections: figures.new_connections.iter().map(|(a, b)| [person(a), person(b)]).collect(),
+        new_connections: {
+            // Each pair and the list in the order of names, as people look for them.
+            let mut pairs: Vec<[Person; 2]> = figures
+                .new_connections
+                .iter()
+                .map(|(a, b)| {
+                    let (a, b) = (person(a), person(b));
+                    if b.name.to_lowercase() < a.name.to_lowercase() { [b, a] } else { [a, b] }
+                })
+                .collect();
+            pairs.sort_by_key(|[a, b]| (a.name.to_lowercase(), b.name.to_lowercase()));
+            pairs
+        },
         never_exchanged: {
             let mut list: Vec<Person> = figures.never_exchanged.iter().map(person).collect();
             list.sort_by_key(|p| p.name.to_lowercase());

@@ -76,14 +76,17 @@ pub async fn show(
 }
 
 fn render(main: &mut String, r: &ReportOut, label: &str, now: u64) {
+    let span = if r.from_ms == 0 {
+        format!("up to {}", date(r.to_ms))
+    } else {
+        format!("{} to {}", date(r.from_ms), date(r.to_ms))
+    };
     let _ = write!(
         main,
-        "<p class=\"lead\">{label} in {community}: {from} to {to}.</p>\
+        "<p class=\"lead\">{label} in {community}: {span}.</p>\
 <p class=\"source\">Every figure here is counted {source}, printed on {today}. \
 Use your browser's Print to put it on paper.</p>",
         community = esc(&r.community_name),
-        from = date(r.from_ms),
-        to = date(r.to_ms),
         source = esc(&r.source),
         today = date(now),
     );
