@@ -411,31 +411,6 @@ fn qr_code(text: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_read_relative() {
-        let now = 1_000_000_000_000;
-        assert_eq!(relative(now - 5_000, now), "just now");
-        assert_eq!(relative(now - 3 * 60_000, now), "3 min ago");
-        assert_eq!(relative(now - 2 * 3_600_000, now), "2 h ago");
-        assert_eq!(relative(now - 30 * 3_600_000, now), "yesterday");
-        assert_eq!(relative(now - 5 * 86_400_000, now), "5 days ago");
-        assert_eq!(relative(now + 10 * 60_000, now), "in 10 min");
-        assert_eq!(relative(0, now), "1970-01-01");
-    }
-
-    #[test]
-    fn durations_and_cuts() {
-        assert_eq!(hours(90), "1h30m");
-        assert_eq!(hours(-60), "-1h");
-        assert_eq!(cut("abcdef", 4), "abc…");
-        assert_eq!(cut("a\nb", 4), "a b");
-    }
-}
-
 /// The organisers' report as plain lines, sections first, names last.
 fn print_report(out: &mut String, r: &ReportOut) {
     let hours = |minutes: u64| format_signed_minutes(i64::try_from(minutes).unwrap_or(i64::MAX));
@@ -500,5 +475,30 @@ fn print_report(out: &mut String, r: &ReportOut) {
     }
     for f in &r.forks {
         say!(out, "{}", f.text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_relative() {
+        let now = 1_000_000_000_000;
+        assert_eq!(relative(now - 5_000, now), "just now");
+        assert_eq!(relative(now - 3 * 60_000, now), "3 min ago");
+        assert_eq!(relative(now - 2 * 3_600_000, now), "2 h ago");
+        assert_eq!(relative(now - 30 * 3_600_000, now), "yesterday");
+        assert_eq!(relative(now - 5 * 86_400_000, now), "5 days ago");
+        assert_eq!(relative(now + 10 * 60_000, now), "in 10 min");
+        assert_eq!(relative(0, now), "1970-01-01");
+    }
+
+    #[test]
+    fn durations_and_cuts() {
+        assert_eq!(hours(90), "1h30m");
+        assert_eq!(hours(-60), "-1h");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("a\nb", 4), "a b");
     }
 }

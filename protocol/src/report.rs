@@ -481,6 +481,7 @@ pub fn parse_date(text: &str, end_of_day: bool) -> Option<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::body::Rules;
