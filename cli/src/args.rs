@@ -100,6 +100,19 @@ pub enum CommandArgs {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Organisers: a notice to everyone, at the top of the board until it ends; prints its id
+    Announce {
+        title: String,
+        #[arg(long, default_value = "")]
+        text: String,
+        /// Last day it is shown, like 2026-12-24 (UTC) [default: the community's post lifetime]
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+    },
+    /// The organisers' current notices, newest first
+    Announcements,
+    /// Organisers: how the community is doing over a period (default: the last 30 days)
+    Report(ReportArgs),
     /// Organisers: hide a member's posts and cut them off
     Suspend {
         member: String,
@@ -232,6 +245,10 @@ pub struct BoardArgs {
     /// Every status, not only open posts
     #[arg(long)]
     pub all: bool,
+    /// A printable A4 page (HTML) of the open posts and notices, each post with its short
+    /// code, for a noticeboard: `kith board --print > board.html`
+    #[arg(long, conflicts_with_all = ["kind", "category", "search", "all"])]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]
@@ -266,4 +283,17 @@ pub struct ProfileArgs {
 pub enum ExportFormat {
     Json,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// First day (or time) included, like 2026-11-01 or 2026-11-01 09:00 (UTC) [default: 30 days before --to]
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day included (a time: up to it) [default: now]
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Print the report as CSV rows (section,item,value) for a spreadsheet
+    #[arg(long)]
+    pub csv: bool,
 }

@@ -131,6 +131,28 @@ impl Client {
             ApiCall::Profile(profile) => Answer::Quiet(self.post("profile", &profile)?),
             ApiCall::Suspend(suspension) => Answer::Quiet(self.post("suspensions", &suspension)?),
             ApiCall::Appoint(appointment) => Answer::Quiet(self.post("appointments", &appointment)?),
+            ApiCall::Announce(new) => Answer::Id(self.post("announcements", &new)?),
+            ApiCall::BoardPrint => {
+                let mut response = self.get_raw("board/print", &[])?;
+                Answer::Text(response.body_mut().read_to_string().context("the printed board could not be read")?)
+            }
+            ApiCall::Announcements => Answer::Announcements(self.get("announcements", &[])?),
+            ApiCall::Report { from_ms, to_ms, csv } => {
+                let mut query = Vec::new();
+                if let Some(from) = from_ms {
+                    query.push(("from", from.to_string()));
+                }
+                if let Some(to) = to_ms {
+                    query.push(("to", to.to_string()));
+                }
+                if csv {
+                    query.push(("format", "csv".to_string()));
+                    let mut response = self.get_raw("report", &query)?;
+                    Answer::Text(response.body_mut().read_to_string().context("the node's report could not be read")?)
+                } else {
+                    Answer::Report(Box::new(self.get("report", &query)?))
+                }
+            }
             ApiCall::Export { format, out } => {
                 let text = match format {
                     ExportFormat::Json => {

@@ -90,6 +90,9 @@ fn home_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 fn execute(cli: Cli) -> Result<()> {
+    if cli.json && matches!(&cli.command, CommandArgs::Report(r) if r.csv) {
+        return Err(UsageError("--json and --csv cannot go together: choose one".into()).into());
+    }
     let command = validate::command(cli.command)?;
     let dir = home_dir(cli.home)?;
     if matches!(command, Command::Api(_)) && !dir.is_dir() {

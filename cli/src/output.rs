@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
+use kith_node::api::announce::AnnouncementOut;
+use kith_node::api::report::ReportOut;
 use kith_node::api::wire::{
     Balance, Created, InviteOut, LoginLink, MemberOut, Peer, PostDetail, PostSummary, Status, TransferOut,
 };
@@ -45,6 +47,10 @@ pub enum Answer {
     Balance(Balance),
     Statement(Vec<TransferOut>),
     Members(Vec<MemberOut>),
+    /// The organisers' current notices.
+    Announcements(Vec<AnnouncementOut>),
+    /// The organisers' report.
+    Report(Box<ReportOut>),
     /// Printed as is (an export).
     Text(String),
     Written(PathBuf),
@@ -88,6 +94,8 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
             Answer::Balance(v) => to_json(v)?,
             Answer::Statement(v) => to_json(v)?,
             Answer::Members(v) => to_json(v)?,
+            Answer::Report(v) => to_json(v)?,
+            Answer::Announcements(v) => to_json(v)?,
             Answer::Text(text) => text.trim_end().to_string(),
             Answer::Written(path) => to_json(&serde_json::json!({ "written": path }))?,
             Answer::Local(v) => to_json(v)?,
@@ -118,6 +126,18 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
         Answer::Balance(balance) => print_balance(out_ref, balance),
         Answer::Statement(transfers) => print_statement(out_ref, transfers, now),
         Answer::Members(members) => print_members(out_ref, members),
+        Answer::Report(report) => print_report(out_ref, report),
+        Answer::Announcements(notices) => {
+            if notices.is_empty() {
+                say!(out_ref, "No notices from the organisers.");
+            }
+            for n in notices {
+                say!(out_ref, "{}  (from {}, until {})", n.title, n.author_name, n.until);
+                if !n.text.is_empty() {
+                    say!(out_ref, "  {}", n.text.replace('\n', "\n  "));
+                }
+            }
+        }
         Answer::Text(text) => out_ref.push_str(text),
         Answer::Written(path) => say!(out_ref, "wrote {}", path.display()),
         Answer::Local(local) => print_local(out_ref, local),
@@ -390,6 +410,73 @@ fn qr_code(text: &str) -> String {
             .light_color(qrcode::render::unicode::Dense1x2::Dark)
             .build(),
         Err(error) => format!("(no QR code: {error})"),
+    }
+}
+
+/// The organisers' report as plain lines, sections first, names last.
+fn print_report(out: &mut String, r: &ReportOut) {
+    let hours = |minutes: u64| format_signed_minutes(i64::try_from(minutes).unwrap_or(i64::MAX));
+    say!(out, "How {} is doing, {} to {}", r.community_name, r.from, r.to);
+    say!(out, "({})", r.source);
+    say!(out);
+    say!(
+        out,
+        "Exchanges:  {} ({} given by {} people to {})",
+        r.exchanges,
+        hours(r.minutes_exchanged),
+        r.givers,
+        r.receivers
+    );
+    for m in &r.hours_by_month {
+        say!(out, "  {}  {}", m.month, hours(m.minutes));
+    }
+    for c in &r.hours_by_category {
+        say!(out, "  {:<20} {}", c.category, hours(c.minutes));
+    }
+    let m = &r.members;
+    say!(
+        out,
+        "Members:    {} ({} new, {} active, {} quiet for 30 days, {} waiting for vouches, {} suspended)",
+        m.total,
+        m.new,
+        m.active,
+        m.quiet,
+        m.pending,
+        m.suspended
+    );
+    let q = &r.requests;
+    say!(
+        out,
+        "Requests:   {} posted, {} answered within a day, {} within a week, {} done",
+        q.posted,
+        q.answered_1d,
+        q.answered_7d,
+        q.done
+    );
+    say!(out, "Offers:     {} posted, {} taken up", r.offers.posted, r.offers.taken_up);
+    say!(out, "Gatherings: {} posted", r.gatherings.posted);
+    say!(out, "New connections (helped each other for the first time): {}", r.new_connections.len());
+    for [a, b] in &r.new_connections {
+        say!(out, "  {} and {}", a.name, b.name);
+    }
+    if !q.unanswered_7d.is_empty() {
+        say!(out, "Still unanswered after a week:");
+        for p in &q.unanswered_7d {
+            say!(out, "  {}  {} ({}, {})", &p.id[..8.min(p.id.len())], p.title, p.author_name, p.created_at);
+        }
+    }
+    if !r.never_exchanged.is_empty() {
+        let names: Vec<&str> = r.never_exchanged.iter().map(|p| p.name.as_str()).collect();
+        say!(out, "Not yet exchanged with anyone: {}", names.join(", "));
+    }
+    for b in &r.balances_near_limit {
+        say!(out, "Near the credit limit: {} ({})", b.name, format_signed_minutes(b.balance_minutes));
+    }
+    for b in &r.balances_well_ahead {
+        say!(out, "Well ahead: {} ({})", b.name, format_signed_minutes(b.balance_minutes));
+    }
+    for f in &r.forks {
+        say!(out, "{}", f.text);
     }
 }
 

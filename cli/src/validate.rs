@@ -101,6 +101,16 @@ pub enum ApiCall {
     },
     Suspend(NewSuspension),
     Appoint(NewAppointment),
+    Announce(kith_node::api::announce::NewAnnouncement),
+    Announcements,
+    /// `kith board --print`: the printable board's HTML.
+    BoardPrint,
+    /// `kith report`: the period in ms since the epoch, as CSV or not.
+    Report {
+        from_ms: Option<u64>,
+        to_ms: Option<u64>,
+        csv: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -151,12 +161,17 @@ fn days_or_duration(text: &str) -> Result<Minutes, UsageError> {
 /// A post named on the command line: its id or the first digits of it.
 fn post_ref(text: &str) -> Result<String, UsageError> {
     let text = text.trim();
-    if text.is_empty() || text.len() > 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(usage(format!(
-            "`{text}` is not a post id: name a post by its id or the first digits of it (0-9, a-f)"
-        )));
+    let hex = !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex {
+        return Ok(text.to_ascii_lowercase());
     }
-    Ok(text.to_ascii_lowercase())
+    match kith_protocol::shortcode::normalise(text) {
+        // A code goes as typed-then-normalised; the node tells it from a hex prefix.
+        Some(code) => Ok(code),
+        None => Err(usage(format!(
+            "`{text}` is not a post id: name a post by its id, the first digits of it (0-9, a-f) or its short code"
+        ))),
+    }
 }
 
 /// A member named on the command line: a name, an id or the first digits of one.
@@ -324,6 +339,7 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             }
             api(post(PostKind::Gathering, g.title, g.details, g.category, g.when, g.place)?)
         }
+        CommandArgs::Board(b) if b.print => api(ApiCall::BoardPrint),
         CommandArgs::Board(b) => api(ApiCall::Board(board(b))),
         CommandArgs::Show { post } => api(ApiCall::Show { post: post_ref(&post)? }),
         CommandArgs::Reply { post, text } => {
@@ -375,6 +391,37 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             api(ApiCall::Profile(new))
         }
         CommandArgs::Export { format, out } => api(ApiCall::Export { format, out }),
+        CommandArgs::Announcements => api(ApiCall::Announcements),
+        CommandArgs::Announce { title, text, until } => {
+            let until_ms = until
+                .as_deref()
+                .map(|t| {
+                    kith_protocol::report::parse_date(t, true)
+                        .ok_or_else(|| usage(format!("`{t}` is not a date: write it like 2026-12-24")))
+                })
+                .transpose()?;
+            let (title, text) = (title.trim().to_string(), text.trim().to_string());
+            check(&Body::Announcement { title: title.clone(), text: text.clone(), until: until_ms })?;
+            api(ApiCall::Announce(kith_node::api::announce::NewAnnouncement { title, text, until_ms }))
+        }
+        CommandArgs::Report(report) => {
+            let date = |text: &Option<String>, end_of_day: bool| -> Result<Option<u64>, UsageError> {
+                text.as_deref()
+                    .map(|t| {
+                        kith_protocol::report::parse_date(t, end_of_day).ok_or_else(|| {
+                            usage(format!("`{t}` is not a date: write it like 2026-11-01 or 2026-11-01 09:00"))
+                        })
+                    })
+                    .transpose()
+            };
+            let (from_ms, to_ms) = (date(&report.from, false)?, date(&report.to, true)?);
+            if let (Some(from), Some(to)) = (from_ms, to_ms)
+                && from >= to
+            {
+                return Err(usage("--from must come before --to"));
+            }
+            api(ApiCall::Report { from_ms, to_ms, csv: report.csv })
+        }
         CommandArgs::Suspend { member, reason } => {
             let member = member_ref(&member)?;
             check(&Body::Suspend { member: ANY_MEMBER, reason: reason.clone() })?;
@@ -417,6 +464,7 @@ mod tests {
     fn names_posts_by_hex_only() {
         assert_eq!(post_ref(" AB12 ").ok(), Some("ab12".to_string()));
         assert!(post_ref("lifts").is_err());
+        assert_eq!(post_ref("7kq2").ok(), Some("7KQ2".to_string()), "a short code");
         assert!(post_ref("").is_err());
     }
 

@@ -691,3 +691,108 @@ fn the_page_keeps_strangers_out() {
     assert_eq!(response.status().as_u16(), 401);
     assert!(response.body_mut().read_to_string().unwrap_or_default().contains("error"));
 }
+
+/// Makes the page look as it would on paper: every `@media print` rule of the stylesheet is
+/// applied to the screen (what print media emulation does), so computed styles can be read.
+async fn as_printed(client: &Client) {
+    let script = "var added = 0;\n\
+        for (var s of document.styleSheets) { var rules = Array.from(s.cssRules);\n\
+          for (var r of rules) { if (r.media && r.media.mediaText.indexOf('print') >= 0) {\n\
+            for (var inner of Array.from(r.cssRules)) {\n\
+              if (inner.type === 1) { s.insertRule(inner.cssText, s.cssRules.length); added++; } } } } }\n\
+        return added;";
+    let added = must(client.execute(script, vec![]).await, "apply the print rules");
+    assert!(added.as_u64().unwrap_or(0) > 5, "the stylesheet has print rules: {added}");
+}
+
+async fn display_of(client: &Client, css: &str) -> String {
+    let script = format!("return window.getComputedStyle(document.querySelector('{css}')).display;");
+    must(client.execute(&script, vec![]).await, "read a style").as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn an_organiser_reads_and_prints_how_the_community_is_doing() {
+    let tools = tools();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    runtime.block_on(organiser_report(&tools));
+}
+
+async fn organiser_report(tools: &Tools) {
+    let world = World::new();
+    let (a, b) = (world.home("alice"), world.home("bob"));
+    world.kith(&a, &["init", "--name", "Alice"]).ok();
+    world.kith(&a, &["community", "create", "Elm Street", "--credit-limit", "5"]).ok();
+    let _node_a = world.start(&a, &[]);
+    let invite = world.kith(&a, &["invite"]).ok().to_string();
+    world.kith(&b, &["join", &invite, "--name", "Bob"]).ok();
+    let _node_b = world.start(&b, &[]);
+    wait_until("Bob asks to join", PROPAGATION, || {
+        world.json(&a, &["members", "--pending"]).as_array().is_some_and(|list| !list.is_empty())
+    });
+    world.kith(&a, &["vouch", "Bob"]).ok();
+    wait_until("Bob is a member", PROPAGATION, || world.json(&b, &["status"])["role"] == "member");
+    let garden = world.kith(&a, &["request", "Help in the garden", "--category", "garden"]).ok().to_string();
+    wait_until("Bob sees the request", PROPAGATION, || {
+        world.json(&b, &["board"]).as_array().is_some_and(|l| l.iter().any(|p| p["id"] == garden.as_str()))
+    });
+    world.kith(&b, &["reply", &garden[..8], "I can come on Saturday"]).ok();
+    world.kith(&a, &["pay", "Bob", "1h30m", "--for", &garden[..8]]).ok();
+    world.kith(&a, &["announce", "Hall closed on Monday", "--text", "Soup moves to the library."]).ok();
+
+    let scratch = tempfile::tempdir().expect("a folder for browser profiles");
+    let driver = Driver::start(tools, &scratch.path().join("chromedriver.log"));
+    let alice = browser(&driver, tools, &scratch.path().join("alice"), true).await;
+    goto(&alice, &login_link(&world, &a)).await;
+    assert_eq!(path_of(&alice).await, "/");
+    // The notice heads the board.
+    assert!(text_of(&alice, ".announcements").await.contains("Hall closed on Monday"));
+    axe(&alice, tools, "the board with a notice").await;
+
+    // Keyboard only: from the top of the page to "How we're doing".
+    tab_to(&alice, "How we're doing", 20).await;
+    press(&alice, Key::Enter).await;
+    wait_for_text(&alice, "h1", "How we're doing", false, PAGE).await;
+    assert_eq!(path_of(&alice).await, "/report");
+    let text = page_text(&alice).await;
+    for words in [
+        "1 pair of neighbours helped each other for the first time",
+        "Alice and Bob",
+        "1h30m in 1 exchange",
+        "entries held by this node",
+        "Garden",
+    ] {
+        assert!(text.contains(words), "the report says “{words}”:\n{text}");
+    }
+    axe(&alice, tools, "the organisers' report").await;
+    screenshot(&alice, "report.png").await;
+
+    // Another period, chosen with the keyboard-usable form.
+    goto(&alice, &format!("{}/report?period=all", base_of(&login_link(&world, &a)))).await;
+    let all = page_text(&alice).await;
+    assert!(all.contains("Since the community began in Elm Street: up to"), "{all}");
+
+    // On paper: no navigation, no forms, and it prints.
+    as_printed(&alice).await;
+    assert_eq!(display_of(&alice, ".banner nav").await, "none");
+    assert_eq!(display_of(&alice, "form.report-period").await, "none");
+    assert_eq!(display_of(&alice, ".footer").await, "none");
+    screenshot(&alice, "report-print.png").await;
+    let pdf = must(alice.print(fantoccini::wd::PrintConfiguration::default()).await, "print to PDF");
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+
+    // The printed board, for a noticeboard: the notice, the request with its code.
+    goto(&alice, &format!("{}/board/print", base_of(&login_link(&world, &a)))).await;
+    let text = page_text(&alice).await;
+    assert!(text.contains("Hall closed on Monday") && text.contains("Help in the garden"), "{text}");
+    assert!(find(&alice, ".paper-post .code").await.text().await.is_ok_and(|c| c.trim().len() >= 4));
+    axe(&alice, tools, "the printed board").await;
+    screenshot(&alice, "board-print.png").await;
+
+    // Bob is no organiser: no link to the report in his navigation.
+    let bob = browser(&driver, tools, &scratch.path().join("bob"), true).await;
+    goto(&bob, &login_link(&world, &b)).await;
+    assert!(!text_of(&bob, "nav").await.contains("How we're doing"));
+    let _ = alice.close().await;
+    let _ = bob.close().await;
+}

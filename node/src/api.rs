@@ -9,13 +9,15 @@
 //! `GET posts/{post}`, `POST posts/{post}/replies`, `POST posts/{post}/status`,
 //! `POST transfers`, `GET balance?member=`, `GET statement?member=`, `GET members?pending=`,
 //! `POST profile`, `POST vouches`, `POST suspensions`, `POST appointments`,
-//! `GET export?format=json|csv`, `GET events` (server-sent events of [`NodeEvent`]s),
+//! `GET export?format=json|csv`, `GET report?from=&to=&format=json|csv` (the organisers' report), `GET events` (server-sent events of [`NodeEvent`]s),
 //! `POST login-links` (a one-time link that signs a browser in to the web page, [`crate::web`]).
 //!
 //! The same listener serves the web page for volunteers: every path outside `/api` is
 //! [`crate::web`]'s, which signs browsers in with a cookie instead of the token.
 
+pub mod announce;
 pub mod export;
+pub mod report;
 pub mod resolve;
 pub mod wire;
 
@@ -129,6 +131,9 @@ pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router
         .route("/api/suspensions", post(create_suspension))
         .route("/api/appointments", post(create_appointment))
         .route("/api/export", get(export))
+        .route("/api/report", get(organisers_report))
+        .route("/api/announcements", get(announcements).post(create_announcement))
+        .route("/api/board/print", get(printed_board))
         .route("/api/events", get(events))
         .route("/api/login-links", post(create_login_link))
         .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
@@ -854,6 +859,56 @@ async fn export(State(state): State<ApiState>, Params(query): Params<ExportQuery
         return Ok(response);
     }
     Ok(Json(document).into_response())
+}
+
+/// `GET /api/board/print`: the printable board as a standalone HTML file.
+async fn printed_board(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    use crate::web::print;
+    let now = now_ms();
+    let replica = state.node.replica();
+    let community = community(&replica)?;
+    let notices = announce::current(&replica, community, now);
+    let posts = print::paper_posts(&replica, community, now);
+    let html = print::board_page(community.name(), &notices, &posts, now, print::Styles::Inline);
+    let mut response = html.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Ok(response)
+}
+
+async fn announcements(State(state): State<ApiState>) -> Result<Json<Vec<announce::AnnouncementOut>>, ApiError> {
+    let replica = state.node.replica();
+    Ok(Json(announce::current(&replica, community(&replica)?, now_ms())))
+}
+
+async fn create_announcement(
+    State(state): State<ApiState>,
+    Input(new): Input<announce::NewAnnouncement>,
+) -> Result<Json<Created>, ApiError> {
+    Ok(Json(publish(&state.node, new.body(now_ms())?).await?))
+}
+
+/// `GET /api/report`: tallies every entry held, off the async threads (it reads them all).
+async fn organisers_report(
+    State(state): State<ApiState>,
+    Params(query): Params<report::ReportQuery>,
+) -> Result<Response, ApiError> {
+    let csv = match query.format.as_deref().unwrap_or("json") {
+        "json" => false,
+        "csv" => true,
+        other => return Err(ApiError::BadRequest(format!("`{other}` is not a report format: json or csv"))),
+    };
+    let now = now_ms();
+    let period = report::period(&query, now)?;
+    let node = state.node.clone();
+    let built = tokio::task::spawn_blocking(move || report::build(&node.replica(), period, now))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the report could not be made: {e}")))??;
+    if csv {
+        let mut response = report::csv(&built).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        return Ok(response);
+    }
+    Ok(Json(built).into_response())
 }
 
 fn export_document(node: &NodeHandle) -> Result<Export, ApiError> {

@@ -76,6 +76,8 @@ pub struct Replica<S = Store> {
     /// A write to the store failed and the reducer could not be rebuilt from the store since:
     /// nothing is applied until it can be.
     behind_store: bool,
+    /// When an entry from a peer was last applied (since this process started).
+    last_received_ms: Option<u64>,
 }
 
 impl<S: Storage> Replica<S> {
@@ -87,7 +89,7 @@ impl<S: Storage> Replica<S> {
         now_ms: u64,
     ) -> Result<Replica<S>, ReplicaError> {
         let mut replica =
-            Replica { store, keypair, community_id, community: None, read_only: false, behind_store: false };
+            Replica { store, keypair, community_id, community: None, read_only: false, behind_store: false, last_received_ms: None };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
             replica.reload(now_ms)?;
@@ -99,7 +101,7 @@ impl<S: Storage> Replica<S> {
     /// built elsewhere (the simulator builds one community and copies it to every node).
     pub fn from_parts(store: S, keypair: Keypair, community: Community) -> Replica<S> {
         let community_id = Some(community.id());
-        Replica { store, keypair, community_id, community: Some(community), read_only: false, behind_store: false }
+        Replica { store, keypair, community_id, community: Some(community), read_only: false, behind_store: false, last_received_ms: None }
     }
 
     /// Rebuilds the in-memory state from every stored entry and fork proof.
@@ -194,6 +196,11 @@ impl<S: Storage> Replica<S> {
     pub fn community_id(&self) -> Option<CommunityId> {
         self.community_id
     }
+    /// When an entry from a peer was last applied, since the node started (for the report's
+    /// "last one received 2 minutes ago").
+    pub fn last_received_ms(&self) -> Option<u64> {
+        self.last_received_ms
+    }
     pub fn set_read_only(&mut self, read_only: bool) {
         self.read_only = read_only;
     }
@@ -277,6 +284,9 @@ impl<S: Storage> Replica<S> {
         if let Err(error) = stored {
             self.back_to_store(now_ms);
             return Err(error);
+        }
+        if !report.applied.is_empty() {
+            self.last_received_ms = Some(now_ms);
         }
         // Forks can surface in entries this one released, not only in this one.
         let proofs = if report.conflicts.is_empty() { Vec::new() } else { self.complete_forks(&report, now_ms) };
@@ -362,6 +372,9 @@ impl<S: Storage> Replica<S> {
                 }
             }
             return (outcomes, Vec::new());
+        }
+        if !total.applied.is_empty() {
+            self.last_received_ms = Some(now_ms);
         }
         let proofs = if total.conflicts.is_empty() { Vec::new() } else { self.complete_forks(&total, now_ms) };
         (outcomes, proofs)

@@ -934,7 +934,8 @@ impl Store {
             | Body::Suspend { .. }
             | Body::Appoint { .. }
             | Body::RevokeInvite { .. }
-            | Body::InviteUsed { .. } => {}
+            | Body::InviteUsed { .. }
+            | Body::Announcement { .. } => {}
         }
         Ok(())
     }

@@ -7,13 +7,16 @@
 //! (HttpOnly, SameSite=Strict cookie); without one every page is the "open your link" page.
 //! Every request must name this computer in `Host`; every POST must come from this page
 //! (`Origin`) and carry the session's CSRF token. Pages: the board ([`posts`]), time-bank
-//! hours ([`hours`]), neighbours, profiles, join requests and the connection ([`people`]).
+//! hours ([`hours`]), neighbours, profiles, join requests and the connection ([`people`]),
+//! the organisers' "How we're doing" ([`report`]).
 
 mod gate;
 mod hours;
 pub mod html;
 mod people;
 mod posts;
+pub mod print;
+mod report;
 
 pub use gate::{Gate, LOGIN_CODE_MS, Session};
 
@@ -71,6 +74,9 @@ pub fn router(node: NodeHandle, gate: Gate, api: Router) -> Router {
         .route("/neighbours/{member}/vouch", post(people::vouch))
         .route("/profile", get(people::edit_form).post(people::save))
         .route("/connection", get(people::connection))
+        .route("/report", get(report::show))
+        .route("/board/print", get(print::board))
+        .route("/print.css", get(print::stylesheet))
         .route("/events", get(events))
         .route("/login", get(login))
         .route("/logout", post(logout))
@@ -329,6 +335,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         connection,
         waiting,
         member: member.is_some_and(|m| m.admitted),
+        organiser: member.is_some_and(|m| m.organiser),
     }
 }
 

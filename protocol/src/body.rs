@@ -165,6 +165,13 @@ pub enum Body {
         invite: crate::invite::InviteId,
         newcomer: MemberId,
     },
+    /// A notice from an organiser to everyone: it heads the board (and the inbox) until
+    /// `until` (ms since the epoch; `None`: the community's post lifetime after it was written).
+    Announcement {
+        title: String,
+        text: String,
+        until: Option<u64>,
+    },
 }
 
 impl Body {
@@ -175,7 +182,7 @@ impl Body {
 
     /// The name of the kind whose variant index ([`crate::entry::body_kind_index`]) is `index`.
     pub fn kind_name_of(index: u8) -> &'static str {
-        const NAMES: [&str; 13] = [
+        const NAMES: [&str; 14] = [
             "genesis",
             "profile",
             "vouch",
@@ -189,6 +196,7 @@ impl Body {
             "appoint",
             "revoke invite",
             "invite used",
+            "announcement",
         ];
         NAMES.get(usize::from(index)).copied().unwrap_or("unknown kind")
     }
@@ -258,6 +266,10 @@ impl Body {
                     return Err(EntryError::TransferTooLarge { minutes: *minutes });
                 }
                 text("memo", memo, MEMO)
+            }
+            Body::Announcement { title, text: body, .. } => {
+                line("title", title, TITLE, true)?;
+                text("text", body, DETAILS)
             }
             Body::Suspend { reason, .. } => {
                 text("reason", reason, REASON)?;

@@ -76,6 +76,16 @@ pub struct Reply {
     pub redacted: bool,
 }
 
+/// An organiser's notice (its title and text are read from the entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    pub author: MemberId,
+    pub created_at_ms: u64,
+    /// When it stops heading the board.
+    pub until_ms: u64,
+    pub redacted: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {
     pub from: MemberId,
@@ -138,6 +148,7 @@ pub struct Community {
     posts: BTreeMap<EntryHash, Post>,
     replies: BTreeMap<EntryHash, Reply>,
     transfers: BTreeMap<EntryHash, Transfer>,
+    announcements: BTreeMap<EntryHash, Announcement>,
     entries: BTreeMap<EntryHash, Located>,
     /// Each author's applied log: the hash of entry `seq` at index `seq - 1` (applied entries
     /// always follow their log's head, so a log is a list without gaps).
@@ -171,6 +182,7 @@ impl Community {
             posts: BTreeMap::new(),
             replies: BTreeMap::new(),
             transfers: BTreeMap::new(),
+            announcements: BTreeMap::new(),
             entries: BTreeMap::new(),
             logs: BTreeMap::new(),
             forks: BTreeMap::new(),
@@ -401,6 +413,10 @@ impl Community {
                 Ok(())
             }
             Body::RevokeInvite { .. } | Body::InviteUsed { .. } => Ok(()),
+            Body::Announcement { .. } => {
+                rules::organiser(author, member.is_some_and(|m| m.organiser))?;
+                Ok(())
+            }
             Body::Appoint { member: target, role } => {
                 rules::organiser(author, member.is_some_and(|m| m.organiser))?;
                 if *role == Role::Organiser {
@@ -516,6 +532,9 @@ impl Community {
                 if let Some(reply) = self.replies.get_mut(target) {
                     reply.redacted = true;
                 }
+                if let Some(announcement) = self.announcements.get_mut(target) {
+                    announcement.redacted = true;
+                }
                 if let Some(profile) = self.member_entry(author).profile.as_mut()
                     && profile.entry == *target
                 {
@@ -540,6 +559,12 @@ impl Community {
             }
             Body::InviteUsed { invite, newcomer } => {
                 self.invite_uses.entry(*invite).or_default().insert(*newcomer);
+            }
+            Body::Announcement { until, .. } => {
+                let lifetime_ms = u64::from(self.rules.post_lifetime_days) * 24 * 3600 * 1000;
+                let until_ms = until.unwrap_or(timestamp_ms.saturating_add(lifetime_ms));
+                let announcement = Announcement { author, created_at_ms: timestamp_ms, until_ms, redacted: false };
+                self.announcements.insert(hash, announcement);
             }
         }
     }
@@ -585,6 +610,22 @@ impl Community {
     }
     pub fn transfers(&self) -> impl Iterator<Item = (&EntryHash, &Transfer)> {
         self.transfers.iter()
+    }
+    pub fn announcement(&self, hash: &EntryHash) -> Option<&Announcement> {
+        self.announcements.get(hash)
+    }
+    /// The announcements to show at `now_ms`: written by then, not ended, not redacted, their
+    /// author not suspended; newest first. What the board and the inbox head with.
+    pub fn current_announcements(&self, now_ms: u64) -> Vec<(EntryHash, &Announcement)> {
+        let mut out: Vec<(EntryHash, &Announcement)> = self
+            .announcements
+            .iter()
+            .filter(|(_, a)| !a.redacted && a.created_at_ms <= now_ms && now_ms < a.until_ms)
+            .filter(|(_, a)| self.members.get(&a.author).is_none_or(|m| m.suspended.is_none()))
+            .map(|(hash, a)| (*hash, a))
+            .collect();
+        out.sort_by_key(|(hash, a)| (std::cmp::Reverse(a.created_at_ms), *hash));
+        out
     }
     pub fn forks(&self) -> impl Iterator<Item = (&MemberId, &ForkProof)> {
         self.forks.iter()
@@ -675,6 +716,11 @@ impl Community {
         for (hash, transfer) in &self.transfers {
             hasher.update(&hash.0);
             hasher.update(&[u8::from(transfer.claimed_by.is_some())]);
+        }
+        for (hash, announcement) in &self.announcements {
+            hasher.update(b"announcement");
+            hasher.update(&hash.0);
+            hasher.update(&[u8::from(announcement.redacted)]);
         }
         for (invite, by) in &self.revocations {
             hasher.update(&invite.0);

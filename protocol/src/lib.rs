@@ -2,8 +2,9 @@
 //!
 //! Identities and member ids ([`identity`]), signed entries and their one canonical encoding
 //! ([`entry`]), what entries say ([`body`]), amounts of time ([`minutes`]), the rules as small
-//! functions ([`rules`]), every reason for refusal ([`error`]), fork proofs ([`fork`]) and the
-//! state reducer ([`community`]). No I/O, no async, no clock, no logging: time comes in as an
+//! functions ([`rules`]), every reason for refusal ([`error`]), fork proofs ([`fork`]), the
+//! state reducer ([`community`]) and the organisers' report ([`report`]) and posts'
+//! short codes ([`shortcode`]). No I/O, no async, no clock, no logging: time comes in as an
 //! argument, randomness as bytes.
 
 pub mod body;
@@ -14,7 +15,9 @@ pub mod fork;
 pub mod identity;
 pub mod invite;
 pub mod minutes;
+pub mod report;
 pub mod rules;
+pub mod shortcode;
 
 pub use body::{Body, PostKind, Role, Rules, Status};
 pub use community::{Community, Member, Outcome, Report};

@@ -161,12 +161,12 @@ pub fn claimable(author: MemberId, payee: MemberId, already_claimed: bool) -> Re
     Ok(())
 }
 
-/// Rule: authors redact only their own posts, replies and profiles.
+/// Rule: authors redact only their own posts, replies, profiles and announcements.
 pub fn redactable(author: MemberId, target_author: MemberId, target_kind: &'static str) -> Result<(), EntryError> {
     if author != target_author {
         return Err(EntryError::RedactNotOwn);
     }
-    if !matches!(target_kind, "post" | "reply" | "profile") {
+    if !matches!(target_kind, "post" | "reply" | "profile" | "announcement") {
         return Err(EntryError::NotRedactable(target_kind));
     }
     Ok(())

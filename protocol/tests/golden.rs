@@ -1,5 +1,5 @@
 //! Golden tests of the wire format: fixed keys, timestamps and bodies (a Genesis, a Profile, a
-//! Vouch, a Post, a Transfer, a Receive) must give exactly the bytes and hashes checked in here, so the
+//! Vouch, a Post, a Transfer, a Receive, an Announcement; payload version 2) must give exactly the bytes and hashes checked in here, so the
 //! format of signed entries cannot change by accident. If one of these fails, the encoding
 //! changed: every existing community's entries would stop verifying or change their ids.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -101,6 +101,20 @@ fn entries() -> Vec<(&'static str, Entry)> {
             body: Body::Receive { transfer: transfer.hash() },
         },
     );
+    let announcement = sign(
+        &founder,
+        Draft {
+            community,
+            seq: 4,
+            prev: Some(transfer.hash()),
+            timestamp_ms: t + 5_000,
+            body: Body::Announcement {
+                title: "Hall closed on Monday".into(),
+                text: "The community hall is closed for repairs.\nSoup moves to the library.".into(),
+                until: Some(t + 7 * 24 * 3600 * 1000),
+            },
+        },
+    );
     vec![
         ("genesis", genesis),
         ("profile", profile),
@@ -108,6 +122,7 @@ fn entries() -> Vec<(&'static str, Entry)> {
         ("post", post),
         ("transfer", transfer),
         ("receive", receive),
+        ("announcement", announcement),
     ]
 }
 
@@ -116,77 +131,105 @@ const GOLDEN: &[(&str, &str, &str)] = &[
     (
         "genesis",
         concat!(
-            "014c01008a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c010080d095ffbc3100344e00",
-            "51705970dfc0690a6516239a6b74a1a383d548b8ed1ef7a42463b1d58132408c40c8bdbf1277880e29ff43cf91c76884",
-            "f628da4d3009962b707f436fe4d85253f556e23a160dbdefdab2cb45e73024d17e32d4233a0096944e4d4f6a9f870a32",
-            "01000c4861636b6e6579204b6974681e4e65696768626f7572732068656c70696e67206e65696768626f7572732ed804",
+            "014c01008a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c010080d095ffbc31002801d2",
+            "e998acb435893722e31c3e80f8ecf8c6bd01198338d6b84f32753537d33240fabcbf98e6ec1863333b22db85e57ecf38",
+            "3b2dce3647f29ef1865e2ec712062096ff38200bfa3507294da316f999f17c4f9b35a44c26950880fe1f8b71d9b80732",
+            "02000c4861636b6e6579204b6974681e4e65696768626f7572732068656c70696e67206e65696768626f7572732ed804",
             "011e",
         ),
-        "7124edb0c1e1a9787f32cf1237220d0fa69db14435a366bb37051d146d3aaccc",
+        "f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b958",
     ),
     (
         "profile",
         concat!(
-            "016c01017124edb0c1e1a9787f32cf1237220d0fa69db14435a366bb37051d146d3aaccc8139770ea87d175f56a35466",
-            "c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940100e8d795ffbc31016f37bbf6fcbfb95097e563ea2d29564f47729b",
-            "db0c8a50f5eef33eaf47b0025b4f40529a3e7e51676edcdca4d6bf021050c779daa1148d568da01b2288f49b03ee4be2",
-            "bd0b3f4414f508c31df3f799da21900a96d05ecefab0d9f48bcd7efd81c50b4f010103426f6222526574697265642062",
+            "016c0101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a35466",
+            "c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940100e8d795ffbc3101c02f061a3d8af436b9977b1ec826394c45f4fe",
+            "72a019854f0f27bd2b685324b74f405a22f19d3050f72331adf0afb2c6fb38ce08c90336f24508f037cab1641062772a",
+            "e496ca7317c24fb898bf5f6bae95e1c528a718b1b06fa3227c81ff00805f034f020103426f6222526574697265642062",
             "7573206472697665722e0a486170707920746f2068656c702e07436c6170746f6e02056c696674730967617264656e69",
             "6e670c303737303020393030313233",
         ),
-        "fec51349096c4ea028218751ade16a982d8edf59b89d2a36b8cc27a2cb1ce144",
+        "0d6cde3639a029277138f96cb2860d83ae51ed2c84e5a3d5a0934cf4f7f17e89",
     ),
     (
         "vouch",
         concat!(
-            "018c0101017124edb0c1e1a9787f32cf1237220d0fa69db14435a366bb37051d146d3aaccc8a88e3dd7409f195fd52db",
-            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c02017124edb0c1e1a9787f32cf1237220d0fa69db14435a366bb37",
-            "051d146d3aacccdcdb95ffbc31020c3a62e6a701daa44bca4edf3ebf52d465bf45f5857b827be1deae8920f6fdb43c40",
-            "9b3d9c9d3c5711a3bcf57872707f6731a6e873791ea2622b8f46b0ec9191098be33a33e873ada633399b5818f094ed01",
-            "115f4e6b929ec15f98b17f1a9883790c3c01028139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8f",
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
+            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c0201f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa7",
+            "2a16307bd0b958dcdb95ffbc31023105ffcc0069c73fc62af25859154c3c62a1a1f7da0102be1816672c83f113cb3c40",
+            "9e00837e2177c07279655c655e26930b49370da957933d765a904c2194252f5623f0de6cfddcab24065725e945a495e4",
+            "f8ca61e58368d544657e68ff9c79bf0c3c02028139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8f",
             "c9b394194d79206e65696768626f757220666f72203230207965617273",
         ),
-        "cd16b0362005dd05913f7d7a19ffe8ac2ab48b8bbcf0d0d5fbcb590d7ac94357",
+        "70b5fc1e9310e4f85ead2479c7344e53e1729df44f9dfd455af18c2ef065aabc",
     ),
     (
         "post",
         concat!(
-            "018c0101017124edb0c1e1a9787f32cf1237220d0fa69db14435a366bb37051d146d3aaccc8139770ea87d175f56a354",
-            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940201fec51349096c4ea028218751ade16a982d8edf59b89d2a36b8",
-            "cc27a2cb1ce144d0df95ffbc310333d8f8443f7f4a6d7f9de5b52254ee80d642618a43f4a303a5822b5cc9c97e3d6140",
-            "2325ae50f94cd8ed7165b6828167f813a6a3908a8e71b909f276eec29f940620d4b6adbae53c1235e3be16bf712bed17",
-            "ae570be44158da3fe6ec0b0ff54fcf0f61010300144c6966747320746f20746865207375726765727921547565736461",
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a354",
+            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b39402010d6cde3639a029277138f96cb2860d83ae51ed2c84e5a3d5a0",
+            "934cf4f7f17e89d0df95ffbc310300553dd33aae4202becbdef8fc64323444931931def0c1249fbc7d344cc779b06140",
+            "32f0f20b6a78802a86d166a3543e203b10ed4939a215a8fac6875401d68f600bf15e0bd18a39cfc5c73c1aff41e24a67",
+            "c4b2caace46c61a4cee29fb4e52e000961020300144c6966747320746f20746865207375726765727921547565736461",
             "797320616e64205468757273646179732c206d6f726e696e67732e097472616e73706f72740d5475652c205468752039",
             "2d313207436c6170746f6e0180e090d3c631",
         ),
-        "4d894b0d4f575034fe181d35700d550eeaae166cf7957e619d7aa930bbdcdff1",
+        "dbfbbf4f01f43fab8219ca2f17fef7ecc1f103ced6aa75c242f7d8aff9b13141",
     ),
     (
         "transfer",
         concat!(
-            "018c0101017124edb0c1e1a9787f32cf1237220d0fa69db14435a366bb37051d146d3aaccc8a88e3dd7409f195fd52db",
-            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c0301cd16b0362005dd05913f7d7a19ffe8ac2ab48b8bbcf0d0d5fb",
-            "cb590d7ac94357b8e795ffbc31066d10ba76a0d39b8a40b022be8569e3720d19fc886ac729ec8eabfe9f327311c65b40",
-            "6fb8a53c5102ebcb5c79a6550dd1495dc25b6ffaf8232cdfc6a6fbdfc31378557ba4c06bbaf7d031032193a2e2ae1f67",
-            "aa56a2c37e202c807c8aa90bac92df025b01068139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8f",
-            "c9b3945a165468616e6b20796f7520666f7220746865206c696674014d894b0d4f575034fe181d35700d550eeaae166c",
-            "f7957e619d7aa930bbdcdff1",
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
+            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c030170b5fc1e9310e4f85ead2479c7344e53e1729df44f9dfd455a",
+            "f18c2ef065aabcb8e795ffbc31067f8467798f8623df13c996d2f30891cb64da59a2ac1944b0f5b1a66cf167aafe5b40",
+            "b1f9cbc818c31819edf80fbdab1cf1cf1d5c728b1027c87f8ad5c683c4a8995df100bcae735e4f0c45f36db6cdabd971",
+            "de0916f376c3a23ca771ce7f5ad870045b02068139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8f",
+            "c9b3945a165468616e6b20796f7520666f7220746865206c69667401dbfbbf4f01f43fab8219ca2f17fef7ecc1f103ce",
+            "d6aa75c242f7d8aff9b13141",
         ),
-        "b0c2e2f12f5cf8e9f86f7116af93b13a100219143cd53de6a82cd59e9e398d88",
+        "c10a492bfbb7b5b938e8e12d0b2fd1831f116d2ab856ed9f9947043378718524",
     ),
     (
         "receive",
         concat!(
-            "018c0101017124edb0c1e1a9787f32cf1237220d0fa69db14435a366bb37051d146d3aaccc8139770ea87d175f56a354",
-            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b39403014d894b0d4f575034fe181d35700d550eeaae166cf7957e619d",
-            "7aa930bbdcdff1a0ef95ffbc310747819399fb98db533136815632a61ca79db15a7ed24cb108b97a3dc4e2e3a5102240",
-            "358228f072d2950f29af492d6d1ab91cbfd0ab4cfda66949e922371d0448530069934e0f928e724355d8e841ca87a685",
-            "6cf8600812aa44fa3e1b3a18a7a2c90c220107b0c2e2f12f5cf8e9f86f7116af93b13a100219143cd53de6a82cd59e9e",
-            "398d88",
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a354",
+            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940301dbfbbf4f01f43fab8219ca2f17fef7ecc1f103ced6aa75c242",
+            "f7d8aff9b13141a0ef95ffbc3107c1ef380597f746ba5d2e7f94a4ff40f847de22a7d53534578d12e86bee805cc72240",
+            "e1bb3b45d85ecb1a6ce6927128a481e96ef422195436d8f280e93992c92025d1b0600bbe16e5ef31d8b9f6fd51011a4d",
+            "42e4708592cf581c96f2269ec061010d220207c10a492bfbb7b5b938e8e12d0b2fd1831f116d2ab856ed9f9947043378",
+            "718524",
         ),
-        "8c7719b6fff22ad6f1eeeef041b7d5c4608bd6a31561dba21d3020b15b7baeb8",
+        "1c9bed7769ddc801c919cf7f941a190fc635893e11b3a571436a73213ddca8c3",
+    ),
+    (
+        "announcement",
+        concat!(
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
+            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c0401c10a492bfbb7b5b938e8e12d0b2fd1831f116d2ab856ed9f99",
+            "4704337871852488f795ffbc310dd16e3b3ddedf538aa3bb0f8bee071ff507c126d9f4981376e9861b2106652fb26440",
+            "6460731ac3e7ca795d61503b5163a7487e5755b543872616622031556e502b4ab89b4f2859631a7b348daba2c59e07a8",
+            "4794806c6ab7f9c5b3a7ba9cd745300c64020d1548616c6c20636c6f736564206f6e204d6f6e6461794454686520636f",
+            "6d6d756e6974792068616c6c20697320636c6f73656420666f7220726570616972732e0a536f7570206d6f7665732074",
+            "6f20746865206c6962726172792e0180d8c79fbf31",
+        ),
+        "6a0a1ef1b9e666e706742c7747132aabddf3d32989abdbb09895a0721a77e74b",
     ),
 ];
+
+#[test]
+#[ignore = "prints the golden table; run by hand after a deliberate format change"]
+fn print_golden() {
+    for (name, entry) in entries() {
+        let hex = hex::encode(entry.bytes());
+        let lines: Vec<String> =
+            hex.as_bytes().chunks(96).map(|c| format!("            \"{}\",", String::from_utf8_lossy(c))).collect();
+        println!(
+            "    (\n        \"{name}\",\n        concat!(\n{}\n        ),\n        \"{}\",\n    ),",
+            lines.join("\n"),
+            entry.hash()
+        );
+    }
+}
 
 #[test]
 fn member_ids_of_the_fixed_keys() {

@@ -78,7 +78,7 @@ fn malformed() {
     assert!(matches!(decode_err(garbage_header), EntryError::Malformed { part: "header", .. }));
 
     // A payload naming a body variant that does not exist, with a header that signs it.
-    let bad_payload = vec![1, 200];
+    let bad_payload = vec![kith_protocol::entry::PAYLOAD_VERSION, 200];
     let mut header = entry.header().clone();
     header.payload_hash = *blake3::hash(&bad_payload).as_bytes();
     header.payload_len = 2;

@@ -56,6 +56,12 @@ fn write(
 /// `total` entries after the Genesis from `members` members (the founder first), the same for
 /// the same `seed`.
 pub fn generate(total: usize, members: usize, seed: u64) -> anyhow::Result<History> {
+    generate_every(total, members, seed, 7)
+}
+
+/// As [`generate`], with the entries after the members' admission `step_ms` apart (a report
+/// needs a history spread over weeks, not milliseconds).
+pub fn generate_every(total: usize, members: usize, seed: u64, step_ms: u64) -> anyhow::Result<History> {
     let mut rng = Rng(seed | 1);
     let mut authors: Vec<Author> = (0..members)
         .map(|i| {
@@ -92,7 +98,7 @@ pub fn generate(total: usize, members: usize, seed: u64) -> anyhow::Result<Histo
     let mut posts: Vec<EntryHash> = Vec::new();
     let mut unclaimed: Vec<(usize, EntryHash)> = Vec::new();
     while entries.len() < total {
-        clock += 7;
+        clock += step_ms;
         let who = rng.below(members);
         let roll = rng.below(100);
         let entry = if roll < 15 && !unclaimed.is_empty() {

@@ -84,7 +84,7 @@ fn bool_text(value: bool) -> &'static str {
 /// One CSV cell: quoted when it holds a comma, quote or line break; text (not a number)
 /// starting with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'` so a
 /// spreadsheet does not run it (OWASP's list: a tab or CR before a formula still starts one).
-fn csv_cell(text: &str) -> String {
+pub(crate) fn csv_cell(text: &str) -> String {
     let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<i64>().is_err();
     let text = if formula { format!("'{text}") } else { text.to_string() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }

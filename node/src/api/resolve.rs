@@ -1,5 +1,5 @@
 //! Naming things the way people do: a member by full id, unique id prefix or a display name
-//! only one person has; a post by full id or unique prefix. Ambiguity is an error that lists
+//! only one person has; a post by full id, unique prefix or short code. Ambiguity is an error that lists
 //! the candidates, never a guess.
 
 use kith_protocol::{Community, EntryHash, MemberId};
@@ -63,18 +63,25 @@ pub fn member(community: &Community, text: &str) -> Result<MemberId, ResolveErro
     }
 }
 
-/// The post `text` names: a full id or a unique prefix among the posts shown here.
+/// The post `text` names: a full id or a unique prefix among the posts shown here, or its
+/// short code ([`kith_protocol::shortcode`], as printed on the paper board: `7KQ2`).
 pub fn post(community: &Community, text: &str) -> Result<EntryHash, ResolveError> {
     let prefix = text.trim().to_ascii_lowercase();
-    if !is_hex(&prefix) || prefix.len() > 64 {
+    let code = kith_protocol::shortcode::normalise(text.trim());
+    let by_prefix = is_hex(&prefix) && prefix.len() <= 64;
+    if !by_prefix && code.is_none() {
         return Err(ResolveError::Malformed(format!(
-            "`{}` is not a post id: a post is named by its id or the first digits of it (0-9, a-f)",
+            "`{}` is not a post id: a post is named by its id, the first digits of it (0-9, a-f) or its short code",
             text.trim()
         )));
     }
     let matches: Vec<EntryHash> = community
         .posts()
-        .filter(|(hash, post)| community.post_visible(post) && hash.to_string().starts_with(&prefix))
+        .filter(|(hash, post)| {
+            community.post_visible(post)
+                && ((by_prefix && hash.to_string().starts_with(&prefix))
+                    || code.as_deref().is_some_and(|c| kith_protocol::shortcode::matches(hash, c)))
+        })
         .map(|(hash, _)| *hash)
         .collect();
     match matches.as_slice() {

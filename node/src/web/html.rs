@@ -43,6 +43,7 @@ pub enum Nav {
     Hours,
     Neighbours,
     Profile,
+    Report,
     None,
 }
 
@@ -59,6 +60,8 @@ pub struct Frame {
     pub waiting: usize,
     /// Whether this person is a member yet (not only asking to join).
     pub member: bool,
+    /// Whether this person is an organiser (the navigation then offers the report).
+    pub organiser: bool,
 }
 
 /// A whole signed-in page.
@@ -70,6 +73,7 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
     } else {
         String::new()
     };
+    let report = frame.organiser.then(|| (Nav::Report, "/report", "How we're doing".to_string()));
     for (target, href, label) in [
         (Nav::Board, "/", "What's on".to_string()),
         (Nav::Ask, "/new/request", "Ask for help".to_string()),
@@ -78,7 +82,10 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
         (Nav::Hours, "/hours", "My hours".to_string()),
         (Nav::Neighbours, "/neighbours", format!("Neighbours{waiting}")),
         (Nav::Profile, "/profile", "My profile".to_string()),
-    ] {
+    ]
+    .into_iter()
+    .chain(report)
+    {
         let current = if target == nav { " aria-current=\"page\"" } else { "" };
         let _ = write!(links, "<li><a href=\"{href}\"{current}>{label}</a></li>");
     }

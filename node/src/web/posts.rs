@@ -136,13 +136,14 @@ pub async fn board(
 ) -> Response {
     let frame = frame(&state, &session).await;
     let now = now_ms();
-    let (posts, categories, me) = {
+    let (posts, categories, me, notices) = {
         let replica = state.node.replica();
         let me = replica.me();
         let Some(community) = replica.community() else {
             drop(replica);
             return page(&frame, "What's on", Nav::Board, &not_reached());
         };
+        let notices = crate::api::announce::current(&replica, community, now);
         let mut posts = Vec::new();
         let mut categories: BTreeSet<String> = CATEGORIES.iter().map(|c| (*c).to_string()).collect();
         for view in replica.store().posts().unwrap_or_default() {
@@ -156,7 +157,7 @@ pub async fn board(
             }
             posts.push(PostSummary { post: fields, replies: post.replies });
         }
-        (posts, categories, me.to_string())
+        (posts, categories, me.to_string(), notices)
     };
     let search = query.q.trim().to_lowercase();
     let category = query.category.trim().to_lowercase();
@@ -180,6 +181,7 @@ pub async fn board(
     let mut main = String::new();
     let community = if frame.community.is_empty() { "your community".to_string() } else { frame.community.clone() };
     let _ = write!(main, "<h1>What's on in {}</h1>", esc(&community));
+    main.push_str(&super::print::announcements(&notices));
     if !frame.member {
         main.push_str(&waiting_notice());
     }
@@ -188,7 +190,8 @@ pub async fn board(
 <li><a class=\"button\" href=\"/new/request\">Ask for help</a></li>\
 <li><a class=\"button\" href=\"/new/offer\">Offer help</a></li>\
 <li><a class=\"button\" href=\"/new/gathering\">Start a gathering</a></li>\
-<li><a class=\"button button-secondary\" href=\"/thank\">Thank someone with hours</a></li></ul>",
+<li><a class=\"button button-secondary\" href=\"/thank\">Thank someone with hours</a></li>\
+<li><a class=\"button button-secondary\" href=\"/board/print\">Print for a noticeboard</a></li></ul>",
     );
     // The search form.
     let show_options: Vec<(String, String)> = [

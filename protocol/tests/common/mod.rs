@@ -234,9 +234,9 @@ pub fn header_bytes(header: &Header) -> Vec<u8> {
     out
 }
 
-/// `[1] ‖ postcard(body)`.
+/// `[PAYLOAD_VERSION] ‖ postcard(body)`.
 pub fn payload_bytes(body: &Body) -> Vec<u8> {
-    let mut out = vec![1];
+    let mut out = vec![kith_protocol::entry::PAYLOAD_VERSION];
     out.extend(postcard::to_stdvec(body).unwrap());
     out
 }
