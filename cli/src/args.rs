@@ -111,6 +111,27 @@ pub enum CommandArgs {
         #[arg(long)]
         hub: bool,
     },
+    /// "I'll come" to a gathering (or, with --no, "I can't come after all")
+    Come {
+        post: String,
+        /// One date of a repeating gathering (like 2026-12-11) instead of every date
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// "I can't come after all"
+        #[arg(long)]
+        no: bool,
+    },
+    /// A gathering as iCalendar text, or (--feed) the address of your calendar feed
+    Calendar {
+        /// The gathering
+        #[arg(required_unless_present = "feed")]
+        post: Option<String>,
+        /// The secret address of a calendar of the gatherings you are coming to
+        #[arg(long, conflicts_with = "post")]
+        feed: bool,
+    },
+    /// Keep your post on the board for another lifetime
+    Renew { post: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,8 +222,23 @@ pub struct PostArgs {
 #[derive(Debug, Args)]
 pub struct GatheringArgs {
     pub title: String,
-    /// When it happens, in words ("Thursdays 2pm")
-    #[arg(long)]
+    /// When it starts: 2026-12-04 14:00 (this computer's time zone) or RFC 3339
+    #[arg(long, value_name = "DATETIME")]
+    pub starts: Option<String>,
+    /// When the first one ends (same forms as --starts)
+    #[arg(long, value_name = "DATETIME", requires = "starts")]
+    pub ends: Option<String>,
+    /// How it repeats
+    #[arg(long, value_enum, requires = "starts")]
+    pub repeat: Option<RepeatArg>,
+    /// The last date it repeats on (like 2027-03-25)
+    #[arg(long, value_name = "DATE", requires = "repeat")]
+    pub until: Option<String>,
+    /// How many people there is room for
+    #[arg(long, value_name = "N", requires = "starts")]
+    pub capacity: Option<u32>,
+    /// When it happens, in words ("Thursdays 2pm"), for a gathering without a start time
+    #[arg(long, default_value = "")]
     pub when: String,
     #[arg(long, default_value = "")]
     pub place: String,
@@ -210,6 +246,13 @@ pub struct GatheringArgs {
     pub details: String,
     #[arg(long, default_value = "")]
     pub category: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RepeatArg {
+    Weekly,
+    Fortnightly,
+    Monthly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -131,6 +131,18 @@ impl Client {
             ApiCall::Profile(profile) => Answer::Quiet(self.post("profile", &profile)?),
             ApiCall::Suspend(suspension) => Answer::Quiet(self.post("suspensions", &suspension)?),
             ApiCall::Appoint(appointment) => Answer::Quiet(self.post("appointments", &appointment)?),
+            ApiCall::Come { post, come } => Answer::Quiet(self.post(&format!("posts/{post}/come"), &come)?),
+            ApiCall::Renew { post } => {
+                Answer::Quiet(self.post(&format!("posts/{post}/renew"), &serde_json::json!({}))?)
+            }
+            ApiCall::Calendar { post } => {
+                let mut response = self.get_raw(&format!("posts/{post}/calendar"), &[])?;
+                Answer::Text(response.body_mut().read_to_string().context("the node's calendar could not be read")?)
+            }
+            ApiCall::CalendarFeed => {
+                let feed: kith_node::api::wire::CalendarFeed = self.get("calendar", &[])?;
+                Answer::Feed(feed)
+            }
             ApiCall::Export { format, out } => {
                 let text = match format {
                     ExportFormat::Json => {

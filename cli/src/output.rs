@@ -45,8 +45,10 @@ pub enum Answer {
     Balance(Balance),
     Statement(Vec<TransferOut>),
     Members(Vec<MemberOut>),
-    /// Printed as is (an export).
+    /// Printed as is (an export, a calendar).
     Text(String),
+    /// The address of the calendar feed.
+    Feed(kith_node::api::wire::CalendarFeed),
     Written(PathBuf),
     Local(Local),
 }
@@ -88,6 +90,7 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
             Answer::Statement(v) => to_json(v)?,
             Answer::Members(v) => to_json(v)?,
             Answer::Text(text) => text.trim_end().to_string(),
+            Answer::Feed(v) => to_json(v)?,
             Answer::Written(path) => to_json(&serde_json::json!({ "written": path }))?,
             Answer::Local(v) => to_json(v)?,
         };
@@ -118,6 +121,14 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
         Answer::Statement(transfers) => print_statement(out_ref, transfers, now),
         Answer::Members(members) => print_members(out_ref, members),
         Answer::Text(text) => out_ref.push_str(text),
+        Answer::Feed(feed) => {
+            say!(out_ref, "{}", feed.url);
+            say!(
+                out_ref,
+                "Add this address to a calendar app on this computer: it lists the gatherings you are coming to."
+            );
+            say!(out_ref, "Keep it to yourself: anyone with it can read that list.");
+        }
         Answer::Written(path) => say!(out_ref, "wrote {}", path.display()),
         Answer::Local(local) => print_local(out_ref, local),
     }
@@ -241,6 +252,9 @@ fn print_board(out: &mut String, posts: &[PostSummary], now: u64) {
     for p in posts {
         let f = &p.post;
         let mut title = f.title.clone();
+        if let Some(starts) = &f.starts_in_words {
+            title.push_str(&format!(" ({starts})"));
+        }
         if !f.when.is_empty() {
             title.push_str(&format!(" ({})", f.when));
         }
@@ -271,6 +285,24 @@ fn print_post(out: &mut String, p: &PostDetail, now: u64) {
     for (label, value) in [("category", &f.category), ("when", &f.when), ("place", &f.place)] {
         if !value.is_empty() {
             say!(out, "{label}: {value}");
+        }
+    }
+    if let Some(starts) = &f.starts_in_words {
+        let mut when = starts.clone();
+        if let (Some(repeat), Some(until)) = (&f.repeat, &f.until) {
+            when.push_str(&format!(", {repeat} until {until}"));
+        } else if let Some(repeat) = &f.repeat {
+            when.push_str(&format!(", {repeat}"));
+        }
+        say!(out, "starts: {when}");
+        let names: Vec<&str> = f.coming.iter().map(|c| c.name.as_str()).collect();
+        let room =
+            f.capacity.map(|c| format!(" of {c} places{}", if f.full { ", full" } else { "" })).unwrap_or_default();
+        let on = f.next_date.as_deref().map(|d| format!(" on {d}")).unwrap_or_default();
+        if names.is_empty() {
+            say!(out, "coming{on}: nobody yet{room}");
+        } else {
+            say!(out, "coming{on}: {} ({}{room})", names.join(", "), names.len());
         }
     }
     say!(out, "id: {}", f.id);

@@ -8,13 +8,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use kith_node::api::wire::{
-    NewAppointment, NewInvite, NewPost, NewProfile, NewReply, NewStatus, NewSuspension, NewTransfer, NewVouch,
-    RevokeInvite,
+    NewAppointment, NewCome, NewInvite, NewPost, NewProfile, NewReply, NewSchedule, NewStatus, NewSuspension,
+    NewTransfer, NewVouch, RevokeInvite,
 };
 use kith_node::invite::Invite;
 use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
 
-use crate::args::{BoardArgs, CommandArgs, CommunityArgs, ExportFormat, InviteCommand, KeyArgs, KindArg, RunArgs};
+use crate::args::{
+    BoardArgs, CommandArgs, CommunityArgs, ExportFormat, GatheringArgs, InviteCommand, KeyArgs, KindArg, RepeatArg,
+    RunArgs,
+};
 
 /// Bad input on the command line: exit code 2, nothing done.
 #[derive(Debug)]
@@ -100,6 +103,19 @@ pub enum ApiCall {
     },
     Suspend(NewSuspension),
     Appoint(NewAppointment),
+    Come {
+        post: String,
+        come: NewCome,
+    },
+    /// A gathering as iCalendar text.
+    Calendar {
+        post: String,
+    },
+    /// The address of this member's calendar feed.
+    CalendarFeed,
+    Renew {
+        post: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -192,6 +208,7 @@ fn post(
         when: when.trim().to_string(),
         place: place.trim().to_string(),
         expires_at_ms: None,
+        schedule: None,
     };
     check(&Body::Post {
         kind,
@@ -201,7 +218,49 @@ fn post(
         when: new.when.clone(),
         place: new.place.clone(),
         expires_at: None,
+        schedule: None,
     })?;
+    Ok(ApiCall::Post(new))
+}
+
+/// A gathering: with a start time (`--starts`, checked by the protocol's own schedule rules)
+/// or, as before, with `--when` in words.
+fn gathering(g: GatheringArgs) -> Result<ApiCall, UsageError> {
+    let Some(starts) = g.starts else {
+        if g.when.trim().is_empty() {
+            return Err(usage(
+                "a gathering needs --starts (like \"2026-12-04 14:00\") or --when (like \"Thursdays 2pm\")",
+            ));
+        }
+        return post(PostKind::Gathering, g.title, g.details, g.category, g.when, g.place);
+    };
+    let starts_at_ms = kith_node::when::parse_date_time(&starts).map_err(usage)?;
+    let ends_at_ms = g.ends.as_deref().map(kith_node::when::parse_date_time).transpose().map_err(usage)?;
+    let until = g.until.as_deref().map(kith_node::when::parse_day).transpose().map_err(usage)?;
+    let repeat = g.repeat.map(|r| match r {
+        RepeatArg::Weekly => kith_protocol::Repeat::Weekly,
+        RepeatArg::Fortnightly => kith_protocol::Repeat::Fortnightly,
+        RepeatArg::Monthly => kith_protocol::Repeat::Monthly,
+    });
+    let schedule = kith_protocol::Schedule {
+        starts_at: starts_at_ms,
+        ends_at: ends_at_ms,
+        offset_minutes: kith_node::when::offset_minutes(starts_at_ms),
+        repeat,
+        until,
+        capacity: g.capacity,
+    };
+    schedule.check().map_err(|e| usage(e.to_string()))?;
+    let ApiCall::Post(mut new) = post(PostKind::Gathering, g.title, g.details, g.category, g.when, g.place)? else {
+        return Err(usage("a gathering could not be made"));
+    };
+    new.schedule = Some(NewSchedule {
+        starts_at_ms,
+        ends_at_ms,
+        repeat: repeat.map(|r| r.as_str().to_string()),
+        until: until.map(kith_node::when::day_text),
+        capacity: g.capacity,
+    });
     Ok(ApiCall::Post(new))
 }
 
@@ -316,12 +375,17 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Request(p) => {
             api(post(PostKind::Request, p.title, p.details, p.category, String::new(), String::new())?)
         }
-        CommandArgs::Gathering(g) => {
-            if g.when.trim().is_empty() {
-                return Err(usage("a gathering needs --when (like \"Thursdays 2pm\")"));
+        CommandArgs::Gathering(g) => api(gathering(g)?),
+        CommandArgs::Come { post, date, no } => {
+            let post = post_ref(&post)?;
+            if let Some(date) = &date {
+                kith_node::when::parse_day(date).map_err(usage)?;
             }
-            api(post(PostKind::Gathering, g.title, g.details, g.category, g.when, g.place)?)
+            api(ApiCall::Come { post, come: NewCome { date: date.map(|d| d.trim().to_string()), coming: !no } })
         }
+        CommandArgs::Calendar { post: Some(post), feed: false } => api(ApiCall::Calendar { post: post_ref(&post)? }),
+        CommandArgs::Calendar { .. } => api(ApiCall::CalendarFeed),
+        CommandArgs::Renew { post } => api(ApiCall::Renew { post: post_ref(&post)? }),
         CommandArgs::Board(b) => api(ApiCall::Board(board(b))),
         CommandArgs::Show { post } => api(ApiCall::Show { post: post_ref(&post)? }),
         CommandArgs::Reply { post, text } => {

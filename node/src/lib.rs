@@ -8,6 +8,7 @@ pub mod clock;
 pub mod gate;
 pub mod gated;
 pub mod home;
+pub mod inbox;
 pub mod invite;
 pub mod network;
 pub mod node;
@@ -15,6 +16,7 @@ pub mod replica;
 pub mod store;
 pub mod sync;
 pub mod web;
+pub mod when;
 
 pub use node::{Node, NodeConfig, NodeError, NodeHandle};
 pub mod verify;

@@ -773,7 +773,9 @@ impl Store {
             | Body::Suspend { .. }
             | Body::Appoint { .. }
             | Body::RevokeInvite { .. }
-            | Body::InviteUsed { .. } => {}
+            | Body::InviteUsed { .. }
+            | Body::Come { .. }
+            | Body::Renew { .. } => {}
         }
         Ok(())
     }
@@ -974,7 +976,7 @@ struct BatchPlan {
 }
 
 fn post_view(entry: &Entry) -> Option<PostView> {
-    let Body::Post { kind, title, details, category, when, place, expires_at } = entry.body() else { return None };
+    let Body::Post { kind, title, details, category, when, place, expires_at, .. } = entry.body() else { return None };
     Some(PostView {
         id: entry.hash(),
         author: entry.author(),
@@ -1154,6 +1156,7 @@ mod tests {
             when: "Tuesdays".into(),
             place: "the surgery".into(),
             expires_at: None,
+            schedule: None,
         }
     }
 

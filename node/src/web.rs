@@ -64,6 +64,10 @@ pub fn router(node: NodeHandle, gate: Gate, api: Router) -> Router {
         .route("/posts/{post}", get(posts::show))
         .route("/posts/{post}/reply", post(posts::reply))
         .route("/posts/{post}/status", post(posts::set_status))
+        .route("/posts/{post}/come", post(posts::come))
+        .route("/posts/{post}/renew", post(posts::renew))
+        .route("/posts/{post}/calendar.ics", get(posts::calendar))
+        .route("/calendar/{file}", get(calendar_feed))
         .route("/hours", get(hours::mine))
         .route("/thank", get(hours::thank_form).post(hours::thank))
         .route("/neighbours", get(people::list))
@@ -97,9 +101,37 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
-/// Paths anyone on this computer may fetch without a session.
+/// Paths anyone on this computer may fetch without a session (the calendar feed is guarded by
+/// the secret in its address instead: a calendar app has no cookie).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/style.css" | "/live.js" | "/favicon.ico")
+    matches!(path, "/login" | "/style.css" | "/live.js" | "/favicon.ico") || path.starts_with("/calendar/")
+}
+
+/// `GET /calendar/{secret}.ics`: the gatherings this node's member is coming to, for a
+/// calendar app on this computer.
+async fn calendar_feed(
+    State(state): State<WebState>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let given = file.strip_suffix(".ics").unwrap_or(&file);
+    let replica = state.node.replica();
+    let known = crate::api::calendar_secret(&replica).ok();
+    let matches = known.as_deref().is_some_and(|secret| {
+        secret.len() == given.len() && secret.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if !matches {
+        return (axum::http::StatusCode::NOT_FOUND, "no such calendar").into_response();
+    }
+    match crate::api::my_calendar(&replica) {
+        Ok(text) => {
+            let mut response = text.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::EntryHash;
 use crate::error::EntryError;
+use crate::gathering::Schedule;
 use crate::identity::MemberId;
 use crate::minutes::Minutes;
 
@@ -126,6 +127,9 @@ pub enum Body {
         place: String,
         /// Ms since the epoch; `None` means the community's default lifetime.
         expires_at: Option<u64>,
+        /// A gathering's structured time (offers and requests have none; `when` stays free
+        /// text).
+        schedule: Option<Schedule>,
     },
     PostStatus {
         post: EntryHash,
@@ -165,6 +169,20 @@ pub enum Body {
         invite: crate::invite::InviteId,
         newcomer: MemberId,
     },
+    // --- gatherings people come to, posts that end (issue 14) ---
+    /// "I'll come" (`coming`) or "I can't come after all" to a gathering: to every date of it
+    /// (`date: None`) or to one date of a repeating one (a civil day, see
+    /// [`crate::gathering`]). The member's latest answer counts.
+    Come {
+        post: EntryHash,
+        date: Option<u32>,
+        coming: bool,
+    },
+    /// The author gives their post another lifetime (the community's `post_lifetime_days`
+    /// from this entry's date).
+    Renew {
+        post: EntryHash,
+    },
 }
 
 impl Body {
@@ -175,7 +193,7 @@ impl Body {
 
     /// The name of the kind whose variant index ([`crate::entry::body_kind_index`]) is `index`.
     pub fn kind_name_of(index: u8) -> &'static str {
-        const NAMES: [&str; 13] = [
+        const NAMES: [&str; 15] = [
             "genesis",
             "profile",
             "vouch",
@@ -189,6 +207,8 @@ impl Body {
             "appoint",
             "revoke invite",
             "invite used",
+            "come",
+            "renew",
         ];
         NAMES.get(usize::from(index)).copied().unwrap_or("unknown kind")
     }
@@ -230,13 +250,21 @@ impl Body {
                 line("contact", contact, CONTACT, false)
             }
             Body::Vouch { note, .. } => text("note", note, NOTE),
-            Body::Post { title, details, category, when, place, .. } => {
+            Body::Post { kind, title, details, category, when, place, schedule, .. } => {
                 line("title", title, TITLE, true)?;
                 text("details", details, DETAILS)?;
                 line("category", category, CATEGORY, false)?;
                 line("when", when, WHEN, false)?;
-                line("place", place, PLACE, false)
+                line("place", place, PLACE, false)?;
+                match schedule {
+                    Some(_) if *kind != PostKind::Gathering => {
+                        Err(EntryError::BadSchedule("only a gathering has a start time".into()))
+                    }
+                    Some(schedule) => schedule.check(),
+                    None => Ok(()),
+                }
             }
+            Body::Come { .. } | Body::Renew { .. } => Ok(()),
             Body::PostStatus { .. }
             | Body::Receive { .. }
             | Body::Redact { .. }

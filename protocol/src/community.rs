@@ -12,6 +12,7 @@ use crate::body::{Body, PostKind, Role, Rules, Status};
 use crate::entry::{CommunityId, Entry, EntryHash};
 use crate::error::{EntryError, Wait};
 use crate::fork::ForkProof;
+use crate::gathering::{Attendance, Schedule};
 use crate::identity::MemberId;
 use crate::rules::{self, Head, Refusal};
 
@@ -67,6 +68,8 @@ pub struct Post {
     pub status: Status,
     pub replies: u32,
     pub redacted: bool,
+    /// A gathering's structured time.
+    pub schedule: Option<Schedule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +152,8 @@ pub struct Community {
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Newcomers let in with each invite (`InviteUsed`).
     invite_uses: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
+    /// Each gathering's answers ("I'll come"), by member.
+    attendance: BTreeMap<EntryHash, Attendance>,
 }
 
 impl Community {
@@ -178,6 +183,7 @@ impl Community {
             waiting: BTreeMap::new(),
             revocations: BTreeMap::new(),
             invite_uses: BTreeMap::new(),
+            attendance: BTreeMap::new(),
         };
         community.record(genesis, false);
         Ok(community)
@@ -408,6 +414,49 @@ impl Community {
                 }
                 Ok(())
             }
+            Body::Come { .. } | Body::Renew { .. } => self.judge_gathering_and_renewal(entry),
+        }
+    }
+
+    /// The rules of `Come` and `Renew` (issue 14), apart so they merge cleanly.
+    fn judge_gathering_and_renewal(&self, entry: &Entry) -> Result<(), Refusal> {
+        match entry.body() {
+            Body::Come { post, date, .. } => {
+                if self.post_target(*post)?.is_none() {
+                    return Ok(()); // a gathering in a frozen log: the answer counts for nothing
+                }
+                let Some(gathering) = self.posts.get(post) else { return Ok(()) };
+                rules::is_gathering(*post, gathering.kind)?;
+                rules::gathering_date(gathering.schedule.as_ref(), *date)?;
+                Ok(())
+            }
+            Body::Renew { post } => {
+                let Some(post_author) = self.post_target(*post)? else { return Ok(()) };
+                rules::own_post(entry.author(), post_author)?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies `Come` and `Renew` (issue 14). Each log is applied in its order, so the
+    /// member's latest answer is the one left standing.
+    fn apply_gathering_and_renewal(&mut self, entry: &Entry) {
+        match entry.body() {
+            Body::Come { post, date, coming } => {
+                if self.posts.get(post).is_some_and(|p| p.kind == PostKind::Gathering) {
+                    let answers = self.attendance.entry(*post).or_default().entry(entry.author()).or_default();
+                    answers.answer(*date, *coming);
+                    answers.latest = Some((entry.hash(), entry.timestamp_ms()));
+                }
+            }
+            Body::Renew { post } => {
+                let rules = self.rules;
+                if let Some(found) = self.posts.get_mut(post) {
+                    found.expires_at_ms = rules::renewed_expiry(found.expires_at_ms, entry.timestamp_ms(), &rules);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -469,7 +518,7 @@ impl Community {
                     woken.push_back(Wait::Admission { member: *member });
                 }
             }
-            Body::Post { kind, expires_at, .. } => {
+            Body::Post { kind, expires_at, schedule, .. } => {
                 let lifetime_ms = u64::from(self.rules.post_lifetime_days) * 24 * 3600 * 1000;
                 let post = Post {
                     author,
@@ -479,6 +528,7 @@ impl Community {
                     status: Status::Open,
                     replies: 0,
                     redacted: false,
+                    schedule: *schedule,
                 };
                 self.posts.insert(hash, post);
             }
@@ -541,6 +591,7 @@ impl Community {
             Body::InviteUsed { invite, newcomer } => {
                 self.invite_uses.entry(*invite).or_default().insert(*newcomer);
             }
+            Body::Come { .. } | Body::Renew { .. } => self.apply_gathering_and_renewal(entry),
         }
     }
 
@@ -629,6 +680,11 @@ impl Community {
         self.invite_uses.get(invite).into_iter().flatten()
     }
 
+    /// Who answered a gathering, and how (suspended members included: the caller hides them).
+    pub fn attendance(&self, post: &EntryHash) -> Option<&Attendance> {
+        self.attendance.get(post)
+    }
+
     /// Whether a post is shown: not redacted and its author not suspended.
     pub fn post_visible(&self, post: &Post) -> bool {
         !post.redacted && self.members.get(&post.author).is_none_or(|m| m.suspended.is_none())
@@ -667,6 +723,7 @@ impl Community {
             hasher.update(&hash.0);
             hasher.update(&[post.status as u8, u8::from(post.redacted)]);
             hasher.update(&post.replies.to_le_bytes());
+            hasher.update(&post.expires_at_ms.to_le_bytes());
         }
         for (hash, reply) in &self.replies {
             hasher.update(&hash.0);
@@ -680,6 +737,18 @@ impl Community {
             hasher.update(&invite.0);
             for member in by {
                 hasher.update(&member.0);
+            }
+        }
+        for (post, answers) in &self.attendance {
+            hasher.update(b"come");
+            hasher.update(&post.0);
+            for (member, answer) in answers {
+                hasher.update(&member.0);
+                hasher.update(&[answer.all.map_or(2, u8::from)]);
+                for (day, coming) in &answer.dates {
+                    hasher.update(&day.to_le_bytes());
+                    hasher.update(&[u8::from(*coming)]);
+                }
             }
         }
         for (invite, newcomers) in &self.invite_uses {

@@ -23,7 +23,7 @@ pub const ENTRY_FORMAT_VERSION: u8 = 1;
 /// First byte of the header bytes.
 pub const HEADER_VERSION: u8 = 1;
 /// First byte of the payload bytes.
-pub const PAYLOAD_VERSION: u8 = 1;
+pub const PAYLOAD_VERSION: u8 = 2;
 /// Prefix of every entry signature, so that an entry signature can never stand for one of the
 /// libp2p handshake or record signatures made with the same key, nor the reverse.
 pub const SIGNATURE_DOMAIN: &[u8] = b"kith/entry/v1\0";
@@ -158,6 +158,8 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::Appoint { .. } => 10,
         Body::RevokeInvite { .. } => 11,
         Body::InviteUsed { .. } => 12,
+        Body::Come { .. } => 13,
+        Body::Renew { .. } => 14,
     }
 }
 

@@ -96,6 +96,14 @@ pub enum EntryError {
     NotRedactable(&'static str),
     #[error("organisers cannot suspend themselves")]
     SelfSuspend,
+
+    // --- gatherings (issue 14) ---
+    #[error("the gathering's time is not possible: {0}")]
+    BadSchedule(String),
+    #[error("entry {0} is not a gathering")]
+    NotAGathering(EntryHash),
+    #[error("the gathering does not take place on that date")]
+    NotAGatheringDate,
 }
 
 /// Why an entry cannot be applied *yet*: what it waits for. A waiting entry is kept aside and

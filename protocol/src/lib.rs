@@ -11,8 +11,10 @@ pub mod community;
 pub mod entry;
 pub mod error;
 pub mod fork;
+pub mod gathering;
 pub mod identity;
 pub mod invite;
+pub mod matching;
 pub mod minutes;
 pub mod rules;
 
@@ -21,6 +23,7 @@ pub use community::{Community, Member, Outcome, Report};
 pub use entry::{CommunityId, Draft, Entry, EntryHash, Header};
 pub use error::{EntryError, Wait};
 pub use fork::{Fork, ForkProof, ForkProofError};
+pub use gathering::{Repeat, Schedule};
 pub use identity::{IdError, Keypair, MemberId};
 pub use minutes::{DurationError, Minutes};
 pub use rules::{Head, Refusal};

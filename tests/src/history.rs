@@ -127,6 +127,7 @@ pub fn generate(total: usize, members: usize, seed: u64) -> anyhow::Result<Histo
                     when: "Tuesday 9:00".into(),
                     place: "Library car park".into(),
                     expires_at: None,
+                    schedule: None,
                 },
             )?;
             posts.push(entry.hash());

@@ -166,7 +166,11 @@ impl Problems {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
     Line,
-    Text { rows: u8 },
+    Text {
+        rows: u8,
+    },
+    /// An `<input>` of another type: `datetime-local`, `date`, `time`, `number`.
+    Typed(&'static str),
 }
 
 /// One labelled form field with its hint and, after a failed try, its error.
@@ -200,6 +204,10 @@ impl<'a> Field<'a> {
     }
     pub fn text(name: &'static str, label: &'a str, value: &'a str, max: usize) -> Field<'a> {
         Field { input: Input::Text { rows: 5 }, ..Field::line(name, label, value, max) }
+    }
+    /// An input of another type than text (`datetime-local`, `date`, `time`, `number`).
+    pub fn typed(name: &'static str, label: &'a str, value: &'a str, kind: &'static str) -> Field<'a> {
+        Field { input: Input::Typed(kind), ..Field::line(name, label, value, 40) }
     }
     pub fn hint(mut self, hint: &'a str) -> Self {
         self.hint = Some(hint);
@@ -240,6 +248,15 @@ impl<'a> Field<'a> {
                     self.name,
                     esc(self.value),
                     self.max
+                );
+            }
+            Input::Typed(kind) => {
+                let required = if self.optional { "" } else { " required" };
+                let _ = write!(
+                    out,
+                    "<input type=\"{kind}\" id=\"{id}\" name=\"{}\" value=\"{}\"{required}{attrs}>",
+                    self.name,
+                    esc(self.value),
                 );
             }
             Input::Text { rows } => {

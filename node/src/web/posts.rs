@@ -301,8 +301,14 @@ fn card(summary: &PostSummary, now: u64) -> String {
         let _ = write!(out, "<p class=\"excerpt\">{}</p>", esc(&excerpt(&post.details, 180)));
     }
     let mut facts = Vec::new();
+    if let Some(starts) = &post.starts_in_words {
+        facts.push(format!("<span>When: {}{}</span>", esc(starts), repeat_words(post)));
+    }
     if !post.when.trim().is_empty() {
         facts.push(format!("<span>When: {}</span>", esc(&post.when)));
+    }
+    if post.starts_at.is_some() {
+        facts.push(format!("<span>{}</span>", coming_count(post)));
     }
     if !post.place.trim().is_empty() {
         facts.push(format!("<span>Where: {}</span>", esc(&post.place)));
@@ -320,6 +326,34 @@ fn card(summary: &PostSummary, now: u64) -> String {
     ));
     let _ = write!(out, "<p class=\"facts\">{}</p></article></li>", facts.join(" "));
     out
+}
+
+/// ", every week until Thursday 31 December 2026".
+fn repeat_words(post: &crate::api::wire::PostFields) -> String {
+    let every = match post.repeat.as_deref() {
+        Some("weekly") => "every week",
+        Some("fortnightly") => "every other week",
+        Some("monthly") => "every month on the same weekday",
+        _ => return String::new(),
+    };
+    match post.until.as_deref().and_then(|u| crate::when::parse_day(u).ok()) {
+        Some(day) => format!(", {every} until {}", crate::when::day_in_words(day)),
+        None => format!(", {every}"),
+    }
+}
+
+/// "3 coming (room for 12)", "Full: 12 coming".
+fn coming_count(post: &crate::api::wire::PostFields) -> String {
+    let count = match post.coming.len() {
+        0 => "Nobody has said they are coming yet".to_string(),
+        1 => "1 person coming".to_string(),
+        n => format!("{n} people coming"),
+    };
+    match post.capacity {
+        Some(_) if post.full => format!("Full: {count}"),
+        Some(room) => format!("{count} (room for {room})"),
+        None => count,
+    }
 }
 
 fn status_words(status: &str) -> Option<&'static str> {
@@ -355,6 +389,107 @@ pub struct PostForm {
     when: String,
     #[serde(default)]
     place: String,
+    /// A gathering's start (`datetime-local`), end (a time that day), repetition, last date
+    /// and capacity.
+    #[serde(default)]
+    starts: String,
+    #[serde(default)]
+    ends: String,
+    #[serde(default)]
+    repeat: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    capacity: String,
+}
+
+/// The fields of a gathering's time, place and room.
+fn gathering_fields(form: &PostForm, problems: &Problems) -> String {
+    let repeat_options: Vec<(String, String)> = [
+        ("", "Just once"),
+        ("weekly", "Every week"),
+        ("fortnightly", "Every other week"),
+        ("monthly", "Every month, on the same weekday"),
+    ]
+    .iter()
+    .map(|(v, t)| ((*v).to_string(), (*t).to_string()))
+    .collect();
+    format!(
+        "<fieldset><legend>When is it?</legend>{starts}{ends}{repeat}{until}</fieldset>{capacity}",
+        starts = Field::typed("starts", "Date and start time", &form.starts, "datetime-local")
+            .hint("For example 4 December, 2:00 pm.")
+            .render(problems),
+        ends = Field::typed("ends", "Finishes at", &form.ends, "time").optional().render(problems),
+        repeat = html::select("repeat", "Does it repeat?", None, &repeat_options, form.repeat.trim(), problems),
+        until = Field::typed("until", "Last date", &form.until, "date")
+            .hint("Only for a gathering that repeats. Leave it empty to keep it going.")
+            .optional()
+            .render(problems),
+        capacity = Field::typed("capacity", "How many people is there room for?", &form.capacity, "number")
+            .hint("Leave it empty if there is room for everyone.")
+            .optional()
+            .render(problems),
+    )
+}
+
+/// A gathering's schedule from the form, or what is wrong with it (as a field's problem).
+fn schedule_from(form: &PostForm, problems: &mut Problems) -> Option<kith_protocol::Schedule> {
+    if form.starts.trim().is_empty() {
+        problems.add("starts", "Please give the date and the time it starts.");
+        return None;
+    }
+    let starts = match crate::when::parse_date_time(&form.starts) {
+        Ok(starts) => starts,
+        Err(_) => {
+            problems.add("starts", "Please give the date and time like this: 2026-12-04 14:00.");
+            return None;
+        }
+    };
+    let ends = match form.ends.trim() {
+        "" => None,
+        time => {
+            let day = crate::when::day_text(crate::when::day_of_instant(starts));
+            match crate::when::parse_date_time(&format!("{day} {time}")) {
+                Ok(ends) if ends > starts => Some(ends),
+                _ => {
+                    problems.add("ends", "Please give a time after it starts, like 16:00, or leave it empty.");
+                    return None;
+                }
+            }
+        }
+    };
+    let capacity = match form.capacity.trim() {
+        "" => None,
+        number => match number.parse::<u32>() {
+            Ok(n) if (1..=kith_protocol::gathering::MAX_CAPACITY).contains(&n) => Some(n),
+            _ => {
+                problems.add("capacity", "Please give a number of people, like 12, or leave it empty.");
+                return None;
+            }
+        },
+    };
+    if !form.until.trim().is_empty() && form.repeat.trim().is_empty() {
+        problems.add(
+            "until",
+            "A last date is only for a gathering that repeats: choose how it repeats, or leave this empty.",
+        );
+        return None;
+    }
+    let new = crate::api::wire::NewSchedule {
+        starts_at_ms: starts,
+        ends_at_ms: ends,
+        repeat: Some(form.repeat.clone()),
+        until: Some(form.until.clone()),
+        capacity,
+    };
+    match crate::api::schedule_of(&new) {
+        Ok(schedule) => Some(schedule),
+        Err(error) => {
+            let field = if error.to_string().contains("last date") { "until" } else { "starts" };
+            problems.add(field, format!("This date does not work: {error}."));
+            None
+        }
+    }
 }
 
 fn post_form(kind: PostKind, form: &PostForm, problems: &Problems, csrf: &str, categories: &[String]) -> String {
@@ -383,10 +518,14 @@ fn post_form(kind: PostKind, form: &PostForm, problems: &Problems, csrf: &str, c
             .optional()
             .render(problems),
         category = html::select("category", "Kind of help", None, &category_options, form.category.trim(), problems),
-        when = Field::line("when", words.when_label, &form.when, limits::WHEN)
-            .hint(words.when_hint)
-            .optional()
-            .render(problems),
+        when = if kind == PostKind::Gathering {
+            gathering_fields(form, problems)
+        } else {
+            Field::line("when", words.when_label, &form.when, limits::WHEN)
+                .hint(words.when_hint)
+                .optional()
+                .render(problems)
+        },
         place = Field::line("place", words.place_label, &form.place, limits::PLACE)
             .hint(words.place_hint)
             .optional()
@@ -457,6 +596,7 @@ pub async fn create(
         "other" => String::new(),
         other => other.to_string(),
     };
+    let schedule = if kind == PostKind::Gathering { schedule_from(&form, &mut problems) } else { None };
     let body = Body::Post {
         kind,
         title,
@@ -464,7 +604,8 @@ pub async fn create(
         category,
         when: form.when.trim().to_string(),
         place: form.place.trim().to_string(),
-        expires_at: None,
+        expires_at: schedule.as_ref().and_then(crate::api::gathering_ends),
+        schedule,
     };
     if problems.is_empty()
         && let Err(error) = body.check_fields()
@@ -495,6 +636,10 @@ pub struct ShowQuery {
     replied: Option<String>,
     #[serde(default)]
     changed: Option<String>,
+    #[serde(default)]
+    coming: Option<String>,
+    #[serde(default)]
+    renewed: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -548,6 +693,10 @@ fn post_page(
         let _ = write!(main, "<div class=\"details\">{}</div>", esc(&post.details));
     }
     let mut facts = String::new();
+    if let Some(starts) = &post.starts_in_words {
+        let until = post.ends_at_ms.map(|end| format!(" to {}", crate::when::time_in_words(end))).unwrap_or_default();
+        let _ = write!(facts, "<dt>When</dt><dd>{}{until}{}</dd>", esc(starts), repeat_words(post));
+    }
     for (label, value) in [("When", &post.when), ("Where", &post.place), ("Kind of help", &post.category)] {
         if !value.trim().is_empty() {
             let _ = write!(facts, "<dt>{label}</dt><dd>{}</dd>", esc(value));
@@ -555,6 +704,10 @@ fn post_page(
     }
     if !facts.is_empty() {
         let _ = write!(main, "<dl class=\"facts-list\">{facts}</dl>");
+    }
+
+    if post.starts_at.is_some() {
+        main.push_str(&coming_section(post, me, mine, csrf));
     }
 
     // Replies, kept fresh by the script.
@@ -613,6 +766,20 @@ fn post_page(
             name = esc(&post.author_name),
         );
     }
+    if mine && post.status != "done" && post.status != "withdrawn" {
+        let _ = write!(
+            main,
+            "<form method=\"post\" action=\"/posts/{id}/renew\">{}<p>{}</p>\
+<button type=\"submit\" class=\"button-secondary\">Keep it on the board longer</button></form>",
+            csrf_input(csrf),
+            if post.status == "expired" {
+                "It has been on the board a long time and is no longer shown. If it is still needed, put it back."
+                    .to_string()
+            } else {
+                format!("It stays on the board until {}.", esc(&crate::when::in_words(post.expires_at_ms, now)))
+            },
+        );
+    }
     if mine {
         main.push_str("<section aria-labelledby=\"h-status\"><h2 id=\"h-status\">Your post</h2>");
         let _ = write!(
@@ -637,6 +804,58 @@ fn post_page(
     main
 }
 
+/// Who is coming to a gathering, "I'll come" / "I can't come after all", and the calendar.
+fn coming_section(post: &crate::api::wire::PostFields, me: &str, mine: bool, csrf: &str) -> String {
+    let id = esc(&post.id);
+    let mut out = String::new();
+    let date = post.next_date.as_deref().and_then(|d| crate::when::parse_day(d).ok());
+    let heading = match date {
+        Some(day) => format!("Who's coming on {}", crate::when::day_in_words(day)),
+        None => "Who's coming".to_string(),
+    };
+    let _ = write!(
+        out,
+        "<section id=\"coming\" aria-labelledby=\"h-coming\" data-live=\"Someone answered this gathering.\">\
+<h2 id=\"h-coming\">{heading}</h2><p>{}</p>",
+        esc(&coming_count(post))
+    );
+    if !post.coming.is_empty() {
+        out.push_str("<ul class=\"coming\">");
+        for person in &post.coming {
+            let name = if person.member_id == me { "You".to_string() } else { esc(&person.name) };
+            let _ = write!(out, "<li>{name}</li>");
+        }
+        out.push_str("</ul>");
+    }
+    let coming = post.coming.iter().any(|c| c.member_id == me);
+    if !mine && post.status == "open" {
+        let every = if post.repeat.is_some() { " (every time)" } else { "" };
+        if coming {
+            let _ = write!(
+                out,
+                "<form method=\"post\" action=\"/posts/{id}/come\">{}<p>You said you are coming.</p>\
+<button type=\"submit\" name=\"coming\" value=\"no\" class=\"button-secondary\">I can't come after all</button></form>",
+                csrf_input(csrf)
+            );
+        } else if post.full {
+            out.push_str("<p class=\"notice\">It is full: there is no room for more people.</p>");
+        } else {
+            let _ = write!(
+                out,
+                "<form method=\"post\" action=\"/posts/{id}/come\">{}\
+<button type=\"submit\" name=\"coming\" value=\"yes\">I'll come{every}</button></form>",
+                csrf_input(csrf)
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "<p><a href=\"/posts/{id}/calendar.ics\" download=\"gathering.ics\">Add it to my calendar</a> \
+<span class=\"hint\">(a file your calendar app opens)</span></p></section>"
+    );
+    out
+}
+
 /// `GET /posts/{post}`: a post and its replies.
 pub async fn show(
     State(state): State<WebState>,
@@ -651,6 +870,14 @@ pub async fn show(
         Some(words.created.to_string())
     } else if query.replied.is_some() {
         Some(format!("Your reply is sent. {} will see it as soon as their Kith is connected.", detail.post.author_name))
+    } else if query.coming.is_some() {
+        Some(if detail.post.coming.iter().any(|c| c.member_id == me) {
+            format!("{} will see that you are coming.", detail.post.author_name)
+        } else {
+            format!("{} will see that you can't come.", detail.post.author_name)
+        })
+    } else if query.renewed.is_some() {
+        Some("It stays on the board longer now.".to_string())
     } else if query.changed.is_some() {
         Some(match detail.post.status.as_str() {
             "done" => "Marked as done and taken off the board. Thank you!".to_string(),
@@ -737,6 +964,98 @@ pub async fn set_status(
     let mut main = problems.summary();
     main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
     page_again(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ComeForm {
+    #[serde(default)]
+    coming: String,
+}
+
+/// `POST /posts/{post}/come`: "I'll come" or "I can't come after all".
+pub async fn come(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+    Form(form): Form<ComeForm>,
+) -> Response {
+    let Some((detail, me)) = find_post(&state, &post) else {
+        let frame = frame(&state, &session).await;
+        return missing(&frame, "This post is not here");
+    };
+    let mut problems = Problems::default();
+    match detail.post.id.parse::<EntryHash>() {
+        Ok(hash) => {
+            let body = Body::Come { post: hash, date: None, coming: form.coming == "yes" };
+            match state.node.publish(body).await {
+                Ok(_) => {
+                    return Redirect::to(&format!("/posts/{}?coming=1#coming", url_part(&detail.post.id)))
+                        .into_response();
+                }
+                Err(error) => problems.add("", plain_refusal(&state, error)),
+            }
+        }
+        Err(_) => problems.add("", "This gathering cannot be answered."),
+    }
+    let frame = frame(&state, &session).await;
+    let mut main = problems.summary();
+    main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
+    page_again(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+/// `POST /posts/{post}/renew`: another lifetime on the board.
+pub async fn renew(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+) -> Response {
+    let Some((detail, me)) = find_post(&state, &post) else {
+        let frame = frame(&state, &session).await;
+        return missing(&frame, "This post is not here");
+    };
+    let mut problems = Problems::default();
+    match detail.post.id.parse::<EntryHash>() {
+        Ok(hash) => match state.node.publish(Body::Renew { post: hash }).await {
+            Ok(_) => return Redirect::to(&format!("/posts/{}?renewed=1", url_part(&detail.post.id))).into_response(),
+            Err(error) => problems.add("", plain_refusal(&state, error)),
+        },
+        Err(_) => problems.add("", "This post cannot be renewed."),
+    }
+    let frame = frame(&state, &session).await;
+    let mut main = problems.summary();
+    main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
+    page_again(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+/// `GET /posts/{post}/calendar.ics`: the gathering for a calendar app.
+pub async fn calendar(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+) -> Response {
+    let text = crate::api::resolve_post(&state.node, &post).and_then(|hash| {
+        let replica = state.node.replica();
+        let community = replica.community().ok_or_else(|| crate::api::ApiError::NotFound(String::new()))?;
+        crate::api::gathering_calendar(&replica, community, &[hash])
+    });
+    match text {
+        Ok(text) => {
+            let mut response = text.into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/calendar; charset=utf-8"),
+            );
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_DISPOSITION,
+                axum::http::HeaderValue::from_static("attachment; filename=\"gathering.ics\""),
+            );
+            response
+        }
+        Err(_) => {
+            let frame = frame(&state, &session).await;
+            missing(&frame, "This gathering is not here")
+        }
+    }
 }
 
 #[cfg(test)]

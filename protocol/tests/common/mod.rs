@@ -107,6 +107,7 @@ pub fn post(title: &str) -> Body {
         when: String::new(),
         place: String::new(),
         expires_at: None,
+        schedule: None,
     }
 }
 
@@ -236,7 +237,7 @@ pub fn header_bytes(header: &Header) -> Vec<u8> {
 
 /// `[1] ‖ postcard(body)`.
 pub fn payload_bytes(body: &Body) -> Vec<u8> {
-    let mut out = vec![1];
+    let mut out = vec![kith_protocol::entry::PAYLOAD_VERSION];
     out.extend(postcard::to_stdvec(body).unwrap());
     out
 }

@@ -1,0 +1,133 @@
+//! End-to-end tests of issue 14 ("nobody left alone") through real `kith` processes on three
+//! nodes: a weekly gathering people say they will come to, seen on the author's node, in
+//! `kith show --json`, as an `.ics` file naming its repetition rule and in the calendar feed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::{Node, World, is_id, wait_until};
+use serde_json::Value;
+
+/// How long entries may take to travel between three local nodes.
+const PROPAGATION: Duration = Duration::from_secs(45);
+
+/// Ada founds "Elm Street"; Bob and Cat join with her invites and she vouches for both.
+fn three_neighbours(world: &World) -> ([PathBuf; 3], Vec<Node>) {
+    let (ada, bob, cat) = (world.home("ada"), world.home("bob"), world.home("cat"));
+    world.kith(&ada, &["init", "--name", "Ada"]).ok();
+    world.kith(&ada, &["community", "create", "Elm Street"]).ok();
+    let mut nodes = vec![world.start(&ada, &[])];
+    for (home, name) in [(&bob, "Bob"), (&cat, "Cat")] {
+        let invite = world.kith(&ada, &["invite"]).ok().to_string();
+        world.kith(home, &["join", &invite, "--name", name]).ok();
+    }
+    nodes.push(world.start(&bob, &[]));
+    nodes.push(world.start(&cat, &[]));
+    wait_until("Bob and Cat ask to join", PROPAGATION, || {
+        world.json(&ada, &["members", "--pending"]).as_array().map(Vec::len) == Some(2)
+    });
+    world.kith(&ada, &["vouch", "Bob"]).ok();
+    world.kith(&ada, &["vouch", "Cat"]).ok();
+    wait_until("Bob and Cat are members on their own nodes", PROPAGATION, || {
+        world.json(&bob, &["status"])["role"] == "member" && world.json(&cat, &["status"])["role"] == "member"
+    });
+    ([ada, bob, cat], nodes)
+}
+
+fn coming_names(post: &Value) -> Vec<String> {
+    post["coming"]
+        .as_array()
+        .expect("coming is an array")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn show(world: &World, home: &Path, post: &str) -> Value {
+    world.json(home, &["show", post])
+}
+
+#[test]
+fn a_weekly_gathering_people_come_to() {
+    let world = World::new();
+    let ([ada, bob, cat], _nodes) = three_neighbours(&world);
+
+    // Thursday 3 January 2030, 14:00 UTC, weekly until the end of the month, room for two.
+    let tea = world
+        .kith(
+            &bob,
+            &[
+                "gathering",
+                "Tea and talk",
+                "--starts",
+                "2030-01-03T14:00:00Z",
+                "--ends",
+                "2030-01-03T16:00:00Z",
+                "--repeat",
+                "weekly",
+                "--until",
+                "2030-01-31",
+                "--capacity",
+                "2",
+                "--place",
+                "The library",
+            ],
+        )
+        .ok()
+        .to_string();
+    assert!(is_id(&tea), "{tea}");
+    let shown = show(&world, &bob, &tea);
+    assert_eq!(shown["starts_at"], "2030-01-03T14:00:00Z");
+    assert_eq!(shown["ends_at"], "2030-01-03T16:00:00Z");
+    assert_eq!(shown["repeat"], "weekly");
+    assert_eq!(shown["capacity"], 2);
+    assert_eq!(coming_names(&shown), Vec::<String>::new());
+
+    wait_until("Cat and Ada see the gathering", PROPAGATION, || {
+        [&cat, &ada].iter().all(|home| world.kith(home, &["show", &tea[..12]]).code == 0)
+    });
+    world.kith(&cat, &["come", &tea[..12]]).ok();
+    // Not a date it takes place on (a Friday): refused by the protocol's rule, nothing sent.
+    let friday = world.kith(&ada, &["come", &tea[..12], "--date", "2030-01-04"]);
+    assert!(friday.fails(1).contains("does not take place on that date"), "{:?}", friday.stderr);
+    world.kith(&ada, &["come", &tea[..12], "--date", "2030-01-10"]).ok();
+
+    wait_until("Bob sees that Cat is coming", PROPAGATION, || coming_names(&show(&world, &bob, &tea)) == ["Cat"]);
+    let on_bob = show(&world, &bob, &tea);
+    assert_eq!(on_bob["full"], false);
+    assert_eq!(on_bob["next_date"], "2030-01-03");
+
+    // The gathering as iCalendar text: its repetition rule and its last date.
+    let ics = world.kith(&cat, &["calendar", &tea[..12]]).ok().to_string();
+    assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
+    assert!(ics.contains("SUMMARY:Tea and talk"), "{ics}");
+    assert!(ics.contains("RRULE:FREQ=WEEKLY;UNTIL=20300131T235959"), "{ics}");
+    assert!(ics.contains("LOCATION:The library"), "{ics}");
+
+    // Cat's own calendar feed, behind its secret address, lists what she is coming to.
+    let feed = world.json(&cat, &["calendar", "--feed"]);
+    let url = feed["url"].as_str().expect("a url").to_string();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with(".ics"), "{url}");
+    let fetch = |url: &str| -> (u16, String) {
+        let mut response =
+            ureq::get(url).config().http_status_as_error(false).build().call().expect("the node answers");
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
+    };
+    let (status, text) = fetch(&url);
+    assert_eq!(status, 200);
+    assert!(text.contains("SUMMARY:Tea and talk"), "{text}");
+    let (status, _) = fetch(&url.replace("/calendar/", "/calendar/0"));
+    assert_eq!(status, 404, "a wrong secret gets nothing");
+
+    // "Can't come after all": the latest answer counts, everywhere.
+    world.kith(&cat, &["come", &tea[..12], "--no"]).ok();
+    wait_until("Bob sees that Cat is not coming any more", PROPAGATION, || {
+        coming_names(&show(&world, &bob, &tea)).is_empty()
+    });
+    let (_, text) = fetch(&url);
+    assert!(!text.contains("Tea and talk"), "{text}");
+}
