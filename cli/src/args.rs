@@ -132,6 +132,31 @@ pub enum CommandArgs {
     },
     /// Keep your post on the board for another lifetime
     Renew { post: String },
+    /// What needs you: replies, people coming, hours, newcomers, matches (unread, newest first)
+    Inbox(InboxArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InboxArgs {
+    #[command(subcommand)]
+    pub read: Option<InboxCommand>,
+    /// Read items too
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// Mark an item read (on this computer only)
+    Read {
+        /// The item's id (as `kith inbox --json` gives it)
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        /// Every item
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,19 +313,23 @@ pub struct PayArgs {
     pub memo: String,
 }
 
+/// Changes only the fields given (a first profile needs --name).
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
     #[arg(long)]
-    pub name: String,
-    #[arg(long, default_value = "")]
-    pub about: String,
-    #[arg(long, default_value = "")]
-    pub area: String,
-    /// A skill (repeat for several)
+    pub name: Option<String>,
+    #[arg(long)]
+    pub about: Option<String>,
+    #[arg(long)]
+    pub area: Option<String>,
+    /// A skill (repeat for several; replaces the skills listed before)
     #[arg(long = "skill")]
     pub skills: Vec<String>,
-    #[arg(long, default_value = "")]
-    pub contact: String,
+    /// Remove every skill
+    #[arg(long, conflicts_with = "skills")]
+    pub no_skills: bool,
+    #[arg(long)]
+    pub contact: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -139,6 +139,8 @@ impl Client {
                 let mut response = self.get_raw(&format!("posts/{post}/calendar"), &[])?;
                 Answer::Text(response.body_mut().read_to_string().context("the node's calendar could not be read")?)
             }
+            ApiCall::Inbox { all } => Answer::Inbox(self.get("inbox", &[("all", all.to_string())])?),
+            ApiCall::InboxRead(read) => Answer::Quiet(self.post("inbox/read", &read)?),
             ApiCall::CalendarFeed => {
                 let feed: kith_node::api::wire::CalendarFeed = self.get("calendar", &[])?;
                 Answer::Feed(feed)

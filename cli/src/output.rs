@@ -47,6 +47,8 @@ pub enum Answer {
     Members(Vec<MemberOut>),
     /// Printed as is (an export, a calendar).
     Text(String),
+    /// What needs this member.
+    Inbox(Vec<kith_node::api::wire::InboxItem>),
     /// The address of the calendar feed.
     Feed(kith_node::api::wire::CalendarFeed),
     Written(PathBuf),
@@ -91,6 +93,7 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
             Answer::Members(v) => to_json(v)?,
             Answer::Text(text) => text.trim_end().to_string(),
             Answer::Feed(v) => to_json(v)?,
+            Answer::Inbox(v) => to_json(v)?,
             Answer::Written(path) => to_json(&serde_json::json!({ "written": path }))?,
             Answer::Local(v) => to_json(v)?,
         };
@@ -121,6 +124,15 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
         Answer::Statement(transfers) => print_statement(out_ref, transfers, now),
         Answer::Members(members) => print_members(out_ref, members),
         Answer::Text(text) => out_ref.push_str(text),
+        Answer::Inbox(items) => {
+            if items.is_empty() {
+                say!(out_ref, "Nothing new for you.");
+            }
+            for item in items {
+                let new = if item.read { " " } else { "*" };
+                say!(out_ref, "{new} {} ({})  [{}]", item.text, relative(item.at_ms, now), item.id);
+            }
+        }
         Answer::Feed(feed) => {
             say!(out_ref, "{}", feed.url);
             say!(

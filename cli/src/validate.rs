@@ -8,15 +8,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use kith_node::api::wire::{
-    NewAppointment, NewCome, NewInvite, NewPost, NewProfile, NewReply, NewSchedule, NewStatus, NewSuspension,
+    NewAppointment, NewCome, NewInvite, NewPost, NewProfile, NewRead, NewReply, NewSchedule, NewStatus, NewSuspension,
     NewTransfer, NewVouch, RevokeInvite,
 };
 use kith_node::invite::Invite;
 use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
 
 use crate::args::{
-    BoardArgs, CommandArgs, CommunityArgs, ExportFormat, GatheringArgs, InviteCommand, KeyArgs, KindArg, RepeatArg,
-    RunArgs,
+    BoardArgs, CommandArgs, CommunityArgs, ExportFormat, GatheringArgs, InboxCommand, InviteCommand, KeyArgs, KindArg,
+    RepeatArg, RunArgs,
 };
 
 /// Bad input on the command line: exit code 2, nothing done.
@@ -116,6 +116,10 @@ pub enum ApiCall {
     Renew {
         post: String,
     },
+    Inbox {
+        all: bool,
+    },
+    InboxRead(NewRead),
 }
 
 #[derive(Debug, Default)]
@@ -386,6 +390,13 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Calendar { post: Some(post), feed: false } => api(ApiCall::Calendar { post: post_ref(&post)? }),
         CommandArgs::Calendar { .. } => api(ApiCall::CalendarFeed),
         CommandArgs::Renew { post } => api(ApiCall::Renew { post: post_ref(&post)? }),
+        CommandArgs::Inbox(inbox) => match inbox.read {
+            Some(InboxCommand::Read { id, all }) => {
+                let ids = id.map(|i| vec![i.trim().to_string()]).unwrap_or_default();
+                api(ApiCall::InboxRead(NewRead { ids, all }))
+            }
+            None => api(ApiCall::Inbox { all: inbox.all }),
+        },
         CommandArgs::Board(b) => api(ApiCall::Board(board(b))),
         CommandArgs::Show { post } => api(ApiCall::Show { post: post_ref(&post)? }),
         CommandArgs::Reply { post, text } => {
@@ -420,19 +431,35 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             api(ApiCall::Vouch(NewVouch { member, note }))
         }
         CommandArgs::Profile(p) => {
-            let new = NewProfile {
-                name: p.name.trim().to_string(),
-                about: p.about,
-                area: p.area.trim().to_string(),
-                skills: p.skills.iter().map(|s| s.trim().to_string()).collect(),
-                contact: p.contact.trim().to_string(),
+            let skills = if p.no_skills {
+                Some(Vec::new())
+            } else if p.skills.is_empty() {
+                None
+            } else {
+                Some(p.skills.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>())
             };
+            let new = NewProfile {
+                name: p.name.map(|n| n.trim().to_string()),
+                about: p.about,
+                area: p.area.map(|a| a.trim().to_string()),
+                skills,
+                contact: p.contact.map(|c| c.trim().to_string()),
+            };
+            if new.name.is_none()
+                && new.about.is_none()
+                && new.area.is_none()
+                && new.skills.is_none()
+                && new.contact.is_none()
+            {
+                return Err(usage("give at least one field to change: --name, --about, --area, --skill, --contact"));
+            }
+            // The fields given must each be within bounds (a stand-in name where none is given).
             check(&Body::Profile {
-                name: new.name.clone(),
-                about: new.about.clone(),
-                area: new.area.clone(),
-                skills: new.skills.clone(),
-                contact: new.contact.clone(),
+                name: new.name.clone().unwrap_or_else(|| "x".into()),
+                about: new.about.clone().unwrap_or_default(),
+                area: new.area.clone().unwrap_or_default(),
+                skills: new.skills.clone().unwrap_or_default(),
+                contact: new.contact.clone().unwrap_or_default(),
             })?;
             api(ApiCall::Profile(new))
         }

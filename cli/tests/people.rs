@@ -97,6 +97,25 @@ fn a_weekly_gathering_people_come_to() {
     world.kith(&ada, &["come", &tea[..12], "--date", "2030-01-10"]).ok();
 
     wait_until("Bob sees that Cat is coming", PROPAGATION, || coming_names(&show(&world, &bob, &tea)) == ["Cat"]);
+    // Bob's inbox says so.
+    let inbox = world.json(&bob, &["inbox"]);
+    let coming = inbox
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|i| i["kind"] == "coming" && i["name"] == "Cat")
+        .unwrap_or_else(|| panic!("Bob's inbox has Cat coming: {inbox}"))
+        .clone();
+    assert_eq!(coming["post"], tea.as_str());
+    assert_eq!(coming["read"], false);
+    for key in ["id", "kind", "post", "member_id", "name", "text", "at", "read"] {
+        assert!(coming.get(key).is_some(), "inbox items have `{key}`: {coming}");
+    }
+    world.kith(&bob, &["inbox", "read", coming["id"].as_str().unwrap()]).ok();
+    let unread = world.json(&bob, &["inbox"]);
+    assert!(!unread.as_array().unwrap().iter().any(|i| i["id"] == coming["id"]), "read items leave: {unread}");
+    let all = world.json(&bob, &["inbox", "--all"]);
+    assert!(all.as_array().unwrap().iter().any(|i| i["id"] == coming["id"] && i["read"] == true), "{all}");
     let on_bob = show(&world, &bob, &tea);
     assert_eq!(on_bob["full"], false);
     assert_eq!(on_bob["next_date"], "2030-01-03");
@@ -130,4 +149,33 @@ fn a_weekly_gathering_people_come_to() {
     });
     let (_, text) = fetch(&url);
     assert!(!text.contains("Tea and talk"), "{text}");
+}
+
+#[test]
+fn a_request_reaches_the_neighbour_who_offers_that_skill() {
+    let world = World::new();
+    let ([ada, bob, cat], _nodes) = three_neighbours(&world);
+
+    // Cat lists a skill without giving her name again: only that field changes.
+    world.kith(&cat, &["profile", "--skill", "shopping", "--area", "Elm Street"]).ok();
+    wait_until("Ada sees Cat's new profile", PROPAGATION, || {
+        world
+            .json(&ada, &["members"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "Cat" && m["area"] == "Elm Street")
+    });
+    assert_eq!(world.json(&cat, &["status"])["name"], "Cat");
+
+    let request =
+        world.kith(&ada, &["request", "Help with the weekly shop", "--category", "shopping"]).ok().to_string();
+    wait_until("the request is in Cat's inbox as a match", PROPAGATION, || {
+        world.json(&cat, &["inbox"]).as_array().unwrap().iter().any(|i| {
+            i["kind"] == "match" && i["post"] == request.as_str() && i["reason"] == "because you offer: shopping"
+        })
+    });
+    // Bob has no such skill: nothing for him.
+    wait_until("Bob has the request", PROPAGATION, || world.kith(&bob, &["show", &request[..12]]).code == 0);
+    assert!(!world.json(&bob, &["inbox"]).as_array().unwrap().iter().any(|i| i["kind"] == "match"));
 }

@@ -1027,9 +1027,31 @@ async fn members(
     Ok(Json(member_list(community(&replica)?, query.pending)))
 }
 
+/// Changes only the fields given; the others stay as the current profile has them.
 async fn set_profile(State(state): State<ApiState>, Input(new): Input<NewProfile>) -> Result<Json<Created>, ApiError> {
-    let body =
-        Body::Profile { name: new.name, about: new.about, area: new.area, skills: new.skills, contact: new.contact };
+    let current = {
+        let replica = state.node.replica();
+        let me = replica.me();
+        replica.store().profile(&me)?.filter(|_| {
+            replica
+                .community()
+                .and_then(|c| c.member(&me))
+                .and_then(|m| m.profile.as_ref())
+                .is_some_and(|p| !p.redacted)
+        })
+    };
+    let name = match (new.name, &current) {
+        (Some(name), _) => name,
+        (None, Some(current)) => current.name.clone(),
+        (None, None) => return Err(ApiError::BadRequest("a first profile needs a name".into())),
+    };
+    let body = Body::Profile {
+        name,
+        about: new.about.or_else(|| current.as_ref().map(|c| c.about.clone())).unwrap_or_default(),
+        area: new.area.or_else(|| current.as_ref().map(|c| c.area.clone())).unwrap_or_default(),
+        skills: new.skills.or_else(|| current.as_ref().map(|c| c.skills.clone())).unwrap_or_default(),
+        contact: new.contact.or_else(|| current.as_ref().map(|c| c.contact.clone())).unwrap_or_default(),
+    };
     Ok(Json(publish(&state.node, body).await?))
 }
 

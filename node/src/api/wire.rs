@@ -360,15 +360,18 @@ pub struct NewAppointment {
 /// `POST /api/profile`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewProfile {
-    pub name: String,
+    /// Each field absent (null) keeps what the member's current profile says; a name is
+    /// needed only for a first profile.
     #[serde(default)]
-    pub about: String,
+    pub name: Option<String>,
     #[serde(default)]
-    pub area: String,
+    pub about: Option<String>,
     #[serde(default)]
-    pub skills: Vec<String>,
+    pub area: Option<String>,
     #[serde(default)]
-    pub contact: String,
+    pub skills: Option<Vec<String>>,
+    #[serde(default)]
+    pub contact: Option<String>,
 }
 
 /// `GET /api/export?format=json`: everything this node knows of its community.
