@@ -134,6 +134,26 @@ pub enum CommandArgs {
     Renew { post: String },
     /// What needs you: replies, people coming, hours, newcomers, matches (unread, newest first)
     Inbox(InboxArgs),
+    /// "I'm fine today" (for neighbours who asked to be checked on)
+    Checkin,
+    /// Ask to be checked on: if you are quiet for N days, your buddies and the organisers are told
+    #[command(subcommand)]
+    Checkins(CheckinsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckinsArgs {
+    /// Turn check-ins on: everyone in the community can see that you asked and who your buddies are
+    On {
+        /// After how many quiet days
+        #[arg(long, value_name = "N")]
+        days: u16,
+        /// A neighbour to tell (repeat for several, at most 5)
+        #[arg(long = "buddy", value_name = "MEMBER", required = true)]
+        buddies: Vec<String>,
+    },
+    /// Turn check-ins off
+    Off,
 }
 
 #[derive(Debug, Args)]

@@ -141,6 +141,8 @@ impl Client {
             }
             ApiCall::Inbox { all } => Answer::Inbox(self.get("inbox", &[("all", all.to_string())])?),
             ApiCall::InboxRead(read) => Answer::Quiet(self.post("inbox/read", &read)?),
+            ApiCall::CheckIns(checkins) => Answer::Quiet(self.post("checkins", &checkins)?),
+            ApiCall::CheckIn => Answer::Quiet(self.post("checkin", &serde_json::json!({}))?),
             ApiCall::CalendarFeed => {
                 let feed: kith_node::api::wire::CalendarFeed = self.get("calendar", &[])?;
                 Answer::Feed(feed)

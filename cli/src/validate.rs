@@ -8,15 +8,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use kith_node::api::wire::{
-    NewAppointment, NewCome, NewInvite, NewPost, NewProfile, NewRead, NewReply, NewSchedule, NewStatus, NewSuspension,
-    NewTransfer, NewVouch, RevokeInvite,
+    NewAppointment, NewCheckIns, NewCome, NewInvite, NewPost, NewProfile, NewRead, NewReply, NewSchedule, NewStatus,
+    NewSuspension, NewTransfer, NewVouch, RevokeInvite,
 };
 use kith_node::invite::Invite;
 use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
 
 use crate::args::{
-    BoardArgs, CommandArgs, CommunityArgs, ExportFormat, GatheringArgs, InboxCommand, InviteCommand, KeyArgs, KindArg,
-    RepeatArg, RunArgs,
+    BoardArgs, CheckinsArgs, CommandArgs, CommunityArgs, ExportFormat, GatheringArgs, InboxCommand, InviteCommand,
+    KeyArgs, KindArg, RepeatArg, RunArgs,
 };
 
 /// Bad input on the command line: exit code 2, nothing done.
@@ -120,6 +120,8 @@ pub enum ApiCall {
         all: bool,
     },
     InboxRead(NewRead),
+    CheckIns(NewCheckIns),
+    CheckIn,
 }
 
 #[derive(Debug, Default)]
@@ -390,6 +392,15 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Calendar { post: Some(post), feed: false } => api(ApiCall::Calendar { post: post_ref(&post)? }),
         CommandArgs::Calendar { .. } => api(ApiCall::CalendarFeed),
         CommandArgs::Renew { post } => api(ApiCall::Renew { post: post_ref(&post)? }),
+        CommandArgs::Checkin => api(ApiCall::CheckIn),
+        CommandArgs::Checkins(CheckinsArgs::Off) => {
+            api(ApiCall::CheckIns(NewCheckIns { days: None, buddies: Vec::new() }))
+        }
+        CommandArgs::Checkins(CheckinsArgs::On { days, buddies }) => {
+            let buddies = buddies.iter().map(|b| member_ref(b)).collect::<Result<Vec<_>, _>>()?;
+            check(&Body::CheckIns { days: Some(days), buddies: vec![ANY_MEMBER; buddies.len()] })?;
+            api(ApiCall::CheckIns(NewCheckIns { days: Some(days), buddies }))
+        }
         CommandArgs::Inbox(inbox) => match inbox.read {
             Some(InboxCommand::Read { id, all }) => {
                 let ids = id.map(|i| vec![i.trim().to_string()]).unwrap_or_default();

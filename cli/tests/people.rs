@@ -179,3 +179,37 @@ fn a_request_reaches_the_neighbour_who_offers_that_skill() {
     wait_until("Bob has the request", PROPAGATION, || world.kith(&bob, &["show", &request[..12]]).code == 0);
     assert!(!world.json(&bob, &["inbox"]).as_array().unwrap().iter().any(|i| i["kind"] == "match"));
 }
+
+#[test]
+fn a_quiet_neighbour_who_asked_is_noticed_by_her_buddy() {
+    let world = World::new();
+    let clock = world.root().join("clock-offset-ms");
+    std::fs::write(&clock, "0").expect("write the clock file");
+    world.set_env("KITH_TEST_CLOCK_FILE", clock.to_str().expect("a UTF-8 path"));
+    let ([ada, bob, cat], mut nodes) = three_neighbours(&world);
+
+    world.kith(&cat, &["checkins", "on", "--days", "2", "--buddy", "Bob"]).ok();
+    let held = |home: &Path| world.json(home, &["status"])["entries"].as_u64().expect("entries");
+    wait_until("Bob and Ada hold Cat's check-in wish", PROPAGATION, || {
+        held(&bob) == held(&cat) && held(&ada) == held(&cat)
+    });
+    // Cat's computer is switched off, and three days pass.
+    nodes[2].terminate();
+    std::fs::write(&clock, (3 * 24 * 3600 * 1000u64).to_string()).expect("move the clock on");
+    let alerts = |home: &Path| -> Vec<Value> {
+        let inbox = world.json(home, &["inbox"]);
+        inbox.as_array().expect("an array").iter().filter(|i| i["kind"] == "checkin_alert").cloned().collect()
+    };
+    // Bob's clock alone says three days passed; nobody else has written since: no alarm.
+    assert!(alerts(&bob).is_empty(), "{:?}", alerts(&bob));
+    // Ada writes three days on: now the community's own entries show Cat has been quiet.
+    world.kith(&ada, &["offer", "Soup on Sundays"]).ok();
+    wait_until("Bob's inbox has the alert about Cat", PROPAGATION, || {
+        alerts(&bob)
+            .iter()
+            .any(|a| a["name"] == "Cat" && a["text"].as_str().is_some_and(|t| t.contains("quiet for 3 days")))
+    });
+    // Ada (the founder, an organiser) would be told too, but her node counts only others'
+    // entries as time passing, and Bob has written nothing since: no alert there yet.
+    assert!(alerts(&ada).is_empty(), "{:?}", alerts(&ada));
+}

@@ -124,6 +124,8 @@ pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router
         .route("/api/posts/{post}/calendar", get(post_calendar))
         .route("/api/calendar", get(calendar_feed))
         .route("/api/inbox", get(inbox))
+        .route("/api/checkins", post(set_checkins))
+        .route("/api/checkin", post(checkin))
         .route("/api/inbox/read", post(inbox_read))
         .route("/api/transfers", post(create_transfer))
         .route("/api/balance", get(balance))
@@ -885,6 +887,32 @@ async fn inbox_read(State(state): State<ApiState>, Input(new): Input<NewRead>) -
     };
     crate::inbox::mark_read(&replica, &ids)?;
     Ok(Json(Created { id: String::new() }))
+}
+
+/// `POST /api/checkins`: opt in (or out) of being checked on.
+async fn set_checkins(
+    State(state): State<ApiState>,
+    Input(new): Input<NewCheckIns>,
+) -> Result<Json<Created>, ApiError> {
+    let mut buddies = Vec::new();
+    for text in &new.buddies {
+        let id = resolve_member(&state.node, text)?;
+        if id == state.node.replica().me() {
+            return Err(ApiError::BadRequest("you cannot be your own buddy: name a neighbour".into()));
+        }
+        if !buddies.contains(&id) {
+            buddies.push(id);
+        }
+    }
+    if new.days.is_none() {
+        buddies.clear();
+    }
+    Ok(Json(publish(&state.node, Body::CheckIns { days: new.days, buddies }).await?))
+}
+
+/// `POST /api/checkin`: "I'm fine today".
+async fn checkin(State(state): State<ApiState>) -> Result<Json<Created>, ApiError> {
+    Ok(Json(publish(&state.node, Body::CheckIn).await?))
 }
 
 /// The store's key of the calendar feed's secret.

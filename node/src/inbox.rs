@@ -170,6 +170,7 @@ pub fn items(replica: &Replica, now: u64) -> Result<Vec<InboxItem>, StoreError> 
     }
 
     out.extend(soon(replica, community, me, now)?);
+    out.extend(quiet(replica, community, me, now)?);
     out.extend(matches(replica, community, me, now)?);
 
     let read: BTreeSet<String> = read_ids(replica)?.into_iter().collect();
@@ -177,6 +178,31 @@ pub fn items(replica: &Replica, now: u64) -> Result<Vec<InboxItem>, StoreError> 
         entry.read = read.contains(&entry.id);
     }
     out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// Members who asked to be checked on, named this member a buddy (or any, for an
+/// organiser), and have been quiet for longer than they asked.
+fn quiet(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Result<Vec<InboxItem>, StoreError> {
+    let mut out = Vec::new();
+    for (id, days) in community.quiet_members(me, now) {
+        let last = community.member(&id).and_then(|m| m.head).map_or(0, |h| h.timestamp_ms);
+        let contact = replica.store().profile(&id)?.map(|p| p.contact).filter(|c| !c.trim().is_empty());
+        let name = crate::api::name_of(community, &id);
+        let ring = match contact {
+            Some(contact) => format!(" — give them a ring? ({})", contact.trim()),
+            None => " — give them a ring?".to_string(),
+        };
+        let mut entry = item(
+            format!("checkin-{id}-{last}"),
+            "checkin_alert",
+            now.min(last.saturating_add(days * DAY_MS)),
+            format!("{name} asked to be checked on and has been quiet for {days} days{ring}"),
+        );
+        entry.member_id = Some(id.to_string());
+        entry.name = Some(name);
+        out.push(entry);
+    }
     Ok(out)
 }
 

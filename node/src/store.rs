@@ -775,7 +775,9 @@ impl Store {
             | Body::RevokeInvite { .. }
             | Body::InviteUsed { .. }
             | Body::Come { .. }
-            | Body::Renew { .. } => {}
+            | Body::Renew { .. }
+            | Body::CheckIns { .. }
+            | Body::CheckIn => {}
         }
         Ok(())
     }

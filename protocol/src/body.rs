@@ -37,6 +37,10 @@ pub mod limits {
     pub const MAX_CREDIT_LIMIT_MINUTES: u32 = 1000 * 60;
     /// Largest single transfer (100 hours).
     pub const MAX_TRANSFER_MINUTES: u32 = 100 * 60;
+    /// Most buddies a member checked on may name.
+    pub const BUDDIES: usize = 5;
+    /// Longest quiet spell a member may ask to be checked on after, in days.
+    pub const MAX_CHECKIN_DAYS: u16 = 60;
 }
 
 /// The community's rules, fixed in its Genesis.
@@ -183,6 +187,15 @@ pub enum Body {
     Renew {
         post: EntryHash,
     },
+    /// "If you don't hear from me for `days` days, tell my buddies and the organisers"
+    /// (`days: None` turns it off). Signed and gossiped, so every node can raise the alert;
+    /// the member's latest one counts.
+    CheckIns {
+        days: Option<u16>,
+        buddies: Vec<MemberId>,
+    },
+    /// "I'm fine today": activity, like any other entry of the member's.
+    CheckIn,
 }
 
 impl Body {
@@ -193,7 +206,7 @@ impl Body {
 
     /// The name of the kind whose variant index ([`crate::entry::body_kind_index`]) is `index`.
     pub fn kind_name_of(index: u8) -> &'static str {
-        const NAMES: [&str; 15] = [
+        const NAMES: [&str; 17] = [
             "genesis",
             "profile",
             "vouch",
@@ -209,6 +222,8 @@ impl Body {
             "invite used",
             "come",
             "renew",
+            "check-ins",
+            "check-in",
         ];
         NAMES.get(usize::from(index)).copied().unwrap_or("unknown kind")
     }
@@ -264,7 +279,19 @@ impl Body {
                     None => Ok(()),
                 }
             }
-            Body::Come { .. } | Body::Renew { .. } => Ok(()),
+            Body::Come { .. } | Body::Renew { .. } | Body::CheckIn => Ok(()),
+            Body::CheckIns { days, buddies } => {
+                if days.is_some_and(|d| d == 0 || d > MAX_CHECKIN_DAYS) {
+                    return Err(EntryError::BadCheckIns(format!("days must be between 1 and {MAX_CHECKIN_DAYS}")));
+                }
+                if buddies.len() > BUDDIES {
+                    return Err(EntryError::TooManyItems { field: "buddies", count: buddies.len(), max: BUDDIES });
+                }
+                if days.is_some() && buddies.is_empty() {
+                    return Err(EntryError::BadCheckIns("name at least one buddy".into()));
+                }
+                Ok(())
+            }
             Body::PostStatus { .. }
             | Body::Receive { .. }
             | Body::Redact { .. }

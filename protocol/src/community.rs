@@ -38,6 +38,15 @@ pub struct Member {
     pub received_minutes: i64,
     /// Set when two entries were found at one seq: from there on the log does not count.
     pub frozen_at: Option<u64>,
+    /// Asked to be checked on: after how many quiet days, and who to tell.
+    pub checkins: Option<CheckIns>,
+}
+
+/// A member's wish to be checked on (their latest `CheckIns` entry that turned it on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIns {
+    pub days: u16,
+    pub buddies: Vec<MemberId>,
 }
 
 impl Member {
@@ -415,6 +424,7 @@ impl Community {
                 Ok(())
             }
             Body::Come { .. } | Body::Renew { .. } => self.judge_gathering_and_renewal(entry),
+            Body::CheckIns { .. } | Body::CheckIn => Ok(()),
         }
     }
 
@@ -592,6 +602,12 @@ impl Community {
                 self.invite_uses.entry(*invite).or_default().insert(*newcomer);
             }
             Body::Come { .. } | Body::Renew { .. } => self.apply_gathering_and_renewal(entry),
+            Body::CheckIns { days, buddies } => {
+                let wish = days.map(|days| CheckIns { days, buddies: buddies.clone() });
+                self.member_entry(author).checkins = wish;
+            }
+            // Activity; the log's head already moved.
+            Body::CheckIn => {}
         }
     }
 
@@ -680,6 +696,32 @@ impl Community {
         self.invite_uses.get(invite).into_iter().flatten()
     }
 
+    /// Members this member should hear about when they go quiet, with how many days they
+    /// have been quiet ([`rules::quiet_days`]): those who asked to be checked on and named
+    /// `me` a buddy, or all of them when `me` is an organiser. Suspended members are left out.
+    pub fn quiet_members(&self, me: MemberId, now_ms: u64) -> Vec<(MemberId, u64)> {
+        let organiser = self.members.get(&me).is_some_and(|m| m.organiser);
+        let mut out = Vec::new();
+        for (id, member) in &self.members {
+            let Some(wish) = &member.checkins else { continue };
+            let Some(head) = member.head else { continue };
+            if *id == me || member.suspended.is_some() || !(organiser || wish.buddies.contains(&me)) {
+                continue;
+            }
+            let others_latest = self
+                .members
+                .iter()
+                .filter(|(other, _)| *other != id && **other != me)
+                .filter_map(|(_, m)| m.head.map(|h| h.timestamp_ms))
+                .max()
+                .unwrap_or(0);
+            if let Some(days) = rules::quiet_days(wish.days, head.timestamp_ms, others_latest, now_ms) {
+                out.push((*id, days));
+            }
+        }
+        out
+    }
+
     /// Who answered a gathering, and how (suspended members included: the caller hides them).
     pub fn attendance(&self, post: &EntryHash) -> Option<&Attendance> {
         self.attendance.get(post)
@@ -707,6 +749,13 @@ impl Community {
             hasher.update(&m.given_minutes.to_le_bytes());
             hasher.update(&m.received_minutes.to_le_bytes());
             hasher.update(&m.frozen_at.unwrap_or(0).to_le_bytes());
+            if let Some(wish) = &m.checkins {
+                hasher.update(b"checkins");
+                hasher.update(&wish.days.to_le_bytes());
+                for buddy in &wish.buddies {
+                    hasher.update(&buddy.0);
+                }
+            }
             if let Some(head) = m.head {
                 hasher.update(&head.seq.to_le_bytes());
                 hasher.update(&head.hash.0);

@@ -160,6 +160,8 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::InviteUsed { .. } => 12,
         Body::Come { .. } => 13,
         Body::Renew { .. } => 14,
+        Body::CheckIns { .. } => 15,
+        Body::CheckIn => 16,
     }
 }
 

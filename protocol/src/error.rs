@@ -104,6 +104,8 @@ pub enum EntryError {
     NotAGathering(EntryHash),
     #[error("the gathering does not take place on that date")]
     NotAGatheringDate,
+    #[error("check-ins are not possible like this: {0}")]
+    BadCheckIns(String),
 }
 
 /// Why an entry cannot be applied *yet*: what it waits for. A waiting entry is kept aside and

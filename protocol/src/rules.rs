@@ -219,3 +219,15 @@ pub fn renewed_expiry(expires_at_ms: u64, renewed_at_ms: u64, rules: &Rules) -> 
     let lifetime_ms = u64::from(rules.post_lifetime_days) * 24 * 3600 * 1000;
     expires_at_ms.max(renewed_at_ms.saturating_add(lifetime_ms))
 }
+
+/// Rule: how many whole days a member who asked to be checked on after `days` days has been
+/// quiet, when that is at least `days`, else `None`. Their quiet spell starts at their own
+/// latest entry (`last_ms`, their clock) and ends at the latest moment this node has seen
+/// *others* write (`others_latest_ms`), never later than its own clock (`now_ms`): a node
+/// whose clock jumps ahead, or which has been offline, sees no time pass that its neighbours'
+/// entries do not show, so a lying clock cannot raise alarms for everyone.
+pub fn quiet_days(days: u16, last_ms: u64, others_latest_ms: u64, now_ms: u64) -> Option<u64> {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    let quiet = now_ms.min(others_latest_ms).saturating_sub(last_ms) / DAY_MS;
+    (quiet >= u64::from(days)).then_some(quiet)
+}

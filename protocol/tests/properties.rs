@@ -126,6 +126,10 @@ fn body() -> impl Strategy<Value = Body> {
             coming
         }),
         hash().prop_map(|post| Body::Renew { post }),
+        (1..=limits::MAX_CHECKIN_DAYS, prop::collection::vec(member(), 1..=limits::BUDDIES))
+            .prop_map(|(days, buddies)| Body::CheckIns { days: Some(days), buddies }),
+        Just(Body::CheckIns { days: None, buddies: Vec::new() }),
+        Just(Body::CheckIn),
     ]
 }
 

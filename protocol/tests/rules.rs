@@ -1090,3 +1090,58 @@ fn only_the_author_renews_a_post_and_it_lives_again() {
     assert!(after > before);
     assert_eq!(after, renew.timestamp_ms() + 2 * 24 * 3600 * 1000);
 }
+
+// ---------------------------------------------------------------- check-ins (issue 14)
+
+const DAY: u64 = 24 * 3600 * 1000;
+
+#[test]
+fn check_ins_have_sensible_bounds() {
+    let buddy = key(3).member_id();
+    let on = |days: u16, buddies: Vec<MemberId>| Body::CheckIns { days: Some(days), buddies }.check_fields();
+    assert!(matches!(on(0, vec![buddy]), Err(EntryError::BadCheckIns(_))));
+    assert!(matches!(on(61, vec![buddy]), Err(EntryError::BadCheckIns(_))));
+    assert!(matches!(on(3, vec![]), Err(EntryError::BadCheckIns(_))), "someone must be told");
+    assert!(matches!(on(3, vec![buddy; 6]), Err(EntryError::TooManyItems { field: "buddies", .. })));
+    assert_eq!(on(3, vec![buddy]), Ok(()));
+    assert_eq!(Body::CheckIns { days: None, buddies: vec![] }.check_fields(), Ok(()));
+}
+
+#[test]
+fn quiet_time_is_what_others_entries_show() {
+    use kith_protocol::rules::quiet_days;
+    let last = T0;
+    assert_eq!(quiet_days(3, last, last + 2 * DAY, last + 2 * DAY), None);
+    assert_eq!(quiet_days(3, last, last + 4 * DAY, last + 4 * DAY), Some(4));
+    // This node's clock says a month passed, but nobody else wrote since: no alarm.
+    assert_eq!(quiet_days(3, last, last + DAY, last + 30 * DAY), None);
+    // Others' entries dated ahead of this node's clock count only up to the clock.
+    assert_eq!(quiet_days(3, last, last + 30 * DAY, last + 2 * DAY), None);
+}
+
+#[test]
+fn buddies_and_organisers_hear_when_a_member_goes_quiet() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut cat = town.admit(3, "Cat");
+    let mut dan = town.admit(4, "Dan");
+    town.act(&mut cat, Body::CheckIns { days: Some(3), buddies: vec![bob.id()] });
+    let founder = town.founder.id();
+    // Four days later Dan writes: Cat has been quiet for four days.
+    dan.timestamp_ms = cat.timestamp_ms + 4 * DAY;
+    town.act(&mut dan, post("Soup on Sundays"));
+    let now = dan.timestamp_ms;
+    assert_eq!(town.community.quiet_members(bob.id(), now), vec![(cat.id(), 4)]);
+    assert_eq!(town.community.quiet_members(founder, now), vec![(cat.id(), 4)], "organisers hear too");
+    assert_eq!(town.community.quiet_members(dan.id(), now), vec![], "not Dan's buddy");
+    // Any activity of hers counts, "I'm fine today" too.
+    cat.timestamp_ms = now;
+    town.act(&mut cat, Body::CheckIn);
+    assert_eq!(town.community.quiet_members(bob.id(), now), vec![]);
+    // Turned off: nobody is told.
+    bob.timestamp_ms = now;
+    town.act(&mut cat, Body::CheckIns { days: None, buddies: vec![] });
+    dan.timestamp_ms = now + 6 * DAY;
+    town.act(&mut dan, post("Soup again"));
+    assert_eq!(town.community.quiet_members(bob.id(), now + 6 * DAY), vec![]);
+}

@@ -121,6 +121,15 @@ pub struct NewCome {
     pub coming: bool,
 }
 
+/// `POST /api/checkins`: be checked on after `days` quiet days by `buddies` (names or ids),
+/// or (`days` null) not any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCheckIns {
+    pub days: Option<u16>,
+    #[serde(default)]
+    pub buddies: Vec<String>,
+}
+
 /// `GET /api/calendar`: the secret address of this member's calendar feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalendarFeed {
