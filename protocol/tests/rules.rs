@@ -1130,6 +1130,8 @@ fn buddies_and_organisers_hear_when_a_member_goes_quiet() {
     // Four days later Dan writes: Cat has been quiet for four days.
     dan.timestamp_ms = cat.timestamp_ms + 4 * DAY;
     town.act(&mut dan, post("Soup on Sundays"));
+    bob.timestamp_ms = dan.timestamp_ms;
+    town.act(&mut bob, post("Spare seeds"));
     let now = dan.timestamp_ms;
     assert_eq!(town.community.quiet_members(bob.id(), now), vec![(cat.id(), 4)]);
     assert_eq!(town.community.quiet_members(founder, now), vec![(cat.id(), 4)], "organisers hear too");
