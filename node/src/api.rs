@@ -479,7 +479,7 @@ fn parse_kind(text: &str) -> Result<PostKind, ApiError> {
     }
 }
 
-fn resolve_member(node: &NodeHandle, text: &str) -> Result<MemberId, ApiError> {
+pub(crate) fn resolve_member(node: &NodeHandle, text: &str) -> Result<MemberId, ApiError> {
     let replica = node.replica();
     Ok(resolve::member(community(&replica)?, text)?)
 }

@@ -287,3 +287,48 @@ pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64)
     }
     Ok(out)
 }
+
+/// The neighbours (not the asker) whose skills or open offers match a request, with why:
+/// "Neighbours who offer this" on the asker's request.
+pub fn helpers_for(
+    replica: &Replica,
+    community: &Community,
+    request: &EntryHash,
+    now: u64,
+) -> Result<Vec<(MemberId, String, String)>, StoreError> {
+    let store = replica.store();
+    let Some(post) = community.post(request) else { return Ok(Vec::new()) };
+    let Some(view) = store.post(request)? else { return Ok(Vec::new()) };
+    if post.kind != PostKind::Request {
+        return Ok(Vec::new());
+    }
+    let need = Need { title: &view.title, details: &view.details, category: &view.category };
+    let mut offers_of: std::collections::BTreeMap<MemberId, Vec<crate::store::PostView>> = Default::default();
+    for (hash, offer) in community.posts() {
+        let open = offer.status == Status::Open && offer.expires_at_ms >= now && community.post_visible(offer);
+        if offer.kind == PostKind::Offer && open {
+            if let Some(view) = store.post(hash)? {
+                offers_of.entry(offer.author).or_default().push(view);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (id, member) in community.members() {
+        if *id == post.author || !member.admitted || member.suspended.is_some() {
+            continue;
+        }
+        let skills = store.profile(id)?.map(|p| p.skills).unwrap_or_default();
+        let views = offers_of.get(id).map(Vec::as_slice).unwrap_or_default();
+        let offers: Vec<Offer<'_>> =
+            views.iter().map(|v| Offer { post: v.id, title: &v.title, category: &v.category }).collect();
+        if let Some(reason) = matching::why_match(&need, &skills, &offers) {
+            let why = match reason {
+                matching::Reason::Skill(skill) => format!("offers: {skill}"),
+                matching::Reason::Offer { title, .. } => format!("offers: {title}"),
+            };
+            out.push((*id, crate::api::name_of(community, id), why));
+        }
+    }
+    out.sort_by_key(|(_, name, _)| name.to_lowercase());
+    Ok(out)
+}

@@ -9,6 +9,7 @@
 //! (`Origin`) and carry the session's CSRF token. Pages: the board ([`posts`]), time-bank
 //! hours ([`hours`]), neighbours, profiles, join requests and the connection ([`people`]).
 
+mod foryou;
 mod gate;
 mod hours;
 pub mod html;
@@ -68,6 +69,10 @@ pub fn router(node: NodeHandle, gate: Gate, api: Router) -> Router {
         .route("/posts/{post}/renew", post(posts::renew))
         .route("/posts/{post}/calendar.ics", get(posts::calendar))
         .route("/calendar/{file}", get(calendar_feed))
+        .route("/inbox", get(foryou::inbox))
+        .route("/inbox/read", post(foryou::mark_read))
+        .route("/checkins", get(foryou::checkins_form).post(foryou::set_checkins))
+        .route("/checkin", post(foryou::checkin))
         .route("/hours", get(hours::mine))
         .route("/thank", get(hours::thank_form).post(hours::thank))
         .route("/neighbours", get(people::list))
@@ -361,6 +366,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         connection,
         waiting,
         member: member.is_some_and(|m| m.admitted),
+        unread: crate::inbox::items(&replica, now_ms()).map_or(0, |items| items.iter().filter(|i| !i.read).count()),
     }
 }
 

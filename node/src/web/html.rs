@@ -43,6 +43,7 @@ pub enum Nav {
     Hours,
     Neighbours,
     Profile,
+    ForYou,
     None,
 }
 
@@ -59,6 +60,8 @@ pub struct Frame {
     pub waiting: usize,
     /// Whether this person is a member yet (not only asking to join).
     pub member: bool,
+    /// Unread items in the inbox ("For you").
+    pub unread: usize,
 }
 
 /// A whole signed-in page.
@@ -70,6 +73,8 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
     } else {
         String::new()
     };
+    let unread =
+        if frame.unread > 0 { format!(" <span class=\"badge\">({} new)</span>", frame.unread) } else { String::new() };
     for (target, href, label) in [
         (Nav::Board, "/", "What's on".to_string()),
         (Nav::Ask, "/new/request", "Ask for help".to_string()),
@@ -78,6 +83,7 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
         (Nav::Hours, "/hours", "My hours".to_string()),
         (Nav::Neighbours, "/neighbours", format!("Neighbours{waiting}")),
         (Nav::Profile, "/profile", "My profile".to_string()),
+        (Nav::ForYou, "/inbox", format!("<span id=\"inbox-count\" data-live=\"\">For you{unread}</span>")),
     ] {
         let current = if target == nav { " aria-current=\"page\"" } else { "" };
         let _ = write!(links, "<li><a href=\"{href}\"{current}>{label}</a></li>");

@@ -97,7 +97,7 @@ fn words(kind: PostKind) -> Words {
             submit: "Put my gathering on the board",
             tag: "Gathering",
             by: "Started by",
-            reply: "I'll come",
+            reply: "Send my message",
             created: "Your gathering is on the board. Neighbours will see it as soon as their Kith is connected.",
         },
     }
@@ -136,13 +136,14 @@ pub async fn board(
 ) -> Response {
     let frame = frame(&state, &session).await;
     let now = now_ms();
-    let (posts, categories, me) = {
+    let (posts, categories, me, matches) = {
         let replica = state.node.replica();
         let me = replica.me();
         let Some(community) = replica.community() else {
             drop(replica);
             return page(&frame, "What's on", Nav::Board, &not_reached());
         };
+        let matches = crate::inbox::matches(&replica, community, me, now).unwrap_or_default();
         let mut posts = Vec::new();
         let mut categories: BTreeSet<String> = CATEGORIES.iter().map(|c| (*c).to_string()).collect();
         for view in replica.store().posts().unwrap_or_default() {
@@ -156,7 +157,7 @@ pub async fn board(
             }
             posts.push(PostSummary { post: fields, replies: post.replies });
         }
-        (posts, categories, me.to_string())
+        (posts, categories, me.to_string(), matches)
     };
     let search = query.q.trim().to_lowercase();
     let category = query.category.trim().to_lowercase();
@@ -190,6 +191,24 @@ pub async fn board(
 <li><a class=\"button\" href=\"/new/gathering\">Start a gathering</a></li>\
 <li><a class=\"button button-secondary\" href=\"/thank\">Thank someone with hours</a></li></ul>",
     );
+    if !matches.is_empty() && !filtered_query(&query) {
+        main.push_str(
+            "<section class=\"board-section\" aria-labelledby=\"h-might\"><h2 id=\"h-might\">You might help with</h2><ul class=\"cards\">",
+        );
+        for item in &matches {
+            let post = item.post.as_deref().unwrap_or_default();
+            let title = posts.iter().find(|p| p.post.id == post).map(|p| p.post.title.clone()).unwrap_or_default();
+            let _ = write!(
+                main,
+                "<li class=\"card card-request\"><p><a href=\"/posts/{}\">{}</a></p><p class=\"meta\">Asked by {} · {}</p></li>",
+                url_part(post),
+                esc(&title),
+                esc(item.name.as_deref().unwrap_or("a neighbour")),
+                esc(&capitalise(item.reason.as_deref().unwrap_or_default())),
+            );
+        }
+        main.push_str("</ul></section>");
+    }
     // The search form.
     let show_options: Vec<(String, String)> = [
         ("", "Everything"),
@@ -259,6 +278,10 @@ pub async fn board(
     }
     main.push_str("</div>");
     page(&frame, "What's on", Nav::Board, &main)
+}
+
+fn filtered_query(query: &BoardQuery) -> bool {
+    !query.q.trim().is_empty() || !query.category.trim().is_empty() || !query.show.is_empty()
 }
 
 fn not_reached() -> String {
@@ -656,6 +679,34 @@ fn find_post(state: &WebState, text: &str) -> Option<(PostDetail, String)> {
     Some((detail, replica.me().to_string()))
 }
 
+/// "Neighbours who offer this", for the author of a request.
+fn helpers_section(state: &WebState, post: &str) -> String {
+    let helpers = {
+        let replica = state.node.replica();
+        let Some(community) = replica.community() else { return String::new() };
+        let Ok(hash) = post.parse::<EntryHash>() else { return String::new() };
+        crate::inbox::helpers_for(&replica, community, &hash, now_ms()).unwrap_or_default()
+    };
+    if helpers.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "<section aria-labelledby=\"h-helpers\"><h2 id=\"h-helpers\">Neighbours who offer this</h2>\
+<p>They may not have seen your request yet: it is in their “For you” page.</p><ul>",
+    );
+    for (id, name, why) in helpers {
+        let _ = write!(
+            out,
+            "<li><a href=\"/neighbours/{}\">{}</a> — {}</li>",
+            url_part(&id.to_string()),
+            esc(&name),
+            esc(&why)
+        );
+    }
+    out.push_str("</ul></section>");
+    out
+}
+
 fn post_page(
     detail: &PostDetail,
     me: &str,
@@ -752,7 +803,11 @@ fn post_page(
             summary = problems.summary(),
             csrf = csrf_input(csrf),
             field = Field::text("text", "Your message", &reply.text, limits::REPLY)
-                .hint(&format!("If you leave it empty, Kith sends “{}”.", words.reply))
+                .hint(&if kind == PostKind::Gathering {
+                    "A question or a note for them. To say you'll come, use the button above.".to_string()
+                } else {
+                    format!("If you leave it empty, Kith sends “{}”.", words.reply)
+                })
                 .optional()
                 .render(problems),
             button = words.reply,
@@ -887,7 +942,11 @@ pub async fn show(
     } else {
         None
     };
-    let main = post_page(&detail, &me, flash.as_deref(), &ReplyForm::default(), &Problems::default(), &session.csrf);
+    let mut main =
+        post_page(&detail, &me, flash.as_deref(), &ReplyForm::default(), &Problems::default(), &session.csrf);
+    if detail.post.author == me && detail.post.kind == "request" && detail.post.status == "open" {
+        main.push_str(&helpers_section(&state, &detail.post.id));
+    }
     page(&frame, &detail.post.title, Nav::Board, &main)
 }
 
@@ -903,7 +962,12 @@ pub async fn reply(
         return missing(&frame, "This post is not here");
     };
     let words = words(kind_of(&detail.post.kind));
-    let text = if form.text.trim().is_empty() { words.reply.to_string() } else { form.text.trim_end().to_string() };
+    let gathering = detail.post.kind == PostKind::Gathering.as_str();
+    let text = if form.text.trim().is_empty() && !gathering {
+        words.reply.to_string()
+    } else {
+        form.text.trim_end().to_string()
+    };
     let mut problems = Problems::default();
     let hash = detail.post.id.parse::<EntryHash>();
     match hash {
