@@ -118,7 +118,7 @@ impl Client {
             ApiCall::Peers => Answer::Peers(self.get("peers", &[])?),
             ApiCall::Post(new) => Answer::Id(self.post("posts", &new)?),
             ApiCall::Board(filter) => Answer::Board(self.get("posts", &board_query(filter))?),
-            ApiCall::Show { post } => Answer::Post(self.get(&format!("posts/{post}"), &[])?),
+            ApiCall::Show { post } => Answer::Post(Box::new(self.get(&format!("posts/{post}"), &[])?)),
             ApiCall::Reply { post, reply } => Answer::Id(self.post(&format!("posts/{post}/replies"), &reply)?),
             ApiCall::SetStatus { post, status } => {
                 Answer::Quiet(self.post::<_, Created>(&format!("posts/{post}/status"), &status)?)

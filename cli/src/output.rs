@@ -41,7 +41,7 @@ pub enum Answer {
     /// A change whose id is shown only with `--json`.
     Quiet(Created),
     Board(Vec<PostSummary>),
-    Post(PostDetail),
+    Post(Box<PostDetail>),
     Balance(Balance),
     Statement(Vec<TransferOut>),
     Members(Vec<MemberOut>),

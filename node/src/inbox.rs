@@ -246,10 +246,9 @@ pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64)
             && post.kind == PostKind::Offer
             && post.status == Status::Open
             && community.post_visible(post)
+            && let Some(view) = store.post(hash)?
         {
-            if let Some(view) = store.post(hash)? {
-                offer_views.push(view);
-            }
+            offer_views.push(view);
         }
     }
     let offers: Vec<Offer<'_>> =
@@ -306,10 +305,11 @@ pub fn helpers_for(
     let mut offers_of: std::collections::BTreeMap<MemberId, Vec<crate::store::PostView>> = Default::default();
     for (hash, offer) in community.posts() {
         let open = offer.status == Status::Open && offer.expires_at_ms >= now && community.post_visible(offer);
-        if offer.kind == PostKind::Offer && open {
-            if let Some(view) = store.post(hash)? {
-                offers_of.entry(offer.author).or_default().push(view);
-            }
+        if offer.kind == PostKind::Offer
+            && open
+            && let Some(view) = store.post(hash)?
+        {
+            offers_of.entry(offer.author).or_default().push(view);
         }
     }
     let mut out = Vec::new();

@@ -453,12 +453,12 @@ impl Community {
     /// member's latest answer is the one left standing.
     fn apply_gathering_and_renewal(&mut self, entry: &Entry) {
         match entry.body() {
-            Body::Come { post, date, coming } => {
-                if self.posts.get(post).is_some_and(|p| p.kind == PostKind::Gathering) {
-                    let answers = self.attendance.entry(*post).or_default().entry(entry.author()).or_default();
-                    answers.answer(*date, *coming);
-                    answers.latest = Some((entry.hash(), entry.timestamp_ms()));
-                }
+            Body::Come { post, date, coming }
+                if self.posts.get(post).is_some_and(|p| p.kind == PostKind::Gathering) =>
+            {
+                let answers = self.attendance.entry(*post).or_default().entry(entry.author()).or_default();
+                answers.answer(*date, *coming);
+                answers.latest = Some((entry.hash(), entry.timestamp_ms()));
             }
             Body::Renew { post } => {
                 let rules = self.rules;

@@ -114,8 +114,8 @@ impl Schedule {
         let Some(repeat) = self.repeat else { return day == first };
         let apart = day - first;
         match repeat {
-            Repeat::Weekly => apart % 7 == 0,
-            Repeat::Fortnightly => apart % 14 == 0,
+            Repeat::Weekly => apart.is_multiple_of(7),
+            Repeat::Fortnightly => apart.is_multiple_of(14),
             Repeat::Monthly => weekday(day) == weekday(first) && same_week_of_month(first, day),
         }
     }

@@ -98,6 +98,10 @@ pub async fn inbox(State(state): State<WebState>, Extension(session): Extension<
             csrf_input(&session.csrf)
         );
     }
+    main.push_str(
+        "<p><button type=\"button\" id=\"notify-toggle\" class=\"button-secondary\" hidden>\
+Show a notification when something new arrives</button></p>",
+    );
     main.push_str("<p><a href=\"/checkins\">Ask to be checked on</a></p>");
     let feed = crate::api::calendar_secret(&state.node.replica()).ok();
     if let Some(secret) = feed {
