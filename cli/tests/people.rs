@@ -213,3 +213,45 @@ fn a_quiet_neighbour_who_asked_is_noticed_by_her_buddy() {
     // entries as time passing, and Bob has written nothing since: no alert there yet.
     assert!(alerts(&ada).is_empty(), "{:?}", alerts(&ada));
 }
+
+#[test]
+fn a_post_leaves_the_board_unless_its_author_renews_it() {
+    const DAY: u64 = 24 * 3600 * 1000;
+    let world = World::new();
+    let clock = world.root().join("clock-offset-ms");
+    std::fs::write(&clock, "0").expect("write the clock file");
+    world.set_env("KITH_TEST_CLOCK_FILE", clock.to_str().expect("a UTF-8 path"));
+    let ([ada, bob, _cat], _nodes) = three_neighbours(&world);
+
+    let soup = world.kith(&ada, &["request", "Soup for a poorly neighbour"]).ok().to_string();
+    wait_until("Bob sees the request", PROPAGATION, || world.kith(&bob, &["show", &soup[..12]]).code == 0);
+    let first_expiry = show(&world, &bob, &soup)["expires_at_ms"].as_u64().expect("expires_at_ms");
+
+    // 28 of the community's 30 days later, Ada's inbox asks "still needed?".
+    std::fs::write(&clock, (28 * DAY).to_string()).expect("move the clock on");
+    let expiring = |home: &Path| {
+        world
+            .json(home, &["inbox"])
+            .as_array()
+            .expect("an array")
+            .iter()
+            .any(|i| i["kind"] == "expiring" && i["post"] == soup.as_str())
+    };
+    assert!(expiring(&ada), "{}", world.json(&ada, &["inbox"]));
+    assert!(!expiring(&bob), "only the author is asked");
+    world.kith(&ada, &["renew", &soup[..12]]).ok();
+    wait_until("Bob sees the request renewed", PROPAGATION, || {
+        show(&world, &bob, &soup)["expires_at_ms"].as_u64().is_some_and(|at| at >= first_expiry + 27 * DAY)
+    });
+    assert!(!expiring(&ada), "renewed: not about to leave any more");
+    assert!(world.kith(&bob, &["renew", &soup[..12]]).fails(1).contains("only the person who wrote a post"));
+
+    // Past the renewed lifetime it leaves the board, but --all still lists it.
+    std::fs::write(&clock, (60 * DAY).to_string()).expect("move the clock on");
+    let on_board = |all: bool| {
+        let args: &[&str] = if all { &["board", "--all"] } else { &["board"] };
+        world.json(&bob, args).as_array().expect("an array").iter().find(|p| p["id"] == soup.as_str()).cloned()
+    };
+    assert!(on_board(false).is_none());
+    assert_eq!(on_board(true).map(|p| p["status"].clone()), Some(Value::from("expired")));
+}
