@@ -126,6 +126,72 @@ pub enum CommandArgs {
         #[arg(long)]
         hub: bool,
     },
+    /// "I'll come" to a gathering (or, with --no, "I can't come after all")
+    Come {
+        post: String,
+        /// One date of a repeating gathering (like 2026-12-11) instead of every date
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// "I can't come after all"
+        #[arg(long)]
+        no: bool,
+    },
+    /// A gathering as iCalendar text, or (--feed) the address of your calendar feed
+    Calendar {
+        /// The gathering
+        #[arg(required_unless_present = "feed")]
+        post: Option<String>,
+        /// The secret address of a calendar of the gatherings you are coming to
+        #[arg(long, conflicts_with = "post")]
+        feed: bool,
+    },
+    /// Keep your post on the board for another lifetime
+    Renew { post: String },
+    /// What needs you: replies, people coming, hours, newcomers, matches (unread, newest first)
+    Inbox(InboxArgs),
+    /// "I'm fine today" (for neighbours who asked to be checked on)
+    Checkin,
+    /// Ask to be checked on: if you are quiet for N days, your buddies and the organisers are told
+    #[command(subcommand)]
+    Checkins(CheckinsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckinsArgs {
+    /// Turn check-ins on: everyone in the community can see that you asked and who your buddies are
+    On {
+        /// After how many quiet days
+        #[arg(long, value_name = "N")]
+        days: u16,
+        /// A neighbour to tell (repeat for several, at most 5)
+        #[arg(long = "buddy", value_name = "MEMBER", required = true)]
+        buddies: Vec<String>,
+    },
+    /// Turn check-ins off
+    Off,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InboxArgs {
+    #[command(subcommand)]
+    pub read: Option<InboxCommand>,
+    /// Read items too
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// Mark an item read (on this computer only)
+    Read {
+        /// The item's id (as `kith inbox --json` gives it)
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        /// Every item
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,8 +282,23 @@ pub struct PostArgs {
 #[derive(Debug, Args)]
 pub struct GatheringArgs {
     pub title: String,
-    /// When it happens, in words ("Thursdays 2pm")
-    #[arg(long)]
+    /// When it starts: 2026-12-04 14:00 (this computer's time zone) or RFC 3339
+    #[arg(long, value_name = "DATETIME")]
+    pub starts: Option<String>,
+    /// When the first one ends (same forms as --starts)
+    #[arg(long, value_name = "DATETIME", requires = "starts")]
+    pub ends: Option<String>,
+    /// How it repeats
+    #[arg(long, value_enum, requires = "starts")]
+    pub repeat: Option<RepeatArg>,
+    /// The last date it repeats on (like 2027-03-25)
+    #[arg(long, value_name = "DATE", requires = "repeat")]
+    pub until: Option<String>,
+    /// How many people there is room for
+    #[arg(long, value_name = "N", requires = "starts")]
+    pub capacity: Option<u32>,
+    /// When it happens, in words ("Thursdays 2pm"), for a gathering without a start time
+    #[arg(long, default_value = "")]
     pub when: String,
     #[arg(long, default_value = "")]
     pub place: String,
@@ -225,6 +306,13 @@ pub struct GatheringArgs {
     pub details: String,
     #[arg(long, default_value = "")]
     pub category: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RepeatArg {
+    Weekly,
+    Fortnightly,
+    Monthly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -264,19 +352,23 @@ pub struct PayArgs {
     pub memo: String,
 }
 
+/// Changes only the fields given (a first profile needs --name).
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
     #[arg(long)]
-    pub name: String,
-    #[arg(long, default_value = "")]
-    pub about: String,
-    #[arg(long, default_value = "")]
-    pub area: String,
-    /// A skill (repeat for several)
+    pub name: Option<String>,
+    #[arg(long)]
+    pub about: Option<String>,
+    #[arg(long)]
+    pub area: Option<String>,
+    /// A skill (repeat for several; replaces the skills listed before)
     #[arg(long = "skill")]
     pub skills: Vec<String>,
-    #[arg(long, default_value = "")]
-    pub contact: String,
+    /// Remove every skill
+    #[arg(long, conflicts_with = "skills")]
+    pub no_skills: bool,
+    #[arg(long)]
+    pub contact: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -118,7 +118,7 @@ impl Client {
             ApiCall::Peers => Answer::Peers(self.get("peers", &[])?),
             ApiCall::Post(new) => Answer::Id(self.post("posts", &new)?),
             ApiCall::Board(filter) => Answer::Board(self.get("posts", &board_query(filter))?),
-            ApiCall::Show { post } => Answer::Post(self.get(&format!("posts/{post}"), &[])?),
+            ApiCall::Show { post } => Answer::Post(Box::new(self.get(&format!("posts/{post}"), &[])?)),
             ApiCall::Reply { post, reply } => Answer::Id(self.post(&format!("posts/{post}/replies"), &reply)?),
             ApiCall::SetStatus { post, status } => {
                 Answer::Quiet(self.post::<_, Created>(&format!("posts/{post}/status"), &status)?)
@@ -152,6 +152,21 @@ impl Client {
                 } else {
                     Answer::Report(Box::new(self.get("report", &query)?))
                 }
+            ApiCall::Come { post, come } => Answer::Quiet(self.post(&format!("posts/{post}/come"), &come)?),
+            ApiCall::Renew { post } => {
+                Answer::Quiet(self.post(&format!("posts/{post}/renew"), &serde_json::json!({}))?)
+            }
+            ApiCall::Calendar { post } => {
+                let mut response = self.get_raw(&format!("posts/{post}/calendar"), &[])?;
+                Answer::Text(response.body_mut().read_to_string().context("the node's calendar could not be read")?)
+            }
+            ApiCall::Inbox { all } => Answer::Inbox(self.get("inbox", &[("all", all.to_string())])?),
+            ApiCall::InboxRead(read) => Answer::Quiet(self.post("inbox/read", &read)?),
+            ApiCall::CheckIns(checkins) => Answer::Quiet(self.post("checkins", &checkins)?),
+            ApiCall::CheckIn => Answer::Quiet(self.post("checkin", &serde_json::json!({}))?),
+            ApiCall::CalendarFeed => {
+                let feed: kith_node::api::wire::CalendarFeed = self.get("calendar", &[])?;
+                Answer::Feed(feed)
             }
             ApiCall::Export { format, out } => {
                 let text = match format {

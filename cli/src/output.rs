@@ -43,7 +43,7 @@ pub enum Answer {
     /// A change whose id is shown only with `--json`.
     Quiet(Created),
     Board(Vec<PostSummary>),
-    Post(PostDetail),
+    Post(Box<PostDetail>),
     Balance(Balance),
     Statement(Vec<TransferOut>),
     Members(Vec<MemberOut>),
@@ -51,8 +51,12 @@ pub enum Answer {
     Announcements(Vec<AnnouncementOut>),
     /// The organisers' report.
     Report(Box<ReportOut>),
-    /// Printed as is (an export).
+    /// Printed as is (an export, a calendar).
     Text(String),
+    /// What needs this member.
+    Inbox(Vec<kith_node::api::wire::InboxItem>),
+    /// The address of the calendar feed.
+    Feed(kith_node::api::wire::CalendarFeed),
     Written(PathBuf),
     Local(Local),
 }
@@ -97,6 +101,8 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
             Answer::Report(v) => to_json(v)?,
             Answer::Announcements(v) => to_json(v)?,
             Answer::Text(text) => text.trim_end().to_string(),
+            Answer::Feed(v) => to_json(v)?,
+            Answer::Inbox(v) => to_json(v)?,
             Answer::Written(path) => to_json(&serde_json::json!({ "written": path }))?,
             Answer::Local(v) => to_json(v)?,
         };
@@ -139,6 +145,23 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
             }
         }
         Answer::Text(text) => out_ref.push_str(text),
+        Answer::Inbox(items) => {
+            if items.is_empty() {
+                say!(out_ref, "Nothing new for you.");
+            }
+            for item in items {
+                let new = if item.read { " " } else { "*" };
+                say!(out_ref, "{new} {} ({})  [{}]", item.text, relative(item.at_ms, now), item.id);
+            }
+        }
+        Answer::Feed(feed) => {
+            say!(out_ref, "{}", feed.url);
+            say!(
+                out_ref,
+                "Add this address to a calendar app on this computer: it lists the gatherings you are coming to."
+            );
+            say!(out_ref, "Keep it to yourself: anyone with it can read that list.");
+        }
         Answer::Written(path) => say!(out_ref, "wrote {}", path.display()),
         Answer::Local(local) => print_local(out_ref, local),
     }
@@ -262,6 +285,9 @@ fn print_board(out: &mut String, posts: &[PostSummary], now: u64) {
     for p in posts {
         let f = &p.post;
         let mut title = f.title.clone();
+        if let Some(starts) = &f.starts_in_words {
+            title.push_str(&format!(" ({starts})"));
+        }
         if !f.when.is_empty() {
             title.push_str(&format!(" ({})", f.when));
         }
@@ -292,6 +318,24 @@ fn print_post(out: &mut String, p: &PostDetail, now: u64) {
     for (label, value) in [("category", &f.category), ("when", &f.when), ("place", &f.place)] {
         if !value.is_empty() {
             say!(out, "{label}: {value}");
+        }
+    }
+    if let Some(starts) = &f.starts_in_words {
+        let mut when = starts.clone();
+        if let (Some(repeat), Some(until)) = (&f.repeat, &f.until) {
+            when.push_str(&format!(", {repeat} until {until}"));
+        } else if let Some(repeat) = &f.repeat {
+            when.push_str(&format!(", {repeat}"));
+        }
+        say!(out, "starts: {when}");
+        let names: Vec<&str> = f.coming.iter().map(|c| c.name.as_str()).collect();
+        let room =
+            f.capacity.map(|c| format!(" of {c} places{}", if f.full { ", full" } else { "" })).unwrap_or_default();
+        let on = f.next_date.as_deref().map(|d| format!(" on {d}")).unwrap_or_default();
+        if names.is_empty() {
+            say!(out, "coming{on}: nobody yet{room}");
+        } else {
+            say!(out, "coming{on}: {} ({}{room})", names.join(", "), names.len());
         }
     }
     say!(out, "id: {}", f.id);

@@ -8,13 +8,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use kith_node::api::wire::{
-    NewAppointment, NewInvite, NewPost, NewProfile, NewReply, NewStatus, NewSuspension, NewTransfer, NewVouch,
-    RevokeInvite,
+    NewAppointment, NewCheckIns, NewCome, NewInvite, NewPost, NewProfile, NewRead, NewReply, NewSchedule, NewStatus,
+    NewSuspension, NewTransfer, NewVouch, RevokeInvite,
 };
 use kith_node::invite::Invite;
 use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
 
-use crate::args::{BoardArgs, CommandArgs, CommunityArgs, ExportFormat, InviteCommand, KeyArgs, KindArg, RunArgs};
+use crate::args::{
+    BoardArgs, CheckinsArgs, CommandArgs, CommunityArgs, ExportFormat, GatheringArgs, InboxCommand, InviteCommand,
+    KeyArgs, KindArg, RepeatArg, RunArgs,
+};
 
 /// Bad input on the command line: exit code 2, nothing done.
 #[derive(Debug)]
@@ -111,6 +114,25 @@ pub enum ApiCall {
         to_ms: Option<u64>,
         csv: bool,
     },
+    Come {
+        post: String,
+        come: NewCome,
+    },
+    /// A gathering as iCalendar text.
+    Calendar {
+        post: String,
+    },
+    /// The address of this member's calendar feed.
+    CalendarFeed,
+    Renew {
+        post: String,
+    },
+    Inbox {
+        all: bool,
+    },
+    InboxRead(NewRead),
+    CheckIns(NewCheckIns),
+    CheckIn,
 }
 
 #[derive(Debug, Default)]
@@ -208,6 +230,7 @@ fn post(
         when: when.trim().to_string(),
         place: place.trim().to_string(),
         expires_at_ms: None,
+        schedule: None,
     };
     check(&Body::Post {
         kind,
@@ -217,7 +240,49 @@ fn post(
         when: new.when.clone(),
         place: new.place.clone(),
         expires_at: None,
+        schedule: None,
     })?;
+    Ok(ApiCall::Post(new))
+}
+
+/// A gathering: with a start time (`--starts`, checked by the protocol's own schedule rules)
+/// or, as before, with `--when` in words.
+fn gathering(g: GatheringArgs) -> Result<ApiCall, UsageError> {
+    let Some(starts) = g.starts else {
+        if g.when.trim().is_empty() {
+            return Err(usage(
+                "a gathering needs --starts (like \"2026-12-04 14:00\") or --when (like \"Thursdays 2pm\")",
+            ));
+        }
+        return post(PostKind::Gathering, g.title, g.details, g.category, g.when, g.place);
+    };
+    let starts_at_ms = kith_node::when::parse_date_time(&starts).map_err(usage)?;
+    let ends_at_ms = g.ends.as_deref().map(kith_node::when::parse_date_time).transpose().map_err(usage)?;
+    let until = g.until.as_deref().map(kith_node::when::parse_day).transpose().map_err(usage)?;
+    let repeat = g.repeat.map(|r| match r {
+        RepeatArg::Weekly => kith_protocol::Repeat::Weekly,
+        RepeatArg::Fortnightly => kith_protocol::Repeat::Fortnightly,
+        RepeatArg::Monthly => kith_protocol::Repeat::Monthly,
+    });
+    let schedule = kith_protocol::Schedule {
+        starts_at: starts_at_ms,
+        ends_at: ends_at_ms,
+        offset_minutes: kith_node::when::offset_minutes(starts_at_ms),
+        repeat,
+        until,
+        capacity: g.capacity,
+    };
+    schedule.check().map_err(|e| usage(e.to_string()))?;
+    let ApiCall::Post(mut new) = post(PostKind::Gathering, g.title, g.details, g.category, g.when, g.place)? else {
+        return Err(usage("a gathering could not be made"));
+    };
+    new.schedule = Some(NewSchedule {
+        starts_at_ms,
+        ends_at_ms,
+        repeat: repeat.map(|r| r.as_str().to_string()),
+        until: until.map(kith_node::when::day_text),
+        capacity: g.capacity,
+    });
     Ok(ApiCall::Post(new))
 }
 
@@ -333,13 +398,34 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Request(p) => {
             api(post(PostKind::Request, p.title, p.details, p.category, String::new(), String::new())?)
         }
-        CommandArgs::Gathering(g) => {
-            if g.when.trim().is_empty() {
-                return Err(usage("a gathering needs --when (like \"Thursdays 2pm\")"));
+        CommandArgs::Gathering(g) => api(gathering(g)?),
+        CommandArgs::Come { post, date, no } => {
+            let post = post_ref(&post)?;
+            if let Some(date) = &date {
+                kith_node::when::parse_day(date).map_err(usage)?;
             }
-            api(post(PostKind::Gathering, g.title, g.details, g.category, g.when, g.place)?)
+            api(ApiCall::Come { post, come: NewCome { date: date.map(|d| d.trim().to_string()), coming: !no } })
         }
         CommandArgs::Board(b) if b.print => api(ApiCall::BoardPrint),
+        CommandArgs::Calendar { post: Some(post), feed: false } => api(ApiCall::Calendar { post: post_ref(&post)? }),
+        CommandArgs::Calendar { .. } => api(ApiCall::CalendarFeed),
+        CommandArgs::Renew { post } => api(ApiCall::Renew { post: post_ref(&post)? }),
+        CommandArgs::Checkin => api(ApiCall::CheckIn),
+        CommandArgs::Checkins(CheckinsArgs::Off) => {
+            api(ApiCall::CheckIns(NewCheckIns { days: None, buddies: Vec::new() }))
+        }
+        CommandArgs::Checkins(CheckinsArgs::On { days, buddies }) => {
+            let buddies = buddies.iter().map(|b| member_ref(b)).collect::<Result<Vec<_>, _>>()?;
+            check(&Body::CheckIns { days: Some(days), buddies: vec![ANY_MEMBER; buddies.len()] })?;
+            api(ApiCall::CheckIns(NewCheckIns { days: Some(days), buddies }))
+        }
+        CommandArgs::Inbox(inbox) => match inbox.read {
+            Some(InboxCommand::Read { id, all }) => {
+                let ids = id.map(|i| vec![i.trim().to_string()]).unwrap_or_default();
+                api(ApiCall::InboxRead(NewRead { ids, all }))
+            }
+            None => api(ApiCall::Inbox { all: inbox.all }),
+        },
         CommandArgs::Board(b) => api(ApiCall::Board(board(b))),
         CommandArgs::Show { post } => api(ApiCall::Show { post: post_ref(&post)? }),
         CommandArgs::Reply { post, text } => {
@@ -374,19 +460,35 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             api(ApiCall::Vouch(NewVouch { member, note }))
         }
         CommandArgs::Profile(p) => {
-            let new = NewProfile {
-                name: p.name.trim().to_string(),
-                about: p.about,
-                area: p.area.trim().to_string(),
-                skills: p.skills.iter().map(|s| s.trim().to_string()).collect(),
-                contact: p.contact.trim().to_string(),
+            let skills = if p.no_skills {
+                Some(Vec::new())
+            } else if p.skills.is_empty() {
+                None
+            } else {
+                Some(p.skills.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>())
             };
+            let new = NewProfile {
+                name: p.name.map(|n| n.trim().to_string()),
+                about: p.about,
+                area: p.area.map(|a| a.trim().to_string()),
+                skills,
+                contact: p.contact.map(|c| c.trim().to_string()),
+            };
+            if new.name.is_none()
+                && new.about.is_none()
+                && new.area.is_none()
+                && new.skills.is_none()
+                && new.contact.is_none()
+            {
+                return Err(usage("give at least one field to change: --name, --about, --area, --skill, --contact"));
+            }
+            // The fields given must each be within bounds (a stand-in name where none is given).
             check(&Body::Profile {
-                name: new.name.clone(),
-                about: new.about.clone(),
-                area: new.area.clone(),
-                skills: new.skills.clone(),
-                contact: new.contact.clone(),
+                name: new.name.clone().unwrap_or_else(|| "x".into()),
+                about: new.about.clone().unwrap_or_default(),
+                area: new.area.clone().unwrap_or_default(),
+                skills: new.skills.clone().unwrap_or_default(),
+                contact: new.contact.clone().unwrap_or_default(),
             })?;
             api(ApiCall::Profile(new))
         }

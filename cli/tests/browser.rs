@@ -796,3 +796,142 @@ async fn organiser_report(tools: &Tools) {
     let _ = alice.close().await;
     let _ = bob.close().await;
 }
+
+/// Issue 14 in the page: a gathering started from its form, "I'll come" by keyboard, the
+/// author's "For you" page with its live count, a request heading the board of the neighbour
+/// whose skill it names and "Neighbours who offer this" on it, and check-ins turned on and
+/// answered with "I'm fine today". axe on every new page and state; phone width and 200% zoom.
+#[test]
+fn neighbours_come_together_through_the_page() {
+    let tools = tools();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    runtime.block_on(come_together(&tools));
+}
+
+async fn come_together(tools: &Tools) {
+    let world = World::new();
+    let (a, b) = (world.home("alice"), world.home("bob"));
+    world.kith(&a, &["init", "--name", "Alice"]).ok();
+    world.kith(&a, &["community", "create", "Elm Street"]).ok();
+    let _node_a = world.start(&a, &[]);
+    let invite = world.kith(&a, &["invite"]).ok().to_string();
+    world.kith(&b, &["join", &invite, "--name", "Bob"]).ok();
+    let _node_b = world.start(&b, &[]);
+    wait_until("Bob asks to join", PROPAGATION, || {
+        world.json(&a, &["members", "--pending"]).as_array().is_some_and(|list| !list.is_empty())
+    });
+    world.kith(&a, &["vouch", "Bob"]).ok();
+    wait_until("Bob is a member on his own node", PROPAGATION, || world.json(&b, &["status"])["role"] == "member");
+    world.kith(&b, &["profile", "--skill", "shopping", "--contact", "07700 900123"]).ok();
+
+    let scratch = tempfile::tempdir().expect("a folder for browser profiles");
+    let driver = Driver::start(tools, &scratch.path().join("chromedriver.log"));
+    let alice = browser(&driver, tools, &scratch.path().join("alice"), true).await;
+    let link_a = login_link(&world, &a);
+    let base_a = base_of(&link_a);
+    goto(&alice, &link_a).await;
+
+    // Alice starts a weekly gathering from the form.
+    goto(&alice, &format!("{base_a}/new/gathering")).await;
+    axe(&alice, tools, "the new gathering form").await;
+    type_into(&alice, "#f-title", "Knitting circle").await;
+    must(
+        alice.execute("document.getElementById('f-starts').value = '2030-01-03T14:00'; return true;", vec![]).await,
+        "set the start",
+    );
+    must(alice.execute("document.getElementById('f-ends').value = '16:00'; return true;", vec![]).await, "set the end");
+    must(find(&alice, "#f-repeat").await.select_by_value("weekly").await, "choose weekly");
+    type_into(&alice, "#f-capacity", "8").await;
+    type_into(&alice, "#f-place", "Elm Street library").await;
+    screenshot(&alice, "new-gathering.png").await;
+    click_text(&alice, "Put my gathering on the board").await;
+    wait_for_text(&alice, ".flash", "Your gathering is on the board", false, PAGE).await;
+    let facts = text_of(&alice, ".facts-list").await;
+    assert!(facts.contains("Thursday 3 January 2030, 2:00 pm to 4:00 pm, every week"), "{facts}");
+    let gathering = path_of(&alice).await.split('?').next().unwrap_or_default().to_string();
+    axe(&alice, tools, "a new gathering").await;
+
+    // Bob opens it and says he'll come, by keyboard.
+    let bob = browser(&driver, tools, &scratch.path().join("bob"), true).await;
+    let link_b = login_link(&world, &b);
+    let base_b = base_of(&link_b);
+    goto(&bob, &link_b).await;
+    wait_for_text(&bob, "#board", "Knitting circle", true, PROPAGATION).await;
+    goto(&bob, &format!("{base_b}{gathering}")).await;
+    axe(&bob, tools, "someone else's gathering").await;
+    assert!(text_of(&bob, "#coming").await.contains("Nobody has said they are coming yet"));
+    tab_to(&bob, "I'll come (every time)", 40).await;
+    press(&bob, Key::Enter).await;
+    wait_for_text(&bob, ".flash", "Alice will see that you are coming", false, PAGE).await;
+    assert!(text_of(&bob, "#coming").await.contains("1 person coming (room for 8)"));
+    axe(&bob, tools, "a gathering one is coming to").await;
+    screenshot(&bob, "gathering.png").await;
+    let ics = must(
+        bob.execute(
+            "var r = new XMLHttpRequest(); r.open('GET', arguments[0], false); r.send(); return r.responseText;",
+            vec![json!(format!("{gathering}/calendar.ics"))],
+        )
+        .await,
+        "fetch the .ics",
+    );
+    assert!(ics.as_str().is_some_and(|t| t.contains("RRULE:FREQ=WEEKLY")), "{ics}");
+
+    // Alice's "For you" count goes up on the page she has open; her inbox says Bob is coming.
+    goto(&alice, &format!("{base_a}/")).await;
+    wait_for_text(&alice, "#inbox-count", "For you (1 new)", false, PROPAGATION).await;
+    click_text(&alice, "For you (1 new)").await;
+    wait_for_text(&alice, "#inbox", "Bob is coming to “Knitting circle”", false, PAGE).await;
+    axe(&alice, tools, "the inbox").await;
+    screenshot(&alice, "for-you.png").await;
+    click_text(&alice, "Mark everything as seen").await;
+    wait_for_text(&alice, "#inbox", "Nothing new", false, PAGE).await;
+    assert_eq!(text_of(&alice, "#inbox-count").await, "For you");
+
+    // Alice asks for help with shopping: it heads Bob's board, with the reason.
+    world.kith(&a, &["request", "Help with the weekly shop", "--category", "shopping"]).ok();
+    goto(&bob, &format!("{base_b}/")).await;
+    wait_for_text(&bob, "main", "You might help with", true, PROPAGATION).await;
+    assert!(text_of(&bob, "main").await.contains("Because you offer: shopping"));
+    axe(&bob, tools, "the board with a request Bob might help with").await;
+    screenshot(&bob, "you-might-help.png").await;
+    let request = world.json(&a, &["board", "--kind", "request"])[0]["id"].as_str().unwrap_or_default().to_string();
+    goto(&alice, &format!("{base_a}/posts/{request}")).await;
+    wait_for_text(&alice, "main", "Neighbours who offer this", false, PAGE).await;
+    assert!(text_of(&alice, "main").await.contains("Bob — offers: shopping"));
+    axe(&alice, tools, "a request with neighbours who offer it").await;
+
+    // Bob asks to be checked on, with Alice as his buddy, then says he is fine today.
+    goto(&bob, &format!("{base_b}/checkins")).await;
+    axe(&bob, tools, "check-ins, off").await;
+    type_into(&bob, "#f-days", "3").await;
+    type_into(&bob, "#f-buddy", "Alice").await;
+    click_text(&bob, "Turn it on").await;
+    wait_for_text(
+        &bob,
+        "main",
+        "It is on: if you are quiet for 3 days, Alice and the organisers are told.",
+        false,
+        PAGE,
+    )
+    .await;
+    axe(&bob, tools, "check-ins, on").await;
+    screenshot(&bob, "checkins.png").await;
+    tab_to(&bob, "I'm fine today", 40).await;
+    press(&bob, Key::Enter).await;
+    wait_for_text(&bob, ".flash", "Your buddies will not be worried", false, PAGE).await;
+    axe(&bob, tools, "check-ins, after I'm fine today").await;
+
+    // Phone width and 200% zoom.
+    for (width, what) in [(360, "a phone"), (640, "200% zoom of a 1280px window")] {
+        must(bob.set_window_size(width, 900).await, "resize");
+        for path in ["/inbox", "/checkins", "/new/gathering", gathering.as_str()] {
+            goto(&bob, &format!("{base_b}{path}")).await;
+            let (fits, measured) = fits_width(&bob).await;
+            assert!(fits, "{path} scrolls sideways at {what} ({width}px): {measured}");
+        }
+    }
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}

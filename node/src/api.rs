@@ -122,6 +122,14 @@ pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router
         .route("/api/posts/{post}", get(show_post))
         .route("/api/posts/{post}/replies", post(create_reply))
         .route("/api/posts/{post}/status", post(set_status))
+        .route("/api/posts/{post}/come", post(come))
+        .route("/api/posts/{post}/renew", post(renew))
+        .route("/api/posts/{post}/calendar", get(post_calendar))
+        .route("/api/calendar", get(calendar_feed))
+        .route("/api/inbox", get(inbox))
+        .route("/api/checkins", post(set_checkins))
+        .route("/api/checkin", post(checkin))
+        .route("/api/inbox/read", post(inbox_read))
         .route("/api/transfers", post(create_transfer))
         .route("/api/balance", get(balance))
         .route("/api/statement", get(statement))
@@ -301,7 +309,50 @@ pub(crate) fn post_fields(
         created_at_ms: post.created_at_ms,
         expires_at: rfc3339(post.expires_at_ms),
         expires_at_ms: post.expires_at_ms,
+        ..gathering_fields(community, &view.id, post, now)
     }
+}
+
+/// A gathering's time and who is coming, as [`PostFields`] carries them (everything else
+/// empty, for `..` in [`post_fields`]). For a repeating gathering the start and the list of
+/// who is coming are those of its next date.
+fn gathering_fields(
+    community: &Community,
+    hash: &EntryHash,
+    post: &kith_protocol::community::Post,
+    now: u64,
+) -> PostFields {
+    let mut fields = PostFields::default();
+    let Some(schedule) = post.schedule else { return fields };
+    let next_day = crate::when::coming_days(&schedule, now, 1).first().copied();
+    let day = next_day.unwrap_or_else(|| schedule.days_from(0, usize::MAX).last().copied().unwrap_or(0));
+    let starts = crate::when::occurrence_start(&schedule, day);
+    let length = schedule.ends_at.map(|end| end.saturating_sub(schedule.starts_at));
+    fields.starts_at = Some(rfc3339(starts));
+    fields.starts_at_ms = Some(starts);
+    fields.starts_in_words = Some(crate::when::in_words(starts, now));
+    fields.ends_at_ms = length.map(|l| starts + l);
+    fields.ends_at = fields.ends_at_ms.map(rfc3339);
+    fields.repeat = schedule.repeat.map(|r| r.as_str().to_string());
+    fields.until = schedule.until.map(crate::when::day_text);
+    fields.capacity = schedule.capacity;
+    fields.next_date = schedule.repeat.map(|_| crate::when::day_text(day));
+    let date = schedule.repeat.map(|_| day);
+    if let Some(attendance) = community.attendance(hash) {
+        for (member, answers) in attendance {
+            let shown = community.member(member).is_none_or(|m| m.suspended.is_none());
+            let coming = match date {
+                Some(day) => answers.coming_on(Some(day)),
+                None => answers.coming_on(None),
+            };
+            if shown && coming {
+                fields.coming.push(Coming { member_id: member.to_string(), name: name_of(community, member) });
+            }
+        }
+    }
+    fields.coming.sort_by_key(|c| c.name.to_lowercase());
+    fields.full = schedule.capacity.is_some_and(|c| fields.coming.len() >= c as usize);
+    fields
 }
 
 pub(crate) fn post_detail(
@@ -437,7 +488,7 @@ fn parse_kind(text: &str) -> Result<PostKind, ApiError> {
     }
 }
 
-fn resolve_member(node: &NodeHandle, text: &str) -> Result<MemberId, ApiError> {
+pub(crate) fn resolve_member(node: &NodeHandle, text: &str) -> Result<MemberId, ApiError> {
     let replica = node.replica();
     Ok(resolve::member(community(&replica)?, text)?)
 }
@@ -675,16 +726,237 @@ async fn board(
 }
 
 async fn create_post(State(state): State<ApiState>, Input(new): Input<NewPost>) -> Result<Json<Created>, ApiError> {
+    let kind = parse_kind(&new.kind)?;
+    let schedule = new.schedule.as_ref().map(schedule_of).transpose()?;
     let body = Body::Post {
-        kind: parse_kind(&new.kind)?,
+        kind,
         title: new.title,
         details: new.details,
         category: new.category,
         when: new.when,
         place: new.place,
-        expires_at: new.expires_at_ms,
+        expires_at: new.expires_at_ms.or_else(|| schedule.as_ref().and_then(gathering_ends)),
+        schedule,
     };
     Ok(Json(publish(&state.node, body).await?))
+}
+
+/// A gathering's schedule from the API's form of it, in this node's time zone.
+pub(crate) fn schedule_of(new: &NewSchedule) -> Result<kith_protocol::Schedule, ApiError> {
+    let repeat = match new.repeat.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => None,
+        Some(text) => Some(kith_protocol::Repeat::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!("`{text}` is not a repetition: weekly, fortnightly or monthly"))
+        })?),
+    };
+    let until = new
+        .until
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(crate::when::parse_day)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    let schedule = kith_protocol::Schedule {
+        starts_at: new.starts_at_ms,
+        ends_at: new.ends_at_ms,
+        offset_minutes: crate::when::offset_minutes(new.starts_at_ms),
+        repeat,
+        until,
+        capacity: new.capacity,
+    };
+    schedule.check().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(schedule)
+}
+
+/// When a gathering leaves the board by itself: after its last date (a one-off one three hours
+/// after it starts unless it says when it ends); `None` for one that repeats with no last date
+/// (the community's lifetime, renewed by its author).
+pub(crate) fn gathering_ends(schedule: &kith_protocol::Schedule) -> Option<u64> {
+    let length = schedule.ends_at.map_or(3 * 3_600_000, |end| end.saturating_sub(schedule.starts_at));
+    let last_day = match (schedule.repeat, schedule.until) {
+        (None, _) => schedule.first_day(),
+        (Some(_), Some(until)) => schedule.days_from(until.saturating_sub(62), usize::MAX).last().copied()?,
+        (Some(_), None) => return None,
+    };
+    Some(crate::when::occurrence_start(schedule, last_day).saturating_add(length))
+}
+
+/// "I'll come" or "can't come after all", to every date or one.
+async fn come(
+    State(state): State<ApiState>,
+    Path(post): Path<String>,
+    Input(new): Input<NewCome>,
+) -> Result<Json<Created>, ApiError> {
+    let post = resolve_post(&state.node, &post)?;
+    let date = new
+        .date
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(crate::when::parse_day)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    Ok(Json(publish(&state.node, Body::Come { post, date, coming: new.coming }).await?))
+}
+
+/// Another lifetime for one's own post.
+async fn renew(State(state): State<ApiState>, Path(post): Path<String>) -> Result<Json<Created>, ApiError> {
+    let post = resolve_post(&state.node, &post)?;
+    Ok(Json(publish(&state.node, Body::Renew { post }).await?))
+}
+
+fn ics_response(text: String) -> Response {
+    let mut response = text.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8"));
+    response
+}
+
+/// A gathering as iCalendar text.
+async fn post_calendar(State(state): State<ApiState>, Path(post): Path<String>) -> Result<Response, ApiError> {
+    let hash = resolve_post(&state.node, &post)?;
+    let replica = state.node.replica();
+    let community = community(&replica)?;
+    Ok(ics_response(gathering_calendar(&replica, community, &[hash])?))
+}
+
+/// Gatherings (those with a start time, visible) as one iCalendar document.
+pub(crate) fn gathering_calendar(
+    replica: &Replica,
+    community: &Community,
+    posts: &[EntryHash],
+) -> Result<String, ApiError> {
+    let mut views = Vec::new();
+    for hash in posts {
+        let Some(post) = community.post(hash).filter(|p| community.post_visible(p)) else { continue };
+        let Some(schedule) = post.schedule else {
+            if posts.len() == 1 {
+                return Err(ApiError::Refused("this post has no start time to put in a calendar".into()));
+            }
+            continue;
+        };
+        if let Some(view) = replica.store().post(hash)? {
+            views.push((view, schedule, name_of(community, &post.author), post.created_at_ms));
+        }
+    }
+    if posts.len() == 1 && views.is_empty() {
+        return Err(ApiError::NotFound("this gathering is not known here".into()));
+    }
+    let ids: Vec<String> = views.iter().map(|(view, ..)| view.id.to_string()).collect();
+    let entries: Vec<crate::when::CalendarEntry<'_>> = views
+        .iter()
+        .zip(&ids)
+        .map(|((view, schedule, author, created), id)| crate::when::CalendarEntry {
+            id,
+            title: &view.title,
+            details: &view.details,
+            place: &view.place,
+            author_name: author,
+            schedule,
+            created_at_ms: *created,
+        })
+        .collect();
+    Ok(crate::when::calendar(community.name(), &entries, now_ms()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct InboxQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /api/inbox`: unread items (all with `all`), newest first.
+async fn inbox(
+    State(state): State<ApiState>,
+    Params(query): Params<InboxQuery>,
+) -> Result<Json<Vec<InboxItem>>, ApiError> {
+    let replica = state.node.replica();
+    community(&replica)?;
+    let mut items = crate::inbox::items(&replica, now_ms())?;
+    if !query.all {
+        items.retain(|i| !i.read);
+    }
+    Ok(Json(items))
+}
+
+/// `POST /api/inbox/read`: marks items read on this node.
+async fn inbox_read(State(state): State<ApiState>, Input(new): Input<NewRead>) -> Result<Json<Created>, ApiError> {
+    let replica = state.node.replica();
+    let ids: Vec<String> = if new.all {
+        crate::inbox::items(&replica, now_ms())?.into_iter().map(|i| i.id).collect()
+    } else {
+        let known: std::collections::BTreeSet<String> =
+            crate::inbox::items(&replica, now_ms())?.into_iter().map(|i| i.id).collect();
+        for id in &new.ids {
+            if !known.contains(id) {
+                return Err(ApiError::NotFound(format!("there is no item {id} in the inbox")));
+            }
+        }
+        new.ids.clone()
+    };
+    crate::inbox::mark_read(&replica, &ids)?;
+    Ok(Json(Created { id: String::new() }))
+}
+
+/// `POST /api/checkins`: opt in (or out) of being checked on.
+async fn set_checkins(
+    State(state): State<ApiState>,
+    Input(new): Input<NewCheckIns>,
+) -> Result<Json<Created>, ApiError> {
+    let mut buddies = Vec::new();
+    for text in &new.buddies {
+        let id = resolve_member(&state.node, text)?;
+        if id == state.node.replica().me() {
+            return Err(ApiError::BadRequest("you cannot be your own buddy: name a neighbour".into()));
+        }
+        if !buddies.contains(&id) {
+            buddies.push(id);
+        }
+    }
+    if new.days.is_none() {
+        buddies.clear();
+    }
+    Ok(Json(publish(&state.node, Body::CheckIns { days: new.days, buddies }).await?))
+}
+
+/// `POST /api/checkin`: "I'm fine today".
+async fn checkin(State(state): State<ApiState>) -> Result<Json<Created>, ApiError> {
+    Ok(Json(publish(&state.node, Body::CheckIn).await?))
+}
+
+/// The store's key of the calendar feed's secret.
+const CALENDAR_SECRET: &str = "calendar-feed-secret";
+
+/// This node's calendar feed secret, made on first use (32 random bytes as hex).
+pub(crate) fn calendar_secret(replica: &Replica) -> Result<String, ApiError> {
+    if let Some(secret) = replica.store().meta_get(CALENDAR_SECRET)? {
+        return String::from_utf8(secret).map_err(|e| ApiError::Internal(e.to_string()));
+    }
+    let secret = new_token().map_err(ApiError::Internal)?;
+    replica.store().meta_put(CALENDAR_SECRET, secret.as_bytes())?;
+    Ok(secret)
+}
+
+/// The gatherings this node's member is coming to, as one iCalendar document (the feed).
+pub(crate) fn my_calendar(replica: &Replica) -> Result<String, ApiError> {
+    let community = community(replica)?;
+    let me = replica.me();
+    let mine: Vec<EntryHash> = community
+        .posts()
+        .filter(|(hash, post)| {
+            post.schedule.is_some()
+                && community.attendance(hash).and_then(|a| a.get(&me)).is_some_and(|a| a.coming_on(None))
+        })
+        .map(|(hash, _)| *hash)
+        .collect();
+    gathering_calendar(replica, community, &mine)
+}
+
+/// `GET /api/calendar`: the secret address of this member's calendar feed.
+async fn calendar_feed(State(state): State<ApiState>) -> Result<Json<CalendarFeed>, ApiError> {
+    let replica = state.node.replica();
+    let secret = calendar_secret(&replica)?;
+    Ok(Json(CalendarFeed { url: format!("{}/calendar/{secret}.ics", state.gate.base_url()) }))
 }
 
 async fn show_post(State(state): State<ApiState>, Path(post): Path<String>) -> Result<Json<PostDetail>, ApiError> {
@@ -792,9 +1064,31 @@ async fn members(
     Ok(Json(member_list(community(&replica)?, query.pending)))
 }
 
+/// Changes only the fields given; the others stay as the current profile has them.
 async fn set_profile(State(state): State<ApiState>, Input(new): Input<NewProfile>) -> Result<Json<Created>, ApiError> {
-    let body =
-        Body::Profile { name: new.name, about: new.about, area: new.area, skills: new.skills, contact: new.contact };
+    let current = {
+        let replica = state.node.replica();
+        let me = replica.me();
+        replica.store().profile(&me)?.filter(|_| {
+            replica
+                .community()
+                .and_then(|c| c.member(&me))
+                .and_then(|m| m.profile.as_ref())
+                .is_some_and(|p| !p.redacted)
+        })
+    };
+    let name = match (new.name, &current) {
+        (Some(name), _) => name,
+        (None, Some(current)) => current.name.clone(),
+        (None, None) => return Err(ApiError::BadRequest("a first profile needs a name".into())),
+    };
+    let body = Body::Profile {
+        name,
+        about: new.about.or_else(|| current.as_ref().map(|c| c.about.clone())).unwrap_or_default(),
+        area: new.area.or_else(|| current.as_ref().map(|c| c.area.clone())).unwrap_or_default(),
+        skills: new.skills.or_else(|| current.as_ref().map(|c| c.skills.clone())).unwrap_or_default(),
+        contact: new.contact.or_else(|| current.as_ref().map(|c| c.contact.clone())).unwrap_or_default(),
+    };
     Ok(Json(publish(&state.node, body).await?))
 }
 

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod gate;
 pub mod gated;
 pub mod home;
+pub mod inbox;
 pub mod invite;
 pub mod network;
 pub mod node;
@@ -17,6 +18,7 @@ pub mod storage;
 pub mod store;
 pub mod sync;
 pub mod web;
+pub mod when;
 
 pub use node::{Node, NodeConfig, NodeError, NodeHandle};
 pub mod verify;

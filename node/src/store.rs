@@ -936,6 +936,10 @@ impl Store {
             | Body::RevokeInvite { .. }
             | Body::InviteUsed { .. }
             | Body::Announcement { .. } => {}
+            | Body::Come { .. }
+            | Body::Renew { .. }
+            | Body::CheckIns { .. }
+            | Body::CheckIn => {}
         }
         Ok(())
     }
@@ -1188,7 +1192,7 @@ struct BatchPlan {
 }
 
 fn post_view(entry: &Entry) -> Option<PostView> {
-    let Body::Post { kind, title, details, category, when, place, expires_at } = entry.body() else { return None };
+    let Body::Post { kind, title, details, category, when, place, expires_at, .. } = entry.body() else { return None };
     Some(PostView {
         id: entry.hash(),
         author: entry.author(),
@@ -1377,6 +1381,7 @@ mod tests {
             when: "Tuesdays".into(),
             place: "the surgery".into(),
             expires_at: None,
+            schedule: None,
         }
     }
 

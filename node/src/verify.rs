@@ -107,6 +107,7 @@ mod tests {
                     when: String::new(),
                     place: String::new(),
                     expires_at: None,
+                    schedule: None,
                 };
                 let community = Some(kith_protocol::CommunityId([2; 32]));
                 let after = Some(prev.unwrap_or(EntryHash([1; 32])));

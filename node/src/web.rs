@@ -10,6 +10,7 @@
 //! hours ([`hours`]), neighbours, profiles, join requests and the connection ([`people`]),
 //! the organisers' "How we're doing" ([`report`]).
 
+mod foryou;
 mod gate;
 mod hours;
 pub mod html;
@@ -67,6 +68,14 @@ pub fn router(node: NodeHandle, gate: Gate, api: Router) -> Router {
         .route("/posts/{post}", get(posts::show))
         .route("/posts/{post}/reply", post(posts::reply))
         .route("/posts/{post}/status", post(posts::set_status))
+        .route("/posts/{post}/come", post(posts::come))
+        .route("/posts/{post}/renew", post(posts::renew))
+        .route("/posts/{post}/calendar.ics", get(posts::calendar))
+        .route("/calendar/{file}", get(calendar_feed))
+        .route("/inbox", get(foryou::inbox))
+        .route("/inbox/read", post(foryou::mark_read))
+        .route("/checkins", get(foryou::checkins_form).post(foryou::set_checkins))
+        .route("/checkin", post(foryou::checkin))
         .route("/hours", get(hours::mine))
         .route("/thank", get(hours::thank_form).post(hours::thank))
         .route("/neighbours", get(people::list))
@@ -103,9 +112,37 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
-/// Paths anyone on this computer may fetch without a session.
+/// Paths anyone on this computer may fetch without a session (the calendar feed is guarded by
+/// the secret in its address instead: a calendar app has no cookie).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/style.css" | "/live.js" | "/favicon.ico")
+    matches!(path, "/login" | "/style.css" | "/live.js" | "/favicon.ico") || path.starts_with("/calendar/")
+}
+
+/// `GET /calendar/{secret}.ics`: the gatherings this node's member is coming to, for a
+/// calendar app on this computer.
+async fn calendar_feed(
+    State(state): State<WebState>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let given = file.strip_suffix(".ics").unwrap_or(&file);
+    let replica = state.node.replica();
+    let known = crate::api::calendar_secret(&replica).ok();
+    let matches = known.as_deref().is_some_and(|secret| {
+        secret.len() == given.len() && secret.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if !matches {
+        return (axum::http::StatusCode::NOT_FOUND, "no such calendar").into_response();
+    }
+    match crate::api::my_calendar(&replica) {
+        Ok(text) => {
+            let mut response = text.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -336,6 +373,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         waiting,
         member: member.is_some_and(|m| m.admitted),
         organiser: member.is_some_and(|m| m.organiser),
+        unread: crate::inbox::items(&replica, now_ms()).map_or(0, |items| items.iter().filter(|i| !i.read).count()),
     }
 }
 

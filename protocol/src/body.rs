@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::EntryHash;
 use crate::error::EntryError;
+use crate::gathering::Schedule;
 use crate::identity::MemberId;
 use crate::minutes::Minutes;
 
@@ -36,6 +37,10 @@ pub mod limits {
     pub const MAX_CREDIT_LIMIT_MINUTES: u32 = 1000 * 60;
     /// Largest single transfer (100 hours).
     pub const MAX_TRANSFER_MINUTES: u32 = 100 * 60;
+    /// Most buddies a member checked on may name.
+    pub const BUDDIES: usize = 5;
+    /// Longest quiet spell a member may ask to be checked on after, in days.
+    pub const MAX_CHECKIN_DAYS: u16 = 60;
 }
 
 /// The community's rules, fixed in its Genesis.
@@ -126,6 +131,9 @@ pub enum Body {
         place: String,
         /// Ms since the epoch; `None` means the community's default lifetime.
         expires_at: Option<u64>,
+        /// A gathering's structured time (offers and requests have none; `when` stays free
+        /// text).
+        schedule: Option<Schedule>,
     },
     PostStatus {
         post: EntryHash,
@@ -172,6 +180,29 @@ pub enum Body {
         text: String,
         until: Option<u64>,
     },
+    // --- gatherings people come to, posts that end (issue 14) ---
+    /// "I'll come" (`coming`) or "I can't come after all" to a gathering: to every date of it
+    /// (`date: None`) or to one date of a repeating one (a civil day, see
+    /// [`crate::gathering`]). The member's latest answer counts.
+    Come {
+        post: EntryHash,
+        date: Option<u32>,
+        coming: bool,
+    },
+    /// The author gives their post another lifetime (the community's `post_lifetime_days`
+    /// from this entry's date).
+    Renew {
+        post: EntryHash,
+    },
+    /// "If you don't hear from me for `days` days, tell my buddies and the organisers"
+    /// (`days: None` turns it off). Signed and gossiped, so every node can raise the alert;
+    /// the member's latest one counts.
+    CheckIns {
+        days: Option<u16>,
+        buddies: Vec<MemberId>,
+    },
+    /// "I'm fine today": activity, like any other entry of the member's.
+    CheckIn,
 }
 
 impl Body {
@@ -182,7 +213,7 @@ impl Body {
 
     /// The name of the kind whose variant index ([`crate::entry::body_kind_index`]) is `index`.
     pub fn kind_name_of(index: u8) -> &'static str {
-        const NAMES: [&str; 14] = [
+        const NAMES: [&str; 18] = [
             "genesis",
             "profile",
             "vouch",
@@ -197,6 +228,10 @@ impl Body {
             "revoke invite",
             "invite used",
             "announcement",
+            "come",
+            "renew",
+            "check-ins",
+            "check-in",
         ];
         NAMES.get(usize::from(index)).copied().unwrap_or("unknown kind")
     }
@@ -238,12 +273,32 @@ impl Body {
                 line("contact", contact, CONTACT, false)
             }
             Body::Vouch { note, .. } => text("note", note, NOTE),
-            Body::Post { title, details, category, when, place, .. } => {
+            Body::Post { kind, title, details, category, when, place, schedule, .. } => {
                 line("title", title, TITLE, true)?;
                 text("details", details, DETAILS)?;
                 line("category", category, CATEGORY, false)?;
                 line("when", when, WHEN, false)?;
-                line("place", place, PLACE, false)
+                line("place", place, PLACE, false)?;
+                match schedule {
+                    Some(_) if *kind != PostKind::Gathering => {
+                        Err(EntryError::BadSchedule("only a gathering has a start time".into()))
+                    }
+                    Some(schedule) => schedule.check(),
+                    None => Ok(()),
+                }
+            }
+            Body::Come { .. } | Body::Renew { .. } | Body::CheckIn => Ok(()),
+            Body::CheckIns { days, buddies } => {
+                if days.is_some_and(|d| d == 0 || d > MAX_CHECKIN_DAYS) {
+                    return Err(EntryError::BadCheckIns(format!("days must be between 1 and {MAX_CHECKIN_DAYS}")));
+                }
+                if buddies.len() > BUDDIES {
+                    return Err(EntryError::TooManyItems { field: "buddies", count: buddies.len(), max: BUDDIES });
+                }
+                if days.is_some() && buddies.is_empty() {
+                    return Err(EntryError::BadCheckIns("name at least one buddy".into()));
+                }
+                Ok(())
             }
             Body::PostStatus { .. }
             | Body::Receive { .. }

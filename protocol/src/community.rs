@@ -12,6 +12,7 @@ use crate::body::{Body, PostKind, Role, Rules, Status};
 use crate::entry::{CommunityId, Entry, EntryHash};
 use crate::error::{EntryError, Wait};
 use crate::fork::ForkProof;
+use crate::gathering::{Attendance, Schedule};
 use crate::identity::MemberId;
 use crate::rules::{self, Head, Refusal};
 
@@ -37,6 +38,15 @@ pub struct Member {
     pub received_minutes: i64,
     /// Set when two entries were found at one seq: from there on the log does not count.
     pub frozen_at: Option<u64>,
+    /// Asked to be checked on: after how many quiet days, and who to tell.
+    pub checkins: Option<CheckIns>,
+}
+
+/// A member's wish to be checked on (their latest `CheckIns` entry that turned it on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIns {
+    pub days: u16,
+    pub buddies: Vec<MemberId>,
 }
 
 impl Member {
@@ -67,6 +77,8 @@ pub struct Post {
     pub status: Status,
     pub replies: u32,
     pub redacted: bool,
+    /// A gathering's structured time.
+    pub schedule: Option<Schedule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +172,8 @@ pub struct Community {
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Newcomers let in with each invite (`InviteUsed`).
     invite_uses: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
+    /// Each gathering's answers ("I'll come"), by member.
+    attendance: BTreeMap<EntryHash, Attendance>,
 }
 
 impl Community {
@@ -190,6 +204,7 @@ impl Community {
             waiting: BTreeMap::new(),
             revocations: BTreeMap::new(),
             invite_uses: BTreeMap::new(),
+            attendance: BTreeMap::new(),
         };
         community.record(genesis, false);
         Ok(community)
@@ -424,6 +439,50 @@ impl Community {
                 }
                 Ok(())
             }
+            Body::Come { .. } | Body::Renew { .. } => self.judge_gathering_and_renewal(entry),
+            Body::CheckIns { .. } | Body::CheckIn => Ok(()),
+        }
+    }
+
+    /// The rules of `Come` and `Renew` (issue 14), apart so they merge cleanly.
+    fn judge_gathering_and_renewal(&self, entry: &Entry) -> Result<(), Refusal> {
+        match entry.body() {
+            Body::Come { post, date, .. } => {
+                if self.post_target(*post)?.is_none() {
+                    return Ok(()); // a gathering in a frozen log: the answer counts for nothing
+                }
+                let Some(gathering) = self.posts.get(post) else { return Ok(()) };
+                rules::is_gathering(*post, gathering.kind)?;
+                rules::gathering_date(gathering.schedule.as_ref(), *date)?;
+                Ok(())
+            }
+            Body::Renew { post } => {
+                let Some(post_author) = self.post_target(*post)? else { return Ok(()) };
+                rules::own_post(entry.author(), post_author)?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies `Come` and `Renew` (issue 14). Each log is applied in its order, so the
+    /// member's latest answer is the one left standing.
+    fn apply_gathering_and_renewal(&mut self, entry: &Entry) {
+        match entry.body() {
+            Body::Come { post, date, coming }
+                if self.posts.get(post).is_some_and(|p| p.kind == PostKind::Gathering) =>
+            {
+                let answers = self.attendance.entry(*post).or_default().entry(entry.author()).or_default();
+                answers.answer(*date, *coming);
+                answers.latest = Some((entry.hash(), entry.timestamp_ms()));
+            }
+            Body::Renew { post } => {
+                let rules = self.rules;
+                if let Some(found) = self.posts.get_mut(post) {
+                    found.expires_at_ms = rules::renewed_expiry(found.expires_at_ms, entry.timestamp_ms(), &rules);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -485,7 +544,7 @@ impl Community {
                     woken.push_back(Wait::Admission { member: *member });
                 }
             }
-            Body::Post { kind, expires_at, .. } => {
+            Body::Post { kind, expires_at, schedule, .. } => {
                 let lifetime_ms = u64::from(self.rules.post_lifetime_days) * 24 * 3600 * 1000;
                 let post = Post {
                     author,
@@ -495,6 +554,7 @@ impl Community {
                     status: Status::Open,
                     replies: 0,
                     redacted: false,
+                    schedule: *schedule,
                 };
                 self.posts.insert(hash, post);
             }
@@ -566,6 +626,13 @@ impl Community {
                 let announcement = Announcement { author, created_at_ms: timestamp_ms, until_ms, redacted: false };
                 self.announcements.insert(hash, announcement);
             }
+            Body::Come { .. } | Body::Renew { .. } => self.apply_gathering_and_renewal(entry),
+            Body::CheckIns { days, buddies } => {
+                let wish = days.map(|days| CheckIns { days, buddies: buddies.clone() });
+                self.member_entry(author).checkins = wish;
+            }
+            // Activity; the log's head already moved.
+            Body::CheckIn => {}
         }
     }
 
@@ -670,6 +737,37 @@ impl Community {
         self.invite_uses.get(invite).into_iter().flatten()
     }
 
+    /// Members this member should hear about when they go quiet, with how many days they
+    /// have been quiet ([`rules::quiet_days`]): those who asked to be checked on and named
+    /// `me` a buddy, or all of them when `me` is an organiser. Suspended members are left out.
+    pub fn quiet_members(&self, me: MemberId, now_ms: u64) -> Vec<(MemberId, u64)> {
+        let organiser = self.members.get(&me).is_some_and(|m| m.organiser);
+        let mut out = Vec::new();
+        for (id, member) in &self.members {
+            let Some(wish) = &member.checkins else { continue };
+            let Some(head) = member.head else { continue };
+            if *id == me || member.suspended.is_some() || !(organiser || wish.buddies.contains(&me)) {
+                continue;
+            }
+            let others_latest = self
+                .members
+                .iter()
+                .filter(|(other, _)| *other != id && **other != me)
+                .filter_map(|(_, m)| m.head.map(|h| h.timestamp_ms))
+                .max()
+                .unwrap_or(0);
+            if let Some(days) = rules::quiet_days(wish.days, head.timestamp_ms, others_latest, now_ms) {
+                out.push((*id, days));
+            }
+        }
+        out
+    }
+
+    /// Who answered a gathering, and how (suspended members included: the caller hides them).
+    pub fn attendance(&self, post: &EntryHash) -> Option<&Attendance> {
+        self.attendance.get(post)
+    }
+
     /// Whether a post is shown: not redacted and its author not suspended.
     pub fn post_visible(&self, post: &Post) -> bool {
         !post.redacted && self.members.get(&post.author).is_none_or(|m| m.suspended.is_none())
@@ -692,6 +790,13 @@ impl Community {
             hasher.update(&m.given_minutes.to_le_bytes());
             hasher.update(&m.received_minutes.to_le_bytes());
             hasher.update(&m.frozen_at.unwrap_or(0).to_le_bytes());
+            if let Some(wish) = &m.checkins {
+                hasher.update(b"checkins");
+                hasher.update(&wish.days.to_le_bytes());
+                for buddy in &wish.buddies {
+                    hasher.update(&buddy.0);
+                }
+            }
             if let Some(head) = m.head {
                 hasher.update(&head.seq.to_le_bytes());
                 hasher.update(&head.hash.0);
@@ -708,6 +813,7 @@ impl Community {
             hasher.update(&hash.0);
             hasher.update(&[post.status as u8, u8::from(post.redacted)]);
             hasher.update(&post.replies.to_le_bytes());
+            hasher.update(&post.expires_at_ms.to_le_bytes());
         }
         for (hash, reply) in &self.replies {
             hasher.update(&hash.0);
@@ -726,6 +832,18 @@ impl Community {
             hasher.update(&invite.0);
             for member in by {
                 hasher.update(&member.0);
+            }
+        }
+        for (post, answers) in &self.attendance {
+            hasher.update(b"come");
+            hasher.update(&post.0);
+            for (member, answer) in answers {
+                hasher.update(&member.0);
+                hasher.update(&[answer.all.map_or(2, u8::from)]);
+                for (day, coming) in &answer.dates {
+                    hasher.update(&day.to_le_bytes());
+                    hasher.update(&[u8::from(*coming)]);
+                }
             }
         }
         for (invite, newcomers) in &self.invite_uses {

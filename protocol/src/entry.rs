@@ -23,7 +23,8 @@ pub const ENTRY_FORMAT_VERSION: u8 = 1;
 /// First byte of the header bytes.
 pub const HEADER_VERSION: u8 = 1;
 /// First byte of the payload bytes.
-/// 2 since bodies gained `Announcement` (a payload of version 1 holds no body added since).
+/// 2 since bodies gained `Announcement`, `Come`, `Renew`, `CheckIns` and `CheckIn` and gatherings
+/// their schedule (a payload of version 1 holds none of them).
 pub const PAYLOAD_VERSION: u8 = 2;
 /// Prefix of every entry signature, so that an entry signature can never stand for one of the
 /// libp2p handshake or record signatures made with the same key, nor the reverse.
@@ -160,6 +161,10 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::RevokeInvite { .. } => 11,
         Body::InviteUsed { .. } => 12,
         Body::Announcement { .. } => 13,
+        Body::Come { .. } => 14,
+        Body::Renew { .. } => 15,
+        Body::CheckIns { .. } => 16,
+        Body::CheckIn => 17,
     }
 }
 

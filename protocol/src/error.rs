@@ -96,6 +96,16 @@ pub enum EntryError {
     NotRedactable(&'static str),
     #[error("organisers cannot suspend themselves")]
     SelfSuspend,
+
+    // --- gatherings (issue 14) ---
+    #[error("the gathering's time is not possible: {0}")]
+    BadSchedule(String),
+    #[error("entry {0} is not a gathering")]
+    NotAGathering(EntryHash),
+    #[error("the gathering does not take place on that date")]
+    NotAGatheringDate,
+    #[error("check-ins are not possible like this: {0}")]
+    BadCheckIns(String),
 }
 
 /// Why an entry cannot be applied *yet*: what it waits for. A waiting entry is kept aside and

@@ -4,6 +4,7 @@
 use crate::body::{PostKind, Rules};
 use crate::entry::{CommunityId, Entry, EntryHash};
 use crate::error::{EntryError, Wait};
+use crate::gathering::Schedule;
 use crate::identity::MemberId;
 use crate::minutes::Minutes;
 
@@ -188,4 +189,45 @@ pub fn not_self_suspend(author: MemberId, member: MemberId) -> Result<(), EntryE
         return Err(EntryError::SelfSuspend);
     }
     Ok(())
+}
+
+// --- gatherings people come to, posts that end (issue 14) ---
+
+/// Rule: "I'll come" answers a gathering, not an offer or a request.
+pub fn is_gathering(hash: EntryHash, kind: PostKind) -> Result<(), EntryError> {
+    if kind != PostKind::Gathering {
+        return Err(EntryError::NotAGathering(hash));
+    }
+    Ok(())
+}
+
+/// Rule: an answer for one date names a date the gathering takes place on. (Whether it is
+/// full is not a rule: answers cross the network in any order, so the count a node sees
+/// first cannot decide who gets in; a full gathering says so and the page stops offering to
+/// come.)
+pub fn gathering_date(schedule: Option<&Schedule>, date: Option<u32>) -> Result<(), EntryError> {
+    match (date, schedule) {
+        (None, _) => Ok(()),
+        (Some(day), Some(schedule)) if schedule.happens_on(day) => Ok(()),
+        (Some(_), _) => Err(EntryError::NotAGatheringDate),
+    }
+}
+
+/// Rule: a renewed post lives another `post_lifetime_days` from the renewal, and never less
+/// than it already had.
+pub fn renewed_expiry(expires_at_ms: u64, renewed_at_ms: u64, rules: &Rules) -> u64 {
+    let lifetime_ms = u64::from(rules.post_lifetime_days) * 24 * 3600 * 1000;
+    expires_at_ms.max(renewed_at_ms.saturating_add(lifetime_ms))
+}
+
+/// Rule: how many whole days a member who asked to be checked on after `days` days has been
+/// quiet, when that is at least `days`, else `None`. Their quiet spell starts at their own
+/// latest entry (`last_ms`, their clock) and ends at the latest moment this node has seen
+/// *others* write (`others_latest_ms`), never later than its own clock (`now_ms`): a node
+/// whose clock jumps ahead, or which has been offline, sees no time pass that its neighbours'
+/// entries do not show, so a lying clock cannot raise alarms for everyone.
+pub fn quiet_days(days: u16, last_ms: u64, others_latest_ms: u64, now_ms: u64) -> Option<u64> {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    let quiet = now_ms.min(others_latest_ms).saturating_sub(last_ms) / DAY_MS;
+    (quiet >= u64::from(days)).then_some(quiet)
 }

@@ -1,5 +1,6 @@
 //! Golden tests of the wire format: fixed keys, timestamps and bodies (a Genesis, a Profile, a
-//! Vouch, a Post, a Transfer, a Receive, an Announcement; payload version 2) must give exactly the bytes and hashes checked in here, so the
+//! Vouch, a Post, a Transfer, a Receive, a gathering with its schedule, an "I'll come", an
+//! Announcement; payload version 2) must give exactly the bytes and hashes checked in here, so the
 //! format of signed entries cannot change by accident. If one of these fails, the encoding
 //! changed: every existing community's entries would stop verifying or change their ids.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,10 +8,12 @@
 mod common;
 
 use common::*;
-use kith_protocol::{Body, Draft, Entry, EntryHash, Keypair, Minutes, PostKind, Rules};
+use kith_protocol::{Body, Draft, Entry, EntryHash, Keypair, Minutes, PostKind, Repeat, Rules, Schedule};
 
-/// The six entries: founder `[1; 32]` founds "Hackney Kith", Bob `[2; 32]` asks to join, the
-/// founder vouches for him, Bob offers lifts, the founder pays Bob 1h30m for it, Bob claims it.
+/// The eight entries: founder `[1; 32]` founds "Hackney Kith", Bob `[2; 32]` asks to join, the
+/// founder vouches for him, Bob offers lifts, the founder pays Bob 1h30m for it, Bob claims it,
+/// the founder starts a weekly gathering and Bob says he will come on its second date.
+/// (Payload version 2 since the gathering's schedule was added to `Post`: every hash changed.)
 fn entries() -> Vec<(&'static str, Entry)> {
     let founder = Keypair::from_secret_bytes([1; 32]);
     let bob = Keypair::from_secret_bytes([2; 32]);
@@ -73,6 +76,7 @@ fn entries() -> Vec<(&'static str, Entry)> {
                 when: "Tue, Thu 9-12".into(),
                 place: "Clapton".into(),
                 expires_at: Some(t + 30 * 24 * 3600 * 1000),
+                schedule: None,
             },
         },
     );
@@ -101,13 +105,50 @@ fn entries() -> Vec<(&'static str, Entry)> {
             body: Body::Receive { transfer: transfer.hash() },
         },
     );
-    let announcement = sign(
+    let first_thursday = kith_protocol::gathering::day_of(2023, 11, 16).unwrap();
+    let gathering = sign(
         &founder,
         Draft {
             community,
             seq: 4,
             prev: Some(transfer.hash()),
             timestamp_ms: t + 5_000,
+            body: Body::Post {
+                kind: PostKind::Gathering,
+                title: "Tea and talk".into(),
+                details: String::new(),
+                category: "social".into(),
+                when: String::new(),
+                place: "The library".into(),
+                expires_at: None,
+                schedule: Some(Schedule {
+                    starts_at: u64::from(first_thursday) * 86_400_000 + 14 * 3_600_000,
+                    ends_at: Some(u64::from(first_thursday) * 86_400_000 + 16 * 3_600_000),
+                    offset_minutes: 0,
+                    repeat: Some(Repeat::Weekly),
+                    until: Some(first_thursday + 28),
+                    capacity: Some(12),
+                }),
+            },
+        },
+    );
+    let come = sign(
+        &bob,
+        Draft {
+            community,
+            seq: 4,
+            prev: Some(receive.hash()),
+            timestamp_ms: t + 6_000,
+            body: Body::Come { post: gathering.hash(), date: Some(first_thursday + 7), coming: true },
+        },
+    );
+    let announcement = sign(
+        &founder,
+        Draft {
+            community,
+            seq: 5,
+            prev: Some(gathering.hash()),
+            timestamp_ms: t + 7_000,
             body: Body::Announcement {
                 title: "Hall closed on Monday".into(),
                 text: "The community hall is closed for repairs.\nSoup moves to the library.".into(),
@@ -123,6 +164,8 @@ fn entries() -> Vec<(&'static str, Entry)> {
         ("transfer", transfer),
         ("receive", receive),
         ("announcement", announcement),
+        ("gathering", gathering),
+        ("come", come),
     ]
 }
 
@@ -172,7 +215,7 @@ const GOLDEN: &[(&str, &str, &str)] = &[
             "32f0f20b6a78802a86d166a3543e203b10ed4939a215a8fac6875401d68f600bf15e0bd18a39cfc5c73c1aff41e24a67",
             "c4b2caace46c61a4cee29fb4e52e000961020300144c6966747320746f20746865207375726765727921547565736461",
             "797320616e64205468757273646179732c206d6f726e696e67732e097472616e73706f72740d5475652c205468752039",
-            "2d313207436c6170746f6e0180e090d3c631",
+            "2d313207436c6170746f6e0180e090d3c63100",
         ),
         "dbfbbf4f01f43fab8219ca2f17fef7ecc1f103ced6aa75c242f7d8aff9b13141",
     ),
@@ -283,5 +326,9 @@ fn a_golden_community() {
     assert_eq!(bob.balance_minutes, 90);
     assert_eq!(community.member(&key(1).member_id()).unwrap().balance_minutes, -90);
     assert_eq!(community.unclaimed_minutes(), 0);
-    assert_eq!(community.posts().count(), 1);
+    assert_eq!(community.posts().count(), 2);
+    let gathering = entries[6].1.hash();
+    let answers = community.attendance(&gathering).unwrap().get(&key(2).member_id()).unwrap();
+    let first = community.post(&gathering).unwrap().schedule.unwrap().first_day();
+    assert!(answers.coming_on(Some(first + 7)) && !answers.coming_on(Some(first)));
 }

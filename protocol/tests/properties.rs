@@ -98,7 +98,8 @@ fn body() -> impl Strategy<Value = Body> {
                 category,
                 when,
                 place,
-                expires_at
+                expires_at,
+                schedule: None
             }),
         (hash(), post_status()).prop_map(|(post, status)| Body::PostStatus { post, status }),
         (hash(), line(limits::REPLY)).prop_map(|(post, text)| Body::Reply { post, text }),
@@ -109,7 +110,52 @@ fn body() -> impl Strategy<Value = Body> {
         (member(), line(limits::REASON)).prop_map(|(member, reason)| Body::Suspend { member, reason }),
         (member(), prop_oneof![Just(Role::Organiser), Just(Role::Hub)])
             .prop_map(|(member, role)| Body::Appoint { member, role }),
+        (line(limits::TITLE), schedule()).prop_map(|(title, schedule)| Body::Post {
+            kind: PostKind::Gathering,
+            title,
+            details: String::new(),
+            category: String::new(),
+            when: String::new(),
+            place: String::new(),
+            expires_at: None,
+            schedule: Some(schedule),
+        }),
+        (hash(), proptest::option::of(any::<u32>()), any::<bool>()).prop_map(|(post, date, coming)| Body::Come {
+            post,
+            date,
+            coming
+        }),
+        hash().prop_map(|post| Body::Renew { post }),
+        (1..=limits::MAX_CHECKIN_DAYS, prop::collection::vec(member(), 1..=limits::BUDDIES))
+            .prop_map(|(days, buddies)| Body::CheckIns { days: Some(days), buddies }),
+        Just(Body::CheckIns { days: None, buddies: Vec::new() }),
+        Just(Body::CheckIn),
     ]
+}
+
+/// Any schedule within its bounds.
+fn schedule() -> impl Strategy<Value = kith_protocol::Schedule> {
+    use kith_protocol::{Repeat, Schedule};
+    (
+        0..kith_protocol::gathering::MAX_STARTS_AT,
+        proptest::option::of(1..kith_protocol::gathering::MAX_LENGTH_MS),
+        -840i16..=840,
+        proptest::option::of(prop_oneof![Just(Repeat::Weekly), Just(Repeat::Fortnightly), Just(Repeat::Monthly)]),
+        proptest::option::of(0u32..10_000),
+        proptest::option::of(1..=kith_protocol::gathering::MAX_CAPACITY),
+    )
+        .prop_map(|(starts_at, length, offset_minutes, repeat, until_after, capacity)| {
+            let mut schedule = Schedule {
+                starts_at,
+                ends_at: length.map(|l| starts_at + l),
+                offset_minutes,
+                repeat,
+                until: None,
+                capacity,
+            };
+            schedule.until = repeat.and(until_after).map(|after| schedule.first_day().saturating_add(after));
+            schedule
+        })
 }
 
 /// A draft with a well-shaped header for `body` (a Genesis is seq 1 of no community).
@@ -714,5 +760,32 @@ proptest! {
         }
         prop_assert_eq!(town.community.forks().count(), 0);
         prop_assert_eq!(town.community.member(&bob.id()).unwrap().frozen_at, None);
+    }
+}
+
+// ---------------------------------------------------------------- matching (issue 14)
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A request that names a member's skill, anywhere in its title, always matches that
+    /// member, with the skill as the reason (so it reaches their inbox).
+    #[test]
+    fn a_request_naming_a_skill_matches_its_member(
+        skill in string_regex("[ a-zA-Z0-9éüß-]{0,12}[a-zA-Z0-9éüß][ a-zA-Z0-9éüß-]{0,12}").unwrap(),
+        other_skills in prop::collection::vec(line(limits::SKILL), 0..4),
+        before in string_regex("[a-zA-Z ]{0,20}").unwrap(),
+        after in string_regex("[a-zA-Z ,.]{0,20}").unwrap(),
+        details in text(200),
+    ) {
+        let title = format!("{before} {skill} {after}");
+        let need = kith_protocol::matching::Need { title: &title, details: &details, category: "" };
+        let mut skills = other_skills;
+        skills.push(skill.clone());
+        let reason = kith_protocol::matching::why_match(&need, &skills, &[]);
+        prop_assert!(
+            matches!(&reason, Some(kith_protocol::matching::Reason::Skill(_))),
+            "{title:?} with skills {skills:?} gave {reason:?}"
+        );
     }
 }

@@ -421,6 +421,7 @@ fn control_character() {
         when: String::new(),
         place: String::new(),
         expires_at: None,
+        schedule: None,
     };
     // Newlines and tabs are fine in multi-line text; other control characters are not.
     assert!(Entry::sign(&key(2), draft(with_details("line one\nline\ttwo"))).is_ok());
@@ -953,4 +954,196 @@ fn a_newcomer_cannot_record_invite_uses() {
     let used = cat.write(Body::InviteUsed { invite, newcomer: cat.id() });
     assert_eq!(town.feed(&used), Outcome::Pending(Wait::Admission { member: cat.id() }));
     assert_eq!(town.community.invite_users(&invite).count(), 0);
+}
+
+// ---------------------------------------------------------------- gatherings (issue 14)
+
+/// A weekly gathering on Thursdays at 14:00 UTC from 4 December 2026, at most 3 people.
+fn weekly_gathering() -> (Body, kith_protocol::Schedule) {
+    let first = kith_protocol::gathering::day_of(2026, 12, 4).unwrap();
+    let schedule = kith_protocol::Schedule {
+        starts_at: u64::from(first) * 24 * 3600 * 1000 + 14 * 3600 * 1000,
+        ends_at: None,
+        offset_minutes: 0,
+        repeat: Some(kith_protocol::Repeat::Weekly),
+        until: Some(first + 28),
+        capacity: Some(3),
+    };
+    let body = Body::Post {
+        kind: PostKind::Gathering,
+        title: "Tea and talk".into(),
+        details: String::new(),
+        category: String::new(),
+        when: String::new(),
+        place: "The library".into(),
+        expires_at: None,
+        schedule: Some(schedule),
+    };
+    (body, schedule)
+}
+
+fn come(post: EntryHash, date: Option<u32>, coming: bool) -> Body {
+    Body::Come { post, date, coming }
+}
+
+#[test]
+fn only_gatherings_have_a_start_time() {
+    let (gathering, schedule) = weekly_gathering();
+    let Body::Post { title, details, category, when, place, .. } = gathering else { unreachable!() };
+    let offer = Body::Post {
+        kind: PostKind::Offer,
+        title,
+        details,
+        category,
+        when,
+        place,
+        expires_at: None,
+        schedule: Some(schedule),
+    };
+    assert!(matches!(offer.check_fields(), Err(EntryError::BadSchedule(_))));
+    let backwards = kith_protocol::Schedule { ends_at: Some(schedule.starts_at - 1), ..schedule };
+    let (mut gathering, _) = weekly_gathering();
+    if let Body::Post { schedule, .. } = &mut gathering {
+        *schedule = Some(backwards);
+    }
+    assert!(matches!(gathering.check_fields(), Err(EntryError::BadSchedule(_))));
+}
+
+#[test]
+fn coming_is_for_gatherings_and_their_dates() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut cat = town.admit(3, "Cat");
+    let (body, schedule) = weekly_gathering();
+    let tea = town.act(&mut bob, body);
+    let lifts = town.act(&mut bob, post("Lifts"));
+    assert_eq!(
+        town.feed(&cat.next(come(lifts.hash(), None, true))),
+        Outcome::Rejected(EntryError::NotAGathering(lifts.hash()))
+    );
+    let friday = schedule.first_day() + 1;
+    assert_eq!(
+        town.feed(&cat.next(come(tea.hash(), Some(friday), true))),
+        Outcome::Rejected(EntryError::NotAGatheringDate)
+    );
+    let after_the_last = schedule.first_day() + 35;
+    assert_eq!(
+        town.feed(&cat.next(come(tea.hash(), Some(after_the_last), true))),
+        Outcome::Rejected(EntryError::NotAGatheringDate)
+    );
+    let second_week = schedule.first_day() + 7;
+    let answer = cat.next(come(tea.hash(), Some(second_week), true));
+    assert_eq!(town.feed(&answer), Outcome::Applied);
+    cat.commit(&answer);
+    let unknown = EntryHash([9; 32]);
+    assert_eq!(town.feed(&cat.next(come(unknown, None, true))), Outcome::Pending(Wait::Entry { hash: unknown }));
+}
+
+#[test]
+fn the_latest_answer_of_each_member_counts_in_any_arrival_order() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut cat = town.admit(3, "Cat");
+    let mut dan = town.admit(4, "Dan");
+    let (body, schedule) = weekly_gathering();
+    let tea = town.act(&mut bob, body);
+    let second_week = schedule.first_day() + 7;
+    let answers = vec![
+        cat.write(come(tea.hash(), None, true)),
+        dan.write(come(tea.hash(), None, true)),
+        cat.write(come(tea.hash(), Some(second_week), false)),
+        dan.write(come(tea.hash(), None, false)),
+        dan.write(come(tea.hash(), Some(second_week), true)),
+    ];
+    let coming = |community: &Community, day: Option<u32>| -> Vec<MemberId> {
+        let attendance = community.attendance(&tea.hash()).unwrap();
+        attendance.iter().filter(|(_, a)| a.coming_on(day)).map(|(m, _)| *m).collect()
+    };
+    let mut first_digest = None;
+    for seed in 0..6 {
+        let mut order = answers.clone();
+        Dice::new(seed).shuffle(&mut order);
+        let mut entries: Vec<Entry> = town.applied.clone();
+        entries.extend(order);
+        let (community, _) = Community::rebuild(&town.genesis, &[], entries, NOW).unwrap();
+        assert_eq!(coming(&community, Some(schedule.first_day())), vec![cat.id()]);
+        let mut second = coming(&community, Some(second_week));
+        second.sort();
+        assert_eq!(second, vec![dan.id()]);
+        let digest = community.digest();
+        assert_eq!(*first_digest.get_or_insert(digest), digest, "the same answers give the same state");
+    }
+}
+
+#[test]
+fn only_the_author_renews_a_post_and_it_lives_again() {
+    let mut town = Town::new(Rules { post_lifetime_days: 2, ..rules() });
+    let mut bob = town.admit(2, "Bob");
+    let mut cat = town.admit(3, "Cat");
+    let lifts = town.act(&mut bob, post("Lifts"));
+    let before = town.community.post(&lifts.hash()).unwrap().expires_at_ms;
+    assert_eq!(town.feed(&cat.next(Body::Renew { post: lifts.hash() })), Outcome::Rejected(EntryError::NotPostAuthor));
+    cat.timestamp_ms += 5 * 24 * 3600 * 1000;
+    bob.timestamp_ms += 5 * 24 * 3600 * 1000;
+    let renew = town.act(&mut bob, Body::Renew { post: lifts.hash() });
+    let after = town.community.post(&lifts.hash()).unwrap().expires_at_ms;
+    assert!(after > before);
+    assert_eq!(after, renew.timestamp_ms() + 2 * 24 * 3600 * 1000);
+}
+
+// ---------------------------------------------------------------- check-ins (issue 14)
+
+const DAY: u64 = 24 * 3600 * 1000;
+
+#[test]
+fn check_ins_have_sensible_bounds() {
+    let buddy = key(3).member_id();
+    let on = |days: u16, buddies: Vec<MemberId>| Body::CheckIns { days: Some(days), buddies }.check_fields();
+    assert!(matches!(on(0, vec![buddy]), Err(EntryError::BadCheckIns(_))));
+    assert!(matches!(on(61, vec![buddy]), Err(EntryError::BadCheckIns(_))));
+    assert!(matches!(on(3, vec![]), Err(EntryError::BadCheckIns(_))), "someone must be told");
+    assert!(matches!(on(3, vec![buddy; 6]), Err(EntryError::TooManyItems { field: "buddies", .. })));
+    assert_eq!(on(3, vec![buddy]), Ok(()));
+    assert_eq!(Body::CheckIns { days: None, buddies: vec![] }.check_fields(), Ok(()));
+}
+
+#[test]
+fn quiet_time_is_what_others_entries_show() {
+    use kith_protocol::rules::quiet_days;
+    let last = T0;
+    assert_eq!(quiet_days(3, last, last + 2 * DAY, last + 2 * DAY), None);
+    assert_eq!(quiet_days(3, last, last + 4 * DAY, last + 4 * DAY), Some(4));
+    // This node's clock says a month passed, but nobody else wrote since: no alarm.
+    assert_eq!(quiet_days(3, last, last + DAY, last + 30 * DAY), None);
+    // Others' entries dated ahead of this node's clock count only up to the clock.
+    assert_eq!(quiet_days(3, last, last + 30 * DAY, last + 2 * DAY), None);
+}
+
+#[test]
+fn buddies_and_organisers_hear_when_a_member_goes_quiet() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut cat = town.admit(3, "Cat");
+    let mut dan = town.admit(4, "Dan");
+    town.act(&mut cat, Body::CheckIns { days: Some(3), buddies: vec![bob.id()] });
+    let founder = town.founder.id();
+    // Four days later Dan writes: Cat has been quiet for four days.
+    dan.timestamp_ms = cat.timestamp_ms + 4 * DAY;
+    town.act(&mut dan, post("Soup on Sundays"));
+    bob.timestamp_ms = dan.timestamp_ms;
+    town.act(&mut bob, post("Spare seeds"));
+    let now = dan.timestamp_ms;
+    assert_eq!(town.community.quiet_members(bob.id(), now), vec![(cat.id(), 4)]);
+    assert_eq!(town.community.quiet_members(founder, now), vec![(cat.id(), 4)], "organisers hear too");
+    assert_eq!(town.community.quiet_members(dan.id(), now), vec![], "not Dan's buddy");
+    // Any activity of hers counts, "I'm fine today" too.
+    cat.timestamp_ms = now;
+    town.act(&mut cat, Body::CheckIn);
+    assert_eq!(town.community.quiet_members(bob.id(), now), vec![]);
+    // Turned off: nobody is told.
+    bob.timestamp_ms = now;
+    town.act(&mut cat, Body::CheckIns { days: None, buddies: vec![] });
+    dan.timestamp_ms = now + 6 * DAY;
+    town.act(&mut dan, post("Soup again"));
+    assert_eq!(town.community.quiet_members(bob.id(), now + 6 * DAY), vec![]);
 }

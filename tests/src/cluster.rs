@@ -126,6 +126,7 @@ pub fn post(title: &str) -> Body {
         when: String::new(),
         place: String::new(),
         expires_at: None,
+        schedule: None,
     }
 }
 

@@ -95,6 +95,7 @@ pub fn oversized(
         when: String::new(),
         place: String::new(),
         expires_at: None,
+        schedule: None,
     };
     let header = header_for(keypair.member_id(), community, seq, prev, kith_node::clock::now_ms(), &body);
     let libp2p_key = kith_node::network::libp2p_keypair(keypair.secret_bytes()).expect("a valid key");

@@ -135,6 +135,7 @@ pub fn generate_every(total: usize, members: usize, seed: u64, step_ms: u64) -> 
                     when: "Tuesday 9:00".into(),
                     place: "Library car park".into(),
                     expires_at: None,
+                    schedule: None,
                 },
             )?;
             posts.push(entry.hash());

@@ -19,8 +19,8 @@ async fn a_burst_of_entries_travels_by_gossip_alone() {
         for i in 0..300 {
             let details = "x".repeat(1500);
             let body = match post(&format!("burst {i}")) {
-                kith_protocol::Body::Post { kind, title, category, when, place, expires_at, .. } => {
-                    kith_protocol::Body::Post { kind, title, details, category, when, place, expires_at }
+                kith_protocol::Body::Post { kind, title, category, when, place, expires_at, schedule, .. } => {
+                    kith_protocol::Body::Post { kind, title, details, category, when, place, expires_at, schedule }
                 }
                 other => other,
             };

@@ -29,6 +29,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug)]
 pub struct World {
     root: tempfile::TempDir,
+    /// Variables set in the environment of every command started after [`World::set_env`].
+    env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 /// What a finished command printed.
@@ -98,7 +100,19 @@ impl Drop for Node {
 
 impl World {
     pub fn new() -> World {
-        World { root: tempfile::tempdir().expect("a temporary folder") }
+        World { root: tempfile::tempdir().expect("a temporary folder"), env: std::cell::RefCell::default() }
+    }
+
+    /// Sets a variable in the environment of every `kith` started from now on.
+    #[allow(dead_code)]
+    pub fn set_env(&self, key: &str, value: &str) {
+        self.env.borrow_mut().push((key.to_string(), value.to_string()));
+    }
+
+    /// The folder holding this test's homes.
+    #[allow(dead_code)]
+    pub fn root(&self) -> &Path {
+        self.root.path()
     }
 
     /// A home folder path (not created: `kith` creates it).
@@ -113,7 +127,7 @@ impl World {
 
     /// `kith --home HOME ARGS…`, on this machine's network or (with `namespace`) run through
     /// `ip netns exec` inside that network namespace, where its node's API is reachable.
-    fn command(namespace: Option<&str>, home: &Path, args: &[&str]) -> Command {
+    fn command(&self, namespace: Option<&str>, home: &Path, args: &[&str]) -> Command {
         let mut command = match namespace {
             None => Command::new(env!("CARGO_BIN_EXE_kith")),
             Some(namespace) => {
@@ -123,6 +137,9 @@ impl World {
             }
         };
         command.arg("--home").arg(home).args(args).env_remove("KITH_HOME").stdin(Stdio::null());
+        for (key, value) in self.env.borrow().iter() {
+            command.env(key, value);
+        }
         command
     }
 
@@ -135,7 +152,8 @@ impl World {
     pub fn kith_in(&self, namespace: Option<&str>, home: &Path, args: &[&str]) -> Output {
         let out = self.log_path("stdout");
         let err = self.log_path("stderr");
-        let mut child = World::command(namespace, home, args)
+        let mut child = self
+            .command(namespace, home, args)
             .stdout(File::create(&out).expect("stdout file"))
             .stderr(File::create(&err).expect("stderr file"))
             .env("RUST_LOG", "warn")
@@ -168,7 +186,8 @@ impl World {
     pub fn launch(&self, namespace: Option<&str>, home: &Path, args: &[&str], rust_log: &str, label: &str) -> Node {
         let stdout = self.log_path(&format!("{label}-stdout"));
         let log = self.log_path(&format!("{label}-log"));
-        let child = World::command(namespace, home, args)
+        let child = self
+            .command(namespace, home, args)
             .stdout(File::create(&stdout).expect("stdout file"))
             .stderr(File::create(&log).expect("log file"))
             .env("RUST_LOG", rust_log)

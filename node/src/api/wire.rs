@@ -56,7 +56,7 @@ pub struct Peer {
 }
 
 /// A post's fields, shared by the board (`replies` a count) and `show` (`replies` a list).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostFields {
     pub id: String,
     /// `offer`, `request` or `gathering`.
@@ -74,6 +74,111 @@ pub struct PostFields {
     pub created_at_ms: u64,
     pub expires_at: String,
     pub expires_at_ms: u64,
+    /// A gathering's (next) start, RFC 3339; null for offers, requests and free-text gatherings.
+    #[serde(default)]
+    pub starts_at: Option<String>,
+    #[serde(default)]
+    pub starts_at_ms: Option<u64>,
+    /// The start in words in the node's time zone: "Thursday 4 December, 2:00 pm".
+    #[serde(default)]
+    pub starts_in_words: Option<String>,
+    #[serde(default)]
+    pub ends_at: Option<String>,
+    #[serde(default)]
+    pub ends_at_ms: Option<u64>,
+    /// `weekly`, `fortnightly`, `monthly` or null.
+    #[serde(default)]
+    pub repeat: Option<String>,
+    /// The last date it repeats on, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub until: Option<String>,
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// The date `coming` counts for (`YYYY-MM-DD`): the next one of a repeating gathering.
+    #[serde(default)]
+    pub next_date: Option<String>,
+    /// Who is coming (to the next date), by name.
+    #[serde(default)]
+    pub coming: Vec<Coming>,
+    /// As many are coming as it has room for.
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// One member coming to a gathering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coming {
+    pub member_id: String,
+    pub name: String,
+}
+
+/// `POST /api/posts/{post}/come`: "I'll come" (`coming`) or "can't come after all", to every
+/// date or to one (`date`, `YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCome {
+    #[serde(default)]
+    pub date: Option<String>,
+    pub coming: bool,
+}
+
+/// `POST /api/checkins`: be checked on after `days` quiet days by `buddies` (names or ids),
+/// or (`days` null) not any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCheckIns {
+    pub days: Option<u16>,
+    #[serde(default)]
+    pub buddies: Vec<String>,
+}
+
+/// `GET /api/calendar`: the secret address of this member's calendar feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarFeed {
+    pub url: String,
+}
+
+/// A gathering's structured time in a new post (`POST /api/posts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSchedule {
+    pub starts_at_ms: u64,
+    #[serde(default)]
+    pub ends_at_ms: Option<u64>,
+    /// `weekly`, `fortnightly` or `monthly`.
+    #[serde(default)]
+    pub repeat: Option<String>,
+    /// The last date, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub until: Option<String>,
+    #[serde(default)]
+    pub capacity: Option<u32>,
+}
+
+/// `GET /api/inbox`: one thing for this node's member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxItem {
+    /// Stable: the entry it is about, or the kind and what it is about.
+    pub id: String,
+    /// `reply`, `coming`, `hours`, `vouch_needed`, `gathering_soon`, `expiring`, `match`,
+    /// `checkin_alert`, `announcement`.
+    pub kind: String,
+    pub post: Option<String>,
+    pub member_id: Option<String>,
+    pub name: Option<String>,
+    pub text: String,
+    pub at: String,
+    pub at_ms: u64,
+    pub read: bool,
+    /// For a match: why ("because you offer: shopping").
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/inbox/read`: marks items read on this node (`all`: every item there is now).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRead {
+    #[serde(default)]
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub all: bool,
 }
 
 /// `GET /api/posts`: one line of the board.
@@ -202,6 +307,9 @@ pub struct NewPost {
     pub place: String,
     /// Ms since the epoch; absent: the community's default lifetime.
     pub expires_at_ms: Option<u64>,
+    /// A gathering's start, end, repetition and capacity.
+    #[serde(default)]
+    pub schedule: Option<NewSchedule>,
 }
 
 /// `POST /api/posts/{post}/replies`.
@@ -261,15 +369,18 @@ pub struct NewAppointment {
 /// `POST /api/profile`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewProfile {
-    pub name: String,
+    /// Each field absent (null) keeps what the member's current profile says; a name is
+    /// needed only for a first profile.
     #[serde(default)]
-    pub about: String,
+    pub name: Option<String>,
     #[serde(default)]
-    pub area: String,
+    pub about: Option<String>,
     #[serde(default)]
-    pub skills: Vec<String>,
+    pub area: Option<String>,
     #[serde(default)]
-    pub contact: String,
+    pub skills: Option<Vec<String>>,
+    #[serde(default)]
+    pub contact: Option<String>,
 }
 
 /// `GET /api/export?format=json`: everything this node knows of its community.
@@ -338,6 +449,7 @@ mod tests {
             created_at_ms: 0,
             expires_at: rfc3339(0),
             expires_at_ms: 0,
+            ..PostFields::default()
         };
         let summary = serde_json::to_value(PostSummary { post: fields.clone(), replies: 2 }).unwrap_or_default();
         assert_eq!(summary["replies"], 2);

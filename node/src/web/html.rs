@@ -44,6 +44,7 @@ pub enum Nav {
     Neighbours,
     Profile,
     Report,
+    ForYou,
     None,
 }
 
@@ -62,6 +63,8 @@ pub struct Frame {
     pub member: bool,
     /// Whether this person is an organiser (the navigation then offers the report).
     pub organiser: bool,
+    /// Unread items in the inbox ("For you").
+    pub unread: usize,
 }
 
 /// A whole signed-in page.
@@ -74,6 +77,8 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
         String::new()
     };
     let report = frame.organiser.then(|| (Nav::Report, "/report", "How we're doing".to_string()));
+    let unread =
+        if frame.unread > 0 { format!(" <span class=\"badge\">({} new)</span>", frame.unread) } else { String::new() };
     for (target, href, label) in [
         (Nav::Board, "/", "What's on".to_string()),
         (Nav::Ask, "/new/request", "Ask for help".to_string()),
@@ -82,6 +87,7 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
         (Nav::Hours, "/hours", "My hours".to_string()),
         (Nav::Neighbours, "/neighbours", format!("Neighbours{waiting}")),
         (Nav::Profile, "/profile", "My profile".to_string()),
+        (Nav::ForYou, "/inbox", format!("<span id=\"inbox-count\" data-live=\"\">For you{unread}</span>")),
     ]
     .into_iter()
     .chain(report)
@@ -173,7 +179,11 @@ impl Problems {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
     Line,
-    Text { rows: u8 },
+    Text {
+        rows: u8,
+    },
+    /// An `<input>` of another type: `datetime-local`, `date`, `time`, `number`.
+    Typed(&'static str),
 }
 
 /// One labelled form field with its hint and, after a failed try, its error.
@@ -207,6 +217,10 @@ impl<'a> Field<'a> {
     }
     pub fn text(name: &'static str, label: &'a str, value: &'a str, max: usize) -> Field<'a> {
         Field { input: Input::Text { rows: 5 }, ..Field::line(name, label, value, max) }
+    }
+    /// An input of another type than text (`datetime-local`, `date`, `time`, `number`).
+    pub fn typed(name: &'static str, label: &'a str, value: &'a str, kind: &'static str) -> Field<'a> {
+        Field { input: Input::Typed(kind), ..Field::line(name, label, value, 40) }
     }
     pub fn hint(mut self, hint: &'a str) -> Self {
         self.hint = Some(hint);
@@ -247,6 +261,15 @@ impl<'a> Field<'a> {
                     self.name,
                     esc(self.value),
                     self.max
+                );
+            }
+            Input::Typed(kind) => {
+                let required = if self.optional { "" } else { " required" };
+                let _ = write!(
+                    out,
+                    "<input type=\"{kind}\" id=\"{id}\" name=\"{}\" value=\"{}\"{required}{attrs}>",
+                    self.name,
+                    esc(self.value),
                 );
             }
             Input::Text { rows } => {

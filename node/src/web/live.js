@@ -20,6 +20,31 @@
     hides[j].hidden = true;
   }
 
+  // Browser notifications of new "For you" items: off unless the reader turns them on here.
+  var notify = document.getElementById('notify-toggle');
+  var canNotify = !!window.Notification && !!window.localStorage;
+  function notifying() {
+    return canNotify && window.localStorage.getItem('kith-notify') === 'on' && Notification.permission === 'granted';
+  }
+  if (notify && canNotify) {
+    notify.hidden = false;
+    var label = function () {
+      notify.textContent = notifying() ? 'Stop notifications on this computer' : 'Show a notification when something new arrives';
+    };
+    label();
+    notify.addEventListener('click', function () {
+      if (notifying()) {
+        window.localStorage.setItem('kith-notify', 'off');
+        label();
+        return;
+      }
+      Notification.requestPermission().then(function (answer) {
+        window.localStorage.setItem('kith-notify', answer === 'granted' ? 'on' : 'off');
+        label();
+      });
+    });
+  }
+
   if (!window.EventSource || !window.fetch || !window.DOMParser) {
     return;
   }
@@ -79,6 +104,11 @@
     news.appendChild(p);
   }
 
+  function unread(element) {
+    var found = element.textContent.match(/\((\d+) new\)/);
+    return found ? parseInt(found[1], 10) : 0;
+  }
+
   function apply(text) {
     var doc = new DOMParser().parseFromString(text, 'text/html');
     var changed = [];
@@ -90,6 +120,9 @@
         continue;
       }
       var message = region.getAttribute('data-live');
+      if (region.id === 'inbox-count' && notifying() && unread(fresh) > unread(region)) {
+        try { new Notification('Kith', { body: fresh.textContent.replace(/\s+/g, ' ').trim() }); } catch (e) {}
+      }
       if (focusInside(region)) {
         held.push([region, fresh.innerHTML]);
         if (message) { waiting.push(message); }

@@ -97,7 +97,7 @@ fn words(kind: PostKind) -> Words {
             submit: "Put my gathering on the board",
             tag: "Gathering",
             by: "Started by",
-            reply: "I'll come",
+            reply: "Send my message",
             created: "Your gathering is on the board. Neighbours will see it as soon as their Kith is connected.",
         },
     }
@@ -136,7 +136,7 @@ pub async fn board(
 ) -> Response {
     let frame = frame(&state, &session).await;
     let now = now_ms();
-    let (posts, categories, me, notices) = {
+    let (posts, categories, me, notices, matches) = {
         let replica = state.node.replica();
         let me = replica.me();
         let Some(community) = replica.community() else {
@@ -144,6 +144,7 @@ pub async fn board(
             return page(&frame, "What's on", Nav::Board, &not_reached());
         };
         let notices = crate::api::announce::current(&replica, community, now);
+        let matches = crate::inbox::matches(&replica, community, me, now).unwrap_or_default();
         let mut posts = Vec::new();
         let mut categories: BTreeSet<String> = CATEGORIES.iter().map(|c| (*c).to_string()).collect();
         for view in replica.store().posts().unwrap_or_default() {
@@ -157,7 +158,7 @@ pub async fn board(
             }
             posts.push(PostSummary { post: fields, replies: post.replies });
         }
-        (posts, categories, me.to_string(), notices)
+        (posts, categories, me.to_string(), notices, matches)
     };
     let search = query.q.trim().to_lowercase();
     let category = query.category.trim().to_lowercase();
@@ -193,6 +194,24 @@ pub async fn board(
 <li><a class=\"button button-secondary\" href=\"/thank\">Thank someone with hours</a></li>\
 <li><a class=\"button button-secondary\" href=\"/board/print\">Print for a noticeboard</a></li></ul>",
     );
+    if !matches.is_empty() && !filtered_query(&query) {
+        main.push_str(
+            "<section class=\"board-section\" aria-labelledby=\"h-might\"><h2 id=\"h-might\">You might help with</h2><ul class=\"cards\">",
+        );
+        for item in &matches {
+            let post = item.post.as_deref().unwrap_or_default();
+            let title = posts.iter().find(|p| p.post.id == post).map(|p| p.post.title.clone()).unwrap_or_default();
+            let _ = write!(
+                main,
+                "<li class=\"card card-request\"><p><a href=\"/posts/{}\">{}</a></p><p class=\"meta\">Asked by {} · {}</p></li>",
+                url_part(post),
+                esc(&title),
+                esc(item.name.as_deref().unwrap_or("a neighbour")),
+                esc(&capitalise(item.reason.as_deref().unwrap_or_default())),
+            );
+        }
+        main.push_str("</ul></section>");
+    }
     // The search form.
     let show_options: Vec<(String, String)> = [
         ("", "Everything"),
@@ -264,6 +283,10 @@ pub async fn board(
     page(&frame, "What's on", Nav::Board, &main)
 }
 
+fn filtered_query(query: &BoardQuery) -> bool {
+    !query.q.trim().is_empty() || !query.category.trim().is_empty() || !query.show.is_empty()
+}
+
 fn not_reached() -> String {
     "<h1>Not connected to your community yet</h1>\
 <p>This computer has not reached your community yet, so there is nothing to show.</p>\
@@ -304,8 +327,14 @@ fn card(summary: &PostSummary, now: u64) -> String {
         let _ = write!(out, "<p class=\"excerpt\">{}</p>", esc(&excerpt(&post.details, 180)));
     }
     let mut facts = Vec::new();
+    if let Some(starts) = &post.starts_in_words {
+        facts.push(format!("<span>When: {}{}</span>", esc(starts), repeat_words(post)));
+    }
     if !post.when.trim().is_empty() {
         facts.push(format!("<span>When: {}</span>", esc(&post.when)));
+    }
+    if post.starts_at.is_some() {
+        facts.push(format!("<span>{}</span>", coming_count(post)));
     }
     if !post.place.trim().is_empty() {
         facts.push(format!("<span>Where: {}</span>", esc(&post.place)));
@@ -323,6 +352,34 @@ fn card(summary: &PostSummary, now: u64) -> String {
     ));
     let _ = write!(out, "<p class=\"facts\">{}</p></article></li>", facts.join(" "));
     out
+}
+
+/// ", every week until Thursday 31 December 2026".
+fn repeat_words(post: &crate::api::wire::PostFields) -> String {
+    let every = match post.repeat.as_deref() {
+        Some("weekly") => "every week",
+        Some("fortnightly") => "every other week",
+        Some("monthly") => "every month on the same weekday",
+        _ => return String::new(),
+    };
+    match post.until.as_deref().and_then(|u| crate::when::parse_day(u).ok()) {
+        Some(day) => format!(", {every} until {}", crate::when::day_in_words(day)),
+        None => format!(", {every}"),
+    }
+}
+
+/// "3 coming (room for 12)", "Full: 12 coming".
+fn coming_count(post: &crate::api::wire::PostFields) -> String {
+    let count = match post.coming.len() {
+        0 => "Nobody has said they are coming yet".to_string(),
+        1 => "1 person coming".to_string(),
+        n => format!("{n} people coming"),
+    };
+    match post.capacity {
+        Some(_) if post.full => format!("Full: {count}"),
+        Some(room) => format!("{count} (room for {room})"),
+        None => count,
+    }
 }
 
 fn status_words(status: &str) -> Option<&'static str> {
@@ -358,6 +415,107 @@ pub struct PostForm {
     when: String,
     #[serde(default)]
     place: String,
+    /// A gathering's start (`datetime-local`), end (a time that day), repetition, last date
+    /// and capacity.
+    #[serde(default)]
+    starts: String,
+    #[serde(default)]
+    ends: String,
+    #[serde(default)]
+    repeat: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    capacity: String,
+}
+
+/// The fields of a gathering's time, place and room.
+fn gathering_fields(form: &PostForm, problems: &Problems) -> String {
+    let repeat_options: Vec<(String, String)> = [
+        ("", "Just once"),
+        ("weekly", "Every week"),
+        ("fortnightly", "Every other week"),
+        ("monthly", "Every month, on the same weekday"),
+    ]
+    .iter()
+    .map(|(v, t)| ((*v).to_string(), (*t).to_string()))
+    .collect();
+    format!(
+        "<fieldset><legend>When is it?</legend>{starts}{ends}{repeat}{until}</fieldset>{capacity}",
+        starts = Field::typed("starts", "Date and start time", &form.starts, "datetime-local")
+            .hint("For example 4 December, 2:00 pm.")
+            .render(problems),
+        ends = Field::typed("ends", "Finishes at", &form.ends, "time").optional().render(problems),
+        repeat = html::select("repeat", "Does it repeat?", None, &repeat_options, form.repeat.trim(), problems),
+        until = Field::typed("until", "Last date", &form.until, "date")
+            .hint("Only for a gathering that repeats. Leave it empty to keep it going.")
+            .optional()
+            .render(problems),
+        capacity = Field::typed("capacity", "How many people is there room for?", &form.capacity, "number")
+            .hint("Leave it empty if there is room for everyone.")
+            .optional()
+            .render(problems),
+    )
+}
+
+/// A gathering's schedule from the form, or what is wrong with it (as a field's problem).
+fn schedule_from(form: &PostForm, problems: &mut Problems) -> Option<kith_protocol::Schedule> {
+    if form.starts.trim().is_empty() {
+        problems.add("starts", "Please give the date and the time it starts.");
+        return None;
+    }
+    let starts = match crate::when::parse_date_time(&form.starts) {
+        Ok(starts) => starts,
+        Err(_) => {
+            problems.add("starts", "Please give the date and time like this: 2026-12-04 14:00.");
+            return None;
+        }
+    };
+    let ends = match form.ends.trim() {
+        "" => None,
+        time => {
+            let day = crate::when::day_text(crate::when::day_of_instant(starts));
+            match crate::when::parse_date_time(&format!("{day} {time}")) {
+                Ok(ends) if ends > starts => Some(ends),
+                _ => {
+                    problems.add("ends", "Please give a time after it starts, like 16:00, or leave it empty.");
+                    return None;
+                }
+            }
+        }
+    };
+    let capacity = match form.capacity.trim() {
+        "" => None,
+        number => match number.parse::<u32>() {
+            Ok(n) if (1..=kith_protocol::gathering::MAX_CAPACITY).contains(&n) => Some(n),
+            _ => {
+                problems.add("capacity", "Please give a number of people, like 12, or leave it empty.");
+                return None;
+            }
+        },
+    };
+    if !form.until.trim().is_empty() && form.repeat.trim().is_empty() {
+        problems.add(
+            "until",
+            "A last date is only for a gathering that repeats: choose how it repeats, or leave this empty.",
+        );
+        return None;
+    }
+    let new = crate::api::wire::NewSchedule {
+        starts_at_ms: starts,
+        ends_at_ms: ends,
+        repeat: Some(form.repeat.clone()),
+        until: Some(form.until.clone()),
+        capacity,
+    };
+    match crate::api::schedule_of(&new) {
+        Ok(schedule) => Some(schedule),
+        Err(error) => {
+            let field = if error.to_string().contains("last date") { "until" } else { "starts" };
+            problems.add(field, format!("This date does not work: {error}."));
+            None
+        }
+    }
 }
 
 fn post_form(kind: PostKind, form: &PostForm, problems: &Problems, csrf: &str, categories: &[String]) -> String {
@@ -386,10 +544,14 @@ fn post_form(kind: PostKind, form: &PostForm, problems: &Problems, csrf: &str, c
             .optional()
             .render(problems),
         category = html::select("category", "Kind of help", None, &category_options, form.category.trim(), problems),
-        when = Field::line("when", words.when_label, &form.when, limits::WHEN)
-            .hint(words.when_hint)
-            .optional()
-            .render(problems),
+        when = if kind == PostKind::Gathering {
+            gathering_fields(form, problems)
+        } else {
+            Field::line("when", words.when_label, &form.when, limits::WHEN)
+                .hint(words.when_hint)
+                .optional()
+                .render(problems)
+        },
         place = Field::line("place", words.place_label, &form.place, limits::PLACE)
             .hint(words.place_hint)
             .optional()
@@ -460,6 +622,7 @@ pub async fn create(
         "other" => String::new(),
         other => other.to_string(),
     };
+    let schedule = if kind == PostKind::Gathering { schedule_from(&form, &mut problems) } else { None };
     let body = Body::Post {
         kind,
         title,
@@ -467,7 +630,8 @@ pub async fn create(
         category,
         when: form.when.trim().to_string(),
         place: form.place.trim().to_string(),
-        expires_at: None,
+        expires_at: schedule.as_ref().and_then(crate::api::gathering_ends),
+        schedule,
     };
     if problems.is_empty()
         && let Err(error) = body.check_fields()
@@ -498,6 +662,10 @@ pub struct ShowQuery {
     replied: Option<String>,
     #[serde(default)]
     changed: Option<String>,
+    #[serde(default)]
+    coming: Option<String>,
+    #[serde(default)]
+    renewed: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -512,6 +680,34 @@ fn find_post(state: &WebState, text: &str) -> Option<(PostDetail, String)> {
     let community = replica.community()?;
     let detail = crate::api::post_detail(&replica, community, &hash, now_ms()).ok()?;
     Some((detail, replica.me().to_string()))
+}
+
+/// "Neighbours who offer this", for the author of a request.
+fn helpers_section(state: &WebState, post: &str) -> String {
+    let helpers = {
+        let replica = state.node.replica();
+        let Some(community) = replica.community() else { return String::new() };
+        let Ok(hash) = post.parse::<EntryHash>() else { return String::new() };
+        crate::inbox::helpers_for(&replica, community, &hash, now_ms()).unwrap_or_default()
+    };
+    if helpers.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "<section aria-labelledby=\"h-helpers\"><h2 id=\"h-helpers\">Neighbours who offer this</h2>\
+<p>They may not have seen your request yet: it is in their “For you” page.</p><ul>",
+    );
+    for (id, name, why) in helpers {
+        let _ = write!(
+            out,
+            "<li><a href=\"/neighbours/{}\">{}</a> — {}</li>",
+            url_part(&id.to_string()),
+            esc(&name),
+            esc(&why)
+        );
+    }
+    out.push_str("</ul></section>");
+    out
 }
 
 fn post_page(
@@ -551,6 +747,10 @@ fn post_page(
         let _ = write!(main, "<div class=\"details\">{}</div>", esc(&post.details));
     }
     let mut facts = String::new();
+    if let Some(starts) = &post.starts_in_words {
+        let until = post.ends_at_ms.map(|end| format!(" to {}", crate::when::time_in_words(end))).unwrap_or_default();
+        let _ = write!(facts, "<dt>When</dt><dd>{}{until}{}</dd>", esc(starts), repeat_words(post));
+    }
     for (label, value) in [("When", &post.when), ("Where", &post.place), ("Kind of help", &post.category)] {
         if !value.trim().is_empty() {
             let _ = write!(facts, "<dt>{label}</dt><dd>{}</dd>", esc(value));
@@ -558,6 +758,10 @@ fn post_page(
     }
     if !facts.is_empty() {
         let _ = write!(main, "<dl class=\"facts-list\">{facts}</dl>");
+    }
+
+    if post.starts_at.is_some() {
+        main.push_str(&coming_section(post, me, mine, csrf));
     }
 
     // Replies, kept fresh by the script.
@@ -602,7 +806,11 @@ fn post_page(
             summary = problems.summary(),
             csrf = csrf_input(csrf),
             field = Field::text("text", "Your message", &reply.text, limits::REPLY)
-                .hint(&format!("If you leave it empty, Kith sends “{}”.", words.reply))
+                .hint(&if kind == PostKind::Gathering {
+                    "A question or a note for them. To say you'll come, use the button above.".to_string()
+                } else {
+                    format!("If you leave it empty, Kith sends “{}”.", words.reply)
+                })
                 .optional()
                 .render(problems),
             button = words.reply,
@@ -614,6 +822,20 @@ fn post_page(
             "<p><a class=\"button button-secondary\" href=\"/thank?to={to}&amp;post={id}\">Thank {name} with hours</a></p>",
             to = esc(&post.author),
             name = esc(&post.author_name),
+        );
+    }
+    if mine && post.status != "done" && post.status != "withdrawn" {
+        let _ = write!(
+            main,
+            "<form method=\"post\" action=\"/posts/{id}/renew\">{}<p>{}</p>\
+<button type=\"submit\" class=\"button-secondary\">Keep it on the board longer</button></form>",
+            csrf_input(csrf),
+            if post.status == "expired" {
+                "It has been on the board a long time and is no longer shown. If it is still needed, put it back."
+                    .to_string()
+            } else {
+                format!("It stays on the board until {}.", esc(&crate::when::in_words(post.expires_at_ms, now)))
+            },
         );
     }
     if mine {
@@ -640,6 +862,58 @@ fn post_page(
     main
 }
 
+/// Who is coming to a gathering, "I'll come" / "I can't come after all", and the calendar.
+fn coming_section(post: &crate::api::wire::PostFields, me: &str, mine: bool, csrf: &str) -> String {
+    let id = esc(&post.id);
+    let mut out = String::new();
+    let date = post.next_date.as_deref().and_then(|d| crate::when::parse_day(d).ok());
+    let heading = match date {
+        Some(day) => format!("Who's coming on {}", crate::when::day_in_words(day)),
+        None => "Who's coming".to_string(),
+    };
+    let _ = write!(
+        out,
+        "<section id=\"coming\" aria-labelledby=\"h-coming\" data-live=\"Someone answered this gathering.\">\
+<h2 id=\"h-coming\">{heading}</h2><p>{}</p>",
+        esc(&coming_count(post))
+    );
+    if !post.coming.is_empty() {
+        out.push_str("<ul class=\"coming\">");
+        for person in &post.coming {
+            let name = if person.member_id == me { "You".to_string() } else { esc(&person.name) };
+            let _ = write!(out, "<li>{name}</li>");
+        }
+        out.push_str("</ul>");
+    }
+    let coming = post.coming.iter().any(|c| c.member_id == me);
+    if !mine && post.status == "open" {
+        let every = if post.repeat.is_some() { " (every time)" } else { "" };
+        if coming {
+            let _ = write!(
+                out,
+                "<form method=\"post\" action=\"/posts/{id}/come\">{}<p>You said you are coming.</p>\
+<button type=\"submit\" name=\"coming\" value=\"no\" class=\"button-secondary\">I can't come after all</button></form>",
+                csrf_input(csrf)
+            );
+        } else if post.full {
+            out.push_str("<p class=\"notice\">It is full: there is no room for more people.</p>");
+        } else {
+            let _ = write!(
+                out,
+                "<form method=\"post\" action=\"/posts/{id}/come\">{}\
+<button type=\"submit\" name=\"coming\" value=\"yes\">I'll come{every}</button></form>",
+                csrf_input(csrf)
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "<p><a href=\"/posts/{id}/calendar.ics\" download=\"gathering.ics\">Add it to my calendar</a> \
+<span class=\"hint\">(a file your calendar app opens)</span></p></section>"
+    );
+    out
+}
+
 /// `GET /posts/{post}`: a post and its replies.
 pub async fn show(
     State(state): State<WebState>,
@@ -654,6 +928,14 @@ pub async fn show(
         Some(words.created.to_string())
     } else if query.replied.is_some() {
         Some(format!("Your reply is sent. {} will see it as soon as their Kith is connected.", detail.post.author_name))
+    } else if query.coming.is_some() {
+        Some(if detail.post.coming.iter().any(|c| c.member_id == me) {
+            format!("{} will see that you are coming.", detail.post.author_name)
+        } else {
+            format!("{} will see that you can't come.", detail.post.author_name)
+        })
+    } else if query.renewed.is_some() {
+        Some("It stays on the board longer now.".to_string())
     } else if query.changed.is_some() {
         Some(match detail.post.status.as_str() {
             "done" => "Marked as done and taken off the board. Thank you!".to_string(),
@@ -663,7 +945,11 @@ pub async fn show(
     } else {
         None
     };
-    let main = post_page(&detail, &me, flash.as_deref(), &ReplyForm::default(), &Problems::default(), &session.csrf);
+    let mut main =
+        post_page(&detail, &me, flash.as_deref(), &ReplyForm::default(), &Problems::default(), &session.csrf);
+    if detail.post.author == me && detail.post.kind == "request" && detail.post.status == "open" {
+        main.push_str(&helpers_section(&state, &detail.post.id));
+    }
     page(&frame, &detail.post.title, Nav::Board, &main)
 }
 
@@ -679,7 +965,12 @@ pub async fn reply(
         return missing(&frame, "This post is not here");
     };
     let words = words(kind_of(&detail.post.kind));
-    let text = if form.text.trim().is_empty() { words.reply.to_string() } else { form.text.trim_end().to_string() };
+    let gathering = detail.post.kind == PostKind::Gathering.as_str();
+    let text = if form.text.trim().is_empty() && !gathering {
+        words.reply.to_string()
+    } else {
+        form.text.trim_end().to_string()
+    };
     let mut problems = Problems::default();
     let hash = detail.post.id.parse::<EntryHash>();
     match hash {
@@ -740,6 +1031,98 @@ pub async fn set_status(
     let mut main = problems.summary();
     main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
     page_again(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ComeForm {
+    #[serde(default)]
+    coming: String,
+}
+
+/// `POST /posts/{post}/come`: "I'll come" or "I can't come after all".
+pub async fn come(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+    Form(form): Form<ComeForm>,
+) -> Response {
+    let Some((detail, me)) = find_post(&state, &post) else {
+        let frame = frame(&state, &session).await;
+        return missing(&frame, "This post is not here");
+    };
+    let mut problems = Problems::default();
+    match detail.post.id.parse::<EntryHash>() {
+        Ok(hash) => {
+            let body = Body::Come { post: hash, date: None, coming: form.coming == "yes" };
+            match state.node.publish(body).await {
+                Ok(_) => {
+                    return Redirect::to(&format!("/posts/{}?coming=1#coming", url_part(&detail.post.id)))
+                        .into_response();
+                }
+                Err(error) => problems.add("", plain_refusal(&state, error)),
+            }
+        }
+        Err(_) => problems.add("", "This gathering cannot be answered."),
+    }
+    let frame = frame(&state, &session).await;
+    let mut main = problems.summary();
+    main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
+    page_again(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+/// `POST /posts/{post}/renew`: another lifetime on the board.
+pub async fn renew(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+) -> Response {
+    let Some((detail, me)) = find_post(&state, &post) else {
+        let frame = frame(&state, &session).await;
+        return missing(&frame, "This post is not here");
+    };
+    let mut problems = Problems::default();
+    match detail.post.id.parse::<EntryHash>() {
+        Ok(hash) => match state.node.publish(Body::Renew { post: hash }).await {
+            Ok(_) => return Redirect::to(&format!("/posts/{}?renewed=1", url_part(&detail.post.id))).into_response(),
+            Err(error) => problems.add("", plain_refusal(&state, error)),
+        },
+        Err(_) => problems.add("", "This post cannot be renewed."),
+    }
+    let frame = frame(&state, &session).await;
+    let mut main = problems.summary();
+    main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
+    page_again(&frame, &detail.post.title, Nav::Board, &main)
+}
+
+/// `GET /posts/{post}/calendar.ics`: the gathering for a calendar app.
+pub async fn calendar(
+    State(state): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(post): Path<String>,
+) -> Response {
+    let text = crate::api::resolve_post(&state.node, &post).and_then(|hash| {
+        let replica = state.node.replica();
+        let community = replica.community().ok_or_else(|| crate::api::ApiError::NotFound(String::new()))?;
+        crate::api::gathering_calendar(&replica, community, &[hash])
+    });
+    match text {
+        Ok(text) => {
+            let mut response = text.into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/calendar; charset=utf-8"),
+            );
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_DISPOSITION,
+                axum::http::HeaderValue::from_static("attachment; filename=\"gathering.ics\""),
+            );
+            response
+        }
+        Err(_) => {
+            let frame = frame(&state, &session).await;
+            missing(&frame, "This gathering is not here")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ async fn main() {
             when: String::new(),
             place: String::new(),
             expires_at: None,
+            schedule: None,
         };
         match node.publish(body).await {
             Ok(entry) => {

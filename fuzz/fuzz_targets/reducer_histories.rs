@@ -1,0 +1,271 @@
+//! The reducer fed signed, structure-aware histories written by a few fixed keys: join
+//! requests, vouches, posts, replies, statuses, transfers, claims, redactions, suspensions,
+//! appointments and forks. Authors write only what their own node would accept, except a fork,
+//! which a hostile or unlucky author writes anyway. Two receivers get the entries in two
+//! different orders and complete forks the way a node does (proof, then a rebuild from what
+//! they hold). After every step: the ledger sums to minus the unclaimed transfers and no
+//! unforked member is below the credit limit; at the end both receivers hold one state.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use kith_protocol::{
+    Body, Community, CommunityId, Draft, Entry, EntryHash, ForkProof, Keypair, MemberId, Minutes, Outcome, PostKind,
+    Role, Rules, Status,
+};
+use libfuzzer_sys::fuzz_target;
+
+const KEYS: u8 = 5;
+const T0: u64 = 1_700_000_000_000;
+const NOW: u64 = T0 + 1_000_000_000;
+
+#[derive(Arbitrary, Debug)]
+enum Act {
+    Join { who: u8 },
+    Vouch { by: u8, whom: u8 },
+    Post { by: u8, kind: u8 },
+    Reply { by: u8, post: u8 },
+    Status { post: u8, status: u8 },
+    Pay { by: u8, to: u8, minutes: u16 },
+    Claim { transfer: u8 },
+    Redact { by: u8, entry: u8 },
+    Suspend { by: u8, whom: u8 },
+    Appoint { by: u8, whom: u8, hub: bool },
+    /// The author's next entry goes at the seq of its last one: a second branch.
+    Fork { by: u8 },
+}
+
+#[derive(Arbitrary, Debug)]
+struct Case {
+    credit_limit_hours: u8,
+    vouches_needed: u8,
+    acts: Vec<Act>,
+    /// Picks the second receiver's delivery order.
+    order: u64,
+}
+
+/// One author's log as its node writes it.
+struct Log {
+    key: Keypair,
+    seq: u64,
+    prev: Option<EntryHash>,
+    timestamp_ms: u64,
+}
+
+impl Log {
+    /// The draft of the log's next entry.
+    fn draft(&self, community: Option<CommunityId>, body: Body) -> Draft {
+        Draft { community, seq: self.seq + 1, prev: self.prev, timestamp_ms: self.timestamp_ms + 60_000, body }
+    }
+}
+
+/// Every key's log, with the `prev` of its last entry beside it, so that a fork (a sibling of
+/// the last entry: same seq, same prev, other content) can branch off it.
+struct Writer {
+    logs: Vec<(Log, Option<Option<EntryHash>>)>,
+}
+
+/// A receiving node: what it holds, its fork proofs, its reducer.
+struct Receiver {
+    genesis: Entry,
+    community: Community,
+    held: Vec<Entry>,
+    proofs: Vec<ForkProof>,
+}
+
+impl Receiver {
+    fn new(genesis: &Entry) -> Option<Receiver> {
+        let community = Community::new(genesis).ok()?;
+        Some(Receiver { genesis: genesis.clone(), community, held: vec![genesis.clone()], proofs: Vec::new() })
+    }
+
+    fn receive(&mut self, entry: &Entry) {
+        let (outcome, _) = self.community.ingest(entry.clone(), NOW);
+        match outcome {
+            Outcome::Rejected(_) | Outcome::Duplicate => {}
+            Outcome::Conflict { existing } => {
+                let stored = self.held.iter().find(|e| e.hash() == existing).cloned();
+                self.held.push(entry.clone());
+                if let Some(proof) = stored.and_then(|stored| self.community.fork_with(&stored, entry)) {
+                    self.proofs.push(proof);
+                    self.rebuild();
+                }
+            }
+            Outcome::Applied | Outcome::Pending(_) | Outcome::Frozen | Outcome::Dropped => {
+                self.held.push(entry.clone())
+            }
+        }
+        self.check();
+    }
+
+    fn rebuild(&mut self) {
+        let mut entries: Vec<Entry> = self.held.iter().skip(1).cloned().collect();
+        entries.sort_by_key(|e| (e.author(), e.seq(), e.hash()));
+        if let Ok((community, _)) = Community::rebuild(&self.genesis, &self.proofs, entries, NOW) {
+            self.community = community;
+        }
+    }
+
+    fn check(&self) {
+        let sum: i64 = self.community.members().map(|(_, m)| m.balance_minutes).sum();
+        assert_eq!(sum, -self.community.unclaimed_minutes(), "the ledger does not sum to minus the unclaimed");
+        let limit = i64::from(self.community.rules().credit_limit.0);
+        for (id, member) in self.community.members() {
+            if member.frozen_at.is_none() {
+                assert!(member.balance_minutes >= -limit, "{} is below the credit limit without a fork", id.short());
+            }
+        }
+    }
+}
+
+fn pick<T: Clone>(items: &[T], index: u8) -> Option<T> {
+    if items.is_empty() { None } else { items.get(usize::from(index) % items.len()).cloned() }
+}
+
+fuzz_target!(|case: Case| {
+    let keys: Vec<Keypair> = (1..=KEYS).map(|n| Keypair::from_secret_bytes([n; 32])).collect();
+    let ids: Vec<MemberId> = keys.iter().map(Keypair::member_id).collect();
+    let rules = Rules {
+        credit_limit: Minutes::from_hours(u32::from(case.credit_limit_hours % 20)),
+        vouches_needed: 1 + case.vouches_needed % 3,
+        post_lifetime_days: 30,
+    };
+    let founder = Log { key: keys[0].clone(), seq: 0, prev: None, timestamp_ms: T0 };
+    let genesis_body = Body::Genesis { name: "Fuzz Row".into(), description: String::new(), rules };
+    let Ok(genesis) = Entry::sign(&founder.key, founder.draft(None, genesis_body)) else { return };
+    let community_id = genesis.community();
+    let Ok(mut judge) = Community::new(&genesis) else { return };
+    let mut writer = Writer {
+        logs: keys
+            .iter()
+            .map(|key| (Log { key: key.clone(), seq: 0, prev: None, timestamp_ms: T0 }, None))
+            .collect(),
+    };
+    writer.logs[0] = (Log { key: keys[0].clone(), seq: 1, prev: Some(genesis.hash()), timestamp_ms: T0 }, Some(None));
+    let (mut posts, mut transfers, mut written): (Vec<EntryHash>, Vec<(EntryHash, u8)>, Vec<(EntryHash, u8)>) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let mut history: Vec<Entry> = Vec::new();
+    let mut fork_next = [false; KEYS as usize];
+    for act in case.acts.iter().take(64) {
+        let who = |n: u8| n % KEYS;
+        let (author, body) = match *act {
+            Act::Join { who: w } => (who(w), Body::Profile {
+                name: format!("n{w}"),
+                about: String::new(),
+                area: String::new(),
+                skills: Vec::new(),
+                contact: String::new(),
+            }),
+            Act::Vouch { by, whom } => (who(by), Body::Vouch { member: ids[usize::from(who(whom))], note: String::new() }),
+            Act::Post { by, kind } => (who(by), Body::Post {
+                kind: [PostKind::Offer, PostKind::Request, PostKind::Gathering][usize::from(kind % 3)],
+                title: format!("p{kind}"),
+                details: String::new(),
+                category: String::new(),
+                when: String::new(),
+                place: String::new(),
+                expires_at: None,
+            }),
+            Act::Reply { by, post } => {
+                let Some(post) = pick(&posts, post) else { continue };
+                (who(by), Body::Reply { post, text: "yes".into() })
+            }
+            Act::Status { post, status } => {
+                let Some(post) = pick(&posts, post) else { continue };
+                let Some(author) = history.iter().find(|e| e.hash() == post).map(|e| e.author()) else { continue };
+                let Some(index) = ids.iter().position(|id| *id == author) else { continue };
+                let status = [Status::Open, Status::Done, Status::Withdrawn][usize::from(status % 3)];
+                (index as u8, Body::PostStatus { post, status })
+            }
+            Act::Pay { by, to, minutes } => (who(by), Body::Transfer {
+                to: ids[usize::from(who(to))],
+                minutes: Minutes(u32::from(minutes % 600) + 1),
+                memo: String::new(),
+                for_post: None,
+            }),
+            Act::Claim { transfer } => {
+                let Some((transfer, payee)) = pick(&transfers, transfer) else { continue };
+                (payee, Body::Receive { transfer })
+            }
+            Act::Redact { by, entry } => {
+                let Some((entry, author)) = pick(&written, entry) else { continue };
+                let _ = by;
+                (author, Body::Redact { entry })
+            }
+            Act::Suspend { by, whom } => (who(by), Body::Suspend { member: ids[usize::from(who(whom))], reason: "r".into() }),
+            Act::Appoint { by, whom, hub } => (who(by), Body::Appoint {
+                member: ids[usize::from(who(whom))],
+                role: if hub { Role::Hub } else { Role::Organiser },
+            }),
+            Act::Fork { by } => {
+                fork_next[usize::from(who(by))] = true;
+                continue;
+            }
+        };
+        let slot = usize::from(author);
+        let fork = std::mem::take(&mut fork_next[slot]);
+        let (log, prev_of_last) = &mut writer.logs[slot];
+        let community = Some(community_id);
+        let draft = if fork {
+            let Some(prev) = *prev_of_last else { continue };
+            Draft { community, seq: log.seq, prev, timestamp_ms: log.timestamp_ms + 30_000, body: body.clone() }
+        } else {
+            log.draft(community, body.clone())
+        };
+        let Ok(entry) = Entry::sign(&log.key, draft) else { continue };
+        if !fork {
+            // An honest node writes only what its own reducer takes.
+            match judge.check(&entry, NOW) {
+                Outcome::Applied | Outcome::Pending(_) => {}
+                _ => continue,
+            }
+            let _ = judge.ingest(entry.clone(), NOW);
+            *prev_of_last = Some(log.prev);
+            log.seq = entry.seq();
+            log.prev = Some(entry.hash());
+            log.timestamp_ms = entry.timestamp_ms();
+        }
+        match &body {
+            Body::Post { .. } => posts.push(entry.hash()),
+            Body::Transfer { to, .. } => {
+                if let Some(payee) = ids.iter().position(|id| id == to) {
+                    transfers.push((entry.hash(), payee as u8));
+                }
+            }
+            _ => {}
+        }
+        written.push((entry.hash(), author));
+        history.push(entry);
+    }
+    let (Some(mut first), Some(mut second)) = (Receiver::new(&genesis), Receiver::new(&genesis)) else { return };
+    for entry in &history {
+        first.receive(entry);
+    }
+    // The second receiver: the same entries, rotated and with each pair swapped by the seed's bits.
+    let mut other = history.clone();
+    if !other.is_empty() {
+        let rotate = (case.order as usize) % other.len();
+        other.rotate_left(rotate);
+        for i in (1..other.len()).step_by(2) {
+            if case.order >> (i % 64) & 1 == 1 {
+                other.swap(i - 1, i);
+            }
+        }
+    }
+    for entry in &other {
+        second.receive(entry);
+    }
+    // The state is a function of the set of entries and proofs: each receiver's state, reached
+    // entry by entry, is the state rebuilt from what it holds ...
+    for receiver in [&first, &second] {
+        let mut entries: Vec<Entry> = receiver.held.iter().skip(1).cloned().collect();
+        entries.sort_by_key(|e| (e.author(), e.seq(), e.hash()));
+        if let Ok((rebuilt, _)) = Community::rebuild(&receiver.genesis, &receiver.proofs, entries, NOW) {
+            assert_eq!(rebuilt.digest(), receiver.community.digest(), "the state reached differs from the state rebuilt");
+        }
+    }
+    // ... and two receivers that froze the same logs at the same places hold one state.
+    let frozen = |r: &Receiver| r.community.members().map(|(id, m)| (*id, m.frozen_at)).collect::<Vec<_>>();
+    if frozen(&first) == frozen(&second) {
+        assert_eq!(first.community.digest(), second.community.digest(), "two delivery orders gave two states");
+    }
+});

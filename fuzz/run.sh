@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 60) and prints, per target, how many inputs
+# it ran and whether it crashed. Needs a nightly toolchain and cargo-fuzz
+# (`cargo install cargo-fuzz`). Not part of CI. Crashing inputs land in fuzz/artifacts/TARGET/.
+#   fuzz/run.sh 600            # ten minutes each
+#   fuzz/run.sh 60 entry_decode
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-60}"
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(entry_decode invite_parse sync_messages reducer_histories)
+fi
+mkdir -p logs
+cargo +nightly fuzz build -O
+status=0
+for target in "${targets[@]}"; do
+    mkdir -p "corpus/$target"
+    log="logs/$target.log"
+    if cargo +nightly fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+        verdict="no crash"
+    else
+        verdict="CRASHED (see $log and artifacts/$target/)"
+        status=1
+    fi
+    runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1)
+    echo "$target: ${runs:-?} inputs in ${seconds} s, $verdict"
+done
+exit $status

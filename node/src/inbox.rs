@@ -1,0 +1,334 @@
+//! The inbox ("for you"): what needs this node's member, worked out on demand from what the
+//! node holds — replies to their posts, answers to their gatherings, hours received,
+//! newcomers waiting for a vouch, gatherings they are coming to soon, their posts about to
+//! leave the board, requests they might help with — and which of those they have read
+//! (local to this node, in the store's `meta` tree; never signed or sent).
+
+use std::collections::BTreeSet;
+
+use kith_protocol::matching::{self, Need, Offer};
+use kith_protocol::{Community, EntryHash, MemberId, PostKind, Status};
+
+use crate::api::wire::InboxItem;
+use crate::replica::Replica;
+use crate::store::StoreError;
+
+/// The store's key of the read items' ids (one per line).
+const READ_KEY: &str = "inbox-read";
+/// Most read ids remembered (the oldest are forgotten first).
+const MAX_READ: usize = 5000;
+/// How long before a post leaves the board its author is asked "still needed?".
+pub const EXPIRY_WARNING_MS: u64 = 3 * 24 * 3600 * 1000;
+/// How far ahead a gathering one is coming to shows as "soon": until the end of tomorrow.
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// Words in quotes, cut short.
+fn quoted(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = flat.chars().take(80).collect();
+    if cut.len() < flat.len() { format!("“{cut}…”") } else { format!("“{cut}”") }
+}
+
+fn item(id: String, kind: &str, at_ms: u64, text: String) -> InboxItem {
+    InboxItem {
+        id,
+        kind: kind.to_string(),
+        post: None,
+        member_id: None,
+        name: None,
+        text,
+        at: crate::when::rfc3339(at_ms),
+        at_ms,
+        read: false,
+        reason: None,
+    }
+}
+
+/// The ids of the items read on this node.
+pub fn read_ids(replica: &Replica) -> Result<Vec<String>, StoreError> {
+    let raw = replica.store().meta_get(READ_KEY)?.unwrap_or_default();
+    Ok(String::from_utf8_lossy(&raw).lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+}
+
+/// Marks items read (kept on this node only).
+pub fn mark_read(replica: &Replica, ids: &[String]) -> Result<(), StoreError> {
+    let mut read = read_ids(replica)?;
+    let known: BTreeSet<String> = read.iter().cloned().collect();
+    read.extend(ids.iter().filter(|id| !known.contains(*id)).cloned());
+    if read.len() > MAX_READ {
+        read.drain(..read.len() - MAX_READ);
+    }
+    replica.store().meta_put(READ_KEY, read.join("\n").as_bytes())
+}
+
+/// Everything for this node's member, newest first, each marked read or not.
+pub fn items(replica: &Replica, now: u64) -> Result<Vec<InboxItem>, StoreError> {
+    let Some(community) = replica.community() else { return Ok(Vec::new()) };
+    let me = replica.me();
+    let mut out = Vec::new();
+    let name = |id: &MemberId| crate::api::name_of(community, id);
+    let shown = |id: &MemberId| community.member(id).is_none_or(|m| m.suspended.is_none());
+    let store = replica.store();
+
+    let mine: Vec<(EntryHash, &kith_protocol::community::Post)> =
+        community.posts().filter(|(_, p)| p.author == me && community.post_visible(p)).map(|(h, p)| (*h, p)).collect();
+    for (hash, post) in &mine {
+        let Some(view) = store.post(hash)? else { continue };
+        // Replies from others.
+        for reply in store.replies(hash)? {
+            let visible = community.reply(&reply.id).is_some_and(|r| !r.redacted) && shown(&reply.author);
+            if reply.author == me || !visible {
+                continue;
+            }
+            let mut entry = item(
+                reply.id.to_string(),
+                "reply",
+                reply.created_at_ms,
+                format!("{} replied to {}: {}", name(&reply.author), quoted(&view.title), quoted(&reply.text)),
+            );
+            entry.post = Some(hash.to_string());
+            entry.member_id = Some(reply.author.to_string());
+            entry.name = Some(name(&reply.author));
+            out.push(entry);
+        }
+        // Answers to my gatherings.
+        if let Some(attendance) = community.attendance(hash) {
+            for (member, answers) in attendance {
+                let Some((answer, at)) = answers.latest else { continue };
+                if *member == me || !shown(member) {
+                    continue;
+                }
+                let text = if answers.coming_on(None) {
+                    format!("{} is coming to {}", name(member), quoted(&view.title))
+                } else {
+                    format!("{} can't come to {} after all", name(member), quoted(&view.title))
+                };
+                let mut entry = item(answer.to_string(), "coming", at, text);
+                entry.post = Some(hash.to_string());
+                entry.member_id = Some(member.to_string());
+                entry.name = Some(name(member));
+                out.push(entry);
+            }
+        }
+        // My posts about to leave the board.
+        let open = post.status == Status::Open;
+        if open && post.expires_at_ms > now && post.expires_at_ms - now <= EXPIRY_WARNING_MS {
+            let mut entry = item(
+                format!("expiring-{hash}-{}", post.expires_at_ms),
+                "expiring",
+                post.expires_at_ms.saturating_sub(EXPIRY_WARNING_MS),
+                format!(
+                    "Your {} {} leaves the board on {}. Still needed?",
+                    post.kind.as_str(),
+                    quoted(&view.title),
+                    crate::when::in_words(post.expires_at_ms, now)
+                ),
+            );
+            entry.post = Some(hash.to_string());
+            out.push(entry);
+        }
+    }
+
+    // Hours received.
+    for transfer in store.transfers_of(&me)? {
+        if transfer.to != me || !shown(&transfer.from) {
+            continue;
+        }
+        let minutes = kith_protocol::Minutes(transfer.minutes);
+        let memo =
+            if transfer.memo.trim().is_empty() { String::new() } else { format!(": {}", quoted(&transfer.memo)) };
+        let mut entry = item(
+            transfer.id.to_string(),
+            "hours",
+            transfer.created_at_ms,
+            format!("{} thanked you with {minutes}{memo}", name(&transfer.from)),
+        );
+        entry.post = transfer.for_post.map(|p| p.to_string());
+        entry.member_id = Some(transfer.from.to_string());
+        entry.name = Some(name(&transfer.from));
+        out.push(entry);
+    }
+
+    // Newcomers waiting for a vouch (members only).
+    if community.is_member(&me) {
+        for (id, member) in community.members() {
+            if member.admitted || member.hub || member.profile.is_none() || member.vouched_by.contains(&me) || *id == me
+            {
+                continue;
+            }
+            let at = store.profile(id)?.map_or(0, |p| p.updated_at_ms);
+            let mut entry = item(
+                format!("vouch-{id}"),
+                "vouch_needed",
+                at,
+                format!("{} asked to join and waits for a neighbour who knows them to vouch", name(id)),
+            );
+            entry.member_id = Some(id.to_string());
+            entry.name = Some(name(id));
+            out.push(entry);
+        }
+    }
+
+    out.extend(soon(replica, community, me, now)?);
+    out.extend(quiet(replica, community, me, now)?);
+    out.extend(matches(replica, community, me, now)?);
+
+    let read: BTreeSet<String> = read_ids(replica)?.into_iter().collect();
+    for entry in &mut out {
+        entry.read = read.contains(&entry.id);
+    }
+    out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// Members who asked to be checked on, named this member a buddy (or any, for an
+/// organiser), and have been quiet for longer than they asked.
+fn quiet(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Result<Vec<InboxItem>, StoreError> {
+    let mut out = Vec::new();
+    for (id, days) in community.quiet_members(me, now) {
+        let last = community.member(&id).and_then(|m| m.head).map_or(0, |h| h.timestamp_ms);
+        let contact = replica.store().profile(&id)?.map(|p| p.contact).filter(|c| !c.trim().is_empty());
+        let name = crate::api::name_of(community, &id);
+        let ring = match contact {
+            Some(contact) => format!(" — give them a ring? ({})", contact.trim()),
+            None => " — give them a ring?".to_string(),
+        };
+        let mut entry = item(
+            format!("checkin-{id}-{last}"),
+            "checkin_alert",
+            now.min(last.saturating_add(days * DAY_MS)),
+            format!("{name} asked to be checked on and has been quiet for {days} days{ring}"),
+        );
+        entry.member_id = Some(id.to_string());
+        entry.name = Some(name);
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// Gatherings this member is coming to that start before the end of tomorrow.
+fn soon(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Result<Vec<InboxItem>, StoreError> {
+    let mut out = Vec::new();
+    let tomorrow = crate::when::day_of_instant(now) + 1;
+    for (hash, post) in community.posts() {
+        let Some(schedule) = post.schedule else { continue };
+        let Some(answers) = community.attendance(hash).and_then(|a| a.get(&me)) else { continue };
+        if !community.post_visible(post) || post.status != Status::Open {
+            continue;
+        }
+        for day in crate::when::coming_days(&schedule, now, 2) {
+            let starts = crate::when::occurrence_start(&schedule, day);
+            if day > tomorrow || starts <= now || !answers.coming_on(Some(day)) {
+                continue;
+            }
+            let Some(view) = replica.store().post(hash)? else { continue };
+            let when = if day == tomorrow { "tomorrow" } else { "today" };
+            let mut entry = item(
+                format!("soon-{hash}-{day}"),
+                "gathering_soon",
+                starts.saturating_sub(DAY_MS),
+                format!("{} is {when}: {}", quoted(&view.title), crate::when::in_words(starts, now)),
+            );
+            entry.post = Some(hash.to_string());
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// Open requests of others this member might help with, and why.
+pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Result<Vec<InboxItem>, StoreError> {
+    let store = replica.store();
+    let skills = store.profile(&me)?.map(|p| p.skills).unwrap_or_default();
+    let mut offer_views = Vec::new();
+    for (hash, post) in community.posts() {
+        if post.author == me
+            && post.kind == PostKind::Offer
+            && post.status == Status::Open
+            && community.post_visible(post)
+            && let Some(view) = store.post(hash)?
+        {
+            offer_views.push(view);
+        }
+    }
+    let offers: Vec<Offer<'_>> =
+        offer_views.iter().map(|v| Offer { post: v.id, title: &v.title, category: &v.category }).collect();
+    if skills.is_empty() && offers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (hash, post) in community.posts() {
+        if post.kind != PostKind::Request
+            || post.author == me
+            || post.status != Status::Open
+            || post.expires_at_ms < now
+        {
+            continue;
+        }
+        if !community.post_visible(post) {
+            continue;
+        }
+        let Some(view) = store.post(hash)? else { continue };
+        let need = Need { title: &view.title, details: &view.details, category: &view.category };
+        let Some(reason) = matching::why_match(&need, &skills, &offers) else { continue };
+        let asker = crate::api::name_of(community, &post.author);
+        let mut entry = item(
+            format!("match-{hash}"),
+            "match",
+            post.created_at_ms,
+            format!("{asker} asked for help: {} — {}", quoted(&view.title), reason.words()),
+        );
+        entry.post = Some(hash.to_string());
+        entry.member_id = Some(post.author.to_string());
+        entry.name = Some(asker);
+        entry.reason = Some(reason.words());
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// The neighbours (not the asker) whose skills or open offers match a request, with why:
+/// "Neighbours who offer this" on the asker's request.
+pub fn helpers_for(
+    replica: &Replica,
+    community: &Community,
+    request: &EntryHash,
+    now: u64,
+) -> Result<Vec<(MemberId, String, String)>, StoreError> {
+    let store = replica.store();
+    let Some(post) = community.post(request) else { return Ok(Vec::new()) };
+    let Some(view) = store.post(request)? else { return Ok(Vec::new()) };
+    if post.kind != PostKind::Request {
+        return Ok(Vec::new());
+    }
+    let need = Need { title: &view.title, details: &view.details, category: &view.category };
+    let mut offers_of: std::collections::BTreeMap<MemberId, Vec<crate::store::PostView>> = Default::default();
+    for (hash, offer) in community.posts() {
+        let open = offer.status == Status::Open && offer.expires_at_ms >= now && community.post_visible(offer);
+        if offer.kind == PostKind::Offer
+            && open
+            && let Some(view) = store.post(hash)?
+        {
+            offers_of.entry(offer.author).or_default().push(view);
+        }
+    }
+    let mut out = Vec::new();
+    for (id, member) in community.members() {
+        if *id == post.author || !member.admitted || member.suspended.is_some() {
+            continue;
+        }
+        let skills = store.profile(id)?.map(|p| p.skills).unwrap_or_default();
+        let views = offers_of.get(id).map(Vec::as_slice).unwrap_or_default();
+        let offers: Vec<Offer<'_>> =
+            views.iter().map(|v| Offer { post: v.id, title: &v.title, category: &v.category }).collect();
+        if let Some(reason) = matching::why_match(&need, &skills, &offers) {
+            let why = match reason {
+                matching::Reason::Skill(skill) => format!("offers: {skill}"),
+                matching::Reason::Offer { title, .. } => format!("offers: {title}"),
+            };
+            out.push((*id, crate::api::name_of(community, id), why));
+        }
+    }
+    out.sort_by_key(|(_, name, _)| name.to_lowercase());
+    Ok(out)
+}
