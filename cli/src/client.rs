@@ -152,6 +152,7 @@ impl Client {
                 } else {
                     Answer::Report(Box::new(self.get("report", &query)?))
                 }
+            }
             ApiCall::Come { post, come } => Answer::Quiet(self.post(&format!("posts/{post}/come"), &come)?),
             ApiCall::Renew { post } => {
                 Answer::Quiet(self.post(&format!("posts/{post}/renew"), &serde_json::json!({}))?)

@@ -546,6 +546,7 @@ mod tests {
             when: String::new(),
             place: String::new(),
             expires_at: Some(400 * DAY_MS),
+            schedule: None,
         }
     }
 

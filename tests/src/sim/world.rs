@@ -852,6 +852,7 @@ fn post_body(n: u64) -> Body {
         when: String::new(),
         place: String::new(),
         expires_at: None,
+        schedule: None,
     }
 }
 
