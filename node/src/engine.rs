@@ -137,19 +137,41 @@ pub struct EngineConfig {
 #[derive(Debug)]
 pub enum Input {
     /// A connection to `peer` opened; `first` if it is the only one.
-    Connected { peer: Peer, first: bool },
+    Connected {
+        peer: Peer,
+        first: bool,
+    },
     /// The last connection to `peer` closed.
-    Disconnected { peer: Peer },
+    Disconnected {
+        peer: Peer,
+    },
     /// A gossip message; `message` is the runtime's handle for the verdict.
-    Gossip { peer: Peer, message: u64, data: Vec<u8> },
+    Gossip {
+        peer: Peer,
+        message: u64,
+        data: Vec<u8>,
+    },
     /// A sync request; `id` is the runtime's handle for the answer.
-    Request { peer: Peer, id: u64, request: SyncRequest },
+    Request {
+        peer: Peer,
+        id: u64,
+        request: SyncRequest,
+    },
     /// The answer to the engine's request `id`.
-    Response { id: u64, response: SyncResponse },
+    Response {
+        id: u64,
+        response: SyncResponse,
+    },
     /// The engine's request `id` failed (timeout, connection gone).
-    RequestFailed { id: u64 },
+    RequestFailed {
+        id: u64,
+    },
     /// A page handed out by [`Output::Verify`], decoded and checked up to its first bad entry.
-    Verified { page: u64, entries: Vec<Entry>, fault: Option<PageFault> },
+    Verified {
+        page: u64,
+        entries: Vec<Entry>,
+        fault: Option<PageFault>,
+    },
     /// The deadline of [`Engine::next_deadline`] passed (or any time: nothing is due early).
     Timer,
     Command(Command),
@@ -179,25 +201,44 @@ pub enum Verdict {
     Ignore,
 }
 
-/// What the engine asks the runtime to do, in order.
+/// What the engine asks the runtime to do, in order. Drained right after each input, so the
+/// size of its largest variant costs nothing worth boxing.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Output {
     /// Join the community's gossip topic.
     Subscribe(CommunityId),
     /// Gossip an entry to the community.
     Publish(Entry),
     /// The verdict on gossip message `message` from `peer`.
-    Validate { peer: Peer, message: u64, verdict: Verdict },
-    Request { peer: Peer, id: u64, request: SyncRequest },
-    Respond { id: u64, response: SyncResponse },
+    Validate {
+        peer: Peer,
+        message: u64,
+        verdict: Verdict,
+    },
+    Request {
+        peer: Peer,
+        id: u64,
+        request: SyncRequest,
+    },
+    Respond {
+        id: u64,
+        response: SyncResponse,
+    },
     /// Check the signatures of a page; answer with [`Input::Verified`] (pages in order).
-    Verify { page: u64, bytes: Vec<Vec<u8>> },
+    Verify {
+        page: u64,
+        bytes: Vec<Vec<u8>>,
+    },
     /// Serve `peer` every protocol (gossip included).
     Admit(Peer),
     /// Serve `peer` nothing: no gossip to it, none read from it.
     Hold(Peer),
     /// Close every connection to `peer`; `forget` also stops redialling it.
-    Disconnect { peer: Peer, forget: bool },
+    Disconnect {
+        peer: Peer,
+        forget: bool,
+    },
     /// Close `peer`'s connections and dial it again at once (it was let in on a connection
     /// opened while it was outside, which serves only part of the protocols).
     Reconnect(Peer),
@@ -209,7 +250,10 @@ pub enum Output {
     /// Membership changed: the runtime re-checks what depends on it (relay slots at hubs).
     MembershipChanged,
     /// A [`Command::Publish`] is done: the entry is durable (or the reason it was refused).
-    Acknowledged { ticket: u64, result: Result<EntryHash, String> },
+    Acknowledged {
+        ticket: u64,
+        result: Result<EntryHash, String>,
+    },
     Event(NodeEvent),
 }
 
@@ -1313,4 +1357,81 @@ pub fn standing_of<S: Storage>(replica: &Replica<S>, peer: &Peer, name: fn(&Peer
 /// Whether applying `entry` may change who is let in (admissions, suspensions, hubs).
 pub fn changes_membership(entry: &Entry) -> bool {
     matches!(entry.body(), Body::Vouch { .. } | Body::Suspend { .. } | Body::Appoint { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemStore;
+    use kith_protocol::{Keypair, PostKind, Rules};
+
+    fn engine(store: &MemStore) -> Engine<MemStore> {
+        let founder = Keypair::from_secret_bytes([3; 32]);
+        let mut replica = match Replica::open(store.clone(), founder, None, 1_000) {
+            Ok(replica) => replica,
+            Err(error) => panic!("cannot open: {error}"),
+        };
+        if let Err(error) = replica.found("Street", "", Rules::default(), 1_000) {
+            panic!("cannot found: {error}");
+        }
+        let config = EngineConfig {
+            sync_interval_ms: 30_000,
+            invite: None,
+            hub: false,
+            join_profile: None,
+            name: |m| m.to_string(),
+            seed: 1,
+        };
+        let mut engine = Engine::new(Arc::new(Mutex::new(replica)), config, 1_000);
+        engine.start();
+        engine
+    }
+
+    fn outputs(engine: &mut Engine<MemStore>) -> Vec<Output> {
+        std::iter::from_fn(|| engine.poll_output()).collect()
+    }
+
+    #[test]
+    fn a_publish_is_acknowledged_only_once_durable() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let body = Body::Post {
+            kind: PostKind::Offer,
+            title: "Soup".into(),
+            details: String::new(),
+            category: "food".into(),
+            when: String::new(),
+            place: String::new(),
+            expires_at: None,
+        };
+        engine.handle(2_000, Input::Command(Command::Publish { ticket: 9, body }));
+        let mut acked = None;
+        for output in outputs(&mut engine) {
+            if let Output::Acknowledged { ticket: 9, result: Ok(hash) } = output {
+                // At the moment it is acknowledged, a crash must not lose it.
+                assert!(store.durable_holds(&hash), "acknowledged before it was durable");
+                acked = Some(hash);
+            }
+        }
+        assert!(acked.is_some(), "the publish was not acknowledged");
+    }
+
+    #[test]
+    fn an_outsider_is_held_and_refused() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let outsider = Keypair::from_secret_bytes([4; 32]).member_id();
+        engine.handle(2_000, Input::Connected { peer: outsider, first: true });
+        let community = engine.replica().community_id().map(|c| c.0.to_vec()).unwrap_or_default();
+        engine.handle(2_001, Input::Request { peer: outsider, id: 5, request: SyncRequest::Heads { community } });
+        let out = outputs(&mut engine);
+        assert!(out.iter().any(|o| matches!(o, Output::Hold(p) if *p == outsider)), "not held: {out:?}");
+        assert!(
+            out.iter().any(|o| matches!(o, Output::Respond { id: 5, response: SyncResponse::Refused(_) })),
+            "an outsider was answered: {out:?}"
+        );
+        engine.handle(2_000 + AUTHORISE_WITHIN_MS, Input::Timer);
+        let out = outputs(&mut engine);
+        assert!(out.iter().any(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == outsider)));
+    }
 }

@@ -28,8 +28,13 @@ pub trait Storage {
     fn entry_at(&self, author: &MemberId, seq: u64) -> Result<Option<Entry>, StoreError>;
     /// Up to `limit` applied entries of `author` from `from_seq` on, as wire bytes, within
     /// about `max_bytes` (at least one if there is one).
-    fn range(&self, author: &MemberId, from_seq: u64, limit: usize, max_bytes: usize)
-    -> Result<Vec<Vec<u8>>, StoreError>;
+    fn range(
+        &self,
+        author: &MemberId,
+        from_seq: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Applied entries after the first `after`, in applied order, and the count up to the last.
     fn applied_since(&self, after: u64, limit: usize, max_bytes: usize) -> Result<(Vec<Vec<u8>>, u64), StoreError>;
     /// How many entries are stored as applied.

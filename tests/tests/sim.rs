@@ -2,14 +2,21 @@
 //! gossip, failed requests, hostile members, outsiders knocking), each checked for safety and
 //! convergence; a failing seed is named in the message, to rerun with `kith-sim`.
 
+#![allow(clippy::expect_used)]
+
 use kith_tests::sim::{Base, Scenario, Sim};
 
-const SEEDS: u64 = 50;
 const NODES: usize = 200;
+
+/// Seeds to run: 50, or `KITH_SIM_SEEDS` (a quicker local check).
+fn seeds() -> u64 {
+    std::env::var("KITH_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(50)
+}
 
 #[test]
 fn fifty_seeds_of_a_200_node_storm_keep_every_invariant() {
     let base = Base::new(NODES).expect("the base community");
+    let seeds = seeds();
     let started = std::time::Instant::now();
     let failures: Vec<String> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2u64)
@@ -17,9 +24,10 @@ fn fifty_seeds_of_a_200_node_storm_keep_every_invariant() {
                 let base = &base;
                 scope.spawn(move || {
                     let mut failures = Vec::new();
-                    for seed in (1..=SEEDS).filter(|s| s % 2 == worker) {
+                    for seed in (1..=seeds).filter(|s| s % 2 == worker) {
                         let scenario = Scenario::named("storm", NODES).expect("the storm scenario");
                         let outcome = Sim::new(scenario, seed, base).expect("a run").run();
+                        eprintln!("[kith-sim] seed {seed}: {}", outcome.violation.as_ref().map_or("ok".into(), ToString::to_string));
                         if let Some(violation) = outcome.violation {
                             failures.push(format!(
                                 "seed {seed}: {violation} (rerun: kith-sim --seed {seed} --nodes {NODES} --scenario storm)"
@@ -32,7 +40,7 @@ fn fifty_seeds_of_a_200_node_storm_keep_every_invariant() {
             .collect();
         workers.into_iter().flat_map(|w| w.join().expect("a worker")).collect()
     });
-    eprintln!("[kith-tests] {SEEDS} seeds of {NODES} nodes in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!("[kith-tests] {seeds} seeds of {NODES} nodes in {:.1}s", started.elapsed().as_secs_f64());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

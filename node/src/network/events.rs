@@ -171,10 +171,10 @@ impl NetworkLoop {
                     self.dial_discovered(info.peer_id, info.addrs);
                 }
             }
-            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted { relay_peer_id, .. }) => {
-                if self.relays_granted.insert(relay_peer_id) {
-                    tracing::info!(hub = %relay_peer_id, "a hub holds a relay slot for this node");
-                }
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted { relay_peer_id, .. })
+                if self.relays_granted.insert(relay_peer_id) =>
+            {
+                tracing::info!(hub = %relay_peer_id, "a hub holds a relay slot for this node");
             }
             BehaviourEvent::RelayClient(event) => tracing::debug!(?event, "relay"),
             BehaviourEvent::RelayServer(event) => tracing::debug!(?event, "relay server"),

@@ -191,4 +191,3 @@ pub(super) fn gate_score_params() -> gossipsub::PeerScoreParams {
         ..gossipsub::PeerScoreParams::default()
     }
 }
-

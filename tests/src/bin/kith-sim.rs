@@ -35,7 +35,16 @@ fn main() -> ExitCode {
         eprintln!("no scenario named {scenario}\n{}", usage());
         return ExitCode::from(2);
     };
-    let outcome = Base::new(scenario.nodes).and_then(|base| Sim::new(scenario.clone(), seed, &base)).map(Sim::run);
+    let started = std::time::Instant::now();
+    let base = Base::new(scenario.nodes);
+    let built = started.elapsed();
+    let outcome = base.and_then(|base| Sim::new(scenario.clone(), seed, &base)).map(Sim::run);
+    // Wall-clock figures go to stderr only: the trace line stays the same run to run.
+    eprintln!(
+        "(base community built in {:.2}s, run in {:.2}s)",
+        built.as_secs_f64(),
+        (started.elapsed() - built).as_secs_f64()
+    );
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -43,7 +52,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("scenario {} seed {seed} nodes {}: {} events, {} entries acknowledged", scenario.name, scenario.nodes, outcome.events, outcome.acked);
+    println!(
+        "scenario {} seed {seed} nodes {}: {} events, {} entries acknowledged",
+        scenario.name, scenario.nodes, outcome.events, outcome.acked
+    );
     match outcome.converged_after_ms {
         Some(ms) => println!("converged {ms} ms (virtual) after the heal"),
         None => println!("did not converge"),

@@ -80,6 +80,9 @@ impl Scenario {
             "calm" => base,
             // Everything at once: what CI runs.
             "storm" => Scenario {
+                chaos_ms: 40_000,
+                settle_ms: 60_000,
+                links: 4,
                 hostile: 2.min(nodes / 10).max(1),
                 outsiders: 2,
                 crashes: 6,
@@ -92,16 +95,16 @@ impl Scenario {
             "partition" => Scenario { partition: true, ..base },
             "crash" => Scenario { crashes: 10, ..base },
             "hostile" => Scenario { hostile: 3.min(nodes / 5).max(1), outsiders: 3, ..base },
-            // The planted defects: the simulator must report them.
+            // The storm with a planted defect: the simulator must report it.
             "planted-ack" => Scenario {
-                crashes: 10,
+                name: name.to_string(),
                 planted: Planted { ack_before_flush: true, ..Planted::default() },
-                ..base
+                ..Scenario::named("storm", nodes)?
             },
             "planted-serve" => Scenario {
-                outsiders: 3,
+                name: name.to_string(),
                 planted: Planted { serve_outsiders: true, ..Planted::default() },
-                ..base
+                ..Scenario::named("storm", nodes)?
             },
             _ => return None,
         };

@@ -446,8 +446,8 @@ impl Sim {
                 if !linked {
                     return;
                 }
-                if outsider {
-                    self.fail(Violation::OutsiderServed { node: to, what: "gossip".into() });
+                if outsider && self.nodes[from].role == Role::Honest {
+                    self.fail(Violation::OutsiderServed { node: to, what: format!("gossip from node {from}") });
                 }
                 let hash = EntryHash(*blake3::hash(&data).as_bytes());
                 if !self.nodes[to].seen.insert(hash) {
@@ -474,8 +474,11 @@ impl Sim {
                 if !linked {
                     return;
                 }
-                if outsider && check::carries_community(&response) {
-                    self.fail(Violation::OutsiderServed { node: to, what: format!("{response:?}").chars().take(60).collect() });
+                if outsider && self.nodes[from].role == Role::Honest && check::carries_community(&response) {
+                    self.fail(Violation::OutsiderServed {
+                        node: to,
+                        what: format!("{response:?}").chars().take(60).collect(),
+                    });
                 }
                 self.note(to, "response", &id.to_le_bytes());
                 self.input(to, Input::Response { id, response });
@@ -552,7 +555,7 @@ impl Sim {
             }
             1 => {
                 self.note(node, "hostile join flood", &[]);
-                for i in 0..10u64 {
+                for i in 0..4u64 {
                     let mut secret = [0x5a; 32];
                     secret[..8].copy_from_slice(&(self.now ^ (i << 48) ^ node as u64).to_le_bytes());
                     let stranger = Keypair::from_secret_bytes(secret);
@@ -641,10 +644,10 @@ impl Sim {
         }
         for _ in 0..s.crashes {
             let node = honest[self.rng.below(honest.len())];
-            let at = 1_000 + self.rng.below(s.chaos_ms as usize) as u64;
+            let at = 1_000 + self.rng.below(s.chaos_ms.saturating_sub(2_000).max(1) as usize) as u64;
             self.at(at, Ev::Crash { node });
             let down = 2_000 + self.rng.below(20_000) as u64;
-            self.at((at + down).min(s.chaos_ms), Ev::Restart { node });
+            self.at(at + down, Ev::Restart { node });
         }
         for _ in 0..s.disconnects {
             let a = self.rng.below(s.nodes);
@@ -801,8 +804,7 @@ impl Sim {
             self.fail(Violation::NotConverged { detail });
             return;
         }
-        let honest: Vec<MemberId> =
-            self.nodes.iter().filter(|n| n.role == Role::Honest).map(|n| n.id).collect();
+        let honest: Vec<MemberId> = self.nodes.iter().filter(|n| n.role == Role::Honest).map(|n| n.id).collect();
         let acked: Vec<(usize, EntryHash)> = self
             .nodes
             .iter()
@@ -824,7 +826,8 @@ impl Sim {
                 return;
             }
             if let Some((author, hash)) = acked.iter().find(|(_, h)| !community.holds(h)) {
-                let violation = Violation::AckedLost { node: *author, entry: format!("{} missing at node {i}", hash.short()) };
+                let violation =
+                    Violation::AckedLost { node: *author, entry: format!("{} missing at node {i}", hash.short()) };
                 drop(replica);
                 self.fail(violation);
                 return;
