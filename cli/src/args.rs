@@ -111,6 +111,29 @@ pub enum CommandArgs {
         #[arg(long)]
         hub: bool,
     },
+    /// Print the shell completion script for bash, zsh or fish
+    Completions {
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the man page (roff), for `man -l -` or a man folder
+    Manpage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people
+    #[default]
+    Text,
+    /// One JSON object a line, for a log collector
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +182,9 @@ pub struct RunArgs {
     /// Do not look for neighbours on the local network
     #[arg(long)]
     pub no_mdns: bool,
+    /// How the logs on stderr are written: text, or json for a log collector
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 
 mod args;
 mod client;
+mod docs;
 mod local;
 mod output;
 mod run;
@@ -21,7 +22,7 @@ use tracing_subscriber::EnvFilter;
 
 use kith_node::home::Home;
 
-use crate::args::{Cli, CommandArgs};
+use crate::args::{Cli, CommandArgs, LogFormat};
 use crate::output::Answer;
 use crate::validate::{Command, UsageError};
 
@@ -30,8 +31,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return clap_error(&error),
     };
-    let is_run = matches!(cli.command, CommandArgs::Run(_));
-    init_logs(if is_run { "warn,libp2p_kad=error,kith_node=info,kith=info" } else { "warn" });
+    match &cli.command {
+        CommandArgs::Run(run) => init_logs("warn,libp2p_kad=error,kith_node=info,kith=info", run.log_format),
+        _ => init_logs("warn", LogFormat::Text),
+    }
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -69,14 +72,15 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default filter.
-fn init_logs(default: &str) {
+/// Logs go to stderr, as text or (`--log-format json`, for a hub whose logs go to a
+/// collector) one JSON object a line; `RUST_LOG` overrides the default filter.
+fn init_logs(default: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => logs.json().with_current_span(false).with_span_list(false).try_init(),
+    };
 }
 
 /// The home folder: `--home`, `KITH_HOME`, or the platform's data folder.
@@ -91,6 +95,11 @@ fn home_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 
 fn execute(cli: Cli) -> Result<()> {
     let command = validate::command(cli.command)?;
+    match command {
+        Command::Completions(shell) => return docs::completions(shell, &mut std::io::stdout().lock()),
+        Command::Manpage => return docs::manpage(&mut std::io::stdout().lock()),
+        _ => {}
+    }
     let dir = home_dir(cli.home)?;
     if matches!(command, Command::Api(_)) && !dir.is_dir() {
         return Err(anyhow!("no node is running for home {} — start it with `kith run`", dir.display()));
@@ -108,6 +117,8 @@ fn execute(cli: Cli) -> Result<()> {
         Command::KeyRestore { words } => Answer::Local(local::restore(&home, words)?),
         Command::Run(options) => return run::run(&home, options),
         Command::Api(call) => client::Client::connect(&home)?.call(call)?,
+        // Printed above, before any home is opened.
+        Command::Completions(_) | Command::Manpage => return Ok(()),
     };
     output::print(&answer, cli.json)
 }

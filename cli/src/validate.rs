@@ -14,7 +14,9 @@ use kith_node::api::wire::{
 use kith_node::invite::Invite;
 use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
 
-use crate::args::{BoardArgs, CommandArgs, CommunityArgs, ExportFormat, InviteCommand, KeyArgs, KindArg, RunArgs};
+use crate::args::{
+    BoardArgs, CommandArgs, CommunityArgs, ExportFormat, InviteCommand, KeyArgs, KindArg, RunArgs, ShellArg,
+};
 
 /// Bad input on the command line: exit code 2, nothing done.
 #[derive(Debug)]
@@ -35,13 +37,28 @@ fn usage(message: impl Into<String>) -> UsageError {
 /// A command, checked.
 #[derive(Debug)]
 pub enum Command {
-    Init { name: Option<String> },
-    CommunityCreate { name: String, description: String, rules: Rules },
-    Join { invite: Invite, text: String, name: Option<String> },
+    Init {
+        name: Option<String>,
+    },
+    CommunityCreate {
+        name: String,
+        description: String,
+        rules: Rules,
+    },
+    Join {
+        invite: Invite,
+        text: String,
+        name: Option<String>,
+    },
     KeyBackup,
-    KeyRestore { words: Vec<String> },
+    KeyRestore {
+        words: Vec<String>,
+    },
     Run(RunOptions),
     Api(ApiCall),
+    /// Generated from the clap definitions; needs no home.
+    Completions(ShellArg),
+    Manpage,
 }
 
 #[derive(Debug)]
@@ -294,6 +311,8 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Key(KeyArgs::Backup) => Ok(Command::KeyBackup),
         CommandArgs::Key(KeyArgs::Restore { words }) => Ok(Command::KeyRestore { words }),
         CommandArgs::Run(run) => run_options(run),
+        CommandArgs::Completions { shell } => Ok(Command::Completions(shell)),
+        CommandArgs::Manpage => Ok(Command::Manpage),
         CommandArgs::Open => api(ApiCall::LoginLink),
         CommandArgs::Status => api(ApiCall::Status),
         CommandArgs::Invite(invite) => {
