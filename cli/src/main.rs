@@ -8,6 +8,7 @@ mod client;
 mod docs;
 mod local;
 mod output;
+mod progress;
 mod run;
 mod validate;
 
@@ -74,13 +75,25 @@ fn one_line(text: &str) -> String {
 
 /// Logs go to stderr, as text or (`--log-format json`, for a hub whose logs go to a
 /// collector) one JSON object a line; `RUST_LOG` overrides the default filter.
+/// The node's progress events (a store conversion, rebuilding the views) are shown beside
+/// them by [`progress::ProgressLayer`], whatever the filter.
 fn init_logs(default: &str, format: LogFormat) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
-        LogFormat::Json => logs.json().with_current_span(false).with_span_list(false).try_init(),
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).with_filter(filter).boxed(),
+        LogFormat::Json => logs.json().with_current_span(false).with_span_list(false).with_filter(filter).boxed(),
     };
+    let progress_events =
+        tracing_subscriber::filter::Targets::new().with_target(kith_node::progress::TARGET, tracing::Level::TRACE);
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(progress::ProgressLayer::default().with_filter(progress_events))
+        .try_init();
 }
 
 /// The home folder: `--home`, `KITH_HOME`, or the platform's data folder.

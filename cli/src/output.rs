@@ -207,6 +207,17 @@ fn print_status(out: &mut String, s: &Status) {
     rows.push(vec!["members".into(), format!("{} ({} waiting for vouches)", s.members, s.pending_members)]);
     rows.push(vec!["peers".into(), format!("{} connected", s.connected_peers)]);
     rows.push(vec!["entries".into(), format!("{} held, {} waiting", s.entries, s.waiting_entries)]);
+    if let Some(catch_up) = s.catch_up {
+        rows.push(vec![
+            "catching up".into(),
+            format!(
+                "{} of about {} entries ({}%)",
+                crate::progress::grouped(catch_up.held),
+                crate::progress::grouped(catch_up.expected),
+                catch_up.percent()
+            ),
+        ]);
+    }
     rows.push(vec!["peer id".into(), s.peer_id.clone()]);
     for (i, addr) in s.listen_addrs.iter().enumerate() {
         rows.push(vec![if i == 0 { "listening".into() } else { String::new() }, addr.clone()]);

@@ -12,6 +12,7 @@ use kith_node::home::Home;
 use kith_node::{Node, NodeConfig, NodeHandle};
 use kith_protocol::{Body, Rules};
 
+use crate::progress::{Progress, Stream};
 use crate::validate::RunOptions;
 
 /// The API's port when it is free; otherwise any free port (`api.json` says which).
@@ -73,6 +74,7 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
     if options.hub {
         print_hub_next_steps(&node);
     }
+    tokio::spawn(show_catch_up(handle.clone()));
 
     wait_for_stop().await;
     eprintln!("stopping…");
@@ -202,6 +204,34 @@ async fn login_link(home: &Home) -> Result<String> {
     let home = home.clone();
     let asked = tokio::task::spawn_blocking(move || crate::client::Client::connect(&home)?.login_link()).await;
     Ok(asked.context("the sign-in link could not be made")??.url)
+}
+
+/// Shows a catch-up's progress while one is under way (the first one, of a big community, can
+/// take minutes): a bar on a terminal, "catching up: 45,000 of about 100,000 entries (12 s
+/// left)" lines otherwise, and a last line once level with the peers.
+async fn show_catch_up(node: NodeHandle) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut shown: Option<Progress> = None;
+    loop {
+        tokio::select! {
+            () = node.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match (node.catch_up(), shown.as_mut()) {
+            (Some(catch_up), Some(progress)) => progress.update(catch_up.held, catch_up.expected),
+            (Some(catch_up), None) => {
+                let mut progress = Progress::new("catching up", "entries", true, Stream::Stdout);
+                progress.update(catch_up.held, catch_up.expected);
+                shown = Some(progress);
+            }
+            (None, Some(progress)) => {
+                let held = node.replica().community().map_or(0, |c| c.entry_count() as u64);
+                progress.finish(held);
+                shown = None;
+            }
+            (None, None) => {}
+        }
+    }
 }
 
 /// Until Ctrl-C or SIGTERM.

@@ -1,6 +1,7 @@
 //! Tests of what installing and operating `kith` relies on: the shell completion scripts and
-//! the man page generated from the clap definitions, and `kith run --log-format json`
-//! writing one JSON object a line for a log collector.
+//! the man page generated from the clap definitions, `kith run --log-format json` writing one
+//! JSON object a line for a log collector, and `kith status` saying whether a catch-up is
+//! under way.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -85,4 +86,15 @@ fn run_with_json_logs_writes_one_json_object_a_line() {
         assert!(object["fields"].is_object(), "{line}");
     }
     assert!(lines.iter().any(|l| l.contains("\"node started\"")), "{log}");
+}
+
+#[test]
+fn status_has_a_null_catch_up_when_level_with_its_peers() {
+    let world = World::new();
+    let home = world.home("alone");
+    let _node = world.start(&home, &[]);
+    let status = world.json(&home, &["status"]);
+    assert!(status.get("catch_up").is_some_and(Value::is_null), "`catch_up` is there and null: {status}");
+    let text = world.kith(&home, &["status"]).ok().to_string();
+    assert!(!text.contains("catching up"), "{text}");
 }

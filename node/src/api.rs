@@ -446,6 +446,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
     let listen_addrs: Vec<String> = node.listen_addrs().await.iter().map(ToString::to_string).collect();
     let reach = node.reach().await;
     let join_name = node.home.config().ok().and_then(|c| c.join_name);
+    let catch_up = node.catch_up(); // before the replica's lock below: it takes it too
     let replica = node.replica();
     let me = replica.me();
     let community = replica.community();
@@ -483,6 +484,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
         hub_appointed: member.is_some_and(|m| m.hub),
         reachability: reach.reachability.as_str().to_string(),
         relays: reach.relays,
+        catch_up,
     }))
 }
 

@@ -11,6 +11,7 @@ pub mod home;
 pub mod invite;
 pub mod network;
 pub mod node;
+pub mod progress;
 pub mod replica;
 pub mod store;
 pub mod sync;

@@ -171,6 +171,9 @@ pub struct NetworkCounters {
     pub gossip_duplicates: std::sync::atomic::AtomicU64,
     /// Pages received by an ordered catch-up (`SyncRequest::Since`).
     pub ordered_pages: std::sync::atomic::AtomicU64,
+    /// Entries the best-informed peer's heads say it holds (`progress::note_peer_heads`): the
+    /// "expected" of a catch-up's progress.
+    pub expected_entries: std::sync::atomic::AtomicU64,
 }
 
 /// A snapshot of [`NetworkCounters`].
@@ -179,6 +182,7 @@ pub struct NetworkStats {
     pub gossip_received: u64,
     pub gossip_duplicates: u64,
     pub ordered_pages: u64,
+    pub expected_entries: u64,
 }
 
 impl NetworkCounters {
@@ -188,6 +192,7 @@ impl NetworkCounters {
             gossip_received: self.gossip_received.load(Relaxed),
             gossip_duplicates: self.gossip_duplicates.load(Relaxed),
             ordered_pages: self.ordered_pages.load(Relaxed),
+            expected_entries: self.expected_entries.load(Relaxed),
         }
     }
 }
@@ -1308,6 +1313,7 @@ impl NetworkLoop {
         let Some((_, request)) = self.requests.remove(&request_id) else { return };
         match (request, response) {
             (SyncRequest::Heads { .. }, SyncResponse::Heads { heads, forks }) => {
+                crate::progress::note_peer_heads(&self.counters.expected_entries, &heads); // catch-up progress (issue 16)
                 for proof in &forks {
                     if self.replica().receive_fork_proof(proof, now_ms()) {
                         self.on_fork();

@@ -16,6 +16,7 @@ use kith_protocol::{Body, CommunityId, Entry, MemberId, Rules};
 use crate::clock::now_ms;
 use crate::home::{Home, HomeError};
 use crate::network::{self, Command, NetworkConfig, NetworkLoop, NodeEvent, PeerInfo, ReachInfo, Reachability};
+use crate::progress::CatchUp;
 use crate::replica::{PublishError, Replica, ReplicaError};
 use crate::store::{Store, StoreError};
 
@@ -91,6 +92,8 @@ pub struct NodeHandle {
     pub shutdown: CancellationToken,
     /// Runs as a community hub (`kith run --hub`).
     pub hub: bool,
+    /// The network loop's counters (the catch-up's expected count among them).
+    pub counters: Arc<network::NetworkCounters>,
 }
 
 impl NodeHandle {
@@ -124,6 +127,12 @@ impl NodeHandle {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// The catch-up under way, if any: entries held against what peers' heads say they hold.
+    pub fn catch_up(&self) -> Option<CatchUp> {
+        let held = self.replica().community().map_or(0, |c| c.entry_count() as u64);
+        CatchUp::of(held, self.counters.expected_entries.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// AutoNAT's verdict on this node and the hubs relaying for it.
@@ -251,6 +260,7 @@ impl Node {
             peer_id: self.peer_id,
             shutdown: self.shutdown.clone(),
             hub: self.hub,
+            counters: self.counters.clone(),
         }
     }
 

@@ -521,9 +521,10 @@ impl Store {
     pub fn rebuild_views(&self) -> Result<usize, StoreError> {
         self.clear_views()?;
         let mut count = 0;
+        let total = self.entry_count();
         in_chunks(self.applied_entries(), |chunk| {
             count += self.replay_views(chunk)?;
-            log_progress("views rebuilt", count);
+            log_progress("views rebuilt", count, total);
             Ok(())
         })?;
         Ok(count)
@@ -870,10 +871,11 @@ impl Store {
             std::fs::remove_dir_all(target)?;
         }
         let fresh = Store::open(target, cache_bytes)?;
+        let total = self.community.scan_prefix([range::LAYOUT_3_APPLIED]).keys().count();
         let rows = self.community.scan_prefix([range::LAYOUT_3_APPLIED]).values();
         in_chunks(rows.map(|row| decode_entry(layout_3_row_bytes(&row?)?)), |chunk| {
             fresh.entries.append(&chunk.iter().collect::<Vec<_>>())?;
-            log_progress("entries converted", fresh.entries.count() as usize);
+            log_progress("entries converted", fresh.entries.count() as usize, total);
             Ok(())
         })?;
         let left_behind = [range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG, range::LAYOUT_2_HASH, range::ENTRIES_END];
@@ -926,8 +928,10 @@ fn in_chunks(
     if chunk.is_empty() { Ok(()) } else { work(&chunk) }
 }
 
-/// Says how far long work on the entries has come, every [`PROGRESS_EVERY`] entries.
-fn log_progress(what: &'static str, done: usize) {
+/// Says how far long work on the entries has come: to a progress display after every chunk
+/// (`crate::progress::report`), in the log every [`PROGRESS_EVERY`] entries.
+fn log_progress(what: &'static str, done: usize, total: usize) {
+    crate::progress::report(what, done as u64, total as u64);
     if done > 0 && done % PROGRESS_EVERY < REBUILD_CHUNK {
         tracing::info!(done, "{what}…");
     }

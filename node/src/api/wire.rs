@@ -43,6 +43,8 @@ pub struct Status {
     pub reachability: String,
     /// Peer ids of the hubs holding a relay slot for this node.
     pub relays: Vec<String>,
+    /// The catch-up under way (`{"held": N, "expected": M}`), or null when level with peers.
+    pub catch_up: Option<crate::progress::CatchUp>,
 }
 
 /// `GET /api/peers`: one connected peer.
