@@ -90,6 +90,9 @@ pub enum CommandArgs {
     Profile(ProfileArgs),
     /// A one-time link that opens your community's web page in a browser (works once, for 10 minutes)
     Open,
+    /// A one-time code, link and QR code that pair a tablet or phone on the home network with
+    /// the page (node run with --lan; works once, for 10 minutes)
+    Pair,
     /// Everything this node knows of the community, for a spreadsheet or a backup
     Export {
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
@@ -182,6 +185,11 @@ pub struct RunArgs {
     /// Do not look for neighbours on the local network
     #[arg(long)]
     pub no_mdns: bool,
+    /// Also serve the web page on the home network [default address: 0.0.0.0:7475], for
+    /// tablets and phones paired with `kith pair`; the API stays on 127.0.0.1. `"lan": true` in
+    /// the home's config.json does the same
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:7475")]
+    pub lan: Option<String>,
     /// How the logs on stderr are written: text, or json for a log collector
     #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
     pub log_format: LogFormat,

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use kith_node::api::wire::{
-    Balance, Created, InviteOut, LoginLink, MemberOut, Peer, PostDetail, PostSummary, Status, TransferOut,
+    Balance, Created, InviteOut, LoginLink, MemberOut, PairingOut, Peer, PostDetail, PostSummary, Status, TransferOut,
 };
 use kith_node::clock::now_ms;
 use kith_protocol::minutes::format_signed_minutes;
@@ -31,6 +31,8 @@ pub enum Answer {
     Status(Status),
     /// `kith open`: the web page's one-time sign-in link.
     LoginLink(LoginLink),
+    /// `kith pair`: a one-time pairing code for a device on the home network.
+    Pairing(PairingOut),
     Invite {
         invite: InviteOut,
         qr: bool,
@@ -79,6 +81,7 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
         let text = match answer {
             Answer::Status(v) => to_json(v)?,
             Answer::LoginLink(v) => to_json(v)?,
+            Answer::Pairing(v) => to_json(v)?,
             Answer::Invite { invite, .. } => to_json(invite)?,
             Answer::Peers(v) => to_json(v)?,
             Answer::Id(v) | Answer::Quiet(v) => to_json(v)?,
@@ -102,6 +105,13 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
             say!(out_ref, "{}", link.url);
             say!(out_ref, "Open this link in your web browser to see your community's page.");
             say!(out_ref, "It works once, within 10 minutes; `kith open` makes a new one.");
+        }
+        Answer::Pairing(pairing) => {
+            say!(out_ref, "Pairing code: {}", pairing.code);
+            say!(out_ref, "On the tablet or phone, scan this QR code, or open {} and type the code:", pairing.page);
+            say!(out_ref, "{}", qr_code(&pairing.url));
+            say!(out_ref, "{}", pairing.url);
+            say!(out_ref, "It works once, within 10 minutes; `kith pair` makes a new one.");
         }
         Answer::Invite { invite, qr } => {
             say!(out_ref, "{}", invite.invite);

@@ -17,6 +17,8 @@ use crate::validate::RunOptions;
 
 /// The API's port when it is free; otherwise any free port (`api.json` says which).
 pub const DEFAULT_API_PORT: u16 = 7474;
+/// Where `--lan` (or `"lan": true` in config.json) serves the page on the home network.
+const DEFAULT_LAN_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7475));
 /// The name of a community founded by a bare `kith run`.
 pub const DEFAULT_COMMUNITY_NAME: &str = "Kith neighbours";
 /// Where a home node listens unless told otherwise.
@@ -66,6 +68,7 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
     node_config.network.bootstrap = options.bootstrap;
     node_config.network.mdns = options.mdns;
     node_config.api = Some(options.api.unwrap_or_else(default_api_addr));
+    node_config.lan = options.lan.or_else(|| config.lan.then_some(DEFAULT_LAN_ADDR));
     node_config.found = Some((DEFAULT_COMMUNITY_NAME.to_string(), String::new(), Rules::default()));
     let node = Node::start(node_config).await?;
     let handle = node.handle();
@@ -154,6 +157,9 @@ async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool, 
             Err(error) => println!("  web page    http://{addr} (no sign-in link: {error:#}; try `kith open`)"),
         }
         println!("  local API   http://{addr} (for `kith` commands)");
+        if node.lan_enabled() {
+            println!("  home network  the page is served there too; pair a tablet or phone with `kith pair`");
+        }
     }
     if founded {
         println!();

@@ -72,6 +72,8 @@ pub struct RunOptions {
     pub hub: bool,
     /// Overrides the node's periodic sync round (hidden; tests).
     pub sync_interval: Option<std::time::Duration>,
+    /// Serve the page on the home network too, at this address (`--lan`).
+    pub lan: Option<SocketAddr>,
 }
 
 /// A call to the running node's API.
@@ -80,6 +82,8 @@ pub enum ApiCall {
     Status,
     /// `kith open`: a one-time link that signs the browser in to the web page.
     LoginLink,
+    /// `kith pair`: a one-time code for a device on the home network.
+    Pair,
     Invite {
         request: NewInvite,
         qr: bool,
@@ -237,6 +241,14 @@ fn community_rules(credit_limit: Option<String>, vouches: Option<u8>) -> Result<
 }
 
 fn run_options(args: RunArgs) -> Result<Command, UsageError> {
+    let lan = match &args.lan {
+        Some(text) => Some(
+            text.trim()
+                .parse::<SocketAddr>()
+                .map_err(|_| usage(format!("--lan takes an address and port like 0.0.0.0:7475, not {text:?}")))?,
+        ),
+        None => None,
+    };
     let sync_interval = match &args.sync_interval {
         Some(text) => {
             // Seconds (`2s`) as well as the usual durations (`1m`, `1h`).
@@ -269,6 +281,7 @@ fn run_options(args: RunArgs) -> Result<Command, UsageError> {
         mdns: !args.no_mdns,
         hub: args.hub,
         sync_interval,
+        lan,
     }))
 }
 
@@ -314,6 +327,7 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Completions { shell } => Ok(Command::Completions(shell)),
         CommandArgs::Manpage => Ok(Command::Manpage),
         CommandArgs::Open => api(ApiCall::LoginLink),
+        CommandArgs::Pair => api(ApiCall::Pair),
         CommandArgs::Status => api(ApiCall::Status),
         CommandArgs::Invite(invite) => {
             if let Some(InviteCommand::Revoke { invite }) = invite.revoke {

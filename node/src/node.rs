@@ -31,6 +31,9 @@ pub struct NodeConfig {
     pub cache_bytes: u64,
     /// Where to serve the local API (always a loopback address); `None` serves none.
     pub api: Option<SocketAddr>,
+    /// Where to serve the web page on the home network too (`kith run --lan`), behind pairing;
+    /// only with `api`.
+    pub lan: Option<SocketAddr>,
     /// Found a new community at start if the home has none (name, description, rules).
     pub found: Option<(String, String, Rules)>,
 }
@@ -42,6 +45,7 @@ impl NodeConfig {
             network: NetworkConfig::default(),
             cache_bytes: DEFAULT_CACHE_BYTES,
             api: None,
+            lan: None,
             found: None,
         }
     }
@@ -77,6 +81,7 @@ pub struct Node {
     peer_id: PeerId,
     listen_addrs: Vec<Multiaddr>,
     api_addr: Option<SocketAddr>,
+    lan: bool,
     counters: Arc<network::NetworkCounters>,
     hub: bool,
 }
@@ -238,6 +243,7 @@ impl Node {
             peer_id,
             listen_addrs,
             api_addr: None,
+            lan: config.lan.is_some() && config.api.is_some(),
             counters,
             hub: config.network.hub,
         };
@@ -245,7 +251,8 @@ impl Node {
             node.tasks.spawn(forget_restore_once_caught_up(node.handle()));
         }
         if let Some(addr) = config.api {
-            node.api_addr = Some(crate::api::serve(node.handle(), addr, &node.tasks).await.map_err(NodeError::Api)?);
+            node.api_addr =
+                Some(crate::api::serve(node.handle(), addr, config.lan, &node.tasks).await.map_err(NodeError::Api)?);
         }
         tracing::info!(peer = %node.peer_id, "node started");
         Ok(node)
@@ -289,6 +296,10 @@ impl Node {
     }
     pub fn api_addr(&self) -> Option<SocketAddr> {
         self.api_addr
+    }
+    /// Whether the page is served on the home network too (`kith run --lan`).
+    pub fn lan_enabled(&self) -> bool {
+        self.lan
     }
     pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()

@@ -188,6 +188,19 @@ pub struct LoginLink {
     pub expires_at_ms: u64,
 }
 
+/// `POST /api/pairings` (`kith pair`): a one-time code for a device on the home network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingOut {
+    /// Eight letters and digits to type on the device, good once until `expires_at`.
+    pub code: String,
+    /// `http://192.168.1.20:7475/pair`: where the device types it.
+    pub page: String,
+    /// The page with the code in it: what the QR code holds.
+    pub url: String,
+    pub expires_at: String,
+    pub expires_at_ms: u64,
+}
+
 /// `POST /api/posts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewPost {
