@@ -14,6 +14,7 @@
 #   KITH                                 the host's kith binary (default: built with cargo)
 #   KITH_IMAGE                           the tag to build (default: kith-test:latest)
 #   KITH_DOCKER_BUILD_FLAGS              more `docker build` flags (e.g. --cpu-shares 128)
+#   KITH_IMAGE_BUILT=1                   use the image already tagged KITH_IMAGE, do not build
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,12 +57,17 @@ wait_for() {
     echo "ok: $what"
 }
 
+if [[ ${KITH_IMAGE_BUILT:-} == 1 ]]; then
+    docker image inspect "$image" >/dev/null 2>&1 || { echo "FAIL: no image $image to use"; exit 1; }
+    echo "== using the image already built: $image"
+else
 echo "== building $image"
 build_args=()
 [[ -n ${KITH_RUST_IMAGE:-} ]] && build_args+=(--build-arg "RUST_IMAGE=$KITH_RUST_IMAGE")
 [[ -n ${KITH_RUNTIME_IMAGE:-} ]] && build_args+=(--build-arg "RUNTIME_IMAGE=$KITH_RUNTIME_IMAGE")
 read -r -a extra_flags <<<"${KITH_DOCKER_BUILD_FLAGS:-}"
 DOCKER_BUILDKIT=0 docker build --network host "${build_args[@]}" "${extra_flags[@]}" -t "$image" "$repo"
+fi
 echo "image size: $(docker image inspect --format '{{.Size}}' "$image") bytes"
 [[ $(docker image inspect --format '{{.Config.User}}' "$image") != "" ]] || fail "the image runs as root"
 
@@ -106,8 +112,12 @@ is_hub() { [[ $(hub status --json | json_field '["role"]') == hub ]]; }
 wait_for 60 "the hub's own node says it is a hub" is_hub
 healthy() { [[ $(docker inspect --format '{{.State.Health.Status}}' "$container") == healthy ]]; }
 wait_for 60 "Docker's health check (kith status) says healthy" healthy
-hub_logs_json() { docker logs "$container" 2>&1 | head -5 | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]'; }
-wait_for 10 "the hub logs JSON lines" hub_logs_json
+# The logs are stderr (stdout has kith run's greeting for people).
+hub_logs_json() {
+    docker logs "$container" 2>&1 >/dev/null | head -20 \
+        | python3 -c 'import json,sys; lines=[json.loads(l) for l in sys.stdin if l.strip()]; assert lines'
+}
+wait_for 10 "the hub logs JSON lines on stderr" hub_logs_json
 
 echo "== the founder posts, makes an invite naming only the hub, and goes offline"
 post=$(k "$alice" offer "Lifts to the surgery" --category transport)
