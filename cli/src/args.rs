@@ -92,6 +92,9 @@ pub enum CommandArgs {
     Profile(ProfileArgs),
     /// A one-time link that opens your community's web page in a browser (works once, for 10 minutes)
     Open,
+    /// A one-time code, link and QR code that pair a tablet or phone on the home network with
+    /// the page (node run with --lan; works once, for 10 minutes)
+    Pair,
     /// Everything this node knows of the community, for a spreadsheet or a backup
     Export {
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
@@ -154,6 +157,13 @@ pub enum CommandArgs {
     /// Ask to be checked on: if you are quiet for N days, your buddies and the organisers are told
     #[command(subcommand)]
     Checkins(CheckinsArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions {
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the man page (roff), for `man -l -` or a man folder
+    Manpage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +202,22 @@ pub enum InboxCommand {
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people
+    #[default]
+    Text,
+    /// One JSON object a line, for a log collector
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +266,14 @@ pub struct RunArgs {
     /// Do not look for neighbours on the local network
     #[arg(long)]
     pub no_mdns: bool,
+    /// Also serve the web page on the home network [default address: 0.0.0.0:7475], for
+    /// tablets and phones paired with `kith pair`; the API stays on 127.0.0.1. `"lan": true` in
+    /// the home's config.json does the same
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:7475")]
+    pub lan: Option<String>,
+    /// How the logs on stderr are written: text, or json for a log collector
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Args)]

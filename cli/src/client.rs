@@ -113,6 +113,7 @@ impl Client {
         Ok(match call {
             ApiCall::Status => Answer::Status(self.get("status", &[])?),
             ApiCall::LoginLink => Answer::LoginLink(self.login_link()?),
+            ApiCall::Pair => Answer::Pairing(self.post("pairings", &serde_json::json!({}))?),
             ApiCall::Invite { request, qr } => Answer::Invite { invite: self.post("invites", &request)?, qr },
             ApiCall::InviteRevoke(revoke) => Answer::Id(self.post("invites/revoke", &revoke)?),
             ApiCall::Peers => Answer::Peers(self.get("peers", &[])?),

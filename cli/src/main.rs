@@ -5,8 +5,10 @@
 
 mod args;
 mod client;
+mod docs;
 mod local;
 mod output;
+mod progress;
 mod run;
 mod validate;
 
@@ -21,7 +23,7 @@ use tracing_subscriber::EnvFilter;
 
 use kith_node::home::Home;
 
-use crate::args::{Cli, CommandArgs};
+use crate::args::{Cli, CommandArgs, LogFormat};
 use crate::output::Answer;
 use crate::validate::{Command, UsageError};
 
@@ -30,8 +32,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return clap_error(&error),
     };
-    let is_run = matches!(cli.command, CommandArgs::Run(_));
-    init_logs(if is_run { "warn,libp2p_kad=error,kith_node=info,kith=info" } else { "warn" });
+    match &cli.command {
+        CommandArgs::Run(run) => init_logs("warn,libp2p_kad=error,kith_node=info,kith=info", run.log_format),
+        _ => init_logs("warn", LogFormat::Text),
+    }
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -69,13 +73,26 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default filter.
-fn init_logs(default: &str) {
+/// Logs go to stderr, as text or (`--log-format json`, for a hub whose logs go to a
+/// collector) one JSON object a line; `RUST_LOG` overrides the default filter.
+/// The node's progress events (a store conversion, rebuilding the views) are shown beside
+/// them by [`progress::ProgressLayer`], whatever the filter.
+fn init_logs(default: &str, format: LogFormat) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).with_filter(filter).boxed(),
+        LogFormat::Json => logs.json().with_current_span(false).with_span_list(false).with_filter(filter).boxed(),
+    };
+    let progress_events =
+        tracing_subscriber::filter::Targets::new().with_target(kith_node::progress::TARGET, tracing::Level::TRACE);
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(progress::ProgressLayer::default().with_filter(progress_events))
         .try_init();
 }
 
@@ -94,6 +111,11 @@ fn execute(cli: Cli) -> Result<()> {
         return Err(UsageError("--json and --csv cannot go together: choose one".into()).into());
     }
     let command = validate::command(cli.command)?;
+    match command {
+        Command::Completions(shell) => return docs::completions(shell, &mut std::io::stdout().lock()),
+        Command::Manpage => return docs::manpage(&mut std::io::stdout().lock()),
+        _ => {}
+    }
     let dir = home_dir(cli.home)?;
     if matches!(command, Command::Api(_)) && !dir.is_dir() {
         return Err(anyhow!("no node is running for home {} — start it with `kith run`", dir.display()));
@@ -112,6 +134,8 @@ fn execute(cli: Cli) -> Result<()> {
         Command::Repair => Answer::Local(local::repair(&home)?),
         Command::Run(options) => return run::run(&home, options),
         Command::Api(call) => client::Client::connect(&home)?.call(call)?,
+        // Printed above, before any home is opened.
+        Command::Completions(_) | Command::Manpage => return Ok(()),
     };
     output::print(&answer, cli.json)
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use kith_node::api::announce::AnnouncementOut;
 use kith_node::api::report::ReportOut;
 use kith_node::api::wire::{
-    Balance, Created, InviteOut, LoginLink, MemberOut, Peer, PostDetail, PostSummary, Status, TransferOut,
+    Balance, Created, InviteOut, LoginLink, MemberOut, PairingOut, Peer, PostDetail, PostSummary, Status, TransferOut,
 };
 use kith_node::clock::now_ms;
 use kith_protocol::minutes::format_signed_minutes;
@@ -33,6 +33,8 @@ pub enum Answer {
     Status(Status),
     /// `kith open`: the web page's one-time sign-in link.
     LoginLink(LoginLink),
+    /// `kith pair`: a one-time pairing code for a device on the home network.
+    Pairing(PairingOut),
     Invite {
         invite: InviteOut,
         qr: bool,
@@ -90,6 +92,7 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
         let text = match answer {
             Answer::Status(v) => to_json(v)?,
             Answer::LoginLink(v) => to_json(v)?,
+            Answer::Pairing(v) => to_json(v)?,
             Answer::Invite { invite, .. } => to_json(invite)?,
             Answer::Peers(v) => to_json(v)?,
             Answer::Id(v) | Answer::Quiet(v) => to_json(v)?,
@@ -117,6 +120,13 @@ pub fn render(answer: &Answer, json: bool) -> Result<String> {
             say!(out_ref, "{}", link.url);
             say!(out_ref, "Open this link in your web browser to see your community's page.");
             say!(out_ref, "It works once, within 10 minutes; `kith open` makes a new one.");
+        }
+        Answer::Pairing(pairing) => {
+            say!(out_ref, "Pairing code: {}", pairing.code);
+            say!(out_ref, "On the tablet or phone, scan this QR code, or open {} and type the code:", pairing.page);
+            say!(out_ref, "{}", qr_code(&pairing.url));
+            say!(out_ref, "{}", pairing.url);
+            say!(out_ref, "It works once, within 10 minutes; `kith pair` makes a new one.");
         }
         Answer::Invite { invite, qr } => {
             say!(out_ref, "{}", invite.invite);
@@ -251,6 +261,17 @@ fn print_status(out: &mut String, s: &Status) {
     rows.push(vec!["members".into(), format!("{} ({} waiting for vouches)", s.members, s.pending_members)]);
     rows.push(vec!["peers".into(), format!("{} connected", s.connected_peers)]);
     rows.push(vec!["entries".into(), format!("{} held, {} waiting", s.entries, s.waiting_entries)]);
+    if let Some(catch_up) = s.catch_up {
+        rows.push(vec![
+            "catching up".into(),
+            format!(
+                "{} of about {} entries ({}%)",
+                crate::progress::grouped(catch_up.held),
+                crate::progress::grouped(catch_up.expected),
+                catch_up.percent()
+            ),
+        ]);
+    }
     rows.push(vec!["peer id".into(), s.peer_id.clone()]);
     for (i, addr) in s.listen_addrs.iter().enumerate() {
         rows.push(vec![if i == 0 { "listening".into() } else { String::new() }, addr.clone()]);

@@ -12,10 +12,13 @@ use kith_node::home::Home;
 use kith_node::{Node, NodeConfig, NodeHandle};
 use kith_protocol::{Body, Rules};
 
+use crate::progress::{Progress, Stream};
 use crate::validate::RunOptions;
 
 /// The API's port when it is free; otherwise any free port (`api.json` says which).
 pub const DEFAULT_API_PORT: u16 = 7474;
+/// Where `--lan` (or `"lan": true` in config.json) serves the page on the home network.
+const DEFAULT_LAN_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7475));
 /// The name of a community founded by a bare `kith run`.
 pub const DEFAULT_COMMUNITY_NAME: &str = "Kith neighbours";
 /// Where a home node listens unless told otherwise.
@@ -65,6 +68,7 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
     node_config.network.bootstrap = options.bootstrap;
     node_config.network.mdns = options.mdns;
     node_config.api = Some(options.api.unwrap_or_else(default_api_addr));
+    node_config.lan = options.lan.or_else(|| config.lan.then_some(DEFAULT_LAN_ADDR));
     node_config.found = Some((DEFAULT_COMMUNITY_NAME.to_string(), String::new(), Rules::default()));
     let node = Node::start(node_config).await?;
     let handle = node.handle();
@@ -73,6 +77,7 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
     if options.hub {
         print_hub_next_steps(&node);
     }
+    tokio::spawn(show_catch_up(handle.clone()));
 
     wait_for_stop().await;
     eprintln!("stopping…");
@@ -152,6 +157,9 @@ async fn print_started(node: &Node, home: &Home, founded: bool, restored: bool, 
             Err(error) => println!("  web page    http://{addr} (no sign-in link: {error:#}; try `kith open`)"),
         }
         println!("  local API   http://{addr} (for `kith` commands)");
+        if node.lan_enabled() {
+            println!("  home network  the page is served there too; pair a tablet or phone with `kith pair`");
+        }
     }
     if founded {
         println!();
@@ -202,6 +210,34 @@ async fn login_link(home: &Home) -> Result<String> {
     let home = home.clone();
     let asked = tokio::task::spawn_blocking(move || crate::client::Client::connect(&home)?.login_link()).await;
     Ok(asked.context("the sign-in link could not be made")??.url)
+}
+
+/// Shows a catch-up's progress while one is under way (the first one, of a big community, can
+/// take minutes): a bar on a terminal, "catching up: 45,000 of about 100,000 entries (12 s
+/// left)" lines otherwise, and a last line once level with the peers.
+async fn show_catch_up(node: NodeHandle) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut shown: Option<Progress> = None;
+    loop {
+        tokio::select! {
+            () = node.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match (node.catch_up(), shown.as_mut()) {
+            (Some(catch_up), Some(progress)) => progress.update(catch_up.held, catch_up.expected),
+            (Some(catch_up), None) => {
+                let mut progress = Progress::new("catching up", "entries", true, Stream::Stdout);
+                progress.update(catch_up.held, catch_up.expected);
+                shown = Some(progress);
+            }
+            (None, Some(progress)) => {
+                let held = node.replica().community().map_or(0, |c| c.entry_count() as u64);
+                progress.finish(held);
+                shown = None;
+            }
+            (None, None) => {}
+        }
+    }
 }
 
 /// Until Ctrl-C or SIGTERM.

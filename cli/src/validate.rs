@@ -16,7 +16,7 @@ use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
 
 use crate::args::{
     BoardArgs, CheckinsArgs, CommandArgs, CommunityArgs, ExportFormat, GatheringArgs, InboxCommand, InviteCommand,
-    KeyArgs, KindArg, RepeatArg, RunArgs,
+    KeyArgs, KindArg, RepeatArg, RunArgs, ShellArg,
 };
 
 /// Bad input on the command line: exit code 2, nothing done.
@@ -38,14 +38,27 @@ fn usage(message: impl Into<String>) -> UsageError {
 /// A command, checked.
 #[derive(Debug)]
 pub enum Command {
-    Init { name: Option<String> },
-    CommunityCreate { name: String, description: String, rules: Rules },
-    Join { invite: Invite, text: String, name: Option<String> },
+    Init {
+        name: Option<String>,
+    },
+    CommunityCreate {
+        name: String,
+        description: String,
+        rules: Rules,
+    },
+    Join {
+        invite: Invite,
+        text: String,
+        name: Option<String>,
+    },
     KeyBackup,
     KeyRestore { words: Vec<String> },
     Repair,
     Run(RunOptions),
     Api(ApiCall),
+    /// Generated from the clap definitions; needs no home.
+    Completions(ShellArg),
+    Manpage,
 }
 
 #[derive(Debug)]
@@ -59,6 +72,8 @@ pub struct RunOptions {
     pub hub: bool,
     /// Overrides the node's periodic sync round (hidden; tests).
     pub sync_interval: Option<std::time::Duration>,
+    /// Serve the page on the home network too, at this address (`--lan`).
+    pub lan: Option<SocketAddr>,
 }
 
 /// A call to the running node's API.
@@ -67,6 +82,8 @@ pub enum ApiCall {
     Status,
     /// `kith open`: a one-time link that signs the browser in to the web page.
     LoginLink,
+    /// `kith pair`: a one-time code for a device on the home network.
+    Pair,
     Invite {
         request: NewInvite,
         qr: bool,
@@ -301,6 +318,14 @@ fn community_rules(credit_limit: Option<String>, vouches: Option<u8>) -> Result<
 }
 
 fn run_options(args: RunArgs) -> Result<Command, UsageError> {
+    let lan = match &args.lan {
+        Some(text) => Some(
+            text.trim()
+                .parse::<SocketAddr>()
+                .map_err(|_| usage(format!("--lan takes an address and port like 0.0.0.0:7475, not {text:?}")))?,
+        ),
+        None => None,
+    };
     let sync_interval = match &args.sync_interval {
         Some(text) => {
             // Seconds (`2s`) as well as the usual durations (`1m`, `1h`).
@@ -333,6 +358,7 @@ fn run_options(args: RunArgs) -> Result<Command, UsageError> {
         mdns: !args.no_mdns,
         hub: args.hub,
         sync_interval,
+        lan,
     }))
 }
 
@@ -375,7 +401,10 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Key(KeyArgs::Backup) => Ok(Command::KeyBackup),
         CommandArgs::Key(KeyArgs::Restore { words }) => Ok(Command::KeyRestore { words }),
         CommandArgs::Run(run) => run_options(run),
+        CommandArgs::Completions { shell } => Ok(Command::Completions(shell)),
+        CommandArgs::Manpage => Ok(Command::Manpage),
         CommandArgs::Open => api(ApiCall::LoginLink),
+        CommandArgs::Pair => api(ApiCall::Pair),
         CommandArgs::Status => api(ApiCall::Status),
         CommandArgs::Repair => Ok(Command::Repair),
         CommandArgs::Invite(invite) => {

@@ -70,7 +70,14 @@ const MAX_HUB_ADDRS: usize = 8;
 
 /// Serves the API on `addr` (loopback only), writes `api.json` in the node's home, and stops
 /// when the node's shutdown token is cancelled. Returns the bound address.
-pub async fn serve(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> Result<SocketAddr, String> {
+/// With `lan`, the web page (never the API) is also served there, behind pairing
+/// ([`serve_lan`]).
+pub async fn serve(
+    node: NodeHandle,
+    addr: SocketAddr,
+    lan: Option<SocketAddr>,
+    tasks: &TaskTracker,
+) -> Result<SocketAddr, String> {
     if !addr.ip().is_loopback() {
         return Err(format!("the API only listens on loopback (127.0.0.1 or ::1), not {addr}"));
     }
@@ -83,8 +90,12 @@ pub async fn serve(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> R
     let shutdown = node.shutdown.clone();
     let short_id = node.replica().me().short();
     let gate = crate::web::Gate::remembering(bound, node.home.web_sessions_path(), now_ms()).for_node(&short_id);
-    let api = router(node.clone(), token, gate.clone());
-    let app = crate::web::router(node, gate, api);
+    let lan_gate = match lan {
+        Some(lan) => Some(serve_lan(node.clone(), lan, tasks).await?),
+        None => None,
+    };
+    let api = router_with_lan(node.clone(), token, gate.clone(), lan_gate.clone());
+    let app = crate::web::router_with_lan(node, gate, lan_gate, api);
     tasks.spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
         if let Err(error) = served {
@@ -93,6 +104,28 @@ pub async fn serve(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> R
     });
     tracing::info!(url = %format!("http://{bound}"), "local API listening");
     Ok(bound)
+}
+
+/// Serves the web page alone on the home network's address `addr` (`kith run --lan`), behind
+/// the LAN door: nothing but the pairing page until a device is paired, its session bound to
+/// the device's address, and no `/api`. Paired devices are kept in `lan-sessions.json`.
+pub async fn serve_lan(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> Result<crate::web::Gate, String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot serve the page on the home network at {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| format!("cannot read the home network page's address: {e}"))?;
+    let gate = crate::web::Gate::remembering(bound, node.home.dir().join("lan-sessions.json"), now_ms()).on_lan();
+    let app = crate::web::lan_router(node.clone(), gate.clone());
+    let shutdown = node.shutdown.clone();
+    tasks.spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the page on the home network stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "web page on the home network (pairing needed)");
+    Ok(gate)
 }
 
 /// 32 random bytes as hex.
@@ -108,11 +141,23 @@ struct ApiState {
     token: Arc<str>,
     /// The web page's door, where `POST /api/login-links` mints one-time codes.
     gate: crate::web::Gate,
+    /// The home network's door (`kith run --lan`), where `POST /api/pairings` mints codes.
+    lan: Option<crate::web::Gate>,
 }
 
 /// The API's routes with token checking, for a node, its token and its web page's gate.
 pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router {
-    let state = ApiState { node, token: token.into(), gate };
+    router_with_lan(node, token, gate, None)
+}
+
+/// [`router`], with the home network's door when the page is served there too.
+pub fn router_with_lan(
+    node: NodeHandle,
+    token: String,
+    gate: crate::web::Gate,
+    lan: Option<crate::web::Gate>,
+) -> Router {
+    let state = ApiState { node, token: token.into(), gate, lan };
     Router::new()
         .route("/api/status", get(status))
         .route("/api/invites", post(create_invite))
@@ -144,6 +189,7 @@ pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router
         .route("/api/board/print", get(printed_board))
         .route("/api/events", get(events))
         .route("/api/login-links", post(create_login_link))
+        .route("/api/pairings", post(create_pairing))
         .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this API route does not take that method".into())
@@ -506,6 +552,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
     let listen_addrs: Vec<String> = node.listen_addrs().await.iter().map(ToString::to_string).collect();
     let reach = node.reach().await;
     let join_name = node.home.config().ok().and_then(|c| c.join_name);
+    let catch_up = node.catch_up(); // before the replica's lock below: it takes it too
     let replica = node.replica();
     let me = replica.me();
     let community = replica.community();
@@ -543,6 +590,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
         hub_appointed: member.is_some_and(|m| m.hub),
         reachability: reach.reachability.as_str().to_string(),
         relays: reach.relays,
+        catch_up,
     }))
 }
 
@@ -652,6 +700,23 @@ async fn create_login_link(State(state): State<ApiState>) -> Result<Json<LoginLi
         url: format!("{}/login?code={code}", state.gate.base_url()),
         expires_at: rfc3339(expires_at_ms),
         expires_at_ms,
+    }))
+}
+
+/// A one-time pairing code for a device on the home network (`kith pair`).
+async fn create_pairing(State(state): State<ApiState>) -> Result<Json<PairingOut>, ApiError> {
+    let Some(lan) = &state.lan else {
+        return Err(ApiError::Refused(
+            "the page is not served on the home network: start the node with `kith run --lan`".to_string(),
+        ));
+    };
+    let pairing = crate::web::new_pairing(&state.node, lan).await.map_err(ApiError::Internal)?;
+    Ok(Json(PairingOut {
+        code: pairing.code,
+        page: pairing.base,
+        url: pairing.url,
+        expires_at: rfc3339(pairing.expires_at_ms),
+        expires_at_ms: pairing.expires_at_ms,
     }))
 }
 

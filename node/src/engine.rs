@@ -92,6 +92,9 @@ pub struct NetworkCounters {
     pub gossip_duplicates: std::sync::atomic::AtomicU64,
     /// Pages received by an ordered catch-up (`SyncRequest::Since`).
     pub ordered_pages: std::sync::atomic::AtomicU64,
+    /// Entries the best-informed peer's heads say it holds (`progress::note_peer_heads`): the
+    /// "expected" of a catch-up's progress.
+    pub expected_entries: std::sync::atomic::AtomicU64,
 }
 
 /// A snapshot of [`NetworkCounters`].
@@ -100,6 +103,7 @@ pub struct NetworkStats {
     pub gossip_received: u64,
     pub gossip_duplicates: u64,
     pub ordered_pages: u64,
+    pub expected_entries: u64,
 }
 
 impl NetworkCounters {
@@ -109,6 +113,7 @@ impl NetworkCounters {
             gossip_received: self.gossip_received.load(Relaxed),
             gossip_duplicates: self.gossip_duplicates.load(Relaxed),
             ordered_pages: self.ordered_pages.load(Relaxed),
+            expected_entries: self.expected_entries.load(Relaxed),
         }
     }
     fn bump(counter: &std::sync::atomic::AtomicU64) {
@@ -1066,6 +1071,7 @@ impl<S: Storage> Engine<S> {
     fn answer_response(&mut self, now_ms: u64, peer: Peer, request: SyncRequest, response: SyncResponse) {
         match (request, response) {
             (SyncRequest::Heads { .. }, SyncResponse::Heads { heads, forks }) => {
+                crate::progress::note_peer_heads(&self.counters.expected_entries, &heads);
                 for proof in &forks {
                     if self.replica().receive_fork_proof(proof, now_ms) {
                         self.on_fork();
@@ -1403,6 +1409,7 @@ mod tests {
             when: String::new(),
             place: String::new(),
             expires_at: None,
+            schedule: None,
         };
         engine.handle(2_000, Input::Command(Command::Publish { ticket: 9, body }));
         let mut acked = None;

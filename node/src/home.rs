@@ -41,6 +41,9 @@ pub struct HomeConfig {
     /// Set after `kith key restore`: the node fetches its own log before it lets us publish.
     #[serde(default)]
     pub restored: bool,
+    /// Serve the web page on the home network too, as `kith run --lan` does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lan: bool,
 }
 
 /// The address and token of a running node's API, written by `kith run`.

@@ -13,6 +13,7 @@ pub mod inbox;
 pub mod invite;
 pub mod network;
 pub mod node;
+pub mod progress;
 pub mod replica;
 pub mod storage;
 pub mod store;

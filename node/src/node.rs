@@ -18,6 +18,7 @@ use kith_protocol::{Body, CommunityId, Entry, MemberId, Rules};
 use crate::clock::now_ms;
 use crate::home::{Home, HomeError};
 use crate::network::{self, Command, NetworkConfig, NetworkLoop, NodeEvent, PeerInfo, ReachInfo, Reachability};
+use crate::progress::CatchUp;
 use crate::replica::{PublishError, Replica, ReplicaError};
 use crate::store::{Store, StoreError};
 
@@ -32,6 +33,9 @@ pub struct NodeConfig {
     pub cache_bytes: u64,
     /// Where to serve the local API (always a loopback address); `None` serves none.
     pub api: Option<SocketAddr>,
+    /// Where to serve the web page on the home network too (`kith run --lan`), behind pairing;
+    /// only with `api`.
+    pub lan: Option<SocketAddr>,
     /// Found a new community at start if the home has none (name, description, rules).
     pub found: Option<(String, String, Rules)>,
 }
@@ -43,6 +47,7 @@ impl NodeConfig {
             network: NetworkConfig::default(),
             cache_bytes: DEFAULT_CACHE_BYTES,
             api: None,
+            lan: None,
             found: None,
         }
     }
@@ -78,6 +83,7 @@ pub struct Node {
     peer_id: PeerId,
     listen_addrs: Vec<Multiaddr>,
     api_addr: Option<SocketAddr>,
+    lan: bool,
     counters: Arc<network::NetworkCounters>,
     hub: bool,
 }
@@ -93,6 +99,8 @@ pub struct NodeHandle {
     pub shutdown: CancellationToken,
     /// Runs as a community hub (`kith run --hub`).
     pub hub: bool,
+    /// The network loop's counters (the catch-up's expected count among them).
+    pub counters: Arc<network::NetworkCounters>,
 }
 
 impl NodeHandle {
@@ -138,6 +146,12 @@ impl NodeHandle {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// The catch-up under way, if any: entries held against what peers' heads say they hold.
+    pub fn catch_up(&self) -> Option<CatchUp> {
+        let held = self.replica().community().map_or(0, |c| c.entry_count() as u64);
+        CatchUp::of(held, self.counters.expected_entries.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// AutoNAT's verdict on this node and the hubs relaying for it.
@@ -243,6 +257,7 @@ impl Node {
             peer_id,
             listen_addrs,
             api_addr: None,
+            lan: config.lan.is_some() && config.api.is_some(),
             counters,
             hub: config.network.hub,
         };
@@ -250,7 +265,8 @@ impl Node {
             node.tasks.spawn(forget_restore_once_caught_up(node.handle()));
         }
         if let Some(addr) = config.api {
-            node.api_addr = Some(crate::api::serve(node.handle(), addr, &node.tasks).await.map_err(NodeError::Api)?);
+            node.api_addr =
+                Some(crate::api::serve(node.handle(), addr, config.lan, &node.tasks).await.map_err(NodeError::Api)?);
         }
         tracing::info!(peer = %node.peer_id, "node started");
         Ok(node)
@@ -265,6 +281,7 @@ impl Node {
             peer_id: self.peer_id,
             shutdown: self.shutdown.clone(),
             hub: self.hub,
+            counters: self.counters.clone(),
         }
     }
 
@@ -293,6 +310,10 @@ impl Node {
     }
     pub fn api_addr(&self) -> Option<SocketAddr> {
         self.api_addr
+    }
+    /// Whether the page is served on the home network too (`kith run --lan`).
+    pub fn lan_enabled(&self) -> bool {
+        self.lan
     }
     pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()
@@ -384,6 +405,7 @@ mod tests {
             peer_id: PeerId::random(),
             shutdown: CancellationToken::new(),
             hub: false,
+            counters: Arc::default(),
         };
         // One runtime thread: the flush can only be let go by the second task if the publish
         // does not hold that thread while it waits.

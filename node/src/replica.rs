@@ -554,6 +554,7 @@ mod tests {
             when: String::new(),
             place: String::new(),
             expires_at: None,
+            schedule: None,
         }
     }
 

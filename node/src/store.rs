@@ -655,7 +655,7 @@ impl Store {
     /// the `e` row with the views, so the next open writes every view again, and the new row is
     /// written and fsynced last.
     pub fn rebuild_views(&self) -> Result<usize, StoreError> {
-        self.rebuild_views_with(&mut |done, _| log_progress("views rebuilt", done))
+        self.rebuild_views_with(&mut |done, total| log_progress("views rebuilt", done, total))
     }
 
     /// [`Store::rebuild_views`], telling `progress` after each chunk how many entries of how
@@ -671,8 +671,8 @@ impl Store {
             self.db.flush()?;
             return Err(StoreError::Injected);
         }
-        let total = self.entry_count();
         let mut count = 0;
+        let total = self.entry_count();
         in_chunks(self.applied_entries(), |chunk| {
             count += self.replay_views(chunk)?;
             progress(count, total);
@@ -1036,10 +1036,11 @@ impl Store {
             std::fs::remove_dir_all(target)?;
         }
         let fresh = Store::open(target, cache_bytes)?;
+        let total = self.community.scan_prefix([range::LAYOUT_3_APPLIED]).keys().count();
         let rows = self.community.scan_prefix([range::LAYOUT_3_APPLIED]).values();
         in_chunks(rows.map(|row| decode_entry(layout_3_row_bytes(&row?)?)), |chunk| {
             fresh.entries.append(&chunk.iter().collect::<Vec<_>>())?;
-            log_progress("entries converted", fresh.entries.count() as usize);
+            log_progress("entries converted", fresh.entries.count() as usize, total);
             Ok(())
         })?;
         let left_behind = [range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG, range::LAYOUT_2_HASH, range::ENTRIES_END];
@@ -1144,8 +1145,10 @@ fn in_chunks(
     if chunk.is_empty() { Ok(()) } else { work(&chunk) }
 }
 
-/// Says how far long work on the entries has come, every [`PROGRESS_EVERY`] entries.
-fn log_progress(what: &'static str, done: usize) {
+/// Says how far long work on the entries has come: to a progress display after every chunk
+/// (`crate::progress::report`), in the log every [`PROGRESS_EVERY`] entries.
+fn log_progress(what: &'static str, done: usize, total: usize) {
+    crate::progress::report(what, done as u64, total as u64);
     if done > 0 && done % PROGRESS_EVERY < REBUILD_CHUNK {
         tracing::info!(done, "{what}…");
     }

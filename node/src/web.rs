@@ -11,6 +11,7 @@
 //! the organisers' "How we're doing" ([`report`]).
 
 mod foryou;
+mod devices;
 mod gate;
 mod hours;
 pub mod html;
@@ -19,7 +20,8 @@ mod posts;
 pub mod print;
 mod report;
 
-pub use gate::{Gate, LOGIN_CODE_MS, Session};
+pub use devices::{Pairing, new_pairing};
+pub use gate::{Gate, LOGIN_CODE_MS, PAIRING_CODE_MS, Session};
 
 use std::convert::Infallible;
 
@@ -55,13 +57,29 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct WebState {
     pub node: NodeHandle,
+    /// The door of the listener this page is served on.
     pub gate: Gate,
+    /// The home network's door, when the page is served there too (`kith run --lan`): its
+    /// paired devices are listed, and codes minted, from this computer's page.
+    pub lan: Option<Gate>,
 }
 
 /// The web page's routes, with the API's router (`api`, already guarded by its token) under
 /// `/api`.
 pub fn router(node: NodeHandle, gate: Gate, api: Router) -> Router {
-    let state = WebState { node, gate };
+    router_with_lan(node, gate, None, api)
+}
+
+/// The page on the home network's address (`kith run --lan`): the same routes behind the
+/// LAN door (pairing only until paired), and no API at all — `/api` answers 404 there.
+pub fn lan_router(node: NodeHandle, lan: Gate) -> Router {
+    let no_api = Router::new().fallback(|| async { StatusCode::NOT_FOUND });
+    router_with_lan(node, lan.clone(), Some(lan), no_api)
+}
+
+/// [`router`], knowing the home network's door `lan` if the page is served there too.
+pub fn router_with_lan(node: NodeHandle, gate: Gate, lan: Option<Gate>, api: Router) -> Router {
+    let state = WebState { node, gate, lan };
     let web = Router::new()
         .route("/", get(posts::board))
         .route("/new/{kind}", get(posts::new_form).post(posts::create))
@@ -86,6 +104,10 @@ pub fn router(node: NodeHandle, gate: Gate, api: Router) -> Router {
         .route("/report", get(report::show))
         .route("/board/print", get(print::board))
         .route("/print.css", get(print::stylesheet))
+        .route("/devices", get(devices::list))
+        .route("/devices/pair", post(devices::make_code))
+        .route("/devices/{key}/end", post(devices::end))
+        .route("/pair", get(devices::pair_form).post(devices::pair))
         .route("/events", get(events))
         .route("/login", get(login))
         .route("/logout", post(logout))
@@ -181,12 +203,24 @@ async fn check_then_run(state: &WebState, request: Request, next: Next) -> Respo
         );
     }
     let path = request.uri().path().to_string();
-    if is_public(&path) {
+    let lan = state.gate.is_lan();
+    // On the home network only the pairing page is open; `/login` links are for this computer.
+    let public = if lan {
+        matches!(path.as_str(), "/pair" | "/style.css" | "/live.js" | "/favicon.ico")
+    } else {
+        is_public(&path)
+    };
+    if public {
         return next.run(request).await;
     }
+    let peer_ip = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let cookie = request.headers().get(header::COOKIE).and_then(|c| c.to_str().ok()).unwrap_or_default();
-    let session = state.gate.session_id_from_cookies(cookie).and_then(|id| state.gate.session(&id, now_ms()));
+    let session =
+        state.gate.session_id_from_cookies(cookie).and_then(|id| state.gate.session_from(&id, peer_ip, now_ms()));
     let Some(session) = session else {
+        if lan && request.method() != Method::POST {
+            return Redirect::to("/pair").into_response();
+        }
         return signed_out(request.method() == Method::POST);
     };
     let mut request = request;

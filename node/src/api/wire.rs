@@ -43,6 +43,8 @@ pub struct Status {
     pub reachability: String,
     /// Peer ids of the hubs holding a relay slot for this node.
     pub relays: Vec<String>,
+    /// The catch-up under way (`{"held": N, "expected": M}`), or null when level with peers.
+    pub catch_up: Option<crate::progress::CatchUp>,
 }
 
 /// `GET /api/peers`: one connected peer.
@@ -286,6 +288,19 @@ pub struct InviteOut {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginLink {
     /// `http://127.0.0.1:PORT/login?code=…`: works once, until `expires_at`.
+    pub url: String,
+    pub expires_at: String,
+    pub expires_at_ms: u64,
+}
+
+/// `POST /api/pairings` (`kith pair`): a one-time code for a device on the home network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingOut {
+    /// Eight letters and digits to type on the device, good once until `expires_at`.
+    pub code: String,
+    /// `http://192.168.1.20:7475/pair`: where the device types it.
+    pub page: String,
+    /// The page with the code in it: what the QR code holds.
     pub url: String,
     pub expires_at: String,
     pub expires_at_ms: u64,

@@ -9,7 +9,7 @@
 //! browser in — and forgotten after [`SESSION_IDLE_MS`] unused, or on signing out.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -41,6 +41,31 @@ pub struct Session {
 struct Kept {
     csrf: String,
     last_used_ms: u64,
+    /// A device paired on the home network: its name, as typed when pairing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    /// A paired device's session works only from the address it paired from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bound_ip: Option<IpAddr>,
+}
+
+/// How long a pairing code works: ten minutes.
+pub const PAIRING_CODE_MS: u64 = 10 * 60 * 1000;
+/// Wrong pairing codes in a row after which every waiting code is withdrawn.
+pub const MAX_PAIRING_FAILURES: u32 = 5;
+/// The letters of a pairing code (Crockford's base 32: no I, L, O or U; a typed O is read as
+/// 0, I and L as 1); 8 of them are 40 bits.
+const PAIRING_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Letters in a pairing code.
+const PAIRING_LEN: usize = 8;
+
+/// A device signed in on the home network, as the page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Names the device to sign it out (the start of its session's hash: not a way in).
+    pub key: String,
+    pub name: String,
+    pub last_used_ms: u64,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +74,10 @@ struct GateState {
     codes: HashMap<String, u64>,
     /// Hash of the session id (hex) → the session.
     sessions: HashMap<String, Kept>,
+    /// Pairing code → when it stops working.
+    pairings: HashMap<String, u64>,
+    /// Wrong pairing codes since the last right one.
+    pairing_failures: u32,
 }
 
 /// The web page's door: shared by the API (which mints codes) and the page (which redeems
@@ -61,6 +90,9 @@ pub struct Gate {
     file: Option<PathBuf>,
     /// Whose page this is (a short id of the node's member), in the cookie's name.
     node: String,
+    /// The door of the page on the home network (`kith run --lan`): any IP address of this
+    /// computer in `Host`, and a session only through pairing.
+    lan: bool,
 }
 
 /// The hash by which a session is kept.
@@ -84,7 +116,7 @@ impl Gate {
     /// The gate of a page served at `addr` (the API's bound loopback address).
     /// Sessions are kept in memory only.
     pub fn new(addr: SocketAddr) -> Gate {
-        Gate { addr, state: Arc::default(), file: None, node: String::new() }
+        Gate { addr, state: Arc::default(), file: None, node: String::new(), lan: false }
     }
 
     /// The gate of a page served at `addr` whose sessions are kept in `file` across restarts:
@@ -101,12 +133,9 @@ impl Gate {
             HashMap::new()
         });
         sessions.retain(|_, kept| now_ms.saturating_sub(kept.last_used_ms) < SESSION_IDLE_MS);
-        let gate = Gate {
-            addr,
-            state: Arc::new(Mutex::new(GateState { codes: HashMap::new(), sessions })),
-            file: Some(file),
-            node: String::new(),
-        };
+        let state = GateState { sessions, ..GateState::default() };
+        let gate =
+            Gate { addr, state: Arc::new(Mutex::new(state)), file: Some(file), node: String::new(), lan: false };
         gate.save(&gate.state());
         gate
     }
@@ -121,6 +150,140 @@ impl Gate {
         if let Err(error) = written {
             tracing::warn!(%error, file = %file.display(), "cannot keep the web sessions; a restart will sign browsers out");
         }
+    }
+
+    /// This gate as the door of the page on the home network (see [`Gate::host_allowed`]).
+    pub fn on_lan(mut self) -> Gate {
+        self.lan = true;
+        self
+    }
+
+    /// Whether this is the home network's door.
+    pub fn is_lan(&self) -> bool {
+        self.lan
+    }
+
+    /// The port the page listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The address the page is bound to (unspecified: every address of this computer).
+    pub fn bound_ip(&self) -> IpAddr {
+        self.addr.ip()
+    }
+
+    /// A new pairing code (like `K7QM4TXP`), good once until `now_ms + PAIRING_CODE_MS`.
+    pub fn mint_pairing(&self, now_ms: u64) -> Result<(String, u64), String> {
+        let mut bytes = [0u8; PAIRING_LEN];
+        getrandom::fill(&mut bytes).map_err(|e| format!("cannot read random bytes: {e}"))?;
+        let code: String = bytes.iter().map(|b| char::from(PAIRING_ALPHABET[usize::from(b % 32)])).collect();
+        let expires_at_ms = now_ms.saturating_add(PAIRING_CODE_MS);
+        let mut state = self.state();
+        state.pairings.retain(|_, expires| *expires > now_ms);
+        while state.pairings.len() >= MAX_LOGIN_CODES {
+            let oldest = state.pairings.iter().min_by_key(|(_, e)| **e).map(|(c, _)| c.clone());
+            match oldest {
+                Some(code) => state.pairings.remove(&code),
+                None => break,
+            };
+        }
+        state.pairings.insert(code.clone(), expires_at_ms);
+        Ok((code, expires_at_ms))
+    }
+
+    /// Uses a pairing code up: a session for the device `name`, bound to the address `from`.
+    /// `None` for a wrong, used or expired code; after [`MAX_PAIRING_FAILURES`] wrong codes
+    /// in a row every waiting code is withdrawn (guessing 40 bits five at a time gets nowhere).
+    pub fn redeem_pairing(&self, code: &str, name: &str, from: IpAddr, now_ms: u64) -> Result<Option<Session>, String> {
+        let typed: String = code
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| match c.to_ascii_uppercase() {
+                'O' => '0',
+                'I' | 'L' => '1',
+                c => c,
+            })
+            .collect();
+        let mut state = self.state();
+        let found = state.pairings.keys().find(|known| same(known, &typed)).cloned();
+        let good = found.and_then(|known| state.pairings.remove(&known)).is_some_and(|expires| expires > now_ms);
+        if !good {
+            state.pairing_failures += 1;
+            if state.pairing_failures >= MAX_PAIRING_FAILURES {
+                state.pairings.clear();
+                state.pairing_failures = 0;
+                tracing::warn!(%from, "too many wrong pairing codes: every waiting code is withdrawn");
+            }
+            return Ok(None);
+        }
+        state.pairing_failures = 0;
+        let session = Session { id: random_hex()?, csrf: random_hex()? };
+        while state.sessions.len() >= MAX_SESSIONS {
+            let oldest = state.sessions.iter().min_by_key(|(_, s)| s.last_used_ms).map(|(hash, _)| hash.clone());
+            match oldest {
+                Some(hash) => state.sessions.remove(&hash),
+                None => break,
+            };
+        }
+        let name: String = name.chars().filter(|c| !c.is_control()).take(60).collect();
+        let name = if name.trim().is_empty() { "A device".to_string() } else { name.trim().to_string() };
+        let kept = Kept { csrf: session.csrf.clone(), last_used_ms: now_ms, device: Some(name), bound_ip: Some(from) };
+        state.sessions.insert(id_hash(&session.id), kept);
+        self.save(&state);
+        Ok(Some(session))
+    }
+
+    /// The session a cookie names, as [`Gate::session`], refused when it belongs to a device
+    /// paired from another address than `from`.
+    pub fn session_from(&self, id: &str, from: Option<IpAddr>, now_ms: u64) -> Option<Session> {
+        {
+            let state = self.state();
+            let wanted = id_hash(id);
+            let kept = state.sessions.iter().find(|(known, _)| same(known, &wanted)).map(|(_, kept)| kept)?;
+            if let Some(bound) = kept.bound_ip
+                && Some(bound) != from
+            {
+                return None;
+            }
+            if self.lan && kept.bound_ip.is_none() {
+                // A session opened on this computer is not a way in from the home network.
+                return None;
+            }
+        }
+        self.session(id, now_ms)
+    }
+
+    /// The devices signed in through pairing, most recently used first.
+    pub fn devices(&self) -> Vec<Device> {
+        let state = self.state();
+        let mut devices: Vec<Device> = state
+            .sessions
+            .iter()
+            .filter_map(|(hash, kept)| {
+                kept.device.as_ref().map(|name| Device {
+                    key: hash.chars().take(16).collect(),
+                    name: name.clone(),
+                    last_used_ms: kept.last_used_ms,
+                })
+            })
+            .collect();
+        devices.sort_by(|a, b| b.last_used_ms.cmp(&a.last_used_ms).then_with(|| a.name.cmp(&b.name)));
+        devices
+    }
+
+    /// Signs a paired device out; whether there was one by that key.
+    pub fn end_device(&self, key: &str) -> bool {
+        let mut state = self.state();
+        let found = state
+            .sessions
+            .iter()
+            .find(|(hash, kept)| kept.device.is_some() && key.len() == 16 && hash.starts_with(key))
+            .map(|(hash, _)| hash.clone());
+        let Some(hash) = found else { return false };
+        state.sessions.remove(&hash);
+        self.save(&state);
+        true
     }
 
     fn state(&self) -> MutexGuard<'_, GateState> {
@@ -186,7 +349,7 @@ impl Gate {
                 None => break,
             };
         }
-        let kept = Kept { csrf: session.csrf.clone(), last_used_ms: now_ms };
+        let kept = Kept { csrf: session.csrf.clone(), last_used_ms: now_ms, device: None, bound_ip: None };
         state.sessions.insert(id_hash(&session.id), kept);
         self.save(&state);
         Ok(Some(session))
@@ -247,9 +410,16 @@ impl Gate {
 
     /// Whether a `Host` header names this page: `127.0.0.1:PORT`, `localhost:PORT` or
     /// `[::1]:PORT`. Any other name could be a site that points its name at this computer.
+    ///
+    /// On the home network's door: an IP address (any of this computer's, as the tablet
+    /// reached it) with the page's port — never a name, so a site pointing its name at this
+    /// computer (DNS rebinding) is still refused.
     pub fn host_allowed(&self, host: &str) -> bool {
         let port = self.addr.port();
         let host = host.trim().to_ascii_lowercase();
+        if self.lan {
+            return host.parse::<SocketAddr>().is_ok_and(|addr| addr.port() == port);
+        }
         [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}"), self.addr.to_string()]
             .contains(&host)
     }
@@ -277,6 +447,59 @@ mod tests {
 
     fn gate() -> Gate {
         Gate::new(SocketAddr::from(([127, 0, 0, 1], 7474)))
+    }
+
+    fn lan_gate() -> Gate {
+        Gate::new(SocketAddr::from(([0, 0, 0, 0], 7475))).on_lan()
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::expect_used)]
+    fn a_pairing_code_works_once_as_typed_and_binds_the_session_to_the_device() {
+        let gate = lan_gate();
+        let tablet: IpAddr = [192, 168, 1, 30].into();
+        let (code, expires) = gate.mint_pairing(1_000).unwrap();
+        assert_eq!(expires, 1_000 + PAIRING_CODE_MS);
+        assert_eq!(code.len(), 8);
+        let typed = format!("{}-{}", code[..4].to_lowercase(), &code[4..]);
+        let session = gate.redeem_pairing(&typed, "Kitchen tablet", tablet, 2_000).unwrap().expect("paired");
+        assert!(gate.redeem_pairing(&code, "Again", tablet, 2_001).unwrap().is_none(), "once only");
+        assert!(gate.session_from(&session.id, Some(tablet), 3_000).is_some());
+        assert!(gate.session_from(&session.id, Some([192, 168, 1, 31].into()), 3_000).is_none(), "bound to the device");
+        assert!(gate.session_from(&session.id, None, 3_000).is_none());
+        let devices = gate.devices();
+        assert_eq!(devices.len(), 1);
+        assert_eq!(devices[0].name, "Kitchen tablet");
+        assert!(gate.end_device(&devices[0].key));
+        assert!(gate.session_from(&session.id, Some(tablet), 4_000).is_none(), "signed out");
+        let (late, _) = gate.mint_pairing(10_000).unwrap();
+        assert!(gate.redeem_pairing(&late, "Late", tablet, 10_000 + PAIRING_CODE_MS).unwrap().is_none(), "expired");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::expect_used)]
+    fn wrong_pairing_codes_withdraw_every_waiting_code() {
+        let gate = lan_gate();
+        let tablet: IpAddr = [192, 168, 1, 30].into();
+        let (code, _) = gate.mint_pairing(1_000).unwrap();
+        for _ in 0..MAX_PAIRING_FAILURES {
+            assert!(gate.redeem_pairing("ZZZZZZZZ", "Guess", tablet, 1_500).unwrap().is_none());
+        }
+        assert!(gate.redeem_pairing(&code, "Tablet", tablet, 1_600).unwrap().is_none(), "withdrawn after guesses");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::expect_used)]
+    fn the_home_network_door_takes_ip_addresses_only_and_no_local_session() {
+        let gate = lan_gate();
+        assert!(gate.host_allowed("192.168.1.20:7475"));
+        assert!(gate.host_allowed("[fe80::1]:7475"));
+        assert!(!gate.host_allowed("192.168.1.20:7474"), "another port");
+        assert!(!gate.host_allowed("evil.example:7475"), "a name (DNS rebinding)");
+        assert!(!gate.host_allowed("localhost:7475"));
+        let (code, _) = gate.mint(1_000).unwrap();
+        let local = gate.redeem(&code, 1_001).unwrap().expect("a local session");
+        assert!(gate.session_from(&local.id, Some([192, 168, 1, 30].into()), 1_002).is_none());
     }
 
     #[test]

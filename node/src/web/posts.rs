@@ -136,11 +136,15 @@ pub async fn board(
 ) -> Response {
     let frame = frame(&state, &session).await;
     let now = now_ms();
+    let catching_up = state.node.catch_up().map(|c| catching_up_notice(c.percent()));
     let (posts, categories, me, notices, matches) = {
         let replica = state.node.replica();
         let me = replica.me();
         let Some(community) = replica.community() else {
             drop(replica);
+            if let Some(notice) = catching_up {
+                return page(&frame, "What's on", Nav::Board, &format!("<h1>What's on</h1>{notice}"));
+            }
             return page(&frame, "What's on", Nav::Board, &not_reached());
         };
         let notices = crate::api::announce::current(&replica, community, now);
@@ -183,6 +187,9 @@ pub async fn board(
     let community = if frame.community.is_empty() { "your community".to_string() } else { frame.community.clone() };
     let _ = write!(main, "<h1>What's on in {}</h1>", esc(&community));
     main.push_str(&super::print::announcements(&notices));
+    if let Some(notice) = &catching_up {
+        main.push_str(notice);
+    }
     if !frame.member {
         main.push_str(&waiting_notice());
     }
@@ -294,6 +301,14 @@ fn not_reached() -> String {
 ask the person who invited you whether their Kith is running.</p>\
 <p><a href=\"/connection\">More about the connection</a></p>"
         .to_string()
+}
+
+/// While a catch-up is under way the board may be short or empty: say so, and how far.
+fn catching_up_notice(percent: u8) -> String {
+    format!(
+        "<p class=\"notice\" role=\"status\">Getting your community's news… {percent}%. \
+The board fills in as it arrives.</p>"
+    )
 }
 
 pub(crate) fn waiting_notice() -> String {
@@ -1128,6 +1143,13 @@ pub async fn calendar(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catch_up_says_how_far_it_has_come() {
+        let notice = catching_up_notice(45);
+        assert!(notice.contains("Getting your community's news… 45%"), "{notice}");
+        assert!(notice.contains("role=\"status\""), "read out by screen readers: {notice}");
+    }
 
     #[test]
     fn excerpts_cut_at_a_word() {
