@@ -375,7 +375,7 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         CommandArgs::Export { format, out } => api(ApiCall::Export { format, out }),
         CommandArgs::Suspend { member, reason } => {
             let member = member_ref(&member)?;
-            check(&Body::Suspend { member: ANY_MEMBER, reason: reason.clone() })?;
+            check(&Body::Suspend { member: ANY_MEMBER, reason: reason.clone(), after_seq: 0 })?;
             api(ApiCall::Suspend(NewSuspension { member, reason }))
         }
         CommandArgs::Appoint { member, hub } => {

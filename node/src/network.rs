@@ -1007,8 +1007,9 @@ impl NetworkLoop {
     fn hello(&mut self, peer: PeerId, community: &[u8], invite: &[u8]) -> SyncResponse {
         match self.check_invite(peer, community, invite) {
             Ok(()) => {
+                // An invite's uses are counted from the join requests that carry it: nothing a
+                // peer sends makes this node write to its own log.
                 self.gate(peer);
-                self.record_invite_use(peer, invite);
                 SyncResponse::Welcome
             }
             Err(reason) => {
@@ -1039,8 +1040,8 @@ impl NetworkLoop {
         let issuer_ok = ours.member(&issuer).is_some_and(|m| m.admitted && m.suspended.is_none());
         let id = capability.id();
         let name = peer.to_string();
-        // Uses are the community's: those recorded in members' logs and those this node
-        // counted itself (not yet recorded, or counted by a hub, which writes no log).
+        // Uses are the community's: the join requests naming this invite, and those this node
+        // counted itself (newcomers let in whose join request has not arrived yet).
         let mut users: HashSet<String> = gate::invite_users(replica.store(), &id).into_iter().collect();
         users.extend(ours.invite_users(&id).filter_map(peer_of).map(|p| p.to_string()));
         let already_counted = users.contains(&name);
@@ -1051,29 +1052,6 @@ impl NetworkLoop {
         gate::let_in(replica.store(), &name).map_err(|e| e.to_string())?;
         tracing::info!(%peer, invite = %id, already_counted, "let a newcomer in with an invite");
         Ok(())
-    }
-
-    /// Records in this member's log that `peer` came in with `invite`, so every node counts
-    /// the use. A hub or a read-only node records nothing (its own count still holds).
-    fn record_invite_use(&mut self, peer: PeerId, invite: &[u8]) {
-        let (Some(newcomer), Ok(capability)) = (member_of(&peer), Capability::from_bytes(invite)) else { return };
-        let published = {
-            let mut replica = self.replica();
-            let me = replica.me();
-            let recorded =
-                replica.community().is_some_and(|c| c.invite_users(&capability.id()).any(|m| *m == newcomer));
-            if recorded || !replica.community().is_some_and(|c| c.is_member(&me)) || replica.is_read_only() {
-                return;
-            }
-            replica.publish(Body::InviteUsed { invite: capability.id(), newcomer }, now_ms())
-        };
-        match published {
-            Ok(entry) => {
-                self.gossip(&entry);
-                self.after_applied(std::slice::from_ref(&entry));
-            }
-            Err(error) => tracing::warn!(%error, "could not record an invite's use"),
-        }
     }
 
     fn strike(&mut self, peer: PeerId, reason: &str) {

@@ -335,6 +335,9 @@ impl Replica {
         if member.and_then(|m| m.frozen_at).is_some() {
             return Err(PublishError::Frozen);
         }
+        // What the community's rules let this member sign now (suspension, a forked payer, a
+        // role removed): refused before anything is signed, with the reason.
+        community.refusal_to_sign(&me, &body)?;
         let head = member.and_then(|m| m.head);
         if let Some(head) = head {
             let stored = self.store.entry_at(&me, head.seq)?;

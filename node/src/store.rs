@@ -773,7 +773,9 @@ impl Store {
             | Body::Suspend { .. }
             | Body::Appoint { .. }
             | Body::RevokeInvite { .. }
-            | Body::InviteUsed { .. } => {}
+            | Body::JoinRequest { .. }
+            | Body::Reinstate { .. }
+            | Body::Dismiss { .. } => {}
         }
         Ok(())
     }

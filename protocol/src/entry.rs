@@ -22,8 +22,9 @@ use crate::identity::{IdError, Keypair, MemberId, parse_hex32};
 pub const ENTRY_FORMAT_VERSION: u8 = 1;
 /// First byte of the header bytes.
 pub const HEADER_VERSION: u8 = 1;
-/// First byte of the payload bytes.
-pub const PAYLOAD_VERSION: u8 = 1;
+/// First byte of the payload bytes. Version 2: join requests carry their invite, suspensions
+/// name a position in the suspended member's log, reinstatement and dismissal exist.
+pub const PAYLOAD_VERSION: u8 = 2;
 /// Prefix of every entry signature, so that an entry signature can never stand for one of the
 /// libp2p handshake or record signatures made with the same key, nor the reverse.
 pub const SIGNATURE_DOMAIN: &[u8] = b"kith/entry/v1\0";
@@ -157,7 +158,9 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::Suspend { .. } => 9,
         Body::Appoint { .. } => 10,
         Body::RevokeInvite { .. } => 11,
-        Body::InviteUsed { .. } => 12,
+        Body::JoinRequest { .. } => 12,
+        Body::Reinstate { .. } => 13,
+        Body::Dismiss { .. } => 14,
     }
 }
 
