@@ -1153,6 +1153,8 @@ fn one_rogue_organiser_cannot_suspend_for_good() {
     // Bob turns rogue: an organiser cannot be suspended, a member can be reinstated.
     town.act(&mut bob, suspend(cat.id()));
     assert!(town.community.member(&cat.id()).unwrap().suspended.is_none());
+    assert_eq!(town.community.suspended_at(&cat.id(), cat.seq + 1), None);
+    assert_eq!(town.community.refusal_to_sign(&cat.id(), &post("Still here")), Ok(()));
     let ban = town.act(&mut bob, suspend(dan.id()));
     assert!(town.community.member(&dan.id()).unwrap().suspended.is_some());
     town.act(&mut cat, reinstate(ban.hash(), 0));
