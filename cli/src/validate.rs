@@ -52,7 +52,9 @@ pub enum Command {
         name: Option<String>,
     },
     KeyBackup,
-    KeyRestore { words: Vec<String> },
+    KeyRestore {
+        words: Vec<String>,
+    },
     Repair,
     Run(RunOptions),
     Api(ApiCall),
@@ -555,7 +557,7 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
         }
         CommandArgs::Suspend { member, reason } => {
             let member = member_ref(&member)?;
-            check(&Body::Suspend { member: ANY_MEMBER, reason: reason.clone() })?;
+            check(&Body::Suspend { member: ANY_MEMBER, reason: reason.clone(), after_seq: 0 })?;
             api(ApiCall::Suspend(NewSuspension { member, reason }))
         }
         CommandArgs::Appoint { member, hub } => {

@@ -546,6 +546,17 @@ pub(crate) fn resolve_post(node: &NodeHandle, text: &str) -> Result<EntryHash, A
 
 // --- handlers ---
 
+/// The `role` of `kith status`: `hub`, `suspended`, `member` or `pending`.
+pub fn role_of(hub_node: bool, member: Option<&Member>) -> &'static str {
+    match member {
+        _ if hub_node => "hub",
+        Some(m) if m.suspended.is_some() => "suspended",
+        Some(m) if m.hub => "hub",
+        Some(m) if m.admitted => "member",
+        _ => "pending",
+    }
+}
+
 async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError> {
     let node = &state.node;
     let connected_peers = node.peers().await.len();
@@ -558,12 +569,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
     let community = replica.community();
     let member = community.and_then(|c| c.member(&me));
     let profile_name = member.and_then(|m| m.profile.as_ref()).filter(|p| !p.redacted).map(|p| p.name.clone());
-    let role = match member {
-        _ if node.hub => "hub",
-        Some(m) if m.hub => "hub",
-        Some(m) if m.admitted => "member",
-        _ => "pending",
-    };
+    let role = role_of(node.hub, member);
     let (members, pending_members) = community.map_or((0, 0), |c| {
         let list = member_list(c, false);
         let members = list.iter().filter(|m| m.status == "member" || m.status == "suspended").count();
@@ -1184,7 +1190,10 @@ async fn create_suspension(
     Input(new): Input<NewSuspension>,
 ) -> Result<Json<Created>, ApiError> {
     let member = resolve_member(&state.node, &new.member)?;
-    Ok(Json(publish(&state.node, Body::Suspend { member, reason: new.reason }).await?))
+    // The suspension starts after the member's latest entry this node holds: what they wrote
+    // before stays as it was, whatever arrives later.
+    let after_seq = state.node.replica().head_seq(&member);
+    Ok(Json(publish(&state.node, Body::Suspend { member, reason: new.reason, after_seq }).await?))
 }
 
 async fn create_appointment(

@@ -760,8 +760,9 @@ impl<S: Storage> Engine<S> {
     fn hello(&mut self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> SyncResponse {
         match self.check_invite(now_ms, peer, community, invite) {
             Ok(()) => {
+                // An invite's uses are counted from the join requests that carry it: nothing a
+                // peer sends makes this node write to its own log.
                 self.gate(now_ms, peer);
-                self.record_invite_use(now_ms, peer, invite);
                 SyncResponse::Welcome
             }
             Err(reason) => {
@@ -792,8 +793,8 @@ impl<S: Storage> Engine<S> {
         let issuer_ok = ours.member(&issuer).is_some_and(|m| m.admitted && m.suspended.is_none());
         let id = capability.id();
         let name = self.name(&peer);
-        // Uses are the community's: those recorded in members' logs and those this node
-        // counted itself (not yet recorded, or counted by a hub, which writes no log).
+        // Uses are the community's: the join requests naming this invite, and those this node
+        // counted itself (newcomers let in whose join request has not arrived yet).
         let mut users: BTreeSet<String> = gate::invite_users(replica.store(), &id).into_iter().collect();
         users.extend(ours.invite_users(&id).map(|m| self.name(m)));
         let already_counted = users.contains(&name);
@@ -804,29 +805,6 @@ impl<S: Storage> Engine<S> {
         gate::let_in(replica.store(), &name).map_err(|e| e.to_string())?;
         tracing::info!(peer = %name, invite = %id, already_counted, "let a newcomer in with an invite");
         Ok(())
-    }
-
-    /// Records in this member's log that `peer` came in with `invite`, so every node counts
-    /// the use. A hub or a read-only node records nothing (its own count still holds).
-    fn record_invite_use(&mut self, now_ms: u64, newcomer: Peer, invite: &[u8]) {
-        let Ok(capability) = Capability::from_bytes(invite) else { return };
-        let published = {
-            let mut replica = self.replica();
-            let me = replica.me();
-            let recorded =
-                replica.community().is_some_and(|c| c.invite_users(&capability.id()).any(|m| *m == newcomer));
-            if recorded || !replica.community().is_some_and(|c| c.is_member(&me)) || replica.is_read_only() {
-                return;
-            }
-            replica.publish(Body::InviteUsed { invite: capability.id(), newcomer }, now_ms)
-        };
-        match published {
-            Ok(entry) => {
-                self.gossip(&entry);
-                self.after_applied(now_ms, std::slice::from_ref(&entry));
-            }
-            Err(error) => tracing::warn!(%error, "could not record an invite's use"),
-        }
     }
 
     fn strike(&mut self, now_ms: u64, peer: Peer, reason: &str) {

@@ -213,13 +213,18 @@ impl Node {
         if home_config.restored {
             replica.set_read_only(true);
         }
-        let join_profile = home_config.join_name.as_ref().map(|name| Body::Profile {
-            name: name.clone(),
-            about: String::new(),
-            area: String::new(),
-            skills: Vec::new(),
-            contact: String::new(),
-        });
+        // A newcomer's join request carries the invite that let it in: the community counts an
+        // invite's uses from the join requests naming it. Without an invite there is none to
+        // send (once admitted, the name is published as a profile).
+        let join_invite = home_config
+            .invite
+            .as_ref()
+            .and_then(|text| crate::invite::Invite::decode(text).ok())
+            .map(|invite| invite.capability.to_bytes());
+        let join_profile = match (&home_config.join_name, join_invite) {
+            (Some(name), Some(invite)) => Some(Body::JoinRequest { invite, name: name.clone() }),
+            _ => None,
+        };
         let mut network_config = config.network.clone();
         for addr in &home_config.bootstrap {
             if let Ok(addr) = addr.parse() {

@@ -88,8 +88,15 @@ impl<S: Storage> Replica<S> {
         community_id: Option<CommunityId>,
         now_ms: u64,
     ) -> Result<Replica<S>, ReplicaError> {
-        let mut replica =
-            Replica { store, keypair, community_id, community: None, read_only: false, behind_store: false, last_received_ms: None };
+        let mut replica = Replica {
+            store,
+            keypair,
+            community_id,
+            community: None,
+            read_only: false,
+            behind_store: false,
+            last_received_ms: None,
+        };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
             replica.reload(now_ms)?;
@@ -101,7 +108,15 @@ impl<S: Storage> Replica<S> {
     /// built elsewhere (the simulator builds one community and copies it to every node).
     pub fn from_parts(store: S, keypair: Keypair, community: Community) -> Replica<S> {
         let community_id = Some(community.id());
-        Replica { store, keypair, community_id, community: Some(community), read_only: false, behind_store: false, last_received_ms: None }
+        Replica {
+            store,
+            keypair,
+            community_id,
+            community: Some(community),
+            read_only: false,
+            behind_store: false,
+            last_received_ms: None,
+        }
     }
 
     /// Rebuilds the in-memory state from every stored entry and fork proof.
@@ -475,6 +490,9 @@ impl<S: Storage> Replica<S> {
         if member.and_then(|m| m.frozen_at).is_some() {
             return Err(PublishError::Frozen);
         }
+        // What the community's rules let this member sign now (suspension, a forked payer, a
+        // role removed): refused before anything is signed, with the reason.
+        community.refusal_to_sign(&me, &body)?;
         let head = member.and_then(|m| m.head);
         if let Some(head) = head {
             let stored = self.store.entry_at(&me, head.seq)?;

@@ -934,8 +934,10 @@ impl Store {
             | Body::Suspend { .. }
             | Body::Appoint { .. }
             | Body::RevokeInvite { .. }
-            | Body::InviteUsed { .. }
-            | Body::Announcement { .. } => {}
+            | Body::JoinRequest { .. }
+            | Body::Reinstate { .. }
+            | Body::Dismiss { .. }
+            | Body::Announcement { .. }
             | Body::Come { .. }
             | Body::Renew { .. }
             | Body::CheckIns { .. }

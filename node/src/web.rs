@@ -10,8 +10,8 @@
 //! hours ([`hours`]), neighbours, profiles, join requests and the connection ([`people`]),
 //! the organisers' "How we're doing" ([`report`]).
 
-mod foryou;
 mod devices;
+mod foryou;
 mod gate;
 mod hours;
 pub mod html;

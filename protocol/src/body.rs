@@ -155,9 +155,13 @@ pub enum Body {
     Redact {
         entry: EntryHash,
     },
+    /// Suspends `member` from their entry `after_seq` on (their entries after it are written
+    /// while suspended; those up to it stay as they were). Counts when written by an organiser
+    /// acting at that point of their own log, until an organiser reinstates them.
     Suspend {
         member: MemberId,
         reason: String,
+        after_seq: u64,
     },
     Appoint {
         member: MemberId,
@@ -167,11 +171,25 @@ pub enum Body {
     RevokeInvite {
         invite: crate::invite::InviteId,
     },
-    /// A member's node let `newcomer` in with an invite: one use of it, counted by every node,
-    /// so an invite's uses are the community's and not each node's.
-    InviteUsed {
-        invite: crate::invite::InviteId,
-        newcomer: MemberId,
+    /// A newcomer's request to join, the only entry a non-member may write (first of their
+    /// log): it carries the invite (its signed capability bytes) that let them in, so an
+    /// invite's uses are counted from the join requests that name it.
+    JoinRequest {
+        #[serde(with = "serde_bytes")]
+        invite: Vec<u8>,
+        name: String,
+    },
+    /// Ends the suspension `suspension` (a Suspend entry) from the suspended member's entry
+    /// `after_seq` on. Counts when written by an organiser acting at that point of their log.
+    Reinstate {
+        suspension: EntryHash,
+        after_seq: u64,
+    },
+    /// Removes an organiser's role from their entry `after_seq` on: their moderation after it
+    /// counts for nothing. Only the founder writes it.
+    Dismiss {
+        member: MemberId,
+        after_seq: u64,
     },
     /// A notice from an organiser to everyone: it heads the board (and the inbox) until
     /// `until` (ms since the epoch; `None`: the community's post lifetime after it was written).
@@ -213,7 +231,7 @@ impl Body {
 
     /// The name of the kind whose variant index ([`crate::entry::body_kind_index`]) is `index`.
     pub fn kind_name_of(index: u8) -> &'static str {
-        const NAMES: [&str; 18] = [
+        const NAMES: [&str; 20] = [
             "genesis",
             "profile",
             "vouch",
@@ -226,7 +244,9 @@ impl Body {
             "suspend",
             "appoint",
             "revoke invite",
-            "invite used",
+            "join request",
+            "reinstate",
+            "dismiss",
             "announcement",
             "come",
             "renew",
@@ -305,7 +325,18 @@ impl Body {
             | Body::Redact { .. }
             | Body::Appoint { .. }
             | Body::RevokeInvite { .. }
-            | Body::InviteUsed { .. } => Ok(()),
+            | Body::Reinstate { .. }
+            | Body::Dismiss { .. } => Ok(()),
+            Body::JoinRequest { invite, name } => {
+                if invite.len() > crate::invite::MAX_INVITE_BYTES {
+                    return Err(EntryError::FieldTooLong {
+                        field: "invite",
+                        len: invite.len(),
+                        max: crate::invite::MAX_INVITE_BYTES,
+                    });
+                }
+                line("name", name, PERSON_NAME, true)
+            }
             Body::Reply { text: reply, .. } => {
                 text("reply", reply, REPLY)?;
                 if reply.trim().is_empty() {

@@ -14,6 +14,7 @@ use crate::error::{EntryError, Wait};
 use crate::fork::ForkProof;
 use crate::gathering::{Attendance, Schedule};
 use crate::identity::MemberId;
+use crate::invite::InviteId;
 use crate::rules::{self, Head, Refusal};
 
 /// Most entries kept aside at once; beyond it new waiting entries are dropped (sync fetches
@@ -29,8 +30,14 @@ pub struct Member {
     pub admitted: bool,
     /// Members who vouched for this person.
     pub vouched_by: BTreeSet<MemberId>,
+    /// An organiser now: the founder, or appointed by an organiser and not dismissed since.
     pub organiser: bool,
+    /// Ever appointed organiser (what moderation entries wait for; only grows).
+    pub appointed: bool,
+    /// The founder removed this organiser's role from after this entry of theirs on.
+    pub dismissed_after: Option<u64>,
     pub hub: bool,
+    /// Suspended now (a suspension by an organiser, not ended by a reinstatement): the reason.
     pub suspended: Option<String>,
     pub head: Option<Head>,
     pub balance_minutes: i64,
@@ -38,6 +45,11 @@ pub struct Member {
     pub received_minutes: i64,
     /// Set when two entries were found at one seq: from there on the log does not count.
     pub frozen_at: Option<u64>,
+    /// Minutes of the transfers in the frozen part of this member's log (every branch): part
+    /// of their balance, and beyond the credit limit when they spent twice.
+    pub forked_debt_minutes: i64,
+    /// The invite their join request named.
+    pub joined_with: Option<InviteId>,
     /// Asked to be checked on: after how many quiet days, and who to tell.
     pub checkins: Option<CheckIns>,
 }
@@ -101,6 +113,8 @@ pub struct Announcement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {
     pub from: MemberId,
+    /// Its place in the payer's log.
+    pub seq: u64,
     pub to: MemberId,
     pub minutes: crate::Minutes,
     pub claimed_by: Option<EntryHash>,
@@ -146,6 +160,29 @@ pub struct Report {
     pub frozen: Vec<Entry>,
     /// Entries that conflict with an applied entry at the same seq (incoming, existing hash).
     pub conflicts: Vec<(Entry, EntryHash)>,
+    /// Join requests no longer held: another request ranked before them took their invite's
+    /// last use, or their author's other join request did.
+    pub evicted: Vec<EntryHash>,
+}
+
+/// A moderation entry held (Appoint, Suspend, Reinstate, Dismiss): what is in force is
+/// computed from all of them together, so it depends on the set and not on arrival order.
+#[derive(Debug, Clone)]
+struct Moderation {
+    hash: EntryHash,
+    author: MemberId,
+    seq: u64,
+    body: Body,
+}
+
+/// One suspension in force: the member's entries after `after_seq` (up to `until`, when an
+/// organiser reinstated them) are written while suspended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Span {
+    after_seq: u64,
+    until: Option<u64>,
+    reason: String,
+    hash: EntryHash,
 }
 
 /// One community as this node sees it.
@@ -170,10 +207,18 @@ pub struct Community {
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
-    /// Newcomers let in with each invite (`InviteUsed`).
-    invite_uses: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Each gathering's answers ("I'll come"), by member.
     attendance: BTreeMap<EntryHash, Attendance>,
+    /// Join requests kept open (authors not yet admitted), by invite, ranked by entry hash.
+    joins: BTreeMap<InviteId, BTreeSet<(EntryHash, MemberId)>>,
+    /// Every moderation entry held.
+    moderation: Vec<Moderation>,
+    /// The uses each invite named by a join request allows.
+    invite_uses_allowed: BTreeMap<InviteId, u32>,
+    /// Suspensions in force, by member (computed from `moderation`).
+    spans: BTreeMap<MemberId, Vec<Span>>,
+    /// Everyone ever acting as an organiser through appointments that count (the founder aside).
+    acting: BTreeSet<MemberId>,
 }
 
 impl Community {
@@ -184,8 +229,14 @@ impl Community {
         };
         let founder = genesis.author();
         let head = Head { seq: 1, hash: genesis.hash(), timestamp_ms: genesis.timestamp_ms() };
-        let member =
-            Member { id: Some(founder), admitted: true, organiser: true, head: Some(head), ..Member::default() };
+        let member = Member {
+            id: Some(founder),
+            admitted: true,
+            organiser: true,
+            appointed: true,
+            head: Some(head),
+            ..Member::default()
+        };
         let mut community = Community {
             id: genesis.community(),
             name: name.clone(),
@@ -203,8 +254,12 @@ impl Community {
             pending: BTreeMap::new(),
             waiting: BTreeMap::new(),
             revocations: BTreeMap::new(),
-            invite_uses: BTreeMap::new(),
             attendance: BTreeMap::new(),
+            joins: BTreeMap::new(),
+            moderation: Vec::new(),
+            invite_uses_allowed: BTreeMap::new(),
+            spans: BTreeMap::new(),
+            acting: BTreeSet::new(),
         };
         community.record(genesis, false);
         Ok(community)
@@ -224,7 +279,8 @@ impl Community {
     {
         let mut community = Community::new(genesis)?;
         for proof in forks {
-            community.add_fork_proof(proof);
+            // Proofs kept by the caller were accepted when their author was a member.
+            community.freeze(proof);
         }
         let mut report = Report::default();
         for entry in entries {
@@ -234,13 +290,25 @@ impl Community {
             report.released_rejections.extend(part.released_rejections);
             report.frozen.extend(part.frozen);
             report.conflicts.extend(part.conflicts);
+            report.evicted.extend(part.evicted);
         }
         Ok((community, report))
     }
 
-    /// Registers a fork proof (checked strictly). Returns true if it freezes a log further than
-    /// before — the caller should then rebuild.
+    /// Registers a fork proof (checked strictly) from a peer. Returns true if it freezes a log
+    /// further than before — the caller should then rebuild. Proofs against someone not
+    /// admitted here are refused: a non-member's log is one join request, whose duplicates are
+    /// settled by rank, and a proof against them would cost storage without bound.
     pub fn add_fork_proof(&mut self, proof: &ForkProof) -> bool {
+        let Ok(fork) = proof.verify() else { return false };
+        if !self.is_member(&fork.author) {
+            return false;
+        }
+        self.freeze(proof)
+    }
+
+    /// Registers a checked fork proof whatever its author's standing.
+    fn freeze(&mut self, proof: &ForkProof) -> bool {
         let Ok(fork) = proof.verify() else { return false };
         if fork.community != self.id {
             return false;
@@ -324,12 +392,42 @@ impl Community {
         if let Some(at) = self.members.get(&author).and_then(|m| m.frozen_at)
             && seq >= at
         {
+            // What others may have relied on counts on every branch: transfers (the forker
+            // carries them all), vouches and appointments. Those wait, like any entry, for
+            // what their effect needs (the author's admission, the payee's).
+            let effective = match self.judge_frozen(&entry) {
+                Ok(effective) => effective,
+                Err(Refusal::Wait(wait)) => return self.keep_aside(entry, wait),
+                Err(Refusal::Reject(error)) => return Outcome::Rejected(error),
+            };
             self.record(&entry, true);
+            if effective {
+                self.apply_effect(&entry, true, woken);
+            }
             // Entries that refer to this one (a reply, a claim) count as soon as it is held,
             // frozen or not: wake them, or the outcome would depend on the order of arrival.
             woken.push_back(Wait::Entry { hash });
             report.frozen.push(entry);
             return Outcome::Frozen;
+        }
+        if seq == 1
+            && let Some(existing) = self.entry_at(&author, seq)
+            && !self.is_member(&author)
+        {
+            // A newcomer's second join request: at most one is open per key, the lower hash.
+            if !matches!(entry.body(), Body::JoinRequest { .. }) {
+                return self.keep_aside(entry, Wait::Admission { member: author });
+            }
+            if hash > existing {
+                return Outcome::Rejected(EntryError::DuplicateJoinRequest);
+            }
+            if let Err(refusal) = self.judge_join(&entry, Some(existing)) {
+                return match refusal {
+                    Refusal::Reject(error) => Outcome::Rejected(error),
+                    Refusal::Wait(wait) => self.keep_aside(entry, wait),
+                };
+            }
+            self.evict_join(author, existing, report);
         }
         if let Some(existing) = self.entry_at(&author, seq) {
             // Same author, same seq, different hash: a fork. The reducer keeps no entry bytes;
@@ -339,7 +437,7 @@ impl Community {
         }
         match self.judge(&entry, now_ms) {
             Ok(()) => {
-                self.apply(&entry, woken);
+                self.apply(&entry, woken, report);
                 report.applied.push(entry);
                 Outcome::Applied
             }
@@ -354,7 +452,7 @@ impl Community {
     pub fn fork_with(&mut self, stored: &Entry, incoming: &Entry) -> Option<ForkProof> {
         let proof = ForkProof::new(stored, incoming);
         proof.verify().ok()?;
-        self.add_fork_proof(&proof);
+        self.freeze(&proof);
         Some(proof)
     }
 
@@ -376,13 +474,26 @@ impl Community {
         let author = entry.author();
         let member = self.members.get(&author);
         rules::not_from_future(entry, now_ms)?;
-        rules::follows_head(entry, member.and_then(|m| m.head))?;
+        match rules::follows_head(entry, member.and_then(|m| m.head)) {
+            // It follows an entry of its author this node does not hold: another branch of a
+            // fork it has not seen yet. Wait for that entry (it proves the fork), so what the
+            // branch holds does not depend on the order entries arrived in.
+            Err(Refusal::Reject(EntryError::PrevMismatch { .. }))
+                if entry.header().prev.is_some_and(|prev| !self.entries.contains_key(&prev)) =>
+            {
+                let prev = entry.header().prev.unwrap_or(EntryHash([0; 32]));
+                return Err(Wait::Entry { hash: prev }.into());
+            }
+            other => other?,
+        }
         let admitted = member.is_some_and(|m| m.admitted);
-        rules::author_admitted(author, matches!(entry.body(), Body::Profile { .. }), admitted)?;
+        rules::author_admitted(author, matches!(entry.body(), Body::JoinRequest { .. }), admitted)?;
         let author_name = member.map_or_else(|| author.short(), Member::name);
+        let appointed = member.is_some_and(|m| m.appointed);
         match entry.body() {
             Body::Genesis { .. } => Err(EntryError::MisplacedGenesis.into()),
             Body::Profile { .. } => Ok(()),
+            Body::JoinRequest { .. } => self.judge_join(entry, None),
             Body::Vouch { member: newcomer, .. } => {
                 rules::not_self_vouch(author, *newcomer)?;
                 let already = self.members.get(newcomer).is_some_and(|m| m.vouched_by.contains(&author));
@@ -402,15 +513,16 @@ impl Community {
             Body::Transfer { to, minutes, .. } => {
                 rules::not_self_transfer(author, *to)?;
                 rules::payee_admitted(*to, self.members.get(to).is_some_and(|m| m.admitted))?;
-                let balance = member.map_or(0, |m| m.balance_minutes);
+                // The limit is checked on the author's own applied log: debts carried from
+                // the frozen part of a forked log do not make earlier entries invalid.
+                let balance = member.map_or(0, |m| m.balance_minutes + m.forked_debt_minutes);
                 rules::within_credit_limit(&author_name, balance, *minutes, &self.rules)?;
                 Ok(())
             }
             Body::Receive { transfer } => {
-                let located = self.located(*transfer)?;
-                if located.frozen {
-                    return Ok(()); // a transfer from a frozen log: the claim counts for nothing
-                }
+                // A claim is the payee's own act: a transfer validly signed on the payer's
+                // chain is claimable whatever became of that chain later (frozen ones too).
+                self.located(*transfer)?;
                 let Some(found) = self.transfers.get(transfer) else {
                     return Err(EntryError::NotATransfer(*transfer).into());
                 };
@@ -423,17 +535,29 @@ impl Community {
                 Ok(())
             }
             Body::Suspend { member: target, .. } => {
-                rules::organiser(author, member.is_some_and(|m| m.organiser))?;
+                rules::organiser(author, appointed)?;
                 rules::not_self_suspend(author, *target)?;
                 Ok(())
             }
-            Body::RevokeInvite { .. } | Body::InviteUsed { .. } => Ok(()),
+            Body::Reinstate { suspension, .. } => {
+                rules::organiser(author, appointed)?;
+                let located = self.located(*suspension)?;
+                if Body::kind_name_of(located.kind) != "suspend" {
+                    return Err(EntryError::NotASuspension(*suspension).into());
+                }
+                Ok(())
+            }
+            Body::Dismiss { member: target, .. } => {
+                rules::dismissable(author, self.founder, *target, &author_name)?;
+                Ok(())
+            }
+            Body::RevokeInvite { .. } => Ok(()),
             Body::Announcement { .. } => {
-                rules::organiser(author, member.is_some_and(|m| m.organiser))?;
+                rules::organiser(author, appointed)?;
                 Ok(())
             }
             Body::Appoint { member: target, role } => {
-                rules::organiser(author, member.is_some_and(|m| m.organiser))?;
+                rules::organiser(author, appointed)?;
                 if *role == Role::Organiser {
                     rules::payee_admitted(*target, self.members.get(target).is_some_and(|m| m.admitted))?;
                 }
@@ -486,6 +610,111 @@ impl Community {
         }
     }
 
+    /// The join request rules: first of its log, a valid invite of a member, room left in the
+    /// invite (unless its author is admitted already). `replacing` is the author's other join
+    /// request that this one would take the place of.
+    fn judge_join(&self, entry: &Entry, replacing: Option<EntryHash>) -> Result<(), Refusal> {
+        let Body::JoinRequest { invite, .. } = entry.body() else { return Ok(()) };
+        rules::join_request_first(entry.seq())?;
+        let capability = rules::join_invite(invite, self.id, entry.timestamp_ms())?;
+        let issuer = capability.terms().issuer;
+        rules::payee_admitted(issuer, self.is_member(&issuer))?;
+        if self.is_member(&entry.author()) {
+            return Ok(());
+        }
+        let id = capability.id();
+        let kept: Vec<&(EntryHash, MemberId)> =
+            self.joins.get(&id).into_iter().flatten().filter(|(hash, _)| Some(*hash) != replacing).collect();
+        let ranks_before_last = kept.last().is_some_and(|last| (entry.hash(), entry.author()) < **last);
+        rules::invite_has_room(capability.terms().uses, self.admitted_with(&id), kept.len(), ranks_before_last)?;
+        Ok(())
+    }
+
+    /// Members admitted whose join request named `invite`.
+    fn admitted_with(&self, invite: &InviteId) -> usize {
+        self.members.values().filter(|m| m.admitted && m.joined_with == Some(*invite)).count()
+    }
+
+    /// Whether an entry of a frozen log counts for what others rely on (`Ok(true)`), is kept as
+    /// evidence only (`Ok(false)`), or waits for what its effect needs.
+    fn judge_frozen(&self, entry: &Entry) -> Result<bool, Refusal> {
+        let author = entry.author();
+        let member = self.members.get(&author);
+        let admitted = member.is_some_and(|m| m.admitted);
+        match entry.body() {
+            Body::Vouch { member: newcomer, .. } => {
+                rules::author_admitted(author, false, admitted)?;
+                let already = self.members.get(newcomer).is_some_and(|m| m.vouched_by.contains(&author));
+                Ok(author != *newcomer && !already)
+            }
+            Body::Transfer { to, minutes, .. } => {
+                rules::author_admitted(author, false, admitted)?;
+                if author == *to {
+                    return Ok(false);
+                }
+                rules::payee_admitted(*to, self.is_member(to))?;
+                // Valid on its own chain: within the limit from the balance at the fork, so
+                // once the log up to the fork is applied.
+                let at = member.and_then(|m| m.frozen_at).unwrap_or(1);
+                let head = member.and_then(|m| m.head).map_or(0, |h| h.seq);
+                if head + 1 < at {
+                    return Err(Wait::PreviousEntry { author, seq: at - 1 }.into());
+                }
+                let balance = member.map_or(0, |m| m.balance_minutes + m.forked_debt_minutes);
+                let name = member.map_or_else(|| author.short(), Member::name);
+                rules::within_credit_limit(&name, balance, *minutes, &self.rules)?;
+                Ok(true)
+            }
+            Body::Appoint { member: target, role } => {
+                rules::author_admitted(author, false, admitted)?;
+                rules::organiser(author, member.is_some_and(|m| m.appointed))?;
+                if *role == Role::Organiser {
+                    rules::payee_admitted(*target, self.is_member(target))?;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Drops a kept join request (its author is not a member): another ranked before it.
+    fn evict_join(&mut self, author: MemberId, hash: EntryHash, report: &mut Report) {
+        self.entries.remove(&hash);
+        if self.logs.get(&author).is_some_and(|log| log.first() == Some(&hash)) {
+            self.logs.remove(&author);
+        }
+        if let Some(member) = self.members.get_mut(&author) {
+            if member.head.is_some_and(|h| h.hash == hash) {
+                member.head = None;
+            }
+            if member.profile.as_ref().is_some_and(|p| p.entry == hash) {
+                member.profile = None;
+            }
+            member.joined_with = None;
+            if !member.admitted && member.vouched_by.is_empty() && !member.hub && !member.appointed {
+                self.members.remove(&author);
+            }
+        }
+        for kept in self.joins.values_mut() {
+            kept.remove(&(hash, author));
+        }
+        report.evicted.push(hash);
+    }
+
+    /// Keeps at most the room left in `invite` of its open join requests, the lowest ranks.
+    fn trim_joins(&mut self, invite: InviteId, report: &mut Report) {
+        let uses = self.invite_uses_allowed.get(&invite).copied().unwrap_or(0);
+        let room = usize::try_from(uses).unwrap_or(usize::MAX).saturating_sub(self.admitted_with(&invite));
+        loop {
+            let Some(kept) = self.joins.get(&invite) else { return };
+            if kept.len() <= room {
+                return;
+            }
+            let Some(&(hash, author)) = kept.last() else { return };
+            self.evict_join(author, hash, report);
+        }
+    }
+
     /// Finds an entry this node holds, or says to wait for it.
     fn located(&self, hash: EntryHash) -> Result<Located, Wait> {
         self.entries.get(&hash).copied().ok_or(Wait::Entry { hash })
@@ -520,7 +749,7 @@ impl Community {
     }
 
     /// Applies a judged entry. Pushes onto `woken` what its arrival may release.
-    fn apply(&mut self, entry: &Entry, woken: &mut VecDeque<Wait>) {
+    fn apply(&mut self, entry: &Entry, woken: &mut VecDeque<Wait>, report: &mut Report) {
         let author = entry.author();
         let hash = entry.hash();
         let timestamp_ms = entry.timestamp_ms();
@@ -534,15 +763,26 @@ impl Community {
                 let profile = Profile { name: name.clone(), area: area.clone(), entry: hash, redacted: false };
                 self.member_entry(author).profile = Some(profile);
             }
-            Body::Vouch { member, .. } => {
-                let needed = self.rules;
-                let by_founder = author == self.founder;
-                let newcomer = self.member_entry(*member);
-                newcomer.vouched_by.insert(author);
-                if !newcomer.admitted && (by_founder || rules::enough_vouches(newcomer.vouched_by.len(), &needed)) {
-                    newcomer.admitted = true;
-                    woken.push_back(Wait::Admission { member: *member });
+            Body::JoinRequest { invite, name } => {
+                let profile = Profile { name: name.clone(), area: String::new(), entry: hash, redacted: false };
+                let admitted = self.is_member(&author);
+                let capability = crate::invite::Capability::from_bytes(invite).ok();
+                let member = self.member_entry(author);
+                if member.profile.is_none() {
+                    member.profile = Some(profile);
                 }
+                if let Some(capability) = capability {
+                    let id = capability.id();
+                    self.member_entry(author).joined_with = Some(id);
+                    self.invite_uses_allowed.insert(id, capability.terms().uses);
+                    if !admitted {
+                        self.joins.entry(id).or_default().insert((hash, author));
+                    }
+                    self.trim_joins(id, report);
+                }
+            }
+            Body::Vouch { .. } | Body::Transfer { .. } | Body::Appoint { .. } => {
+                self.apply_effect(entry, false, woken);
             }
             Body::Post { kind, expires_at, schedule, .. } => {
                 let lifetime_ms = u64::from(self.rules.post_lifetime_days) * 24 * 3600 * 1000;
@@ -569,13 +809,6 @@ impl Community {
                 }
                 self.replies.insert(hash, Reply { post: *post, author, redacted: false });
             }
-            Body::Transfer { to, minutes, .. } => {
-                let payer = self.member_entry(author);
-                payer.balance_minutes -= i64::from(minutes.0);
-                payer.given_minutes += i64::from(minutes.0);
-                let transfer = Transfer { from: author, to: *to, minutes: *minutes, claimed_by: None };
-                self.transfers.insert(hash, transfer);
-            }
             Body::Receive { transfer } => {
                 if let Some(found) = self.transfers.get_mut(transfer) {
                     found.claimed_by = Some(hash);
@@ -601,24 +834,12 @@ impl Community {
                     profile.redacted = true;
                 }
             }
-            Body::Suspend { member, reason } => {
-                self.member_entry(*member).suspended = Some(reason.clone());
-            }
-            Body::Appoint { member, role } => {
-                let appointed = self.member_entry(*member);
-                match role {
-                    Role::Organiser => {
-                        appointed.organiser = true;
-                        woken.push_back(Wait::Appointment { member: *member });
-                    }
-                    Role::Hub => appointed.hub = true,
-                }
+            Body::Suspend { .. } | Body::Reinstate { .. } | Body::Dismiss { .. } => {
+                self.moderation.push(Moderation { hash, author, seq: entry.seq(), body: entry.body().clone() });
+                self.recompute_moderation();
             }
             Body::RevokeInvite { invite } => {
                 self.revocations.entry(*invite).or_default().insert(author);
-            }
-            Body::InviteUsed { invite, newcomer } => {
-                self.invite_uses.entry(*invite).or_default().insert(*newcomer);
             }
             Body::Announcement { until, .. } => {
                 let lifetime_ms = u64::from(self.rules.post_lifetime_days) * 24 * 3600 * 1000;
@@ -633,6 +854,215 @@ impl Community {
             }
             // Activity; the log's head already moved.
             Body::CheckIn => {}
+        }
+    }
+
+    /// The effect of a vouch, a transfer or an appointment, on the applied log (`frozen` false)
+    /// or on a frozen part, where a transfer is the forker's debt beyond any limit.
+    fn apply_effect(&mut self, entry: &Entry, frozen: bool, woken: &mut VecDeque<Wait>) {
+        let author = entry.author();
+        let hash = entry.hash();
+        match entry.body() {
+            Body::Vouch { member, .. } => {
+                let needed = self.rules;
+                let by_founder = author == self.founder;
+                let newcomer = self.member_entry(*member);
+                newcomer.vouched_by.insert(author);
+                if !newcomer.admitted && (by_founder || rules::enough_vouches(newcomer.vouched_by.len(), &needed)) {
+                    newcomer.admitted = true;
+                    woken.push_back(Wait::Admission { member: *member });
+                    // Their join request is no longer an open one; it still uses its invite
+                    // (the room left shrinks as the open ones do: nothing is evicted).
+                    if let Some(invite) = newcomer.joined_with
+                        && let Some(kept) = self.joins.get_mut(&invite)
+                    {
+                        kept.retain(|(_, m)| m != member);
+                    }
+                }
+            }
+            Body::Transfer { to, minutes, .. } => {
+                let payer = self.member_entry(author);
+                payer.balance_minutes -= i64::from(minutes.0);
+                payer.given_minutes += i64::from(minutes.0);
+                if frozen {
+                    payer.forked_debt_minutes += i64::from(minutes.0);
+                }
+                let transfer =
+                    Transfer { from: author, seq: entry.seq(), to: *to, minutes: *minutes, claimed_by: None };
+                self.transfers.insert(hash, transfer);
+            }
+            Body::Appoint { member, role } => {
+                if *role == Role::Organiser {
+                    let appointed = self.member_entry(*member);
+                    if !appointed.appointed {
+                        appointed.appointed = true;
+                        woken.push_back(Wait::Appointment { member: *member });
+                    }
+                }
+                self.moderation.push(Moderation { hash, author, seq: entry.seq(), body: entry.body().clone() });
+                self.recompute_moderation();
+            }
+            _ => {}
+        }
+    }
+
+    /// Works out which appointments, dismissals, suspensions and reinstatements are in force
+    /// from every moderation entry held. A function of that set: appointments count when their
+    /// author acted as an organiser at that point of their log (the founder always does; an
+    /// appointed organiser until the founder's dismissal point), found as the least fixpoint;
+    /// a suspension counts when its author acted as an organiser, and never against someone
+    /// acting as an organiser at that point of their own log; a reinstatement ends a suspension
+    /// from its point on when its author acted as an organiser.
+    fn recompute_moderation(&mut self) {
+        let founder = self.founder;
+        let mut dismissed: BTreeMap<MemberId, u64> = BTreeMap::new();
+        for m in &self.moderation {
+            if let Body::Dismiss { member, after_seq } = m.body
+                && m.author == founder
+            {
+                let at = dismissed.entry(member).or_insert(after_seq);
+                *at = (*at).min(after_seq);
+            }
+        }
+        let acts = |acting: &BTreeSet<MemberId>, who: MemberId, seq: u64| {
+            who == founder || (acting.contains(&who) && dismissed.get(&who).is_none_or(|q| seq <= *q))
+        };
+        let mut acting = BTreeSet::new();
+        loop {
+            let mut grew = false;
+            for m in &self.moderation {
+                if let Body::Appoint { member, role: Role::Organiser } = m.body
+                    && !acting.contains(&member)
+                    && acts(&acting, m.author, m.seq)
+                {
+                    acting.insert(member);
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        let hubs: BTreeSet<MemberId> = self
+            .moderation
+            .iter()
+            .filter_map(|m| match m.body {
+                Body::Appoint { member, role: Role::Hub } if acts(&acting, m.author, m.seq) => Some(member),
+                _ => None,
+            })
+            .collect();
+        let mut spans: BTreeMap<MemberId, Vec<Span>> = BTreeMap::new();
+        for m in &self.moderation {
+            let Body::Suspend { member, reason, after_seq } = &m.body else { continue };
+            if !acts(&acting, m.author, m.seq) || *member == founder {
+                continue;
+            }
+            let until = self
+                .moderation
+                .iter()
+                .filter_map(|r| match r.body {
+                    Body::Reinstate { suspension, after_seq }
+                        if suspension == m.hash && acts(&acting, r.author, r.seq) =>
+                    {
+                        Some(after_seq)
+                    }
+                    _ => None,
+                })
+                .min();
+            let span = Span { after_seq: *after_seq, until, reason: reason.clone(), hash: m.hash };
+            spans.entry(*member).or_default().push(span);
+        }
+        for list in spans.values_mut() {
+            list.sort_by_key(|span| (span.after_seq, span.hash));
+        }
+        for id in hubs.iter().chain(&acting).chain(spans.keys()) {
+            self.member_entry(*id);
+        }
+        let ids: Vec<MemberId> = self.members.keys().copied().collect();
+        for id in ids {
+            let organiser = id == founder || (acting.contains(&id) && !dismissed.contains_key(&id));
+            let suspended = if organiser {
+                None
+            } else {
+                spans.get(&id).and_then(|list| list.iter().find(|s| s.until.is_none())).map(|s| s.reason.clone())
+            };
+            let hub = hubs.contains(&id);
+            let member = self.member_entry(id);
+            member.organiser = organiser;
+            member.dismissed_after = dismissed.get(&id).copied();
+            member.suspended = suspended;
+            member.hub = hub;
+        }
+        self.spans = spans;
+        self.acting = acting;
+    }
+
+    /// Whether `member` acts as an organiser at entry `seq` of their log.
+    pub fn organiser_at(&self, member: &MemberId, seq: u64) -> bool {
+        *member == self.founder
+            || (self.acting.contains(member)
+                && self.members.get(member).and_then(|m| m.dismissed_after).is_none_or(|q| seq <= q))
+    }
+
+    /// The reason `member` is suspended at entry `seq` of their log, if they are: an entry
+    /// written while suspended. (Organisers are not suspended while they act as organisers:
+    /// the founder removes the role first.)
+    pub fn suspended_at(&self, member: &MemberId, seq: u64) -> Option<&str> {
+        if self.organiser_at(member, seq) {
+            return None;
+        }
+        self.spans
+            .get(member)?
+            .iter()
+            .find(|s| s.after_seq < seq && s.until.is_none_or(|q| seq <= q))
+            .map(|s| s.reason.as_str())
+    }
+
+    /// What this node refuses to sign for `me`, though the entry would be valid: anything from
+    /// a frozen log; what a suspension stops (vouching, paying, moderating, posting, replying);
+    /// moderation once no longer an organiser; a claim of a transfer from a log known to be
+    /// forked at or before it (which bounds what a forker's payees gain to what they claimed
+    /// before the fork was known), or written while its payer was suspended; paying someone
+    /// suspended. The node calls it before signing, so `kith pay` says why.
+    pub fn refusal_to_sign(&self, me: &MemberId, body: &Body) -> Result<(), EntryError> {
+        let member = self.members.get(me);
+        let name = member.map_or_else(|| me.short(), Member::name);
+        if let Some(at) = member.and_then(|m| m.frozen_at) {
+            return Err(EntryError::LogFrozen { name, at });
+        }
+        let next = member.and_then(|m| m.head).map_or(1, |h| h.seq + 1);
+        rules::not_suspended(&name, body, self.suspended_at(me, next).is_some())?;
+        if let Body::Appoint { .. } | Body::Suspend { .. } | Body::Reinstate { .. } = body
+            && member.is_some_and(|m| m.appointed)
+            && !self.organiser_at(me, next)
+        {
+            let action = match body {
+                Body::Appoint { .. } => "appoint anyone",
+                Body::Suspend { .. } => "suspend anyone",
+                _ => "reinstate anyone",
+            };
+            return Err(EntryError::NotOrganiser { name, action });
+        }
+        match body {
+            Body::Receive { transfer } => {
+                let Some(found) = self.transfers.get(transfer) else { return Ok(()) };
+                let payer = self.members.get(&found.from);
+                let payer_name = payer.map_or_else(|| found.from.short(), Member::name);
+                if let Some(at) = payer.and_then(|m| m.frozen_at)
+                    && found.seq >= at
+                {
+                    return Err(EntryError::LogFrozen { name: payer_name, at });
+                }
+                if self.suspended_at(&found.from, found.seq).is_some() {
+                    return Err(EntryError::Suspended { name: payer_name, action: "pay anyone" });
+                }
+                Ok(())
+            }
+            Body::Transfer { to, .. } if self.members.get(to).is_some_and(|m| m.suspended.is_some()) => {
+                let payee = self.members.get(to).map_or_else(|| to.short(), Member::name);
+                Err(EntryError::Suspended { name: payee, action: "be paid" })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -732,9 +1162,13 @@ impl Community {
         })
     }
 
-    /// The newcomers let in with an invite, as recorded by members' nodes.
-    pub fn invite_users(&self, invite: &crate::invite::InviteId) -> impl Iterator<Item = &MemberId> {
-        self.invite_uses.get(invite).into_iter().flatten()
+    /// The newcomers whose join request named an invite: its uses, counted from the set of
+    /// join requests (members admitted with it and the requests kept open).
+    pub fn invite_users(&self, invite: &InviteId) -> impl Iterator<Item = &MemberId> {
+        let open = self.joins.get(invite).into_iter().flatten().map(|(_, member)| member);
+        let admitted =
+            self.members.iter().filter(move |(_, m)| m.admitted && m.joined_with == Some(*invite)).map(|(id, _)| id);
+        open.chain(admitted)
     }
 
     /// Members this member should hear about when they go quiet, with how many days they
@@ -785,7 +1219,16 @@ impl Community {
                 u8::from(m.organiser),
                 u8::from(m.hub),
                 u8::from(m.suspended.is_some()),
+                u8::from(m.appointed),
             ]);
+            hasher.update(&m.dismissed_after.unwrap_or(u64::MAX).to_le_bytes());
+            hasher.update(&m.forked_debt_minutes.to_le_bytes());
+            if let Some(reason) = &m.suspended {
+                hasher.update(reason.as_bytes());
+            }
+            if let Some(invite) = &m.joined_with {
+                hasher.update(&invite.0);
+            }
             hasher.update(&m.balance_minutes.to_le_bytes());
             hasher.update(&m.given_minutes.to_le_bytes());
             hasher.update(&m.received_minutes.to_le_bytes());
@@ -828,6 +1271,14 @@ impl Community {
             hasher.update(&hash.0);
             hasher.update(&[u8::from(announcement.redacted)]);
         }
+        for (member, spans) in &self.spans {
+            hasher.update(&member.0);
+            for span in spans {
+                hasher.update(&span.hash.0);
+                hasher.update(&span.after_seq.to_le_bytes());
+                hasher.update(&span.until.unwrap_or(u64::MAX).to_le_bytes());
+            }
+        }
         for (invite, by) in &self.revocations {
             hasher.update(&invite.0);
             for member in by {
@@ -846,10 +1297,11 @@ impl Community {
                 }
             }
         }
-        for (invite, newcomers) in &self.invite_uses {
-            hasher.update(b"uses");
+        for (invite, kept) in self.joins.iter().filter(|(_, kept)| !kept.is_empty()) {
+            hasher.update(b"joins");
             hasher.update(&invite.0);
-            for newcomer in newcomers {
+            for (hash, newcomer) in kept {
+                hasher.update(&hash.0);
                 hasher.update(&newcomer.0);
             }
         }

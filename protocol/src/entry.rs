@@ -22,9 +22,10 @@ use crate::identity::{IdError, Keypair, MemberId, parse_hex32};
 pub const ENTRY_FORMAT_VERSION: u8 = 1;
 /// First byte of the header bytes.
 pub const HEADER_VERSION: u8 = 1;
-/// First byte of the payload bytes.
-/// 2 since bodies gained `Announcement`, `Come`, `Renew`, `CheckIns` and `CheckIn` and gatherings
-/// their schedule (a payload of version 1 holds none of them).
+/// First byte of the payload bytes. Version 2: join requests carry their invite, suspensions
+/// name a position in the suspended member's log, reinstatement and dismissal exist, and
+/// bodies gained `Announcement`, `Come`, `Renew`, `CheckIns`, `CheckIn` and gatherings their
+/// schedule (a payload of version 1 holds none of them).
 pub const PAYLOAD_VERSION: u8 = 2;
 /// Prefix of every entry signature, so that an entry signature can never stand for one of the
 /// libp2p handshake or record signatures made with the same key, nor the reverse.
@@ -159,12 +160,14 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::Suspend { .. } => 9,
         Body::Appoint { .. } => 10,
         Body::RevokeInvite { .. } => 11,
-        Body::InviteUsed { .. } => 12,
-        Body::Announcement { .. } => 13,
-        Body::Come { .. } => 14,
-        Body::Renew { .. } => 15,
-        Body::CheckIns { .. } => 16,
-        Body::CheckIn => 17,
+        Body::JoinRequest { .. } => 12,
+        Body::Reinstate { .. } => 13,
+        Body::Dismiss { .. } => 14,
+        Body::Announcement { .. } => 15,
+        Body::Come { .. } => 16,
+        Body::Renew { .. } => 17,
+        Body::CheckIns { .. } => 18,
+        Body::CheckIn => 19,
     }
 }
 

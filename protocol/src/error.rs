@@ -96,6 +96,20 @@ pub enum EntryError {
     NotRedactable(&'static str),
     #[error("organisers cannot suspend themselves")]
     SelfSuspend,
+    #[error("{name} is suspended and cannot {action}")]
+    Suspended { name: String, action: &'static str },
+    #[error("the founder's role cannot be removed")]
+    DismissFounder,
+    #[error("entry {0} is not a suspension")]
+    NotASuspension(EntryHash),
+    #[error("a join request can only be the first entry of a log")]
+    JoinRequestNotFirst,
+    #[error("the join request's invite does not let anyone in: {0}")]
+    BadInvite(String),
+    #[error("this invite has been used by {uses} join requests already, as many as it allows; ask for a new one")]
+    InviteUsedUp { uses: u32 },
+    #[error("this newcomer already has another join request open")]
+    DuplicateJoinRequest,
 
     // --- gatherings (issue 14) ---
     #[error("the gathering's time is not possible: {0}")]

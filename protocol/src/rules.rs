@@ -76,9 +76,9 @@ pub fn follows_head(entry: &Entry, head: Option<Head>) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Rule: only members write anything but a Profile; a newcomer's other entries wait.
-pub fn author_admitted(author: MemberId, is_profile: bool, admitted: bool) -> Result<(), Wait> {
-    if !admitted && !is_profile {
+/// Rule: only members write anything but a join request; a newcomer's other entries wait.
+pub fn author_admitted(author: MemberId, is_join_request: bool, admitted: bool) -> Result<(), Wait> {
+    if !admitted && !is_join_request {
         return Err(Wait::Admission { member: author });
     }
     Ok(())
@@ -162,12 +162,13 @@ pub fn claimable(author: MemberId, payee: MemberId, already_claimed: bool) -> Re
     Ok(())
 }
 
-/// Rule: authors redact only their own posts, replies, profiles and announcements.
+/// Rule: authors redact only their own posts, replies, profiles (a join request's name too) and
+/// announcements.
 pub fn redactable(author: MemberId, target_author: MemberId, target_kind: &'static str) -> Result<(), EntryError> {
     if author != target_author {
         return Err(EntryError::RedactNotOwn);
     }
-    if !matches!(target_kind, "post" | "reply" | "profile" | "announcement") {
+    if !matches!(target_kind, "post" | "reply" | "profile" | "join request" | "announcement") {
         return Err(EntryError::NotRedactable(target_kind));
     }
     Ok(())
@@ -179,6 +180,83 @@ pub fn redactable(author: MemberId, target_author: MemberId, target_kind: &'stat
 pub fn organiser(author: MemberId, is_organiser: bool) -> Result<(), Wait> {
     if !is_organiser {
         return Err(Wait::Appointment { member: author });
+    }
+    Ok(())
+}
+
+/// Rule: a join request is the first entry of its log (so a key has at most one).
+pub fn join_request_first(seq: u64) -> Result<(), EntryError> {
+    if seq != 1 {
+        return Err(EntryError::JoinRequestNotFirst);
+    }
+    Ok(())
+}
+
+/// Rule: a join request's invite is a valid capability for this community, not expired when
+/// the request was written. Returns the capability (its issuer must be a member: that waits).
+pub fn join_invite(
+    invite: &[u8],
+    community: CommunityId,
+    written_at_ms: u64,
+) -> Result<crate::invite::Capability, EntryError> {
+    let capability = crate::invite::Capability::from_bytes(invite).map_err(|e| EntryError::BadInvite(e.to_string()))?;
+    let terms = capability.terms();
+    if terms.community != community {
+        return Err(EntryError::BadInvite(crate::invite::InviteError::WrongCommunity.to_string()));
+    }
+    if written_at_ms >= terms.expires_at_ms {
+        return Err(EntryError::BadInvite(crate::invite::InviteError::Expired.to_string()));
+    }
+    Ok(capability)
+}
+
+/// Rule: an invite with `uses` uses holds at most that many join requests, counting its
+/// members admitted with it and the join requests kept open; a request ranked before the
+/// last kept one takes its place (ranks are entry hashes, so the set decides, not the order).
+pub fn invite_has_room(
+    uses: u32,
+    admitted_with: usize,
+    kept: usize,
+    ranks_before_last: bool,
+) -> Result<(), EntryError> {
+    let room = usize::try_from(uses).unwrap_or(usize::MAX).saturating_sub(admitted_with);
+    if kept < room || (room > 0 && ranks_before_last) {
+        return Ok(());
+    }
+    Err(EntryError::InviteUsedUp { uses })
+}
+
+/// Rule: only the founder removes an organiser's role, and not their own.
+pub fn dismissable(author: MemberId, founder: MemberId, member: MemberId, author_name: &str) -> Result<(), EntryError> {
+    if author != founder {
+        return Err(EntryError::NotOrganiser {
+            name: author_name.to_string(),
+            action: "remove an organiser's role (only the founder may)",
+        });
+    }
+    if member == founder {
+        return Err(EntryError::DismissFounder);
+    }
+    Ok(())
+}
+
+/// Rule (for signing, not for validity): what a member suspended at the point of their next
+/// entry may not sign — vouching, paying, moderating, posting and replying.
+pub fn not_suspended(name: &str, body: &crate::body::Body, suspended: bool) -> Result<(), EntryError> {
+    use crate::body::Body;
+    let action = match body {
+        Body::Vouch { .. } => "vouch for anyone",
+        Body::Transfer { .. } => "pay anyone",
+        Body::Appoint { .. } => "appoint anyone",
+        Body::Suspend { .. } => "suspend anyone",
+        Body::Reinstate { .. } => "reinstate anyone",
+        Body::Dismiss { .. } => "remove a role",
+        Body::Post { .. } => "post (their posts are hidden)",
+        Body::Reply { .. } => "reply (their replies are hidden)",
+        _ => return Ok(()),
+    };
+    if suspended {
+        return Err(EntryError::Suspended { name: name.to_string(), action });
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! Golden tests of the wire format: fixed keys, timestamps and bodies (a Genesis, a Profile, a
-//! Vouch, a Post, a Transfer, a Receive, a gathering with its schedule, an "I'll come", an
-//! Announcement; payload version 2) must give exactly the bytes and hashes checked in here, so the
+//! Golden tests of the wire format: fixed keys, timestamps and bodies (a Genesis, a join request,
+//! a Vouch, a Post, a Transfer, a Receive, a Suspend, a Reinstate, a Dismiss, a gathering with
+//! its schedule, an "I'll come", an Announcement) must give exactly the bytes and hashes checked
+//! in here (payload version 2), so the
 //! format of signed entries cannot change by accident. If one of these fails, the encoding
 //! changed: every existing community's entries would stop verifying or change their ids.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,12 +9,14 @@
 mod common;
 
 use common::*;
+use kith_protocol::invite::Capability;
 use kith_protocol::{Body, Draft, Entry, EntryHash, Keypair, Minutes, PostKind, Repeat, Rules, Schedule};
 
-/// The eight entries: founder `[1; 32]` founds "Hackney Kith", Bob `[2; 32]` asks to join, the
-/// founder vouches for him, Bob offers lifts, the founder pays Bob 1h30m for it, Bob claims it,
-/// the founder starts a weekly gathering and Bob says he will come on its second date.
-/// (Payload version 2 since the gathering's schedule was added to `Post`: every hash changed.)
+/// The entries: founder `[1; 32]` founds "Hackney Kith", Bob `[2; 32]` asks to join with the
+/// founder's invite, the founder vouches for him, Bob offers lifts, the founder pays Bob 1h30m
+/// for it, Bob claims it; the founder suspends Bob after his entry 3, reinstates him after his
+/// entry 3, and (to fix its bytes) removes a role of Bob's after his entry 3; the founder starts
+/// a weekly gathering, Bob says he will come on its second date, and the founder posts a notice.
 fn entries() -> Vec<(&'static str, Entry)> {
     let founder = Keypair::from_secret_bytes([1; 32]);
     let bob = Keypair::from_secret_bytes([2; 32]);
@@ -42,12 +45,10 @@ fn entries() -> Vec<(&'static str, Entry)> {
             seq: 1,
             prev: None,
             timestamp_ms: t + 1_000,
-            body: Body::Profile {
+            body: Body::JoinRequest {
+                invite: Capability::issue(&founder, genesis.community(), [7; 16], t + 7 * 24 * 3600 * 1000, 3)
+                    .to_bytes(),
                 name: "Bob".into(),
-                about: "Retired bus driver.\nHappy to help.".into(),
-                area: "Clapton".into(),
-                skills: vec!["lifts".into(), "gardening".into()],
-                contact: "07700 900123".into(),
             },
         },
     );
@@ -105,14 +106,44 @@ fn entries() -> Vec<(&'static str, Entry)> {
             body: Body::Receive { transfer: transfer.hash() },
         },
     );
-    let first_thursday = kith_protocol::gathering::day_of(2023, 11, 16).unwrap();
-    let gathering = sign(
+    let suspend = sign(
         &founder,
         Draft {
             community,
             seq: 4,
             prev: Some(transfer.hash()),
             timestamp_ms: t + 5_000,
+            body: Body::Suspend { member: bob.member_id(), reason: "Kept no appointment".into(), after_seq: 3 },
+        },
+    );
+    let reinstate = sign(
+        &founder,
+        Draft {
+            community,
+            seq: 5,
+            prev: Some(suspend.hash()),
+            timestamp_ms: t + 6_000,
+            body: Body::Reinstate { suspension: suspend.hash(), after_seq: 3 },
+        },
+    );
+    let dismiss = sign(
+        &founder,
+        Draft {
+            community,
+            seq: 6,
+            prev: Some(reinstate.hash()),
+            timestamp_ms: t + 7_000,
+            body: Body::Dismiss { member: bob.member_id(), after_seq: 3 },
+        },
+    );
+    let first_thursday = kith_protocol::gathering::day_of(2023, 11, 16).unwrap();
+    let gathering = sign(
+        &founder,
+        Draft {
+            community,
+            seq: 7,
+            prev: Some(dismiss.hash()),
+            timestamp_ms: t + 8_000,
             body: Body::Post {
                 kind: PostKind::Gathering,
                 title: "Tea and talk".into(),
@@ -138,7 +169,7 @@ fn entries() -> Vec<(&'static str, Entry)> {
             community,
             seq: 4,
             prev: Some(receive.hash()),
-            timestamp_ms: t + 6_000,
+            timestamp_ms: t + 9_000,
             body: Body::Come { post: gathering.hash(), date: Some(first_thursday + 7), coming: true },
         },
     );
@@ -146,9 +177,9 @@ fn entries() -> Vec<(&'static str, Entry)> {
         &founder,
         Draft {
             community,
-            seq: 5,
+            seq: 8,
             prev: Some(gathering.hash()),
-            timestamp_ms: t + 7_000,
+            timestamp_ms: t + 10_000,
             body: Body::Announcement {
                 title: "Hall closed on Monday".into(),
                 text: "The community hall is closed for repairs.\nSoup moves to the library.".into(),
@@ -158,14 +189,17 @@ fn entries() -> Vec<(&'static str, Entry)> {
     );
     vec![
         ("genesis", genesis),
-        ("profile", profile),
+        ("join request", profile),
         ("vouch", vouch),
         ("post", post),
         ("transfer", transfer),
         ("receive", receive),
-        ("announcement", announcement),
+        ("suspend", suspend),
+        ("reinstate", reinstate),
+        ("dismiss", dismiss),
         ("gathering", gathering),
         ("come", come),
+        ("announcement", announcement),
     ]
 }
 
@@ -183,16 +217,18 @@ const GOLDEN: &[(&str, &str, &str)] = &[
         "f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b958",
     ),
     (
-        "profile",
+        "join request",
         concat!(
-            "016c0101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a35466",
-            "c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940100e8d795ffbc3101c02f061a3d8af436b9977b1ec826394c45f4fe",
-            "72a019854f0f27bd2b685324b74f405a22f19d3050f72331adf0afb2c6fb38ce08c90336f24508f037cab1641062772a",
-            "e496ca7317c24fb898bf5f6bae95e1c528a718b1b06fa3227c81ff00805f034f020103426f6222526574697265642062",
-            "7573206472697665722e0a486170707920746f2068656c702e07436c6170746f6e02056c696674730967617264656e69",
-            "6e670c303737303020393030313233",
+            "016d0101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a35466",
+            "c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940100e8d795ffbc310c063c6a2198e4b1aaee6d0bb24964ae846da976",
+            "da68fdfbe6f8b74a86547e2d16a30140d3abfebe44871691673ae924a5191e92e751043ade323800872d471a0e33cb7e",
+            "a9c98928f1082d8a9e79107a214ea58ba596be5b8dab5675d6c84d2aae0c000fa301020c9b01015801f0def0eb50fb77",
+            "8740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d9412",
+            "1bf3748801b40f6f5c0707070707070707070707070707070780d8c79fbf31034085bf72f1817ab75b2d76b8c77904de",
+            "9a916fa896ea585e901064032a443be2017ec7a12d22cec60dc0e3b2d3b489c7369078fdfc06e8df6d60baed6dc340a1",
+            "0703426f62",
         ),
-        "0d6cde3639a029277138f96cb2860d83ae51ed2c84e5a3d5a0934cf4f7f17e89",
+        "c97b7a1dd0a04e3f093e1b999d83ec001e09ffbe935c2dadd39eec27cc3c9af5",
     ),
     (
         "vouch",
@@ -210,69 +246,114 @@ const GOLDEN: &[(&str, &str, &str)] = &[
         "post",
         concat!(
             "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a354",
-            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b39402010d6cde3639a029277138f96cb2860d83ae51ed2c84e5a3d5a0",
-            "934cf4f7f17e89d0df95ffbc310300553dd33aae4202becbdef8fc64323444931931def0c1249fbc7d344cc779b06140",
-            "32f0f20b6a78802a86d166a3543e203b10ed4939a215a8fac6875401d68f600bf15e0bd18a39cfc5c73c1aff41e24a67",
-            "c4b2caace46c61a4cee29fb4e52e000961020300144c6966747320746f20746865207375726765727921547565736461",
+            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940201c97b7a1dd0a04e3f093e1b999d83ec001e09ffbe935c2dadd3",
+            "9eec27cc3c9af5d0df95ffbc3103a971b358eb891af40d9507eadbe6700db93afc0edbd66bfeefc13e060bfa39c86240",
+            "04a4c17fef82ef9aae248e993fdf49c62e0873c112ca68a7afbb68ef0b68d3a027dd377531e9eeae085340b7c07b3fb6",
+            "315a4d6593257f3c49208c52da44ac0962020300144c6966747320746f20746865207375726765727921547565736461",
             "797320616e64205468757273646179732c206d6f726e696e67732e097472616e73706f72740d5475652c205468752039",
             "2d313207436c6170746f6e0180e090d3c63100",
         ),
-        "dbfbbf4f01f43fab8219ca2f17fef7ecc1f103ced6aa75c242f7d8aff9b13141",
+        "674011e5feca5d06fdb56b55a1237359e134e95639b9b3a88d55ea6348322ae8",
     ),
     (
         "transfer",
         concat!(
             "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
             "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c030170b5fc1e9310e4f85ead2479c7344e53e1729df44f9dfd455a",
-            "f18c2ef065aabcb8e795ffbc31067f8467798f8623df13c996d2f30891cb64da59a2ac1944b0f5b1a66cf167aafe5b40",
-            "b1f9cbc818c31819edf80fbdab1cf1cf1d5c728b1027c87f8ad5c683c4a8995df100bcae735e4f0c45f36db6cdabd971",
-            "de0916f376c3a23ca771ce7f5ad870045b02068139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8f",
-            "c9b3945a165468616e6b20796f7520666f7220746865206c69667401dbfbbf4f01f43fab8219ca2f17fef7ecc1f103ce",
-            "d6aa75c242f7d8aff9b13141",
+            "f18c2ef065aabcb8e795ffbc3106c2ff0324f60a6f976cf82ee8aa02f68875e19bb858bb6b58bb95ada2c95c14315b40",
+            "611e9ab757f7c43f585cb5da2cd78cc27062a1eef142d6d580d5a6f74e16056a1be76e5c35c0432d806baafae130085b",
+            "c803150297a14738ebbf3ceb91ac08095b02068139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8f",
+            "c9b3945a165468616e6b20796f7520666f7220746865206c69667401674011e5feca5d06fdb56b55a1237359e134e956",
+            "39b9b3a88d55ea6348322ae8",
         ),
-        "c10a492bfbb7b5b938e8e12d0b2fd1831f116d2ab856ed9f9947043378718524",
+        "10365a541bfacf0f7bc2a3ca0fe980a6dcfcd4d8ff2b4e520a0c6f2f74745fd6",
     ),
     (
         "receive",
         concat!(
             "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a354",
-            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940301dbfbbf4f01f43fab8219ca2f17fef7ecc1f103ced6aa75c242",
-            "f7d8aff9b13141a0ef95ffbc3107c1ef380597f746ba5d2e7f94a4ff40f847de22a7d53534578d12e86bee805cc72240",
-            "e1bb3b45d85ecb1a6ce6927128a481e96ef422195436d8f280e93992c92025d1b0600bbe16e5ef31d8b9f6fd51011a4d",
-            "42e4708592cf581c96f2269ec061010d220207c10a492bfbb7b5b938e8e12d0b2fd1831f116d2ab856ed9f9947043378",
-            "718524",
+            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940301674011e5feca5d06fdb56b55a1237359e134e95639b9b3a88d",
+            "55ea6348322ae8a0ef95ffbc31073c8e50846057ae3370cd4bac03b90f5a1dcf0b59e5356d2fcee4edc6b2de4f8b2240",
+            "2ab0aba184ff942ebba246b9dbb1b4fb0dbda8176db2694650bcfbcd38b336898cb872958c6f3561595238132fc99064",
+            "77c3fe3800e226fab810a3fd8ea9f30522020710365a541bfacf0f7bc2a3ca0fe980a6dcfcd4d8ff2b4e520a0c6f2f74",
+            "745fd6",
         ),
-        "1c9bed7769ddc801c919cf7f941a190fc635893e11b3a571436a73213ddca8c3",
+        "f64b38f0f2c923bc6d108f6930157b97ba27810a0785f74c116878577eadec5e",
+    ),
+    (
+        "suspend",
+        concat!(
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
+            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c040110365a541bfacf0f7bc2a3ca0fe980a6dcfcd4d8ff2b4e520a",
+            "0c6f2f74745fd688f795ffbc31093e5cf220100c2ba2bca6eb9e1ebdad24b3ed92d5d05ab3aa82c5e0bdc1ddcb0a3740",
+            "cabefbf9e24ad64f0c0739d5741ea308e21b93e4e25212ff253aa5692c6f98f8f943eb790520e00a0e8a464e364e5fbb",
+            "5aee9e6572e720808c65d9c5fdd515003702098139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8f",
+            "c9b394134b657074206e6f206170706f696e746d656e7403",
+        ),
+        "93331e36739f7603d29001c1c77ca69e6a554e3e4d7356b300dab074ea8faa92",
+    ),
+    (
+        "reinstate",
+        concat!(
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
+            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c050193331e36739f7603d29001c1c77ca69e6a554e3e4d7356b300",
+            "dab074ea8faa92f0fe95ffbc310db1bd187b08d35d6dbc62775820e3dff58cd602dd984fa45877aedb8a85be289c2340",
+            "0a900880b2dd70cba8d7df88afc4a79e592be89b29e56713403b644c3887b7475bbbb3690a369e23f2857dafab718977",
+            "92f3e0f17b67c2f96d548f7bf4e7810123020d93331e36739f7603d29001c1c77ca69e6a554e3e4d7356b300dab074ea",
+            "8faa9203",
+        ),
+        "aa78d1be59e0e7a09ddd9c6af4ab4360c2b7bb1a9cb72ed470ea7543fc0c9e85",
+    ),
+    (
+        "dismiss",
+        concat!(
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
+            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c0601aa78d1be59e0e7a09ddd9c6af4ab4360c2b7bb1a9cb72ed470",
+            "ea7543fc0c9e85d88696ffbc310e97ec800187bf55f7730f039cda8a2c99ac3362707f6ea6edcf90f9357b4d03282340",
+            "deedd7183dd67b70f80656379108ad52eae7915be2dc474c2a95f31dc160ba75d530c1fc6bfdd491cd7d0cbeca21ef67",
+            "023477bad22e2cd66953013b188b910c23020e8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8f",
+            "c9b39403",
+        ),
+        "e2f2b47b92cc0a7b2de803bd446d67f9add51c79aff56408bbadc1c1e6125047",
+    ),
+    (
+        "gathering",
+        concat!(
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
+            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c0701e2f2b47b92cc0a7b2de803bd446d67f9add51c79aff56408bb",
+            "adc1c1e6125047c08e96ffbc31039174099fe0fed9a849f2453fc8f1c8d06cb40e5fd0357d11d302f3e5a76ad63a3d40",
+            "f5baf5cc915e50e98d3ac6ab9aa5b279f32d1aff5ef6e6ad8c7c01f4917ac155af8eb829d0812f3126baaa8e3335db4b",
+            "610ae42b2efd886e62b47da1f2bfac023d0203020c54656120616e642074616c6b0006736f6369616c000b546865206c",
+            "696272617279000180eeb9c3bd310180a8f1c6bd3100010001f99901010c",
+        ),
+        "dac4f7e555491628d0207b582a2ef27657d719c485befacc6889a477ba59058b",
+    ),
+    (
+        "come",
+        concat!(
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a354",
+            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940401f64b38f0f2c923bc6d108f6930157b97ba27810a0785f74c11",
+            "6878577eadec5ea89696ffbc31105d9cea9e5f2730322cf09f1d9255a2e8770e2702121d6f0d89311ed45f6e0b032740",
+            "24b70b0c302b1ecfa4459f4a5ff1915ce5689014c2a5696be280e6258fc3dd83cea0859f43df91215227fde7cec172a1",
+            "072acca4de844f0d3a4247b41bf2710d270210dac4f7e555491628d0207b582a2ef27657d719c485befacc6889a477ba",
+            "59058b01e4990101",
+        ),
+        "22e9b60e2eb0b2be264111cdb336fac0b3ffe32431bb54a6b0c717d9a98dd744",
     ),
     (
         "announcement",
         concat!(
             "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588a88e3dd7409f195fd52db",
-            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c0401c10a492bfbb7b5b938e8e12d0b2fd1831f116d2ab856ed9f99",
-            "4704337871852488f795ffbc310dd16e3b3ddedf538aa3bb0f8bee071ff507c126d9f4981376e9861b2106652fb26440",
-            "6460731ac3e7ca795d61503b5163a7487e5755b543872616622031556e502b4ab89b4f2859631a7b348daba2c59e07a8",
-            "4794806c6ab7f9c5b3a7ba9cd745300c64020d1548616c6c20636c6f736564206f6e204d6f6e6461794454686520636f",
+            "2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c0801dac4f7e555491628d0207b582a2ef27657d719c485befacc68",
+            "89a477ba59058b909e96ffbc310f6239d8e833338d2739991169b9f8d0bd3b321a4709d9bb6acbf3dd7b32c01ac06440",
+            "324d301eb7449a4d8c07a87e33351c5308d04b1b5700e337d5c766ca57ea4877465374a685df969dbee9120fde65b4a8",
+            "4ec8204630cccf46e21bb01594afcc0e64020f1548616c6c20636c6f736564206f6e204d6f6e6461794454686520636f",
             "6d6d756e6974792068616c6c20697320636c6f73656420666f7220726570616972732e0a536f7570206d6f7665732074",
             "6f20746865206c6962726172792e0180d8c79fbf31",
         ),
-        "6a0a1ef1b9e666e706742c7747132aabddf3d32989abdbb09895a0721a77e74b",
+        "5d1a5596bcae0cc03108f6cf40d85337f554a22c028e20b368a25d87a9927de0",
     ),
 ];
-
-#[test]
-#[ignore = "prints the golden table; run by hand after a deliberate format change"]
-fn print_golden() {
-    for (name, entry) in entries() {
-        let hex = hex::encode(entry.bytes());
-        let lines: Vec<String> =
-            hex.as_bytes().chunks(96).map(|c| format!("            \"{}\",", String::from_utf8_lossy(c))).collect();
-        println!(
-            "    (\n        \"{name}\",\n        concat!(\n{}\n        ),\n        \"{}\",\n    ),",
-            lines.join("\n"),
-            entry.hash()
-        );
-    }
-}
 
 #[test]
 fn member_ids_of_the_fixed_keys() {
@@ -326,9 +407,23 @@ fn a_golden_community() {
     assert_eq!(bob.balance_minutes, 90);
     assert_eq!(community.member(&key(1).member_id()).unwrap().balance_minutes, -90);
     assert_eq!(community.unclaimed_minutes(), 0);
-    assert_eq!(community.posts().count(), 2);
-    let gathering = entries[6].1.hash();
-    let answers = community.attendance(&gathering).unwrap().get(&key(2).member_id()).unwrap();
-    let first = community.post(&gathering).unwrap().schedule.unwrap().first_day();
-    assert!(answers.coming_on(Some(first + 7)) && !answers.coming_on(Some(first)));
+    assert_eq!(community.posts().count(), 2, "the offer and the gathering");
+    // Suspended after entry 3 and reinstated after entry 3: nothing of Bob's is suspended.
+    assert_eq!(bob.suspended, None);
+    assert_eq!(community.suspended_at(&key(2).member_id(), 4), None);
+}
+
+#[test]
+#[ignore = "prints the golden table; run by hand after a deliberate format change"]
+fn print_golden() {
+    for (name, entry) in entries() {
+        let hex = hex::encode(entry.bytes());
+        let chunks: Vec<String> =
+            hex.as_bytes().chunks(96).map(|c| format!("            \"{}\",", String::from_utf8_lossy(c))).collect();
+        println!(
+            "    (\n        \"{name}\",\n        concat!(\n{}\n        ),\n        \"{}\",\n    ),",
+            chunks.join("\n"),
+            entry.hash()
+        );
+    }
 }

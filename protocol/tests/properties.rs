@@ -107,7 +107,11 @@ fn body() -> impl Strategy<Value = Body> {
             .prop_map(|(to, minutes, memo, for_post)| Body::Transfer { to, minutes: Minutes(minutes), memo, for_post }),
         hash().prop_map(|transfer| Body::Receive { transfer }),
         hash().prop_map(|entry| Body::Redact { entry }),
-        (member(), line(limits::REASON)).prop_map(|(member, reason)| Body::Suspend { member, reason }),
+        (member(), line(limits::REASON), any::<u64>()).prop_map(|(member, reason, after_seq)| Body::Suspend {
+            member,
+            reason,
+            after_seq
+        }),
         (member(), prop_oneof![Just(Role::Organiser), Just(Role::Hub)])
             .prop_map(|(member, role)| Body::Appoint { member, role }),
         (line(limits::TITLE), schedule()).prop_map(|(title, schedule)| Body::Post {
@@ -130,6 +134,11 @@ fn body() -> impl Strategy<Value = Body> {
             .prop_map(|(days, buddies)| Body::CheckIns { days: Some(days), buddies }),
         Just(Body::CheckIns { days: None, buddies: Vec::new() }),
         Just(Body::CheckIn),
+        hash().prop_map(|invite| Body::RevokeInvite { invite: kith_protocol::invite::InviteId(invite.0) }),
+        (prop::collection::vec(any::<u8>(), 0..=kith_protocol::invite::MAX_INVITE_BYTES), line(limits::PERSON_NAME))
+            .prop_map(|(invite, name)| Body::JoinRequest { invite, name }),
+        (hash(), any::<u64>()).prop_map(|(suspension, after_seq)| Body::Reinstate { suspension, after_seq }),
+        (member(), any::<u64>()).prop_map(|(member, after_seq)| Body::Dismiss { member, after_seq }),
     ]
 }
 
@@ -289,6 +298,15 @@ enum Act {
     Profile(u8),
     Appoint(u8, u8, bool),
     Suspend(u8, u8),
+    /// An organiser reinstates one of the suspensions in force.
+    Reinstate(u8, u8),
+    /// The founder removes an organiser's role.
+    Dismiss(u8),
+    /// A member (not the founder's first entries) writes a second branch from an earlier seq:
+    /// a transfer of any amount and a post; they write nothing more after.
+    Fork(u8, u8, u16, u8),
+    /// Outsiders send join requests with a two-use invite, more than it allows.
+    Flood(u8),
 }
 
 fn act() -> impl Strategy<Value = Act> {
@@ -301,7 +319,11 @@ fn act() -> impl Strategy<Value = Act> {
         1 => any::<(u8, u8)>().prop_map(|(a, b)| Act::Redact(a, b)),
         1 => any::<u8>().prop_map(Act::Profile),
         1 => any::<(u8, u8, bool)>().prop_map(|(a, b, c)| Act::Appoint(a, b, c)),
-        1 => any::<(u8, u8)>().prop_map(|(a, b)| Act::Suspend(a, b)),
+        2 => any::<(u8, u8)>().prop_map(|(a, b)| Act::Suspend(a, b)),
+        1 => any::<(u8, u8)>().prop_map(|(a, b)| Act::Reinstate(a, b)),
+        1 => any::<u8>().prop_map(Act::Dismiss),
+        1 => any::<(u8, u8, u16, u8)>().prop_map(|(a, b, c, d)| Act::Fork(a, b, c, d)),
+        1 => (1..6u8).prop_map(Act::Flood),
     ]
 }
 
@@ -327,23 +349,59 @@ fn setup() -> impl Strategy<Value = Setup> {
         })
 }
 
-/// A community simulated on one node: every author's log (Genesis excluded) and the state.
+/// A community simulated on one node: every author's log (Genesis excluded; a forker's
+/// other branch and outsiders' join requests as logs of their own) and the state.
 struct World {
     genesis: Entry,
     ids: Vec<MemberId>,
     logs: Vec<Vec<Entry>>,
     sim: Community,
+    /// Members who forked (the others are honest).
+    forkers: Vec<MemberId>,
+    proofs: Vec<ForkProof>,
 }
 
 struct Sim {
+    genesis: Entry,
     keys: Vec<Log>,
     logs: Vec<Vec<Entry>>,
     sim: Community,
     posts: Vec<(usize, EntryHash)>,
     replies: Vec<(usize, EntryHash)>,
+    /// Other branches and outsiders' join requests, each a log of its own.
+    extra: Vec<Vec<Entry>>,
+    forked: Vec<usize>,
+    proofs: Vec<ForkProof>,
+    suspensions: Vec<EntryHash>,
 }
 
 impl Sim {
+    /// Whether `who`'s node would sign `body` (a suspended member's, a forker's do not).
+    fn would_sign(&self, who: usize, body: &Body) -> bool {
+        !self.forked.contains(&who) && self.sim.refusal_to_sign(&self.id(who), body).is_ok()
+    }
+
+    /// Writes `body` as `who`'s next entry if their node would sign it.
+    fn try_write(&mut self, who: usize, body: Body) -> Option<Entry> {
+        self.would_sign(who, &body).then(|| self.write(who, body))
+    }
+
+    /// Feeds an entry written elsewhere (a branch, an outsider's request) as a node would:
+    /// a conflict becomes a fork proof and the state is rebuilt from everything held.
+    fn feed(&mut self, entry: Entry) -> Outcome {
+        let (outcome, _) = self.sim.ingest(entry.clone(), NOW);
+        if let Outcome::Conflict { existing } = outcome {
+            let stored = self.logs.concat().into_iter().find(|e| e.hash() == existing).expect("ours");
+            let proof = self.sim.fork_with(&stored, &entry).expect("a real fork");
+            self.proofs.push(proof);
+            let mut held: Vec<Entry> = self.logs.concat();
+            held.extend(self.extra.concat());
+            held.push(entry);
+            self.sim = Community::rebuild(&self.genesis, &self.proofs, held, NOW).unwrap().0;
+        }
+        outcome
+    }
+
     /// Writes `body` as `who`'s next entry; it must be valid.
     fn write(&mut self, who: usize, body: Body) -> Entry {
         let entry = self.keys[who].next(body);
@@ -357,10 +415,6 @@ impl Sim {
 
     fn id(&self, who: usize) -> MemberId {
         self.keys[who].id()
-    }
-
-    fn balance(&self, who: usize) -> i64 {
-        self.sim.member(&self.id(who)).map_or(0, |m| m.balance_minutes)
     }
 }
 
@@ -378,11 +432,25 @@ fn simulate(setup: &Setup) -> World {
     let mut keys = vec![founder];
     keys.extend((1..n).map(|i| Log::new(1 + i as u8, Some(id))));
     let community = Community::new(&genesis).unwrap();
-    let mut sim = Sim { keys, logs: vec![Vec::new(); n], sim: community, posts: Vec::new(), replies: Vec::new() };
+    let mut sim = Sim {
+        genesis: genesis.clone(),
+        keys,
+        logs: vec![Vec::new(); n],
+        sim: community,
+        posts: Vec::new(),
+        replies: Vec::new(),
+        extra: Vec::new(),
+        forked: Vec::new(),
+        proofs: Vec::new(),
+        suspensions: Vec::new(),
+    };
+    let welcome = invite(&sim.keys[0].key, id, 0, 100);
+    let scarce = invite(&sim.keys[0].key, id, 1, 2);
+    let mut outsiders = 0u8;
 
     // Admission: each newcomer asks to join, then one or two members vouch.
     for i in 1..n {
-        sim.write(i, profile(&format!("Person {i}")));
+        sim.write(i, join(&welcome, &format!("Person {i}")));
         let (a, b) = setup.vouchers[i - 1];
         let first = usize::from(a) % i;
         sim.write(first, vouch(sim.id(i)));
@@ -397,23 +465,26 @@ fn simulate(setup: &Setup) -> World {
     let limit = i64::from(rules.credit_limit.0);
     for (count, act) in setup.acts.iter().enumerate() {
         let pick = |x: u8| usize::from(x) % n;
+        let head = |sim: &Sim, who: usize| sim.keys[who].seq;
         match *act {
             Act::Post(w) => {
                 let who = pick(w);
-                let entry = sim.write(who, post(&format!("Post {count}")));
-                sim.posts.push((who, entry.hash()));
+                if let Some(entry) = sim.try_write(who, post(&format!("Post {count}"))) {
+                    sim.posts.push((who, entry.hash()));
+                }
             }
             Act::Reply(w, p) if !sim.posts.is_empty() => {
                 let target = sim.posts[usize::from(p) % sim.posts.len()].1;
-                let entry = sim.write(pick(w), reply(target, "I can help"));
-                sim.replies.push((pick(w), entry.hash()));
+                if let Some(entry) = sim.try_write(pick(w), reply(target, "I can help")) {
+                    sim.replies.push((pick(w), entry.hash()));
+                }
             }
             Act::Status(w, p, s) => {
                 let who = pick(w);
                 let own: Vec<EntryHash> = sim.posts.iter().filter(|(a, _)| *a == who).map(|(_, h)| *h).collect();
                 if !own.is_empty() {
                     let new = [Status::Open, Status::Done, Status::Withdrawn][usize::from(s) % 3];
-                    sim.write(who, status(own[usize::from(p) % own.len()], new));
+                    sim.try_write(who, status(own[usize::from(p) % own.len()], new));
                 }
             }
             Act::Transfer(w, t, amount) => {
@@ -422,11 +493,12 @@ fn simulate(setup: &Setup) -> World {
                 if to == who {
                     to = (to + 1) % n;
                 }
-                let available = sim.balance(who) + limit;
+                let me = sim.sim.member(&sim.id(who)).unwrap();
+                let available = me.balance_minutes + me.forked_debt_minutes + limit;
                 if available > 0 {
                     let most = available.min(i64::from(limits::MAX_TRANSFER_MINUTES));
                     let minutes = 1 + i64::from(amount) % most;
-                    sim.write(who, transfer(sim.id(to), minutes as u32));
+                    sim.try_write(who, transfer(sim.id(to), minutes as u32));
                 }
             }
             Act::Receive(w, p) => {
@@ -439,7 +511,7 @@ fn simulate(setup: &Setup) -> World {
                     .map(|(h, _)| *h)
                     .collect();
                 if !open.is_empty() {
-                    sim.write(who, receive(open[usize::from(p) % open.len()]));
+                    sim.try_write(who, receive(open[usize::from(p) % open.len()]));
                 }
             }
             Act::Redact(w, p) => {
@@ -447,42 +519,155 @@ fn simulate(setup: &Setup) -> World {
                 let own: Vec<EntryHash> =
                     sim.posts.iter().chain(&sim.replies).filter(|(a, _)| *a == who).map(|(_, h)| *h).collect();
                 if !own.is_empty() {
-                    sim.write(who, redact(own[usize::from(p) % own.len()]));
+                    sim.try_write(who, redact(own[usize::from(p) % own.len()]));
                 }
             }
             Act::Profile(w) => {
                 let who = pick(w);
-                sim.write(who, profile(&format!("Person {who} ({count})")));
+                sim.try_write(who, profile(&format!("Person {who} ({count})")));
             }
             Act::Appoint(w, t, organiser) => {
                 let who = pick(w);
                 if sim.sim.member(&sim.id(who)).is_some_and(|m| m.organiser) {
                     let role = if organiser { Role::Organiser } else { Role::Hub };
-                    sim.write(who, appoint(sim.id(pick(t)), role));
+                    sim.try_write(who, appoint(sim.id(pick(t)), role));
                 }
             }
             Act::Suspend(w, t) => {
                 let (who, target) = (pick(w), pick(t));
                 if who != target && sim.sim.member(&sim.id(who)).is_some_and(|m| m.organiser) {
-                    sim.write(who, suspend(sim.id(target)));
+                    let at = head(&sim, target);
+                    if let Some(entry) = sim.try_write(who, suspend_after(sim.id(target), at)) {
+                        sim.suspensions.push(entry.hash());
+                    }
                 }
             }
-            Act::Reply(..) => {}
+            Act::Reinstate(w, k) if !sim.suspensions.is_empty() => {
+                let who = pick(w);
+                let suspension = sim.suspensions[usize::from(k) % sim.suspensions.len()];
+                let target = sim.logs.concat().into_iter().find(|e| e.hash() == suspension).map(|e| match e.body() {
+                    Body::Suspend { member, .. } => *member,
+                    _ => unreachable!(),
+                });
+                let target = (0..n).find(|&i| Some(sim.id(i)) == target).unwrap();
+                if sim.sim.member(&sim.id(who)).is_some_and(|m| m.organiser) {
+                    let at = head(&sim, target);
+                    sim.try_write(who, reinstate(suspension, at));
+                }
+            }
+            Act::Dismiss(t) => {
+                let target = pick(t);
+                if target != 0 && sim.sim.member(&sim.id(target)).is_some_and(|m| m.organiser) {
+                    let at = head(&sim, target);
+                    sim.try_write(0, dismiss(sim.id(target), at));
+                }
+            }
+            Act::Fork(w, amount, other_amount, to) => {
+                // A double spend: the member's node writes its next entry twice, a transfer on
+                // each branch (each within the limit on its own chain), and a post after the
+                // second; they write nothing more.
+                let who = pick(w);
+                let me = sim.sim.member(&sim.id(who)).unwrap();
+                let available = me.balance_minutes + me.forked_debt_minutes + limit;
+                if available <= 0 || sim.forked.contains(&who) {
+                    continue;
+                }
+                let most = available.min(i64::from(limits::MAX_TRANSFER_MINUTES));
+                let mut payee = pick(to);
+                if payee == who {
+                    payee = (payee + 1) % n;
+                }
+                let before = sim.keys[who].clone();
+                let first = 1 + i64::from(amount) % most;
+                if sim.try_write(who, transfer(sim.id(payee), first as u32)).is_none() {
+                    continue;
+                }
+                let mut branch = before;
+                let second = 1 + i64::from(other_amount) % most;
+                let mut other_payee = (payee + 1) % n;
+                if other_payee == who {
+                    other_payee = (other_payee + 1) % n;
+                }
+                let other = vec![
+                    branch.write(Body::Transfer {
+                        to: sim.id(other_payee),
+                        minutes: Minutes(second as u32),
+                        memo: "the same hours again".into(),
+                        for_post: None,
+                    }),
+                    branch.write(post("Elsewhere")),
+                ];
+                sim.forked.push(who);
+                for entry in &other {
+                    sim.feed(entry.clone());
+                }
+                sim.extra.push(other);
+            }
+            Act::Flood(k) => {
+                let mut requests = Vec::new();
+                for _ in 0..k {
+                    outsiders = outsiders.wrapping_add(1);
+                    let outsider = Log::new(100u8.wrapping_add(outsiders), Some(id));
+                    requests.push(outsider.next(join(&scarce, "Outsider")));
+                }
+                for request in &requests {
+                    let outcome = sim.feed(request.clone());
+                    assert!(
+                        matches!(outcome, Outcome::Applied | Outcome::Rejected(EntryError::InviteUsedUp { .. })),
+                        "{outcome:?}"
+                    );
+                }
+                sim.extra.extend(requests.into_iter().map(|r| vec![r]));
+            }
+            Act::Reply(..) | Act::Reinstate(..) => {}
         }
     }
     let ids = (0..n).map(|i| sim.id(i)).collect();
-    World { genesis, ids, logs: sim.logs, sim: sim.sim }
+    let forkers = sim.forked.iter().map(|&i| sim.id(i)).collect();
+    let mut logs = sim.logs;
+    logs.extend(sim.extra);
+    World { genesis, ids, logs, sim: sim.sim, forkers, proofs: sim.proofs }
 }
 
-/// Feeds `entries` to a fresh community in the given order; nothing may be refused.
+/// Feeds `entries` to a fresh community in the given order, as a node does: a conflict
+/// becomes a fork proof and the state is rebuilt from what is held. Nothing may be refused
+/// but outsiders' join requests beyond their invite's uses.
 fn deliver(world: &World, entries: Vec<Entry>) -> Community {
     let mut community = Community::new(&world.genesis).unwrap();
+    let mut held = Vec::new();
+    let mut proofs = Vec::new();
     for entry in entries {
-        let (outcome, report) = community.ingest(entry, NOW);
-        assert!(matches!(outcome, Outcome::Applied | Outcome::Pending(_)), "a valid entry was refused: {outcome:?}");
+        held.push(entry.clone());
+        let (outcome, report) = community.ingest(entry.clone(), NOW);
         assert!(report.released_rejections.is_empty(), "{:?}", report.released_rejections);
+        match outcome {
+            Outcome::Applied | Outcome::Pending(_) | Outcome::Frozen | Outcome::Conflict { .. } => {}
+            Outcome::Rejected(EntryError::InviteUsedUp { .. } | EntryError::DuplicateJoinRequest)
+                if matches!(entry.body(), Body::JoinRequest { .. }) => {}
+            other => panic!("a valid entry was refused: {other:?} {entry:?}"),
+        }
+        // Conflicts surface in released entries too: each becomes a proof, then a rebuild.
+        if !report.conflicts.is_empty() {
+            for (incoming, existing) in &report.conflicts {
+                let stored = held.iter().find(|e| e.hash() == *existing).expect("held").clone();
+                proofs.push(community.fork_with(&stored, incoming).expect("a real fork"));
+            }
+            community = Community::rebuild(&world.genesis, &proofs, held.clone(), NOW).unwrap().0;
+        }
     }
     community
+}
+
+/// No honest member's log is frozen, nor any of its entries left out.
+fn honest_logs_whole(world: &World, community: &Community) {
+    for (id, log) in world.ids.iter().zip(&world.logs) {
+        if world.forkers.contains(id) {
+            continue;
+        }
+        let member = community.member(id).unwrap();
+        assert_eq!(member.frozen_at, None, "an honest log was frozen");
+        assert_eq!(member.head.map(|h| h.seq), log.last().map(|e| e.seq()), "an honest entry was left out");
+    }
 }
 
 /// A random interleaving of the logs that keeps each log's order.
@@ -509,7 +694,13 @@ fn admitted(community: &Community) -> Vec<MemberId> {
 }
 
 fn assert_same(world: &World, community: &Community, how: &str) {
-    assert_eq!(community.pending_count(), 0, "{how}: entries left waiting");
+    honest_logs_whole(world, community);
+    assert_eq!(
+        community.pending_count(),
+        0,
+        "{how}: entries left waiting: {:?}",
+        community.pending().collect::<Vec<_>>()
+    );
     assert_eq!(balances(community), balances(&world.sim), "{how}: balances differ");
     assert_eq!(admitted(community), admitted(&world.sim), "{how}: members differ");
     assert_eq!(community.digest(), world.sim.digest(), "{how}: digests differ");
@@ -541,8 +732,12 @@ proptest! {
         everything.reverse();
         assert_same(&world, &deliver(&world, everything), "reversed");
         // Rebuilding gives the same state too.
-        let (rebuilt, _) = Community::rebuild(&world.genesis, &[], world.logs.concat(), NOW).unwrap();
+        let (rebuilt, _) = Community::rebuild(&world.genesis, &world.proofs, world.logs.concat(), NOW).unwrap();
         assert_same(&world, &rebuilt, "rebuilt");
+        let mut shuffled = world.logs.concat();
+        rng.shuffle(&mut shuffled);
+        let (rebuilt, _) = Community::rebuild(&world.genesis, &world.proofs, shuffled, NOW).unwrap();
+        assert_same(&world, &rebuilt, "rebuilt from a shuffle");
     }
 
     #[test]

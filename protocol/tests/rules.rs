@@ -436,7 +436,7 @@ fn empty_field() {
     assert_eq!(sign_err(draft(post("   "))), EntryError::EmptyField("title"));
     assert_eq!(sign_err(draft(profile(""))), EntryError::EmptyField("name"));
     assert_eq!(sign_err(draft(reply(EntryHash([1; 32]), " \n"))), EntryError::EmptyField("reply"));
-    let blank_reason = Body::Suspend { member: key(3).member_id(), reason: String::new() };
+    let blank_reason = Body::Suspend { member: key(3).member_id(), reason: String::new(), after_seq: 0 };
     assert_eq!(sign_err(draft(blank_reason)), EntryError::EmptyField("reason"));
     let blank_skill = Body::Profile {
         name: "Ann".into(),
@@ -505,9 +505,15 @@ fn wrong_community() {
 fn prev_mismatch() {
     let mut town = Town::new(rules());
     let bob = town.admit(2, "Bob");
+    // Naming an entry this node holds that is not the head: refused.
+    let mut d = bob.draft(post("Lifts"));
+    d.prev = Some(town.genesis.hash());
+    assert_eq!(town.feed(&bob.sign(d)), Outcome::Rejected(EntryError::PrevMismatch { seq: 2, prev_seq: 1 }));
+    // Naming an entry this node has not seen: another branch of a fork not seen yet. It waits
+    // for that entry, so what a branch holds does not depend on the order of arrival.
     let mut d = bob.draft(post("Lifts"));
     d.prev = Some(EntryHash([7; 32]));
-    assert_eq!(town.feed(&bob.sign(d)), Outcome::Rejected(EntryError::PrevMismatch { seq: 2, prev_seq: 1 }));
+    assert_eq!(town.feed(&bob.sign(d)), Outcome::Pending(Wait::Entry { hash: EntryHash([7; 32]) }));
 }
 
 #[test]
@@ -705,8 +711,8 @@ fn wait_admission() {
     let mut town = Town::new(rules());
     let mut bob = town.admit(2, "Bob");
     let mut cat = town.log(4);
-    // A newcomer's profile is a join request and counts at once; anything else waits.
-    town.act(&mut cat, profile("Cat"));
+    // A newcomer's join request counts at once; anything else waits.
+    town.act(&mut cat, join(&town.invite.clone(), "Cat"));
     let lifts = cat.write(post("Lifts"));
     assert_eq!(town.feed(&lifts), Outcome::Pending(Wait::Admission { member: cat.id() }));
     // Paying a newcomer waits for them too.
@@ -729,7 +735,7 @@ fn two_vouches_admit_when_two_are_needed() {
     let mut bob = town.admit(2, "Bob");
     let mut ann = town.admit(3, "Ann");
     let mut cat = town.log(4);
-    town.act(&mut cat, profile("Cat"));
+    town.act(&mut cat, join(&town.invite.clone(), "Cat"));
     town.act(&mut bob, vouch(cat.id()));
     assert!(!town.community.is_member(&cat.id()));
     let early = cat.write(post("Lifts"));
@@ -760,7 +766,7 @@ fn appointing_an_organiser_waits_for_their_admission() {
     let mut town = Town::new(rules());
     let mut bob = town.admit(2, "Bob");
     let mut dan = town.log(5);
-    town.act(&mut dan, profile("Dan"));
+    town.act(&mut dan, join(&town.invite.clone(), "Dan"));
     let mut founder = town.founder.clone();
     let make = founder.write(appoint(dan.id(), Role::Organiser));
     assert_eq!(town.feed(&make), Outcome::Pending(Wait::Admission { member: dan.id() }));
@@ -860,13 +866,16 @@ fn conflict_fork_and_frozen() {
     assert_eq!(outcome, Outcome::Frozen);
     assert_eq!(report.frozen, vec![later.clone()]);
 
-    // Rebuilt with the proof, neither transfer counts.
+    // Rebuilt with the proof, both transfers count: Bob carries every transfer of every
+    // branch, 600 minutes beyond the limit, for organisers to see; the log stops at seq 1.
     let mut everything = town.applied.clone();
     everything.extend([again.clone(), later.clone()]);
     let (rebuilt, _) = Community::rebuild(&town.genesis, &[proof], everything, NOW).expect("rebuild");
-    assert_eq!(rebuilt.member(&bob.id()).unwrap().balance_minutes, 0);
-    assert_eq!(rebuilt.member(&bob.id()).unwrap().head.map(|h| h.seq), Some(1));
-    assert_eq!(rebuilt.transfers().count(), 0);
+    let forker = rebuilt.member(&bob.id()).unwrap();
+    assert_eq!(forker.balance_minutes, -1200);
+    assert_eq!(forker.forked_debt_minutes, 1200);
+    assert_eq!(forker.head.map(|h| h.seq), Some(1));
+    assert_eq!(rebuilt.transfers().count(), 2);
     assert!(rebuilt.holds(&spent.hash()) && rebuilt.holds(&again.hash()) && rebuilt.holds(&later.hash()));
 }
 
@@ -928,32 +937,294 @@ fn posts_expire_after_the_community_lifetime() {
 // ---------------------------------------------------------------- invites
 
 #[test]
-fn invite_uses_are_counted_from_members_logs() {
+fn join_requests_are_bounded_by_their_invites_uses() {
     let mut town = Town::new(rules());
-    let mut bob = town.admit(2, "Bob");
-    let invite = kith_protocol::invite::InviteId([7; 32]);
-    let (cat, dan) = (town.log(4).id(), town.log(5).id());
-    town.act(&mut bob, Body::InviteUsed { invite, newcomer: cat });
-    let mut founder = town.founder.clone();
-    town.act(&mut founder, Body::InviteUsed { invite, newcomer: cat });
-    town.act(&mut founder, Body::InviteUsed { invite, newcomer: dan });
-    let mut users: Vec<MemberId> = town.community.invite_users(&invite).copied().collect();
-    users.sort();
-    let mut expected = vec![cat, dan];
-    expected.sort();
-    assert_eq!(users, expected, "one use per newcomer, whoever recorded it");
-    assert_eq!(town.community.invite_users(&kith_protocol::invite::InviteId([8; 32])).count(), 0);
+    let two = invite(&town.founder.key, town.id(), 9, 2);
+    let mut requests: Vec<Entry> = (10..14).map(|n| town.log(n).write(join(&two, &format!("N{n}")))).collect();
+    requests.sort_by_key(Entry::hash);
+    // Whatever the order, the two lowest-ranked requests are held and the others refused.
+    for request in requests.iter().rev() {
+        town.community.ingest(request.clone(), NOW);
+    }
+    let held: Vec<bool> = requests.iter().map(|r| town.community.holds(&r.hash())).collect();
+    assert_eq!(held, vec![true, true, false, false]);
+    assert_eq!(town.community.invite_users(&two.id()).count(), 2);
+    let late = town.log(14).write(join(&two, "Late"));
+    let expected = if late.hash() < requests[1].hash() {
+        Outcome::Applied
+    } else {
+        Outcome::Rejected(EntryError::InviteUsedUp { uses: 2 })
+    };
+    assert_eq!(town.feed(&late), expected);
+    assert_eq!(town.community.invite_users(&two.id()).count(), 2);
 }
 
 #[test]
-fn a_newcomer_cannot_record_invite_uses() {
+fn a_join_request_ranked_first_takes_the_last_use() {
+    let mut town = Town::new(rules());
+    let one = invite(&town.founder.key, town.id(), 9, 1);
+    let mut requests: Vec<Entry> = (10..12).map(|n| town.log(n).write(join(&one, &format!("N{n}")))).collect();
+    requests.sort_by_key(Entry::hash);
+    assert_eq!(town.feed(&requests[1]), Outcome::Applied);
+    let (outcome, report) = town.community.ingest(requests[0].clone(), NOW);
+    assert_eq!(outcome, Outcome::Applied);
+    assert_eq!(report.evicted, vec![requests[1].hash()]);
+    assert!(!town.community.holds(&requests[1].hash()));
+    assert_eq!(town.community.member(&requests[1].author()).and_then(|m| m.head), None);
+}
+
+#[test]
+fn admitted_newcomers_use_up_their_invite() {
+    let mut town = Town::new(rules());
+    let one = invite(&town.founder.key, town.id(), 9, 1);
+    let mut cat = town.log(4);
+    town.act(&mut cat, join(&one, "Cat"));
+    let mut founder = town.founder.clone();
+    town.act(&mut founder, vouch(cat.id()));
+    assert_eq!(town.community.invite_users(&one.id()).copied().collect::<Vec<_>>(), vec![cat.id()]);
+    let dan = town.log(5).write(join(&one, "Dan"));
+    assert_eq!(town.feed(&dan), Outcome::Rejected(EntryError::InviteUsedUp { uses: 1 }));
+}
+
+#[test]
+fn one_open_join_request_per_key() {
+    let mut town = Town::new(rules());
+    let cat = town.log(4);
+    let first = cat.next(join(&town.invite, "Cat"));
+    let second = cat.next(join(&town.invite, "Cathy"));
+    let (low, high) = if first.hash() < second.hash() { (first, second) } else { (second, first) };
+    assert_eq!(town.feed(&low), Outcome::Applied);
+    assert_eq!(town.feed(&high), Outcome::Rejected(EntryError::DuplicateJoinRequest));
+    assert_eq!(town.community.forks().count(), 0, "no fork proof against a non-member");
+    let mut other = Town::new(rules());
+    assert_eq!(other.feed(&high), Outcome::Applied);
+    let (outcome, report) = other.community.ingest(low.clone(), NOW);
+    assert_eq!(outcome, Outcome::Applied);
+    assert_eq!(report.evicted, vec![high.hash()]);
+    assert_eq!(town.community.digest(), other.community.digest());
+}
+
+#[test]
+fn join_request_rules() {
     let mut town = Town::new(rules());
     let mut cat = town.log(4);
-    town.act(&mut cat, profile("Cat"));
-    let invite = kith_protocol::invite::InviteId([7; 32]);
-    let used = cat.write(Body::InviteUsed { invite, newcomer: cat.id() });
-    assert_eq!(town.feed(&used), Outcome::Pending(Wait::Admission { member: cat.id() }));
-    assert_eq!(town.community.invite_users(&invite).count(), 0);
+    // Only a join request counts before admission: a profile waits.
+    assert_eq!(town.feed(&cat.next(profile("Cat"))), Outcome::Pending(Wait::Admission { member: cat.id() }));
+    let garbage = Body::JoinRequest { invite: vec![1, 2, 3], name: "Cat".into() };
+    assert!(matches!(town.feed(&cat.next(garbage)), Outcome::Rejected(EntryError::BadInvite(_))));
+    let elsewhere = invite(&town.founder.key, CommunityId([9; 32]), 1, 5);
+    assert!(matches!(town.feed(&cat.next(join(&elsewhere, "Cat"))), Outcome::Rejected(EntryError::BadInvite(_))));
+    let expired = kith_protocol::invite::Capability::issue(&town.founder.key, town.id(), [2; 16], T0, 5);
+    assert!(matches!(town.feed(&cat.next(join(&expired, "Cat"))), Outcome::Rejected(EntryError::BadInvite(_))));
+    // An invite of someone not (yet) a member waits for their admission.
+    let dan = town.log(5);
+    let by_dan = invite(&dan.key, town.id(), 3, 5);
+    assert_eq!(town.feed(&cat.next(join(&by_dan, "Cat"))), Outcome::Pending(Wait::Admission { member: dan.id() }));
+    town.act(&mut cat, join(&town.invite.clone(), "Cat"));
+    let mut founder = town.founder.clone();
+    town.act(&mut founder, vouch(cat.id()));
+    assert_eq!(
+        town.feed(&cat.next(join(&town.invite.clone(), "Cat"))),
+        Outcome::Rejected(EntryError::JoinRequestNotFirst)
+    );
+}
+
+#[test]
+fn fork_proofs_against_non_members_are_refused() {
+    let mut town = Town::new(rules());
+    let cat = town.log(4);
+    let first = cat.next(join(&town.invite, "Cat"));
+    let second = cat.next(join(&town.invite, "Cathy"));
+    assert!(!town.community.add_fork_proof(&kith_protocol::ForkProof::new(&first, &second)));
+    assert_eq!(town.community.member(&cat.id()).and_then(|m| m.frozen_at), None);
+}
+
+// ---------------------------------------------------------------- forks keep what others relied on
+
+/// Sum of every balance plus what is not yet claimed: zero in any state.
+fn ledger_sum(community: &Community) -> i64 {
+    community.members().map(|(_, m)| m.balance_minutes).sum::<i64>() + community.unclaimed_minutes()
+}
+
+#[test]
+fn a_payers_fork_does_not_undo_what_the_payee_claimed_and_spent() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut ann = town.admit(3, "Ann");
+    let before = bob.clone();
+    let paid = town.act(&mut bob, transfer(ann.id(), 600));
+    town.act(&mut ann, receive(paid.hash()));
+    // Ann spends what she was paid and more: only her claim keeps her within the limit.
+    let spent = town.act(&mut ann, transfer(town.founder.id(), 1000));
+    // Bob's other branch at the same seq.
+    let again = before.clone().write(transfer(town.founder.id(), 600));
+    let (outcome, _) = town.community.ingest(again.clone(), NOW);
+    assert_eq!(outcome, Outcome::Conflict { existing: paid.hash() });
+    let proof = town.community.fork_with(&paid, &again).unwrap();
+    let mut everything = town.applied.clone();
+    everything.push(again.clone());
+    let (rebuilt, report) = Community::rebuild(&town.genesis, &[proof], everything, NOW).unwrap();
+    assert!(report.released_rejections.is_empty());
+    assert_eq!(rebuilt.pending_count(), 0, "nothing of Ann's waits again");
+    assert_eq!(rebuilt.entry_at(&ann.id(), 3), Some(spent.hash()));
+    assert_eq!(rebuilt.member(&ann.id()).unwrap().balance_minutes, -400);
+    // Bob carries both branches: 1200 minutes, 600 beyond the limit.
+    assert_eq!(rebuilt.member(&bob.id()).unwrap().balance_minutes, -1200);
+    assert_eq!(ledger_sum(&rebuilt), 0);
+    // A node that knows the log is forked does not claim from it any more.
+    assert_eq!(
+        rebuilt.refusal_to_sign(&town.founder.id(), &receive(again.hash())),
+        Err(EntryError::LogFrozen { name: "Bob".into(), at: 2 })
+    );
+}
+
+#[test]
+fn admission_survives_the_vouchers_fork() {
+    // The founder vouches for Cat; Cat's first entry is applied; then a different founder
+    // entry at the same seq arrives (a self-suspension): the fork must not undo Cat.
+    let mut town = Town::new(rules());
+    let mut cat = town.log(4);
+    town.act(&mut cat, join(&town.invite.clone(), "Cat"));
+    let before = town.founder.clone();
+    let mut founder = town.founder.clone();
+    let welcome = town.act(&mut founder, vouch(cat.id()));
+    let lifts = town.act(&mut cat, post("Lifts"));
+    let other = before.clone().write(suspend(before.id()));
+    assert_eq!(town.feed(&other), Outcome::Conflict { existing: welcome.hash() });
+    let proof = town.community.fork_with(&welcome, &other).unwrap();
+    let mut everything = town.applied.clone();
+    everything.push(other);
+    let (rebuilt, _) =
+        Community::rebuild(&town.genesis, std::slice::from_ref(&proof), everything.clone(), NOW).unwrap();
+    assert!(rebuilt.is_member(&cat.id()));
+    assert_eq!(rebuilt.entry_at(&cat.id(), 2), Some(lifts.hash()));
+    assert_eq!(rebuilt.pending_count(), 0);
+    // In any order.
+    everything.reverse();
+    let (reversed, _) = Community::rebuild(&town.genesis, &[proof], everything, NOW).unwrap();
+    assert_eq!(reversed.digest(), rebuilt.digest());
+}
+
+// ---------------------------------------------------------------- suspension
+
+#[test]
+fn suspension_is_tied_to_a_place_in_the_log() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut founder = town.founder.clone();
+    let lifts = town.act(&mut bob, post("Lifts"));
+    let ban = town.act(&mut founder, suspend_after(bob.id(), 2));
+    assert_eq!(town.community.suspended_at(&bob.id(), 2), None, "what Bob wrote before stays as it was");
+    assert_eq!(town.community.suspended_at(&bob.id(), 3), Some("repeated no-shows"));
+    assert!(!town.community.post_visible(town.community.post(&lifts.hash()).unwrap()));
+    // What suspension stops, Bob's node refuses to sign.
+    let pay = transfer(town.founder.id(), 30);
+    assert_eq!(
+        town.community.refusal_to_sign(&bob.id(), &pay),
+        Err(EntryError::Suspended { name: "Bob".into(), action: "pay anyone" })
+    );
+    assert_eq!(
+        town.community.refusal_to_sign(&bob.id(), &vouch(key(9).member_id())),
+        Err(EntryError::Suspended { name: "Bob".into(), action: "vouch for anyone" })
+    );
+    assert_eq!(
+        town.community.refusal_to_sign(&town.founder.id(), &transfer(bob.id(), 30)),
+        Err(EntryError::Suspended { name: "Bob".into(), action: "be paid" })
+    );
+    // Entries Bob's node wrote before it learnt of the suspension stay valid entries.
+    assert_eq!(town.feed(&bob.write(post("Shopping"))), Outcome::Applied);
+    // Reinstated from after his entry 3 on.
+    town.act(&mut founder, reinstate(ban.hash(), 3));
+    assert_eq!(town.community.suspended_at(&bob.id(), 3), Some("repeated no-shows"));
+    assert_eq!(town.community.suspended_at(&bob.id(), 4), None);
+    assert!(town.community.member(&bob.id()).unwrap().suspended.is_none());
+    assert_eq!(town.community.refusal_to_sign(&bob.id(), &pay), Ok(()));
+    assert!(town.community.post_visible(town.community.post(&lifts.hash()).unwrap()));
+}
+
+#[test]
+fn one_rogue_organiser_cannot_suspend_for_good() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut cat = town.admit(3, "Cat");
+    let dan = town.admit(4, "Dan");
+    let mut founder = town.founder.clone();
+    town.act(&mut founder, appoint(bob.id(), Role::Organiser));
+    town.act(&mut founder, appoint(cat.id(), Role::Organiser));
+    // Bob turns rogue: an organiser cannot be suspended, a member can be reinstated.
+    town.act(&mut bob, suspend(cat.id()));
+    assert!(town.community.member(&cat.id()).unwrap().suspended.is_none());
+    assert_eq!(town.community.suspended_at(&cat.id(), cat.seq + 1), None);
+    assert_eq!(town.community.refusal_to_sign(&cat.id(), &post("Still here")), Ok(()));
+    let ban = town.act(&mut bob, suspend(dan.id()));
+    assert!(town.community.member(&dan.id()).unwrap().suspended.is_some());
+    town.act(&mut cat, reinstate(ban.hash(), 0));
+    assert!(town.community.member(&dan.id()).unwrap().suspended.is_none());
+    // The founder removes Bob's role after his entry 3: what he does after it counts for nothing.
+    let fired = founder.write(dismiss(bob.id(), 3));
+    let late = bob.write(suspend(dan.id()));
+    let build = |order: &[&Entry]| {
+        let mut community = Community::rebuild(&town.genesis, &[], town.applied.clone(), NOW).unwrap().0;
+        for entry in order {
+            assert_eq!(community.ingest((*entry).clone(), NOW).0, Outcome::Applied);
+        }
+        community
+    };
+    let first = build(&[&late, &fired]);
+    let second = build(&[&fired, &late]);
+    assert_eq!(first.digest(), second.digest());
+    assert!(first.member(&dan.id()).unwrap().suspended.is_none());
+    assert!(!first.member(&bob.id()).unwrap().organiser);
+    assert!(first.organiser_at(&bob.id(), 3) && !first.organiser_at(&bob.id(), 4));
+    assert_eq!(
+        first.refusal_to_sign(&bob.id(), &suspend(dan.id())),
+        Err(EntryError::NotOrganiser { name: "Bob".into(), action: "suspend anyone" })
+    );
+    // Once no longer an organiser, Bob can be suspended.
+    let mut after = first.clone();
+    after.ingest(founder.write(suspend_after(bob.id(), 4)), NOW);
+    assert_eq!(after.suspended_at(&bob.id(), 5), Some("repeated no-shows"));
+}
+
+#[test]
+fn only_the_founder_removes_a_role() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    let cat = town.admit(3, "Cat");
+    let mut founder = town.founder.clone();
+    town.act(&mut founder, appoint(bob.id(), Role::Organiser));
+    assert_eq!(
+        town.feed(&bob.next(dismiss(cat.id(), 0))),
+        Outcome::Rejected(EntryError::NotOrganiser {
+            name: "Bob".into(),
+            action: "remove an organiser's role (only the founder may)"
+        })
+    );
+    assert_eq!(town.feed(&founder.next(dismiss(founder.id(), 0))), Outcome::Rejected(EntryError::DismissFounder));
+}
+
+#[test]
+fn not_a_suspension() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let lifts = town.act(&mut bob, post("Lifts"));
+    let founder = town.founder.clone();
+    assert_eq!(
+        town.feed(&founder.next(reinstate(lifts.hash(), 0))),
+        Outcome::Rejected(EntryError::NotASuspension(lifts.hash()))
+    );
+}
+
+#[test]
+fn a_frozen_log_signs_nothing() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    let (one, two) = (bob.next(post("A")), bob.next(post("B")));
+    assert!(town.community.add_fork_proof(&kith_protocol::ForkProof::new(&one, &two)));
+    assert_eq!(
+        town.community.refusal_to_sign(&bob.id(), &post("C")),
+        Err(EntryError::LogFrozen { name: "Bob".into(), at: 2 })
+    );
 }
 
 // ---------------------------------------------------------------- gatherings (issue 14)

@@ -91,9 +91,10 @@ pub fn generate_every(total: usize, members: usize, seed: u64, step_ms: u64) -> 
             skills: vec!["shopping".into(), "lifts".into()],
             contact: String::new(),
         };
-        entries.push(write(&mut authors[i], community, clock, profile)?);
+        // The vouch first: a profile counts only once its author is a member.
         let member = authors[i].key.member_id();
         entries.push(write(&mut authors[0], community, clock, Body::Vouch { member, note: "I know them".into() })?);
+        entries.push(write(&mut authors[i], community, clock, profile)?);
     }
     let mut posts: Vec<EntryHash> = Vec::new();
     let mut unclaimed: Vec<(usize, EntryHash)> = Vec::new();

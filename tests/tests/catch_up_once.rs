@@ -44,8 +44,7 @@ fn a_second_heads_answer_during_an_ordered_catch_up_fetches_nothing_twice() -> a
     let me = history.keys[1].clone();
     let mut replica = Replica::open(MemStore::new(), me, Some(community), NOW)?;
     replica.adopt_genesis(&history.genesis)?;
-    let config =
-        EngineConfig { sync_interval_ms: 30_000, invite: None, hub: false, join_profile: None, name, seed: 1 };
+    let config = EngineConfig { sync_interval_ms: 30_000, invite: None, hub: false, join_profile: None, name, seed: 1 };
     let mut engine = Engine::new(Arc::new(Mutex::new(replica)), config, NOW);
     engine.start();
     let founder = history.founder.member_id();

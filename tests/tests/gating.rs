@@ -209,7 +209,8 @@ async fn suspended_member_is_cut_off() {
     bounded("suspended", Duration::from_secs(90), async {
         let cluster = Cluster::start(3).await?;
         let target = cluster.member(2);
-        let suspension = cluster.publish(0, Body::Suspend { member: target, reason: "test".into() }).await?;
+        let suspension =
+            cluster.publish(0, Body::Suspend { member: target, reason: "test".into(), after_seq: 0 }).await?;
         let suspended_everywhere = |i: usize| {
             cluster.node(i).replica().community().unwrap().member(&target).is_some_and(|m| m.suspended.is_some())
         };

@@ -47,20 +47,13 @@ async fn hostile_peer_cannot_store_or_spread_bad_entries() {
         // Let in as a newcomer with an invite would be: the gate is not what this test is about.
         cluster.node(A).allow(raw.peer_id()).await?;
         raw.connect(cluster.addrs(A)[0].clone()).await?;
-        let profile = forge::sign(
-            &raw_key,
-            community,
-            1,
-            None,
-            now_ms(),
-            Body::Profile {
-                name: "Mallory".into(),
-                about: String::new(),
-                area: String::new(),
-                skills: vec![],
-                contact: String::new(),
-            },
-        );
+        // Its join request carries an invite of the founder's, as a newcomer's does.
+        let invite = kith_node::invite::Invite::decode(&cluster.invite(A, Duration::from_secs(3600), 1)?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .capability
+            .to_bytes();
+        let profile =
+            forge::sign(&raw_key, community, 1, None, now_ms(), Body::JoinRequest { invite, name: "Mallory".into() });
         raw.publish(profile.bytes().to_vec()).await?;
         cluster.wait_everywhere(profile.hash(), WAIT).await?;
         cluster.publish(A, Body::Vouch { member: raw_key.member_id(), note: "seems fine".into() }).await?;

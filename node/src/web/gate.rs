@@ -134,8 +134,7 @@ impl Gate {
         });
         sessions.retain(|_, kept| now_ms.saturating_sub(kept.last_used_ms) < SESSION_IDLE_MS);
         let state = GateState { sessions, ..GateState::default() };
-        let gate =
-            Gate { addr, state: Arc::new(Mutex::new(state)), file: Some(file), node: String::new(), lan: false };
+        let gate = Gate { addr, state: Arc::new(Mutex::new(state)), file: Some(file), node: String::new(), lan: false };
         gate.save(&gate.state());
         gate
     }

@@ -3,7 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use ed25519_dalek::{Signer, SigningKey};
-use kith_protocol::entry::{SIGNATURE_DOMAIN, body_kind_index};
+use kith_protocol::entry::{PAYLOAD_VERSION, SIGNATURE_DOMAIN, body_kind_index};
+use kith_protocol::invite::Capability;
 use kith_protocol::{
     Body, Community, CommunityId, Draft, Entry, EntryHash, Header, Keypair, MemberId, Minutes, Outcome, PostKind, Role,
     Rules, Status,
@@ -131,8 +132,32 @@ pub fn redact(entry: EntryHash) -> Body {
     Body::Redact { entry }
 }
 
+/// A suspension of `member` from after their entry `after_seq` on.
+pub fn suspend_after(member: MemberId, after_seq: u64) -> Body {
+    Body::Suspend { member, reason: "repeated no-shows".into(), after_seq }
+}
+
+/// A suspension of `member` from the start of their log.
 pub fn suspend(member: MemberId) -> Body {
-    Body::Suspend { member, reason: "repeated no-shows".into() }
+    suspend_after(member, 0)
+}
+
+pub fn reinstate(suspension: EntryHash, after_seq: u64) -> Body {
+    Body::Reinstate { suspension, after_seq }
+}
+
+pub fn dismiss(member: MemberId, after_seq: u64) -> Body {
+    Body::Dismiss { member, after_seq }
+}
+
+/// A join request named `name` carrying `invite`.
+pub fn join(invite: &Capability, name: &str) -> Body {
+    Body::JoinRequest { invite: invite.to_bytes(), name: name.into() }
+}
+
+/// An invite of `issuer` for `community` with `uses` uses, good until long after `NOW`.
+pub fn invite(issuer: &Keypair, community: CommunityId, nonce: u8, uses: u32) -> Capability {
+    Capability::issue(issuer, community, [nonce; 16], NOW + 1_000_000_000, uses)
 }
 
 pub fn appoint(member: MemberId, role: Role) -> Body {
@@ -148,6 +173,8 @@ pub struct Town {
     pub community: Community,
     /// Every entry applied through [`Town::apply`], in order (the Genesis excluded).
     pub applied: Vec<Entry>,
+    /// The founder's invite every newcomer of [`Town::admit`] joins with (many uses).
+    pub invite: Capability,
 }
 
 impl Town {
@@ -156,7 +183,8 @@ impl Town {
         let genesis = founder.write(genesis("Test Town", rules));
         founder.community = Some(genesis.community());
         let community = Community::new(&genesis).expect("a genesis starts a community");
-        let mut town = Town { genesis, founder, community, applied: Vec::new() };
+        let invite = invite(&founder.key, genesis.community(), 0, 200);
+        let mut town = Town { genesis, founder, community, applied: Vec::new(), invite };
         let named = town.founder.write(profile("Founder"));
         town.apply(named);
         town
@@ -190,10 +218,12 @@ impl Town {
         self.apply(entry)
     }
 
-    /// A newcomer with key `[n; 32]` sends a profile named `name` and the founder vouches for them.
+    /// A newcomer with key `[n; 32]` sends a join request named `name` with the town's invite
+    /// and the founder vouches for them.
     pub fn admit(&mut self, n: u8, name: &str) -> Log {
         let mut newcomer = self.log(n);
-        self.act(&mut newcomer, profile(name));
+        let body = join(&self.invite, name);
+        self.act(&mut newcomer, body);
         let id = newcomer.id();
         let mut founder = self.founder.clone();
         self.act(&mut founder, vouch(id));
@@ -237,7 +267,7 @@ pub fn header_bytes(header: &Header) -> Vec<u8> {
 
 /// `[PAYLOAD_VERSION] ‖ postcard(body)`.
 pub fn payload_bytes(body: &Body) -> Vec<u8> {
-    let mut out = vec![kith_protocol::entry::PAYLOAD_VERSION];
+    let mut out = vec![PAYLOAD_VERSION];
     out.extend(postcard::to_stdvec(body).unwrap());
     out
 }
