@@ -1137,21 +1137,23 @@ async fn members(
 
 /// Changes only the fields given; the others stay as the current profile has them.
 async fn set_profile(State(state): State<ApiState>, Input(new): Input<NewProfile>) -> Result<Json<Created>, ApiError> {
-    let current = {
+    let (current, known_name) = {
         let replica = state.node.replica();
         let me = replica.me();
-        replica.store().profile(&me)?.filter(|_| {
-            replica
-                .community()
-                .and_then(|c| c.member(&me))
-                .and_then(|m| m.profile.as_ref())
-                .is_some_and(|p| !p.redacted)
-        })
+        // The name the community knows: the latest profile's, or the join request's.
+        let known_name = replica
+            .community()
+            .and_then(|c| c.member(&me))
+            .and_then(|m| m.profile.as_ref())
+            .filter(|p| !p.redacted)
+            .map(|p| p.name.clone());
+        (replica.store().profile(&me)?.filter(|_| known_name.is_some()), known_name)
     };
-    let name = match (new.name, &current) {
-        (Some(name), _) => name,
-        (None, Some(current)) => current.name.clone(),
-        (None, None) => return Err(ApiError::BadRequest("a first profile needs a name".into())),
+    let name = match (new.name, &current, known_name) {
+        (Some(name), _, _) => name,
+        (None, Some(current), _) => current.name.clone(),
+        (None, None, Some(name)) => name,
+        (None, None, None) => return Err(ApiError::BadRequest("a first profile needs a name".into())),
     };
     let body = Body::Profile {
         name,

@@ -554,12 +554,22 @@ impl Sim {
                 }
             }
             1 => {
+                // A member mints an invite for two and floods four join requests with it: at
+                // most two may stay open anywhere.
                 self.note(node, "hostile join flood", &[]);
+                let invite = kith_protocol::invite::Capability::issue(
+                    &key,
+                    community,
+                    [node as u8; 16],
+                    stamp.saturating_add(3_600_000),
+                    2,
+                )
+                .to_bytes();
                 for i in 0..4u64 {
                     let mut secret = [0x5a; 32];
                     secret[..8].copy_from_slice(&(self.now ^ (i << 48) ^ node as u64).to_le_bytes());
                     let stranger = Keypair::from_secret_bytes(secret);
-                    if let Some(entry) = sign(1, None, join_body(i), &stranger) {
+                    if let Some(entry) = sign(1, None, join_body(i, invite.clone()), &stranger) {
                         for to in &links {
                             sends.push((*to, entry.bytes().to_vec()));
                         }
@@ -859,12 +869,6 @@ fn post_body(n: u64) -> Body {
     }
 }
 
-fn join_body(n: u64) -> Body {
-    Body::Profile {
-        name: format!("Stranger {n}"),
-        about: String::new(),
-        area: String::new(),
-        skills: Vec::new(),
-        contact: String::new(),
-    }
+fn join_body(n: u64, invite: Vec<u8>) -> Body {
+    Body::JoinRequest { invite, name: format!("Stranger {n}") }
 }
