@@ -1,6 +1,6 @@
 //! The reducer fed signed, structure-aware histories written by a few fixed keys: join
-//! requests, vouches, posts, replies, statuses, transfers, claims, redactions, suspensions,
-//! appointments and forks. Authors write only what their own node would accept, except a fork,
+//! requests (with the founder's invite), vouches, posts, replies, statuses, transfers, claims,
+//! redactions, suspensions, reinstatements, dismissals, appointments and forks. Authors write only what their own node would accept, except a fork,
 //! which a hostile or unlucky author writes anyway. Two receivers get the entries in two
 //! different orders and complete forks the way a node does (proof, then a rebuild from what
 //! they hold). After every step: the ledger sums to minus the unclaimed transfers and no
@@ -8,6 +8,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
+use kith_protocol::invite::Capability;
 use kith_protocol::{
     Body, Community, CommunityId, Draft, Entry, EntryHash, ForkProof, Keypair, MemberId, Minutes, Outcome, PostKind,
     Role, Rules, Status,
@@ -29,6 +30,8 @@ enum Act {
     Claim { transfer: u8 },
     Redact { by: u8, entry: u8 },
     Suspend { by: u8, whom: u8 },
+    Reinstate { by: u8, suspension: u8 },
+    Dismiss { whom: u8 },
     Appoint { by: u8, whom: u8, hub: bool },
     /// The author's next entry goes at the seq of its last one: a second branch.
     Fork { by: u8 },
@@ -145,16 +148,12 @@ fuzz_target!(|case: Case| {
         (Vec::new(), Vec::new(), Vec::new());
     let mut history: Vec<Entry> = Vec::new();
     let mut fork_next = [false; KEYS as usize];
+    let mut suspensions: Vec<(EntryHash, u8)> = Vec::new();
+    let invite = Capability::issue(&keys[0], community_id, [9; 16], T0 + 1_000_000_000_000, 3).to_bytes();
     for act in case.acts.iter().take(64) {
         let who = |n: u8| n % KEYS;
         let (author, body) = match *act {
-            Act::Join { who: w } => (who(w), Body::Profile {
-                name: format!("n{w}"),
-                about: String::new(),
-                area: String::new(),
-                skills: Vec::new(),
-                contact: String::new(),
-            }),
+            Act::Join { who: w } => (who(w), Body::JoinRequest { invite: invite.clone(), name: format!("n{w}") }),
             Act::Vouch { by, whom } => (who(by), Body::Vouch { member: ids[usize::from(who(whom))], note: String::new() }),
             Act::Post { by, kind } => (who(by), Body::Post {
                 kind: [PostKind::Offer, PostKind::Request, PostKind::Gathering][usize::from(kind % 3)],
@@ -164,6 +163,7 @@ fuzz_target!(|case: Case| {
                 when: String::new(),
                 place: String::new(),
                 expires_at: None,
+                schedule: None,
             }),
             Act::Reply { by, post } => {
                 let Some(post) = pick(&posts, post) else { continue };
@@ -191,7 +191,20 @@ fuzz_target!(|case: Case| {
                 let _ = by;
                 (author, Body::Redact { entry })
             }
-            Act::Suspend { by, whom } => (who(by), Body::Suspend { member: ids[usize::from(who(whom))], reason: "r".into() }),
+            Act::Suspend { by, whom } => {
+                let target = usize::from(who(whom));
+                let after_seq = writer.logs[target].0.seq;
+                (who(by), Body::Suspend { member: ids[target], reason: "r".into(), after_seq })
+            }
+            Act::Reinstate { by, suspension } => {
+                let Some(suspension) = pick(&suspensions, suspension) else { continue };
+                let after_seq = writer.logs[usize::from(suspension.1)].0.seq;
+                (who(by), Body::Reinstate { suspension: suspension.0, after_seq })
+            }
+            Act::Dismiss { whom } => {
+                let target = usize::from(who(whom));
+                (0, Body::Dismiss { member: ids[target], after_seq: writer.logs[target].0.seq })
+            }
             Act::Appoint { by, whom, hub } => (who(by), Body::Appoint {
                 member: ids[usize::from(who(whom))],
                 role: if hub { Role::Hub } else { Role::Organiser },
@@ -226,6 +239,11 @@ fuzz_target!(|case: Case| {
         }
         match &body {
             Body::Post { .. } => posts.push(entry.hash()),
+            Body::Suspend { member, .. } => {
+                if let Some(target) = ids.iter().position(|id| id == member) {
+                    suspensions.push((entry.hash(), target as u8));
+                }
+            }
             Body::Transfer { to, .. } => {
                 if let Some(payee) = ids.iter().position(|id| id == to) {
                     transfers.push((entry.hash(), payee as u8));

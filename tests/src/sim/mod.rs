@@ -51,6 +51,8 @@ pub struct Scenario {
     pub sync_interval_ms: u64,
     /// Defects planted in every engine, to see the simulator catch them.
     pub planted: Planted,
+    /// Whether hostile members flood join requests (on an invite they minted).
+    pub join_floods: bool,
 }
 
 impl Scenario {
@@ -75,6 +77,7 @@ impl Scenario {
             max_drift_ppm: 200,
             sync_interval_ms: 30_000,
             planted: Planted::default(),
+            join_floods: true,
         };
         let scenario = match name {
             "calm" => base,
@@ -92,6 +95,11 @@ impl Scenario {
                 disconnects: 20,
                 ..base
             },
+            // The storm without its join-request floods: shows that the known convergence defect
+            // (honest nodes ending apart in about one seed in five) is not theirs alone.
+            "storm-no-join-floods" => {
+                Scenario { name: name.to_string(), join_floods: false, ..Scenario::named("storm", nodes)? }
+            }
             "partition" => Scenario { partition: true, ..base },
             "crash" => Scenario { crashes: 10, ..base },
             "hostile" => Scenario { hostile: 3.min(nodes / 5).max(1), outsiders: 3, ..base },

@@ -669,7 +669,7 @@ impl Sim {
             self.at(at, Ev::Partition);
         }
         for node in hostile {
-            for act in 0..4u8 {
+            for act in (0..4u8).filter(|act| *act != 1 || s.join_floods) {
                 let at = 3_000 + self.rng.below(s.chaos_ms as usize) as u64;
                 self.at(at, Ev::Hostile { node, act });
             }
