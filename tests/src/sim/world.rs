@@ -745,6 +745,23 @@ impl Sim {
         }
     }
 
+    /// What a node's reducer holds, in a few numbers, for a convergence failure's message.
+    fn describe(&self, node: usize) -> String {
+        let Some(engine) = self.nodes[node].engine.as_ref() else { return "down".into() };
+        let replica = engine.replica();
+        let Some(community) = replica.community() else { return "no community".into() };
+        let frozen = community.members().filter(|(_, m)| m.frozen_at.is_some()).count();
+        let members = community.members().filter(|(_, m)| m.admitted).count();
+        format!(
+            "{} entries, {} waiting, {} members, {} frozen logs, {} posts",
+            community.entry_count(),
+            community.pending_count(),
+            members,
+            frozen,
+            community.posts().count()
+        )
+    }
+
     fn honest_digests(&self) -> Vec<(usize, [u8; 32])> {
         (0..self.nodes.len())
             .filter(|i| self.nodes[*i].role == Role::Honest)
@@ -803,13 +820,23 @@ impl Sim {
             return;
         }
         if let Some(w) = digests.windows(2).find(|w| w[0].1 != w[1].1) {
+            // How many honest nodes hold each digest, and what the two first apart hold.
+            let mut holders: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+            for (_, digest) in &digests {
+                *holders.entry(*digest).or_default() += 1;
+            }
             let detail = format!(
-                "node {} digest {} but node {} digest {} ({} ms after the heal)",
+                "node {} digest {} ({}) but node {} digest {} ({}) ({} ms after the heal; {} digests among {} honest nodes, held by {:?})",
                 w[0].0,
                 hex::encode(&w[0].1[..6]),
+                self.describe(w[0].0),
                 w[1].0,
                 hex::encode(&w[1].1[..6]),
-                self.scenario.settle_ms
+                self.describe(w[1].0),
+                self.scenario.settle_ms,
+                holders.len(),
+                digests.len(),
+                holders.values().collect::<Vec<_>>()
             );
             self.fail(Violation::NotConverged { detail });
             return;
