@@ -47,6 +47,7 @@
 
 mod durable;
 mod entry_log;
+pub(crate) use entry_log::PageBudget;
 
 #[cfg(test)]
 pub(crate) use durable::sim as crash_sim;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use kith_protocol::{Entry, EntryHash, ForkProof, MemberId};
 
 use super::Storage;
-use crate::store::StoreError;
+use crate::store::{PageBudget, StoreError};
 
 /// One write, kept until the next flush makes it durable.
 #[derive(Debug, Clone)]
@@ -232,30 +232,31 @@ impl Storage for MemStore {
         max_bytes: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let inner = self.lock();
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for (_, index) in inner.live.at.range((*author, from_seq.max(1))..=(*author, u64::MAX)).take(limit) {
-            let entry = &inner.live.applied[*index];
-            if !out.is_empty() && bytes + entry.bytes().len() > max_bytes {
-                break;
-            }
-            bytes += entry.bytes().len();
-            out.push(entry.bytes().to_vec());
-        }
-        Ok(out)
+        let mut page = PageBudget::new(max_bytes);
+        Ok(inner
+            .live
+            .at
+            .range((*author, from_seq.max(1))..=(*author, u64::MAX))
+            .take(limit)
+            .map(|(_, index)| inner.live.applied[*index].bytes())
+            .take_while(|bytes| page.takes(bytes.len()))
+            .map(<[u8]>::to_vec)
+            .collect())
     }
     fn applied_since(&self, after: u64, limit: usize, max_bytes: usize) -> Result<(Vec<Vec<u8>>, u64), StoreError> {
         let inner = self.lock();
-        let mut out = Vec::new();
-        let mut bytes = 0;
+        let mut page = PageBudget::new(max_bytes);
         let start = usize::try_from(after).unwrap_or(usize::MAX);
-        for entry in inner.live.applied.iter().skip(start).take(limit) {
-            if !out.is_empty() && bytes + entry.bytes().len() > max_bytes {
-                break;
-            }
-            bytes += entry.bytes().len();
-            out.push(entry.bytes().to_vec());
-        }
+        let out: Vec<Vec<u8>> = inner
+            .live
+            .applied
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(Entry::bytes)
+            .take_while(|bytes| page.takes(bytes.len()))
+            .map(<[u8]>::to_vec)
+            .collect();
         let last = after + out.len() as u64;
         Ok((out, last))
     }

@@ -385,19 +385,19 @@ impl State {
 
 /// The byte budget of a sync page: an entry is taken unless it would take the page past
 /// `max_bytes`, and the first one always is (a page is never empty for want of room).
-struct PageBudget {
+pub(crate) struct PageBudget {
     taken: usize,
     bytes: usize,
     max_bytes: usize,
 }
 
 impl PageBudget {
-    fn new(max_bytes: usize) -> PageBudget {
+    pub(crate) fn new(max_bytes: usize) -> PageBudget {
         PageBudget { taken: 0, bytes: 0, max_bytes }
     }
 
     /// Whether an entry of `len` bytes fits; if so it is counted.
-    fn takes(&mut self, len: usize) -> bool {
+    pub(crate) fn takes(&mut self, len: usize) -> bool {
         if self.taken > 0 && self.bytes.saturating_add(len) > self.max_bytes {
             return false;
         }

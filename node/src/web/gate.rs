@@ -178,16 +178,7 @@ impl Gate {
         getrandom::fill(&mut bytes).map_err(|e| format!("cannot read random bytes: {e}"))?;
         let code: String = bytes.iter().map(|b| char::from(PAIRING_ALPHABET[usize::from(b % 32)])).collect();
         let expires_at_ms = now_ms.saturating_add(PAIRING_CODE_MS);
-        let mut state = self.state();
-        state.pairings.retain(|_, expires| *expires > now_ms);
-        while state.pairings.len() >= MAX_LOGIN_CODES {
-            let oldest = state.pairings.iter().min_by_key(|(_, e)| **e).map(|(c, _)| c.clone());
-            match oldest {
-                Some(code) => state.pairings.remove(&code),
-                None => break,
-            };
-        }
-        state.pairings.insert(code.clone(), expires_at_ms);
+        keep_code(&mut self.state().pairings, &code, expires_at_ms, now_ms);
         Ok((code, expires_at_ms))
     }
 
@@ -317,16 +308,7 @@ impl Gate {
     pub fn mint(&self, now_ms: u64) -> Result<(String, u64), String> {
         let code = random_hex()?;
         let expires_at_ms = now_ms.saturating_add(LOGIN_CODE_MS);
-        let mut state = self.state();
-        state.codes.retain(|_, expires| *expires > now_ms);
-        while state.codes.len() >= MAX_LOGIN_CODES {
-            let oldest = state.codes.iter().min_by_key(|(_, expires)| **expires).map(|(code, _)| code.clone());
-            match oldest {
-                Some(code) => state.codes.remove(&code),
-                None => break,
-            };
-        }
-        state.codes.insert(code.clone(), expires_at_ms);
+        keep_code(&mut self.state().codes, &code, expires_at_ms, now_ms);
         Ok((code, expires_at_ms))
     }
 
@@ -438,6 +420,19 @@ impl Gate {
     pub fn csrf_ok(session: &Session, given: &str) -> bool {
         same(&session.csrf, given.trim())
     }
+}
+
+/// Keeps `code` (good until `expires_at_ms`) in a table of one-time codes: expired codes go, and
+/// the oldest go while the table holds [`MAX_LOGIN_CODES`].
+fn keep_code(codes: &mut HashMap<String, u64>, code: &str, expires_at_ms: u64, now_ms: u64) {
+    codes.retain(|_, expires| *expires > now_ms);
+    while codes.len() >= MAX_LOGIN_CODES {
+        let Some(oldest) = codes.iter().min_by_key(|(_, expires)| **expires).map(|(code, _)| code.clone()) else {
+            break;
+        };
+        codes.remove(&oldest);
+    }
+    codes.insert(code.to_string(), expires_at_ms);
 }
 
 #[cfg(test)]

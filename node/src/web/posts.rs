@@ -1025,24 +1025,45 @@ pub async fn set_status(
     Path(post): Path<String>,
     Form(form): Form<StatusForm>,
 ) -> Response {
-    let Some((detail, me)) = find_post(&state, &post) else {
-        let frame = frame(&state, &session).await;
-        return missing(&frame, "This post is not here");
-    };
     let status = match form.status.as_str() {
         "done" => PostStatus::Done,
         "withdrawn" => PostStatus::Withdrawn,
         _ => PostStatus::Open,
     };
+    act_on_post(
+        &state,
+        &session,
+        &post,
+        |post| Body::PostStatus { post, status },
+        "changed=1",
+        "This post cannot be changed.",
+    )
+    .await
+}
+
+/// Publishes `body` about the post named `post`: on success back to the post with `after` in its
+/// address, otherwise the post again with why (`cannot` when the post's id cannot be read).
+async fn act_on_post(
+    state: &WebState,
+    session: &Session,
+    post: &str,
+    body: impl FnOnce(EntryHash) -> Body,
+    after: &str,
+    cannot: &str,
+) -> Response {
+    let Some((detail, me)) = find_post(state, post) else {
+        let frame = frame(state, session).await;
+        return missing(&frame, "This post is not here");
+    };
     let mut problems = Problems::default();
     match detail.post.id.parse::<EntryHash>() {
-        Ok(hash) => match state.node.publish(Body::PostStatus { post: hash, status }).await {
-            Ok(_) => return Redirect::to(&format!("/posts/{}?changed=1", url_part(&detail.post.id))).into_response(),
-            Err(error) => problems.add("", plain_refusal(&state, error)),
+        Ok(hash) => match state.node.publish(body(hash)).await {
+            Ok(_) => return Redirect::to(&format!("/posts/{}?{after}", url_part(&detail.post.id))).into_response(),
+            Err(error) => problems.add("", plain_refusal(state, error)),
         },
-        Err(_) => problems.add("", "This post cannot be changed."),
+        Err(_) => problems.add("", cannot),
     }
-    let frame = frame(&state, &session).await;
+    let frame = frame(state, session).await;
     let mut main = problems.summary();
     main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
     page_again(&frame, &detail.post.title, Nav::Board, &main)
@@ -1061,28 +1082,9 @@ pub async fn come(
     Path(post): Path<String>,
     Form(form): Form<ComeForm>,
 ) -> Response {
-    let Some((detail, me)) = find_post(&state, &post) else {
-        let frame = frame(&state, &session).await;
-        return missing(&frame, "This post is not here");
-    };
-    let mut problems = Problems::default();
-    match detail.post.id.parse::<EntryHash>() {
-        Ok(hash) => {
-            let body = Body::Come { post: hash, date: None, coming: form.coming == "yes" };
-            match state.node.publish(body).await {
-                Ok(_) => {
-                    return Redirect::to(&format!("/posts/{}?coming=1#coming", url_part(&detail.post.id)))
-                        .into_response();
-                }
-                Err(error) => problems.add("", plain_refusal(&state, error)),
-            }
-        }
-        Err(_) => problems.add("", "This gathering cannot be answered."),
-    }
-    let frame = frame(&state, &session).await;
-    let mut main = problems.summary();
-    main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
-    page_again(&frame, &detail.post.title, Nav::Board, &main)
+    let coming = form.coming == "yes";
+    let body = |post| Body::Come { post, date: None, coming };
+    act_on_post(&state, &session, &post, body, "coming=1#coming", "This gathering cannot be answered.").await
 }
 
 /// `POST /posts/{post}/renew`: another lifetime on the board.
@@ -1091,22 +1093,8 @@ pub async fn renew(
     Extension(session): Extension<Session>,
     Path(post): Path<String>,
 ) -> Response {
-    let Some((detail, me)) = find_post(&state, &post) else {
-        let frame = frame(&state, &session).await;
-        return missing(&frame, "This post is not here");
-    };
-    let mut problems = Problems::default();
-    match detail.post.id.parse::<EntryHash>() {
-        Ok(hash) => match state.node.publish(Body::Renew { post: hash }).await {
-            Ok(_) => return Redirect::to(&format!("/posts/{}?renewed=1", url_part(&detail.post.id))).into_response(),
-            Err(error) => problems.add("", plain_refusal(&state, error)),
-        },
-        Err(_) => problems.add("", "This post cannot be renewed."),
-    }
-    let frame = frame(&state, &session).await;
-    let mut main = problems.summary();
-    main.push_str(&post_page(&detail, &me, None, &ReplyForm::default(), &Problems::default(), &session.csrf));
-    page_again(&frame, &detail.post.title, Nav::Board, &main)
+    let body = |post| Body::Renew { post };
+    act_on_post(&state, &session, &post, body, "renewed=1", "This post cannot be renewed.").await
 }
 
 /// `GET /posts/{post}/calendar.ics`: the gathering for a calendar app.
