@@ -410,6 +410,22 @@ impl<S: Storage> Engine<S> {
         replica.community().and_then(|c| c.member(peer)).is_some_and(|m| m.hub && m.suspended.is_none())
     }
 
+    /// The engine's sync state in one line, for a simulator failure's message.
+    pub fn sync_state(&self) -> String {
+        format!(
+            "{} connected ({} at the door), {} requests open, {} logs being fetched, {} ranges in flight, catching up: {}, {} pages out, {} logs received ahead, dropped from {} peers",
+            self.connected.len(),
+            self.pending.len(),
+            self.requests.len(),
+            self.fetching.len(),
+            self.ranges_in_flight.len(),
+            self.catching_up.is_some(),
+            self.pages.len(),
+            self.received_to.len(),
+            self.dropped_from.len()
+        )
+    }
+
     /// Whether this node has its community's Genesis.
     pub fn has_community(&self) -> bool {
         self.replica().community().is_some()
@@ -570,6 +586,11 @@ impl<S: Storage> Engine<S> {
     }
 
     fn sync_with_random_peer(&mut self) {
+        // Look for more peers every round, and above all when none is left: a node whose every
+        // link dropped (or was never made, say during a partition) finds neighbours again.
+        if self.has_community() {
+            self.push(Output::LookUp);
+        }
         let peers = self.admitted_peers();
         if peers.is_empty() {
             return;
@@ -578,9 +599,6 @@ impl<S: Storage> Engine<S> {
         self.request_heads(peers[index]);
         // Relay slots may have been refused or lost without an event that retries them.
         self.push(Output::MembershipChanged);
-        if self.has_community() {
-            self.push(Output::LookUp);
-        }
     }
 
     fn community_bytes(&self) -> Option<Vec<u8>> {

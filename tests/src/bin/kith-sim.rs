@@ -1,18 +1,21 @@
-//! `kith-sim`: runs the seeded simulator once. `kith-sim --seed S --nodes N [--scenario NAME]`
-//! prints the first broken invariant with the events that led to it; its last line is the
-//! trace hash, and it exits non-zero when an invariant broke.
+//! `kith-sim`: runs the seeded simulator once. `kith-sim --seed S --nodes N [--members M]
+//! [--scenario NAME]` prints the first broken invariant with the events that led to it, and what
+//! the honest nodes sent per node per minute after the heal and in the last minute; its last line
+//! is the trace hash, and it exits non-zero when an invariant broke. `--members` makes the
+//! community larger than the nodes that run (for the traffic figures at scale).
 
 use std::process::ExitCode;
 
 use kith_tests::sim::{Base, Scenario, Sim};
 
 fn usage() -> String {
-    format!("usage: kith-sim --seed S --nodes N [--scenario {}]", Scenario::NAMES.join("|"))
+    format!("usage: kith-sim --seed S --nodes N [--members M] [--scenario {}]", Scenario::NAMES.join("|"))
 }
 
 fn main() -> ExitCode {
     let mut seed = 1u64;
     let mut nodes = 200usize;
+    let mut members = None;
     let mut scenario = "storm".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -20,6 +23,7 @@ fn main() -> ExitCode {
         let parsed = match (arg.as_str(), value) {
             ("--seed", Some(v)) => v.parse().map(|v| seed = v).is_ok(),
             ("--nodes", Some(v)) => v.parse().map(|v| nodes = v).is_ok(),
+            ("--members", Some(v)) => v.parse().map(|v| members = Some(v)).is_ok(),
             ("--scenario", Some(v)) => {
                 scenario = v;
                 true
@@ -31,12 +35,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let Some(scenario) = Scenario::named(&scenario, nodes) else {
+    let Some(mut scenario) = Scenario::named(&scenario, nodes) else {
         eprintln!("no scenario named {scenario}\n{}", usage());
         return ExitCode::from(2);
     };
+    scenario.members = members.unwrap_or(scenario.nodes).max(scenario.nodes);
     let started = std::time::Instant::now();
-    let base = Base::new(scenario.nodes);
+    let base = Base::new(scenario.members);
     let built = started.elapsed();
     let outcome = base.and_then(|base| Sim::new(scenario.clone(), seed, &base)).map(Sim::run);
     // Wall-clock figures go to stderr only: the trace line stays the same run to run.
@@ -55,6 +60,11 @@ fn main() -> ExitCode {
     println!(
         "scenario {} seed {seed} nodes {}: {} events, {} entries acknowledged",
         scenario.name, scenario.nodes, outcome.events, outcome.acked
+    );
+    let (heal, steady) = (outcome.traffic.after_heal, outcome.traffic.steady);
+    println!(
+        "per honest node per minute ({} members): after the heal {} bytes in {} messages; steady {} bytes in {} messages",
+        scenario.members, heal.bytes, heal.messages, steady.bytes, steady.messages
     );
     match outcome.converged_after_ms {
         Some(ms) => println!("converged {ms} ms (virtual) after the heal"),

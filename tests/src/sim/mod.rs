@@ -15,14 +15,17 @@ use kith_node::engine::Planted;
 use kith_node::storage::memory::MemStore;
 use kith_protocol::{Community, Entry, Keypair};
 
-pub use world::{Outcome, Sim};
+pub use world::{Outcome, Sim, Traffic, TrafficReport};
 
 /// What a run injects and how long it lasts.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub name: String,
-    /// Members running honest engines (the founder first).
+    /// Members running engines (the founder first).
     pub nodes: usize,
+    /// Members of the community (at least `nodes`; those beyond run no engine, only their
+    /// entries are held): the community's size, for the traffic figures.
+    pub members: usize,
     /// Members among them that act hostile (forks, floods, forged entries).
     pub hostile: usize,
     /// Nodes outside the community that keep knocking.
@@ -61,6 +64,7 @@ impl Scenario {
         let base = Scenario {
             name: name.to_string(),
             nodes: nodes.max(3),
+            members: nodes.max(3),
             hostile: 0,
             outsiders: 0,
             links: 6,
@@ -95,12 +99,14 @@ impl Scenario {
                 disconnects: 20,
                 ..base
             },
-            // The storm without its join-request floods: shows that the known convergence defect
-            // (honest nodes ending apart in about one seed in five) is not theirs alone.
+            // The storm without its join-request floods, to tell a failure of theirs from others.
             "storm-no-join-floods" => {
                 Scenario { name: name.to_string(), join_floods: false, ..Scenario::named("storm", nodes)? }
             }
             "partition" => Scenario { partition: true, ..base },
+            // For the traffic figures (`kith-sim --members M`): a partition that heals, then
+            // three quiet minutes, the last of which is the steady state.
+            "scale" => Scenario { partition: true, settle_ms: 180_000, ..base },
             "crash" => Scenario { crashes: 10, ..base },
             "hostile" => Scenario { hostile: 3.min(nodes / 5).max(1), outsiders: 3, ..base },
             // The storm with a planted defect: the simulator must report it.
@@ -119,8 +125,17 @@ impl Scenario {
         Some(scenario)
     }
 
-    pub const NAMES: [&'static str; 7] =
-        ["calm", "storm", "partition", "crash", "hostile", "planted-ack", "planted-serve"];
+    pub const NAMES: [&'static str; 9] = [
+        "calm",
+        "storm",
+        "storm-no-join-floods",
+        "partition",
+        "crash",
+        "hostile",
+        "scale",
+        "planted-ack",
+        "planted-serve",
+    ];
 }
 
 /// The community every run starts from: a founder and members admitted by vouches, built once

@@ -19,6 +19,8 @@ use crate::history::Rng;
 const START_MS: u64 = 1_800_000_000_000;
 /// How often every store flushes by itself (sled's default).
 const FLUSH_EVERY_MS: u64 = 500;
+/// A minute of virtual time.
+const MINUTE_MS: u64 = 60_000;
 /// Events kept for the report of a broken invariant.
 const TRAIL: usize = 40;
 
@@ -39,18 +41,44 @@ enum Msg {
 
 #[derive(Debug)]
 enum Ev {
-    Timer { node: usize, generation: u64 },
-    Deliver { to: usize, epoch: u64, from: usize, msg: Msg },
+    Timer {
+        node: usize,
+        generation: u64,
+    },
+    Deliver {
+        to: usize,
+        epoch: u64,
+        from: usize,
+        msg: Msg,
+    },
     FlushAll,
-    Publish { node: usize },
-    Crash { node: usize },
-    Restart { node: usize },
+    Publish {
+        node: usize,
+    },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
     Partition,
     Heal,
-    Connect { a: usize, b: usize },
-    Drop { a: usize },
-    Hostile { node: usize, act: u8 },
-    Knock { node: usize },
+    Connect {
+        a: usize,
+        b: usize,
+    },
+    Drop {
+        a: usize,
+    },
+    Hostile {
+        node: usize,
+        act: u8,
+    },
+    Knock {
+        node: usize,
+    },
+    /// Notes the honest nodes' traffic so far (for the per-minute figures).
+    Mark,
 }
 
 struct Node {
@@ -75,6 +103,35 @@ struct Node {
     /// Entries the engine acknowledged as durable.
     acked: Vec<EntryHash>,
     ticket: u64,
+    /// What this node sent: bytes (sync messages in the adapter's CBOR, gossip's entry bytes)
+    /// and messages.
+    sent: Traffic,
+}
+
+/// Bytes and messages sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub bytes: u64,
+    pub messages: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, other: Traffic) {
+        self.bytes += other.bytes;
+        self.messages += other.messages;
+    }
+
+    fn since(self, earlier: Traffic) -> Traffic {
+        Traffic { bytes: self.bytes - earlier.bytes, messages: self.messages - earlier.messages }
+    }
+}
+
+/// What the honest nodes sent per node per minute, in two windows of virtual time: the minute
+/// after the heal and the last minute of the run (steady state).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrafficReport {
+    pub after_heal: Traffic,
+    pub steady: Traffic,
 }
 
 /// How a run ended.
@@ -88,6 +145,7 @@ pub struct Outcome {
     /// Virtual ms after the heal at which every honest node had the same digest (if it did).
     pub converged_after_ms: Option<u64>,
     pub acked: usize,
+    pub traffic: TrafficReport,
 }
 
 /// One simulated run.
@@ -110,6 +168,8 @@ pub struct Sim {
     converged_after_ms: Option<u64>,
     violation: Option<Violation>,
     base: Base,
+    /// Honest nodes' total traffic at the heal, a minute later, and a minute before the end.
+    marks: BTreeMap<u64, Traffic>,
 }
 
 fn name_of(member: &MemberId) -> String {
@@ -156,6 +216,7 @@ impl Sim {
                 timer_generation: 0,
                 acked: Vec::new(),
                 ticket: 0,
+                sent: Traffic::default(),
             });
         }
         let mut sim = Sim {
@@ -175,6 +236,7 @@ impl Sim {
             converged_after_ms: None,
             violation: None,
             base: base.clone(),
+            marks: BTreeMap::new(),
         };
         for node in 0..sim.nodes.len() {
             sim.boot(node)?;
@@ -339,6 +401,15 @@ impl Sim {
     }
 
     fn send(&mut self, from: usize, to: usize, msg: Msg) {
+        let bytes = match &msg {
+            Msg::Gossip(data) => Some(data.len()),
+            Msg::Request { request, .. } => cbor_len(request),
+            Msg::Response { response, .. } => cbor_len(response),
+            Msg::Failed { .. } => None, // the transport's word, not a message
+        };
+        if let Some(bytes) = bytes {
+            self.nodes[from].sent.add(Traffic { bytes: bytes as u64, messages: 1 });
+        }
         let delay = self.latency();
         let epoch = self.nodes[to].epoch;
         self.later(delay, Ev::Deliver { to, epoch, from, msg });
@@ -406,11 +477,19 @@ impl Sim {
                 self.note(node, "acked", &hash.0);
                 self.nodes[node].acked.push(hash);
             }
+            Output::LookUp => {
+                // Peer discovery (the adapter's Kademlia lookup and its redials of known
+                // peers): a node short of links finds one more member's node.
+                if self.nodes[node].links.len() < self.scenario.links {
+                    let other = self.rng.below(self.scenario.nodes);
+                    let delay = self.latency();
+                    self.later(delay, Ev::Connect { a: node, b: other });
+                }
+            }
             Output::Acknowledged { result: Err(_), .. }
             | Output::Subscribe(_)
             | Output::Admit(_)
             | Output::Hold(_)
-            | Output::LookUp
             | Output::MembershipChanged
             | Output::Event(_) => {}
         }
@@ -679,6 +758,34 @@ impl Sim {
             self.at(at, Ev::Knock { node });
         }
         self.at(s.chaos_ms, Ev::Heal);
+        let end = s.chaos_ms + s.settle_ms;
+        for at in [s.chaos_ms, s.chaos_ms + MINUTE_MS, end.saturating_sub(MINUTE_MS), end] {
+            self.at(at, Ev::Mark);
+        }
+    }
+
+    fn honest_traffic(&self) -> Traffic {
+        let mut total = Traffic::default();
+        for node in self.nodes.iter().filter(|n| n.role == Role::Honest) {
+            total.add(node.sent);
+        }
+        total
+    }
+
+    /// Per honest node per minute, in the minute after the heal and the run's last minute.
+    fn traffic_report(&self) -> TrafficReport {
+        let honest = self.nodes.iter().filter(|n| n.role == Role::Honest).count().max(1) as u64;
+        let s = &self.scenario;
+        let end = s.chaos_ms + s.settle_ms;
+        let window = |from: u64, to: u64| {
+            let (Some(a), Some(b)) = (self.marks.get(&from), self.marks.get(&to)) else { return Traffic::default() };
+            let t = b.since(*a);
+            Traffic { bytes: t.bytes / honest, messages: t.messages / honest }
+        };
+        TrafficReport {
+            after_heal: window(s.chaos_ms, s.chaos_ms + MINUTE_MS),
+            steady: window(end.saturating_sub(MINUTE_MS), end),
+        }
     }
 
     fn step(&mut self, ev: Ev) {
@@ -712,6 +819,10 @@ impl Sim {
             }
             Ev::Partition => self.partition(),
             Ev::Heal => self.heal(),
+            Ev::Mark => {
+                let total = self.honest_traffic();
+                self.marks.insert(self.now, total);
+            }
             Ev::Connect { a, b } => self.connect(a, b),
             Ev::Drop { a } => {
                 let links: Vec<usize> = self.nodes[a].links.iter().copied().collect();
@@ -753,12 +864,14 @@ impl Sim {
         let frozen = community.members().filter(|(_, m)| m.frozen_at.is_some()).count();
         let members = community.members().filter(|(_, m)| m.admitted).count();
         format!(
-            "{} entries, {} waiting, {} members, {} frozen logs, {} posts",
+            "{} entries, {} waiting, {} members, {} frozen logs, {} posts; {} links; {}",
             community.entry_count(),
             community.pending_count(),
             members,
             frozen,
-            community.posts().count()
+            community.posts().count(),
+            self.nodes[node].links.len(),
+            engine.sync_state()
         )
     }
 
@@ -798,6 +911,7 @@ impl Sim {
             self.final_checks();
         }
         let honest_acked: usize = self.nodes.iter().map(|n| n.acked.len()).sum();
+        let traffic = self.traffic_report();
         let mut trace = self.trace.clone();
         if let Some(violation) = &self.violation {
             trace.update(violation.to_string().as_bytes());
@@ -809,6 +923,7 @@ impl Sim {
             events: self.count,
             converged_after_ms: self.converged_after_ms,
             acked: honest_acked,
+            traffic,
         }
     }
 
@@ -871,6 +986,11 @@ impl Sim {
             }
         }
     }
+}
+
+/// A sync message's size in the adapter's wire codec (libp2p request-response's CBOR).
+fn cbor_len<T: serde::Serialize>(message: &T) -> Option<usize> {
+    cbor4ii::serde::to_vec(Vec::new(), message).ok().map(|bytes| bytes.len())
 }
 
 fn request_tag(request: &SyncRequest) -> u8 {
