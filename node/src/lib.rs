@@ -14,6 +14,7 @@ pub mod invite;
 pub mod network;
 pub mod node;
 pub mod progress;
+pub mod reconcile;
 pub mod replica;
 pub mod storage;
 pub mod store;

@@ -1,10 +1,14 @@
 //! The catch-up sync protocol's messages: a newcomer's hello with its invite, heads exchange,
-//! range fetch and fetch by hash.
+//! reconciliation of heads by ranges, range fetch, ordered catch-up and fetch by hash. The
+//! reconciliation variants were added in the second round; a node that cannot read them fails
+//! the request and the asker falls back to a heads exchange.
 //! Sent as CBOR over libp2p request-response; signed entries travel as opaque bytes.
 
 use serde::{Deserialize, Serialize};
 
 use kith_protocol::ForkProof;
+
+use crate::reconcile::RangeSum;
 
 /// The protocol name on the wire.
 pub const SYNC_PROTOCOL: &str = "/kith/sync/1";
@@ -52,6 +56,14 @@ pub enum SyncRequest {
         after: u64,
         limit: u32,
     },
+    /// "Here are my fingerprints of these ranges of logs' heads; which differ?" — a round of
+    /// range-based set reconciliation ([`crate::reconcile`]): a sync round that costs what
+    /// differs, not the community's size.
+    Reconcile {
+        #[serde(with = "serde_bytes")]
+        community: Vec<u8>,
+        ranges: Vec<RangeSum>,
+    },
     /// A newcomer's first word: "here is the invite a member gave me" (a signed capability).
     Hello {
         #[serde(with = "serde_bytes")]
@@ -82,6 +94,13 @@ pub enum SyncResponse {
     Ordered {
         entries: Vec<serde_bytes::ByteBuf>,
         last: u64,
+    },
+    /// The answer to a [`SyncRequest::Reconcile`]: the heads of the small differing ranges
+    /// (with the fork proofs of the frozen ones), and the parts of the large ones.
+    Reconciled {
+        heads: Vec<LogHead>,
+        ranges: Vec<RangeSum>,
+        forks: Vec<ForkProof>,
     },
     /// The hello's invite was accepted: the newcomer may sync and gossip now.
     Welcome,

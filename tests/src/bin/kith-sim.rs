@@ -2,20 +2,25 @@
 //! [--scenario NAME]` prints the first broken invariant with the events that led to it, and what
 //! the honest nodes sent per node per minute after the heal and in the last minute; its last line
 //! is the trace hash, and it exits non-zero when an invariant broke. `--members` makes the
-//! community larger than the nodes that run (for the traffic figures at scale).
+//! community larger than the nodes that run (for the traffic figures at scale); `--settle-ms`
+//! changes how long after the heal everything must have converged.
 
 use std::process::ExitCode;
 
 use kith_tests::sim::{Base, Scenario, Sim};
 
 fn usage() -> String {
-    format!("usage: kith-sim --seed S --nodes N [--members M] [--scenario {}]", Scenario::NAMES.join("|"))
+    format!(
+        "usage: kith-sim --seed S --nodes N [--members M] [--settle-ms MS] [--scenario {}]",
+        Scenario::NAMES.join("|")
+    )
 }
 
 fn main() -> ExitCode {
     let mut seed = 1u64;
     let mut nodes = 200usize;
     let mut members = None;
+    let mut settle_ms = None;
     let mut scenario = "storm".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -24,6 +29,7 @@ fn main() -> ExitCode {
             ("--seed", Some(v)) => v.parse().map(|v| seed = v).is_ok(),
             ("--nodes", Some(v)) => v.parse().map(|v| nodes = v).is_ok(),
             ("--members", Some(v)) => v.parse().map(|v| members = Some(v)).is_ok(),
+            ("--settle-ms", Some(v)) => v.parse().map(|v| settle_ms = Some(v)).is_ok(),
             ("--scenario", Some(v)) => {
                 scenario = v;
                 true
@@ -40,6 +46,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     scenario.members = members.unwrap_or(scenario.nodes).max(scenario.nodes);
+    scenario.settle_ms = settle_ms.unwrap_or(scenario.settle_ms);
     let started = std::time::Instant::now();
     let base = Base::new(scenario.members);
     let built = started.elapsed();

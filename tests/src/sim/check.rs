@@ -56,6 +56,9 @@ pub fn acked_lost(disk: &MemStore, acked: &[EntryHash]) -> Option<EntryHash> {
 pub fn carries_community(response: &SyncResponse) -> bool {
     match response {
         SyncResponse::Heads { heads, forks } => !heads.is_empty() || !forks.is_empty(),
+        SyncResponse::Reconciled { heads, ranges, forks } => {
+            !heads.is_empty() || !ranges.is_empty() || !forks.is_empty()
+        }
         SyncResponse::Entries(entries) => !entries.is_empty(),
         SyncResponse::Ordered { entries, .. } => !entries.is_empty(),
         _ => false,

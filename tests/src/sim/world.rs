@@ -1000,6 +1000,7 @@ fn request_tag(request: &SyncRequest) -> u8 {
         SyncRequest::Entry { .. } => 3,
         SyncRequest::Since { .. } => 4,
         SyncRequest::Hello { .. } => 5,
+        SyncRequest::Reconcile { .. } => 6,
     }
 }
 
