@@ -877,6 +877,28 @@ async fn come_together(tools: &Tools) {
     );
     assert!(ics.as_str().is_some_and(|t| t.contains("RRULE:FREQ=WEEKLY")), "{ics}");
 
+    // One date of the series, by keyboard: Bob can't come on the second date, the count of
+    // that date alone goes down (here and on Alice's node), then he says he'll come after all.
+    let id = gathering.trim_start_matches("/posts/").to_string();
+    assert!(text_of(&bob, "#date-2030-01-10").await.contains("1 person coming (room for 8)"));
+    goto(&bob, &format!("{base_b}{gathering}")).await;
+    tab_to(&bob, "I can't come on Thursday 10 January 2030", 60).await;
+    press(&bob, Key::Enter).await;
+    wait_for_text(&bob, ".flash", "Alice will see that you can't come on Thursday 10 January 2030", false, PAGE).await;
+    assert!(text_of(&bob, "#date-2030-01-10").await.contains("Nobody has said they are coming yet"));
+    assert!(text_of(&bob, "#date-2030-01-17").await.contains("1 person coming (room for 8)"));
+    assert!(text_of(&bob, "#coming").await.contains("Who's coming on Thursday 3 January 2030\n1 person coming"));
+    axe(&bob, tools, "a repeating gathering with one date declined").await;
+    screenshot(&bob, "gathering-dates.png").await;
+    wait_until("Alice's node counts nobody on the second date", PROPAGATION, || {
+        let dates = world.json(&a, &["show", &id])["dates"].clone();
+        dates[1]["date"] == "2030-01-10" && dates[1]["coming"] == json!([]) && dates[2]["coming"][0]["name"] == "Bob"
+    });
+    tab_to(&bob, "I'll come on Thursday 10 January 2030", 10).await;
+    press(&bob, Key::Enter).await;
+    wait_for_text(&bob, ".flash", "Alice will see that you are coming on Thursday 10 January 2030", false, PAGE).await;
+    assert!(text_of(&bob, "#date-2030-01-10").await.contains("1 person coming (room for 8)"));
+
     // Alice's "For you" count goes up on the page she has open; her inbox says Bob is coming.
     goto(&alice, &format!("{base_a}/")).await;
     wait_for_text(&alice, "#inbox-count", "For you (1 new)", false, PROPAGATION).await;
