@@ -1,7 +1,8 @@
 //! The inbox ("for you"): what needs this node's member, worked out on demand from what the
 //! node holds — replies to their posts, answers to their gatherings, hours received,
 //! newcomers waiting for a vouch, gatherings they are coming to soon, their posts about to
-//! leave the board, requests they might help with — and which of those they have read
+//! leave the board, requests they might help with, the organisers' current announcements
+//! (first, until they end) — and which of those they have read
 //! (local to this node, in the store's `meta` tree; never signed or sent).
 
 use std::collections::BTreeSet;
@@ -169,6 +170,7 @@ pub fn items(replica: &Replica, now: u64) -> Result<Vec<InboxItem>, StoreError> 
         }
     }
 
+    out.extend(announcements(replica, community, me, now));
     out.extend(soon(replica, community, me, now)?);
     out.extend(quiet(replica, community, me, now)?);
     out.extend(matches(replica, community, me, now)?);
@@ -177,8 +179,34 @@ pub fn items(replica: &Replica, now: u64) -> Result<Vec<InboxItem>, StoreError> 
     for entry in &mut out {
         entry.read = read.contains(&entry.id);
     }
-    out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.id.cmp(&b.id)));
+    // The organisers' notices head the inbox while they last, as they head the board.
+    let notice = |i: &InboxItem| i.kind != ANNOUNCEMENT;
+    out.sort_by(|a, b| notice(a).cmp(&notice(b)).then(b.at_ms.cmp(&a.at_ms)).then_with(|| a.id.cmp(&b.id)));
     Ok(out)
+}
+
+/// The kind of an organiser's notice.
+const ANNOUNCEMENT: &str = "announcement";
+
+/// The announcements shown now, as the board heads with them (not this member's own).
+fn announcements(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Vec<InboxItem> {
+    let mine = me.to_string();
+    let mut out = Vec::new();
+    for notice in crate::api::announce::current(replica, community, now) {
+        if notice.author == mine {
+            continue;
+        }
+        let text = if notice.text.trim().is_empty() {
+            format!("{} announced: {}", notice.author_name, notice.title)
+        } else {
+            format!("{} announced: {} — {}", notice.author_name, notice.title, notice.text)
+        };
+        let mut entry = item(notice.id, ANNOUNCEMENT, notice.created_at_ms, text);
+        entry.member_id = Some(notice.author);
+        entry.name = Some(notice.author_name);
+        out.push(entry);
+    }
+    out
 }
 
 /// Members who asked to be checked on, named this member a buddy (or any, for an

@@ -28,6 +28,7 @@ fn kind_words(kind: &str) -> &'static str {
         "expiring" => "Still needed?",
         "match" => "You might help",
         "checkin_alert" => "Someone has gone quiet",
+        "announcement" => "A notice from the organisers",
         _ => "For you",
     }
 }
