@@ -955,7 +955,7 @@ async fn inbox(
 ) -> Result<Json<Vec<InboxItem>>, ApiError> {
     let replica = state.node.replica();
     community(&replica)?;
-    let mut items = crate::inbox::items(&replica, now_ms())?;
+    let mut items = crate::inbox::items(&replica, &state.node.inbox, now_ms())?;
     if !query.all {
         items.retain(|i| !i.read);
     }
@@ -966,10 +966,10 @@ async fn inbox(
 async fn inbox_read(State(state): State<ApiState>, Input(new): Input<NewRead>) -> Result<Json<Created>, ApiError> {
     let replica = state.node.replica();
     let ids: Vec<String> = if new.all {
-        crate::inbox::items(&replica, now_ms())?.into_iter().map(|i| i.id).collect()
+        crate::inbox::items(&replica, &state.node.inbox, now_ms())?.into_iter().map(|i| i.id).collect()
     } else {
         let known: std::collections::BTreeSet<String> =
-            crate::inbox::items(&replica, now_ms())?.into_iter().map(|i| i.id).collect();
+            crate::inbox::items(&replica, &state.node.inbox, now_ms())?.into_iter().map(|i| i.id).collect();
         for id in &new.ids {
             if !known.contains(id) {
                 return Err(ApiError::NotFound(format!("there is no item {id} in the inbox")));

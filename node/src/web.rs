@@ -407,7 +407,8 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         waiting,
         member: member.is_some_and(|m| m.admitted),
         organiser: member.is_some_and(|m| m.organiser),
-        unread: crate::inbox::items(&replica, now_ms()).map_or(0, |items| items.iter().filter(|i| !i.read).count()),
+        unread: crate::inbox::items(&replica, &state.node.inbox, now_ms())
+            .map_or(0, |items| items.iter().filter(|i| !i.read).count()),
     }
 }
 
