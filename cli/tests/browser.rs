@@ -127,12 +127,20 @@ impl Drop for Driver {
 
 /// A headless chromium with its own profile folder.
 async fn browser(driver: &Driver, tools: &Tools, profile: &Path, javascript: bool) -> Client {
+    browser_with(driver, tools, profile, javascript, false).await
+}
+
+/// A headless chromium whose sites may show notifications when the page asks (as a member who
+/// once answered "Allow" has it), or not.
+async fn browser_with(driver: &Driver, tools: &Tools, profile: &Path, javascript: bool, notify: bool) -> Client {
     let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_string()).collect();
     args.push(format!("--user-data-dir={}", profile.display()));
     args.push("--window-size=1024,1300".to_string());
     let mut options = json!({ "binary": tools.chromium.display().to_string(), "args": args });
     if !javascript {
         options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+    } else if notify {
+        options["prefs"] = json!({ "profile.default_content_setting_values.notifications": 1 });
     }
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("browserName".into(), json!("chrome"));
@@ -797,8 +805,9 @@ async fn organiser_report(tools: &Tools) {
     let _ = bob.close().await;
 }
 
-/// Issue 14 in the page: a gathering started from its form, "I'll come" by keyboard, the
-/// author's "For you" page with its live count, a request heading the board of the neighbour
+/// Issue 14 in the page: a gathering started from its form, "I'll come" by keyboard (to the
+/// series, then not to one date and to it again), the author's "For you" page with its live
+/// count and browser notifications (none by default, one when turned on, none when stopped), a request heading the board of the neighbour
 /// whose skill it names and "Neighbours who offer this" on it, and check-ins turned on and
 /// answered with "I'm fine today". axe on every new page and state; phone width and 200% zoom.
 #[test]
@@ -807,6 +816,19 @@ fn neighbours_come_together_through_the_page() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     runtime.block_on(come_together(&tools));
+}
+
+/// Records the body of every notification the page shows (each still shown by the browser's own
+/// `Notification`) in `window.kithShown`.
+const COUNT_NOTIFICATIONS: &str = "var Real = window.Notification; window.kithShown = [];\n\
+    var Counted = function (title, options) { window.kithShown.push(options.body); return new Real(title, options); };\n\
+    Object.defineProperty(Counted, 'permission', { get: function () { return Real.permission; } });\n\
+    Counted.requestPermission = function () { return Real.requestPermission(); };\n\
+    window.Notification = Counted; return Real.permission;";
+
+async fn notifications_shown(client: &Client) -> Vec<String> {
+    let shown = must(client.execute("return window.kithShown;", vec![]).await, "read the notifications shown");
+    serde_json::from_value(shown).unwrap_or_default()
 }
 
 async fn come_together(tools: &Tools) {
@@ -827,7 +849,7 @@ async fn come_together(tools: &Tools) {
 
     let scratch = tempfile::tempdir().expect("a folder for browser profiles");
     let driver = Driver::start(tools, &scratch.path().join("chromedriver.log"));
-    let alice = browser(&driver, tools, &scratch.path().join("alice"), true).await;
+    let alice = browser_with(&driver, tools, &scratch.path().join("alice"), true, true).await;
     let link_a = login_link(&world, &a);
     let base_a = base_of(&link_a);
     goto(&alice, &link_a).await;
@@ -909,6 +931,29 @@ async fn come_together(tools: &Tools) {
     click_text(&alice, "Mark everything as seen").await;
     wait_for_text(&alice, "#inbox", "Nothing new", false, PAGE).await;
     assert_eq!(text_of(&alice, "#inbox-count").await, "For you");
+
+    // Browser notifications: off until Alice turns them on (her browser would allow them), on
+    // for the next new item, off again when she stops them.
+    let permission = must(alice.execute(COUNT_NOTIFICATIONS, vec![]).await, "count notifications");
+    assert_eq!(permission, json!("granted"));
+    world.kith(&b, &["reply", &id, "Shall I bring wool?"]).ok();
+    wait_for_text(&alice, "#inbox-count", "For you (1 new)", false, PROPAGATION).await;
+    assert_eq!(notifications_shown(&alice).await, Vec::<String>::new(), "off by default");
+    tab_to(&alice, "Show a notification when something new arrives", 40).await;
+    press(&alice, Key::Enter).await;
+    wait_for_text(&alice, "#notify-toggle", "Stop notifications on this computer", false, PAGE).await;
+    axe(&alice, tools, "the inbox with notifications on").await;
+    world.kith(&b, &["reply", &id, "And needles?"]).ok();
+    wait_for_text(&alice, "#inbox-count", "For you (2 new)", false, PROPAGATION).await;
+    assert_eq!(notifications_shown(&alice).await, vec!["For you (2 new)".to_string()]);
+    press(&alice, Key::Enter).await;
+    wait_for_text(&alice, "#notify-toggle", "Show a notification when something new arrives", false, PAGE).await;
+    world.kith(&b, &["reply", &id, "Never mind, I have some"]).ok();
+    wait_for_text(&alice, "#inbox-count", "For you (3 new)", false, PROPAGATION).await;
+    assert_eq!(notifications_shown(&alice).await, vec!["For you (2 new)".to_string()], "stopped");
+    goto(&alice, &format!("{base_a}/inbox")).await;
+    click_text(&alice, "Mark everything as seen").await;
+    wait_for_text(&alice, "#inbox", "Nothing new", false, PAGE).await;
 
     // Alice asks for help with shopping: it heads Bob's board, with the reason.
     world.kith(&a, &["request", "Help with the weekly shop", "--category", "shopping"]).ok();
