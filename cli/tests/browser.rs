@@ -775,6 +775,33 @@ async fn organiser_report(tools: &Tools) {
     axe(&alice, tools, "the organisers' report").await;
     screenshot(&alice, "report.png").await;
 
+    // A second notice, from the organisers' form: it heads the board, and Bob's "For you".
+    tab_to(&alice, "Post a notice to everyone", 30).await;
+    press(&alice, Key::Enter).await;
+    wait_for_text(&alice, "h1", "A notice to everyone", false, PAGE).await;
+    axe(&alice, tools, "the notice form").await;
+    click_text(&alice, "Post the notice").await;
+    wait_for_text(&alice, "#problems", "Please write a few words for the title", false, PAGE).await;
+    axe(&alice, tools, "the notice form with a problem").await;
+    type_into(&alice, "#f-title", "Soup on Friday").await;
+    type_into(&alice, "#f-text", "Bring a bowl.").await;
+    must(
+        alice.execute("document.getElementById('f-until').value = '2030-01-01'; return true;", vec![]).await,
+        "set the last day",
+    );
+    screenshot(&alice, "announce.png").await;
+    click_text(&alice, "Post the notice").await;
+    wait_for_text(&alice, ".announcements", "Soup on Friday", false, PAGE).await;
+    assert!(text_of(&alice, ".announcements").await.contains("Bring a bowl."));
+    wait_until("Bob's inbox has the notice", PROPAGATION, || {
+        world.json(&b, &["inbox"]).as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|i| i["kind"] == "announcement" && i["text"] == "Alice announced: Soup on Friday — Bring a bowl.")
+        })
+    });
+    goto(&alice, &format!("{}/report", base_of(&login_link(&world, &a)))).await;
+
     // Another period, chosen with the keyboard-usable form.
     goto(&alice, &format!("{}/report?period=all", base_of(&login_link(&world, &a)))).await;
     let all = page_text(&alice).await;
@@ -801,6 +828,9 @@ async fn organiser_report(tools: &Tools) {
     let bob = browser(&driver, tools, &scratch.path().join("bob"), true).await;
     goto(&bob, &login_link(&world, &b)).await;
     assert!(!text_of(&bob, "nav").await.contains("How we're doing"));
+    goto(&bob, &format!("{}/announce", base_of(&login_link(&world, &b)))).await;
+    assert!(text_of(&bob, "main").await.contains("Only organisers can post a notice to everyone"));
+    assert!(bob.find(Locator::Css("#f-title")).await.is_err(), "no form for Bob");
     let _ = alice.close().await;
     let _ = bob.close().await;
 }

@@ -8,8 +8,9 @@
 //! Every request must name this computer in `Host`; every POST must come from this page
 //! (`Origin`) and carry the session's CSRF token. Pages: the board ([`posts`]), time-bank
 //! hours ([`hours`]), neighbours, profiles, join requests and the connection ([`people`]),
-//! the organisers' "How we're doing" ([`report`]).
+//! the organisers' "How we're doing" ([`report`]) and their notice to everyone ([`announce`]).
 
+mod announce;
 mod devices;
 mod foryou;
 mod gate;
@@ -102,6 +103,7 @@ pub fn router_with_lan(node: NodeHandle, gate: Gate, lan: Option<Gate>, api: Rou
         .route("/profile", get(people::edit_form).post(people::save))
         .route("/connection", get(people::connection))
         .route("/report", get(report::show))
+        .route("/announce", get(announce::form).post(announce::post))
         .route("/board/print", get(print::board))
         .route("/print.css", get(print::stylesheet))
         .route("/devices", get(devices::list))
