@@ -358,6 +358,15 @@ fn print_post(out: &mut String, p: &PostDetail, now: u64) {
         } else {
             say!(out, "coming{on}: {} ({}{room})", names.join(", "), names.len());
         }
+        for date in f.dates.iter().skip(1) {
+            let names: Vec<&str> = date.coming.iter().map(|c| c.name.as_str()).collect();
+            let full = if date.full { ", full" } else { "" };
+            if names.is_empty() {
+                say!(out, "  then on {}: nobody yet", date.date);
+            } else {
+                say!(out, "  then on {}: {} ({}{full})", date.date, names.join(", "), names.len());
+            }
+        }
     }
     say!(out, "id: {}", f.id);
     if !f.details.is_empty() {

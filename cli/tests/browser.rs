@@ -127,12 +127,20 @@ impl Drop for Driver {
 
 /// A headless chromium with its own profile folder.
 async fn browser(driver: &Driver, tools: &Tools, profile: &Path, javascript: bool) -> Client {
+    browser_with(driver, tools, profile, javascript, false).await
+}
+
+/// A headless chromium whose sites may show notifications when the page asks (as a member who
+/// once answered "Allow" has it), or not.
+async fn browser_with(driver: &Driver, tools: &Tools, profile: &Path, javascript: bool, notify: bool) -> Client {
     let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_string()).collect();
     args.push(format!("--user-data-dir={}", profile.display()));
     args.push("--window-size=1024,1300".to_string());
     let mut options = json!({ "binary": tools.chromium.display().to_string(), "args": args });
     if !javascript {
         options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+    } else if notify {
+        options["prefs"] = json!({ "profile.default_content_setting_values.notifications": 1 });
     }
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("browserName".into(), json!("chrome"));
@@ -767,6 +775,33 @@ async fn organiser_report(tools: &Tools) {
     axe(&alice, tools, "the organisers' report").await;
     screenshot(&alice, "report.png").await;
 
+    // A second notice, from the organisers' form: it heads the board, and Bob's "For you".
+    tab_to(&alice, "Post a notice to everyone", 30).await;
+    press(&alice, Key::Enter).await;
+    wait_for_text(&alice, "h1", "A notice to everyone", false, PAGE).await;
+    axe(&alice, tools, "the notice form").await;
+    click_text(&alice, "Post the notice").await;
+    wait_for_text(&alice, "#problems", "Please write a few words for the title", false, PAGE).await;
+    axe(&alice, tools, "the notice form with a problem").await;
+    type_into(&alice, "#f-title", "Soup on Friday").await;
+    type_into(&alice, "#f-text", "Bring a bowl.").await;
+    must(
+        alice.execute("document.getElementById('f-until').value = '2030-01-01'; return true;", vec![]).await,
+        "set the last day",
+    );
+    screenshot(&alice, "announce.png").await;
+    click_text(&alice, "Post the notice").await;
+    wait_for_text(&alice, ".announcements", "Soup on Friday", false, PAGE).await;
+    assert!(text_of(&alice, ".announcements").await.contains("Bring a bowl."));
+    wait_until("Bob's inbox has the notice", PROPAGATION, || {
+        world.json(&b, &["inbox"]).as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|i| i["kind"] == "announcement" && i["text"] == "Alice announced: Soup on Friday — Bring a bowl.")
+        })
+    });
+    goto(&alice, &format!("{}/report", base_of(&login_link(&world, &a)))).await;
+
     // Another period, chosen with the keyboard-usable form.
     goto(&alice, &format!("{}/report?period=all", base_of(&login_link(&world, &a)))).await;
     let all = page_text(&alice).await;
@@ -793,12 +828,16 @@ async fn organiser_report(tools: &Tools) {
     let bob = browser(&driver, tools, &scratch.path().join("bob"), true).await;
     goto(&bob, &login_link(&world, &b)).await;
     assert!(!text_of(&bob, "nav").await.contains("How we're doing"));
+    goto(&bob, &format!("{}/announce", base_of(&login_link(&world, &b)))).await;
+    assert!(text_of(&bob, "main").await.contains("Only organisers can post a notice to everyone"));
+    assert!(bob.find(Locator::Css("#f-title")).await.is_err(), "no form for Bob");
     let _ = alice.close().await;
     let _ = bob.close().await;
 }
 
-/// Issue 14 in the page: a gathering started from its form, "I'll come" by keyboard, the
-/// author's "For you" page with its live count, a request heading the board of the neighbour
+/// Issue 14 in the page: a gathering started from its form, "I'll come" by keyboard (to the
+/// series, then not to one date and to it again), the author's "For you" page with its live
+/// count and browser notifications (none by default, one when turned on, none when stopped), a request heading the board of the neighbour
 /// whose skill it names and "Neighbours who offer this" on it, and check-ins turned on and
 /// answered with "I'm fine today". axe on every new page and state; phone width and 200% zoom.
 #[test]
@@ -807,6 +846,19 @@ fn neighbours_come_together_through_the_page() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     runtime.block_on(come_together(&tools));
+}
+
+/// Records the body of every notification the page shows (each still shown by the browser's own
+/// `Notification`) in `window.kithShown`.
+const COUNT_NOTIFICATIONS: &str = "var Real = window.Notification; window.kithShown = [];\n\
+    var Counted = function (title, options) { window.kithShown.push(options.body); return new Real(title, options); };\n\
+    Object.defineProperty(Counted, 'permission', { get: function () { return Real.permission; } });\n\
+    Counted.requestPermission = function () { return Real.requestPermission(); };\n\
+    window.Notification = Counted; return Real.permission;";
+
+async fn notifications_shown(client: &Client) -> Vec<String> {
+    let shown = must(client.execute("return window.kithShown;", vec![]).await, "read the notifications shown");
+    serde_json::from_value(shown).unwrap_or_default()
 }
 
 async fn come_together(tools: &Tools) {
@@ -827,7 +879,7 @@ async fn come_together(tools: &Tools) {
 
     let scratch = tempfile::tempdir().expect("a folder for browser profiles");
     let driver = Driver::start(tools, &scratch.path().join("chromedriver.log"));
-    let alice = browser(&driver, tools, &scratch.path().join("alice"), true).await;
+    let alice = browser_with(&driver, tools, &scratch.path().join("alice"), true, true).await;
     let link_a = login_link(&world, &a);
     let base_a = base_of(&link_a);
     goto(&alice, &link_a).await;
@@ -877,6 +929,28 @@ async fn come_together(tools: &Tools) {
     );
     assert!(ics.as_str().is_some_and(|t| t.contains("RRULE:FREQ=WEEKLY")), "{ics}");
 
+    // One date of the series, by keyboard: Bob can't come on the second date, the count of
+    // that date alone goes down (here and on Alice's node), then he says he'll come after all.
+    let id = gathering.trim_start_matches("/posts/").to_string();
+    assert!(text_of(&bob, "#date-2030-01-10").await.contains("1 person coming (room for 8)"));
+    goto(&bob, &format!("{base_b}{gathering}")).await;
+    tab_to(&bob, "I can't come on Thursday 10 January 2030", 60).await;
+    press(&bob, Key::Enter).await;
+    wait_for_text(&bob, ".flash", "Alice will see that you can't come on Thursday 10 January 2030", false, PAGE).await;
+    assert!(text_of(&bob, "#date-2030-01-10").await.contains("Nobody has said they are coming yet"));
+    assert!(text_of(&bob, "#date-2030-01-17").await.contains("1 person coming (room for 8)"));
+    assert!(text_of(&bob, "#coming").await.contains("Who's coming on Thursday 3 January 2030\n1 person coming"));
+    axe(&bob, tools, "a repeating gathering with one date declined").await;
+    screenshot(&bob, "gathering-dates.png").await;
+    wait_until("Alice's node counts nobody on the second date", PROPAGATION, || {
+        let dates = world.json(&a, &["show", &id])["dates"].clone();
+        dates[1]["date"] == "2030-01-10" && dates[1]["coming"] == json!([]) && dates[2]["coming"][0]["name"] == "Bob"
+    });
+    tab_to(&bob, "I'll come on Thursday 10 January 2030", 10).await;
+    press(&bob, Key::Enter).await;
+    wait_for_text(&bob, ".flash", "Alice will see that you are coming on Thursday 10 January 2030", false, PAGE).await;
+    assert!(text_of(&bob, "#date-2030-01-10").await.contains("1 person coming (room for 8)"));
+
     // Alice's "For you" count goes up on the page she has open; her inbox says Bob is coming.
     goto(&alice, &format!("{base_a}/")).await;
     wait_for_text(&alice, "#inbox-count", "For you (1 new)", false, PROPAGATION).await;
@@ -887,6 +961,29 @@ async fn come_together(tools: &Tools) {
     click_text(&alice, "Mark everything as seen").await;
     wait_for_text(&alice, "#inbox", "Nothing new", false, PAGE).await;
     assert_eq!(text_of(&alice, "#inbox-count").await, "For you");
+
+    // Browser notifications: off until Alice turns them on (her browser would allow them), on
+    // for the next new item, off again when she stops them.
+    let permission = must(alice.execute(COUNT_NOTIFICATIONS, vec![]).await, "count notifications");
+    assert_eq!(permission, json!("granted"));
+    world.kith(&b, &["reply", &id, "Shall I bring wool?"]).ok();
+    wait_for_text(&alice, "#inbox-count", "For you (1 new)", false, PROPAGATION).await;
+    assert_eq!(notifications_shown(&alice).await, Vec::<String>::new(), "off by default");
+    tab_to(&alice, "Show a notification when something new arrives", 40).await;
+    press(&alice, Key::Enter).await;
+    wait_for_text(&alice, "#notify-toggle", "Stop notifications on this computer", false, PAGE).await;
+    axe(&alice, tools, "the inbox with notifications on").await;
+    world.kith(&b, &["reply", &id, "And needles?"]).ok();
+    wait_for_text(&alice, "#inbox-count", "For you (2 new)", false, PROPAGATION).await;
+    assert_eq!(notifications_shown(&alice).await, vec!["For you (2 new)".to_string()]);
+    press(&alice, Key::Enter).await;
+    wait_for_text(&alice, "#notify-toggle", "Show a notification when something new arrives", false, PAGE).await;
+    world.kith(&b, &["reply", &id, "Never mind, I have some"]).ok();
+    wait_for_text(&alice, "#inbox-count", "For you (3 new)", false, PROPAGATION).await;
+    assert_eq!(notifications_shown(&alice).await, vec!["For you (2 new)".to_string()], "stopped");
+    goto(&alice, &format!("{base_a}/inbox")).await;
+    click_text(&alice, "Mark everything as seen").await;
+    wait_for_text(&alice, "#inbox", "Nothing new", false, PAGE).await;
 
     // Alice asks for help with shopping: it heads Bob's board, with the reason.
     world.kith(&a, &["request", "Help with the weekly shop", "--category", "shopping"]).ok();

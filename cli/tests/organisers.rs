@@ -169,6 +169,21 @@ fn only_an_organisers_announcement_reaches_the_board() {
             list.as_array().is_some_and(|l| l.iter().any(|n| n["id"] == id.as_str() && n["author_name"] == "Ada"))
         })
     });
+
+    // It is in Bob's inbox too, heading it even above the hours Ada gives him after it.
+    world.kith(&a, &["pay", "Bob", "30m", "--memo", "for the lift"]).ok();
+    wait_until("Bob's inbox has the hours", PROPAGATION, || {
+        array(&world.json(&b, &["inbox"])).iter().any(|i| i["kind"] == "hours")
+    });
+    let inbox = world.json(&b, &["inbox"]);
+    assert_eq!(array(&inbox).len(), 2, "{inbox}");
+    let first = &array(&inbox)[0];
+    assert_eq!(first["kind"], "announcement", "{inbox}");
+    assert_eq!(first["id"], id.as_str());
+    assert_eq!(first["member_id"], world.json(&a, &["status"])["member_id"]);
+    assert_eq!(text(&first["text"]), "Ada announced: Hall closed on Monday — Soup moves to the library.");
+    let human = world.kith(&b, &["inbox"]).ok().to_string();
+    assert!(human.contains("Hall closed on Monday"), "{human}");
 }
 
 /// The short code printed beside `title` on a printed board.

@@ -383,22 +383,34 @@ fn gathering_fields(
     fields.until = schedule.until.map(crate::when::day_text);
     fields.capacity = schedule.capacity;
     fields.next_date = schedule.repeat.map(|_| crate::when::day_text(day));
-    let date = schedule.repeat.map(|_| day);
-    if let Some(attendance) = community.attendance(hash) {
-        for (member, answers) in attendance {
-            let shown = community.member(member).is_none_or(|m| m.suspended.is_none());
-            let coming = match date {
-                Some(day) => answers.coming_on(Some(day)),
-                None => answers.coming_on(None),
-            };
-            if shown && coming {
-                fields.coming.push(Coming { member_id: member.to_string(), name: name_of(community, member) });
-            }
+    fields.coming = coming_on(community, hash, schedule.repeat.map(|_| day));
+    let full = |coming: &[Coming]| schedule.capacity.is_some_and(|c| coming.len() >= c as usize);
+    fields.full = full(&fields.coming);
+    if schedule.repeat.is_some() {
+        for day in crate::when::coming_days(&schedule, now, wire::DATES_SHOWN) {
+            let coming = coming_on(community, hash, Some(day));
+            fields.dates.push(wire::DateComing {
+                date: crate::when::day_text(day),
+                in_words: crate::when::day_in_words(day),
+                full: full(&coming),
+                coming,
+            });
         }
     }
-    fields.coming.sort_by_key(|c| c.name.to_lowercase());
-    fields.full = schedule.capacity.is_some_and(|c| fields.coming.len() >= c as usize);
     fields
+}
+
+/// Who (not suspended) is coming to a gathering on a date, or to it at all (`None`), by name.
+fn coming_on(community: &Community, hash: &EntryHash, date: Option<u32>) -> Vec<Coming> {
+    let mut out = Vec::new();
+    for (member, answers) in community.attendance(hash).into_iter().flatten() {
+        let shown = community.member(member).is_none_or(|m| m.suspended.is_none());
+        if shown && answers.coming_on(date) {
+            out.push(Coming { member_id: member.to_string(), name: name_of(community, member) });
+        }
+    }
+    out.sort_by_key(|c| c.name.to_lowercase());
+    out
 }
 
 pub(crate) fn post_detail(
@@ -943,7 +955,7 @@ async fn inbox(
 ) -> Result<Json<Vec<InboxItem>>, ApiError> {
     let replica = state.node.replica();
     community(&replica)?;
-    let mut items = crate::inbox::items(&replica, now_ms())?;
+    let mut items = crate::inbox::items(&replica, &state.node.inbox, now_ms())?;
     if !query.all {
         items.retain(|i| !i.read);
     }
@@ -954,10 +966,10 @@ async fn inbox(
 async fn inbox_read(State(state): State<ApiState>, Input(new): Input<NewRead>) -> Result<Json<Created>, ApiError> {
     let replica = state.node.replica();
     let ids: Vec<String> = if new.all {
-        crate::inbox::items(&replica, now_ms())?.into_iter().map(|i| i.id).collect()
+        crate::inbox::items(&replica, &state.node.inbox, now_ms())?.into_iter().map(|i| i.id).collect()
     } else {
         let known: std::collections::BTreeSet<String> =
-            crate::inbox::items(&replica, now_ms())?.into_iter().map(|i| i.id).collect();
+            crate::inbox::items(&replica, &state.node.inbox, now_ms())?.into_iter().map(|i| i.id).collect();
         for id in &new.ids {
             if !known.contains(id) {
                 return Err(ApiError::NotFound(format!("there is no item {id} in the inbox")));

@@ -1,10 +1,17 @@
 //! The inbox ("for you"): what needs this node's member, worked out on demand from what the
 //! node holds — replies to their posts, answers to their gatherings, hours received,
 //! newcomers waiting for a vouch, gatherings they are coming to soon, their posts about to
-//! leave the board, requests they might help with — and which of those they have read
+//! leave the board, requests they might help with, the organisers' current announcements
+//! (first, until they end) — and which of those they have read
 //! (local to this node, in the store's `meta` tree; never signed or sent).
+//!
+//! Every page load asks for the unread count, so the items are kept ([`Cache`]) and worked out
+//! again only when what they are made of may have changed: another member, another applied
+//! entry, fork proof or log head, or another minute (items about expiry, "tomorrow" and quiet
+//! days follow the clock). Read marks are applied to the kept items at each call.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use kith_protocol::matching::{self, Need, Offer};
 use kith_protocol::{Community, EntryHash, MemberId, PostKind, Status};
@@ -61,9 +68,49 @@ pub fn mark_read(replica: &Replica, ids: &[String]) -> Result<(), StoreError> {
     replica.store().meta_put(READ_KEY, read.join("\n").as_bytes())
 }
 
-/// Everything for this node's member, newest first, each marked read or not.
-pub fn items(replica: &Replica, now: u64) -> Result<Vec<InboxItem>, StoreError> {
+/// The inbox's items as last worked out, and what they were worked out from.
+#[derive(Debug, Default)]
+pub struct Cache(Mutex<Option<([u8; 32], Vec<InboxItem>)>>);
+
+/// What the items are made of: the member, the minute, and the community's applied entries
+/// (their count, the fork proofs and every log's head).
+fn cache_key(replica: &Replica, community: &Community, now: u64) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&replica.me().0);
+    hasher.update(&(now / 60_000).to_le_bytes());
+    hasher.update(&(community.entry_count() as u64).to_le_bytes());
+    hasher.update(&(community.forks().count() as u64).to_le_bytes());
+    for (member, head) in community.heads() {
+        hasher.update(&member.0);
+        hasher.update(&head.hash.0);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// Everything for this node's member, newest first (the organisers' notices first), each
+/// marked read or not; worked out again only when [`cache_key`] changed.
+pub fn items(replica: &Replica, cache: &Cache, now: u64) -> Result<Vec<InboxItem>, StoreError> {
     let Some(community) = replica.community() else { return Ok(Vec::new()) };
+    let key = cache_key(replica, community, now);
+    let mut kept = cache.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut out = match kept.as_ref() {
+        Some((k, items)) if *k == key => items.clone(),
+        _ => {
+            let items = compute(replica, community, now)?;
+            *kept = Some((key, items.clone()));
+            items
+        }
+    };
+    drop(kept);
+    let read: BTreeSet<String> = read_ids(replica)?.into_iter().collect();
+    for entry in &mut out {
+        entry.read = read.contains(&entry.id);
+    }
+    Ok(out)
+}
+
+/// The items, worked out from what the node holds (all unread).
+fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<InboxItem>, StoreError> {
     let me = replica.me();
     let mut out = Vec::new();
     let name = |id: &MemberId| crate::api::name_of(community, id);
@@ -169,16 +216,38 @@ pub fn items(replica: &Replica, now: u64) -> Result<Vec<InboxItem>, StoreError> 
         }
     }
 
+    out.extend(announcements(replica, community, me, now));
     out.extend(soon(replica, community, me, now)?);
     out.extend(quiet(replica, community, me, now)?);
     out.extend(matches(replica, community, me, now)?);
-
-    let read: BTreeSet<String> = read_ids(replica)?.into_iter().collect();
-    for entry in &mut out {
-        entry.read = read.contains(&entry.id);
-    }
-    out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.id.cmp(&b.id)));
+    // The organisers' notices head the inbox while they last, as they head the board.
+    let notice = |i: &InboxItem| i.kind != ANNOUNCEMENT;
+    out.sort_by(|a, b| notice(a).cmp(&notice(b)).then(b.at_ms.cmp(&a.at_ms)).then_with(|| a.id.cmp(&b.id)));
     Ok(out)
+}
+
+/// The kind of an organiser's notice.
+const ANNOUNCEMENT: &str = "announcement";
+
+/// The announcements shown now, as the board heads with them (not this member's own).
+fn announcements(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Vec<InboxItem> {
+    let mine = me.to_string();
+    let mut out = Vec::new();
+    for notice in crate::api::announce::current(replica, community, now) {
+        if notice.author == mine {
+            continue;
+        }
+        let text = if notice.text.trim().is_empty() {
+            format!("{} announced: {}", notice.author_name, notice.title)
+        } else {
+            format!("{} announced: {} — {}", notice.author_name, notice.title, notice.text)
+        };
+        let mut entry = item(notice.id, ANNOUNCEMENT, notice.created_at_ms, text);
+        entry.member_id = Some(notice.author);
+        entry.name = Some(notice.author_name);
+        out.push(entry);
+    }
+    out
 }
 
 /// Members who asked to be checked on, named this member a buddy (or any, for an
@@ -331,4 +400,51 @@ pub fn helpers_for(
     }
     out.sort_by_key(|(_, name, _)| name.to_lowercase());
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use kith_protocol::{Body, Keypair, PostKind, Rules};
+
+    use super::*;
+    use crate::store::Store;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    /// The kept items are worked out again after a new entry, and as the clock moves on.
+    #[test]
+    fn the_kept_inbox_follows_new_entries_and_the_clock() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::open(dir.path(), 1024 * 1024).unwrap();
+        let mut replica = Replica::open(store, Keypair::from_secret_bytes([5; 32]), None, NOW).unwrap();
+        replica.found("Elm Street", "", Rules::default(), NOW).unwrap();
+        let cache = Cache::default();
+        assert_eq!(items(&replica, &cache, NOW).unwrap(), vec![]);
+        let request = |title: &str, expires_at: u64| Body::Post {
+            kind: PostKind::Request,
+            title: title.into(),
+            details: String::new(),
+            category: String::new(),
+            when: String::new(),
+            place: String::new(),
+            expires_at: Some(expires_at),
+            schedule: None,
+        };
+        let kinds = |found: &[InboxItem]| found.iter().map(|i| i.kind.clone()).collect::<Vec<_>>();
+        // Within the same minute: only the new entry can make the item appear.
+        replica.publish(request("A lift", NOW + 2 * DAY_MS), NOW + 1).unwrap();
+        assert_eq!(kinds(&items(&replica, &cache, NOW + 2).unwrap()), vec!["expiring"]);
+        // No new entry: only the clock moving on makes the second one appear.
+        let expires = NOW + 4 * DAY_MS;
+        replica.publish(request("Soup", expires), NOW + 3).unwrap();
+        assert_eq!(items(&replica, &cache, NOW + 4).unwrap().len(), 1, "four days left: not yet");
+        let later = expires - EXPIRY_WARNING_MS + 1;
+        let found = items(&replica, &cache, later).unwrap();
+        assert_eq!(kinds(&found), vec!["expiring", "expiring"]);
+        // Read marks apply to the kept items too.
+        mark_read(&replica, &[found[0].id.clone()]).unwrap();
+        assert!(items(&replica, &cache, later).unwrap()[0].read);
+    }
 }

@@ -86,6 +86,7 @@ pub struct Node {
     lan: bool,
     counters: Arc<network::NetworkCounters>,
     hub: bool,
+    inbox: Arc<crate::inbox::Cache>,
 }
 
 /// The shared parts of a node that API handlers hold.
@@ -101,6 +102,8 @@ pub struct NodeHandle {
     pub hub: bool,
     /// The network loop's counters (the catch-up's expected count among them).
     pub counters: Arc<network::NetworkCounters>,
+    /// The inbox as last worked out.
+    pub inbox: Arc<crate::inbox::Cache>,
 }
 
 impl NodeHandle {
@@ -265,6 +268,7 @@ impl Node {
             lan: config.lan.is_some() && config.api.is_some(),
             counters,
             hub: config.network.hub,
+            inbox: Arc::default(),
         };
         if home_config.restored {
             node.tasks.spawn(forget_restore_once_caught_up(node.handle()));
@@ -287,6 +291,7 @@ impl Node {
             shutdown: self.shutdown.clone(),
             hub: self.hub,
             counters: self.counters.clone(),
+            inbox: self.inbox.clone(),
         }
     }
 
@@ -411,6 +416,7 @@ mod tests {
             shutdown: CancellationToken::new(),
             hub: false,
             counters: Arc::default(),
+            inbox: Arc::default(),
         };
         // One runtime thread: the flush can only be let go by the second task if the publish
         // does not hold that thread while it waits.

@@ -8,8 +8,9 @@
 //! Every request must name this computer in `Host`; every POST must come from this page
 //! (`Origin`) and carry the session's CSRF token. Pages: the board ([`posts`]), time-bank
 //! hours ([`hours`]), neighbours, profiles, join requests and the connection ([`people`]),
-//! the organisers' "How we're doing" ([`report`]).
+//! the organisers' "How we're doing" ([`report`]) and their notice to everyone ([`announce`]).
 
+mod announce;
 mod devices;
 mod foryou;
 mod gate;
@@ -102,6 +103,7 @@ pub fn router_with_lan(node: NodeHandle, gate: Gate, lan: Option<Gate>, api: Rou
         .route("/profile", get(people::edit_form).post(people::save))
         .route("/connection", get(people::connection))
         .route("/report", get(report::show))
+        .route("/announce", get(announce::form).post(announce::post))
         .route("/board/print", get(print::board))
         .route("/print.css", get(print::stylesheet))
         .route("/devices", get(devices::list))
@@ -407,7 +409,8 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         waiting,
         member: member.is_some_and(|m| m.admitted),
         organiser: member.is_some_and(|m| m.organiser),
-        unread: crate::inbox::items(&replica, now_ms()).map_or(0, |items| items.iter().filter(|i| !i.read).count()),
+        unread: crate::inbox::items(&replica, &state.node.inbox, now_ms())
+            .map_or(0, |items| items.iter().filter(|i| !i.read).count()),
     }
 }
 

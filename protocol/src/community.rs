@@ -1176,6 +1176,14 @@ impl Community {
     /// `me` a buddy, or all of them when `me` is an organiser. Suspended members are left out.
     pub fn quiet_members(&self, me: MemberId, now_ms: u64) -> Vec<(MemberId, u64)> {
         let organiser = self.members.get(&me).is_some_and(|m| m.organiser);
+        // The three latest heads: the latest of anyone but a given member and `me` is among
+        // them, so each member asking costs no pass over everyone (it was O(members²)).
+        let mut latest: Vec<(u64, MemberId)> = Vec::with_capacity(4);
+        for (id, head) in self.members.iter().filter_map(|(id, m)| m.head.map(|h| (*id, h))) {
+            latest.push((head.timestamp_ms, id));
+            latest.sort_unstable_by(|a, b| b.cmp(a));
+            latest.truncate(3);
+        }
         let mut out = Vec::new();
         for (id, member) in &self.members {
             let Some(wish) = &member.checkins else { continue };
@@ -1183,13 +1191,7 @@ impl Community {
             if *id == me || member.suspended.is_some() || !(organiser || wish.buddies.contains(&me)) {
                 continue;
             }
-            let others_latest = self
-                .members
-                .iter()
-                .filter(|(other, _)| *other != id && **other != me)
-                .filter_map(|(_, m)| m.head.map(|h| h.timestamp_ms))
-                .max()
-                .unwrap_or(0);
+            let others_latest = latest.iter().find(|(_, other)| other != id && *other != me).map_or(0, |(t, _)| *t);
             if let Some(days) = rules::quiet_days(wish.days, head.timestamp_ms, others_latest, now_ms) {
                 out.push((*id, days));
             }

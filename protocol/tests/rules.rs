@@ -1390,6 +1390,24 @@ fn quiet_time_is_what_others_entries_show() {
     assert_eq!(quiet_days(3, last, last + 30 * DAY, last + 2 * DAY), None);
 }
 
+/// The asker's own entries and the quiet member's never count as others' activity, however
+/// recent: Bob wrote ten days after Cat, but the latest anyone else wrote is four days after.
+#[test]
+fn quiet_time_ends_at_the_latest_entry_of_someone_else() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let mut cat = town.admit(3, "Cat");
+    let mut dan = town.admit(4, "Dan");
+    town.act(&mut cat, Body::CheckIns { days: Some(3), buddies: vec![bob.id(), dan.id()] });
+    dan.timestamp_ms = cat.timestamp_ms + 4 * DAY;
+    town.act(&mut dan, post("Soup on Sundays"));
+    bob.timestamp_ms = cat.timestamp_ms + 10 * DAY;
+    town.act(&mut bob, post("Spare seeds"));
+    let now = bob.timestamp_ms;
+    assert_eq!(town.community.quiet_members(bob.id(), now), vec![(cat.id(), 4)]);
+    assert_eq!(town.community.quiet_members(dan.id(), now), vec![(cat.id(), 10)], "Bob wrote, not Dan");
+}
+
 #[test]
 fn buddies_and_organisers_hear_when_a_member_goes_quiet() {
     let mut town = Town::new(rules());

@@ -105,6 +105,24 @@ pub struct PostFields {
     /// As many are coming as it has room for.
     #[serde(default)]
     pub full: bool,
+    /// A repeating gathering's coming dates (at most [`DATES_SHOWN`]), each with who is coming.
+    #[serde(default)]
+    pub dates: Vec<DateComing>,
+}
+
+/// How many coming dates of a repeating gathering are shown, each with who is coming.
+pub const DATES_SHOWN: usize = 6;
+
+/// One date of a repeating gathering and who is coming on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DateComing {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// "Thursday 10 January 2030".
+    pub in_words: String,
+    pub coming: Vec<Coming>,
+    /// As many are coming on that date as the gathering has room for.
+    pub full: bool,
 }
 
 /// One member coming to a gathering.

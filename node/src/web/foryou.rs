@@ -28,6 +28,7 @@ fn kind_words(kind: &str) -> &'static str {
         "expiring" => "Still needed?",
         "match" => "You might help",
         "checkin_alert" => "Someone has gone quiet",
+        "announcement" => "A notice from the organisers",
         _ => "For you",
     }
 }
@@ -38,7 +39,7 @@ pub async fn inbox(State(state): State<WebState>, Extension(session): Extension<
     let now = now_ms();
     let items = {
         let replica = state.node.replica();
-        crate::inbox::items(&replica, now).unwrap_or_default()
+        crate::inbox::items(&replica, &state.node.inbox, now).unwrap_or_default()
     };
     let mut main = String::from("<h1>For you</h1>");
     let unread = items.iter().filter(|i| !i.read).count();
@@ -119,8 +120,11 @@ at this address. Keep it to yourself.</p><p class=\"feed\"><code>{}/calendar/{}.
 /// `POST /inbox/read`: everything there is now counts as seen, on this computer.
 pub async fn mark_read(State(state): State<WebState>) -> Response {
     let replica = state.node.replica();
-    let ids: Vec<String> =
-        crate::inbox::items(&replica, now_ms()).unwrap_or_default().into_iter().map(|i| i.id).collect();
+    let ids: Vec<String> = crate::inbox::items(&replica, &state.node.inbox, now_ms())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
     if let Err(error) = crate::inbox::mark_read(&replica, &ids) {
         tracing::warn!(%error, "could not remember the inbox as read");
     }

@@ -385,13 +385,18 @@ fn repeat_words(post: &crate::api::wire::PostFields) -> String {
 
 /// "3 coming (room for 12)", "Full: 12 coming".
 fn coming_count(post: &crate::api::wire::PostFields) -> String {
-    let count = match post.coming.len() {
+    count_of_coming(post.coming.len(), post.capacity, post.full)
+}
+
+/// "2 people coming (room for 8)", "Full: 8 people coming".
+fn count_of_coming(coming: usize, capacity: Option<u32>, full: bool) -> String {
+    let count = match coming {
         0 => "Nobody has said they are coming yet".to_string(),
         1 => "1 person coming".to_string(),
         n => format!("{n} people coming"),
     };
-    match post.capacity {
-        Some(_) if post.full => format!("Full: {count}"),
+    match capacity {
+        Some(_) if full => format!("Full: {count}"),
         Some(room) => format!("{count} (room for {room})"),
         None => count,
     }
@@ -921,11 +926,60 @@ fn coming_section(post: &crate::api::wire::PostFields, me: &str, mine: bool, csr
             );
         }
     }
+    out.push_str(&dates_section(post, me, mine, csrf));
     let _ = write!(
         out,
         "<p><a href=\"/posts/{id}/calendar.ics\" download=\"gathering.ics\">Add it to my calendar</a> \
 <span class=\"hint\">(a file your calendar app opens)</span></p></section>"
     );
+    out
+}
+
+/// A repeating gathering's coming dates, each with how many are coming and, for others than
+/// its author, "I'll come on …" / "I can't come on …" for that date alone.
+fn dates_section(post: &crate::api::wire::PostFields, me: &str, mine: bool, csrf: &str) -> String {
+    let mut out = String::new();
+    if post.dates.is_empty() {
+        return out;
+    }
+    let id = esc(&post.id);
+    out.push_str("<h3 id=\"h-dates\">The next dates</h3><ul class=\"cards dates\" aria-labelledby=\"h-dates\">");
+    for date in &post.dates {
+        let day = esc(&date.in_words);
+        let _ = write!(
+            out,
+            "<li class=\"card\" id=\"date-{}\"><p><strong>{day}</strong>: {}</p>",
+            esc(&date.date),
+            esc(&count_of_coming(date.coming.len(), post.capacity, date.full))
+        );
+        if !date.coming.is_empty() {
+            let names: Vec<String> =
+                date.coming.iter().map(|c| if c.member_id == me { "You".to_string() } else { esc(&c.name) }).collect();
+            let _ = write!(out, "<p>{}</p>", names.join(", "));
+        }
+        if !mine && post.status == "open" {
+            let coming = date.coming.iter().any(|c| c.member_id == me);
+            let button = if coming {
+                format!(
+                    "<button type=\"submit\" name=\"coming\" value=\"no\" class=\"button-secondary\">I can't come on {day}</button>"
+                )
+            } else if date.full {
+                String::new()
+            } else {
+                format!("<button type=\"submit\" name=\"coming\" value=\"yes\">I'll come on {day}</button>")
+            };
+            if !button.is_empty() {
+                let _ = write!(
+                    out,
+                    "<form method=\"post\" action=\"/posts/{id}/come\">{}<input type=\"hidden\" name=\"date\" value=\"{}\">{button}</form>",
+                    csrf_input(csrf),
+                    esc(&date.date)
+                );
+            }
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul>");
     out
 }
 
@@ -943,6 +997,12 @@ pub async fn show(
         Some(words.created.to_string())
     } else if query.replied.is_some() {
         Some(format!("Your reply is sent. {} will see it as soon as their Kith is connected.", detail.post.author_name))
+    } else if let Some(date) = query.coming.as_deref().and_then(|d| detail.post.dates.iter().find(|x| x.date == d)) {
+        Some(if date.coming.iter().any(|c| c.member_id == me) {
+            format!("{} will see that you are coming on {}.", detail.post.author_name, date.in_words)
+        } else {
+            format!("{} will see that you can't come on {}.", detail.post.author_name, date.in_words)
+        })
     } else if query.coming.is_some() {
         Some(if detail.post.coming.iter().any(|c| c.member_id == me) {
             format!("{} will see that you are coming.", detail.post.author_name)
@@ -1073,6 +1133,9 @@ async fn act_on_post(
 pub struct ComeForm {
     #[serde(default)]
     coming: String,
+    /// One date of a repeating gathering (`YYYY-MM-DD`); empty: every date.
+    #[serde(default)]
+    date: String,
 }
 
 /// `POST /posts/{post}/come`: "I'll come" or "I can't come after all".
@@ -1083,8 +1146,14 @@ pub async fn come(
     Form(form): Form<ComeForm>,
 ) -> Response {
     let coming = form.coming == "yes";
-    let body = |post| Body::Come { post, date: None, coming };
-    act_on_post(&state, &session, &post, body, "coming=1#coming", "This gathering cannot be answered.").await
+    // A date the page did not offer is refused by the protocol's rule like any other.
+    let date = crate::when::parse_day(form.date.trim()).ok();
+    let body = |post| Body::Come { post, date, coming };
+    let after = match date {
+        Some(day) => format!("coming={0}#date-{0}", crate::when::day_text(day)),
+        None => "coming=1#coming".to_string(),
+    };
+    act_on_post(&state, &session, &post, body, &after, "This gathering cannot be answered.").await
 }
 
 /// `POST /posts/{post}/renew`: another lifetime on the board.

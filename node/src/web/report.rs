@@ -63,6 +63,7 @@ pub async fn show(
     let _ = write!(
         main,
         "<h1>How we're doing</h1>\
+<p class=\"no-print\"><a href=\"/announce\">Post a notice to everyone</a></p>\
 <form method=\"get\" action=\"/report\" class=\"report-period\">{}<button type=\"submit\">Show</button></form>",
         html::select("period", "Which period", None, &options, chosen.0, &html::Problems::default())
     );

@@ -4,7 +4,10 @@
 //! `cargo run --release -p kith-tests --bin kith-bench -- <scenario> [--json] [--entries N]`
 //! Scenarios: `ingest`, `catch-up`, `propagation`, `memory`, `heads`, `all` (which runs those
 //! five), and `join [--runs R]`: a fresh node process joins a node process serving the history,
-//! R times, and the worst run is reported beside the median.
+//! R times, and the worst run is reported beside the median; `inbox [--members M]`: the founder's
+//! inbox of a community of M members (1,000 by default) who all asked to be checked on,
+//! worked out, then kept, beside the quiet members' pass done the old way (every member
+//! against everyone).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -630,6 +633,96 @@ fn scenario_heads() -> anyhow::Result<serde_json::Value> {
     Ok(result)
 }
 
+/// The founder's inbox over `total` entries of `members` members, every one of whom asked to be
+/// checked on (so the quiet members' pass meets each of them).
+fn scenario_inbox(total: usize, members: usize) -> anyhow::Result<serde_json::Value> {
+    use kith_protocol::{Body, Draft};
+    let history = generate(total.max(2 * members), members, 17)?;
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path(), kith_node::store::DEFAULT_CACHE_BYTES)?;
+    let now = u64::MAX / 4;
+    let mut replica = Replica::open(store, history.founder.clone(), Some(history.genesis.community()), now)?;
+    replica.adopt_genesis(&history.genesis)?;
+    for entry in &history.entries {
+        if !matches!(replica.receive_bytes(entry.bytes().to_vec(), now), Received::Applied(_)) {
+            bail!("an entry of the history was not applied");
+        }
+    }
+    let founder = history.founder.member_id();
+    for key in history.keys.iter().skip(1) {
+        let community = replica.community().context("a community")?;
+        let head = community.member(&key.member_id()).and_then(|m| m.head).context("a member's head")?;
+        let body = Body::CheckIns { days: Some(3), buddies: vec![founder] };
+        let draft = Draft {
+            community: Some(history.genesis.community()),
+            seq: head.seq + 1,
+            prev: Some(head.hash),
+            timestamp_ms: head.timestamp_ms + 1,
+            body,
+        };
+        if !matches!(replica.receive(Entry::sign(key, draft)?, now), Received::Applied(_)) {
+            bail!("a check-in wish was not applied");
+        }
+    }
+    // Ten days later one of them says "I'm fine today": everyone else has gone quiet.
+    let later = 10 * 24 * 3600 * 1000;
+    let fine = history.keys.get(1).context("a second member")?;
+    let head = replica.community().and_then(|c| c.member(&fine.member_id())).and_then(|m| m.head).context("a head")?;
+    let draft = Draft {
+        community: Some(history.genesis.community()),
+        seq: head.seq + 1,
+        prev: Some(head.hash),
+        timestamp_ms: head.timestamp_ms + later,
+        body: Body::CheckIn,
+    };
+    if !matches!(replica.receive(Entry::sign(fine, draft)?, now), Received::Applied(_)) {
+        bail!("a check-in was not applied");
+    }
+    let community = replica.community().context("a community")?;
+    let clock = community.heads().map(|(_, h)| h.timestamp_ms).max().unwrap_or(0) + 1;
+    let cache = kith_node::inbox::Cache::default();
+    let start = Instant::now();
+    let first = kith_node::inbox::items(&replica, &cache, clock)?;
+    let computed = start.elapsed();
+    let start = Instant::now();
+    let again = kith_node::inbox::items(&replica, &cache, clock)?;
+    let kept = start.elapsed();
+    let start = Instant::now();
+    let quiet = community.quiet_members(founder, clock).len();
+    let quiet_pass = start.elapsed();
+    // The old pass, as a reference: for each member who asked, the latest head of everyone else.
+    let start = Instant::now();
+    let mut old_quiet = 0;
+    for (id, member) in community.members() {
+        let (Some(wish), Some(head)) = (&member.checkins, member.head) else { continue };
+        let others = community
+            .members()
+            .filter(|(other, _)| *other != id && **other != founder)
+            .filter_map(|(_, m)| m.head.map(|h| h.timestamp_ms))
+            .max()
+            .unwrap_or(0);
+        if kith_protocol::rules::quiet_days(wish.days, head.timestamp_ms, others, clock).is_some() {
+            old_quiet += 1;
+        }
+    }
+    let old_pass = start.elapsed();
+    if first.len() != again.len() || quiet != old_quiet {
+        bail!("the kept inbox or the quiet pass differ from a fresh one");
+    }
+    let ms = |d: Duration| (d.as_secs_f64() * 10_000.0).round() / 10.0;
+    Ok(serde_json::json!({
+        "scenario": "inbox",
+        "members": members,
+        "entries": community.entry_count(),
+        "items": first.len(),
+        "quiet_members": quiet,
+        "inbox_worked_out_ms": ms(computed),
+        "inbox_kept_ms": ms(kept),
+        "quiet_pass_ms": ms(quiet_pass),
+        "quiet_pass_old_ms": ms(old_pass),
+    }))
+}
+
 fn print(result: &serde_json::Value, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(result)?);
@@ -668,7 +761,9 @@ fn main() -> anyhow::Result<()> {
         return serve_node(Path::new(home), args.get(2).map(String::as_str));
     }
     let Some(scenario) = args.iter().find(|a| !a.starts_with("--") && a.parse::<usize>().is_err()) else {
-        bail!("usage: kith-bench <ingest|catch-up|propagation|memory|heads|all> [--json] [--entries N] [--nodes K]");
+        bail!(
+            "usage: kith-bench <ingest|catch-up|propagation|memory|heads|join|inbox|all> [--json] [--entries N] [--nodes K]"
+        );
     };
     let nodes = match args.iter().position(|a| a == "--nodes") {
         Some(i) => args.get(i + 1).context("--nodes needs a number")?.parse().context("--nodes needs a number")?,
@@ -682,6 +777,10 @@ fn main() -> anyhow::Result<()> {
         Some(i) => args.get(i + 1).context("--runs needs a number")?.parse().context("--runs needs a number")?,
         None => 20,
     };
+    let members = match args.iter().position(|a| a == "--members") {
+        Some(i) => args.get(i + 1).context("--members needs a number")?.parse().context("--members needs a number")?,
+        None => 1_000,
+    };
     let scenarios: Vec<&str> = match scenario.as_str() {
         "all" => vec!["ingest", "catch-up", "propagation", "memory", "heads"],
         one => vec![one],
@@ -694,8 +793,11 @@ fn main() -> anyhow::Result<()> {
             "memory" => scenario_memory(entries)?,
             "heads" => scenario_heads()?,
             "join" => scenario_join(entries, runs)?,
+            "inbox" => scenario_inbox(entries.min(20_000), members)?,
             other => {
-                bail!("unknown scenario `{other}`; known: ingest, catch-up, propagation, memory, heads, join, all")
+                bail!(
+                    "unknown scenario `{other}`; known: ingest, catch-up, propagation, memory, heads, join, inbox, all"
+                )
             }
         };
         print(&result, json)?;
