@@ -688,9 +688,11 @@ impl<S: Storage> Engine<S> {
             }
             Standing::Outsider => self.hold(now_ms, peer),
             Standing::Suspended => {
-                tracing::info!(peer = %self.name(&peer), "a suspended member: disconnecting it");
+                // Held (no gossip either way) and cut off like a late outsider, but first told:
+                // until then it is answered the heads and ranges that bring it the `Suspend`
+                // entries against it (`answer_suspended`), so its node learns why.
+                tracing::info!(peer = %self.name(&peer), "a suspended member: telling it, then disconnecting it");
                 self.hold(now_ms, peer);
-                self.push(Output::Disconnect { peer, forget: true });
             }
         }
     }
@@ -954,12 +956,56 @@ impl<S: Storage> Engine<S> {
     fn on_request(&mut self, now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
         let response = match &request {
             SyncRequest::Hello { community, invite } => self.hello(now_ms, peer, community, invite),
+            _ if self.connected.contains(&peer) && self.standing(&peer) == Standing::Suspended => {
+                self.answer_suspended(&peer, &request)
+            }
             _ if !self.planted.serve_outsiders && !self.lets_in(&peer) => {
                 SyncResponse::Refused("not let in: a member, a hub, or a newcomer with an invite only".into())
             }
             _ => self.answer(&request),
         };
         self.push(Output::Respond { id, response });
+    }
+
+    /// What a suspended member is still answered before it is cut off: the heads of the logs
+    /// holding the suspensions in force against it, up to each suspension, and those ranges —
+    /// enough for its node to apply the `Suspend` entries and say so; nothing newer, nothing else.
+    fn answer_suspended(&self, peer: &Peer, request: &SyncRequest) -> SyncResponse {
+        let refused = || SyncResponse::Refused("suspended: only the suspension is served".into());
+        let replica = self.replica();
+        let (Some(community), Some(ours)) = (replica.community(), replica.community_id()) else { return refused() };
+        // Per organiser's log: how far to serve it (its latest suspension of this peer).
+        let mut upto: BTreeMap<MemberId, (u64, EntryHash)> = BTreeMap::new();
+        for s in community.suspensions_in_force(peer) {
+            let at = upto.entry(s.by).or_insert((s.seq, s.hash));
+            if s.seq > at.0 {
+                *at = (s.seq, s.hash);
+            }
+        }
+        match request {
+            SyncRequest::Heads { community } if community.as_slice() == ours.0.as_slice() => SyncResponse::Heads {
+                heads: upto
+                    .iter()
+                    .map(|(by, (seq, hash))| LogHead(by.0.to_vec(), *seq, hash.0[..sync::HEAD_HASH_PREFIX].to_vec()))
+                    .collect(),
+                forks: Vec::new(),
+            },
+            SyncRequest::Range { community, author, from_seq, limit } if community.as_slice() == ours.0.as_slice() => {
+                let Some(&(last, _)) =
+                    <[u8; 32]>::try_from(author.as_slice()).ok().and_then(|a| upto.get(&MemberId(a)))
+                else {
+                    return refused();
+                };
+                let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else { return refused() };
+                let room = last.saturating_add(1).saturating_sub(*from_seq);
+                let limit = u64::from((*limit).min(sync::PAGE_ENTRIES)).min(room) as usize;
+                match replica.store().range(&MemberId(author), *from_seq, limit, sync::PAGE_BYTES) {
+                    Ok(entries) => SyncResponse::Entries(entries.into_iter().map(serde_bytes::ByteBuf::from).collect()),
+                    Err(error) => SyncResponse::Refused(error.to_string()),
+                }
+            }
+            _ => refused(),
+        }
     }
 
     fn answer(&self, request: &SyncRequest) -> SyncResponse {
@@ -1338,9 +1384,17 @@ pub fn standing_of<S: Storage>(replica: &Replica<S>, peer: &Peer, name: fn(&Peer
     if gate::is_let_in(replica.store(), &name(peer)) { Standing::Authorised } else { Standing::Outsider }
 }
 
-/// Whether applying `entry` may change who is let in (admissions, suspensions, hubs).
+/// Whether applying `entry` may change who is let in (admissions, suspensions and their end,
+/// roles, hubs).
 pub fn changes_membership(entry: &Entry) -> bool {
-    matches!(entry.body(), Body::Vouch { .. } | Body::Suspend { .. } | Body::Appoint { .. })
+    matches!(
+        entry.body(),
+        Body::Vouch { .. }
+            | Body::Suspend { .. }
+            | Body::Reinstate { .. }
+            | Body::Dismiss { .. }
+            | Body::Appoint { .. }
+    )
 }
 
 #[cfg(test)]
@@ -1399,6 +1453,87 @@ mod tests {
             }
         }
         assert!(acked.is_some(), "the publish was not acknowledged");
+    }
+
+    /// Publishes `body` from the founder's engine; its hash.
+    fn publish(engine: &mut Engine<MemStore>, now: u64, ticket: u64, body: Body) -> EntryHash {
+        engine.handle(now, Input::Command(Command::Publish { ticket, body }));
+        for output in outputs(engine) {
+            if let Output::Acknowledged { ticket: t, result } = output
+                && t == ticket
+            {
+                return result.unwrap_or_else(|e| panic!("publish refused: {e}"));
+            }
+        }
+        panic!("publish {ticket} not acknowledged")
+    }
+
+    fn answer_to(out: &[Output], id: u64) -> SyncResponse {
+        for output in out {
+            if let Output::Respond { id: i, response } = output
+                && *i == id
+            {
+                return response.clone();
+            }
+        }
+        panic!("request {id} not answered: {out:?}")
+    }
+
+    #[test]
+    fn a_suspended_member_is_handed_its_suspension_before_it_is_cut_off() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let founder = engine.replica().me();
+        let bob = Keypair::from_secret_bytes([5; 32]).member_id();
+        publish(&mut engine, 1_500, 1, Body::Vouch { member: bob, note: String::new() });
+        let suspension =
+            publish(&mut engine, 1_600, 2, Body::Suspend { member: bob, reason: "rude".into(), after_seq: 0 });
+        let after = Body::Post {
+            kind: PostKind::Offer,
+            title: "Written after the suspension".into(),
+            details: String::new(),
+            category: String::new(),
+            when: String::new(),
+            place: String::new(),
+            expires_at: None,
+            schedule: None,
+        };
+        publish(&mut engine, 1_700, 3, after);
+        let community = engine.replica().community_id().map(|c| c.0.to_vec()).unwrap_or_default();
+
+        engine.handle(2_000, Input::Connected { peer: bob, first: true });
+        let out = outputs(&mut engine);
+        assert!(out.iter().any(|o| matches!(o, Output::Hold(p) if *p == bob)), "not held: {out:?}");
+        assert!(!out.iter().any(|o| matches!(o, Output::Disconnect { .. })), "cut off before being told: {out:?}");
+
+        // Its heads: the founder's log up to the suspension (seq 3), nothing newer, no other log.
+        engine.handle(
+            2_001,
+            Input::Request { peer: bob, id: 7, request: SyncRequest::Heads { community: community.clone() } },
+        );
+        let SyncResponse::Heads { heads, .. } = answer_to(&outputs(&mut engine), 7) else { panic!("no heads") };
+        assert_eq!(heads, vec![LogHead(founder.0.to_vec(), 3, suspension.0[..sync::HEAD_HASH_PREFIX].to_vec())]);
+        let range = |author: &MemberId| SyncRequest::Range {
+            community: community.clone(),
+            author: author.0.to_vec(),
+            from_seq: 1,
+            limit: 64,
+        };
+        engine.handle(2_002, Input::Request { peer: bob, id: 8, request: range(&founder) });
+        let SyncResponse::Entries(entries) = answer_to(&outputs(&mut engine), 8) else { panic!("no range") };
+        let hashes: Vec<EntryHash> =
+            entries.into_iter().filter_map(|b| Entry::decode(b.into_vec()).ok()).map(|e| e.hash()).collect();
+        assert_eq!(hashes.len(), 3, "the founder's log up to and with the suspension");
+        assert_eq!(hashes.last(), Some(&suspension));
+        engine.handle(2_003, Input::Request { peer: bob, id: 9, request: range(&bob) });
+        assert!(matches!(answer_to(&outputs(&mut engine), 9), SyncResponse::Refused(_)), "another log was served");
+        let since = SyncRequest::Since { community: community.clone(), after: 0, limit: 512 };
+        engine.handle(2_004, Input::Request { peer: bob, id: 10, request: since });
+        assert!(matches!(answer_to(&outputs(&mut engine), 10), SyncResponse::Refused(_)), "a catch-up was served");
+
+        engine.handle(2_000 + AUTHORISE_WITHIN_MS, Input::Timer);
+        let out = outputs(&mut engine);
+        assert!(out.iter().any(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == bob)), "{out:?}");
     }
 
     #[test]

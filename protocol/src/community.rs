@@ -185,6 +185,15 @@ struct Span {
     hash: EntryHash,
 }
 
+/// A `Suspend` entry in force: its hash, its author and place in their log, and its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuspensionInForce<'a> {
+    pub hash: EntryHash,
+    pub by: MemberId,
+    pub seq: u64,
+    pub reason: &'a str,
+}
+
 /// One community as this node sees it.
 #[derive(Debug, Clone)]
 pub struct Community {
@@ -1016,6 +1025,23 @@ impl Community {
             .iter()
             .find(|s| s.after_seq < seq && s.until.is_none_or(|q| seq <= q))
             .map(|s| s.reason.as_str())
+    }
+
+    /// The suspensions of `member` in force now (not ended by a reinstatement): what `kith
+    /// reinstate` ends, and what a suspended member's node is handed before it is cut off.
+    pub fn suspensions_in_force(&self, member: &MemberId) -> Vec<SuspensionInForce<'_>> {
+        if self.members.get(member).is_none_or(|m| m.suspended.is_none()) {
+            return Vec::new();
+        }
+        let spans = self.spans.get(member).map_or(&[][..], Vec::as_slice);
+        spans
+            .iter()
+            .filter(|s| s.until.is_none())
+            .filter_map(|s| {
+                let written = self.moderation.iter().find(|m| m.hash == s.hash)?;
+                Some(SuspensionInForce { hash: s.hash, by: written.author, seq: written.seq, reason: &s.reason })
+            })
+            .collect()
     }
 
     /// What this node refuses to sign for `me`, though the entry would be valid: anything from
