@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 
 use kith_protocol::invite::{Capability, invite_admits};
-use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, MemberId, Wait};
+use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, MemberId, Outcome, Wait};
 
 use crate::gate;
 use crate::replica::{Received, Replica};
@@ -60,6 +60,10 @@ pub const INGEST_CHUNK: usize = 64;
 pub const TICK_MS: u64 = 1_000;
 /// Most logs remembered in `received_to` (it only saves refetching).
 pub const MAX_RECEIVED_TO: usize = 100_000;
+/// Most entries one peer's gossip (unsolicited: not an answer to our request) may have waiting
+/// at once. Beyond it, more gossip from that peer that would wait is dropped, and costs the peer
+/// a strike unless this node is in an ordered catch-up (then waiting entries are its own doing).
+pub const MAX_UNSOLICITED_WAITING_PER_PEER: usize = 1_024;
 
 /// Where a connected peer stands with this node's community.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,6 +301,8 @@ pub struct Engine<S = Store> {
     received_to: BTreeMap<MemberId, u64>,
     strikes: BTreeMap<Peer, u32>,
     blocked_until: BTreeMap<Peer, u64>,
+    /// Entries each peer's gossip brought that still wait (pruned every tick).
+    waiting_from: BTreeMap<Peer, BTreeSet<EntryHash>>,
     connected: BTreeSet<Peer>,
     /// Connected peers not let in yet, and since when.
     pending: BTreeMap<Peer, u64>,
@@ -350,6 +356,7 @@ impl<S: Storage> Engine<S> {
             received_to: BTreeMap::new(),
             strikes: BTreeMap::new(),
             blocked_until: BTreeMap::new(),
+            waiting_from: BTreeMap::new(),
             connected: BTreeSet::new(),
             pending: BTreeMap::new(),
             opened_outside: BTreeSet::new(),
@@ -545,6 +552,14 @@ impl<S: Storage> Engine<S> {
     fn every_tick(&mut self, now_ms: u64) {
         let released = self.replica().tick(now_ms);
         self.after_applied(now_ms, &released);
+        {
+            let replica = self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let still = |hash: &EntryHash| replica.community().is_some_and(|c| c.is_pending(hash));
+            self.waiting_from.retain(|_, waiting| {
+                waiting.retain(still);
+                !waiting.is_empty()
+            });
+        }
         let expired: Vec<Peer> =
             self.blocked_until.iter().filter(|(_, until)| **until <= now_ms).map(|(p, _)| *p).collect();
         for peer in expired {
@@ -899,10 +914,27 @@ impl<S: Storage> Engine<S> {
             self.push(Output::Validate { peer: source, message, verdict: Verdict::Ignore });
             return;
         }
-        let (author, received) = match Entry::decode(data) {
-            Ok(entry) => (Some(entry.author()), self.replica().receive(entry, now_ms)),
-            Err(error) => (None, Received::Rejected(error)),
+        let entry = match Entry::decode(data) {
+            Ok(entry) => entry,
+            Err(error) => {
+                self.strike(now_ms, source, &error.to_string());
+                self.push(Output::Validate { peer: source, message, verdict: Verdict::Reject });
+                return;
+            }
         };
+        if self.waiting_from.get(&source).is_some_and(|w| w.len() >= MAX_UNSOLICITED_WAITING_PER_PEER)
+            && self.replica().community().is_some_and(|c| matches!(c.check(&entry, now_ms), Outcome::Pending(_)))
+        {
+            // Its quota of waiting entries is used: drop this one, and blame the peer unless an
+            // ordered catch-up of ours explains why so much waits.
+            if self.catching_up.is_none() {
+                self.strike(now_ms, source, "more unsolicited entries that cannot count yet than a peer may send");
+            }
+            self.push(Output::Validate { peer: source, message, verdict: Verdict::Ignore });
+            return;
+        }
+        let (author, hash) = (Some(entry.author()), entry.hash());
+        let received = self.replica().receive(entry, now_ms);
         let verdict = match &received {
             Received::Applied(applied) => {
                 let applied = applied.clone();
@@ -914,6 +946,7 @@ impl<S: Storage> Engine<S> {
                 Verdict::Accept
             }
             Received::Pending(wait) => {
+                self.waiting_from.entry(source).or_default().insert(hash);
                 self.on_wait(source, *wait);
                 Verdict::Ignore
             }
@@ -1534,6 +1567,51 @@ mod tests {
         engine.handle(2_000 + AUTHORISE_WITHIN_MS, Input::Timer);
         let out = outputs(&mut engine);
         assert!(out.iter().any(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == bob)), "{out:?}");
+    }
+
+    /// Entries of `key`'s log from seq 3 on (seq 2 never sent): each waits for the one before.
+    fn gapped(engine: &Engine<MemStore>, key: &Keypair, count: u64) -> Vec<Entry> {
+        let community = engine.replica().community_id();
+        let mut prev = kith_protocol::EntryHash([9; 32]);
+        (0..count)
+            .map(|i| {
+                let body = Body::CheckIn;
+                let draft =
+                    kith_protocol::Draft { community, seq: 3 + i, prev: Some(prev), timestamp_ms: 1_000 + i, body };
+                let entry = Entry::sign(key, draft).unwrap_or_else(|e| panic!("{e}"));
+                prev = entry.hash();
+                entry
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_peer_gossiping_entries_that_wait_is_held_to_its_quota_and_struck() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let (mallory, carol) = (Keypair::from_secret_bytes([5; 32]), Keypair::from_secret_bytes([6; 32]));
+        publish(&mut engine, 1_100, 1, Body::Vouch { member: mallory.member_id(), note: String::new() });
+        publish(&mut engine, 1_200, 2, Body::Vouch { member: carol.member_id(), note: String::new() });
+        let (m, c) = (mallory.member_id(), carol.member_id());
+        for peer in [m, c] {
+            engine.handle(2_000, Input::Connected { peer, first: true });
+        }
+        outputs(&mut engine);
+        let flood = gapped(&engine, &mallory, MAX_UNSOLICITED_WAITING_PER_PEER as u64 + MAX_STRIKES as u64 + 1);
+        let mut out = Vec::new();
+        for (i, entry) in flood.iter().enumerate() {
+            let data = entry.bytes().to_vec();
+            engine.handle(3_000, Input::Gossip { peer: m, message: i as u64, data });
+            out.extend(outputs(&mut engine));
+        }
+        let waiting = engine.replica().community().map_or(0, |c| c.pending_count());
+        assert!(waiting <= MAX_UNSOLICITED_WAITING_PER_PEER, "{waiting} entries from one peer's gossip wait");
+        assert!(out.iter().any(|o| matches!(o, Output::Block(p) if *p == m)), "the flooding peer was not blocked");
+        // Another peer's gossip that waits is still kept aside.
+        let honest = gapped(&engine, &carol, 1);
+        engine.handle(3_001, Input::Gossip { peer: c, message: 99_999, data: honest[0].bytes().to_vec() });
+        assert!(engine.replica().community().is_some_and(|c| c.is_pending(&honest[0].hash())));
+        assert!(!outputs(&mut engine).iter().any(|o| matches!(o, Output::Block(_))));
     }
 
     #[test]
