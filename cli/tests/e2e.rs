@@ -384,6 +384,14 @@ fn fetch(url: &str, cookie: Option<&str>) -> (u16, Option<String>) {
     (response.status().as_u16(), set_cookie)
 }
 
+/// The text of the page at `url`, signed in with `cookie`.
+fn page_text(url: &str, cookie: &str) -> String {
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let mut response = agent.get(url).header("Cookie", cookie).call().expect("the page answers");
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    response.body_mut().read_to_string().expect("a page of text")
+}
+
 #[test]
 fn a_signed_in_page_stays_signed_in_when_the_node_restarts() {
     let world = World::new();
@@ -473,6 +481,13 @@ fn a_suspended_member_is_told_cannot_pay_and_pays_again_once_reinstated() {
     let status = world.json(&b, &["status"]);
     assert_eq!(status["suspended_reason"], "shouting at the gathering", "{status}");
     assert!(world.kith(&b, &["status"]).ok().contains("shouting at the gathering"));
+    // His page says so too, in plain words, with the reason.
+    let link = world.kith(&b, &["open"]).ok().lines().next().unwrap_or_default().to_string();
+    let base = link.split("/login").next().unwrap_or_default().to_string();
+    let cookie = fetch(&link, None).1.expect("a session cookie").split(';').next().unwrap_or_default().to_string();
+    let page = page_text(&format!("{base}/thank"), &cookie);
+    assert!(page.contains("An organiser has suspended you"), "{page}");
+    assert!(page.contains("shouting at the gathering"), "{page}");
     // What suspension stops is refused on his own node: one `error:` line, nothing signed.
     let before = entries(&world, &b);
     let line = world.kith(&b, &["pay", "Alice", "1h"]).fails(1).to_string();
