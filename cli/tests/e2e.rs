@@ -1,7 +1,8 @@
 //! End-to-end tests of the `kith` command: real processes, separate homes, loopback only —
 //! a community of three formed through invites and vouches trading an hour; refusals that
 //! change nothing; bad input that publishes nothing; no node; key backup and restore; a bare
-//! first run; the API's token; a web page session kept across a restart.
+//! first run; the API's token; a web page session kept across a restart; a suspended member
+//! told (status, page), refused, reinstated; an organiser's role removed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
