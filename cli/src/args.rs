@@ -122,6 +122,10 @@ pub enum CommandArgs {
         #[arg(long)]
         reason: String,
     },
+    /// Organisers: end a member's suspension (what they write from now on counts again)
+    Reinstate { member: String },
+    /// Founder: remove an organiser's role (their moderation from now on counts for nothing)
+    Dismiss { member: String },
     /// Founder and organisers: make a member an organiser (or admit a hub node)
     Appoint {
         member: String,

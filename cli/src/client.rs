@@ -132,6 +132,8 @@ impl Client {
             ApiCall::Profile(profile) => Answer::Quiet(self.post("profile", &profile)?),
             ApiCall::Suspend(suspension) => Answer::Quiet(self.post("suspensions", &suspension)?),
             ApiCall::Appoint(appointment) => Answer::Quiet(self.post("appointments", &appointment)?),
+            ApiCall::Reinstate(reinstatement) => Answer::Quiet(self.post("reinstatements", &reinstatement)?),
+            ApiCall::Dismiss(dismissal) => Answer::Quiet(self.post("dismissals", &dismissal)?),
             ApiCall::Announce(new) => Answer::Id(self.post("announcements", &new)?),
             ApiCall::BoardPrint => {
                 let mut response = self.get_raw("board/print", &[])?;

@@ -255,6 +255,9 @@ fn print_status(out: &mut String, s: &Status) {
     if s.read_only {
         role.push_str(" (read-only until its own log is fetched from peers)");
     }
+    if let Some(reason) = &s.suspended_reason {
+        role.push_str(&format!(" by the organisers: {reason} (you cannot post, reply, pay, vouch or moderate)"));
+    }
     rows.push(vec!["role".into(), role]);
     let limit = s.credit_limit_minutes.map(|l| format!(" (credit limit {})", hours(i64::from(l)))).unwrap_or_default();
     rows.push(vec!["balance".into(), format!("{}{limit}", hours(s.balance_minutes))]);

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use kith_node::api::wire::{
-    NewAppointment, NewCheckIns, NewCome, NewInvite, NewPost, NewProfile, NewRead, NewReply, NewSchedule, NewStatus,
-    NewSuspension, NewTransfer, NewVouch, RevokeInvite,
+    NewAppointment, NewCheckIns, NewCome, NewDismissal, NewInvite, NewPost, NewProfile, NewRead, NewReinstatement,
+    NewReply, NewSchedule, NewStatus, NewSuspension, NewTransfer, NewVouch, RevokeInvite,
 };
 use kith_node::invite::Invite;
 use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
@@ -123,6 +123,8 @@ pub enum ApiCall {
     },
     Suspend(NewSuspension),
     Appoint(NewAppointment),
+    Reinstate(NewReinstatement),
+    Dismiss(NewDismissal),
     Announce(kith_node::api::announce::NewAnnouncement),
     Announcements,
     /// `kith board --print`: the printable board's HTML.
@@ -560,6 +562,8 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             check(&Body::Suspend { member: ANY_MEMBER, reason: reason.clone(), after_seq: 0 })?;
             api(ApiCall::Suspend(NewSuspension { member, reason }))
         }
+        CommandArgs::Reinstate { member } => api(ApiCall::Reinstate(NewReinstatement { member: member_ref(&member)? })),
+        CommandArgs::Dismiss { member } => api(ApiCall::Dismiss(NewDismissal { member: member_ref(&member)? })),
         CommandArgs::Appoint { member, hub } => {
             let role = if hub { "hub" } else { "organiser" };
             api(ApiCall::Appoint(NewAppointment { member: member_ref(&member)?, role: role.into() }))

@@ -1,7 +1,8 @@
 //! End-to-end tests of the `kith` command: real processes, separate homes, loopback only —
 //! a community of three formed through invites and vouches trading an hour; refusals that
 //! change nothing; bad input that publishes nothing; no node; key backup and restore; a bare
-//! first run; the API's token; a web page session kept across a restart.
+//! first run; the API's token; a web page session kept across a restart; a suspended member
+//! told (status, page), refused, reinstated; an organiser's role removed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -384,6 +385,14 @@ fn fetch(url: &str, cookie: Option<&str>) -> (u16, Option<String>) {
     (response.status().as_u16(), set_cookie)
 }
 
+/// The text of the page at `url`, signed in with `cookie`.
+fn page_text(url: &str, cookie: &str) -> String {
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let mut response = agent.get(url).header("Cookie", cookie).call().expect("the page answers");
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    response.body_mut().read_to_string().expect("a page of text")
+}
+
 #[test]
 fn a_signed_in_page_stays_signed_in_when_the_node_restarts() {
     let world = World::new();
@@ -429,4 +438,84 @@ fn repair_rebuilds_the_views_of_a_stopped_node_and_refuses_a_running_one() {
     let _node = world.start(&home, &[]);
     let board = world.json(&home, &["board"]);
     assert_eq!(board.as_array().map(Vec::len), Some(1), "{board}");
+}
+
+#[test]
+fn a_suspended_member_is_told_cannot_pay_and_pays_again_once_reinstated() {
+    let world = World::new();
+    let (a, b, c) = (world.home("alice"), world.home("bob"), world.home("carol"));
+    world.kith(&a, &["init", "--name", "Alice"]).ok();
+    world.kith(&a, &["community", "create", "Quiet Lane"]).ok();
+    let _node_a = world.start(&a, &[]);
+    for (home, name) in [(&b, "Bob"), (&c, "Carol")] {
+        let invite = world.kith(&a, &["invite"]).ok().to_string();
+        world.kith(home, &["join", &invite, "--name", name]).ok();
+    }
+    let mut node_b = world.start(&b, &[]);
+    let _node_c = world.start(&c, &[]);
+    wait_until("Bob and Carol ask to join", PROPAGATION, || {
+        names(&world.json(&a, &["members", "--pending"])).len() == 2
+    });
+    world.kith(&a, &["vouch", "Bob"]).ok();
+    world.kith(&a, &["vouch", "Carol"]).ok();
+    wait_until("Bob and Carol are members on their own nodes", PROPAGATION, || {
+        world.json(&b, &["status"])["role"] == "member" && world.json(&c, &["status"])["role"] == "member"
+    });
+
+    // Only organisers moderate: Carol may not suspend, reinstate or dismiss anyone.
+    world.kith(&c, &["suspend", "Bob", "--reason", "no reason"]).fails(1);
+    world.kith(&c, &["reinstate", "Bob"]).fails(1);
+    world.kith(&c, &["dismiss", "Alice"]).fails(1);
+
+    // Bob's node is offline when he is suspended (no gossip can bring it the news): when it
+    // comes back, the others hand it the suspension before they cut it off, and it says why.
+    node_b.terminate();
+    let done = world.json(&a, &["suspend", "Bob", "--reason", "shouting at the gathering"]);
+    assert!(done["id"].as_str().is_some_and(is_id), "{done}");
+    let suspended_at = |home: &std::path::Path| {
+        let list = world.json(home, &["members"]);
+        list.as_array().expect("members").iter().any(|m| m["name"] == "Bob" && m["status"] == "suspended")
+    };
+    wait_until("Carol's node holds the suspension", PROPAGATION, || suspended_at(&c));
+    let _node_b = world.start(&b, &[]);
+    wait_until("Bob's node knows he is suspended", PROPAGATION, || world.json(&b, &["status"])["role"] == "suspended");
+    let status = world.json(&b, &["status"]);
+    assert_eq!(status["suspended_reason"], "shouting at the gathering", "{status}");
+    assert!(world.kith(&b, &["status"]).ok().contains("shouting at the gathering"));
+    // His page says so too, in plain words, with the reason.
+    let link = world.kith(&b, &["open"]).ok().lines().next().unwrap_or_default().to_string();
+    let base = link.split("/login").next().unwrap_or_default().to_string();
+    let cookie = fetch(&link, None).1.expect("a session cookie").split(';').next().unwrap_or_default().to_string();
+    let page = page_text(&format!("{base}/thank"), &cookie);
+    assert!(page.contains("An organiser has suspended you"), "{page}");
+    assert!(page.contains("shouting at the gathering"), "{page}");
+    // What suspension stops is refused on his own node: one `error:` line, nothing signed.
+    let before = entries(&world, &b);
+    let line = world.kith(&b, &["pay", "Alice", "1h"]).fails(1).to_string();
+    assert!(line.starts_with("error:") && line.contains("suspended"), "{line}");
+    for args in [&["vouch", "Carol"][..], &["offer", "Soup"], &["suspend", "Carol", "--reason", "x"]] {
+        world.kith(&b, args).fails(1);
+    }
+    assert_eq!(entries(&world, &b), before, "a refused command signed something");
+
+    // Alice is not suspended, so there is nothing to reinstate for her; Bob is reinstated.
+    world.kith(&a, &["reinstate", "Alice"]).fails(1);
+    let done = world.json(&a, &["reinstate", "Bob"]);
+    assert!(done["id"].as_str().is_some_and(is_id), "{done}");
+    wait_until("Bob's node knows he is reinstated", PROPAGATION, || world.json(&b, &["status"])["role"] == "member");
+    assert_eq!(world.json(&b, &["status"])["suspended_reason"], Value::Null);
+    assert!(is_id(world.kith(&b, &["pay", "Alice", "1h"]).ok()));
+    wait_until("Alice holds Bob's payment", PROPAGATION, || balance(&world, &a, "alice") == 60);
+
+    // A role given can be taken back, by the founder.
+    world.kith(&a, &["appoint", "Carol"]).ok();
+    wait_until("Carol is an organiser on her node", PROPAGATION, || world.json(&c, &["status"])["organiser"] == true);
+    world.kith(&a, &["dismiss", "Bob"]).fails(1); // not an organiser
+    let done = world.json(&a, &["dismiss", "Carol"]);
+    assert!(done["id"].as_str().is_some_and(is_id), "{done}");
+    wait_until("Carol is no longer an organiser on her node", PROPAGATION, || {
+        world.json(&c, &["status"])["organiser"] == false
+    });
+    let line = world.kith(&c, &["suspend", "Bob", "--reason", "again"]).fails(1).to_string();
+    assert!(line.starts_with("error:"), "{line}");
 }

@@ -183,6 +183,8 @@ pub fn router_with_lan(
         .route("/api/vouches", post(create_vouch))
         .route("/api/suspensions", post(create_suspension))
         .route("/api/appointments", post(create_appointment))
+        .route("/api/reinstatements", post(create_reinstatement))
+        .route("/api/dismissals", post(create_dismissal))
         .route("/api/export", get(export))
         .route("/api/report", get(organisers_report))
         .route("/api/announcements", get(announcements).post(create_announcement))
@@ -600,6 +602,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
         pending_members,
         balance_minutes: member.map_or(0, |m| m.balance_minutes),
         role: role.to_string(),
+        suspended_reason: member.and_then(|m| m.suspended.clone()),
         organiser: member.is_some_and(|m| m.organiser),
         read_only: replica.is_read_only(),
         credit_limit_minutes: community.map(|c| c.rules().credit_limit.0),
@@ -1208,6 +1211,47 @@ async fn create_suspension(
     // before stays as it was, whatever arrives later.
     let after_seq = state.node.replica().head_seq(&member);
     Ok(Json(publish(&state.node, Body::Suspend { member, reason: new.reason, after_seq }).await?))
+}
+
+/// Ends every suspension of the member in force, each from the member's latest entry this
+/// node holds on (what they write next counts again). Returns the last reinstatement's id.
+async fn create_reinstatement(
+    State(state): State<ApiState>,
+    Input(new): Input<NewReinstatement>,
+) -> Result<Json<Created>, ApiError> {
+    let member = resolve_member(&state.node, &new.member)?;
+    let (suspensions, after_seq, name) = {
+        let replica = state.node.replica();
+        let community = community(&replica)?;
+        let found: Vec<EntryHash> = community.suspensions_in_force(&member).iter().map(|s| s.hash).collect();
+        (found, replica.head_seq(&member), name_of(community, &member))
+    };
+    if suspensions.is_empty() {
+        return Err(ApiError::Refused(format!("{name} is not suspended")));
+    }
+    let mut created = None;
+    for suspension in suspensions {
+        created = Some(publish(&state.node, Body::Reinstate { suspension, after_seq }).await?);
+    }
+    created.map(Json).ok_or_else(|| ApiError::Internal("no reinstatement written".into()))
+}
+
+/// Removes an organiser's role from the member's latest entry this node holds on.
+async fn create_dismissal(
+    State(state): State<ApiState>,
+    Input(new): Input<NewDismissal>,
+) -> Result<Json<Created>, ApiError> {
+    let member = resolve_member(&state.node, &new.member)?;
+    let (organiser, after_seq, name) = {
+        let replica = state.node.replica();
+        let community = community(&replica)?;
+        let organiser = community.member(&member).is_some_and(|m| m.organiser);
+        (organiser, replica.head_seq(&member), name_of(community, &member))
+    };
+    if !organiser {
+        return Err(ApiError::Refused(format!("{name} is not an organiser")));
+    }
+    Ok(Json(publish(&state.node, Body::Dismiss { member, after_seq }).await?))
 }
 
 async fn create_appointment(

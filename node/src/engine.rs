@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 
 use kith_protocol::invite::{Capability, invite_admits};
-use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, ForkProof, MemberId, Wait};
+use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, ForkProof, MemberId, Outcome, Wait};
 
 use crate::gate;
 use crate::reconcile::{self, HeadIndex, HeadItem, RangeSum};
@@ -63,6 +63,10 @@ pub const HEADS_WHEN_HOLDING_UNDER: u64 = 64;
 pub const TICK_MS: u64 = 1_000;
 /// Most logs remembered in `received_to` (it only saves refetching).
 pub const MAX_RECEIVED_TO: usize = 100_000;
+/// Most entries one peer's gossip (unsolicited: not an answer to our request) may have waiting
+/// at once. Beyond it, more gossip from that peer that would wait is dropped, and costs the peer
+/// a strike unless this node is in an ordered catch-up (then waiting entries are its own doing).
+pub const MAX_UNSOLICITED_WAITING_PER_PEER: usize = 1_024;
 
 /// Where a connected peer stands with this node's community.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +304,8 @@ pub struct Engine<S = Store> {
     received_to: BTreeMap<MemberId, u64>,
     strikes: BTreeMap<Peer, u32>,
     blocked_until: BTreeMap<Peer, u64>,
+    /// Entries each peer's gossip brought that still wait (pruned every tick).
+    waiting_from: BTreeMap<Peer, BTreeSet<EntryHash>>,
     connected: BTreeSet<Peer>,
     /// Connected peers not let in yet, and since when.
     pending: BTreeMap<Peer, u64>,
@@ -360,6 +366,7 @@ impl<S: Storage> Engine<S> {
             received_to: BTreeMap::new(),
             strikes: BTreeMap::new(),
             blocked_until: BTreeMap::new(),
+            waiting_from: BTreeMap::new(),
             connected: BTreeSet::new(),
             pending: BTreeMap::new(),
             opened_outside: BTreeSet::new(),
@@ -573,6 +580,14 @@ impl<S: Storage> Engine<S> {
     fn every_tick(&mut self, now_ms: u64) {
         let released = self.replica().tick(now_ms);
         self.after_applied(now_ms, &released);
+        {
+            let replica = self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let still = |hash: &EntryHash| replica.community().is_some_and(|c| c.is_pending(hash));
+            self.waiting_from.retain(|_, waiting| {
+                waiting.retain(still);
+                !waiting.is_empty()
+            });
+        }
         let expired: Vec<Peer> =
             self.blocked_until.iter().filter(|(_, until)| **until <= now_ms).map(|(p, _)| *p).collect();
         for peer in expired {
@@ -775,9 +790,11 @@ impl<S: Storage> Engine<S> {
             }
             Standing::Outsider => self.hold(now_ms, peer),
             Standing::Suspended => {
-                tracing::info!(peer = %self.name(&peer), "a suspended member: disconnecting it");
+                // Held (no gossip either way) and cut off like a late outsider, but first told:
+                // until then it is answered the heads and ranges that bring it the `Suspend`
+                // entries against it (`answer_suspended`), so its node learns why.
+                tracing::info!(peer = %self.name(&peer), "a suspended member: telling it, then disconnecting it");
                 self.hold(now_ms, peer);
-                self.push(Output::Disconnect { peer, forget: true });
             }
         }
     }
@@ -986,10 +1003,27 @@ impl<S: Storage> Engine<S> {
             self.push(Output::Validate { peer: source, message, verdict: Verdict::Ignore });
             return;
         }
-        let (author, received) = match Entry::decode(data) {
-            Ok(entry) => (Some(entry.author()), self.replica().receive(entry, now_ms)),
-            Err(error) => (None, Received::Rejected(error)),
+        let entry = match Entry::decode(data) {
+            Ok(entry) => entry,
+            Err(error) => {
+                self.strike(now_ms, source, &error.to_string());
+                self.push(Output::Validate { peer: source, message, verdict: Verdict::Reject });
+                return;
+            }
         };
+        if self.waiting_from.get(&source).is_some_and(|w| w.len() >= MAX_UNSOLICITED_WAITING_PER_PEER)
+            && self.replica().community().is_some_and(|c| matches!(c.check(&entry, now_ms), Outcome::Pending(_)))
+        {
+            // Its quota of waiting entries is used: drop this one, and blame the peer unless an
+            // ordered catch-up of ours explains why so much waits.
+            if self.catching_up.is_none() {
+                self.strike(now_ms, source, "more unsolicited entries that cannot count yet than a peer may send");
+            }
+            self.push(Output::Validate { peer: source, message, verdict: Verdict::Ignore });
+            return;
+        }
+        let (author, hash) = (Some(entry.author()), entry.hash());
+        let received = self.replica().receive(entry, now_ms);
         let verdict = match &received {
             Received::Applied(applied) => {
                 let applied = applied.clone();
@@ -1001,6 +1035,7 @@ impl<S: Storage> Engine<S> {
                 Verdict::Accept
             }
             Received::Pending(wait) => {
+                self.waiting_from.entry(source).or_default().insert(hash);
                 self.on_wait(source, *wait);
                 Verdict::Ignore
             }
@@ -1043,12 +1078,56 @@ impl<S: Storage> Engine<S> {
     fn on_request(&mut self, now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
         let response = match &request {
             SyncRequest::Hello { community, invite } => self.hello(now_ms, peer, community, invite),
+            _ if self.connected.contains(&peer) && self.standing(&peer) == Standing::Suspended => {
+                self.answer_suspended(&peer, &request)
+            }
             _ if !self.planted.serve_outsiders && !self.lets_in(&peer) => {
                 SyncResponse::Refused("not let in: a member, a hub, or a newcomer with an invite only".into())
             }
             _ => self.answer(&request),
         };
         self.push(Output::Respond { id, response });
+    }
+
+    /// What a suspended member is still answered before it is cut off: the heads of the logs
+    /// holding the suspensions in force against it, up to each suspension, and those ranges —
+    /// enough for its node to apply the `Suspend` entries and say so; nothing newer, nothing else.
+    fn answer_suspended(&self, peer: &Peer, request: &SyncRequest) -> SyncResponse {
+        let refused = || SyncResponse::Refused("suspended: only the suspension is served".into());
+        let replica = self.replica();
+        let (Some(community), Some(ours)) = (replica.community(), replica.community_id()) else { return refused() };
+        // Per organiser's log: how far to serve it (its latest suspension of this peer).
+        let mut upto: BTreeMap<MemberId, (u64, EntryHash)> = BTreeMap::new();
+        for s in community.suspensions_in_force(peer) {
+            let at = upto.entry(s.by).or_insert((s.seq, s.hash));
+            if s.seq > at.0 {
+                *at = (s.seq, s.hash);
+            }
+        }
+        match request {
+            SyncRequest::Heads { community } if community.as_slice() == ours.0.as_slice() => SyncResponse::Heads {
+                heads: upto
+                    .iter()
+                    .map(|(by, (seq, hash))| LogHead(by.0.to_vec(), *seq, hash.0[..sync::HEAD_HASH_PREFIX].to_vec()))
+                    .collect(),
+                forks: Vec::new(),
+            },
+            SyncRequest::Range { community, author, from_seq, limit } if community.as_slice() == ours.0.as_slice() => {
+                let Some(&(last, _)) =
+                    <[u8; 32]>::try_from(author.as_slice()).ok().and_then(|a| upto.get(&MemberId(a)))
+                else {
+                    return refused();
+                };
+                let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else { return refused() };
+                let room = last.saturating_add(1).saturating_sub(*from_seq);
+                let limit = u64::from((*limit).min(sync::PAGE_ENTRIES)).min(room) as usize;
+                match replica.store().range(&MemberId(author), *from_seq, limit, sync::PAGE_BYTES) {
+                    Ok(entries) => SyncResponse::Entries(entries.into_iter().map(serde_bytes::ByteBuf::from).collect()),
+                    Err(error) => SyncResponse::Refused(error.to_string()),
+                }
+            }
+            _ => refused(),
+        }
     }
 
     fn answer(&mut self, request: &SyncRequest) -> SyncResponse {
@@ -1502,9 +1581,17 @@ pub fn standing_of<S: Storage>(replica: &Replica<S>, peer: &Peer, name: fn(&Peer
     if gate::is_let_in(replica.store(), &name(peer)) { Standing::Authorised } else { Standing::Outsider }
 }
 
-/// Whether applying `entry` may change who is let in (admissions, suspensions, hubs).
+/// Whether applying `entry` may change who is let in (admissions, suspensions and their end,
+/// roles, hubs).
 pub fn changes_membership(entry: &Entry) -> bool {
-    matches!(entry.body(), Body::Vouch { .. } | Body::Suspend { .. } | Body::Appoint { .. })
+    matches!(
+        entry.body(),
+        Body::Vouch { .. }
+            | Body::Suspend { .. }
+            | Body::Reinstate { .. }
+            | Body::Dismiss { .. }
+            | Body::Appoint { .. }
+    )
 }
 
 #[cfg(test)]
@@ -1563,6 +1650,132 @@ mod tests {
             }
         }
         assert!(acked.is_some(), "the publish was not acknowledged");
+    }
+
+    /// Publishes `body` from the founder's engine; its hash.
+    fn publish(engine: &mut Engine<MemStore>, now: u64, ticket: u64, body: Body) -> EntryHash {
+        engine.handle(now, Input::Command(Command::Publish { ticket, body }));
+        for output in outputs(engine) {
+            if let Output::Acknowledged { ticket: t, result } = output
+                && t == ticket
+            {
+                return result.unwrap_or_else(|e| panic!("publish refused: {e}"));
+            }
+        }
+        panic!("publish {ticket} not acknowledged")
+    }
+
+    fn answer_to(out: &[Output], id: u64) -> SyncResponse {
+        for output in out {
+            if let Output::Respond { id: i, response } = output
+                && *i == id
+            {
+                return response.clone();
+            }
+        }
+        panic!("request {id} not answered: {out:?}")
+    }
+
+    #[test]
+    fn a_suspended_member_is_handed_its_suspension_before_it_is_cut_off() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let founder = engine.replica().me();
+        let bob = Keypair::from_secret_bytes([5; 32]).member_id();
+        publish(&mut engine, 1_500, 1, Body::Vouch { member: bob, note: String::new() });
+        let suspension =
+            publish(&mut engine, 1_600, 2, Body::Suspend { member: bob, reason: "rude".into(), after_seq: 0 });
+        let after = Body::Post {
+            kind: PostKind::Offer,
+            title: "Written after the suspension".into(),
+            details: String::new(),
+            category: String::new(),
+            when: String::new(),
+            place: String::new(),
+            expires_at: None,
+            schedule: None,
+        };
+        publish(&mut engine, 1_700, 3, after);
+        let community = engine.replica().community_id().map(|c| c.0.to_vec()).unwrap_or_default();
+
+        engine.handle(2_000, Input::Connected { peer: bob, first: true });
+        let out = outputs(&mut engine);
+        assert!(out.iter().any(|o| matches!(o, Output::Hold(p) if *p == bob)), "not held: {out:?}");
+        assert!(!out.iter().any(|o| matches!(o, Output::Disconnect { .. })), "cut off before being told: {out:?}");
+
+        // Its heads: the founder's log up to the suspension (seq 3), nothing newer, no other log.
+        engine.handle(
+            2_001,
+            Input::Request { peer: bob, id: 7, request: SyncRequest::Heads { community: community.clone() } },
+        );
+        let SyncResponse::Heads { heads, .. } = answer_to(&outputs(&mut engine), 7) else { panic!("no heads") };
+        assert_eq!(heads, vec![LogHead(founder.0.to_vec(), 3, suspension.0[..sync::HEAD_HASH_PREFIX].to_vec())]);
+        let range = |author: &MemberId| SyncRequest::Range {
+            community: community.clone(),
+            author: author.0.to_vec(),
+            from_seq: 1,
+            limit: 64,
+        };
+        engine.handle(2_002, Input::Request { peer: bob, id: 8, request: range(&founder) });
+        let SyncResponse::Entries(entries) = answer_to(&outputs(&mut engine), 8) else { panic!("no range") };
+        let hashes: Vec<EntryHash> =
+            entries.into_iter().filter_map(|b| Entry::decode(b.into_vec()).ok()).map(|e| e.hash()).collect();
+        assert_eq!(hashes.len(), 3, "the founder's log up to and with the suspension");
+        assert_eq!(hashes.last(), Some(&suspension));
+        engine.handle(2_003, Input::Request { peer: bob, id: 9, request: range(&bob) });
+        assert!(matches!(answer_to(&outputs(&mut engine), 9), SyncResponse::Refused(_)), "another log was served");
+        let since = SyncRequest::Since { community: community.clone(), after: 0, limit: 512 };
+        engine.handle(2_004, Input::Request { peer: bob, id: 10, request: since });
+        assert!(matches!(answer_to(&outputs(&mut engine), 10), SyncResponse::Refused(_)), "a catch-up was served");
+
+        engine.handle(2_000 + AUTHORISE_WITHIN_MS, Input::Timer);
+        let out = outputs(&mut engine);
+        assert!(out.iter().any(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == bob)), "{out:?}");
+    }
+
+    /// Entries of `key`'s log from seq 3 on (seq 2 never sent): each waits for the one before.
+    fn gapped(engine: &Engine<MemStore>, key: &Keypair, count: u64) -> Vec<Entry> {
+        let community = engine.replica().community_id();
+        let mut prev = kith_protocol::EntryHash([9; 32]);
+        (0..count)
+            .map(|i| {
+                let body = Body::CheckIn;
+                let draft =
+                    kith_protocol::Draft { community, seq: 3 + i, prev: Some(prev), timestamp_ms: 1_000 + i, body };
+                let entry = Entry::sign(key, draft).unwrap_or_else(|e| panic!("{e}"));
+                prev = entry.hash();
+                entry
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_peer_gossiping_entries_that_wait_is_held_to_its_quota_and_struck() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let (mallory, carol) = (Keypair::from_secret_bytes([5; 32]), Keypair::from_secret_bytes([6; 32]));
+        publish(&mut engine, 1_100, 1, Body::Vouch { member: mallory.member_id(), note: String::new() });
+        publish(&mut engine, 1_200, 2, Body::Vouch { member: carol.member_id(), note: String::new() });
+        let (m, c) = (mallory.member_id(), carol.member_id());
+        for peer in [m, c] {
+            engine.handle(2_000, Input::Connected { peer, first: true });
+        }
+        outputs(&mut engine);
+        let flood = gapped(&engine, &mallory, MAX_UNSOLICITED_WAITING_PER_PEER as u64 + MAX_STRIKES as u64 + 1);
+        let mut out = Vec::new();
+        for (i, entry) in flood.iter().enumerate() {
+            let data = entry.bytes().to_vec();
+            engine.handle(3_000, Input::Gossip { peer: m, message: i as u64, data });
+            out.extend(outputs(&mut engine));
+        }
+        let waiting = engine.replica().community().map_or(0, |c| c.pending_count());
+        assert!(waiting <= MAX_UNSOLICITED_WAITING_PER_PEER, "{waiting} entries from one peer's gossip wait");
+        assert!(out.iter().any(|o| matches!(o, Output::Block(p) if *p == m)), "the flooding peer was not blocked");
+        // Another peer's gossip that waits is still kept aside.
+        let honest = gapped(&engine, &carol, 1);
+        engine.handle(3_001, Input::Gossip { peer: c, message: 99_999, data: honest[0].bytes().to_vec() });
+        assert!(engine.replica().community().is_some_and(|c| c.is_pending(&honest[0].hash())));
+        assert!(!outputs(&mut engine).iter().any(|o| matches!(o, Output::Block(_))));
     }
 
     #[test]

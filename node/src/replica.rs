@@ -296,6 +296,7 @@ impl<S: Storage> Replica<S> {
             Outcome::Pending(_) => self.store.put_pending(&entry),
             _ => Ok(()),
         });
+        let stored = stored.and_then(|()| self.drop_evicted(&report));
         if let Err(error) = stored {
             self.back_to_store(now_ms);
             return Err(error);
@@ -373,11 +374,13 @@ impl<S: Storage> Replica<S> {
             total.released_rejections.extend(report.released_rejections);
             total.frozen.extend(report.frozen);
             total.conflicts.extend(report.conflicts);
+            total.evicted.extend(report.evicted);
         }
         let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
         let stored = self.persist(&total).and_then(|()| {
             waiting.iter().filter(|e| !applied.contains(&e.hash())).try_for_each(|entry| self.store.put_pending(entry))
         });
+        let stored = stored.and_then(|()| self.drop_evicted(&total));
         if let Err(error) = stored {
             tracing::error!(%error, "could not store a sync page; it is dropped and fetched again");
             self.back_to_store(now_ms);
@@ -439,6 +442,21 @@ impl<S: Storage> Replica<S> {
             self.store.remove_pending(hash)?;
         }
         Ok(())
+    }
+
+    /// Join requests the reducer evicted (another request took their invite's last use, or
+    /// their author's lower-ranked one arrived) leave the store too: the entry file and views
+    /// are brought to what the reducer applies, so they are neither served nor counted. Rare
+    /// (each eviction needs a request ranked before every one kept), so a rewrite is affordable.
+    fn drop_evicted(&mut self, report: &Report) -> Result<(), StoreError> {
+        if report.evicted.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(count = report.evicted.len(), "join requests outranked for their invite leave the store");
+        for hash in &report.evicted {
+            self.store.remove_pending(hash)?;
+        }
+        self.store_what_the_reducer_holds()
     }
 
     /// Turns reported conflicts into kept fork proofs, then rebuilds the state without the
@@ -603,6 +621,38 @@ mod tests {
 
     fn titles(replica: &Replica) -> Vec<String> {
         replica.store().posts().unwrap().into_iter().map(|p| p.title).collect()
+    }
+
+    /// A newcomer's join request with `invite`, signed by a key from `seed`.
+    fn join_request(replica: &Replica, seed: u8, invite: &kith_protocol::invite::Capability) -> Entry {
+        let body = Body::JoinRequest { invite: invite.to_bytes(), name: format!("Newcomer {seed}") };
+        let draft = Draft { community: replica.community_id(), seq: 1, prev: None, timestamp_ms: NOW, body };
+        Entry::sign(&Keypair::from_secret_bytes([seed; 32]), draft).unwrap()
+    }
+
+    #[test]
+    fn an_evicted_join_request_leaves_the_store() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(dir.path());
+        let community = replica.community_id().unwrap();
+        let invite = kith_protocol::invite::Capability::issue(&keypair(), community, [1; 16], NOW + 3_600_000, 1);
+        // Two newcomers on a one-use invite: the request ranked first (lower hash) keeps it.
+        let (mut first, mut second) = (join_request(&replica, 40, &invite), join_request(&replica, 41, &invite));
+        if first.hash() < second.hash() {
+            std::mem::swap(&mut first, &mut second);
+        }
+        assert!(matches!(replica.receive(first.clone(), NOW), Received::Applied(_)));
+        assert!(replica.store().get(&first.hash()).unwrap().is_some());
+        assert!(matches!(replica.receive(second.clone(), NOW), Received::Applied(_)));
+        assert!(!replica.community().unwrap().holds(&first.hash()), "the outranked request is evicted");
+        // Not only from memory: the store neither holds nor serves it.
+        assert!(replica.store().get(&first.hash()).unwrap().is_none(), "the evicted request is still stored");
+        assert!(replica.store().range(&first.author(), 1, 10, 1 << 20).unwrap().is_empty(), "still served");
+        assert_eq!(replica.store().entry_count(), 2, "the Genesis and the request kept");
+        drop(replica);
+        let reopened = open(dir.path());
+        assert!(reopened.community().unwrap().holds(&second.hash()));
+        assert!(reopened.store().get(&first.hash()).unwrap().is_none());
     }
 
     #[test]

@@ -411,6 +411,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         organiser: member.is_some_and(|m| m.organiser),
         unread: crate::inbox::items(&replica, &state.node.inbox, now_ms())
             .map_or(0, |items| items.iter().filter(|i| !i.read).count()),
+        suspended: member.and_then(|m| m.suspended.clone()),
     }
 }
 
@@ -525,8 +526,20 @@ pub(crate) fn plain_refusal(state: &WebState, error: PublishError) -> String {
         PublishError::Frozen => "Kith has stopped sending from your account because two different things were \
              sent at the same moment (perhaps from an old backup). Please ask an organiser."
             .to_string(),
+        PublishError::Rule(EntryError::Suspended { action, .. }) if my_suspension(state).is_some() => format!(
+            "An organiser has suspended you ({}), so Kith will not {action} for you. Talk to an organiser: they can \
+             lift it.",
+            my_suspension(state).unwrap_or_default()
+        ),
         other => crate::api::explain(&state.node, other).to_string(),
     }
+}
+
+/// Why this member is suspended, if they are.
+fn my_suspension(state: &WebState) -> Option<String> {
+    let replica = state.node.replica();
+    let me = replica.me();
+    replica.community()?.member(&me)?.suspended.clone()
 }
 
 #[cfg(test)]

@@ -21,6 +21,22 @@ use crate::rules::{self, Head, Refusal};
 /// them again later). Large enough for a fresh node catching up on a big community, whose
 /// replies arrive before the posts they answer (about 400 bytes of memory each).
 pub const MAX_PENDING: usize = 50_000;
+/// Most bytes the waiting area holds, counting each entry as its wire bytes plus
+/// [`PENDING_OVERHEAD`] for the maps that index it: with [`MAX_PENDING`], the bound on its memory.
+pub const MAX_PENDING_BYTES: usize = 48 * 1024 * 1024;
+/// What one waiting entry costs beyond its bytes (its place in the pending and waiting maps,
+/// the decoded header and body), counted against the byte bounds.
+pub const PENDING_OVERHEAD: usize = 512;
+/// Most entries of one author kept aside at once: one member writing entries that wait (gaps,
+/// unknown posts) cannot fill the waiting area and crowd out everyone else's.
+pub const MAX_PENDING_PER_AUTHOR: usize = 4_096;
+/// Most bytes (as counted for [`MAX_PENDING_BYTES`]) of one author's entries kept aside.
+pub const MAX_PENDING_BYTES_PER_AUTHOR: usize = 6 * 1024 * 1024;
+
+/// What a waiting entry counts against the waiting area's byte bounds.
+pub fn pending_cost(entry: &Entry) -> usize {
+    entry.bytes().len() + PENDING_OVERHEAD
+}
 
 /// What this node knows of a person (member, newcomer, or hub).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -185,6 +201,15 @@ struct Span {
     hash: EntryHash,
 }
 
+/// A `Suspend` entry in force: its hash, its author and place in their log, and its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuspensionInForce<'a> {
+    pub hash: EntryHash,
+    pub by: MemberId,
+    pub seq: u64,
+    pub reason: &'a str,
+}
+
 /// One community as this node sees it.
 #[derive(Debug, Clone)]
 pub struct Community {
@@ -204,6 +229,12 @@ pub struct Community {
     logs: BTreeMap<MemberId, Vec<EntryHash>>,
     forks: BTreeMap<MemberId, ForkProof>,
     pending: BTreeMap<EntryHash, (Entry, Wait)>,
+    /// What `pending` costs in all ([`pending_cost`]), and per author (entries, cost).
+    pending_bytes: usize,
+    pending_by_author: BTreeMap<MemberId, (usize, usize)>,
+    /// Set while waiting entries are released: one taken out and kept aside again was counted
+    /// already, so the bounds do not apply to it.
+    releasing: bool,
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
@@ -252,6 +283,9 @@ impl Community {
             logs: BTreeMap::new(),
             forks: BTreeMap::new(),
             pending: BTreeMap::new(),
+            pending_bytes: 0,
+            pending_by_author: BTreeMap::new(),
+            releasing: false,
             waiting: BTreeMap::new(),
             revocations: BTreeMap::new(),
             attendance: BTreeMap::new(),
@@ -371,8 +405,11 @@ impl Community {
         while let Some(wait) = woken.pop_front() {
             let Some(hashes) = self.waiting.remove(&wait) else { continue };
             for hash in hashes {
-                let Some((entry, _)) = self.pending.remove(&hash) else { continue };
-                if let Outcome::Rejected(error) = self.step(entry, now_ms, report, &mut woken) {
+                let Some(entry) = self.take_pending(&hash) else { continue };
+                self.releasing = true;
+                let outcome = self.step(entry, now_ms, report, &mut woken);
+                self.releasing = false;
+                if let Outcome::Rejected(error) = outcome {
                     report.released_rejections.push((hash, error));
                 }
             }
@@ -461,12 +498,36 @@ impl Community {
         if self.pending.contains_key(&hash) {
             return Outcome::Pending(wait);
         }
-        if self.pending.len() >= MAX_PENDING {
+        let (author, cost) = (entry.author(), pending_cost(&entry));
+        let (count, bytes) = self.pending_by_author.get(&author).copied().unwrap_or((0, 0));
+        if !self.releasing
+            && (self.pending.len() >= MAX_PENDING
+                || self.pending_bytes + cost > MAX_PENDING_BYTES
+                || count >= MAX_PENDING_PER_AUTHOR
+                || bytes + cost > MAX_PENDING_BYTES_PER_AUTHOR)
+        {
             return Outcome::Dropped;
         }
+        self.pending_bytes += cost;
+        self.pending_by_author.insert(author, (count + 1, bytes + cost));
         self.waiting.entry(wait).or_default().insert(hash);
         self.pending.insert(hash, (entry, wait));
         Outcome::Pending(wait)
+    }
+
+    /// Takes an entry out of the waiting area (its `waiting` row is the caller's), with its cost.
+    fn take_pending(&mut self, hash: &EntryHash) -> Option<Entry> {
+        let (entry, _) = self.pending.remove(hash)?;
+        let (author, cost) = (entry.author(), pending_cost(&entry));
+        self.pending_bytes = self.pending_bytes.saturating_sub(cost);
+        if let Some((count, bytes)) = self.pending_by_author.get_mut(&author) {
+            *count = count.saturating_sub(1);
+            *bytes = bytes.saturating_sub(cost);
+            if *count == 0 {
+                self.pending_by_author.remove(&author);
+            }
+        }
+        Some(entry)
     }
 
     /// Every rule, in order. Nothing is changed.
@@ -1018,6 +1079,23 @@ impl Community {
             .map(|s| s.reason.as_str())
     }
 
+    /// The suspensions of `member` in force now (not ended by a reinstatement): what `kith
+    /// reinstate` ends, and what a suspended member's node is handed before it is cut off.
+    pub fn suspensions_in_force(&self, member: &MemberId) -> Vec<SuspensionInForce<'_>> {
+        if self.members.get(member).is_none_or(|m| m.suspended.is_none()) {
+            return Vec::new();
+        }
+        let spans = self.spans.get(member).map_or(&[][..], Vec::as_slice);
+        spans
+            .iter()
+            .filter(|s| s.until.is_none())
+            .filter_map(|s| {
+                let written = self.moderation.iter().find(|m| m.hash == s.hash)?;
+                Some(SuspensionInForce { hash: s.hash, by: written.author, seq: written.seq, reason: &s.reason })
+            })
+            .collect()
+    }
+
     /// What this node refuses to sign for `me`, though the entry would be valid: anything from
     /// a frozen log; what a suspension stops (vouching, paying, moderating, posting, replying);
     /// moderation once no longer an organiser; a claim of a transfer from a log known to be
@@ -1144,6 +1222,16 @@ impl Community {
     pub fn heads(&self) -> impl Iterator<Item = (MemberId, Head)> + '_ {
         self.members.iter().filter_map(|(id, m)| m.head.map(|h| (*id, h)))
     }
+    /// What the waiting area costs, as counted against [`MAX_PENDING_BYTES`].
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Whether `hash` is kept aside, waiting.
+    pub fn is_pending(&self, hash: &EntryHash) -> bool {
+        self.pending.contains_key(hash)
+    }
+
     pub fn pending_count(&self) -> usize {
         self.pending.len()
     }

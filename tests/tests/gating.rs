@@ -1,5 +1,7 @@
 //! Membership gating on loopback: outsiders get nothing (no entry, no head, no gossip) and are
-//! disconnected; a newcomer with a valid invite gets in and its join request reaches the
+//! disconnected, and an entry a node would store from anyone let in (a member's, carried by an
+//! outsider once connected) is not stored — the same entry carried by a peer let in is, within
+//! the same wait; every "did not happen" wait has such a control; a newcomer with a valid invite gets in and its join request reaches the
 //! members, and stays let in across a restart; expired, used-up (also after a restart) and
 //! revoked invites are refused; a suspended member is cut off.
 
@@ -67,35 +69,61 @@ async fn assert_refused_at(
     Ok(())
 }
 
+/// Publishes `bytes` from `raw` every 100 ms (a gossip publish needs the node's subscription,
+/// which a node only shows to peers it lets in) until `until` holds or `within` has passed.
+async fn keep_publishing(raw: &RawPeer, bytes: &[u8], within: Duration, mut until: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if until() {
+            return true;
+        }
+        let _ = raw.publish(bytes.to_vec()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    until()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outsider_gets_nothing_and_is_disconnected() {
-    bounded("outsider", Duration::from_secs(60), async {
+    bounded("outsider", Duration::from_secs(90), async {
         let cluster = Cluster::start(2).await?;
         let mut events = cluster.node(0).events();
-        // A raw gossipsub peer with a fresh key, and a full node with no invite.
+        // An entry node 0 would store from anyone who gossips it: its author is a member (the
+        // founder vouched for them), its signature good. Only the gate stands in its way.
+        let member = forge::random_keypair();
+        let vouch = cluster.publish(0, Body::Vouch { member: member.member_id(), note: String::new() }).await?;
+        cluster.wait_everywhere(vouch.hash(), WAIT).await?;
+        let entry = forge::sign(&member, cluster.community_id(), 1, None, now_ms(), post("carried in"));
+        let held = || cluster.node(0).replica().community().is_some_and(|c| c.holds(&entry.hash()));
+
+        // A raw gossipsub peer with a fresh key (an outsider) carries it, once connected, until
+        // it is cut off; and a full node with no invite knocks too.
         let raw = RawPeer::start(libp2p::identity::Keypair::generate_ed25519(), cluster.community_id()).await?;
-        raw.dial(cluster.addrs(0)[0].clone()).await?;
-        let mallory = forge::random_keypair();
-        let profile = forge::sign(&mallory, cluster.community_id(), 1, None, now_ms(), post("let me in"));
-        // The node speaks no gossip with an outsider, so this has no one to go to.
-        let _ = raw.publish(profile.bytes().to_vec()).await;
+        let node0 = raw.dial(cluster.addrs(0)[0].clone()).await?;
+        wait_until(WAIT, "the raw peer is connected to node 0", || raw.is_connected(&node0)).await?;
         let (_dir, outsider) = newcomer(&cluster, "outsider", None).await?;
         for i in 0..5 {
             cluster.publish(1, post(&format!("private {i}"))).await?;
         }
+        let ended = keep_publishing(&raw, entry.bytes(), PAST_THE_DOOR, || held() || !raw.is_connected(&node0)).await;
+        ensure!(!held(), "node 0 stored the entry an outsider carried");
+        ensure!(ended, "node 0 kept the outsider connected past the door");
         let raw_peer = raw.peer_id();
-        let mut seen = false;
-        wait_until(PAST_THE_DOOR, "node 0 disconnects the raw peer", || {
-            seen |= disconnected(&mut events, raw_peer);
-            seen && !raw.is_connected(&cluster.peer_id(0))
-        })
-        .await?;
+        wait_until(PAST_THE_DOOR, "node 0 disconnects the raw peer", || disconnected(&mut events, raw_peer)).await?;
         ensure!(raw.received().is_empty(), "the raw peer received {} gossip messages", raw.received().len());
         ensure!(!raw.saw_subscribed(&cluster.peer_id(0)), "the outsider learnt the community's topic");
-        ensure!(!cluster.node(0).replica().community().unwrap().holds(&profile.hash()), "stored the outsider's entry");
         assert_refused(&cluster, &outsider, "the outsider", 1).await?;
+        ensure!(!held(), "node 0 stored the entry an outsider carried");
+
+        // The control: the same entry, carried the same way by a peer let in (the member's own
+        // key), is stored within the same wait.
+        let libp2p_key = kith_node::network::libp2p_keypair(member.secret_bytes()).map_err(anyhow::Error::msg)?;
+        let insider = RawPeer::start(libp2p_key, cluster.community_id()).await?;
+        insider.dial(cluster.addrs(0)[0].clone()).await?;
+        ensure!(keep_publishing(&insider, entry.bytes(), PAST_THE_DOOR, held).await, "the control: not stored");
         outsider.shutdown().await?;
         raw.stop().await;
+        insider.stop().await;
         cluster.shutdown().await;
         Ok(())
     })
@@ -160,7 +188,13 @@ async fn used_up_invite_is_refused_also_after_a_restart() {
         alice.dial(cluster.addrs(0)[0].clone()).await?;
         let (node0, alice_peer) = (cluster.peer_id(0), alice.peer_id());
         wait_until_async(WAIT, "alice reconnects to node 0", || lists(&alice, node0)).await?;
+        // The control: an outsider connected at the same moment is let go within the same wait,
+        // so the wait is long enough to see node 0 let alice go, had it not counted her in.
+        let knocker = RawPeer::start(libp2p::identity::Keypair::generate_ed25519(), cluster.community_id()).await?;
+        knocker.dial(cluster.addrs(0)[0].clone()).await?;
         tokio::time::sleep(AUTHORISE_WITHIN + Duration::from_secs(1)).await;
+        ensure!(!lists(cluster.node(0), knocker.peer_id()).await, "the control: node 0 kept an outsider");
+        knocker.stop().await;
         ensure!(lists(cluster.node(0), alice_peer).await, "node 0 let alice go after its restart");
         let (_b_dir, bob) = newcomer(&cluster, "bob", Some(invite)).await?;
         assert_refused(&cluster, &bob, "a used-up invite", 0).await?;
@@ -209,6 +243,7 @@ async fn suspended_member_is_cut_off() {
     bounded("suspended", Duration::from_secs(90), async {
         let cluster = Cluster::start(3).await?;
         let target = cluster.member(2);
+        let (mut events0, mut events1) = (cluster.node(0).events(), cluster.node(1).events());
         let suspension =
             cluster.publish(0, Body::Suspend { member: target, reason: "test".into(), after_seq: 0 }).await?;
         let suspended_everywhere = |i: usize| {
@@ -216,33 +251,27 @@ async fn suspended_member_is_cut_off() {
         };
         wait_until(WAIT, "nodes 0 and 1 apply the suspension", || suspended_everywhere(0) && suspended_everywhere(1))
             .await?;
-        let members = [cluster.peer_id(0), cluster.peer_id(1)];
-        wait_until_async(WAIT, "node 2 is cut off from nodes 0 and 1", || cut_off(cluster.node(2), &members))
-            .await
-            .context(format!(
-                "suspension {}: node 2 sees {:?}; ids {:?}",
-                suspension.hash().short(),
-                cluster.node(2).peers().await.iter().map(|p| p.peer_id.clone()).collect::<Vec<_>>(),
-                [cluster.peer_id(0), cluster.peer_id(1), cluster.peer_id(2)]
-            ))?;
-        let after = cluster.publish(1, post("after the suspension")).await?;
-        wait_until(WAIT, "node 0 gets the new post", || {
-            cluster.node(0).replica().community().unwrap().holds(&after.hash())
+        // Each member node disconnects node 2 (after handing it its suspension: it may come back
+        // and be told again, but never let in).
+        let (mut cut0, mut cut1) = (false, false);
+        wait_until(WAIT, "nodes 0 and 1 disconnect node 2", || {
+            cut0 |= disconnected(&mut events0, cluster.peer_id(2));
+            cut1 |= disconnected(&mut events1, cluster.peer_id(2));
+            cut0 && cut1
         })
-        .await?;
-        // Several sync rounds (2 s each) and reconnect attempts: node 2 must still not have it.
+        .await
+        .context(format!("suspension {}", suspension.hash().short()))?;
+        let after = cluster.publish(1, post("after the suspension")).await?;
+        // Several sync rounds (2 s each) and reconnect attempts: node 2 must still not have it,
+        // while node 0 (the control, the same wait from the same publish) has it.
         tokio::time::sleep(AUTHORISE_WITHIN + Duration::from_secs(1)).await;
-        ensure!(!cluster.node(2).replica().community().unwrap().holds(&after.hash()), "node 2 got a new entry");
+        let holds = |i: usize| cluster.node(i).replica().community().unwrap().holds(&after.hash());
+        ensure!(holds(0), "the control: node 0 did not get the new post within the wait");
+        ensure!(!holds(2), "node 2 got a new entry");
         cluster.shutdown().await;
         Ok(())
     })
     .await;
-}
-
-/// Whether `node` has no connection to any of `peers` (as `kith peers` would show).
-async fn cut_off(node: &Node, peers: &[PeerId]) -> bool {
-    let listed = node.peers().await;
-    !listed.iter().any(|p| peers.iter().any(|q| q.to_string() == p.peer_id))
 }
 
 /// Whether `node` lists `peer` among its connected peers.

@@ -26,8 +26,11 @@ pub struct Status {
     pub members: usize,
     pub pending_members: usize,
     pub balance_minutes: i64,
-    /// `member`, `pending` or `hub`.
+    /// `member`, `pending`, `suspended` or `hub`.
     pub role: String,
+    /// Why an organiser suspended this member (with `role: "suspended"`), or null.
+    #[serde(default)]
+    pub suspended_reason: Option<String>,
     pub organiser: bool,
     /// Set after a key restore until the node has fetched its own log.
     pub read_only: bool,
@@ -389,6 +392,18 @@ pub struct RevokeInvite {
 pub struct NewSuspension {
     pub member: String,
     pub reason: String,
+}
+
+/// `POST /api/reinstatements`: ends every suspension of the member in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReinstatement {
+    pub member: String,
+}
+
+/// `POST /api/dismissals`: removes an organiser's role (the founder only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDismissal {
+    pub member: String,
 }
 
 /// `POST /api/appointments`.

@@ -65,6 +65,20 @@ pub struct Frame {
     pub organiser: bool,
     /// Unread items in the inbox ("For you").
     pub unread: usize,
+    /// Why an organiser suspended this member, if they are suspended: every page says so.
+    pub suspended: Option<String>,
+}
+
+/// The notice heading every page of a suspended member: what happened, why, and what it means.
+pub fn suspended_notice(reason: &str) -> String {
+    format!(
+        "<div class=\"notice\" role=\"alert\"><h2>An organiser has suspended you</h2>\
+<p>The reason they gave: <strong>{}</strong></p>\
+<p>While you are suspended your posts and replies are hidden, and you cannot post, reply, thank anyone \
+with hours or vouch for anyone. You can still read the board. If you think this is a mistake, \
+talk to an organiser: they can lift it.</p></div>",
+        esc(reason)
+    )
 }
 
 /// A whole signed-in page.
@@ -96,6 +110,7 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
         let _ = write!(links, "<li><a href=\"{href}\"{current}>{label}</a></li>");
     }
     let dot = if frame.connected { "dot dot-on" } else { "dot dot-off" };
+    let suspended = frame.suspended.as_deref().map(suspended_notice).unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -107,7 +122,7 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
 <nav aria-label=\"Main\" class=\"wrap\"><ul class=\"nav\">{links}</ul></nav>\n\
 <div class=\"connection-bar\"><p class=\"connection wrap\" id=\"connection\" data-live=\"\"><span class=\"{dot}\" aria-hidden=\"true\"></span>\
 <a href=\"/connection\">{connection}</a></p></div>\n</header>\n\
-<main id=\"main\" class=\"wrap\" tabindex=\"-1\">\n{main}\n\
+<main id=\"main\" class=\"wrap\" tabindex=\"-1\">\n{suspended}{main}\n\
 <div id=\"live-news\" class=\"live-news\" role=\"status\" aria-live=\"polite\"></div>\n</main>\n\
 <footer class=\"wrap footer\">\n<p>Kith runs on this computer: what you see comes from your neighbours' computers, not from a company.</p>\n\
 <form method=\"post\" action=\"/logout\">{csrf}<button type=\"submit\" class=\"link-button\">Sign out of this page</button></form>\n\
@@ -371,5 +386,15 @@ mod tests {
         assert!(html.contains("&lt;help&gt;"));
         assert!(html.contains("value=\"&lt;b&gt;x&lt;/b&gt;\""));
         assert!(problems.summary().contains("href=\"#f-title\""));
+    }
+
+    #[test]
+    fn a_suspended_member_is_told_why_on_every_page() {
+        let frame = Frame { suspended: Some("rude <b>posts</b>".into()), ..Frame::default() };
+        let html = layout(&frame, "What's on", Nav::Board, "<p>board</p>");
+        assert!(html.contains("An organiser has suspended you"), "{html}");
+        assert!(html.contains("rude &lt;b&gt;posts&lt;/b&gt;"), "the reason, escaped: {html}");
+        let html = layout(&Frame::default(), "What's on", Nav::Board, "<p>board</p>");
+        assert!(!html.contains("suspended you"), "{html}");
     }
 }
