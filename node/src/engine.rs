@@ -95,6 +95,9 @@ pub struct NetworkCounters {
     /// Entries the best-informed peer's heads say it holds (`progress::note_peer_heads`): the
     /// "expected" of a catch-up's progress.
     pub expected_entries: std::sync::atomic::AtomicU64,
+    /// A newcomer's node: why a member refused its invite (used up, expired, withdrawn…), until
+    /// a member welcomes it. `kith status` shows it instead of "not reached yet".
+    pub invite_refused: Mutex<Option<String>>,
 }
 
 /// A snapshot of [`NetworkCounters`].
@@ -119,7 +122,21 @@ impl NetworkCounters {
     fn bump(counter: &std::sync::atomic::AtomicU64) {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+    /// Why this newcomer's invite was refused, if it was and no member has welcomed it since.
+    pub fn invite_refused(&self) -> Option<String> {
+        self.invite_refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+    fn set_invite_refused(&self, reason: Option<String>) {
+        *self.invite_refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = reason;
+    }
 }
+
+/// A hello answered from a node that is in no community yet: nothing to say about the invite.
+const NO_COMMUNITY_YET: &str = "this node is not in a community yet";
+/// A hello for another community than this node's (the peer is cut off at once).
+const NOT_THIS_COMMUNITY: &str = "not this node's community";
+/// A hello to a node that is not a member itself: another member may let the newcomer in.
+const NOT_A_MEMBER_NODE: &str = "this node is not a member: it lets no one in";
 
 /// The engine's settings.
 #[derive(Debug, Clone)]
@@ -315,6 +332,15 @@ pub struct Engine<S = Store> {
     next_since: Option<(Peer, u64)>,
     next_tick_ms: u64,
     next_sync_ms: u64,
+    /// After a key restore (read-only): the head of this member's own log each peer reported
+    /// (seq, first bytes of its hash). Judged when it may lift read-only, by the peers admitted
+    /// then; forgotten once lifted.
+    own_log_heads: BTreeMap<Peer, (u64, Vec<u8>)>,
+    /// A newcomer's node: a member has welcomed its invite since the engine started.
+    welcomed: bool,
+    /// Peers to disconnect once the answer to their request is out (a hello for another
+    /// community).
+    cut_off: BTreeSet<Peer>,
     /// A planted defect, for checking that the simulator catches it (never set in a node).
     pub planted: Planted,
 }
@@ -360,6 +386,9 @@ impl<S: Storage> Engine<S> {
             next_since: None,
             next_tick_ms: now_ms + TICK_MS,
             next_sync_ms,
+            own_log_heads: BTreeMap::new(),
+            welcomed: false,
+            cut_off: BTreeSet::new(),
             planted: Planted::default(),
         }
     }
@@ -425,6 +454,7 @@ impl<S: Storage> Engine<S> {
             + self.pages.len()
             + self.pending.len()
             + self.connected.len()
+            + self.own_log_heads.len()
     }
 
     /// Takes one input at time `now_ms`.
@@ -629,7 +659,8 @@ impl<S: Storage> Engine<S> {
                 return;
             };
             let head = self.replica().head_seq(&author);
-            let from_seq = head.max(self.received_to.get(&author).copied().unwrap_or(0)) + 1;
+            // Seqs come from peers (heads, entries kept aside): never add past the top.
+            let from_seq = head.max(self.received_to.get(&author).copied().unwrap_or(0)).saturating_add(1);
             let request = SyncRequest::Range {
                 community: community.clone(),
                 author: author.0.to_vec(),
@@ -756,8 +787,15 @@ impl<S: Storage> Engine<S> {
         replica.community().is_some_and(|c| c.is_member(&replica.me()))
     }
 
-    /// A newcomer's hello: let it in if its invite admits it.
+    /// A newcomer's hello: let it in if its invite admits it. A peer saying hello for another
+    /// community is answered and cut off at once.
     fn hello(&mut self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> SyncResponse {
+        let ours = self.community_bytes();
+        if ours.as_ref().is_some_and(|ours| ours.as_slice() != community) {
+            tracing::info!(peer = %self.name(&peer), "a hello for another community: cutting the peer off");
+            self.cut_off.insert(peer);
+            return SyncResponse::Refused(NOT_THIS_COMMUNITY.into());
+        }
         match self.check_invite(now_ms, peer, community, invite) {
             Ok(()) => {
                 // An invite's uses are counted from the join requests that carry it: nothing a
@@ -775,19 +813,19 @@ impl<S: Storage> Engine<S> {
     fn check_invite(&self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> Result<(), String> {
         match self.standing(&peer) {
             Standing::Authorised => return Ok(()),
-            Standing::Open => return Err("this node is not in a community yet".into()),
+            Standing::Open => return Err(NO_COMMUNITY_YET.into()),
             Standing::Suspended => return Err("this member is suspended".into()),
             Standing::Outsider => {}
         }
         let capability = Capability::from_bytes(invite).map_err(|e| e.to_string())?;
         let replica = self.replica();
-        let ours = replica.community().ok_or("this node is not in a community yet")?;
+        let ours = replica.community().ok_or(NO_COMMUNITY_YET)?;
         if ours.id().0.as_slice() != community {
-            return Err("not this node's community".into());
+            return Err(NOT_THIS_COMMUNITY.into());
         }
         // Only members and hubs let newcomers in (a pending newcomer's node does not).
         if !ours.member(&replica.me()).is_some_and(|m| (m.admitted || m.hub) && m.suspended.is_none()) {
-            return Err("this node is not a member: it lets no one in".into());
+            return Err(NOT_A_MEMBER_NODE.into());
         }
         let issuer = capability.terms().issuer;
         let issuer_ok = ours.member(&issuer).is_some_and(|m| m.admitted && m.suspended.is_none());
@@ -960,6 +998,9 @@ impl<S: Storage> Engine<S> {
             _ => self.answer(&request),
         };
         self.push(Output::Respond { id, response });
+        if self.cut_off.remove(&peer) {
+            self.push(Output::Disconnect { peer, forget: true });
+        }
     }
 
     fn answer(&self, request: &SyncRequest) -> SyncResponse {
@@ -1056,7 +1097,7 @@ impl<S: Storage> Engine<S> {
                     }
                 }
                 let me = self.replica().me();
-                let mut peer_seq_of_me = 0;
+                let mut own_head = None;
                 // The founder's log first: its vouches admit everyone else, so the other logs then
                 // apply as they arrive instead of waiting aside.
                 let founder = self.replica().community().map(|c| c.founder().0.to_vec());
@@ -1076,7 +1117,7 @@ impl<S: Storage> Engine<S> {
                     };
                     let author = MemberId(author);
                     if author == me {
-                        peer_seq_of_me = seq;
+                        own_head = Some((seq, hash.clone()));
                     }
                     if seq > self.replica().head_seq(&author) {
                         if !ordered {
@@ -1088,7 +1129,10 @@ impl<S: Storage> Engine<S> {
                         self.fetch_at(peer, author, seq);
                     }
                 }
-                self.note_own_log(now_ms, peer_seq_of_me);
+                if let Some(own_head) = own_head {
+                    self.note_own_head(peer, own_head);
+                }
+                self.note_own_log(now_ms);
             }
             (SyncRequest::Range { author, limit, .. }, SyncResponse::Entries(entries)) => {
                 let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else { return };
@@ -1113,10 +1157,18 @@ impl<S: Storage> Engine<S> {
             }
             (SyncRequest::Hello { .. }, SyncResponse::Welcome) => {
                 tracing::info!(peer = %self.name(&peer), "our invite was accepted");
+                self.welcomed = true;
+                self.counters.set_invite_refused(None);
                 self.request_heads(peer);
             }
             (SyncRequest::Hello { .. }, SyncResponse::Refused(reason)) => {
                 tracing::warn!(peer = %self.name(&peer), %reason, "our invite was refused");
+                // Kept for `kith status` when it is about the invite and no member let us in.
+                let about_invite =
+                    ![NO_COMMUNITY_YET, NOT_THIS_COMMUNITY, NOT_A_MEMBER_NODE].contains(&reason.as_str());
+                if about_invite && !self.welcomed {
+                    self.counters.set_invite_refused(Some(reason));
+                }
             }
             (SyncRequest::Since { .. }, SyncResponse::Refused(reason)) => {
                 tracing::debug!(peer = %self.name(&peer), %reason, "ordered catch-up refused; fetching log by log");
@@ -1146,7 +1198,7 @@ impl<S: Storage> Engine<S> {
                     let author = MemberId(<[u8; 32]>::try_from(author.as_slice()).ok()?);
                     Some(seq.saturating_sub(replica.head_seq(&author)))
                 })
-                .sum();
+                .fold(0u64, u64::saturating_add);
             (missing, held)
         };
         if missing < ORDERED_CATCH_UP_FROM || missing <= held {
@@ -1159,11 +1211,41 @@ impl<S: Storage> Engine<S> {
         true
     }
 
-    /// After a key restore: once a peer's copy of our own log (its head `peer_seq`) is no
-    /// longer ahead of ours, our log is back and the member may publish again.
-    fn note_own_log(&mut self, now_ms: u64, peer_seq: u64) {
-        if self.replica().own_log_caught_up(peer_seq) {
-            tracing::info!("fetched our own log after the key restore: publishing is allowed again");
+    /// After a key restore: remembers `peer`'s head of this member's own log (a bound: a
+    /// read-only node remembers at most [`MAX_RECEIVED_TO`] peers' heads).
+    fn note_own_head(&mut self, peer: Peer, head: (u64, Vec<u8>)) {
+        if !self.replica().is_read_only() {
+            return;
+        }
+        if self.own_log_heads.len() >= MAX_RECEIVED_TO && !self.own_log_heads.contains_key(&peer) {
+            return;
+        }
+        self.own_log_heads.insert(peer, head);
+    }
+
+    /// After a key restore: lifts read-only once the highest head of this member's log that an
+    /// admitted peer (a member or hub, not a newcomer) reported is here, the same entry. A peer
+    /// that holds none of the log is no evidence: writing then could fork it.
+    fn note_own_log(&mut self, now_ms: u64) {
+        if !self.replica().is_read_only() {
+            return;
+        }
+        let best = {
+            let replica = self.replica();
+            let Some(community) = replica.community() else { return };
+            self.own_log_heads
+                .iter()
+                .filter(|(peer, _)| {
+                    community.member(peer).is_some_and(|m| (m.admitted || m.hub) && m.suspended.is_none())
+                })
+                .map(|(_, head)| head)
+                .max_by_key(|(seq, _)| *seq)
+                .cloned()
+        };
+        let Some((seq, hash)) = best else { return };
+        if self.replica().own_log_caught_up(seq, &hash) {
+            tracing::info!(seq, "fetched our own log after the key restore: publishing is allowed again");
+            self.own_log_heads.clear();
             let unclaimed = self.replica().unclaimed_for_me();
             if !unclaimed.is_empty() {
                 self.claim(now_ms, unclaimed);
@@ -1233,14 +1315,14 @@ impl<S: Storage> Engine<S> {
         let count = entries.len();
         let progressed = self.ingest_page(now_ms, peer, entries, fault);
         self.ask_next_since();
+        // A restored key's own log (or the vouches admitting the peers that hold it) may be here now.
+        self.note_own_log(now_ms);
         match of {
             PageOf::Range { author, full_page } => {
                 self.fetching.remove(&(peer, author));
                 tracing::debug!(peer = %self.name(&peer), author = %author.short(), count, full_page, progressed, "range page");
                 if full_page && progressed && self.connected.contains(&peer) {
                     self.fetch_range(peer, author);
-                } else if author == self.replica().me() {
-                    self.note_own_log(now_ms, 0);
                 }
             }
             PageOf::Ordered { full_page, last } => {
@@ -1347,7 +1429,7 @@ pub fn changes_membership(entry: &Entry) -> bool {
 mod tests {
     use super::*;
     use crate::storage::memory::MemStore;
-    use kith_protocol::{Keypair, PostKind, Rules};
+    use kith_protocol::{CommunityId, Keypair, PostKind, Rules};
 
     fn engine(store: &MemStore) -> Engine<MemStore> {
         let founder = Keypair::from_secret_bytes([3; 32]);
@@ -1358,6 +1440,10 @@ mod tests {
         if let Err(error) = replica.found("Street", "", Rules::default(), 1_000) {
             panic!("cannot found: {error}");
         }
+        engine_of(replica)
+    }
+
+    fn engine_of(replica: Replica<MemStore>) -> Engine<MemStore> {
         let config = EngineConfig {
             sync_interval_ms: 30_000,
             invite: None,
@@ -1371,6 +1457,201 @@ mod tests {
         engine
     }
 
+    fn key(n: u8) -> Keypair {
+        Keypair::from_secret_bytes([n; 32])
+    }
+
+    fn offer(title: &str) -> Body {
+        Body::Post {
+            kind: PostKind::Offer,
+            title: title.into(),
+            details: String::new(),
+            category: "food".into(),
+            when: String::new(),
+            place: String::new(),
+            expires_at: None,
+            schedule: None,
+        }
+    }
+
+    /// An entry signed by hand (a peer's, or a hostile one).
+    fn sign(key: &Keypair, community: CommunityId, seq: u64, prev: Option<EntryHash>, body: Body) -> Entry {
+        let draft = kith_protocol::Draft { community: Some(community), seq, prev, timestamp_ms: 1_500, body };
+        match Entry::sign(key, draft) {
+            Ok(entry) => entry,
+            Err(error) => panic!("cannot sign: {error}"),
+        }
+    }
+
+    fn head_of(entry: &Entry) -> LogHead {
+        LogHead(entry.author().0.to_vec(), entry.seq(), entry.hash().0[..sync::HEAD_HASH_PREFIX].to_vec())
+    }
+
+    /// Gives the engine one input; returns its outputs, after feeding every page it hands out
+    /// for verification back to it (as the runtime's verifier would).
+    fn step(engine: &mut Engine<MemStore>, now_ms: u64, input: Input) -> Vec<Output> {
+        engine.handle(now_ms, input);
+        let mut all = Vec::new();
+        while let Some(output) = engine.poll_output() {
+            if let Output::Verify { page, bytes } = &output {
+                let (entries, fault) = crate::verify::verify_page(bytes.clone());
+                engine.handle(now_ms, Input::Verified { page: *page, entries, fault });
+            }
+            all.push(output);
+        }
+        all
+    }
+
+    /// The requests among `outputs` sent to `peer`.
+    fn asked(outputs: &[Output], to: Peer) -> Vec<(u64, SyncRequest)> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Request { peer, id, request } if *peer == to => Some((*id, request.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn heads_request(outputs: &[Output], to: Peer) -> u64 {
+        match asked(outputs, to).into_iter().find(|(_, r)| matches!(r, SyncRequest::Heads { .. })) {
+            Some((id, _)) => id,
+            None => panic!("no heads request to {to}: {outputs:?}"),
+        }
+    }
+
+    /// The founder's replica with `members` vouched in.
+    fn community_of(members: &[MemberId]) -> (Replica<MemStore>, Vec<Entry>) {
+        let mut replica = match Replica::open(MemStore::new(), key(3), None, 1_000) {
+            Ok(replica) => replica,
+            Err(error) => panic!("cannot open: {error}"),
+        };
+        let genesis = match replica.found("Street", "", Rules::default(), 1_000) {
+            Ok(genesis) => genesis,
+            Err(error) => panic!("cannot found: {error}"),
+        };
+        let mut entries = vec![genesis];
+        for member in members {
+            match replica.publish(Body::Vouch { member: *member, note: String::new() }, 1_100) {
+                Ok(entry) => entries.push(entry),
+                Err(error) => panic!("cannot vouch: {error}"),
+            }
+        }
+        (replica, entries)
+    }
+
+    #[test]
+    fn a_restored_key_writes_only_once_an_admitted_holder_of_its_log_shows_its_latest_entry() {
+        let (me, member, newcomer, founder) = (key(7), key(5).member_id(), key(9).member_id(), key(3).member_id());
+        let (founders, entries) = community_of(&[me.member_id(), member]);
+        let community = founders.community_id().unwrap_or(CommunityId([0; 32]));
+        let first = sign(&me, community, 1, None, offer("Soup"));
+        let second = sign(&me, community, 2, Some(first.hash()), offer("Bread"));
+        // The restored home holds the founder's log and the first of its own two entries.
+        let mut replica = match Replica::open(MemStore::new(), me.clone(), Some(community), 1_000) {
+            Ok(replica) => replica,
+            Err(error) => panic!("cannot open: {error}"),
+        };
+        assert!(replica.adopt_genesis(&entries[0]).is_ok());
+        for entry in entries[1..].iter().chain([&first]) {
+            assert!(matches!(replica.receive(entry.clone(), 1_200), Received::Applied(_)));
+        }
+        replica.set_read_only(true);
+        let mut engine = engine_of(replica);
+        let founder_heads: Vec<LogHead> = vec![head_of(&entries[entries.len() - 1])];
+
+        // A member that holds none of this member's log is no evidence.
+        let out = step(&mut engine, 2_000, Input::Connected { peer: member, first: true });
+        let id = heads_request(&out, member);
+        let response = SyncResponse::Heads { heads: founder_heads.clone(), forks: Vec::new() };
+        step(&mut engine, 2_001, Input::Response { id, response });
+        assert!(engine.replica().is_read_only(), "lifted by a peer that does not hold the log");
+
+        // Nor is a newcomer let in with an invite, though it shows the entry held here.
+        step(&mut engine, 2_002, Input::Command(Command::Allow(newcomer)));
+        let out = step(&mut engine, 2_003, Input::Connected { peer: newcomer, first: true });
+        let id = heads_request(&out, newcomer);
+        let mut heads = founder_heads.clone();
+        heads.push(head_of(&first));
+        step(&mut engine, 2_004, Input::Response { id, response: SyncResponse::Heads { heads, forks: Vec::new() } });
+        assert!(engine.replica().is_read_only(), "lifted by a newcomer's heads");
+        let refused = engine.replica().publish(offer("Too early"), 2_005);
+        assert!(refused.is_err(), "a read-only node signed: {refused:?}");
+        assert!(engine.replica().read_only_reason().is_some_and(|r| r.contains("neighbour who holds your posts")));
+
+        // The founder holds the log to its second entry: read-only until that entry is here.
+        let out = step(&mut engine, 2_006, Input::Connected { peer: founder, first: true });
+        let id = heads_request(&out, founder);
+        let mut heads = founder_heads;
+        heads.push(head_of(&second));
+        let out = step(
+            &mut engine,
+            2_007,
+            Input::Response { id, response: SyncResponse::Heads { heads, forks: Vec::new() } },
+        );
+        assert!(engine.replica().is_read_only(), "lifted before the latest entry arrived");
+        let Some((id, _)) = asked(&out, founder).into_iter().find(|(_, r)| matches!(r, SyncRequest::Range { .. }))
+        else {
+            panic!("the rest of the own log was not asked for: {out:?}");
+        };
+        let page = vec![serde_bytes::ByteBuf::from(second.bytes().to_vec())];
+        step(&mut engine, 2_008, Input::Response { id, response: SyncResponse::Entries(page) });
+        assert!(!engine.replica().is_read_only(), "still read-only with the latest entry here");
+        assert_eq!(engine.replica().read_only_reason(), None);
+    }
+
+    #[test]
+    fn a_hello_for_another_community_is_cut_off_at_once() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let stranger = key(4).member_id();
+        step(&mut engine, 2_000, Input::Connected { peer: stranger, first: true });
+        let elsewhere = CommunityId([9; 32]);
+        let invite = Capability::issue(&key(4), elsewhere, [1; 16], 9_000_000, 5).to_bytes();
+        let request = SyncRequest::Hello { community: elsewhere.0.to_vec(), invite };
+        let out = step(&mut engine, 2_001, Input::Request { peer: stranger, id: 3, request });
+        let answered =
+            out.iter().position(|o| matches!(o, Output::Respond { id: 3, response: SyncResponse::Refused(_) }));
+        let cut = out.iter().position(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == stranger));
+        assert!(answered.is_some(), "not answered: {out:?}");
+        assert!(cut.is_some(), "not cut off in the same call: {out:?}");
+        assert!(answered < cut, "cut off before its answer went out: {out:?}");
+    }
+
+    #[test]
+    fn hostile_heads_and_seqs_at_the_top_of_u64_neither_panic_nor_wrap() {
+        let (hostile, other) = (key(5), key(6).member_id());
+        let (founders, _) = community_of(&[hostile.member_id(), other]);
+        let community = founders.community_id().unwrap_or(CommunityId([0; 32]));
+        let mut engine = engine_of(founders);
+        let peer = hostile.member_id();
+        step(&mut engine, 2_000, Input::Connected { peer, first: true });
+        // An entry far ahead waits; the range fetched for it brings one at seq u64::MAX.
+        let ahead = sign(&hostile, community, 3, Some(EntryHash([1; 32])), offer("Ahead"));
+        let out = step(&mut engine, 2_001, Input::Gossip { peer, message: 1, data: ahead.bytes().to_vec() });
+        let Some((id, _)) = asked(&out, peer).into_iter().find(|(_, r)| matches!(r, SyncRequest::Range { .. })) else {
+            panic!("no range asked for the waiting entry: {out:?}");
+        };
+        let top = sign(&hostile, community, u64::MAX, Some(EntryHash([2; 32])), offer("Top"));
+        let page = vec![serde_bytes::ByteBuf::from(top.bytes().to_vec())];
+        step(&mut engine, 2_002, Input::Response { id, response: SyncResponse::Entries(page) });
+        // Heads at the top for two logs: their sum would overflow.
+        step(&mut engine, 2_003, Input::Command(Command::SyncNow));
+        let out = step(&mut engine, 2_004, Input::Command(Command::SyncNow));
+        let id = heads_request(&out, peer);
+        let heads =
+            vec![LogHead(peer.0.to_vec(), u64::MAX, vec![0; 8]), LogHead(other.0.to_vec(), u64::MAX, vec![0; 8])];
+        step(&mut engine, 2_005, Input::Response { id, response: SyncResponse::Heads { heads, forks: Vec::new() } });
+        // The next fetch of that log starts at the top, not at 0.
+        let later = sign(&hostile, community, 4, Some(EntryHash([3; 32])), offer("Later"));
+        let out = step(&mut engine, 2_006, Input::Gossip { peer, message: 2, data: later.bytes().to_vec() });
+        for (_, request) in asked(&out, peer) {
+            if let SyncRequest::Range { from_seq, .. } = request {
+                assert_eq!(from_seq, u64::MAX, "a range after the top wrapped");
+            }
+        }
+    }
+
     fn outputs(engine: &mut Engine<MemStore>) -> Vec<Output> {
         std::iter::from_fn(|| engine.poll_output()).collect()
     }
@@ -1379,16 +1660,7 @@ mod tests {
     fn a_publish_is_acknowledged_only_once_durable() {
         let store = MemStore::new();
         let mut engine = engine(&store);
-        let body = Body::Post {
-            kind: PostKind::Offer,
-            title: "Soup".into(),
-            details: String::new(),
-            category: "food".into(),
-            when: String::new(),
-            place: String::new(),
-            expires_at: None,
-            schedule: None,
-        };
+        let body = offer("Soup");
         engine.handle(2_000, Input::Command(Command::Publish { ticket: 9, body }));
         let mut acked = None;
         for output in outputs(&mut engine) {
