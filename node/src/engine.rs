@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use kith_protocol::invite::{Capability, invite_admits};
+use kith_protocol::invite::{Capability, InviteId, NEWCOMER_ACCESS_MS, invite_admits, newcomer_access_holds};
 use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, MemberId, Wait};
 
 use crate::gate;
@@ -592,6 +592,14 @@ impl<S: Storage> Engine<S> {
             tracing::info!(peer = %self.name(&peer), "not let in in time: disconnecting");
             self.push(Output::Disconnect { peer, forget: true });
         }
+        let ended: Vec<(Peer, InviteId, String)> = self
+            .admitted_peers()
+            .into_iter()
+            .filter_map(|peer| self.newcomer_access_ended(now_ms, &peer).map(|(invite, why)| (peer, invite, why)))
+            .collect();
+        for (peer, invite, reason) in ended {
+            self.end_access(now_ms, peer, &invite, &reason);
+        }
         let due: Vec<Peer> = self.reconnect.iter().filter(|(_, at)| **at <= now_ms).map(|(p, _)| *p).collect();
         for peer in due {
             self.reconnect.remove(&peer);
@@ -703,6 +711,10 @@ impl<S: Storage> Engine<S> {
     /// Lets a peer in, or holds it at the door, or cuts it off, by its standing. A peer let in
     /// after waiting is asked for its heads.
     fn gate(&mut self, now_ms: u64, peer: Peer) {
+        if let Some((invite, reason)) = self.newcomer_access_ended(now_ms, &peer) {
+            self.end_access(now_ms, peer, &invite, &reason);
+            return;
+        }
         match self.standing(&peer) {
             Standing::Open | Standing::Authorised => {
                 self.push(Output::Admit(peer));
@@ -723,6 +735,40 @@ impl<S: Storage> Engine<S> {
                 self.hold(now_ms, peer);
                 self.push(Output::Disconnect { peer, forget: true });
             }
+        }
+    }
+
+    /// A newcomer let in with an invite and not admitted: whether its access has ended (the
+    /// invite expired or was withdrawn, or [`NEWCOMER_ACCESS_MS`] passed), with the invite and
+    /// the reason.
+    fn newcomer_access_ended(&self, now_ms: u64, peer: &Peer) -> Option<(InviteId, String)> {
+        let replica = self.replica();
+        let community = replica.community()?;
+        if community.member(peer).is_some_and(|m| m.admitted || m.hub) {
+            return None;
+        }
+        let gate::Access::Invite { at_ms, capability } = gate::access(replica.store(), &self.name(peer)) else {
+            return None;
+        };
+        let Ok(capability) = Capability::from_bytes(&capability) else {
+            return Some((InviteId([0; 32]), "the invite it came in on cannot be read".into()));
+        };
+        let revoked = community.invite_revoked(&capability);
+        let ended = newcomer_access_holds(&capability, at_ms, now_ms, revoked).err()?;
+        Some((capability.id(), ended.to_string()))
+    }
+
+    /// Ends a newcomer's access: forgotten by the gate, held, disconnected; nothing more is
+    /// served to it.
+    fn end_access(&mut self, now_ms: u64, peer: Peer, invite: &InviteId, reason: &str) {
+        let name = self.name(&peer);
+        tracing::info!(peer = %name, %reason, "a newcomer's access ended: disconnecting it");
+        if let Err(error) = gate::let_out(self.replica().store(), &name, invite) {
+            tracing::warn!(%error, "cannot note that a newcomer's access ended");
+        }
+        if self.connected.contains(&peer) {
+            self.hold(now_ms, peer);
+            self.push(Output::Disconnect { peer, forget: true });
         }
     }
 
@@ -839,8 +885,13 @@ impl<S: Storage> Engine<S> {
         let used = if already_counted { 0 } else { u32::try_from(users.len()).unwrap_or(u32::MAX) };
         let revoked = ours.invite_revoked(&capability);
         invite_admits(&capability, ours.id(), issuer_ok, now_ms, used, revoked).map_err(|e| e.to_string())?;
+        if gate::access(replica.store(), &name) == gate::Access::Ended(id) {
+            // Its time as a newcomer with this invite is over; a new invite is a new chance.
+            let days = NEWCOMER_ACCESS_MS / (24 * 3_600_000);
+            return Err(kith_protocol::invite::InviteError::TimeUp { days }.to_string());
+        }
         gate::count_use(replica.store(), &id, &name).map_err(|e| e.to_string())?;
-        gate::let_in(replica.store(), &name).map_err(|e| e.to_string())?;
+        gate::let_in_with_invite(replica.store(), &name, invite, now_ms).map_err(|e| e.to_string())?;
         tracing::info!(peer = %name, invite = %id, already_counted, "let a newcomer in with an invite");
         Ok(())
     }
@@ -1598,6 +1649,68 @@ mod tests {
         step(&mut engine, 2_008, Input::Response { id, response: SyncResponse::Entries(page) });
         assert!(!engine.replica().is_read_only(), "still read-only with the latest entry here");
         assert_eq!(engine.replica().read_only_reason(), None);
+    }
+
+    /// A newcomer connects and shows `invite`; returns the outputs of its hello.
+    fn hello_with(engine: &mut Engine<MemStore>, now_ms: u64, peer: Peer, invite: &Capability) -> Vec<Output> {
+        let community = engine.replica().community_id().map(|c| c.0.to_vec()).unwrap_or_default();
+        step(engine, now_ms, Input::Connected { peer, first: true });
+        let request = SyncRequest::Hello { community, invite: invite.to_bytes() };
+        step(engine, now_ms, Input::Request { peer, id: 40, request })
+    }
+
+    fn cut_off(outputs: &[Output], who: Peer) -> bool {
+        outputs.iter().any(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == who))
+    }
+
+    #[test]
+    fn a_newcomer_s_access_ends_with_its_invite_or_after_fourteen_days_without_admission() {
+        const HOUR: u64 = 3_600_000;
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let community = engine.replica().community_id().unwrap_or(CommunityId([0; 32]));
+        let (short, long, withdrawn) = (key(20).member_id(), key(21).member_id(), key(22).member_id());
+        let t0 = 10_000;
+        let invite = |nonce: u8, expires: u64| Capability::issue(&key(3), community, [nonce; 16], expires, 5);
+        let (short_invite, long_invite, withdrawn_invite) =
+            (invite(1, t0 + HOUR), invite(2, t0 + 60 * 24 * HOUR), invite(3, t0 + 60 * 24 * HOUR));
+        for (peer, invite) in [(short, &short_invite), (long, &long_invite), (withdrawn, &withdrawn_invite)] {
+            let out = hello_with(&mut engine, t0, peer, invite);
+            assert!(
+                out.iter().any(|o| matches!(o, Output::Respond { response: SyncResponse::Welcome, .. })),
+                "{out:?}"
+            );
+            assert!(engine.lets_in(&peer));
+        }
+        // Well within every limit: everyone stays.
+        let out = step(&mut engine, t0 + HOUR / 2, Input::Timer);
+        assert!(![short, long, withdrawn].iter().any(|p| cut_off(&out, *p)), "{out:?}");
+        // The first invite expires: its newcomer is cut off, and refused if it comes back.
+        let out = step(&mut engine, t0 + HOUR, Input::Timer);
+        assert!(cut_off(&out, short) && !cut_off(&out, long) && !cut_off(&out, withdrawn), "{out:?}");
+        step(&mut engine, t0 + HOUR, Input::Disconnected { peer: short });
+        let out = hello_with(&mut engine, t0 + HOUR + 1, short, &short_invite);
+        assert!(out.iter().any(|o| matches!(o, Output::Respond { response: SyncResponse::Refused(_), .. })), "{out:?}");
+        step(&mut engine, t0 + HOUR + 1, Input::Disconnected { peer: short });
+        // The third is withdrawn by its issuer.
+        let revoke = Body::RevokeInvite { invite: withdrawn_invite.id() };
+        step(&mut engine, t0 + 2 * HOUR, Input::Command(Command::Publish { ticket: 1, body: revoke }));
+        let out = step(&mut engine, t0 + 2 * HOUR + TICK_MS, Input::Timer);
+        assert!(cut_off(&out, withdrawn) && !cut_off(&out, long), "{out:?}");
+        // The second, never admitted, is cut off after fourteen days; its invite still valid does
+        // not let it in again.
+        let out = step(&mut engine, t0 + NEWCOMER_ACCESS_MS - 1, Input::Timer);
+        assert!(!cut_off(&out, long), "cut off early: {out:?}");
+        let out = step(&mut engine, t0 + NEWCOMER_ACCESS_MS + TICK_MS, Input::Timer);
+        assert!(cut_off(&out, long), "{out:?}");
+        step(&mut engine, t0 + NEWCOMER_ACCESS_MS + TICK_MS, Input::Disconnected { peer: long });
+        let out = hello_with(&mut engine, t0 + NEWCOMER_ACCESS_MS + TICK_MS, long, &long_invite);
+        let refused = out.iter().find_map(|o| match o {
+            Output::Respond { response: SyncResponse::Refused(reason), .. } => Some(reason.clone()),
+            _ => None,
+        });
+        assert!(refused.as_deref().is_some_and(|r| r.contains("14 days")), "{out:?}");
+        assert!(!engine.lets_in(&long));
     }
 
     #[test]
