@@ -796,9 +796,12 @@ impl<S: Storage> Engine<S> {
         let name = self.name(&peer);
         tracing::info!(peer = %name, "connected");
         self.push(Output::Event(NodeEvent::PeerConnected { peer_id: name }));
-        // A new peer: gate it; then show our invite (a newcomer) or compare heads.
+        // A new peer: gate it; then show our invite (a newcomer) or compare heads. A node that
+        // does not know itself a member yet (a newcomer, a restored key with part of the
+        // community) still asks a peer it holds at the door: it may be a member it has not
+        // learnt of yet, and asking serves the peer nothing.
         self.gate(now_ms, peer);
-        if self.pending.contains_key(&peer) {
+        if self.pending.contains_key(&peer) && self.is_member() {
             return;
         }
         let invite = self.config.invite.clone().filter(|_| !self.is_member());
