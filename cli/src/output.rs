@@ -30,7 +30,7 @@ macro_rules! say {
 /// What a command has to show.
 #[derive(Debug)]
 pub enum Answer {
-    Status(Status),
+    Status(Box<Status>),
     /// `kith open`: the web page's one-time sign-in link.
     LoginLink(LoginLink),
     /// `kith pair`: a one-time pairing code for a device on the home network.
@@ -245,7 +245,10 @@ fn print_status(out: &mut String, s: &Status) {
     let mut rows = vec![vec!["member".to_string(), format!("{} ({})", s.name, s.member_id)]];
     match (&s.community_name, &s.community_id) {
         (Some(name), Some(id)) => rows.push(vec!["community".into(), format!("{name} ({id})")]),
-        (None, Some(id)) => rows.push(vec!["community".into(), format!("{id} (not reached yet)")]),
+        (None, Some(id)) => match &s.invite_refused {
+            Some(reason) => rows.push(vec!["community".into(), format!("{id} (invite refused: {reason})")]),
+            None => rows.push(vec!["community".into(), format!("{id} (not reached yet)")]),
+        },
         _ => rows.push(vec!["community".into(), "none yet".into()]),
     }
     let mut role = s.role.clone();
@@ -259,6 +262,12 @@ fn print_status(out: &mut String, s: &Status) {
         role.push_str(&format!(" by the organisers: {reason} (you cannot post, reply, pay, vouch or moderate)"));
     }
     rows.push(vec!["role".into(), role]);
+    if let Some(reason) = &s.read_only_reason {
+        rows.push(vec!["read-only".into(), reason.clone()]);
+    }
+    if let (Some(reason), Some(_)) = (&s.invite_refused, &s.community_name) {
+        rows.push(vec!["invite refused".into(), reason.clone()]);
+    }
     let limit = s.credit_limit_minutes.map(|l| format!(" (credit limit {})", hours(i64::from(l)))).unwrap_or_default();
     rows.push(vec!["balance".into(), format!("{}{limit}", hours(s.balance_minutes))]);
     rows.push(vec!["members".into(), format!("{} ({} waiting for vouches)", s.members, s.pending_members)]);

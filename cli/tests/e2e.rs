@@ -373,6 +373,35 @@ fn a_revoked_invite_lets_no_one_in() {
     assert_eq!(names(&pending), ["Erin"], "only the newcomer with a valid invite is waiting: {pending}");
 }
 
+#[test]
+fn a_newcomer_whose_invite_is_used_up_is_told_why() {
+    let world = World::new();
+    let (a, bob, carol) = (world.home("alice"), world.home("bob"), world.home("carol"));
+    world.kith(&a, &["init", "--name", "Alice"]).ok();
+    world.kith(&a, &["community", "create", "Once Only Lane"]).ok();
+    let _node_a = world.start(&a, &[]);
+    let made = world.json(&a, &["invite", "--uses", "1"]);
+    let invite = made["invite"].as_str().expect("an invite line").to_string();
+    // The control: the first newcomer on the invite is let in, and told of no refusal.
+    world.kith(&bob, &["join", &invite, "--name", "Bob"]).ok();
+    let _node_b = world.start(&bob, &[]);
+    wait_until("Bob asks to join", PROPAGATION, || names(&world.json(&a, &["members", "--pending"])) == ["Bob"]);
+    assert_eq!(world.json(&bob, &["status"])["invite_refused"], Value::Null);
+    // The second one on the same invite is refused, and its status says why.
+    world.kith(&carol, &["join", &invite, "--name", "Carol"]).ok();
+    let _node_c = world.start(&carol, &[]);
+    wait_until("Carol's node hears why her invite was refused", PROPAGATION, || {
+        world.json(&carol, &["status"])["invite_refused"].is_string()
+    });
+    let status = world.json(&carol, &["status"]);
+    let reason = status["invite_refused"].as_str().expect("a reason");
+    assert!(reason.contains("used") && reason.contains("ask for a new one"), "{reason}");
+    let plain = world.kith(&carol, &["status"]).ok().to_string();
+    assert!(plain.contains("invite refused") && plain.contains("ask for a new one"), "{plain}");
+    assert!(!plain.contains("not reached yet"), "{plain}");
+    assert_eq!(world.json(&bob, &["status"])["invite_refused"], Value::Null);
+}
+
 /// Status of `GET url` with `cookie` (if any), and the `Set-Cookie` it answered with.
 fn fetch(url: &str, cookie: Option<&str>) -> (u16, Option<String>) {
     let agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();

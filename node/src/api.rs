@@ -605,6 +605,8 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Status>, ApiError>
         suspended_reason: member.and_then(|m| m.suspended.clone()),
         organiser: member.is_some_and(|m| m.organiser),
         read_only: replica.is_read_only(),
+        read_only_reason: replica.read_only_reason().map(str::to_string),
+        invite_refused: node.counters.invite_refused(),
         credit_limit_minutes: community.map(|c| c.rules().credit_limit.0),
         vouches_needed: community.map(|c| c.rules().vouches_needed),
         waiting_entries: community.map_or(0, Community::pending_count),

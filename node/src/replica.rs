@@ -223,11 +223,31 @@ impl<S: Storage> Replica<S> {
         self.read_only
     }
 
-    /// After a key restore: lifts the read-only state once a peer's head of this member's log
-    /// (`peer_seq`, 0 if the peer holds none) is no longer ahead of ours. Returns true when it
-    /// was lifted by this call.
-    pub fn own_log_caught_up(&mut self, peer_seq: u64) -> bool {
-        if !self.read_only || self.community.is_none() || self.head_seq(&self.me()) < peer_seq {
+    /// Why this node is read-only, in words for `kith status` (`None` when it may write).
+    pub fn read_only_reason(&self) -> Option<&'static str> {
+        if !self.read_only {
+            return None;
+        }
+        Some(if self.community.is_none() {
+            "restored key: waiting to reach the community, to fetch your posts before writing, so your log is not forked"
+        } else {
+            "restored key: waiting for a neighbour who holds your posts, so your log is not forked"
+        })
+    }
+
+    /// After a key restore: lifts the read-only state on positive evidence that this member's
+    /// latest entry is here — an admitted peer's head of this member's log (`seq`, the first
+    /// bytes of its hash) names an entry this node holds. A head of 0 (a peer that holds none of
+    /// the log) is no evidence. The engine passes the highest head admitted peers reported.
+    /// Returns true when it was lifted by this call.
+    pub fn own_log_caught_up(&mut self, seq: u64, hash_prefix: &[u8]) -> bool {
+        if !self.read_only || seq == 0 || hash_prefix.is_empty() {
+            return false;
+        }
+        let me = self.me();
+        let Some(community) = self.community.as_ref() else { return false };
+        let holds = community.entry_at(&me, seq).is_some_and(|ours| ours.0.starts_with(hash_prefix));
+        if !holds || self.head_seq(&me) < seq {
             return false;
         }
         self.read_only = false;

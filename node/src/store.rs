@@ -631,7 +631,7 @@ impl Store {
     /// number a peer sends is safe: past the end it finds nothing.
     pub fn applied_since(&self, after: u64, limit: usize, max_bytes: usize) -> Result<(Vec<Vec<u8>>, u64), StoreError> {
         let out = self.entries.since(after, limit, max_bytes)?;
-        let last = after + out.len() as u64;
+        let last = after.saturating_add(out.len() as u64);
         Ok((out, last))
     }
 

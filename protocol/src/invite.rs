@@ -74,7 +74,12 @@ pub enum InviteError {
     UsedUp { uses: u32 },
     #[error("this invite was withdrawn by the person who made it; ask for a new one")]
     Revoked,
+    #[error("no member vouched for you within {days} days of letting you in with this invite; ask for a new one")]
+    TimeUp { days: u64 },
 }
+
+/// How long a newcomer let in with an invite may stay in without being admitted.
+pub const NEWCOMER_ACCESS_MS: u64 = 14 * 24 * 3_600_000;
 
 fn message(terms_bytes: &[u8]) -> Vec<u8> {
     let mut message = INVITE_DOMAIN.to_vec();
@@ -167,6 +172,28 @@ pub fn invite_admits(
     Ok(())
 }
 
+/// Rule: a newcomer let in with `capability` at `let_in_at_ms` keeps its access (connections,
+/// data) until it is admitted — and only while the invite has not expired or been withdrawn,
+/// and for at most [`NEWCOMER_ACCESS_MS`] after it was let in. The caller asks only for a
+/// newcomer not admitted yet: a member's access is its membership's.
+pub fn newcomer_access_holds(
+    capability: &Capability,
+    let_in_at_ms: u64,
+    now_ms: u64,
+    revoked: bool,
+) -> Result<(), InviteError> {
+    if revoked {
+        return Err(InviteError::Revoked);
+    }
+    if now_ms >= capability.terms().expires_at_ms {
+        return Err(InviteError::Expired);
+    }
+    if now_ms.saturating_sub(let_in_at_ms) >= NEWCOMER_ACCESS_MS {
+        return Err(InviteError::TimeUp { days: NEWCOMER_ACCESS_MS / (24 * 3_600_000) });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -176,6 +203,18 @@ mod tests {
         let key = Keypair::from_secret_bytes([3; 32]);
         let cap = Capability::issue(&key, CommunityId([9; 32]), [1; 16], 1_000, 2);
         (key, cap)
+    }
+
+    #[test]
+    fn a_newcomer_s_access_ends_with_its_invite_or_after_the_time_limit() {
+        let key = Keypair::from_secret_bytes([3; 32]);
+        let cap = Capability::issue(&key, CommunityId([9; 32]), [1; 16], 30 * 24 * 3_600_000, 2);
+        assert_eq!(newcomer_access_holds(&cap, 1_000, 2_000, false), Ok(()));
+        assert_eq!(newcomer_access_holds(&cap, 1_000, 2_000, true), Err(InviteError::Revoked));
+        assert_eq!(newcomer_access_holds(&cap, 1_000, 30 * 24 * 3_600_000, false), Err(InviteError::Expired));
+        let late = 1_000 + NEWCOMER_ACCESS_MS;
+        assert_eq!(newcomer_access_holds(&cap, 1_000, late - 1, false), Ok(()));
+        assert_eq!(newcomer_access_holds(&cap, 1_000, late, false), Err(InviteError::TimeUp { days: 14 }));
     }
 
     #[test]

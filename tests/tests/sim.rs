@@ -52,6 +52,24 @@ fn fifty_seeds(name: &str) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A member's home wiped and restored from its key, meeting first a peer that holds the
+/// community but none of its log (then the members), while a newcomer joins: on every seed the
+/// restored node never forks its own log, leaves read-only, and the newcomer's join request
+/// reaches the honest nodes.
+#[test]
+fn a_restored_member_never_forks_its_log_and_leaves_read_only() {
+    let base = Base::new(50).expect("the base community");
+    let failures: Vec<String> = (1..=10u64)
+        .filter_map(|seed| {
+            let outcome = Sim::new(Scenario::named("restore", 50).expect("restore"), seed, &base).expect("a run").run();
+            outcome
+                .violation
+                .map(|v| format!("seed {seed}: {v} (rerun: kith-sim --seed {seed} --nodes 50 --scenario restore)"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn the_same_seed_gives_the_same_trace() {
     let base = Base::new(30).expect("the base community");

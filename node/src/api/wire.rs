@@ -34,6 +34,13 @@ pub struct Status {
     pub organiser: bool,
     /// Set after a key restore until the node has fetched its own log.
     pub read_only: bool,
+    /// Why the node is read-only, in words (null when it may write).
+    #[serde(default)]
+    pub read_only_reason: Option<String>,
+    /// A newcomer's node: why its invite was refused (used up, expired, withdrawn…), null
+    /// unless refused and not welcomed by a member since.
+    #[serde(default)]
+    pub invite_refused: Option<String>,
     pub credit_limit_minutes: Option<u32>,
     pub vouches_needed: Option<u8>,
     /// Entries kept aside, waiting for something.

@@ -257,7 +257,7 @@ impl Storage for MemStore {
             .take_while(|bytes| page.takes(bytes.len()))
             .map(<[u8]>::to_vec)
             .collect();
-        let last = after + out.len() as u64;
+        let last = after.saturating_add(out.len() as u64);
         Ok((out, last))
     }
     fn applied_entries(&self) -> Box<dyn Iterator<Item = Result<Entry, StoreError>> + '_> {

@@ -27,6 +27,13 @@ pub enum Violation {
     Memory { node: usize, tables: usize, pending: usize },
     /// A node could not restart from its disk.
     Restart { node: usize, error: String },
+    /// A member restored from its key was still read-only at the end, though members holding
+    /// its log were reachable.
+    StillReadOnly { node: usize },
+    /// The member restored from its key forked its own log (seen frozen at an honest node).
+    RestoredForked { node: usize, seen_at: usize },
+    /// A newcomer's join request reached no honest node.
+    NewcomerNotHeard { node: usize },
 }
 
 impl std::fmt::Display for Violation {
@@ -43,6 +50,13 @@ impl std::fmt::Display for Violation {
                 "node {node} over its memory bound: {tables} engine rows (max {MAX_ENGINE_ROWS}), {pending} pending (max {MAX_PENDING})"
             ),
             Violation::Restart { node, error } => write!(f, "node {node} could not restart: {error}"),
+            Violation::RestoredForked { node, seen_at } => {
+                write!(f, "restored node {node} forked its own log (frozen at node {seen_at})")
+            }
+            Violation::StillReadOnly { node } => write!(f, "restored node {node} still read-only at the end"),
+            Violation::NewcomerNotHeard { node } => {
+                write!(f, "newcomer node {node}'s join request reached no honest node")
+            }
         }
     }
 }

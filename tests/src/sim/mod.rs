@@ -56,6 +56,13 @@ pub struct Scenario {
     pub planted: Planted,
     /// Whether hostile members flood join requests (on an invite they minted).
     pub join_floods: bool,
+    /// Whether a newcomer (a fresh key, an empty home) joins with a founder's invite during the
+    /// chaos; its join request must reach the honest nodes.
+    pub newcomer: bool,
+    /// Whether an honest member's home is wiped and restored from its key during the chaos: it
+    /// first meets a fresh peer that holds the community but none of its log, and later the
+    /// members. It must never fork its own log and must leave read-only.
+    pub restore: bool,
 }
 
 impl Scenario {
@@ -82,6 +89,8 @@ impl Scenario {
             sync_interval_ms: 30_000,
             planted: Planted::default(),
             join_floods: true,
+            newcomer: false,
+            restore: false,
         };
         let scenario = match name {
             "calm" => base,
@@ -97,6 +106,8 @@ impl Scenario {
                 drop_gossip_pct: 10,
                 fail_request_pct: 5,
                 disconnects: 20,
+                newcomer: true,
+                restore: true,
                 ..base
             },
             // The storm without its join-request floods, to tell a failure of theirs from others.
@@ -107,6 +118,9 @@ impl Scenario {
             // For the traffic figures (`kith-sim --members M`): a partition that heals, then
             // three quiet minutes, the last of which is the steady state.
             "scale" => Scenario { partition: true, settle_ms: 180_000, ..base },
+            // A member's home wiped and restored from the key, meeting first a peer without its
+            // log: calm otherwise, so a fork or a node stuck read-only is the restore's.
+            "restore" => Scenario { restore: true, newcomer: true, ..base },
             "crash" => Scenario { crashes: 10, ..base },
             "hostile" => Scenario { hostile: 3.min(nodes / 5).max(1), outsiders: 3, ..base },
             // The storm with a planted defect: the simulator must report it.
@@ -125,13 +139,14 @@ impl Scenario {
         Some(scenario)
     }
 
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "calm",
         "storm",
         "storm-no-join-floods",
         "partition",
         "crash",
         "hostile",
+        "restore",
         "scale",
         "planted-ack",
         "planted-serve",

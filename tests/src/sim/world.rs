@@ -29,6 +29,10 @@ enum Role {
     Honest,
     Hostile,
     Outsider,
+    /// A fresh key joining with an invite.
+    Newcomer,
+    /// A peer holding the community but none of the restored member's log, met first.
+    Fresh,
 }
 
 #[derive(Debug)]
@@ -79,6 +83,10 @@ enum Ev {
     },
     /// Notes the honest nodes' traffic so far (for the per-minute figures).
     Mark,
+    /// The node's home is wiped and its key restored: it comes back empty and read-only.
+    Restore {
+        node: usize,
+    },
 }
 
 struct Node {
@@ -106,6 +114,10 @@ struct Node {
     /// What this node sent: bytes (sync messages in the adapter's CBOR, gossip's entry bytes)
     /// and messages.
     sent: Traffic,
+    /// Restored from its key and not yet out of read-only: it starts read-only.
+    restored: bool,
+    /// The next boot links to no random peer (the restore connects it itself).
+    boot_alone: bool,
 }
 
 /// Bytes and messages sent.
@@ -170,6 +182,11 @@ pub struct Sim {
     base: Base,
     /// Honest nodes' total traffic at the heal, a minute later, and a minute before the end.
     marks: BTreeMap<u64, Traffic>,
+    /// The member whose home is wiped and restored, the fresh peer it meets first, and the
+    /// newcomer (when the scenario has them).
+    restored: Option<usize>,
+    fresh: Option<usize>,
+    newcomer: Option<usize>,
 }
 
 fn name_of(member: &MemberId) -> String {
@@ -180,7 +197,14 @@ impl Sim {
     pub fn new(scenario: Scenario, seed: u64, base: &Base) -> anyhow::Result<Sim> {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut nodes = Vec::new();
-        let total = scenario.nodes + scenario.outsiders;
+        let outsiders_end = scenario.nodes + scenario.outsiders;
+        let newcomer = scenario.newcomer.then_some(outsiders_end);
+        let fresh = scenario.restore.then_some(outsiders_end + usize::from(scenario.newcomer));
+        // An honest member other than the founder.
+        let first_honest = scenario.hostile + 1;
+        let restored = (scenario.restore && scenario.nodes > first_honest)
+            .then(|| first_honest + rng.below(scenario.nodes - first_honest));
+        let total = outsiders_end + usize::from(scenario.newcomer) + usize::from(scenario.restore);
         for i in 0..total {
             let (key, role) = if i < scenario.nodes {
                 let role = if i > 0 && i <= scenario.hostile { Role::Hostile } else { Role::Honest };
@@ -190,13 +214,24 @@ impl Sim {
                 secret[..8].copy_from_slice(&seed.to_le_bytes());
                 secret[8..16].copy_from_slice(&(i as u64).to_le_bytes());
                 secret[16] = 0xee;
-                (Keypair::from_secret_bytes(secret), Role::Outsider)
+                let role = if Some(i) == newcomer {
+                    Role::Newcomer
+                } else if Some(i) == fresh {
+                    Role::Fresh
+                } else {
+                    Role::Outsider
+                };
+                (Keypair::from_secret_bytes(secret), role)
             };
             let skew = scenario.max_skew_ms as i64;
             let drift = scenario.max_drift_ppm as i64;
             let skew_ms = rng.below(2 * skew as usize + 1) as i64 - skew;
             let drift_ppm = rng.below(2 * drift as usize + 1) as i64 - drift;
-            let disk = if role == Role::Outsider { MemStore::new() } else { base.store.copy_durable() };
+            let disk = match role {
+                Role::Outsider | Role::Newcomer => MemStore::new(),
+                Role::Fresh => without_log(&base.store, restored.and_then(|r| base.keys.get(r)))?,
+                Role::Honest | Role::Hostile => base.store.copy_durable(),
+            };
             nodes.push(Node {
                 id: key.member_id(),
                 key,
@@ -217,6 +252,8 @@ impl Sim {
                 acked: Vec::new(),
                 ticket: 0,
                 sent: Traffic::default(),
+                restored: false,
+                boot_alone: false,
             });
         }
         let mut sim = Sim {
@@ -237,8 +274,12 @@ impl Sim {
             violation: None,
             base: base.clone(),
             marks: BTreeMap::new(),
+            restored,
+            fresh,
+            newcomer,
         };
-        for node in 0..sim.nodes.len() {
+        // The newcomer and the fresh peer start later, when the plan says.
+        for node in 0..outsiders_end {
             sim.boot(node)?;
         }
         Ok(sim)
@@ -287,19 +328,34 @@ impl Sim {
     /// Starts (or restarts) a node's engine from what its disk holds.
     fn boot(&mut self, node: usize) -> anyhow::Result<()> {
         let now_local = self.local(node);
+        let community = self.base.genesis.community();
         let n = &self.nodes[node];
-        let replica = if n.role == Role::Outsider {
-            Replica::open(n.disk.clone(), n.key.clone(), Some(self.base.genesis.community()), now_local)?
-        } else if n.epoch == 0 {
+        let mut replica = if n.epoch == 0 && matches!(n.role, Role::Honest | Role::Hostile) {
             Replica::from_parts(n.disk.clone(), n.key.clone(), (*self.base.community).clone())
         } else {
-            Replica::open(n.disk.clone(), n.key.clone(), None, now_local)?
+            Replica::open(n.disk.clone(), n.key.clone(), Some(community), now_local)?
         };
+        if n.restored {
+            replica.set_read_only(true);
+        }
+        // The newcomer's invite: the founder's, for many, valid well past the run.
+        let invite = (n.role == Role::Newcomer).then(|| {
+            kith_protocol::invite::Capability::issue(
+                &self.base.keys[0],
+                community,
+                [0xcc; 16],
+                START_MS + 30 * 24 * 3_600_000,
+                100,
+            )
+            .to_bytes()
+        });
+        let join_profile = invite.clone().map(|invite| Body::JoinRequest { invite, name: format!("Newcomer {node}") });
+        let alone = std::mem::take(&mut self.nodes[node].boot_alone) || self.nodes[node].role == Role::Fresh;
         let config = EngineConfig {
             sync_interval_ms: self.scenario.sync_interval_ms,
-            invite: None,
+            invite,
             hub: false,
-            join_profile: None,
+            join_profile,
             name: name_of,
             seed: self.rng.next_u64(),
         };
@@ -313,7 +369,7 @@ impl Sim {
             self.fail(Violation::AckedLost { node, entry: lost.short() });
         }
         self.pump(node);
-        let links = self.scenario.links;
+        let links = if alone { 0 } else { self.scenario.links };
         for _ in 0..links {
             let other = self.rng.below(self.scenario.nodes);
             if other != node {
@@ -574,6 +630,10 @@ impl Sim {
             return;
         }
         self.note(node, "crash", &[]);
+        // A restored home forgets it was restored once its node left read-only.
+        if self.nodes[node].engine.as_ref().is_some_and(|e| !e.replica().is_read_only()) {
+            self.nodes[node].restored = false;
+        }
         let links: Vec<usize> = self.nodes[node].links.iter().copied().collect();
         for other in links {
             self.disconnect(node, other);
@@ -586,6 +646,32 @@ impl Sim {
         n.messages.clear();
         n.inbound.clear();
         n.timer = None;
+    }
+
+    /// Wipes a member's home and restores its key: the node comes back with an empty disk,
+    /// read-only, meets first the fresh peer (the community without this member's log), and
+    /// the members a few seconds later. What it had acknowledged went with the disk (the user's
+    /// loss, not the engine's: its peers may hold it).
+    fn restore(&mut self, node: usize) {
+        self.note(node, "restore", &[]);
+        self.crash(node);
+        let n = &mut self.nodes[node];
+        n.disk = MemStore::new();
+        n.restored = true;
+        n.boot_alone = true;
+        n.acked.clear();
+        n.epoch += 1;
+        self.later(500, Ev::Restart { node });
+        if let Some(fresh) = self.fresh {
+            self.later(400, Ev::Restart { node: fresh });
+            self.later(600, Ev::Connect { a: node, b: fresh });
+        }
+        for _ in 0..self.scenario.links {
+            let other = self.rng.below(self.scenario.nodes);
+            self.later(6_000, Ev::Connect { a: node, b: other });
+        }
+        // Like a node redialling, it keeps reaching for members (a partition may be up).
+        self.later(13_000, Ev::Knock { node });
     }
 
     fn publish(&mut self, node: usize) {
@@ -753,9 +839,28 @@ impl Sim {
                 self.at(at, Ev::Hostile { node, act });
             }
         }
-        for node in s.nodes..self.nodes.len() {
+        let outsiders: Vec<usize> =
+            (s.nodes..self.nodes.len()).filter(|n| self.nodes[*n].role == Role::Outsider).collect();
+        for node in outsiders {
             let at = self.rng.below(10_000) as u64;
             self.at(at, Ev::Knock { node });
+        }
+        if let Some(node) = self.newcomer {
+            let at = s.chaos_ms / 8 + self.rng.below((s.chaos_ms / 4) as usize) as u64;
+            self.at(at, Ev::Restart { node });
+            // Like a node redialling, it reaches for another member every few seconds (its first
+            // links may crash or drop).
+            self.at(at + 7_000, Ev::Knock { node });
+        }
+        if let Some(node) = self.restored {
+            let at = s.chaos_ms / 8 + self.rng.below((s.chaos_ms / 4) as usize) as u64;
+            self.at(at, Ev::Restore { node });
+            // A publish while only the fresh peer is there (refused: read-only), and later ones
+            // once members holding its log are reached.
+            self.at(at + 3_000, Ev::Publish { node });
+            for later in [15_000, 25_000, 35_000] {
+                self.at(at + later, Ev::Publish { node });
+            }
         }
         self.at(s.chaos_ms, Ev::Heal);
         let end = s.chaos_ms + s.settle_ms;
@@ -834,6 +939,7 @@ impl Sim {
                 }
             }
             Ev::Hostile { node, act } => self.hostile(node, act),
+            Ev::Restore { node } => self.restore(node),
             Ev::Knock { node } => {
                 let member = self.rng.below(self.scenario.nodes);
                 self.connect(node, member);
@@ -928,6 +1034,19 @@ impl Sim {
     }
 
     fn final_checks(&mut self) {
+        // First what the restore must never do, whatever else went wrong.
+        if let Some(node) = self.restored {
+            let id = self.nodes[node].id;
+            let seen_at = (0..self.nodes.len()).filter(|i| self.nodes[*i].role == Role::Honest).find(|i| {
+                self.nodes[*i].engine.as_ref().is_some_and(|e| {
+                    e.replica().community().and_then(|c| c.member(&id)).is_some_and(|m| m.frozen_at.is_some())
+                })
+            });
+            if let Some(seen_at) = seen_at {
+                self.fail(Violation::RestoredForked { node, seen_at });
+                return;
+            }
+        }
         let digests = self.honest_digests();
         let up = (0..self.nodes.len()).filter(|i| self.nodes[*i].role == Role::Honest).count();
         if digests.len() != up {
@@ -955,6 +1074,23 @@ impl Sim {
             );
             self.fail(Violation::NotConverged { detail });
             return;
+        }
+        if let Some(node) = self.restored
+            && self.nodes[node].engine.as_ref().is_none_or(|e| e.replica().is_read_only())
+        {
+            self.fail(Violation::StillReadOnly { node });
+            return;
+        }
+        if let (Some(node), Some((first, _))) = (self.newcomer, digests.first()) {
+            let id = self.nodes[node].id;
+            let heard = self.nodes[*first]
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.replica().community().is_some_and(|c| c.entry_at(&id, 1).is_some()));
+            if !heard {
+                self.fail(Violation::NewcomerNotHeard { node });
+                return;
+            }
         }
         let honest: Vec<MemberId> = self.nodes.iter().filter(|n| n.role == Role::Honest).map(|n| n.id).collect();
         let acked: Vec<(usize, EntryHash)> = self
@@ -991,6 +1127,27 @@ impl Sim {
 /// A sync message's size in the adapter's wire codec (libp2p request-response's CBOR).
 fn cbor_len<T: serde::Serialize>(message: &T) -> Option<usize> {
     cbor4ii::serde::to_vec(Vec::new(), message).ok().map(|bytes| bytes.len())
+}
+
+/// A copy of the base community's store without `member`'s log (what a peer that never fetched
+/// that log holds).
+fn without_log(store: &MemStore, member: Option<&Keypair>) -> anyhow::Result<MemStore> {
+    use kith_node::storage::Storage;
+    let skip = member.map(Keypair::member_id);
+    let mut kept = Vec::new();
+    for entry in store.applied_entries() {
+        let entry = entry?;
+        if Some(entry.author()) != skip {
+            kept.push(entry);
+        }
+    }
+    let copy = MemStore::new();
+    copy.store_applied(&kept)?;
+    if let Some(genesis) = store.genesis()? {
+        copy.set_genesis(genesis)?;
+    }
+    copy.flush()?;
+    Ok(copy)
 }
 
 fn request_tag(request: &SyncRequest) -> u8 {
