@@ -78,3 +78,21 @@ fn the_same_seed_gives_the_same_trace() {
     assert_eq!(a.trace_hash, b.trace_hash, "one seed, two traces");
     assert_ne!(a.trace_hash, c.trace_hash, "two seeds, one trace");
 }
+
+/// A community too large to send every head each round reconciles them: once in sync, a node
+/// sends a few hundred bytes a minute instead of every head (about 48 bytes a log) to each peer
+/// it asks. (First contact on a new link still exchanges every head.) Bytes counted in virtual
+/// time: deterministic, not a timing.
+#[test]
+fn a_large_community_in_sync_costs_a_few_hundred_bytes_a_minute() {
+    let members = 3_000;
+    let base = Base::new(members).expect("the base community");
+    let mut scenario = Scenario::named("scale", 10).expect("the scale scenario");
+    scenario.members = members;
+    let outcome = Sim::new(scenario, 1, &base).expect("a run").run();
+    assert!(outcome.violation.is_none(), "{:?}", outcome.violation.map(|v| v.to_string()));
+    let (heal, steady) = (outcome.traffic.after_heal, outcome.traffic.steady);
+    eprintln!("[kith-tests] {members} members: after the heal {heal:?}, steady {steady:?} per node per minute");
+    assert!(steady.bytes < 1_000, "steady state: {} bytes per node per minute", steady.bytes);
+}
+
