@@ -1338,11 +1338,11 @@ impl<S: Storage> Engine<S> {
     fn on_response(&mut self, now_ms: u64, id: u64, response: SyncResponse) {
         let Some((peer, request)) = self.requests.remove(&id) else { return };
         let was_queued_range = self.ranges_in_flight.remove(&id).is_some();
-        if let Some(round) = self.rounds.remove(&id) {
-            if let SyncResponse::Reconciled { heads, ranges, forks } = response {
-                self.on_reconciled(now_ms, peer, round, heads, ranges, forks);
-                return;
-            }
+        if let Some(round) = self.rounds.remove(&id)
+            && let SyncResponse::Reconciled { heads, ranges, forks } = response
+        {
+            self.on_reconciled(now_ms, peer, round, heads, ranges, forks);
+            return;
         }
         self.answer_response(now_ms, peer, request, response);
         if was_queued_range {

@@ -95,4 +95,3 @@ fn a_large_community_in_sync_costs_a_few_hundred_bytes_a_minute() {
     eprintln!("[kith-tests] {members} members: after the heal {heal:?}, steady {steady:?} per node per minute");
     assert!(steady.bytes < 1_000, "steady state: {} bytes per node per minute", steady.bytes);
 }
-
