@@ -85,11 +85,18 @@ pub struct Answer {
 
 /// The heads of one node, sorted by author, with prefix sums of their fingerprints so that any
 /// range's fingerprint is two binary searches away.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HeadIndex {
     items: Vec<HeadItem>,
     /// `sums[i]`: the wrapping sum of the first `i` items' fingerprints.
     sums: Vec<u128>,
+}
+
+impl Default for HeadIndex {
+    /// No heads (a node without its community yet).
+    fn default() -> HeadIndex {
+        HeadIndex::new(Vec::new())
+    }
 }
 
 impl HeadIndex {
@@ -325,6 +332,17 @@ mod tests {
         b[123].frozen = true;
         let (heard, _) = reconcile(&HeadIndex::new(a), &HeadIndex::new(b));
         assert!(heard.iter().any(|h| h.frozen && h.author == item(123, 3).author));
+    }
+
+    #[test]
+    fn an_empty_index_answers_and_asks() {
+        let empty = HeadIndex::default();
+        let full = HeadIndex::new((0..100u16).map(|x| item(x, 1)).collect());
+        assert!(empty.answer(&[full.whole()]).unwrap().heads.is_empty());
+        let (heard, _) = reconcile(&empty, &full);
+        assert_eq!(heard.len(), 100);
+        let (heard, _) = reconcile(&full, &empty);
+        assert!(heard.is_empty());
     }
 
     #[test]

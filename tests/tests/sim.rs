@@ -79,9 +79,9 @@ fn the_same_seed_gives_the_same_trace() {
     assert_ne!(a.trace_hash, c.trace_hash, "two seeds, one trace");
 }
 
-/// A community too large to send every head each round reconciles them: once in sync, a node
-/// sends a few hundred bytes a minute instead of every head (about 48 bytes a log) to each peer
-/// it asks. (First contact on a new link still exchanges every head.) Bytes counted in virtual
+/// Sync rounds reconcile the heads: once in sync, a node of a 3,000-member community sends a
+/// few hundred bytes a minute instead of every head (about 48 bytes a log) to each peer it
+/// asks. (First contact on a new link still exchanges every head.) Bytes counted in virtual
 /// time: deterministic, not a timing.
 #[test]
 fn a_large_community_in_sync_costs_a_few_hundred_bytes_a_minute() {

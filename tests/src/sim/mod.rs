@@ -171,7 +171,15 @@ impl Base {
         let store = MemStore::new();
         let mut all = vec![history.genesis.clone()];
         all.extend(history.entries.iter().cloned());
-        let (community, _) = Community::rebuild(&history.genesis, &[], history.entries.iter().cloned(), 0)?;
+        // "Now" just after the last entry: dated in the future, entries would wait for the
+        // clock, and the waiting area's bound per author would drop the founder's vouches
+        // beyond 4,096 (a community of 5,000 members or more would come out smaller).
+        let now_ms = history.entries.iter().map(Entry::timestamp_ms).max().unwrap_or(0) + 60_000;
+        let (community, _) = Community::rebuild(&history.genesis, &[], history.entries.iter().cloned(), now_ms)?;
+        anyhow::ensure!(
+            community.members().filter(|(_, m)| m.admitted).count() == members.max(2),
+            "the base community did not admit all its {members} members"
+        );
         store.store_applied(&all)?;
         store.set_genesis(history.genesis.hash())?;
         store.flush()?;
