@@ -1,10 +1,11 @@
 //! The libp2p adapter of a node: the one event loop that owns the [`Swarm`], turning swarm
 //! events into [`Input`]s of the sync [`Engine`] and its [`Output`]s into swarm calls. Every
 //! decision (who is let in, what to ask and answer, what to gossip, whom to strike) is the
-//! engine's; this loop keeps only what names libp2p: addresses, redials, the verifier thread's
-//! channel, relay slots and AutoNAT ([`reach`]), and the swarm's construction ([`swarm`]).
-//! Everything else talks to the loop through [`Command`]s and hears from it through
-//! [`NodeEvent`]s.
+//! engine's; this loop keeps only what names libp2p: addresses, redials ([`redial`]), the
+//! verifier thread's channel, relay slots and AutoNAT ([`reach`]), swarm events
+//! ([`events`]), Kith identities as peer ids and topics ([`ids`]), and the swarm's construction
+//! ([`swarm`]). Everything else talks to the loop through [`Command`]s ([`command`]) and hears
+//! from it through [`NodeEvent`]s.
 //!
 //! A hub (`NetworkConfig::hub`) announces its listen addresses as external, serves relay
 //! reservations and AutoNAT probes, and runs Kademlia as a server. A home node asks AutoNAT
@@ -12,8 +13,11 @@
 //! connected hub of its community, so other members reach it through the hub, and DCUtR then
 //! tries to replace that relayed connection with a direct one.
 
+mod command;
 mod events;
+mod ids;
 mod reach;
+mod redial;
 mod swarm;
 
 use std::collections::{HashMap, HashSet};
@@ -25,113 +29,32 @@ use libp2p::core::transport::ListenerId;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::{Multiaddr, PeerId, Swarm};
-use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use kith_protocol::{Body, CommunityId, MemberId};
+use kith_protocol::Body;
 
 use crate::clock::now_ms;
-use crate::engine::{self, Engine, EngineConfig, Input, Output, Standing, Verdict};
-use crate::gated::Admits;
+use crate::engine::{self, Engine, EngineConfig, Input, Output, Verdict};
 use crate::replica::Replica;
 use crate::sync::SyncResponse;
 use crate::verify::{VerifiedPage, Verifier, verify_page};
+use ids::peer_name;
+use redial::Redials;
 
 pub use crate::engine::{INGEST_CHUNK, NetworkCounters, NetworkStats, NodeEvent};
+pub use command::{Command, PeerInfo, ReachInfo};
+pub use ids::{admits_of, libp2p_keypair, member_of, peer_of, topic_of};
 pub use reach::{Reachability, is_loopback, is_relayed, is_unspecified};
 pub use swarm::{Behaviour, GOSSIP_MAX_TRANSMIT, NetworkConfig, build_swarm};
 
 /// How long a connected peer has to show it belongs (a member, a hub, or an invite) before it
 /// is disconnected.
 pub const AUTHORISE_WITHIN: Duration = Duration::from_millis(engine::AUTHORISE_WITHIN_MS);
-/// Longest wait between two attempts to reach a known peer.
-const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(60);
 /// Gossipsub application score of a peer not let in: below the graylist threshold, so nothing
 /// is published to it and nothing it sends is read.
 const OUTSIDER_SCORE: f64 = -1000.0;
-
-/// What callers ask of the network loop.
-#[derive(Debug)]
-pub enum Command {
-    /// Gossip entries this node just published (and stored).
-    Gossip(Vec<kith_protocol::Entry>),
-    Dial(Multiaddr),
-    Peers(oneshot::Sender<Vec<PeerInfo>>),
-    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
-    /// Cut a peer off and refuse it until unblocked (also used by tests to split a network).
-    Block(PeerId),
-    Unblock(PeerId),
-    /// Compare heads with every connected peer now.
-    SyncNow,
-    /// Let a peer in as if it had shown a valid invite (remembered across restarts).
-    Allow(PeerId),
-    /// How this node is reached: AutoNAT's verdict and the hubs relaying for it.
-    Reach(oneshot::Sender<ReachInfo>),
-}
-
-/// How a node is reached from outside, as `kith status` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReachInfo {
-    pub reachability: Reachability,
-    /// Hubs holding a relay slot for this node (peer ids).
-    pub relays: Vec<String>,
-}
-
-/// A connected peer, as `kith peers` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PeerInfo {
-    pub peer_id: String,
-    pub addrs: Vec<String>,
-    pub member_id: Option<String>,
-    pub relayed: bool,
-}
-
-/// The member key behind a peer id (a Kith peer id is an ed25519 member key).
-pub fn member_of(peer: &PeerId) -> Option<MemberId> {
-    let key = libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
-    let ed = key.try_into_ed25519().ok()?;
-    Some(MemberId(ed.to_bytes()))
-}
-
-/// The peer id of a member key.
-pub fn peer_of(member: &MemberId) -> Option<PeerId> {
-    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(&member.0).ok()?;
-    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
-}
-
-/// How the engine names a member's peer: its libp2p peer id (as the gate's memory keeps it).
-fn peer_name(member: &MemberId) -> String {
-    peer_of(member).map_or_else(|| member.to_string(), |p| p.to_string())
-}
-
-/// The libp2p key pair of a member key.
-pub fn libp2p_keypair(secret: [u8; 32]) -> Result<libp2p::identity::Keypair, String> {
-    let mut bytes = secret;
-    libp2p::identity::Keypair::ed25519_from_bytes(&mut bytes).map_err(|e| e.to_string())
-}
-
-/// The gossipsub topic of a community.
-pub fn topic_of(community: CommunityId) -> IdentTopic {
-    IdentTopic::new(format!("kith/{community}"))
-}
-
-/// The [`Admits`] of a node's replica: members, hubs and newcomers let in (and everyone while
-/// the node has no community yet), as the engine judges them.
-pub fn admits_of(replica: Arc<Mutex<Replica>>) -> Admits {
-    Arc::new(move |peer| {
-        let Some(member) = member_of(peer) else { return false };
-        let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        matches!(engine::standing_of(&replica, &member, peer_name), Standing::Open | Standing::Authorised)
-    })
-}
-
-struct Redial {
-    addrs: Vec<Multiaddr>,
-    next: Instant,
-    backoff: Duration,
-}
 
 /// The network event loop: owns the swarm and drives the engine.
 #[allow(missing_debug_implementations)]
@@ -150,7 +73,7 @@ pub struct NetworkLoop {
     next_handle: u64,
     /// The engine's id of each request in flight.
     outbound: HashMap<OutboundRequestId, u64>,
-    redial: HashMap<PeerId, Redial>,
+    redials: Redials,
     connected: HashMap<PeerId, Vec<Multiaddr>>,
     listen_addrs: Vec<Multiaddr>,
     /// Peers whose identify answer arrived (a hub is asked for a relay slot only after it).
@@ -212,7 +135,7 @@ impl NetworkLoop {
             channels: HashMap::new(),
             next_handle: 1,
             outbound: HashMap::new(),
-            redial: HashMap::new(),
+            redials: Redials::default(),
             connected: HashMap::new(),
             listen_addrs: Vec::new(),
             identified: HashSet::new(),
@@ -255,7 +178,7 @@ impl NetworkLoop {
                     self.swarm.add_peer_address(peer, addr.clone());
                 }
                 tracing::debug!(%peer, %addr, "will reconnect to a known peer");
-                self.redial.insert(peer, Redial { addrs, next: Instant::now(), backoff: Duration::from_secs(1) });
+                self.redials.known(peer, addrs);
             }
         }
         Ok(())
@@ -315,30 +238,16 @@ impl NetworkLoop {
             tracing::warn!(%addr, %error, "cannot dial");
         }
         if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
-            self.redial.entry(peer).or_insert(Redial {
-                addrs: vec![addr],
-                next: Instant::now() + Duration::from_secs(1),
-                backoff: Duration::from_secs(1),
-            });
+            self.redials.dialled(peer, addr);
         }
     }
 
     fn redial_due(&mut self) {
-        let now = Instant::now();
-        let due: Vec<PeerId> = self
-            .redial
-            .iter()
-            .filter(|(peer, r)| r.next <= now && !self.connected.contains_key(peer))
-            .map(|(peer, _)| *peer)
-            .collect();
-        for peer in due {
-            if let Some(redial) = self.redial.get_mut(&peer) {
-                redial.next = now + redial.backoff;
-                redial.backoff = (redial.backoff * 2).min(MAX_REDIAL_BACKOFF);
-                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer).addresses(redial.addrs.clone()).build();
-                if let Err(error) = self.swarm.dial(opts) {
-                    tracing::debug!(%peer, %error, "redial failed");
-                }
+        let connected = &self.connected;
+        for (peer, addrs) in self.redials.due(|peer| connected.contains_key(peer)) {
+            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer).addresses(addrs).build();
+            if let Err(error) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, %error, "redial failed");
             }
         }
     }
@@ -367,7 +276,7 @@ impl NetworkLoop {
             }
             Command::Block(peer) => {
                 self.swarm.behaviour_mut().blocked.block_peer(peer);
-                self.redial.remove(&peer);
+                self.redials.forget(&peer);
             }
             Command::Unblock(peer) => {
                 self.swarm.behaviour_mut().blocked.unblock_peer(peer);
@@ -455,16 +364,13 @@ impl NetworkLoop {
             Output::Disconnect { peer, forget } => {
                 let Some(peer) = peer_of(&peer) else { return };
                 if forget {
-                    self.redial.remove(&peer);
+                    self.redials.forget(&peer);
                 }
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
             Output::Reconnect(peer) => {
                 let Some(peer) = peer_of(&peer) else { return };
-                if let Some(redial) = self.redial.get_mut(&peer) {
-                    redial.next = Instant::now();
-                    redial.backoff = Duration::from_secs(1);
-                }
+                self.redials.soon(&peer);
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
             Output::Block(peer) => {

@@ -1,15 +1,12 @@
 //! Swarm events, translated: connections, gossip and sync messages become the engine's inputs;
 //! identify, Kademlia, mDNS, relay and AutoNAT events update what the adapter keeps itself.
 
-use std::time::Duration;
-
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, autonat, dcutr, gossipsub, identify, kad, mdns, relay, request_response};
-use tokio::time::Instant;
 
 use super::reach::{connection_addr, is_relayed, is_unspecified};
 use super::swarm::BehaviourEvent;
-use super::{NetworkLoop, Reachability, Redial, member_of};
+use super::{NetworkLoop, Reachability, member_of};
 use crate::engine::{Input, Standing};
 
 /// Most peers a node dials on its own after learning of them through Kademlia.
@@ -70,9 +67,7 @@ impl NetworkLoop {
                 if !addrs.contains(&addr) {
                     addrs.push(addr);
                 }
-                if let Some(redial) = self.redial.get_mut(&peer_id) {
-                    redial.backoff = Duration::from_secs(1);
-                }
+                self.redials.connected(&peer_id);
                 self.handle(Input::Connected { peer: member, first: num_established.get() == 1 });
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established, endpoint, .. } => {
@@ -84,9 +79,7 @@ impl NetworkLoop {
                         self.swarm.remove_listener(listener);
                     }
                     self.relays_granted.remove(&peer_id);
-                    if let Some(redial) = self.redial.get_mut(&peer_id) {
-                        redial.next = Instant::now() + redial.backoff;
-                    }
+                    self.redials.closed(&peer_id);
                     if let Some(member) = member_of(&peer_id) {
                         self.handle(Input::Disconnected { peer: member });
                     }
@@ -151,12 +144,7 @@ impl NetworkLoop {
                     if let Err(error) = remembered {
                         tracing::debug!(%error, "could not remember a peer");
                     }
-                    let redial = self.redial.entry(peer_id).or_insert(Redial {
-                        addrs: Vec::new(),
-                        next: Instant::now(),
-                        backoff: Duration::from_secs(1),
-                    });
-                    redial.addrs = addrs;
+                    self.redials.addresses(peer_id, addrs);
                 }
                 self.ensure_relay_slots();
             }

@@ -67,7 +67,7 @@ impl NetworkLoop {
     /// `<hub address>/p2p/<hub>/p2p-circuit`: the address we dialled the hub on, or one it
     /// announced.
     fn relay_address(&self, hub: &PeerId) -> Option<Multiaddr> {
-        let announced = self.redial.get(hub).map(|r| r.addrs.clone()).unwrap_or_default();
+        let announced = self.redials.addresses_of(hub);
         let base = self.dialed.get(hub).cloned().or_else(|| {
             let usable = |a: &&Multiaddr| !is_relayed(a) && !is_unspecified(a);
             announced.iter().find(|a| usable(a) && !is_loopback(a)).or_else(|| announced.iter().find(usable)).cloned()
