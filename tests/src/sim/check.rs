@@ -34,6 +34,12 @@ pub enum Violation {
     RestoredForked { node: usize, seen_at: usize },
     /// A newcomer's join request reached no honest node.
     NewcomerNotHeard { node: usize },
+    /// An honest node's own log holds an entry it was never asked to write (the simulator's
+    /// members only ever publish posts): something a peer sent made it write.
+    OwnLogWritten { node: usize, what: String },
+    /// A node's store serves an entry its reducer does not hold as applied (say, one of a
+    /// forked log's frozen part).
+    ServesUnapplied { node: usize, what: String },
 }
 
 impl std::fmt::Display for Violation {
@@ -41,6 +47,12 @@ impl std::fmt::Display for Violation {
         match self {
             Violation::AckedLost { node, entry } => write!(f, "acknowledged entry lost: node {node}, entry {entry}"),
             Violation::OutsiderServed { node, what } => write!(f, "outsider node {node} received {what}"),
+            Violation::ServesUnapplied { node, what } => {
+                write!(f, "node {node} serves {what}, which its reducer does not hold as applied")
+            }
+            Violation::OwnLogWritten { node, what } => {
+                write!(f, "node {node} wrote {what} to its own log without being asked")
+            }
             Violation::HonestFrozen { node, member } => {
                 write!(f, "honest member {member}'s log frozen at node {node}")
             }

@@ -2,9 +2,9 @@
 //! store, in one thread on one seeded RNG and one event queue in virtual time. It injects
 //! latency (so messages reorder), dropped gossip, failed requests, disconnects, a partition
 //! that heals, crashes and restarts (unflushed writes lost), clock skew and drift, outsiders
-//! knocking, and hostile members (forks, join-request floods, pending floods, forged
-//! entries); [`check`] holds the invariants it checks. The same seed gives the same trace
-//! hash.
+//! knocking, and hostile members (forks, join-request floods, pending floods, hellos replaying
+//! invites, forged entries); [`check`] holds the invariants it checks. The same seed gives the
+//! same trace hash.
 
 pub mod check;
 mod world;

@@ -9,7 +9,7 @@ use kith_node::replica::Replica;
 use kith_node::storage::memory::MemStore;
 use kith_node::sync::{SyncRequest, SyncResponse};
 use kith_node::verify::verify_page;
-use kith_protocol::{Body, Draft, Entry, EntryHash, Keypair, MemberId, PostKind};
+use kith_protocol::{Body, CommunityId, Draft, Entry, EntryHash, Keypair, MemberId, PostKind};
 
 use super::check::{self, Violation};
 use super::{Base, Scenario};
@@ -339,16 +339,7 @@ impl Sim {
             replica.set_read_only(true);
         }
         // The newcomer's invite: the founder's, for many, valid well past the run.
-        let invite = (n.role == Role::Newcomer).then(|| {
-            kith_protocol::invite::Capability::issue(
-                &self.base.keys[0],
-                community,
-                [0xcc; 16],
-                START_MS + 30 * 24 * 3_600_000,
-                100,
-            )
-            .to_bytes()
-        });
+        let invite = (n.role == Role::Newcomer).then(|| newcomer_invite(&self.base.keys[0], community));
         let join_profile = invite.clone().map(|invite| Body::JoinRequest { invite, name: format!("Newcomer {node}") });
         let alone = std::mem::take(&mut self.nodes[node].boot_alone) || self.nodes[node].role == Role::Fresh;
         let config = EngineConfig {
@@ -686,7 +677,8 @@ impl Sim {
         self.input(node, Input::Command(Command::Publish { ticket, body }));
     }
 
-    /// A hostile member misbehaves: 0 fork, 1 join-request flood, 2 pending flood, 3 forged.
+    /// A hostile member misbehaves: 0 fork, 1 join-request flood, 2 pending flood, 3 forged,
+    /// 4 hellos replaying invites.
     fn hostile(&mut self, node: usize, act: u8) {
         if !self.up(node) {
             return;
@@ -748,6 +740,21 @@ impl Sim {
                         for to in &links {
                             sends.push((*to, entry.bytes().to_vec()));
                         }
+                    }
+                }
+            }
+            4 => {
+                // A member replays the founder's invite (the newcomer's) in hellos to its
+                // neighbours, and shows one it minted itself: neither may make a node write.
+                self.note(node, "hostile hellos", &[]);
+                let founders = newcomer_invite(&self.base.keys[0], community);
+                let own =
+                    kith_protocol::invite::Capability::issue(&key, community, [node as u8; 16], stamp + 3_600_000, 5)
+                        .to_bytes();
+                for to in &links {
+                    for (i, invite) in [&founders, &own].into_iter().enumerate() {
+                        let request = SyncRequest::Hello { community: community.0.to_vec(), invite: invite.clone() };
+                        self.send(node, *to, Msg::Request { id: u64::MAX - i as u64, request });
                     }
                 }
             }
@@ -834,7 +841,7 @@ impl Sim {
             self.at(at, Ev::Partition);
         }
         for node in hostile {
-            for act in (0..4u8).filter(|act| *act != 1 || s.join_floods) {
+            for act in (0..5u8).filter(|act| *act != 1 || s.join_floods) {
                 let at = 3_000 + self.rng.below(s.chaos_ms as usize) as u64;
                 self.at(at, Ev::Hostile { node, act });
             }
@@ -1113,6 +1120,31 @@ impl Sim {
                 self.fail(violation);
                 return;
             }
+            use kith_node::storage::Storage;
+            let base_head = self.base.community.member(&n.id).and_then(|m| m.head).map_or(0, |h| h.seq);
+            let head = community.member(&n.id).and_then(|m| m.head).map_or(0, |h| h.seq);
+            for seq in base_head + 1..=head {
+                let Some(hash) = community.entry_at(&n.id, seq) else { continue };
+                let body = replica.store().get(&hash).ok().flatten().map(|e| e.body().clone());
+                if !matches!(body, Some(Body::Post { .. })) {
+                    let what = format!("{:?}", body).chars().take(60).collect();
+                    drop(replica);
+                    self.fail(Violation::OwnLogWritten { node: i, what });
+                    return;
+                }
+            }
+            // What the store serves is what the reducer holds as applied (after forks too).
+            let served_but_not_applied = replica.store().applied_entries().find_map(|entry| {
+                let entry = entry.ok()?;
+                let applied = community.entry_at(&entry.author(), entry.seq()) == Some(entry.hash())
+                    || entry.hash() == self.base.genesis.hash();
+                (!applied).then(|| format!("{} {}#{}", entry.hash().short(), entry.author().short(), entry.seq()))
+            });
+            if let Some(what) = served_but_not_applied {
+                drop(replica);
+                self.fail(Violation::ServesUnapplied { node: i, what });
+                return;
+            }
             if let Some((author, hash)) = acked.iter().find(|(_, h)| !community.holds(h)) {
                 let violation =
                     Violation::AckedLost { node: *author, entry: format!("{} missing at node {i}", hash.short()) };
@@ -1122,6 +1154,12 @@ impl Sim {
             }
         }
     }
+}
+
+/// The newcomer's invite: the founder's, for many, valid well past the run.
+fn newcomer_invite(founder: &Keypair, community: CommunityId) -> Vec<u8> {
+    kith_protocol::invite::Capability::issue(founder, community, [0xcc; 16], START_MS + 30 * 24 * 3_600_000, 100)
+        .to_bytes()
 }
 
 /// A sync message's size in the adapter's wire codec (libp2p request-response's CBOR).
