@@ -1236,27 +1236,8 @@ impl<S: Storage> Engine<S> {
     }
 
     fn answer(&mut self, request: &SyncRequest) -> SyncResponse {
-        if let SyncRequest::Reconcile { community, ranges } = request {
-            if self.community_bytes().as_ref() != Some(community) {
-                return SyncResponse::Refused("not this node's community".into());
-            }
-            let answer = match self.head_index().answer(ranges) {
-                Ok(answer) => answer,
-                Err(error) => return SyncResponse::Refused(error.to_string()),
-            };
-            let replica = self.replica();
-            let frozen: BTreeSet<MemberId> =
-                answer.heads.iter().filter(|h| h.frozen).map(|h| MemberId(h.author)).collect();
-            let forks = replica
-                .community()
-                .map(|c| {
-                    c.forks().filter(|(author, _)| frozen.contains(author)).map(|(_, proof)| proof.clone()).collect()
-                })
-                .unwrap_or_default();
-            let heads =
-                answer.heads.iter().map(|h| LogHead(h.author.to_vec(), h.seq, h.hash_prefix.to_vec())).collect();
-            return SyncResponse::Reconciled { heads, ranges: answer.ranges, forks };
-        }
+        // The heads' index is built (or kept) before the replica is locked for the answer.
+        let index = matches!(request, SyncRequest::Reconcile { .. }).then(|| self.head_index());
         let replica = self.replica();
         let ours = replica.community_id().map(|c| c.0.to_vec());
         let community = match request {
@@ -1313,7 +1294,28 @@ impl<S: Storage> Engine<S> {
                 }
             }
             SyncRequest::Hello { .. } => SyncResponse::Welcome,
-            SyncRequest::Reconcile { .. } => SyncResponse::Refused("answered above".into()),
+            SyncRequest::Reconcile { ranges, .. } => {
+                let answer = match index.unwrap_or_default().answer(ranges) {
+                    Ok(answer) => answer,
+                    Err(error) => return SyncResponse::Refused(error.to_string()),
+                };
+                // The fork proofs of the frozen logs among the heads sent.
+                let forks = replica
+                    .community()
+                    .map(|c| {
+                        answer
+                            .heads
+                            .iter()
+                            .filter(|h| h.frozen)
+                            .filter_map(|h| c.forks().find(|(author, _)| author.0 == h.author))
+                            .map(|(_, proof)| proof.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let heads =
+                    answer.heads.iter().map(|h| LogHead(h.author.to_vec(), h.seq, h.hash_prefix.to_vec())).collect();
+                SyncResponse::Reconciled { heads, ranges: answer.ranges, forks }
+            }
         }
     }
 

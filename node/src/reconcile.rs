@@ -120,14 +120,6 @@ impl HeadIndex {
         HeadIndex { items, sums }
     }
 
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
     /// Positions `[start, end)` of the items in the range `[from, to)`.
     fn span(&self, from: &[u8], to: &[u8]) -> (usize, usize) {
         let start = if from.is_empty() { 0 } else { self.items.partition_point(|i| i.author.as_slice() < from) };
