@@ -1,10 +1,12 @@
 //! Verifying pages of entries off the network loop: a long-lived helper thread decodes and
 //! checks the signatures of each page a peer sends while the loop stores the page before it,
-//! so signature checks and storing — the two halves of ingest — keep both cores busy.
+//! so signature checks and storing — the two halves of ingest — keep both cores busy. A long
+//! page is checked in parts on as many threads as the machine has cores (at most four): while
+//! the store waits for the next page, its core verifies too.
 
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 
-use kith_protocol::Entry;
+use kith_protocol::{AuthorKeys, Entry, EntryError};
 
 /// Why a page stopped short: the index of its first bad entry, and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +80,55 @@ pub fn verify_page(page: Vec<Vec<u8>>) -> (Vec<Entry>, Option<PageFault>) {
             }
         }
     }
-    let verdicts = Entry::verify_many(&entries);
+    let verdicts = verify_in_parts(&entries);
     if let Some((bad, Err(error))) = verdicts.iter().enumerate().find(|(_, verdict)| verdict.is_err()) {
         fault = Some(PageFault { index: bad, reason: error.to_string() });
         entries.truncate(bad);
     }
     (entries, fault)
+}
+
+/// Pages shorter than this are checked on one thread: the part would cost less than the
+/// thread it needs.
+const PARTS_FROM: usize = 64;
+
+/// How many threads check one page: the machine's cores, at most four.
+fn verify_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4))
+}
+
+/// Every entry's verdict, as [`Entry::verify_many`] gives it, with the page cut into parts
+/// checked side by side (the authors' keys decoded once for all parts). A part whose thread
+/// cannot start, or dies, is checked on this thread.
+fn verify_in_parts(entries: &[Entry]) -> Vec<Result<(), EntryError>> {
+    let threads = verify_threads();
+    if threads < 2 || entries.len() < PARTS_FROM {
+        return Entry::verify_many(entries);
+    }
+    let keys = AuthorKeys::of(entries);
+    let part = entries.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut parts = entries.chunks(part);
+        let first = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts
+            .map(|chunk| {
+                let keys = &keys;
+                let started = std::thread::Builder::new()
+                    .name("kith-verify-part".into())
+                    .spawn_scoped(scope, move || Entry::verify_many_with(chunk, keys));
+                (chunk, started.ok())
+            })
+            .collect();
+        let mut verdicts = Entry::verify_many_with(first, &keys);
+        for (chunk, handle) in others {
+            match handle.map(std::thread::ScopedJoinHandle::join) {
+                Some(Ok(part_verdicts)) => verdicts.extend(part_verdicts),
+                _ => verdicts.extend(Entry::verify_many_with(chunk, &keys)),
+            }
+        }
+        verdicts
+    })
 }
 
 #[cfg(test)]

@@ -204,6 +204,21 @@ fn signed_message(header_bytes: &[u8]) -> Vec<u8> {
     message
 }
 
+/// The decoded keys of the authors of some entries (each decoded once).
+#[derive(Debug, Default)]
+pub struct AuthorKeys(HashMap<MemberId, Result<VerifyingKey, EntryError>>);
+
+impl AuthorKeys {
+    /// Decodes the key of every author of `entries`.
+    pub fn of(entries: &[Entry]) -> AuthorKeys {
+        let mut keys = HashMap::new();
+        for entry in entries {
+            keys.entry(entry.author()).or_insert_with(|| entry.author_key());
+        }
+        AuthorKeys(keys)
+    }
+}
+
 impl Entry {
     /// Signs a draft with the author's key. Checks the body's fields first, so an oversized or
     /// malformed body is refused before anything is signed.
@@ -297,12 +312,18 @@ impl Entry {
     /// Each author's key is decoded once (a point decompression, about a tenth of a check):
     /// a page of a log holds many entries by the same few authors.
     pub fn verify_many(entries: &[Entry]) -> Vec<Result<(), EntryError>> {
-        let mut keys: HashMap<MemberId, Result<VerifyingKey, EntryError>> = HashMap::new();
+        Entry::verify_many_with(entries, &AuthorKeys::of(entries))
+    }
+
+    /// [`Entry::verify_many`] with the authors' keys decoded beforehand, so that several
+    /// threads checking parts of one page share them.
+    pub fn verify_many_with(entries: &[Entry], keys: &AuthorKeys) -> Vec<Result<(), EntryError>> {
         entries
             .iter()
-            .map(|entry| match keys.entry(entry.author()).or_insert_with(|| entry.author_key()) {
-                Ok(key) => entry.verify_with(key),
-                Err(error) => Err(error.clone()),
+            .map(|entry| match keys.0.get(&entry.author()) {
+                Some(Ok(key)) => entry.verify_with(key),
+                Some(Err(error)) => Err(error.clone()),
+                None => entry.author_key().and_then(|key| entry.verify_with(&key)),
             })
             .collect()
     }
