@@ -670,25 +670,25 @@ impl<S: Storage> Engine<S> {
         self.replica().community_id().map(|c| c.0.to_vec())
     }
 
-    /// Compares logs with `peer` in a sync round: a node that holds next to nothing (a
-    /// newcomer, a restored key) asks for every head (it will fetch most of them, and all the
-    /// heads tell whether to catch up in order and where its own log stands); others reconcile,
-    /// which costs what differs, not the community's size.
+    /// Compares logs with `peer` (on first contact and in each sync round): a node that holds
+    /// next to nothing (a newcomer) asks for every head (it will fetch most of them, and all the
+    /// heads tell whether to catch up in order), and so does a restored key waiting for
+    /// evidence that its latest entry is here (a range that matches would show no head of its
+    /// own log); others reconcile, which costs what differs, not the community's size.
     fn request_heads(&mut self, peer: Peer) {
-        let held = self.replica().community().map_or(0, |c| c.entry_count() as u64);
-        if held < HEADS_WHEN_HOLDING_UNDER {
+        let (held, read_only) = {
+            let replica = self.replica();
+            (replica.community().map_or(0, |c| c.entry_count() as u64), replica.is_read_only())
+        };
+        if held < HEADS_WHEN_HOLDING_UNDER || read_only {
             return self.request_all_heads(peer);
         }
         let whole = self.head_index().whole();
         self.ask_reconcile(peer, vec![whole], 1);
     }
 
-    /// Asks `peer` for every head and fork proof it holds (on first contact, and for a node
-    /// holding next to nothing); a node without its community's Genesis asks for it first.
-    ///
-    /// First contact compares everything rather than reconcile: in the simulator (50 storm
-    /// seeds) that converges within 50 s of the heal, reconciling on first contact too within
-    /// 60 s — the bound itself. The periodic rounds, where the bytes add up, reconcile.
+    /// Asks `peer` for every head and fork proof it holds (for a node holding next to nothing,
+    /// or a restored key); a node without its community's Genesis asks for it first.
     fn request_all_heads(&mut self, peer: Peer) {
         let Some(community) = self.community_bytes() else { return };
         let request = if self.has_community() {
@@ -912,7 +912,7 @@ impl<S: Storage> Engine<S> {
             (Some(invite), Some(community)) => {
                 self.send_request(peer, SyncRequest::Hello { community, invite });
             }
-            _ => self.request_all_heads(peer),
+            _ => self.request_heads(peer),
         }
     }
 
