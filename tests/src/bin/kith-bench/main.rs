@@ -20,18 +20,11 @@ use kith_node::verify::Verifier;
 use kith_protocol::{Entry, EntryHash, Keypair};
 use kith_tests::history::{History, Rng, generate};
 
+mod scale;
+
 /// Resident and peak memory of this process, from /proc (Linux), in bytes.
 fn rss_bytes() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    scale::process_memory(std::process::id())
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -452,13 +445,17 @@ fn serve_node(home: &Path, bootstrap: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// Hidden helper of `join`: starts a node on `home` (its config holds the invite and the
-/// serving node's address), waits until it holds `wanted` entries, and prints one line:
-/// seconds taken, peak resident bytes.
-fn join_node(home: &Path, wanted: usize) -> anyhow::Result<()> {
+/// serving node's address; with its local API when `api`), waits until it holds `wanted`
+/// entries, and prints one line: seconds taken, peak resident bytes.
+fn join_node(home: &Path, wanted: usize, api: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let start = Instant::now();
-        let node = kith_node::Node::start(bench_node_config(home)?).await?;
+        let mut config = bench_node_config(home)?;
+        if api {
+            config.api = Some("127.0.0.1:0".parse()?);
+        }
+        let node = kith_node::Node::start(config).await?;
         loop {
             let held = node.replica().community().map_or(0, |c| c.entry_count());
             if held >= wanted {
@@ -754,7 +751,7 @@ fn main() -> anyhow::Result<()> {
         // Hidden helper of `join`: a fresh node that exits once it holds `WANTED` entries.
         let home = args.get(1).context("join-node HOME WANTED")?;
         let wanted = args.get(2).context("join-node HOME WANTED")?.parse().context("WANTED is a count")?;
-        return join_node(Path::new(home), wanted);
+        return join_node(Path::new(home), wanted, args.iter().any(|a| a == "--api"));
     }
     if args.first().map(String::as_str) == Some("serve-node") {
         let home = args.get(1).context("serve-node HOME [BOOTSTRAP]")?;
@@ -762,7 +759,7 @@ fn main() -> anyhow::Result<()> {
     }
     let Some(scenario) = args.iter().find(|a| !a.starts_with("--") && a.parse::<usize>().is_err()) else {
         bail!(
-            "usage: kith-bench <ingest|catch-up|propagation|memory|heads|join|inbox|all> [--json] [--entries N] [--nodes K]"
+            "usage: kith-bench <ingest|catch-up|propagation|memory|heads|join|inbox|big|hub|all> [--json] [--entries N] [--nodes K] [--runs R]"
         );
     };
     let nodes = match args.iter().position(|a| a == "--nodes") {
@@ -794,9 +791,11 @@ fn main() -> anyhow::Result<()> {
             "heads" => scenario_heads()?,
             "join" => scenario_join(entries, runs)?,
             "inbox" => scenario_inbox(entries.min(20_000), members)?,
+            "big" => scale::scenario_big(entries)?,
+            "hub" => scale::scenario_hub(entries, nodes)?,
             other => {
                 bail!(
-                    "unknown scenario `{other}`; known: ingest, catch-up, propagation, memory, heads, join, inbox, all"
+                    "unknown scenario `{other}`; known: ingest, catch-up, propagation, memory, heads, join, inbox, big, hub, all"
                 )
             }
         };
