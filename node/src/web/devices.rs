@@ -99,7 +99,7 @@ pub async fn list(State(state): State<WebState>, Extension(session): Extension<S
             "<p>Kith's page is on this computer only. To use it on a tablet or phone at home, start Kith with \
 <code>kith run --lan</code>.</p>",
         );
-        return Html(html::layout(&frame, "Devices", Nav::None, &main)).into_response();
+        return Html(html::layout(&frame, "Devices", Nav::Devices, &main)).into_response();
     };
     main.push_str(&devices_section(lan, &frame.csrf));
     if !state.gate.is_lan() {
@@ -108,7 +108,7 @@ pub async fn list(State(state): State<WebState>, Extension(session): Extension<S
             html::csrf_input(&frame.csrf)
         ));
     }
-    Html(html::layout(&frame, "Devices", Nav::None, &main)).into_response()
+    Html(html::layout(&frame, "Devices", Nav::Devices, &main)).into_response()
 }
 
 fn devices_section(lan: &Gate, csrf: &str) -> String {
@@ -160,7 +160,7 @@ pub async fn make_code(State(state): State<WebState>, Extension(session): Extens
         code = esc(&pairing.code),
         svg = qr_svg(&pairing.url),
     );
-    Html(html::layout(&frame, "Pair a device", Nav::None, &main)).into_response()
+    Html(html::layout(&frame, "Pair a device", Nav::Devices, &main)).into_response()
 }
 
 /// `POST /devices/{key}/end`: signs a paired device out.
