@@ -1,5 +1,5 @@
 //! The node's local HTTP API: the `kith` command's only way in. Served on loopback only, with
-//! `api.json` (url and a random token, mode 0600) in the home, by [`crate::http`]; asks every request for
+//! `api.json` (url and a random token, mode 0600) in the home, by `http`; asks every request for
 //! `Authorization: Bearer <token>`, speaks JSON ([`wire`]) and answers every refusal with
 //! `{ "error": "…" }`: 400 malformed input, 401 no token, 404 unknown, 409 ambiguous, 422 a
 //! rule of the community says no, 500 the node failed. Handlers are thin: they resolve names
@@ -10,10 +10,10 @@
 //! `POST transfers`, `GET balance?member=`, `GET statement?member=`, `GET members?pending=`,
 //! `POST profile`, `POST vouches`, `POST suspensions`, `POST appointments`,
 //! `GET export?format=json|csv`, `GET report?from=&to=&format=json|csv` (the organisers' report), `GET events` (server-sent events of [`NodeEvent`]s),
-//! `POST login-links` (a one-time link that signs a browser in to the web page, [`crate::web`]).
+//! `POST login-links` (a one-time link that signs a browser in to the web page, `web`).
 //!
 //! The same listener serves the web page for volunteers: every path outside `/api` is
-//! [`crate::web`]'s, which signs browsers in with a cookie instead of the token.
+//! `web`'s, which signs browsers in with a cookie instead of the token.
 
 // The read side's modules, where the CLI and the tests have always found them.
 pub use crate::read::{ApiError, announce, export, report, resolve, wire};
@@ -72,7 +72,7 @@ struct ApiState {
     /// The home network's door (`kith run --lan`), where `POST /api/pairings` mints codes.
     lan: Option<Gate>,
     /// The printable board as a standalone HTML file (`GET /api/board/print`): the page's
-    /// paper, handed in by whoever assembles the server ([`crate::http`]), so that the API
+    /// paper, handed in by whoever assembles the server (`http`), so that the API
     /// does not name the page.
     print_board: PrintBoard,
     /// The inbox as last worked out, shared with the page.

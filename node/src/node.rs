@@ -302,11 +302,11 @@ impl Node {
     pub fn stats(&self) -> network::NetworkStats {
         self.counters.snapshot()
     }
-    /// Where the local API and the page answer, once [`crate::http::serve_node`] serves them.
+    /// Where the local API and the page answer, once `http::serve_node` serves them.
     pub fn api_addr(&self) -> Option<SocketAddr> {
         self.api_addr
     }
-    /// Records what [`crate::http::serve_node`] serves: the API's address, and whether the
+    /// Records what `http::serve_node` serves: the API's address, and whether the
     /// page is on the home network too.
     pub(crate) fn served(&mut self, api: SocketAddr, lan: bool) {
         self.api_addr = Some(api);

@@ -1,5 +1,5 @@
-//! The read side both front doors share: what the API ([`crate::api`]) and the web page
-//! ([`crate::web`]) show of the community — posts, members, transfers, gatherings and their
+//! The read side both front doors share: what the API (`api`) and the web page
+//! (`web`) show of the community — posts, members, transfers, gatherings and their
 //! calendars, announcements ([`announce`]), the organisers' report ([`report`]) — in the JSON
 //! shapes of [`wire`], names and prefixes read back ([`resolve`]), a publish refusal in words
 //! ([`explain`]), and the refusal type both doors answer with ([`ApiError`]). It names neither

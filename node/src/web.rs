@@ -68,7 +68,7 @@ pub struct WebState {
 
 /// The web page's routes, behind the door `gate`, knowing the home network's door `lan` if
 /// the page is served there too, with the inbox's cache it shares with the API.
-/// [`crate::http`] puts them beside the API's.
+/// `http` puts them beside the API's.
 pub fn router(node: NodeHandle, gate: Gate, lan: Option<Gate>, inbox: Arc<crate::inbox::Cache>) -> Router {
     let state = WebState { node, gate, lan, inbox };
     Router::new()
