@@ -3,8 +3,9 @@
 //! names both; each door reads the community through [`crate::read`] and signs people in
 //! through [`crate::sessions`], and neither names the other.
 //!
-//! Dependency direction: `http` → `api`, `web` → `read`, `sessions` → `node`, `replica`,
-//! `store`. The node does not serve HTTP by itself: `kith run` asks [`serve_node`] to.
+//! Dependency direction: `http` → the doors (`api`, `web`) → what they share (`read`,
+//! `sessions`, `inbox`) → `node` (`NodeHandle`), `replica`, `store`. The node does not serve
+//! HTTP by itself: `kith run` asks [`serve_node`] to.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
