@@ -8,8 +8,7 @@ use anyhow::{Context, Result, bail};
 use kith_node::clock::now_ms;
 use kith_node::home::Home;
 use kith_node::invite::Invite;
-use kith_node::replica::Replica;
-use kith_node::store::{DEFAULT_CACHE_BYTES, Store};
+use kith_node::offline;
 use kith_protocol::{Keypair, Rules};
 
 use crate::output::Local;
@@ -40,13 +39,7 @@ pub fn create_community(home: &Home, name: &str, description: &str, rules: Rules
     }
     let keypair = home.key_or_create()?;
     let member_id = keypair.member_id().to_string();
-    let store = Store::open(&home.db_path(), DEFAULT_CACHE_BYTES)?;
-    let mut replica = Replica::open(store, keypair, None, now_ms())?;
-    if let Some(existing) = replica.community_id() {
-        bail!("this home's database already holds community {existing}");
-    }
-    let genesis = replica.found(name, description, rules, now_ms())?;
-    let community_id = genesis.community().to_string();
+    let community_id = offline::found_community(home, keypair, name, description, rules)?.to_string();
     let mut config = home.config()?;
     config.community = Some(community_id.clone());
     home.write_config(&config)?;
@@ -137,15 +130,9 @@ const REPAIR_PROGRESS_EVERY: usize = 10_000;
 /// says if it runs). Opening the store first finishes whatever a crash left (a torn entry file,
 /// damaged sled files moved aside). Progress goes to stderr.
 pub fn repair(home: &Home) -> Result<Local> {
-    let path = home.db_path();
-    if !path.exists() {
-        bail!("this home has no database yet ({}); nothing to repair", path.display());
-    }
-    let store = Store::open(&path, DEFAULT_CACHE_BYTES)?;
-    let total = store.entry_count();
-    eprintln!("rebuilding the views of {total} entries…");
     let mut next = REPAIR_PROGRESS_EVERY;
-    let entries = store.rebuild_views_with(&mut |done, total| {
+    let started = |total| eprintln!("rebuilding the views of {total} entries…");
+    let entries = offline::repair(home, started, &mut |done, total| {
         if done >= next && done < total {
             eprintln!("  {done} of {total} entries");
             next = done - done % REPAIR_PROGRESS_EVERY + REPAIR_PROGRESS_EVERY;

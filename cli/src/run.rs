@@ -67,10 +67,11 @@ async fn run_node(home: &Home, options: RunOptions) -> Result<()> {
     }
     node_config.network.bootstrap = options.bootstrap;
     node_config.network.mdns = options.mdns;
-    node_config.api = Some(options.api.unwrap_or_else(default_api_addr));
-    node_config.lan = options.lan.or_else(|| config.lan.then_some(DEFAULT_LAN_ADDR));
+    let api = options.api.unwrap_or_else(default_api_addr);
+    let lan = options.lan.or_else(|| config.lan.then_some(DEFAULT_LAN_ADDR));
     node_config.found = Some((DEFAULT_COMMUNITY_NAME.to_string(), String::new(), Rules::default()));
-    let node = Node::start(node_config).await?;
+    let mut node = Node::start(node_config).await?;
+    kith_node::http::serve_node(&mut node, api, lan).await?;
     let handle = node.handle();
     publish_missing_profile(&handle, config.join_name.clone()).await;
     print_started(&node, home, founding, config.restored, options.hub).await;

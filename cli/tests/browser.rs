@@ -9,6 +9,12 @@
 //!
 //! A second test checks the page's door over plain HTTP: no cookie, no page; a used or wrong
 //! code, no session; a POST from another origin or without the form's token changes nothing.
+//!
+//! A third (root only: network namespaces; skips saying why otherwise) puts the node on a home
+//! network and a tablet's chromium beside it (chromedriver in the tablet's namespace, reached
+//! through a small tunnel): unpaired, every page is the pairing page; the API answers neither
+//! on the page's port nor on its own from the home network; after typing `kith pair`'s code the
+//! tablet uses the page (the devices page from the navigation, a post the computer's node holds).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -1031,4 +1037,158 @@ async fn come_together(tools: &Tools) {
     for client in [alice, bob] {
         let _ = client.close().await;
     }
+}
+
+/// The computer running Kith and the tablet, on one home network segment (namespaces).
+const LAN_PC_IP: &str = "10.99.0.10";
+const LAN_TABLET_IP: &str = "10.99.0.20";
+const LAN_PORT: u16 = 7475;
+/// chromedriver's port inside the tablet's namespace (a fresh namespace: nothing else there).
+const TABLET_DRIVER_PORT: u16 = 9515;
+
+/// Carries each TCP connection to a loopback port here over to `target` on the loopback of
+/// `namespace` (a bash `/dev/tcp` socket inside it), so that this test can drive a chromedriver
+/// that runs, with its browser, on the tablet. Returns the port here. The relays end when the
+/// topology kills what runs in its namespaces.
+fn tunnel_into(namespace: &str, target: u16) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the tunnel");
+    let port = listener.local_addr().expect("its address").port();
+    let namespace = namespace.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut inbound) = stream else { return };
+            let relay = Command::new("ip")
+                .args(["netns", "exec", &namespace, "bash", "-c"])
+                .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{target}; cat <&3 & cat >&3; wait"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn();
+            let Ok(mut relay) = relay else { return };
+            let (Some(mut to_relay), Some(mut from_relay)) = (relay.stdin.take(), relay.stdout.take()) else { return };
+            let Ok(mut outbound) = inbound.try_clone() else { return };
+            std::thread::spawn(move || pass_on(&mut inbound, &mut to_relay));
+            std::thread::spawn(move || {
+                pass_on(&mut from_relay, &mut outbound);
+                let _ = outbound.shutdown(std::net::Shutdown::Both);
+                let _ = relay.wait();
+            });
+        }
+    });
+    port
+}
+
+/// Copies what arrives on `from` to `to` as it arrives, until either end closes.
+fn pass_on(from: &mut impl std::io::Read, to: &mut impl std::io::Write) {
+    let mut buffer = [0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buffer) {
+        if n == 0 || to.write_all(&buffer[..n]).and_then(|()| to.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_tablet_on_the_home_network_pairs_in_its_browser_and_uses_the_page() {
+    if let Some(reason) = harness::netns::unavailable() {
+        // Straight to stderr, past the test harness's capture.
+        eprintln!("SKIPPED: {reason}");
+        return;
+    }
+    let tools = tools();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    runtime.block_on(tablet_pairs(&tools));
+}
+
+async fn tablet_pairs(tools: &Tools) {
+    use harness::netns::{LogTailsOnFailure, Site, Topology};
+    let world = World::new();
+    let _logs = LogTailsOnFailure(&world);
+    let mut topology = Topology::new();
+    let pc_ns = topology.add_public_host("pc", LAN_PC_IP);
+    let tablet_ns = topology.add_public_host("tablet", LAN_TABLET_IP);
+    let pc = Site::new(&world, &pc_ns, "pc");
+    let lan = format!("{LAN_PC_IP}:{LAN_PORT}");
+    let _node = pc.run(&["--listen", &format!("/ip4/{LAN_PC_IP}/tcp/0"), "--no-mdns", "--lan", &lan]);
+    let page = format!("http://{lan}");
+    let community = pc.json(&["status"])["community_name"].as_str().unwrap_or_default().to_string();
+    assert!(!community.is_empty(), "the node founded a community");
+
+    // The tablet: chromedriver and chromium inside its namespace, driven through a tunnel.
+    let scratch = tempfile::tempdir().expect("a folder for the tablet's browser");
+    let log = scratch.path().join("chromedriver.log");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &tablet_ns])
+        .arg(&tools.chromedriver)
+        .arg(format!("--port={TABLET_DRIVER_PORT}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .arg(format!("--log-path={}", log.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver on the tablet");
+    let here = tunnel_into(&tablet_ns, TABLET_DRIVER_PORT);
+    let driver = Driver { child, url: format!("http://127.0.0.1:{here}") };
+    wait_until("the tablet's chromedriver answers", PAGE, || {
+        ureq::get(format!("{}/status", driver.url)).call().is_ok()
+    });
+    let tablet = browser(&driver, tools, &scratch.path().join("tablet"), true).await;
+
+    // Unpaired: the board sends the tablet to the pairing page, which shows nothing of the
+    // community.
+    goto(&tablet, &format!("{page}/")).await;
+    assert_eq!(path_of(&tablet).await, "/pair");
+    wait_for_text(&tablet, "h1", "Pair this device", false, PAGE).await;
+    assert!(!page_text(&tablet).await.contains(&community), "no community name before pairing");
+    axe(&tablet, tools, "the pairing page").await;
+    for path in ["/neighbours", "/devices", "/hours"] {
+        goto(&tablet, &format!("{page}{path}")).await;
+        assert_eq!(path_of(&tablet).await, "/pair", "{path} before pairing");
+    }
+
+    // The API: not on the page's port, and its own port does not answer on the home network.
+    goto(&tablet, &format!("{page}/api/status")).await;
+    assert!(!page_text(&tablet).await.contains("member_id"), "no API on the home network's port");
+    let info = std::fs::read_to_string(pc.home.join("api.json")).expect("api.json");
+    let info: Value = serde_json::from_str(&info).expect("api.json is JSON");
+    let api_url = info["url"].as_str().expect("a url").to_string();
+    let api_port = api_url.rsplit(':').next().expect("a port").to_string();
+    let reached = tablet.goto(&format!("http://{LAN_PC_IP}:{api_port}/api/status")).await;
+    if reached.is_ok() {
+        assert!(!page_text(&tablet).await.contains("member_id"), "the API's port answers on the home network");
+    }
+
+    // `kith pair` on the computer; the tablet types the code and its name.
+    let pairing = pc.json(&["pair"]);
+    let code = pairing["code"].as_str().expect("a code").to_string();
+    goto(&tablet, &format!("{page}/pair")).await;
+    type_into(&tablet, "#f-code", &code).await;
+    type_into(&tablet, "#f-device", "Kitchen tablet").await;
+    click_text(&tablet, "Pair this device").await;
+    wait_for_text(&tablet, "h1", &format!("What's on in {community}"), false, PAGE).await;
+    assert_eq!(path_of(&tablet).await, "/");
+    axe(&tablet, tools, "the board on the tablet").await;
+
+    // Every page links to the devices page, which lists the tablet by its name.
+    click(&tablet, "nav a[href='/devices']").await;
+    wait_for_text(&tablet, "main", "Kitchen tablet", false, PAGE).await;
+    axe(&tablet, tools, "the devices page on the tablet").await;
+
+    // The tablet posts; the computer's node holds it.
+    goto(&tablet, &format!("{page}/new/request")).await;
+    type_into(&tablet, "#f-title", "A lift to the dentist").await;
+    click_text(&tablet, "Put my request on the board").await;
+    wait_for_text(&tablet, ".flash", "Your request is on the board", false, PAGE).await;
+    let board = pc.json(&["board"]).to_string();
+    assert!(board.contains("A lift to the dentist"), "the computer's node holds the tablet's post: {board}");
+
+    // The API still does not answer the paired tablet on the home network's port.
+    goto(&tablet, &format!("{page}/api/status")).await;
+    assert!(!page_text(&tablet).await.contains("member_id"), "no API for a paired device either");
+
+    must(tablet.close().await, "close the tablet's browser");
+    drop(driver);
+    drop(topology);
 }

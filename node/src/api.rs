@@ -1,5 +1,5 @@
-//! The node's local HTTP API: the `kith` command's only way in. Binds loopback only, writes
-//! `api.json` (url and a random token, mode 0600) in the home, asks every request for
+//! The node's local HTTP API: the `kith` command's only way in. Served on loopback only, with
+//! `api.json` (url and a random token, mode 0600) in the home, by `http`; asks every request for
 //! `Authorization: Bearer <token>`, speaks JSON ([`wire`]) and answers every refusal with
 //! `{ "error": "…" }`: 400 malformed input, 401 no token, 404 unknown, 409 ambiguous, 422 a
 //! rule of the community says no, 500 the node failed. Handlers are thin: they resolve names
@@ -10,19 +10,15 @@
 //! `POST transfers`, `GET balance?member=`, `GET statement?member=`, `GET members?pending=`,
 //! `POST profile`, `POST vouches`, `POST suspensions`, `POST appointments`,
 //! `GET export?format=json|csv`, `GET report?from=&to=&format=json|csv` (the organisers' report), `GET events` (server-sent events of [`NodeEvent`]s),
-//! `POST login-links` (a one-time link that signs a browser in to the web page, [`crate::web`]).
+//! `POST login-links` (a one-time link that signs a browser in to the web page, `web`).
 //!
 //! The same listener serves the web page for volunteers: every path outside `/api` is
-//! [`crate::web`]'s, which signs browsers in with a cookie instead of the token.
+//! `web`'s, which signs browsers in with a cookie instead of the token.
 
-pub mod announce;
-pub mod export;
-pub mod report;
-pub mod resolve;
-pub mod wire;
+// The read side's modules, where the CLI and the tests have always found them.
+pub use crate::read::{ApiError, announce, export, report, resolve, wire};
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -38,21 +34,20 @@ use futures::Stream;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::error::RecvError;
-use tokio_util::task::TaskTracker;
 
-use kith_protocol::{
-    Body, Community, EntryHash, Member, MemberId, Minutes, PostKind, Role, Status as PostStatus, Wait,
-};
+use kith_protocol::{Body, Community, EntryHash, Member, MemberId, Minutes, PostKind, Role, Status as PostStatus};
 
 use crate::clock::now_ms;
-use crate::home::ApiInfo;
 use crate::invite::Invite;
 use crate::network::NodeEvent;
 use crate::node::NodeHandle;
-use crate::replica::{PublishError, Replica};
-use crate::store::{PostView, StoreError};
+use crate::read::{
+    calendar_secret, community, explain, gathering_calendar, gathering_ends, member_list, name_of, post_detail,
+    post_fields, post_status, resolve_member, resolve_post, schedule_of, transfer_out,
+};
+use crate::replica::Replica;
+use crate::sessions::Gate;
 use kith_protocol::invite::Capability;
-use resolve::ResolveError;
 use wire::*;
 
 /// How long an invite is good for unless asked otherwise: a week.
@@ -68,96 +63,37 @@ pub const MAX_BOARD_POSTS: usize = 1000;
 /// Most hub addresses one invite carries besides this node's own.
 const MAX_HUB_ADDRS: usize = 8;
 
-/// Serves the API on `addr` (loopback only), writes `api.json` in the node's home, and stops
-/// when the node's shutdown token is cancelled. Returns the bound address.
-/// With `lan`, the web page (never the API) is also served there, behind pairing
-/// ([`serve_lan`]).
-pub async fn serve(
-    node: NodeHandle,
-    addr: SocketAddr,
-    lan: Option<SocketAddr>,
-    tasks: &TaskTracker,
-) -> Result<SocketAddr, String> {
-    if !addr.ip().is_loopback() {
-        return Err(format!("the API only listens on loopback (127.0.0.1 or ::1), not {addr}"));
-    }
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| format!("cannot read the API's address: {e}"))?;
-    let token = new_token()?;
-    node.home
-        .write_api_info(&ApiInfo { url: format!("http://{bound}"), token: token.clone() })
-        .map_err(|e| e.to_string())?;
-    let shutdown = node.shutdown.clone();
-    let short_id = node.replica().me().short();
-    let gate = crate::web::Gate::remembering(bound, node.home.web_sessions_path(), now_ms()).for_node(&short_id);
-    let lan_gate = match lan {
-        Some(lan) => Some(serve_lan(node.clone(), lan, tasks).await?),
-        None => None,
-    };
-    let api = router_with_lan(node.clone(), token, gate.clone(), lan_gate.clone());
-    let app = crate::web::router_with_lan(node, gate, lan_gate, api);
-    tasks.spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the local API stopped");
-        }
-    });
-    tracing::info!(url = %format!("http://{bound}"), "local API listening");
-    Ok(bound)
-}
-
-/// Serves the web page alone on the home network's address `addr` (`kith run --lan`), behind
-/// the LAN door: nothing but the pairing page until a device is paired, its session bound to
-/// the device's address, and no `/api`. Paired devices are kept in `lan-sessions.json`.
-pub async fn serve_lan(node: NodeHandle, addr: SocketAddr, tasks: &TaskTracker) -> Result<crate::web::Gate, String> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot serve the page on the home network at {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| format!("cannot read the home network page's address: {e}"))?;
-    let gate = crate::web::Gate::remembering(bound, node.home.dir().join("lan-sessions.json"), now_ms()).on_lan();
-    let app = crate::web::lan_router(node.clone(), gate.clone());
-    let shutdown = node.shutdown.clone();
-    tasks.spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the page on the home network stopped");
-        }
-    });
-    tracing::info!(addr = %bound, "web page on the home network (pairing needed)");
-    Ok(gate)
-}
-
-/// 32 random bytes as hex.
-fn new_token() -> Result<String, String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| format!("cannot read random bytes for the API token: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 #[derive(Clone)]
 struct ApiState {
     node: NodeHandle,
     token: Arc<str>,
     /// The web page's door, where `POST /api/login-links` mints one-time codes.
-    gate: crate::web::Gate,
+    gate: Gate,
     /// The home network's door (`kith run --lan`), where `POST /api/pairings` mints codes.
-    lan: Option<crate::web::Gate>,
+    lan: Option<Gate>,
+    /// The printable board as a standalone HTML file (`GET /api/board/print`): the page's
+    /// paper, handed in by whoever assembles the server (`http`), so that the API
+    /// does not name the page.
+    print_board: PrintBoard,
+    /// The inbox as last worked out, shared with the page.
+    inbox: Arc<crate::inbox::Cache>,
 }
 
-/// The API's routes with token checking, for a node, its token and its web page's gate.
-pub fn router(node: NodeHandle, token: String, gate: crate::web::Gate) -> Router {
-    router_with_lan(node, token, gate, None)
-}
+/// Draws the printable board of a community at a time, as a standalone HTML file.
+pub type PrintBoard = fn(&Replica, &Community, u64) -> String;
 
-/// [`router`], with the home network's door when the page is served there too.
-pub fn router_with_lan(
+/// The API's routes with token checking, for a node, its token, its web page's door `gate`
+/// (login links), the home network's door `lan` when the page is served there too (pairing
+/// codes), the printed board's drawing, and the inbox's cache (shared with the page).
+pub fn router(
     node: NodeHandle,
     token: String,
-    gate: crate::web::Gate,
-    lan: Option<crate::web::Gate>,
+    gate: Gate,
+    lan: Option<Gate>,
+    print_board: PrintBoard,
+    inbox_cache: Arc<crate::inbox::Cache>,
 ) -> Router {
-    let state = ApiState { node, token: token.into(), gate, lan };
+    let state = ApiState { node, token: token.into(), gate, lan, print_board, inbox: inbox_cache };
     Router::new()
         .route("/api/status", get(status))
         .route("/api/invites", post(create_invite))
@@ -219,26 +155,6 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-// --- errors ---
-
-/// A refusal, as the API answers it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("this request needs the node's API token (`Authorization: Bearer <token>`, from api.json in the home)")]
-    Unauthorized,
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Ambiguous(String),
-    /// A rule of the community, or the node's state, says no.
-    #[error("{0}")]
-    Refused(String),
-    #[error("the node failed: {0}")]
-    Internal(String),
-}
-
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -258,22 +174,6 @@ impl IntoResponse for ApiError {
             tracing::error!(%reason, "API request failed");
         }
         (self.status(), Json(ErrorBody { error: self.to_string() })).into_response()
-    }
-}
-
-impl From<ResolveError> for ApiError {
-    fn from(error: ResolveError) -> Self {
-        match error {
-            ResolveError::Malformed(text) => ApiError::BadRequest(text),
-            ResolveError::Unknown(text) => ApiError::NotFound(text),
-            ResolveError::Ambiguous(text) => ApiError::Ambiguous(text),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        ApiError::Internal(error.to_string())
     }
 }
 
@@ -313,197 +213,6 @@ fn query_rejection(rejection: &QueryRejection) -> String {
     format!("the request's parameters are not right: {}", rejection.body_text())
 }
 
-// --- reading the state ---
-
-/// The community, or why there is none yet.
-fn community(replica: &Replica) -> Result<&Community, ApiError> {
-    replica.community().ok_or_else(|| {
-        ApiError::Refused(
-            "this node has not reached its community yet: it needs a connection to a member's node (see `kith peers`)"
-                .into(),
-        )
-    })
-}
-
-pub(crate) fn name_of(community: &Community, id: &MemberId) -> String {
-    community.member(id).map_or_else(|| id.short(), Member::name)
-}
-
-fn post_status(status: PostStatus, expires_at_ms: u64, now: u64) -> &'static str {
-    match status {
-        PostStatus::Open if now > expires_at_ms => "expired",
-        other => other.as_str(),
-    }
-}
-
-pub(crate) fn post_fields(
-    community: &Community,
-    view: &PostView,
-    post: &kith_protocol::community::Post,
-    now: u64,
-) -> PostFields {
-    PostFields {
-        id: view.id.to_string(),
-        kind: post.kind.as_str().to_string(),
-        title: view.title.clone(),
-        details: view.details.clone(),
-        category: view.category.clone(),
-        when: view.when.clone(),
-        place: view.place.clone(),
-        author: post.author.to_string(),
-        author_name: name_of(community, &post.author),
-        status: post_status(post.status, post.expires_at_ms, now).to_string(),
-        created_at: rfc3339(post.created_at_ms),
-        created_at_ms: post.created_at_ms,
-        expires_at: rfc3339(post.expires_at_ms),
-        expires_at_ms: post.expires_at_ms,
-        ..gathering_fields(community, &view.id, post, now)
-    }
-}
-
-/// A gathering's time and who is coming, as [`PostFields`] carries them (everything else
-/// empty, for `..` in [`post_fields`]). For a repeating gathering the start and the list of
-/// who is coming are those of its next date.
-fn gathering_fields(
-    community: &Community,
-    hash: &EntryHash,
-    post: &kith_protocol::community::Post,
-    now: u64,
-) -> PostFields {
-    let mut fields = PostFields::default();
-    let Some(schedule) = post.schedule else { return fields };
-    let next_day = crate::when::coming_days(&schedule, now, 1).first().copied();
-    let day = next_day.unwrap_or_else(|| schedule.days_from(0, usize::MAX).last().copied().unwrap_or(0));
-    let starts = crate::when::occurrence_start(&schedule, day);
-    let length = schedule.ends_at.map(|end| end.saturating_sub(schedule.starts_at));
-    fields.starts_at = Some(rfc3339(starts));
-    fields.starts_at_ms = Some(starts);
-    fields.starts_in_words = Some(crate::when::in_words(starts, now));
-    fields.ends_at_ms = length.map(|l| starts + l);
-    fields.ends_at = fields.ends_at_ms.map(rfc3339);
-    fields.repeat = schedule.repeat.map(|r| r.as_str().to_string());
-    fields.until = schedule.until.map(crate::when::day_text);
-    fields.capacity = schedule.capacity;
-    fields.next_date = schedule.repeat.map(|_| crate::when::day_text(day));
-    fields.coming = coming_on(community, hash, schedule.repeat.map(|_| day));
-    let full = |coming: &[Coming]| schedule.capacity.is_some_and(|c| coming.len() >= c as usize);
-    fields.full = full(&fields.coming);
-    if schedule.repeat.is_some() {
-        for day in crate::when::coming_days(&schedule, now, wire::DATES_SHOWN) {
-            let coming = coming_on(community, hash, Some(day));
-            fields.dates.push(wire::DateComing {
-                date: crate::when::day_text(day),
-                in_words: crate::when::day_in_words(day),
-                full: full(&coming),
-                coming,
-            });
-        }
-    }
-    fields
-}
-
-/// Who (not suspended) is coming to a gathering on a date, or to it at all (`None`), by name.
-fn coming_on(community: &Community, hash: &EntryHash, date: Option<u32>) -> Vec<Coming> {
-    let mut out = Vec::new();
-    for (member, answers) in community.attendance(hash).into_iter().flatten() {
-        let shown = community.member(member).is_none_or(|m| m.suspended.is_none());
-        if shown && answers.coming_on(date) {
-            out.push(Coming { member_id: member.to_string(), name: name_of(community, member) });
-        }
-    }
-    out.sort_by_key(|c| c.name.to_lowercase());
-    out
-}
-
-pub(crate) fn post_detail(
-    replica: &Replica,
-    community: &Community,
-    hash: &EntryHash,
-    now: u64,
-) -> Result<PostDetail, ApiError> {
-    let not_found = || ApiError::NotFound(format!("post {} is not known here", hash.short()));
-    let post = community.post(hash).filter(|p| community.post_visible(p)).ok_or_else(not_found)?;
-    let view = replica.store().post(hash)?.ok_or_else(not_found)?;
-    let mut replies = Vec::new();
-    for reply in replica.store().replies(hash)? {
-        let shown = community.reply(&reply.id).is_some_and(|r| !r.redacted)
-            && community.member(&reply.author).is_none_or(|m| m.suspended.is_none());
-        if shown {
-            replies.push(ReplyOut {
-                id: reply.id.to_string(),
-                author: reply.author.to_string(),
-                author_name: name_of(community, &reply.author),
-                text: reply.text,
-                created_at: rfc3339(reply.created_at_ms),
-                created_at_ms: reply.created_at_ms,
-            });
-        }
-    }
-    Ok(PostDetail { post: post_fields(community, &view, post, now), replies })
-}
-
-fn member_out(community: &Community, id: &MemberId, member: &Member) -> MemberOut {
-    let status = if member.suspended.is_some() {
-        "suspended"
-    } else if member.admitted {
-        "member"
-    } else if member.hub {
-        // A hub node appointed by an organiser: not a person waiting for vouches.
-        "hub"
-    } else {
-        "pending"
-    };
-    MemberOut {
-        member_id: id.to_string(),
-        name: member.name(),
-        area: member.profile.as_ref().filter(|p| !p.redacted).map(|p| p.area.clone()).unwrap_or_default(),
-        status: status.to_string(),
-        vouched_by: member.vouched_by.iter().map(ToString::to_string).collect(),
-        balance_minutes: member.balance_minutes,
-        organiser: member.organiser,
-        hub: member.hub,
-        founder: *id == community.founder(),
-    }
-}
-
-/// Everyone worth listing: members, hubs, and newcomers who asked to join. Members first,
-/// then by name.
-pub(crate) fn member_list(community: &Community, pending_only: bool) -> Vec<MemberOut> {
-    let mut out: Vec<MemberOut> = community
-        .members()
-        .filter(|(_, m)| m.admitted || m.hub || m.profile.is_some())
-        .filter(|(_, m)| !pending_only || (!m.admitted && !m.hub))
-        .map(|(id, m)| member_out(community, id, m))
-        .collect();
-    out.sort_by_key(|m| (m.status != "member", m.name.to_lowercase()));
-    out
-}
-
-pub(crate) fn transfer_out(
-    replica: &Replica,
-    community: &Community,
-    hash: &EntryHash,
-) -> Result<Option<TransferOut>, ApiError> {
-    // What the reducer applies, not what the views name: a transfer on the frozen part of a
-    // forked log, or a claim the reducer does not count, is not shown as valid.
-    let Some(applied) = community.transfer(hash) else { return Ok(None) };
-    let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
-    let claimed = applied.claimed_by.is_some();
-    Ok(Some(TransferOut {
-        id: view.id.to_string(),
-        from: view.from.to_string(),
-        from_name: name_of(community, &view.from),
-        to: view.to.to_string(),
-        to_name: name_of(community, &view.to),
-        minutes: view.minutes,
-        memo: view.memo,
-        for_post: view.for_post.map(|p| p.to_string()),
-        created_at: rfc3339(view.created_at_ms),
-        created_at_ms: view.created_at_ms,
-        claimed,
-    }))
-}
-
 // --- publishing ---
 
 /// Checks a body's fields (400 when they break a bound), publishes it, and explains a refusal.
@@ -515,30 +224,6 @@ async fn publish(node: &NodeHandle, body: Body) -> Result<Created, ApiError> {
     }
 }
 
-/// A publish refusal in words for the person who asked.
-pub(crate) fn explain(node: &NodeHandle, error: PublishError) -> ApiError {
-    let replica = node.replica();
-    let me = replica.me();
-    match error {
-        PublishError::Waits(Wait::Admission { member }) if member == me => ApiError::Refused(
-            "you are not a member yet: a member has to vouch for you first (`kith vouch` on their node)".into(),
-        ),
-        PublishError::Waits(Wait::Admission { member }) => {
-            let name = replica.community().map_or_else(|| member.short(), |c| name_of(c, &member));
-            ApiError::Refused(format!("{name} is not a member yet: they can take part once a member vouches for them"))
-        }
-        PublishError::Waits(Wait::Appointment { .. }) => {
-            ApiError::Refused("only organisers may do this, and you are not one".into())
-        }
-        PublishError::HeadMismatch | PublishError::Store(_) => ApiError::Internal(error.to_string()),
-        PublishError::Rule(_)
-        | PublishError::Waits(_)
-        | PublishError::NoCommunity
-        | PublishError::Frozen
-        | PublishError::ReadOnly => ApiError::Refused(error.to_string()),
-    }
-}
-
 fn parse_kind(text: &str) -> Result<PostKind, ApiError> {
     match text.to_ascii_lowercase().as_str() {
         "offer" => Ok(PostKind::Offer),
@@ -546,16 +231,6 @@ fn parse_kind(text: &str) -> Result<PostKind, ApiError> {
         "gathering" => Ok(PostKind::Gathering),
         _ => Err(ApiError::BadRequest(format!("`{text}` is not a kind of post: offer, request or gathering"))),
     }
-}
-
-pub(crate) fn resolve_member(node: &NodeHandle, text: &str) -> Result<MemberId, ApiError> {
-    let replica = node.replica();
-    Ok(resolve::member(community(&replica)?, text)?)
-}
-
-pub(crate) fn resolve_post(node: &NodeHandle, text: &str) -> Result<EntryHash, ApiError> {
-    let replica = node.replica();
-    Ok(resolve::post(community(&replica)?, text)?)
 }
 
 // --- handlers ---
@@ -733,7 +408,7 @@ async fn create_pairing(State(state): State<ApiState>) -> Result<Json<PairingOut
             "the page is not served on the home network: start the node with `kith run --lan`".to_string(),
         ));
     };
-    let pairing = crate::web::new_pairing(&state.node, lan).await.map_err(ApiError::Internal)?;
+    let pairing = crate::sessions::new_pairing(&state.node, lan).await.map_err(ApiError::Internal)?;
     Ok(Json(PairingOut {
         code: pairing.code,
         page: pairing.base,
@@ -829,47 +504,6 @@ async fn create_post(State(state): State<ApiState>, Input(new): Input<NewPost>) 
     Ok(Json(publish(&state.node, body).await?))
 }
 
-/// A gathering's schedule from the API's form of it, in this node's time zone.
-pub(crate) fn schedule_of(new: &NewSchedule) -> Result<kith_protocol::Schedule, ApiError> {
-    let repeat = match new.repeat.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-        None => None,
-        Some(text) => Some(kith_protocol::Repeat::parse(text).ok_or_else(|| {
-            ApiError::BadRequest(format!("`{text}` is not a repetition: weekly, fortnightly or monthly"))
-        })?),
-    };
-    let until = new
-        .until
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(crate::when::parse_day)
-        .transpose()
-        .map_err(ApiError::BadRequest)?;
-    let schedule = kith_protocol::Schedule {
-        starts_at: new.starts_at_ms,
-        ends_at: new.ends_at_ms,
-        offset_minutes: crate::when::offset_minutes(new.starts_at_ms),
-        repeat,
-        until,
-        capacity: new.capacity,
-    };
-    schedule.check().map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(schedule)
-}
-
-/// When a gathering leaves the board by itself: after its last date (a one-off one three hours
-/// after it starts unless it says when it ends); `None` for one that repeats with no last date
-/// (the community's lifetime, renewed by its author).
-pub(crate) fn gathering_ends(schedule: &kith_protocol::Schedule) -> Option<u64> {
-    let length = schedule.ends_at.map_or(3 * 3_600_000, |end| end.saturating_sub(schedule.starts_at));
-    let last_day = match (schedule.repeat, schedule.until) {
-        (None, _) => schedule.first_day(),
-        (Some(_), Some(until)) => schedule.days_from(until.saturating_sub(62), usize::MAX).last().copied()?,
-        (Some(_), None) => return None,
-    };
-    Some(crate::when::occurrence_start(schedule, last_day).saturating_add(length))
-}
-
 /// "I'll come" or "can't come after all", to every date or one.
 async fn come(
     State(state): State<ApiState>,
@@ -908,45 +542,6 @@ async fn post_calendar(State(state): State<ApiState>, Path(post): Path<String>) 
     Ok(ics_response(gathering_calendar(&replica, community, &[hash])?))
 }
 
-/// Gatherings (those with a start time, visible) as one iCalendar document.
-pub(crate) fn gathering_calendar(
-    replica: &Replica,
-    community: &Community,
-    posts: &[EntryHash],
-) -> Result<String, ApiError> {
-    let mut views = Vec::new();
-    for hash in posts {
-        let Some(post) = community.post(hash).filter(|p| community.post_visible(p)) else { continue };
-        let Some(schedule) = post.schedule else {
-            if posts.len() == 1 {
-                return Err(ApiError::Refused("this post has no start time to put in a calendar".into()));
-            }
-            continue;
-        };
-        if let Some(view) = replica.store().post(hash)? {
-            views.push((view, schedule, name_of(community, &post.author), post.created_at_ms));
-        }
-    }
-    if posts.len() == 1 && views.is_empty() {
-        return Err(ApiError::NotFound("this gathering is not known here".into()));
-    }
-    let ids: Vec<String> = views.iter().map(|(view, ..)| view.id.to_string()).collect();
-    let entries: Vec<crate::when::CalendarEntry<'_>> = views
-        .iter()
-        .zip(&ids)
-        .map(|((view, schedule, author, created), id)| crate::when::CalendarEntry {
-            id,
-            title: &view.title,
-            details: &view.details,
-            place: &view.place,
-            author_name: author,
-            schedule,
-            created_at_ms: *created,
-        })
-        .collect();
-    Ok(crate::when::calendar(community.name(), &entries, now_ms()))
-}
-
 #[derive(Debug, Default, Deserialize)]
 struct InboxQuery {
     #[serde(default)]
@@ -960,7 +555,7 @@ async fn inbox(
 ) -> Result<Json<Vec<InboxItem>>, ApiError> {
     let replica = state.node.replica();
     community(&replica)?;
-    let mut items = crate::inbox::items(&replica, &state.node.inbox, now_ms())?;
+    let mut items = crate::inbox::items(&replica, &state.inbox, now_ms())?;
     if !query.all {
         items.retain(|i| !i.read);
     }
@@ -971,10 +566,10 @@ async fn inbox(
 async fn inbox_read(State(state): State<ApiState>, Input(new): Input<NewRead>) -> Result<Json<Created>, ApiError> {
     let replica = state.node.replica();
     let ids: Vec<String> = if new.all {
-        crate::inbox::items(&replica, &state.node.inbox, now_ms())?.into_iter().map(|i| i.id).collect()
+        crate::inbox::items(&replica, &state.inbox, now_ms())?.into_iter().map(|i| i.id).collect()
     } else {
         let known: std::collections::BTreeSet<String> =
-            crate::inbox::items(&replica, &state.node.inbox, now_ms())?.into_iter().map(|i| i.id).collect();
+            crate::inbox::items(&replica, &state.inbox, now_ms())?.into_iter().map(|i| i.id).collect();
         for id in &new.ids {
             if !known.contains(id) {
                 return Err(ApiError::NotFound(format!("there is no item {id} in the inbox")));
@@ -1010,34 +605,6 @@ async fn set_checkins(
 /// `POST /api/checkin`: "I'm fine today".
 async fn checkin(State(state): State<ApiState>) -> Result<Json<Created>, ApiError> {
     Ok(Json(publish(&state.node, Body::CheckIn).await?))
-}
-
-/// The store's key of the calendar feed's secret.
-const CALENDAR_SECRET: &str = "calendar-feed-secret";
-
-/// This node's calendar feed secret, made on first use (32 random bytes as hex).
-pub(crate) fn calendar_secret(replica: &Replica) -> Result<String, ApiError> {
-    if let Some(secret) = replica.store().meta_get(CALENDAR_SECRET)? {
-        return String::from_utf8(secret).map_err(|e| ApiError::Internal(e.to_string()));
-    }
-    let secret = new_token().map_err(ApiError::Internal)?;
-    replica.store().meta_put(CALENDAR_SECRET, secret.as_bytes())?;
-    Ok(secret)
-}
-
-/// The gatherings this node's member is coming to, as one iCalendar document (the feed).
-pub(crate) fn my_calendar(replica: &Replica) -> Result<String, ApiError> {
-    let community = community(replica)?;
-    let me = replica.me();
-    let mine: Vec<EntryHash> = community
-        .posts()
-        .filter(|(hash, post)| {
-            post.schedule.is_some()
-                && community.attendance(hash).and_then(|a| a.get(&me)).is_some_and(|a| a.coming_on(None))
-        })
-        .map(|(hash, _)| *hash)
-        .collect();
-    gathering_calendar(replica, community, &mine)
 }
 
 /// `GET /api/calendar`: the secret address of this member's calendar feed.
@@ -1291,13 +858,8 @@ async fn export(State(state): State<ApiState>, Params(query): Params<ExportQuery
 
 /// `GET /api/board/print`: the printable board as a standalone HTML file.
 async fn printed_board(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    use crate::web::print;
-    let now = now_ms();
     let replica = state.node.replica();
-    let community = community(&replica)?;
-    let notices = announce::current(&replica, community, now);
-    let posts = print::paper_posts(&replica, community, now);
-    let html = print::board_page(community.name(), &notices, &posts, now, print::Styles::Inline);
+    let html = (state.print_board)(&replica, community(&replica)?, now_ms());
     let mut response = html.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Ok(response)

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use kith_protocol::matching::{self, Need, Offer};
 use kith_protocol::{Community, EntryHash, MemberId, PostKind, Status};
 
-use crate::api::wire::InboxItem;
+use crate::read::wire::InboxItem;
 use crate::replica::Replica;
 use crate::store::StoreError;
 
@@ -113,7 +113,7 @@ pub fn items(replica: &Replica, cache: &Cache, now: u64) -> Result<Vec<InboxItem
 fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<InboxItem>, StoreError> {
     let me = replica.me();
     let mut out = Vec::new();
-    let name = |id: &MemberId| crate::api::name_of(community, id);
+    let name = |id: &MemberId| crate::read::name_of(community, id);
     let shown = |id: &MemberId| community.member(id).is_none_or(|m| m.suspended.is_none());
     let store = replica.store();
 
@@ -233,7 +233,7 @@ const ANNOUNCEMENT: &str = "announcement";
 fn announcements(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Vec<InboxItem> {
     let mine = me.to_string();
     let mut out = Vec::new();
-    for notice in crate::api::announce::current(replica, community, now) {
+    for notice in crate::read::announce::current(replica, community, now) {
         if notice.author == mine {
             continue;
         }
@@ -257,7 +257,7 @@ fn quiet(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Re
     for (id, days) in community.quiet_members(me, now) {
         let last = community.member(&id).and_then(|m| m.head).map_or(0, |h| h.timestamp_ms);
         let contact = replica.store().profile(&id)?.map(|p| p.contact).filter(|c| !c.trim().is_empty());
-        let name = crate::api::name_of(community, &id);
+        let name = crate::read::name_of(community, &id);
         let ring = match contact {
             Some(contact) => format!(" — give them a ring? ({})", contact.trim()),
             None => " — give them a ring?".to_string(),
@@ -340,7 +340,7 @@ pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64)
         let Some(view) = store.post(hash)? else { continue };
         let need = Need { title: &view.title, details: &view.details, category: &view.category };
         let Some(reason) = matching::why_match(&need, &skills, &offers) else { continue };
-        let asker = crate::api::name_of(community, &post.author);
+        let asker = crate::read::name_of(community, &post.author);
         let mut entry = item(
             format!("match-{hash}"),
             "match",
@@ -395,7 +395,7 @@ pub fn helpers_for(
                 matching::Reason::Skill(skill) => format!("offers: {skill}"),
                 matching::Reason::Offer { title, .. } => format!("offers: {title}"),
             };
-            out.push((*id, crate::api::name_of(community, id), why));
+            out.push((*id, crate::read::name_of(community, id), why));
         }
     }
     out.sort_by_key(|(_, name, _)| name.to_lowercase());

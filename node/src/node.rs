@@ -31,11 +31,6 @@ pub struct NodeConfig {
     pub home: PathBuf,
     pub network: NetworkConfig,
     pub cache_bytes: u64,
-    /// Where to serve the local API (always a loopback address); `None` serves none.
-    pub api: Option<SocketAddr>,
-    /// Where to serve the web page on the home network too (`kith run --lan`), behind pairing;
-    /// only with `api`.
-    pub lan: Option<SocketAddr>,
     /// Found a new community at start if the home has none (name, description, rules).
     pub found: Option<(String, String, Rules)>,
 }
@@ -46,8 +41,6 @@ impl NodeConfig {
             home: home.into(),
             network: NetworkConfig::default(),
             cache_bytes: DEFAULT_CACHE_BYTES,
-            api: None,
-            lan: None,
             found: None,
         }
     }
@@ -86,7 +79,6 @@ pub struct Node {
     lan: bool,
     counters: Arc<network::NetworkCounters>,
     hub: bool,
-    inbox: Arc<crate::inbox::Cache>,
 }
 
 /// The shared parts of a node that API handlers hold.
@@ -102,8 +94,6 @@ pub struct NodeHandle {
     pub hub: bool,
     /// The network loop's counters (the catch-up's expected count among them).
     pub counters: Arc<network::NetworkCounters>,
-    /// The inbox as last worked out.
-    pub inbox: Arc<crate::inbox::Cache>,
 }
 
 impl NodeHandle {
@@ -255,7 +245,7 @@ impl Node {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(network_loop.run(shutdown.clone()));
-        let mut node = Node {
+        let node = Node {
             home,
             replica,
             commands: commands_tx,
@@ -265,17 +255,12 @@ impl Node {
             peer_id,
             listen_addrs,
             api_addr: None,
-            lan: config.lan.is_some() && config.api.is_some(),
+            lan: false,
             counters,
             hub: config.network.hub,
-            inbox: Arc::default(),
         };
         if home_config.restored {
             node.tasks.spawn(forget_restore_once_caught_up(node.handle()));
-        }
-        if let Some(addr) = config.api {
-            node.api_addr =
-                Some(crate::api::serve(node.handle(), addr, config.lan, &node.tasks).await.map_err(NodeError::Api)?);
         }
         tracing::info!(peer = %node.peer_id, "node started");
         Ok(node)
@@ -291,7 +276,6 @@ impl Node {
             shutdown: self.shutdown.clone(),
             hub: self.hub,
             counters: self.counters.clone(),
-            inbox: self.inbox.clone(),
         }
     }
 
@@ -318,8 +302,19 @@ impl Node {
     pub fn stats(&self) -> network::NetworkStats {
         self.counters.snapshot()
     }
+    /// Where the local API and the page answer, once `http::serve_node` serves them.
     pub fn api_addr(&self) -> Option<SocketAddr> {
         self.api_addr
+    }
+    /// Records what `http::serve_node` serves: the API's address, and whether the
+    /// page is on the home network too.
+    pub(crate) fn served(&mut self, api: SocketAddr, lan: bool) {
+        self.api_addr = Some(api);
+        self.lan = lan;
+    }
+    /// The node's tasks: whatever serves it joins them, so that shutting down waits for it.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
     }
     /// Whether the page is served on the home network too (`kith run --lan`).
     pub fn lan_enabled(&self) -> bool {
@@ -416,7 +411,6 @@ mod tests {
             shutdown: CancellationToken::new(),
             hub: false,
             counters: Arc::default(),
-            inbox: Arc::default(),
         };
         // One runtime thread: the flush can only be let go by the second task if the publish
         // does not hold that thread while it waits.

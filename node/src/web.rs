@@ -13,7 +13,6 @@
 mod announce;
 mod devices;
 mod foryou;
-mod gate;
 mod hours;
 pub mod html;
 mod people;
@@ -21,10 +20,10 @@ mod posts;
 pub mod print;
 mod report;
 
-pub use devices::{Pairing, new_pairing};
-pub use gate::{Gate, LOGIN_CODE_MS, PAIRING_CODE_MS, Session};
+pub use crate::sessions::{Gate, LOGIN_CODE_MS, PAIRING_CODE_MS, Pairing, Session, new_pairing};
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body as HttpBody;
@@ -37,13 +36,13 @@ use axum::routing::{get, post};
 use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use tower::ServiceExt as _;
 
 use kith_protocol::{EntryError, MemberId, Wait};
 
 use crate::clock::now_ms;
 use crate::network::NodeEvent;
 use crate::node::NodeHandle;
+pub(crate) use crate::read::{ago, date};
 use crate::replica::PublishError;
 use html::{Frame, esc};
 
@@ -63,25 +62,16 @@ pub struct WebState {
     /// The home network's door, when the page is served there too (`kith run --lan`): its
     /// paired devices are listed, and codes minted, from this computer's page.
     pub lan: Option<Gate>,
+    /// The inbox as last worked out, shared with the API.
+    pub inbox: Arc<crate::inbox::Cache>,
 }
 
-/// The web page's routes, with the API's router (`api`, already guarded by its token) under
-/// `/api`.
-pub fn router(node: NodeHandle, gate: Gate, api: Router) -> Router {
-    router_with_lan(node, gate, None, api)
-}
-
-/// The page on the home network's address (`kith run --lan`): the same routes behind the
-/// LAN door (pairing only until paired), and no API at all — `/api` answers 404 there.
-pub fn lan_router(node: NodeHandle, lan: Gate) -> Router {
-    let no_api = Router::new().fallback(|| async { StatusCode::NOT_FOUND });
-    router_with_lan(node, lan.clone(), Some(lan), no_api)
-}
-
-/// [`router`], knowing the home network's door `lan` if the page is served there too.
-pub fn router_with_lan(node: NodeHandle, gate: Gate, lan: Option<Gate>, api: Router) -> Router {
-    let state = WebState { node, gate, lan };
-    let web = Router::new()
+/// The web page's routes, behind the door `gate`, knowing the home network's door `lan` if
+/// the page is served there too, with the inbox's cache it shares with the API.
+/// `http` puts them beside the API's.
+pub fn router(node: NodeHandle, gate: Gate, lan: Option<Gate>, inbox: Arc<crate::inbox::Cache>) -> Router {
+    let state = WebState { node, gate, lan, inbox };
+    Router::new()
         .route("/", get(posts::board))
         .route("/new/{kind}", get(posts::new_form).post(posts::create))
         .route("/posts/{post}", get(posts::show))
@@ -118,15 +108,7 @@ pub fn router_with_lan(node: NodeHandle, gate: Gate, lan: Option<Gate>, api: Rou
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .with_state(state);
-    // Each request goes whole to one router or the other, so that neither sees the other's
-    // path captures or fallback.
-    let dispatch = tower::service_fn(move |request: Request| {
-        let path = request.uri().path();
-        let router = if path == "/api" || path.starts_with("/api/") { api.clone() } else { web.clone() };
-        router.oneshot(request)
-    });
-    Router::new().fallback_service(dispatch)
+        .with_state(state)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -150,14 +132,14 @@ async fn calendar_feed(
 ) -> Response {
     let given = file.strip_suffix(".ics").unwrap_or(&file);
     let replica = state.node.replica();
-    let known = crate::api::calendar_secret(&replica).ok();
+    let known = crate::read::calendar_secret(&replica).ok();
     let matches = known.as_deref().is_some_and(|secret| {
         secret.len() == given.len() && secret.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     });
     if !matches {
         return (axum::http::StatusCode::NOT_FOUND, "no such calendar").into_response();
     }
-    match crate::api::my_calendar(&replica) {
+    match crate::read::my_calendar(&replica) {
         Ok(text) => {
             let mut response = text.into_response();
             response
@@ -409,7 +391,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         waiting,
         member: member.is_some_and(|m| m.admitted),
         organiser: member.is_some_and(|m| m.organiser),
-        unread: crate::inbox::items(&replica, &state.node.inbox, now_ms())
+        unread: crate::inbox::items(&replica, &state.inbox, now_ms())
             .map_or(0, |items| items.iter().filter(|i| !i.read).count()),
         suspended: member.and_then(|m| m.suspended.clone()),
     }
@@ -439,44 +421,7 @@ pub(crate) fn missing(frame: &Frame, what: &str) -> Response {
 /// A person's name as the community knows it.
 pub(crate) fn name_of(state: &WebState, id: &MemberId) -> String {
     let replica = state.node.replica();
-    replica.community().map_or_else(|| id.short(), |c| crate::api::name_of(c, id))
-}
-
-/// "just now", "5 minutes ago", "3 hours ago", "yesterday", "4 days ago", or a date.
-pub(crate) fn ago(ms: u64, now: u64) -> String {
-    let secs = now.saturating_sub(ms) / 1000;
-    match secs {
-        0..=59 => "just now".to_string(),
-        60..=119 => "a minute ago".to_string(),
-        120..=3599 => format!("{} minutes ago", secs / 60),
-        3600..=7199 => "an hour ago".to_string(),
-        7200..=86_399 => format!("{} hours ago", secs / 3600),
-        86_400..=172_799 => "yesterday".to_string(),
-        172_800..=604_799 => format!("{} days ago", secs / 86_400),
-        _ => date(ms),
-    }
-}
-
-/// A date people read: `27 Nov 2026` (in UTC: the node does not know the reader's time zone).
-pub(crate) fn date(ms: u64) -> String {
-    let text = crate::api::wire::rfc3339(ms);
-    let (year, month, day) =
-        (text.get(0..4).unwrap_or(""), text.get(5..7).unwrap_or(""), text.get(8..10).unwrap_or(""));
-    let month = match month {
-        "01" => "Jan",
-        "02" => "Feb",
-        "03" => "Mar",
-        "04" => "Apr",
-        "05" => "May",
-        "06" => "Jun",
-        "07" => "Jul",
-        "08" => "Aug",
-        "09" => "Sep",
-        "10" => "Oct",
-        "11" => "Nov",
-        _ => "Dec",
-    };
-    format!("{} {month} {year}", day.trim_start_matches('0'))
+    replica.community().map_or_else(|| id.short(), |c| crate::read::name_of(c, id))
 }
 
 /// A field's problem in plain words, from the community's check of the fields.
@@ -531,7 +476,7 @@ pub(crate) fn plain_refusal(state: &WebState, error: PublishError) -> String {
              lift it.",
             my_suspension(state).unwrap_or_default()
         ),
-        other => crate::api::explain(&state.node, other).to_string(),
+        other => crate::read::explain(&state.node, other).to_string(),
     }
 }
 

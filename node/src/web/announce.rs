@@ -13,8 +13,8 @@ use kith_protocol::body::limits;
 
 use super::html::{Field, Nav, Problems, csrf_input};
 use super::{Session, WebState, frame, page, page_again, plain_refusal};
-use crate::api::announce::NewAnnouncement;
 use crate::clock::now_ms;
+use crate::read::announce::NewAnnouncement;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AnnounceForm {

@@ -3,7 +3,7 @@
 //! this computer that makes a code and lists the devices signed in ("Kitchen tablet — sign
 //! out"), and the QR code drawn as SVG.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::Extension;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
@@ -12,9 +12,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::html::{self, Nav, esc};
-use super::{Gate, Session, WebState, frame, refusal};
+use super::{Gate, Session, WebState, frame, new_pairing, refusal};
 use crate::clock::now_ms;
-use crate::node::NodeHandle;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PairQuery {
@@ -100,7 +99,7 @@ pub async fn list(State(state): State<WebState>, Extension(session): Extension<S
             "<p>Kith's page is on this computer only. To use it on a tablet or phone at home, start Kith with \
 <code>kith run --lan</code>.</p>",
         );
-        return Html(html::layout(&frame, "Devices", Nav::None, &main)).into_response();
+        return Html(html::layout(&frame, "Devices", Nav::Devices, &main)).into_response();
     };
     main.push_str(&devices_section(lan, &frame.csrf));
     if !state.gate.is_lan() {
@@ -109,7 +108,7 @@ pub async fn list(State(state): State<WebState>, Extension(session): Extension<S
             html::csrf_input(&frame.csrf)
         ));
     }
-    Html(html::layout(&frame, "Devices", Nav::None, &main)).into_response()
+    Html(html::layout(&frame, "Devices", Nav::Devices, &main)).into_response()
 }
 
 fn devices_section(lan: &Gate, csrf: &str) -> String {
@@ -161,7 +160,7 @@ pub async fn make_code(State(state): State<WebState>, Extension(session): Extens
         code = esc(&pairing.code),
         svg = qr_svg(&pairing.url),
     );
-    Html(html::layout(&frame, "Pair a device", Nav::None, &main)).into_response()
+    Html(html::layout(&frame, "Pair a device", Nav::Devices, &main)).into_response()
 }
 
 /// `POST /devices/{key}/end`: signs a paired device out.
@@ -170,50 +169,6 @@ pub async fn end(State(state): State<WebState>, Path(key): Path<String>) -> Resp
         lan.end_device(&key);
     }
     Redirect::to("/devices").into_response()
-}
-
-/// A pairing code with the links that carry it.
-#[derive(Debug, Clone)]
-pub struct Pairing {
-    pub code: String,
-    /// `http://192.168.1.20:7475/pair`
-    pub base: String,
-    /// The base with `?code=…`: what the QR code holds.
-    pub url: String,
-    pub expires_at_ms: u64,
-}
-
-/// Mints a pairing code at the home network's door, with the address a tablet reaches.
-pub async fn new_pairing(node: &NodeHandle, lan: &Gate) -> Result<Pairing, String> {
-    let (code, expires_at_ms) = lan.mint_pairing(now_ms())?;
-    let ip = lan_ip(node, lan).await;
-    let host = match ip {
-        IpAddr::V4(ip) => format!("{ip}:{}", lan.port()),
-        IpAddr::V6(ip) => format!("[{ip}]:{}", lan.port()),
-    };
-    let base = format!("http://{host}/pair");
-    Ok(Pairing { url: format!("{base}?code={code}"), base, code, expires_at_ms })
-}
-
-/// The address a device on the home network reaches this computer at: the one the page is
-/// bound to, or (bound to every address) the first of this computer's own addresses that is
-/// neither loopback nor unspecified, as the network loop found them.
-async fn lan_ip(node: &NodeHandle, lan: &Gate) -> IpAddr {
-    let bound = lan.bound_ip();
-    if !bound.is_unspecified() {
-        return bound;
-    }
-    for addr in node.listen_addrs().await {
-        for part in addr.iter() {
-            if let libp2p::multiaddr::Protocol::Ip4(ip) = part
-                && !ip.is_loopback()
-                && !ip.is_unspecified()
-            {
-                return IpAddr::V4(ip);
-            }
-        }
-    }
-    bound
 }
 
 /// A QR code as an SVG image (dark squares on white, with its quiet zone), or a note when the

@@ -39,7 +39,7 @@ pub async fn inbox(State(state): State<WebState>, Extension(session): Extension<
     let now = now_ms();
     let items = {
         let replica = state.node.replica();
-        crate::inbox::items(&replica, &state.node.inbox, now).unwrap_or_default()
+        crate::inbox::items(&replica, &state.inbox, now).unwrap_or_default()
     };
     let mut main = String::from("<h1>For you</h1>");
     let unread = items.iter().filter(|i| !i.read).count();
@@ -104,7 +104,7 @@ pub async fn inbox(State(state): State<WebState>, Extension(session): Extension<
 Show a notification when something new arrives</button></p>",
     );
     main.push_str("<p><a href=\"/checkins\">Ask to be checked on</a></p>");
-    let feed = crate::api::calendar_secret(&state.node.replica()).ok();
+    let feed = crate::read::calendar_secret(&state.node.replica()).ok();
     if let Some(secret) = feed {
         let _ = write!(
             main,
@@ -120,11 +120,8 @@ at this address. Keep it to yourself.</p><p class=\"feed\"><code>{}/calendar/{}.
 /// `POST /inbox/read`: everything there is now counts as seen, on this computer.
 pub async fn mark_read(State(state): State<WebState>) -> Response {
     let replica = state.node.replica();
-    let ids: Vec<String> = crate::inbox::items(&replica, &state.node.inbox, now_ms())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let ids: Vec<String> =
+        crate::inbox::items(&replica, &state.inbox, now_ms()).unwrap_or_default().into_iter().map(|i| i.id).collect();
     if let Err(error) = crate::inbox::mark_read(&replica, &ids) {
         tracing::warn!(%error, "could not remember the inbox as read");
     }
@@ -146,7 +143,7 @@ fn current(state: &WebState) -> Option<(u16, Vec<String>)> {
     let replica = state.node.replica();
     let community = replica.community()?;
     let wish = community.member(&replica.me())?.checkins.clone()?;
-    Some((wish.days, wish.buddies.iter().map(|b| crate::api::name_of(community, b)).collect()))
+    Some((wish.days, wish.buddies.iter().map(|b| crate::read::name_of(community, b)).collect()))
 }
 
 fn checkins_page(
@@ -226,7 +223,7 @@ pub async fn set_checkins(
                 None
             }
         };
-        let buddy = match crate::api::resolve_member(&state.node, form.buddy.trim()) {
+        let buddy = match crate::read::resolve_member(&state.node, form.buddy.trim()) {
             Ok(id) if id == state.node.replica().me() => {
                 problems.add("buddy", "Please name a neighbour, not yourself.");
                 None

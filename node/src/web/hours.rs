@@ -15,8 +15,8 @@ use kith_protocol::{Body, EntryError, EntryHash, MemberId, Minutes};
 
 use super::html::{self, Field, Nav, Problems, csrf_input, esc};
 use super::{Session, WebState, date, frame, page, page_again, plain_refusal};
-use crate::api::wire::TransferOut;
 use crate::clock::now_ms;
+use crate::read::wire::TransferOut;
 use crate::replica::PublishError;
 
 /// Reads a duration the way people type it: `1h30m`, `90m`, `1.5h`, and also `2` (hours),
@@ -257,7 +257,7 @@ fn statement(state: &WebState) -> Vec<TransferOut> {
     let Some(community) = replica.community() else { return Vec::new() };
     let mut out = Vec::new();
     for view in replica.store().transfers_of(&me).unwrap_or_default() {
-        if let Ok(Some(transfer)) = crate::api::transfer_out(&replica, community, &view.id) {
+        if let Ok(Some(transfer)) = crate::read::transfer_out(&replica, community, &view.id) {
             out.push(transfer);
         }
     }

@@ -45,6 +45,7 @@ pub enum Nav {
     Profile,
     Report,
     ForYou,
+    Devices,
     None,
 }
 
@@ -102,6 +103,7 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
         (Nav::Neighbours, "/neighbours", format!("Neighbours{waiting}")),
         (Nav::Profile, "/profile", "My profile".to_string()),
         (Nav::ForYou, "/inbox", format!("<span id=\"inbox-count\" data-live=\"\">For you{unread}</span>")),
+        (Nav::Devices, "/devices", "Devices".to_string()),
     ]
     .into_iter()
     .chain(report)

@@ -14,8 +14,8 @@ use kith_protocol::{Body, MemberId};
 
 use super::html::{Field, Nav, Problems, capitalise, csrf_input, esc, url_part};
 use super::{Session, WebState, ago, frame, missing, page, page_again, plain_refusal};
-use crate::api::wire::MemberOut;
 use crate::clock::now_ms;
+use crate::read::wire::MemberOut;
 
 fn role_words(member: &MemberOut) -> String {
     let mut roles = Vec::new();
@@ -51,7 +51,7 @@ pub async fn list(
         let replica = state.node.replica();
         let me = replica.me().to_string();
         match replica.community() {
-            Some(community) => (crate::api::member_list(community, false), me, community.rules().vouches_needed),
+            Some(community) => (crate::read::member_list(community, false), me, community.rules().vouches_needed),
             None => (Vec::new(), me, 1),
         }
     };
@@ -182,7 +182,7 @@ pub async fn show(
         let status = if person.suspended.is_some() {
             "Suspended by the organisers".to_string()
         } else if person.admitted {
-            let by: Vec<String> = person.vouched_by.iter().map(|v| crate::api::name_of(community, v)).collect();
+            let by: Vec<String> = person.vouched_by.iter().map(|v| crate::read::name_of(community, v)).collect();
             if id == community.founder() {
                 "Member: started this community".to_string()
             } else if by.is_empty() {
@@ -229,7 +229,7 @@ pub async fn show(
             if post.author != id || !community.post_visible(post) {
                 continue;
             }
-            let fields = crate::api::post_fields(community, &view, post, now);
+            let fields = crate::read::post_fields(community, &view, post, now);
             if fields.status != "open" {
                 continue;
             }

@@ -16,8 +16,8 @@ use kith_protocol::{Body, EntryHash, PostKind, Status as PostStatus};
 
 use super::html::{self, Field, Nav, Problems, capitalise, csrf_input, esc, url_part};
 use super::{Session, WebState, ago, frame, missing, page, page_again, plain_refusal};
-use crate::api::wire::{PostDetail, PostSummary};
 use crate::clock::now_ms;
+use crate::read::wire::{PostDetail, PostSummary};
 
 /// Categories offered in the form besides those already used on the board.
 const CATEGORIES: [&str; 9] = [
@@ -147,7 +147,7 @@ pub async fn board(
             }
             return page(&frame, "What's on", Nav::Board, &not_reached());
         };
-        let notices = crate::api::announce::current(&replica, community, now);
+        let notices = crate::read::announce::current(&replica, community, now);
         let matches = crate::inbox::matches(&replica, community, me, now).unwrap_or_default();
         let mut posts = Vec::new();
         let mut categories: BTreeSet<String> = CATEGORIES.iter().map(|c| (*c).to_string()).collect();
@@ -156,7 +156,7 @@ pub async fn board(
             if !community.post_visible(post) {
                 continue;
             }
-            let fields = crate::api::post_fields(community, &view, post, now);
+            let fields = crate::read::post_fields(community, &view, post, now);
             if fields.status == "open" && !fields.category.trim().is_empty() {
                 categories.insert(fields.category.trim().to_lowercase());
             }
@@ -370,7 +370,7 @@ fn card(summary: &PostSummary, now: u64) -> String {
 }
 
 /// ", every week until Thursday 31 December 2026".
-fn repeat_words(post: &crate::api::wire::PostFields) -> String {
+fn repeat_words(post: &crate::read::wire::PostFields) -> String {
     let every = match post.repeat.as_deref() {
         Some("weekly") => "every week",
         Some("fortnightly") => "every other week",
@@ -384,7 +384,7 @@ fn repeat_words(post: &crate::api::wire::PostFields) -> String {
 }
 
 /// "3 coming (room for 12)", "Full: 12 coming".
-fn coming_count(post: &crate::api::wire::PostFields) -> String {
+fn coming_count(post: &crate::read::wire::PostFields) -> String {
     count_of_coming(post.coming.len(), post.capacity, post.full)
 }
 
@@ -521,14 +521,14 @@ fn schedule_from(form: &PostForm, problems: &mut Problems) -> Option<kith_protoc
         );
         return None;
     }
-    let new = crate::api::wire::NewSchedule {
+    let new = crate::read::wire::NewSchedule {
         starts_at_ms: starts,
         ends_at_ms: ends,
         repeat: Some(form.repeat.clone()),
         until: Some(form.until.clone()),
         capacity,
     };
-    match crate::api::schedule_of(&new) {
+    match crate::read::schedule_of(&new) {
         Ok(schedule) => Some(schedule),
         Err(error) => {
             let field = if error.to_string().contains("last date") { "until" } else { "starts" };
@@ -650,7 +650,7 @@ pub async fn create(
         category,
         when: form.when.trim().to_string(),
         place: form.place.trim().to_string(),
-        expires_at: schedule.as_ref().and_then(crate::api::gathering_ends),
+        expires_at: schedule.as_ref().and_then(crate::read::gathering_ends),
         schedule,
     };
     if problems.is_empty()
@@ -695,10 +695,10 @@ pub struct ReplyForm {
 }
 
 fn find_post(state: &WebState, text: &str) -> Option<(PostDetail, String)> {
-    let hash: EntryHash = crate::api::resolve_post(&state.node, text).ok()?;
+    let hash: EntryHash = crate::read::resolve_post(&state.node, text).ok()?;
     let replica = state.node.replica();
     let community = replica.community()?;
-    let detail = crate::api::post_detail(&replica, community, &hash, now_ms()).ok()?;
+    let detail = crate::read::post_detail(&replica, community, &hash, now_ms()).ok()?;
     Some((detail, replica.me().to_string()))
 }
 
@@ -883,7 +883,7 @@ fn post_page(
 }
 
 /// Who is coming to a gathering, "I'll come" / "I can't come after all", and the calendar.
-fn coming_section(post: &crate::api::wire::PostFields, me: &str, mine: bool, csrf: &str) -> String {
+fn coming_section(post: &crate::read::wire::PostFields, me: &str, mine: bool, csrf: &str) -> String {
     let id = esc(&post.id);
     let mut out = String::new();
     let date = post.next_date.as_deref().and_then(|d| crate::when::parse_day(d).ok());
@@ -937,7 +937,7 @@ fn coming_section(post: &crate::api::wire::PostFields, me: &str, mine: bool, csr
 
 /// A repeating gathering's coming dates, each with how many are coming and, for others than
 /// its author, "I'll come on …" / "I can't come on …" for that date alone.
-fn dates_section(post: &crate::api::wire::PostFields, me: &str, mine: bool, csrf: &str) -> String {
+fn dates_section(post: &crate::read::wire::PostFields, me: &str, mine: bool, csrf: &str) -> String {
     let mut out = String::new();
     if post.dates.is_empty() {
         return out;
@@ -1172,10 +1172,10 @@ pub async fn calendar(
     Extension(session): Extension<Session>,
     Path(post): Path<String>,
 ) -> Response {
-    let text = crate::api::resolve_post(&state.node, &post).and_then(|hash| {
+    let text = crate::read::resolve_post(&state.node, &post).and_then(|hash| {
         let replica = state.node.replica();
-        let community = replica.community().ok_or_else(|| crate::api::ApiError::NotFound(String::new()))?;
-        crate::api::gathering_calendar(&replica, community, &[hash])
+        let community = replica.community().ok_or_else(|| crate::read::ApiError::NotFound(String::new()))?;
+        crate::read::gathering_calendar(&replica, community, &[hash])
     });
     match text {
         Ok(text) => {

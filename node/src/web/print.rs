@@ -16,7 +16,7 @@ use kith_protocol::{Community, PostKind, Status};
 
 use super::html::esc;
 use super::{Session, WebState, date};
-use crate::api::announce::AnnouncementOut;
+use crate::read::announce::AnnouncementOut;
 use crate::replica::Replica;
 
 /// The printed board's stylesheet: A4, large type, black on white.
@@ -74,7 +74,7 @@ pub fn paper_posts(replica: &Replica, community: &Community, now: u64) -> Vec<Pa
             details,
             when: view.when,
             place: view.place,
-            author_name: crate::api::name_of(community, &post.author),
+            author_name: crate::read::name_of(community, &post.author),
             created_at_ms: post.created_at_ms,
         });
     }
@@ -153,6 +153,14 @@ numbers in the box), or type <code>kith show CODE</code>.</p></footer>",
     )
 }
 
+/// The printable board as a standalone file, its stylesheet inside: what
+/// `GET /api/board/print` answers (`kith board --print`).
+pub fn standalone(replica: &Replica, community: &Community, now: u64) -> String {
+    let notices = crate::read::announce::current(replica, community, now);
+    let posts = paper_posts(replica, community, now);
+    board_page(community.name(), &notices, &posts, now, Styles::Inline)
+}
+
 /// `GET /board/print`: the printable board in the browser.
 pub async fn board(State(state): State<WebState>, Extension(_session): Extension<Session>) -> Response {
     let now = crate::clock::now_ms();
@@ -161,7 +169,7 @@ pub async fn board(State(state): State<WebState>, Extension(_session): Extension
         match replica.community() {
             Some(community) => board_page(
                 community.name(),
-                &crate::api::announce::current(&replica, community, now),
+                &crate::read::announce::current(&replica, community, now),
                 &paper_posts(&replica, community, now),
                 now,
                 Styles::Linked,

@@ -1,4 +1,4 @@
-//! The organisers' "How we're doing" page (`/report`): the report of [`crate::api::report`]
+//! The organisers' "How we're doing" page (`/report`): the report of [`crate::read::report`]
 //! in plain words and tables, for a chosen period, laid out to print on A4 for a meeting, a
 //! funder or the council.
 
@@ -14,8 +14,8 @@ use kith_protocol::report::DAY_MS;
 
 use super::html::{self, Nav, esc};
 use super::{Session, WebState, date, frame, page};
-use crate::api::report::{self as figures, ReportOut};
 use crate::clock::now_ms;
+use crate::read::report::{self as figures, ReportOut};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PeriodChoice {

@@ -451,11 +451,10 @@ fn join_node(home: &Path, wanted: usize, api: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let start = Instant::now();
-        let mut config = bench_node_config(home)?;
+        let mut node = kith_node::Node::start(bench_node_config(home)?).await?;
         if api {
-            config.api = Some("127.0.0.1:0".parse()?);
+            kith_node::http::serve_node(&mut node, "127.0.0.1:0".parse()?, None).await?;
         }
-        let node = kith_node::Node::start(config).await?;
         loop {
             let held = node.replica().community().map_or(0, |c| c.entry_count());
             if held >= wanted {

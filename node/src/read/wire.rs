@@ -293,7 +293,7 @@ pub struct NewInvite {
     /// Multiaddrs (with `/p2p/`) of hubs to put in the invite besides this node's addresses.
     #[serde(default)]
     pub hubs: Vec<String>,
-    /// Minutes from now until it expires; default [`super::DEFAULT_INVITE_MINUTES`].
+    /// Minutes from now until it expires; default `api::DEFAULT_INVITE_MINUTES`.
     pub expires_in_minutes: Option<u32>,
     pub uses: Option<u32>,
 }

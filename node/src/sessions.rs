@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now_ms;
+use crate::node::NodeHandle;
+
 /// How long a login link works: ten minutes.
 pub const LOGIN_CODE_MS: u64 = 10 * 60 * 1000;
 /// Most login codes waiting to be used at once; minting more forgets the oldest.
@@ -433,6 +436,50 @@ fn keep_code(codes: &mut HashMap<String, u64>, code: &str, expires_at_ms: u64, n
         codes.remove(&oldest);
     }
     codes.insert(code.to_string(), expires_at_ms);
+}
+
+/// A pairing code with the links that carry it.
+#[derive(Debug, Clone)]
+pub struct Pairing {
+    pub code: String,
+    /// `http://192.168.1.20:7475/pair`
+    pub base: String,
+    /// The base with `?code=…`: what the QR code holds.
+    pub url: String,
+    pub expires_at_ms: u64,
+}
+
+/// Mints a pairing code at the home network's door, with the address a tablet reaches.
+pub async fn new_pairing(node: &NodeHandle, lan: &Gate) -> Result<Pairing, String> {
+    let (code, expires_at_ms) = lan.mint_pairing(now_ms())?;
+    let ip = lan_ip(node, lan).await;
+    let host = match ip {
+        IpAddr::V4(ip) => format!("{ip}:{}", lan.port()),
+        IpAddr::V6(ip) => format!("[{ip}]:{}", lan.port()),
+    };
+    let base = format!("http://{host}/pair");
+    Ok(Pairing { url: format!("{base}?code={code}"), base, code, expires_at_ms })
+}
+
+/// The address a device on the home network reaches this computer at: the one the page is
+/// bound to, or (bound to every address) the first of this computer's own addresses that is
+/// neither loopback nor unspecified, as the network loop found them.
+async fn lan_ip(node: &NodeHandle, lan: &Gate) -> IpAddr {
+    let bound = lan.bound_ip();
+    if !bound.is_unspecified() {
+        return bound;
+    }
+    for addr in node.listen_addrs().await {
+        for part in addr.iter() {
+            if let libp2p::multiaddr::Protocol::Ip4(ip) = part
+                && !ip.is_loopback()
+                && !ip.is_unspecified()
+            {
+                return IpAddr::V4(ip);
+            }
+        }
+    }
+    bound
 }
 
 #[cfg(test)]

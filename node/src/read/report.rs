@@ -271,11 +271,11 @@ pub fn source(entries: usize, last_received_ms: Option<u64>, newest_ms: Option<u
     let noun = if entries == 1 { "entry" } else { "entries" };
     match (last_received_ms, newest_ms) {
         (Some(at), _) => {
-            format!("from {count} {noun} held by this node, last one received {}", crate::web::ago(at, now))
+            format!("from {count} {noun} held by this node, last one received {}", crate::read::ago(at, now))
         }
         (None, Some(at)) => format!(
             "from {count} {noun} held by this node (none received since it started), the newest written {}",
-            crate::web::ago(at, now)
+            crate::read::ago(at, now)
         ),
         (None, None) => format!("from {count} {noun} held by this node"),
     }
