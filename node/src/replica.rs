@@ -374,11 +374,17 @@ impl<S: Storage> Replica<S> {
         };
         let mut total = Report::default();
         let mut outcomes = Vec::with_capacity(entries.len());
+        // How many entries of `total.applied` each applied outcome brought (handed to it once
+        // stored, rather than cloned).
+        let mut applied_counts = Vec::new();
         let mut waiting = Vec::new();
         for entry in entries {
             let (outcome, report) = community.ingest(entry.clone(), now_ms);
             let received = match outcome {
-                Outcome::Applied => Received::Applied(report.applied.clone()),
+                Outcome::Applied => {
+                    applied_counts.push(report.applied.len());
+                    Received::Applied(Vec::new())
+                }
                 Outcome::Duplicate => Received::Duplicate,
                 Outcome::Pending(wait) => {
                     waiting.push(entry);
@@ -415,6 +421,13 @@ impl<S: Storage> Replica<S> {
             self.last_received_ms = Some(now_ms);
         }
         let proofs = if total.conflicts.is_empty() { Vec::new() } else { self.complete_forks(&total, now_ms) };
+        let mut stored_entries = total.applied.into_iter();
+        let mut counts = applied_counts.into_iter();
+        for outcome in &mut outcomes {
+            if let Received::Applied(entries) = outcome {
+                entries.extend(stored_entries.by_ref().take(counts.next().unwrap_or(0)));
+            }
+        }
         (outcomes, proofs)
     }
 
@@ -648,6 +661,24 @@ mod tests {
         let body = Body::JoinRequest { invite: invite.to_bytes(), name: format!("Newcomer {seed}") };
         let draft = Draft { community: replica.community_id(), seq: 1, prev: None, timestamp_ms: NOW, body };
         Entry::sign(&Keypair::from_secret_bytes([seed; 32]), draft).unwrap()
+    }
+
+    #[test]
+    fn a_page_hands_each_applied_outcome_the_entries_it_applied() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(&dir.path().join("db"));
+        let first = next_of(&replica, 1, None, "first");
+        let second = next_of(&replica, 2, Some(first.hash()), "second");
+        let third = next_of(&replica, 3, Some(second.hash()), "third");
+        // The second comes before the first: it waits, then the first releases it.
+        let (outcomes, _) = replica.receive_page(vec![second.clone(), first.clone(), third.clone()], NOW);
+        let hashes = |received: &Received| match received {
+            Received::Applied(entries) => entries.iter().map(Entry::hash).collect::<Vec<_>>(),
+            other => panic!("not applied: {other:?}"),
+        };
+        assert!(matches!(outcomes[0], Received::Pending(_)), "{outcomes:?}");
+        assert_eq!(hashes(&outcomes[1]), vec![first.hash(), second.hash()]);
+        assert_eq!(hashes(&outcomes[2]), vec![third.hash()]);
     }
 
     #[test]
