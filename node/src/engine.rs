@@ -1390,10 +1390,16 @@ impl<S: Storage> Engine<S> {
                 self.request_heads(peer);
             }
             (SyncRequest::Hello { .. }, SyncResponse::Refused(reason)) => {
-                tracing::warn!(peer = %self.name(&peer), %reason, "our invite was refused");
                 // Kept for `kith status` when it is about the invite and no member let us in.
                 let about_invite =
                     ![NO_COMMUNITY_YET, NOT_THIS_COMMUNITY, NOT_A_MEMBER_NODE].contains(&reason.as_str());
+                if about_invite {
+                    tracing::warn!(peer = %self.name(&peer), %reason, "our invite was refused");
+                } else {
+                    // Another newcomer, say: it cannot let anyone in. Not worth a warning, which
+                    // twenty newcomers joining one hub together logged a thousand times.
+                    tracing::debug!(peer = %self.name(&peer), %reason, "this peer cannot take our invite");
+                }
                 if about_invite && !self.welcomed {
                     self.counters.set_invite_refused(Some(reason));
                 }
