@@ -8,6 +8,8 @@
 //! A connection keeps the handler it got. The network loop therefore closes a connection that
 //! was opened while its peer was still outside once that peer is let in, and the peers
 //! reconnect with every protocol (see `NetworkLoop::gate`).
+//!
+//! [`OutsiderLimit`]: at most so many incoming connections of peers not let in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -173,5 +175,94 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+/// Refuses an incoming connection of a peer not let in once `max` such connections are open:
+/// outsiders are held at the door (5 s, then cut off), and without this bound a stream of them
+/// with fresh keys could fill libp2p's `max_established_incoming` and keep the community out.
+/// A connection is judged when it is established (the peer's key is known from then on); one
+/// counted as an outsider's stays counted until it closes.
+pub struct OutsiderLimit {
+    max: usize,
+    admits: Admits,
+    outsiders: std::collections::HashSet<ConnectionId>,
+}
+
+impl std::fmt::Debug for OutsiderLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutsiderLimit").field("max", &self.max).field("open", &self.outsiders.len()).finish()
+    }
+}
+
+/// The error an [`OutsiderLimit`] refuses a connection with.
+#[derive(Debug)]
+pub struct TooManyOutsiders(pub usize);
+
+impl std::fmt::Display for TooManyOutsiders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} connections of peers not let in are open already", self.0)
+    }
+}
+
+impl std::error::Error for TooManyOutsiders {}
+
+impl OutsiderLimit {
+    pub fn new(max: usize, admits: Admits) -> Self {
+        OutsiderLimit { max, admits, outsiders: std::collections::HashSet::new() }
+    }
+}
+
+impl NetworkBehaviour for OutsiderLimit {
+    type ConnectionHandler = dummy::ConnectionHandler;
+    type ToSwarm = std::convert::Infallible;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        _local_addr: &Multiaddr,
+        _remote_addr: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        if !(self.admits)(&peer) {
+            if self.outsiders.len() >= self.max {
+                tracing::debug!(%peer, "refused: too many outsiders' connections");
+                return Err(ConnectionDenied::new(TooManyOutsiders(self.outsiders.len())));
+            }
+            self.outsiders.insert(connection_id);
+        }
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _connection_id: ConnectionId,
+        _peer: PeerId,
+        _addr: &Multiaddr,
+        _role_override: Endpoint,
+        _port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::ConnectionClosed(closed) => {
+                self.outsiders.remove(&closed.connection_id);
+            }
+            // Refused by another behaviour after this one counted it: it never opened.
+            FromSwarm::ListenFailure(failure) => {
+                self.outsiders.remove(&failure.connection_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(&mut self, _peer: PeerId, _id: ConnectionId, event: THandlerOutEvent<Self>) {
+        match event {}
+    }
+
+    fn poll(&mut self, _cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        Poll::Pending
     }
 }

@@ -47,7 +47,7 @@ pub use crate::engine::{INGEST_CHUNK, NetworkCounters, NetworkStats, NodeEvent};
 pub use command::{Command, PeerInfo, ReachInfo};
 pub use ids::{admits_of, libp2p_keypair, member_of, peer_of, topic_of};
 pub use reach::{Reachability, is_loopback, is_relayed, is_unspecified};
-pub use swarm::{Behaviour, GOSSIP_MAX_TRANSMIT, NetworkConfig, build_swarm};
+pub use swarm::{Behaviour, ConnectionCaps, GOSSIP_MAX_TRANSMIT, NetworkConfig, build_swarm};
 
 /// How long a connected peer has to show it belongs (a member, a hub, or an invite) before it
 /// is disconnected.

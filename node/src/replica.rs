@@ -432,18 +432,32 @@ impl<S: Storage> Replica<S> {
     }
 
     /// Takes a fork proof learnt from a peer. Returns true if it was new and valid.
+    ///
+    /// The proof's two entries are then taken as any entry from a peer: each is validly signed
+    /// on the forker's log, and what others rely on in its frozen part (a transfer claimed, a
+    /// vouch) counts from them. A node that learns of the fork before holding them — a fresh
+    /// node catching up, served only applied entries — would otherwise keep the payee's claim,
+    /// and every later entry of the payee, waiting for ever.
     pub fn receive_fork_proof(&mut self, proof: &ForkProof, now_ms: u64) -> bool {
         let Some(community) = self.community.as_mut() else { return false };
         let Ok(fork) = proof.verify() else { return false };
-        if !community.add_fork_proof(proof) {
-            return false;
-        }
-        if let Err(error) =
-            self.store.put_fork(&fork.author, proof).map_err(ReplicaError::from).and_then(|()| self.reload(now_ms))
+        let new = community.add_fork_proof(proof);
+        if new
+            && let Err(error) =
+                self.store.put_fork(&fork.author, proof).map_err(ReplicaError::from).and_then(|()| self.reload(now_ms))
         {
             tracing::error!(%error, "could not keep a fork proof");
         }
-        true
+        if self.community.as_ref().is_some_and(|c| c.is_member(&fork.author)) {
+            for bytes in [&proof.first, &proof.second] {
+                let Ok(entry) = Entry::decode_unverified(bytes.clone()) else { continue };
+                if !matches!(self.store.get(&entry.hash()), Ok(Some(_))) {
+                    // Verified with the proof (`ForkProof::verify` checks both signatures).
+                    self.receive(entry, now_ms);
+                }
+            }
+        }
+        new
     }
 
     /// Retries entries that waited for the clock.

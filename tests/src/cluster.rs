@@ -51,6 +51,8 @@ pub struct ClusterOptions {
     pub rules: Rules,
     /// Longest wait for the cluster to form (every node a member, all converged).
     pub form_timeout: Duration,
+    /// How many connections each node takes.
+    pub limits: kith_node::network::ConnectionCaps,
 }
 
 impl Default for ClusterOptions {
@@ -61,6 +63,7 @@ impl Default for ClusterOptions {
             full_mesh: true,
             rules: Rules::default(),
             form_timeout: Duration::from_secs(60),
+            limits: kith_node::network::ConnectionCaps::default(),
         }
     }
 }
@@ -545,5 +548,6 @@ pub fn node_config(home: &Path, options: &ClusterOptions) -> NodeConfig {
     config.network.mdns = false;
     config.network.sync_interval = options.sync_interval;
     config.network.heartbeat = options.heartbeat;
+    config.network.limits = options.limits;
     config
 }

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cluster;
+pub mod door_probe;
 pub mod forge;
 pub mod history;
 pub mod hub_probe;

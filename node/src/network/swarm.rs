@@ -1,6 +1,6 @@
-//! The swarm a node runs: its transports and behaviours (TCP + Noise + Yamux, gossipsub, sync,
-//! Kademlia, identify, ping, mDNS, a block list, circuit relay v2, DCUtR and AutoNAT v2), and
-//! the settings of each.
+//! The swarm a node runs: its transports and behaviours (TCP + Noise + Yamux, connection limits,
+//! gossipsub, sync, Kademlia, identify, ping, mDNS, a block list, circuit relay v2, DCUtR and
+//! AutoNAT v2), and the settings of each.
 
 use std::time::Duration;
 
@@ -9,11 +9,11 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Multiaddr, StreamProtocol, Swarm, allow_block_list, autonat, dcutr, identify, kad, mdns, noise, ping, relay, tcp,
-    yamux,
+    Multiaddr, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr, identify, kad, mdns, noise,
+    ping, relay, tcp, yamux,
 };
 
-use crate::gated::{Admits, Gated};
+use crate::gated::{Admits, Gated, OutsiderLimit};
 use crate::sync::{self, SyncRequest, SyncResponse};
 
 /// Largest gossip frame (and read buffer) accepted: an entry is at most
@@ -23,6 +23,10 @@ pub const GOSSIP_MAX_TRANSMIT: usize = 64 * 1024;
 #[allow(missing_debug_implementations)]
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// First, so a connection over a limit is refused before any other behaviour serves it.
+    pub(super) limits: connection_limits::Behaviour,
+    /// Of the incoming connections, at most `ConnectionCaps::outsiders` of peers not let in.
+    pub(super) outsiders: OutsiderLimit,
     pub(super) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Served to peers let in only: an outsider does not even learn the community's topic.
     pub(super) gossipsub: Gated<gossipsub::Behaviour>,
@@ -30,7 +34,8 @@ pub struct Behaviour {
     /// Served to peers let in only: its answers name the community's peers and addresses.
     pub(super) kad: Gated<kad::Behaviour<kad::store::MemoryStore>>,
     pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
-    pub(super) identify: identify::Behaviour,
+    /// Served to peers let in only: its answer names our listen addresses.
+    pub(super) identify: Gated<identify::Behaviour>,
     pub(super) ping: ping::Behaviour,
     pub(super) relay_client: relay::client::Behaviour,
     /// Hubs only: relays connections for home nodes behind routers.
@@ -58,6 +63,39 @@ pub struct NetworkConfig {
     pub invite: Option<Vec<u8>>,
     /// Run as a community hub: relay server, AutoNAT server, listen addresses announced.
     pub hub: bool,
+    /// How many connections the node takes.
+    pub limits: ConnectionCaps,
+}
+
+/// How many connections a node takes, sized for a public hub (a few hundred homes, each with a
+/// connection or two, plus relayed circuits), so that an outsider cannot exhaust its file
+/// descriptors or memory. Beyond a limit a connection is refused as it opens (libp2p's
+/// `connection_limits`, and [`OutsiderLimit`] for peers not let in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    /// Incoming connections still in their handshake (TCP, Noise, Yamux).
+    pub pending_incoming: u32,
+    /// Established incoming connections.
+    pub established_incoming: u32,
+    /// Established connections, both ways.
+    pub established_total: u32,
+    /// Established connections with one peer (direct, relayed, a hole-punched one, a dial race).
+    pub per_peer: u32,
+    /// Established incoming connections of peers not let in (held at the door for 5 s, then cut
+    /// off): the rest of `established_incoming` stays free for the community.
+    pub outsiders: u32,
+}
+
+impl Default for ConnectionCaps {
+    fn default() -> Self {
+        ConnectionCaps {
+            pending_incoming: 128,
+            established_incoming: 1_024,
+            established_total: 1_280,
+            per_peer: 4,
+            outsiders: 64,
+        }
+    }
 }
 
 impl Default for NetworkConfig {
@@ -71,6 +109,7 @@ impl Default for NetworkConfig {
             idle_timeout: Duration::from_secs(300),
             invite: None,
             hub: false,
+            limits: ConnectionCaps::default(),
         }
     }
 }
@@ -85,6 +124,7 @@ pub fn build_swarm(
     let heartbeat = config.heartbeat;
     let use_mdns = config.mdns;
     let hub = config.hub;
+    let caps = config.limits;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -132,18 +172,32 @@ pub fn build_swarm(
             kad.set_mode(Some(kad::Mode::Server));
             let mdns =
                 if use_mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
-            let identify = identify::Behaviour::new(
-                identify::Config::new("/kith/1".into(), key.public())
-                    .with_agent_version(format!("kith/{}{}", env!("CARGO_PKG_VERSION"), if hub { " hub" } else { "" }))
-                    // A home node's relayed address appears after its reservation: tell peers.
-                    .with_push_listen_addr_updates(true),
+            let identify = Gated::new(
+                identify::Behaviour::new(
+                    identify::Config::new("/kith/1".into(), key.public())
+                        .with_agent_version(format!(
+                            "kith/{}{}",
+                            env!("CARGO_PKG_VERSION"),
+                            if hub { " hub" } else { "" }
+                        ))
+                        // A home node's relayed address appears after its reservation: tell peers.
+                        .with_push_listen_addr_updates(true),
+                ),
+                admits.clone(),
             );
             let relay_server =
                 hub.then(|| Gated::new(relay::Behaviour::new(peer_id, community_relay_limits()), admits.clone()));
             // Probes every 5 s while it has untested address candidates (libp2p's default).
             let autonat_client = (!hub).then(autonat::v2::client::Behaviour::default);
             let autonat_server = hub.then(|| Gated::new(autonat::v2::server::Behaviour::default(), admits.clone()));
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_pending_incoming(Some(caps.pending_incoming))
+                .with_max_established_incoming(Some(caps.established_incoming))
+                .with_max_established(Some(caps.established_total))
+                .with_max_established_per_peer(Some(caps.per_peer));
             Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                outsiders: OutsiderLimit::new(caps.outsiders as usize, admits.clone()),
                 blocked: allow_block_list::Behaviour::default(),
                 gossipsub: Gated::new(gossipsub, admits.clone()),
                 sync,
