@@ -17,6 +17,7 @@
 
 pub mod announce;
 pub mod export;
+pub mod helped;
 pub mod report;
 pub mod resolve;
 pub mod wire;
@@ -192,6 +193,7 @@ pub fn router_with_lan(
         .route("/api/events", get(events))
         .route("/api/login-links", post(create_login_link))
         .route("/api/pairings", post(create_pairing))
+        .route("/api/helped", get(list_helped).post(add_helped))
         .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this API route does not take that method".into())
@@ -211,7 +213,27 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
     if !same_bytes(given.trim().as_bytes(), state.token.as_bytes()) {
         return ApiError::Unauthorized.into_response();
     }
-    next.run(request).await
+    // `--as MEMBER`: every write of this request goes to that helped member's log.
+    let acting = match request.headers().get(helped::ACTING_FOR_HEADER).map(|value| value.to_str()) {
+        None => None,
+        Some(Err(_)) => return ApiError::BadRequest("the acting-for header is not text".into()).into_response(),
+        Some(Ok(text)) => match helped::resolve(&state.node, text) {
+            Ok(member) => Some(member),
+            Err(error) => return error.into_response(),
+        },
+    };
+    crate::helped::scope(acting, next.run(request)).await
+}
+
+async fn list_helped(State(state): State<ApiState>) -> Result<Json<Vec<helped::HelpedOut>>, ApiError> {
+    Ok(Json(helped::list(&state.node)?))
+}
+
+async fn add_helped(
+    State(state): State<ApiState>,
+    Input(new): Input<helped::NewHelped>,
+) -> Result<Json<Created>, ApiError> {
+    Ok(Json(helped::add(&state.node, &new).await?))
 }
 
 /// Compares without stopping at the first difference.
@@ -352,6 +374,8 @@ pub(crate) fn post_fields(
         place: view.place.clone(),
         author: post.author.to_string(),
         author_name: name_of(community, &post.author),
+        helped_by: post.helped_by.map(|h| h.to_string()),
+        helped_by_name: post.helped_by.map(|h| name_of(community, &h)),
         status: post_status(post.status, post.expires_at_ms, now).to_string(),
         created_at: rfc3339(post.created_at_ms),
         created_at_ms: post.created_at_ms,
@@ -453,7 +477,10 @@ fn member_out(community: &Community, id: &MemberId, member: &Member) -> MemberOu
     } else {
         "pending"
     };
+    let helped_by = member.helper.map(|h| h.member);
     MemberOut {
+        helped_by: helped_by.map(|h| h.to_string()),
+        helped_by_name: helped_by.map(|h| name_of(community, &h)),
         member_id: id.to_string(),
         name: member.name(),
         area: member.profile.as_ref().filter(|p| !p.redacted).map(|p| p.area.clone()).unwrap_or_default(),
@@ -489,7 +516,10 @@ pub(crate) fn transfer_out(
     let Some(applied) = community.transfer(hash) else { return Ok(None) };
     let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
     let claimed = applied.claimed_by.is_some();
+    let helped_by = community.member(&applied.from).and_then(|m| m.helper_at(applied.seq));
     Ok(Some(TransferOut {
+        helped_by: helped_by.map(|h| h.to_string()),
+        helped_by_name: helped_by.map(|h| name_of(community, &h)),
         id: view.id.to_string(),
         from: view.from.to_string(),
         from_name: name_of(community, &view.from),
@@ -535,7 +565,9 @@ pub(crate) fn explain(node: &NodeHandle, error: PublishError) -> ApiError {
         | PublishError::Waits(_)
         | PublishError::NoCommunity
         | PublishError::Frozen
-        | PublishError::ReadOnly => ApiError::Refused(error.to_string()),
+        | PublishError::ReadOnly
+        | PublishError::NotHeld(_)
+        | PublishError::NoLongerHelped(_) => ApiError::Refused(error.to_string()),
     }
 }
 
