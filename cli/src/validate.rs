@@ -556,7 +556,7 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             let date = |text: &Option<String>, end_of_day: bool| -> Result<Option<u64>, UsageError> {
                 text.as_deref()
                     .map(|t| {
-                        kith_protocol::report::parse_date(t, end_of_day).ok_or_else(|| {
+                        kith_node::when::parse_report_date(t, end_of_day).map_err(|_| {
                             usage(format!("`{t}` is not a date: write it like 2026-11-01 or 2026-11-01 09:00"))
                         })
                     })
