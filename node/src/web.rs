@@ -12,8 +12,10 @@
 
 mod announce;
 mod devices;
+mod directory;
 mod foryou;
 mod gate;
+mod helped;
 mod hours;
 pub mod html;
 mod people;
@@ -63,6 +65,8 @@ pub struct WebState {
     /// The home network's door, when the page is served there too (`kith run --lan`): its
     /// paired devices are listed, and codes minted, from this computer's page.
     pub lan: Option<Gate>,
+    /// Whom each session acts for (the "acting for" switch).
+    pub acting: helped::Acting,
 }
 
 /// The web page's routes, with the API's router (`api`, already guarded by its token) under
@@ -80,7 +84,7 @@ pub fn lan_router(node: NodeHandle, lan: Gate) -> Router {
 
 /// [`router`], knowing the home network's door `lan` if the page is served there too.
 pub fn router_with_lan(node: NodeHandle, gate: Gate, lan: Option<Gate>, api: Router) -> Router {
-    let state = WebState { node, gate, lan };
+    let state = WebState { node, gate, lan, acting: helped::Acting::default() };
     let web = Router::new()
         .route("/", get(posts::board))
         .route("/new/{kind}", get(posts::new_form).post(posts::create))
@@ -104,6 +108,9 @@ pub fn router_with_lan(node: NodeHandle, gate: Gate, lan: Option<Gate>, api: Rou
         .route("/connection", get(people::connection))
         .route("/report", get(report::show))
         .route("/announce", get(announce::form).post(announce::post))
+        .route("/acting-for", post(helped::switch))
+        .route("/directory", get(directory::show))
+        .route("/directory/listing", post(directory::set_listing))
         .route("/board/print", get(print::board))
         .route("/print.css", get(print::stylesheet))
         .route("/devices", get(devices::list))
@@ -259,8 +266,10 @@ async fn check_then_run(state: &WebState, request: Request, next: Next) -> Respo
         }
         request = Request::from_parts(parts, HttpBody::from(bytes));
     }
+    // The "acting for" switch: this session's writes go to that helped member's log.
+    let acting = helped::acting_for(state, &session);
     request.extensions_mut().insert(session);
-    next.run(request).await
+    crate::helped::scope(acting, next.run(request)).await
 }
 
 /// A short page explaining why something was refused (nothing of the community on it).
@@ -379,6 +388,9 @@ async fn events(State(state): State<WebState>) -> Sse<impl Stream<Item = Result<
 pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
     let peers = state.node.peers().await.len();
     let join_name = state.node.home.config().ok().and_then(|c| c.join_name);
+    // Before the replica is locked here: these lock it themselves.
+    let helped_here = helped::held_here(state);
+    let acting_for = helped::acting_for(state, session);
     let replica = state.node.replica();
     let me = replica.me();
     let community = replica.community();
@@ -400,6 +412,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         (true, 1) => "Connected to 1 neighbour".to_string(),
         (true, n) => format!("Connected to {n} neighbours"),
     };
+    let my_name_shown = my_name.clone();
     Frame {
         community: community.map(|c| c.name().to_string()).unwrap_or_default(),
         my_name,
@@ -412,6 +425,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         unread: crate::inbox::items(&replica, &state.node.inbox, now_ms())
             .map_or(0, |items| items.iter().filter(|i| !i.read).count()),
         suspended: member.and_then(|m| m.suspended.clone()),
+        acting: helped::switch_html(&my_name_shown, &helped_here, acting_for, &session.csrf),
     }
 }
 
