@@ -15,6 +15,9 @@ pub struct Cli {
     /// Print exactly one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act for a helped member whose key this home holds (commands that write; `key backup`)
+    #[arg(long = "as", global = true, value_name = "MEMBER")]
+    pub acting_as: Option<String>,
     #[command(subcommand)]
     pub command: CommandArgs,
 }
@@ -88,6 +91,9 @@ pub enum CommandArgs {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Add a member to the community
+    #[command(subcommand)]
+    Member(MemberArgs),
     /// Your profile: name, area, skills, contact
     Profile(ProfileArgs),
     /// A one-time link that opens your community's web page in a browser (works once, for 10 minutes)
@@ -237,6 +243,20 @@ pub enum CommunityArgs {
         vouches: Option<u8>,
         #[arg(long, default_value = "")]
         description: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberArgs {
+    /// A neighbour without a computer: their key lives in this home and you record for them
+    /// (`--as NAME`); prints their id, then members vouch for them as usual
+    Add {
+        /// Their name, as the community will see it
+        #[arg(long, value_name = "NAME")]
+        helped: String,
+        /// The most a payment you make for them may be (they agree it) [default: 2h]
+        #[arg(long, value_name = "DURATION")]
+        limit: Option<String>,
     },
 }
 

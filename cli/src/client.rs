@@ -28,6 +28,8 @@ pub struct Client {
     info: ApiInfo,
     home: String,
     agent: ureq::Agent,
+    /// `--as MEMBER`: writes go to this helped member's log.
+    acting_as: Option<String>,
 }
 
 fn no_node(home: &str) -> anyhow::Error {
@@ -45,7 +47,13 @@ impl Client {
             .timeout_global(Some(REQUEST_TIMEOUT))
             .build()
             .new_agent();
-        Ok(Client { info, home: shown, agent })
+        Ok(Client { info, home: shown, agent, acting_as: None })
+    }
+
+    /// Acts for a helped member held in the home (`--as MEMBER`) in the writes it sends.
+    pub fn acting_as(mut self, member: Option<String>) -> Client {
+        self.acting_as = member;
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -70,7 +78,10 @@ impl Client {
     }
 
     fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        let request = self.agent.post(self.url(path)).header("Authorization", self.bearer());
+        let mut request = self.agent.post(self.url(path)).header("Authorization", self.bearer());
+        if let Some(member) = &self.acting_as {
+            request = request.header(kith_node::api::helped::ACTING_FOR_HEADER, member);
+        }
         let mut response = self.answered(request.send_json(body))?;
         response.body_mut().read_json().context("the node's answer could not be read")
     }
@@ -129,6 +140,7 @@ impl Client {
             ApiCall::Statement { member } => Answer::Statement(self.get("statement", &member_query(member))?),
             ApiCall::Members { pending } => Answer::Members(self.get("members", &[("pending", pending.to_string())])?),
             ApiCall::Vouch(vouch) => Answer::Quiet(self.post("vouches", &vouch)?),
+            ApiCall::AddHelped(new) => Answer::Id(self.post("helped", &new)?),
             ApiCall::Profile(profile) => Answer::Quiet(self.post("profile", &profile)?),
             ApiCall::Suspend(suspension) => Answer::Quiet(self.post("suspensions", &suspension)?),
             ApiCall::Appoint(appointment) => Answer::Quiet(self.post("appointments", &appointment)?),

@@ -79,9 +79,13 @@ pub fn join(home: &Home, invite: &Invite, text: &str, name: Option<String>) -> R
 }
 
 /// `kith key backup`: the key's 32 secret bytes as 24 BIP39 words.
-pub fn backup(home: &Home) -> Result<Local> {
-    let Some(keypair) = home.key()? else {
-        bail!("this home has no key yet: create one with `kith init` (or `kith run`)");
+pub fn backup(home: &Home, acting_as: Option<&str>) -> Result<Local> {
+    let keypair = match acting_as {
+        Some(name) => helped_key(home, name)?,
+        None => match home.key()? {
+            Some(keypair) => keypair,
+            None => bail!("this home has no key yet: create one with `kith init` (or `kith run`)"),
+        },
     };
     let mnemonic = bip39::Mnemonic::from_entropy(&keypair.secret_bytes()).context("cannot write the key as words")?;
     if std::io::stdout().is_terminal() {
@@ -91,6 +95,17 @@ pub fn backup(home: &Home) -> Result<Local> {
         member_id: keypair.member_id().to_string(),
         words: mnemonic.words().map(str::to_string).collect(),
     })
+}
+
+/// The key of the helped member held in `home` that `text` names (their name, or their id or a
+/// prefix of it), for `kith key backup --as NAME`.
+fn helped_key(home: &Home, text: &str) -> Result<Keypair> {
+    let text = text.trim();
+    match home.find_helped(text)?.as_slice() {
+        [(key, _)] => Ok(key.clone()),
+        [] => Err(UsageError(format!("`{text}` is not a helped member held in this home")).into()),
+        _ => Err(UsageError(format!("more than one helped member here matches `{text}`: give more of the id")).into()),
+    }
 }
 
 /// `kith key restore`: the key back from its words, into an empty home. The node then stays

@@ -110,7 +110,14 @@ fn execute(cli: Cli) -> Result<()> {
     if cli.json && matches!(&cli.command, CommandArgs::Report(r) if r.csv) {
         return Err(UsageError("--json and --csv cannot go together: choose one".into()).into());
     }
+    let acting_as = cli.acting_as.clone();
     let command = validate::command(cli.command)?;
+    if acting_as.is_some() && !matches!(command, Command::Api(_) | Command::KeyBackup) {
+        return Err(UsageError(
+            "--as acts for a helped member in commands to the running node and in `kith key backup`".into(),
+        )
+        .into());
+    }
     match command {
         Command::Completions(shell) => return docs::completions(shell, &mut std::io::stdout().lock()),
         Command::Manpage => return docs::manpage(&mut std::io::stdout().lock()),
@@ -129,11 +136,11 @@ fn execute(cli: Cli) -> Result<()> {
             Answer::Local(local::create_community(&home, &name, &description, rules)?)
         }
         Command::Join { invite, text, name } => Answer::Local(local::join(&home, &invite, &text, name)?),
-        Command::KeyBackup => Answer::Local(local::backup(&home)?),
+        Command::KeyBackup => Answer::Local(local::backup(&home, acting_as.as_deref())?),
         Command::KeyRestore { words } => Answer::Local(local::restore(&home, words)?),
         Command::Repair => Answer::Local(local::repair(&home)?),
         Command::Run(options) => return run::run(&home, options),
-        Command::Api(call) => client::Client::connect(&home)?.call(call)?,
+        Command::Api(call) => client::Client::connect(&home)?.acting_as(acting_as).call(call)?,
         // Printed above, before any home is opened.
         Command::Completions(_) | Command::Manpage => return Ok(()),
     };

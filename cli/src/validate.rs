@@ -16,7 +16,7 @@ use kith_protocol::{Body, EntryHash, MemberId, Minutes, PostKind, Rules};
 
 use crate::args::{
     BoardArgs, CheckinsArgs, CommandArgs, CommunityArgs, ExportFormat, GatheringArgs, InboxCommand, InviteCommand,
-    KeyArgs, KindArg, RepeatArg, RunArgs, ShellArg,
+    KeyArgs, KindArg, MemberArgs, RepeatArg, RunArgs, ShellArg,
 };
 
 /// Bad input on the command line: exit code 2, nothing done.
@@ -154,6 +154,8 @@ pub enum ApiCall {
     InboxRead(NewRead),
     CheckIns(NewCheckIns),
     CheckIn,
+    /// `kith member add --helped NAME`.
+    AddHelped(kith_node::api::helped::NewHelped),
 }
 
 #[derive(Debug, Default)]
@@ -486,6 +488,17 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             api(ApiCall::Statement { member: member.as_deref().map(member_ref).transpose()? })
         }
         CommandArgs::Members { pending } => api(ApiCall::Members { pending }),
+        CommandArgs::Member(MemberArgs::Add { helped, limit }) => {
+            check(&profile(&helped))?;
+            let limit = limit.as_deref().map(duration).transpose()?;
+            if let Some(limit) = limit {
+                check(&Body::Helped { helper: None, limit })?;
+            }
+            api(ApiCall::AddHelped(kith_node::api::helped::NewHelped {
+                name: helped.trim().to_string(),
+                limit_minutes: limit.map(|l| l.0),
+            }))
+        }
         CommandArgs::Vouch { member, note } => {
             let member = member_ref(&member)?;
             let note = note.unwrap_or_default();
@@ -543,7 +556,7 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
             let date = |text: &Option<String>, end_of_day: bool| -> Result<Option<u64>, UsageError> {
                 text.as_deref()
                     .map(|t| {
-                        kith_protocol::report::parse_date(t, end_of_day).ok_or_else(|| {
+                        kith_node::when::parse_report_date(t, end_of_day).map_err(|_| {
                             usage(format!("`{t}` is not a date: write it like 2026-11-01 or 2026-11-01 09:00"))
                         })
                     })

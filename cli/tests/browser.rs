@@ -1192,3 +1192,72 @@ async fn tablet_pairs(tools: &Tools) {
     drop(driver);
     drop(topology);
 }
+
+#[test]
+fn a_helper_acts_for_a_neighbour_and_prints_the_directory() {
+    let tools = tools();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    runtime.block_on(helper_and_directory(&tools));
+}
+
+/// Ada records for Mrs Patel, a neighbour without a computer, with the "acting for" switch
+/// (reached and used from the keyboard), and Mrs Patel's request shows "helped by Ada"; then
+/// Mrs Patel (through Ada) agrees to be listed, and the directory prints without its forms.
+async fn helper_and_directory(tools: &Tools) {
+    let world = World::new();
+    let a = world.home("ada");
+    world.kith(&a, &["init", "--name", "Ada"]).ok();
+    world.kith(&a, &["community", "create", "Elm Street"]).ok();
+    let _node_a = world.start(&a, &[]);
+    world.kith(&a, &["member", "add", "--helped", "Mrs Patel"]).ok();
+    world.kith(&a, &["vouch", "Mrs Patel"]).ok();
+    wait_until("Mrs Patel is a member, helped by Ada", PROPAGATION, || {
+        world.json(&a, &["members"]).as_array().is_some_and(|l| {
+            l.iter().any(|m| m["name"] == "Mrs Patel" && m["status"] == "member" && m["helped_by_name"] == "Ada")
+        })
+    });
+
+    let scratch = tempfile::tempdir().expect("a folder for browser profiles");
+    let driver = Driver::start(tools, &scratch.path().join("chromedriver.log"));
+    let ada = browser(&driver, tools, &scratch.path().join("ada"), true).await;
+    goto(&ada, &login_link(&world, &a)).await;
+    let base = base_of(&login_link(&world, &a));
+    assert_eq!(text_of(&ada, "label[for='acting-for']").await, "Acting for:");
+    axe(&ada, tools, "the board with the acting-for switch").await;
+
+    // Keyboard only: the switch is in the tab order; a letter picks Mrs Patel, Enter switches.
+    tab_to(&ada, "Switch", 30).await;
+    must(ada.execute("document.getElementById('acting-for').focus(); return true;", vec![]).await, "focus the list");
+    type_keys(&ada, "M").await;
+    press(&ada, Key::Tab).await;
+    press(&ada, Key::Enter).await;
+    wait_for_text(&ada, "#acting-notice", "You are acting for Mrs Patel", false, PAGE).await;
+    axe(&ada, tools, "the board acting for a neighbour").await;
+    screenshot(&ada, "acting-for.png").await;
+
+    goto(&ada, &format!("{base}/new/request")).await;
+    type_into(&ada, "#f-title", "Shopping on Thursdays").await;
+    click_text(&ada, "Put my request on the board").await;
+    wait_for_text(&ada, ".flash", "Your request is on the board", false, PAGE).await;
+    goto(&ada, &format!("{base}/")).await;
+    wait_for_text(&ada, "#board", "Mrs Patel (helped by Ada)", false, PAGE).await;
+    let board = world.json(&a, &["board"]);
+    let post = board.as_array().and_then(|l| l.iter().find(|p| p["title"] == "Shopping on Thursdays").cloned());
+    let post = post.expect("the request on the board");
+    assert_eq!(post["author_name"], "Mrs Patel", "posted in her log, not Ada's: {post}");
+
+    // The directory: nobody listed until they say so; Mrs Patel says yes through Ada.
+    goto(&ada, &format!("{base}/directory")).await;
+    assert!(page_text(&ada).await.contains("No one is listed yet."));
+    axe(&ada, tools, "the empty directory").await;
+    click_text(&ada, "List me in the directory").await;
+    wait_for_text(&ada, "table.directory", "Mrs Patel", false, PAGE).await;
+    assert!(!text_of(&ada, "table.directory").await.contains("Ada"), "Ada did not agree to be listed");
+    axe(&ada, tools, "the directory").await;
+    screenshot(&ada, "directory.png").await;
+    as_printed(&ada).await;
+    assert_eq!(display_of(&ada, "main form").await, "none", "no forms on paper");
+    assert_eq!(display_of(&ada, ".banner nav").await, "none", "no navigation on paper");
+    assert_ne!(display_of(&ada, "table.directory").await, "none");
+}

@@ -16,7 +16,7 @@
 //! `web`'s, which signs browsers in with a cookie instead of the token.
 
 // The read side's modules, where the CLI and the tests have always found them.
-pub use crate::read::{ApiError, announce, export, report, resolve, wire};
+pub use crate::read::{ApiError, announce, export, helped, report, resolve, wire};
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -128,6 +128,7 @@ pub fn router(
         .route("/api/events", get(events))
         .route("/api/login-links", post(create_login_link))
         .route("/api/pairings", post(create_pairing))
+        .route("/api/helped", get(list_helped).post(add_helped))
         .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this API route does not take that method".into())
@@ -147,7 +148,27 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
     if !same_bytes(given.trim().as_bytes(), state.token.as_bytes()) {
         return ApiError::Unauthorized.into_response();
     }
-    next.run(request).await
+    // `--as MEMBER`: every write of this request goes to that helped member's log.
+    let acting = match request.headers().get(helped::ACTING_FOR_HEADER).map(|value| value.to_str()) {
+        None => None,
+        Some(Err(_)) => return ApiError::BadRequest("the acting-for header is not text".into()).into_response(),
+        Some(Ok(text)) => match helped::resolve(&state.node, text) {
+            Ok(member) => Some(member),
+            Err(error) => return error.into_response(),
+        },
+    };
+    crate::helped::scope(acting, next.run(request)).await
+}
+
+async fn list_helped(State(state): State<ApiState>) -> Result<Json<Vec<helped::HelpedOut>>, ApiError> {
+    Ok(Json(helped::list(&state.node)?))
+}
+
+async fn add_helped(
+    State(state): State<ApiState>,
+    Input(new): Input<helped::NewHelped>,
+) -> Result<Json<Created>, ApiError> {
+    Ok(Json(helped::add(&state.node, &new).await?))
 }
 
 /// Compares without stopping at the first difference.

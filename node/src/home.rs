@@ -46,6 +46,22 @@ pub struct HomeConfig {
     pub lan: bool,
 }
 
+/// A helped member's key held in this home (`helped/<member id>.json`, mode 0600 like the
+/// home's own key): their name and the most a payment made for them may be, as they agreed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelpedKey {
+    /// The secret key, 64 hex digits.
+    pub key: String,
+    pub name: String,
+    pub limit_minutes: u32,
+}
+
+impl HelpedKey {
+    pub fn keypair(&self, path: &Path) -> Result<Keypair, HomeError> {
+        parse_key(path, &self.key)
+    }
+}
+
 /// The address and token of a running node's API, written by `kith run`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiInfo {
@@ -142,6 +158,63 @@ impl Home {
     /// The web page's signed-in sessions, kept across restarts (see `web::Gate`).
     pub fn web_sessions_path(&self) -> PathBuf {
         self.dir.join("web-sessions.json")
+    }
+
+    /// The helped members' keys held here (one file each).
+    pub fn helped_dir(&self) -> PathBuf {
+        self.dir.join("helped")
+    }
+
+    /// Stores a helped member's key; refuses to overwrite one.
+    pub fn add_helped(&self, keypair: &Keypair, name: &str, limit_minutes: u32) -> Result<(), HomeError> {
+        let dir = self.helped_dir();
+        create_private_dir(&dir)?;
+        let path = dir.join(format!("{}.json", keypair.member_id()));
+        if path.exists() {
+            return Err(HomeError::KeyExists { path });
+        }
+        let held = HelpedKey { key: hex::encode(keypair.secret_bytes()), name: name.to_string(), limit_minutes };
+        let bytes = serde_json::to_vec_pretty(&held)
+            .map_err(|e| HomeError::BadKey { path: path.clone(), reason: e.to_string() })?;
+        write_private(&path, &bytes)
+    }
+
+    /// Every helped member's key held here, with the file it came from.
+    pub fn helped(&self) -> Result<Vec<(Keypair, HelpedKey)>, HomeError> {
+        let dir = self.helped_dir();
+        let listing = match fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(HomeError::Io { path: dir, source: e }),
+        };
+        let mut held = Vec::new();
+        for file in listing {
+            let path = file.map_err(io_error(&dir))?.path();
+            if path.extension().is_none_or(|ext| ext != "json") {
+                continue;
+            }
+            let bytes = fs::read(&path).map_err(io_error(&path))?;
+            let key: HelpedKey = serde_json::from_slice(&bytes)
+                .map_err(|e| HomeError::BadKey { path: path.clone(), reason: e.to_string() })?;
+            held.push((key.keypair(&path)?, key));
+        }
+        held.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        Ok(held)
+    }
+
+    /// The helped members held here that `text` names: by name (any case), or by their id or
+    /// a prefix of it (for `--as MEMBER`).
+    pub fn find_helped(&self, text: &str) -> Result<Vec<(Keypair, HelpedKey)>, HomeError> {
+        let text = text.trim();
+        let lower = text.to_ascii_lowercase();
+        let by_id = !lower.is_empty() && lower.chars().all(|c| c.is_ascii_hexdigit());
+        Ok(self
+            .helped()?
+            .into_iter()
+            .filter(|(key, file)| {
+                file.name.eq_ignore_ascii_case(text) || (by_id && key.member_id().to_string().starts_with(&lower))
+            })
+            .collect())
     }
 
     pub fn has_key(&self) -> bool {

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod engine;
 pub mod gate;
 pub mod gated;
+pub mod helped;
 pub mod home;
 pub mod http;
 pub mod inbox;

@@ -104,10 +104,23 @@ impl NodeHandle {
     /// Signs, checks, stores (flushed) and gossips a new entry of this member's log. The
     /// signing, the store's writes and its fsyncs run on a blocking thread, not on one of the
     /// runtime's workers (an fsync can take a second on an SD card).
+    ///
+    /// Within [`crate::helped::acting_for`] (`--as`, the page's "acting for" switch) it writes
+    /// in that helped member's log instead, a payment's memo saying it was on their behalf.
     pub async fn publish(&self, body: Body) -> Result<Entry, PublishError> {
+        self.publish_as(crate::helped::acting_for(), body).await
+    }
+
+    /// [`NodeHandle::publish`] in `author`'s log (a helped member held here; `None`: this
+    /// member's own).
+    pub async fn publish_as(&self, author: Option<MemberId>, body: Body) -> Result<Entry, PublishError> {
+        let body = match author {
+            Some(author) => crate::helped::on_behalf(&self.replica(), author, body),
+            None => body,
+        };
         let replica = Arc::clone(&self.replica);
         let published = tokio::task::spawn_blocking(move || {
-            replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).publish(body, now_ms())
+            replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).publish_as(author, body, now_ms())
         })
         .await;
         let entry = match published {
@@ -206,6 +219,9 @@ impl Node {
         if home_config.restored {
             replica.set_read_only(true);
         }
+        for (keypair, _) in home.helped()? {
+            replica.add_helped(keypair);
+        }
         // A newcomer's join request carries the invite that let it in: the community counts an
         // invite's uses from the join requests naming it. Without an invite there is none to
         // send (once admitted, the name is published as a profile).
@@ -262,6 +278,7 @@ impl Node {
         if home_config.restored {
             node.tasks.spawn(forget_restore_once_caught_up(node.handle()));
         }
+        node.tasks.spawn(crate::helped::tend(node.handle()));
         tracing::info!(peer = %node.peer_id, "node started");
         Ok(node)
     }

@@ -7,6 +7,7 @@
 
 pub mod announce;
 pub mod export;
+pub mod helped;
 pub mod report;
 pub mod resolve;
 pub mod wire;
@@ -95,6 +96,8 @@ pub(crate) fn post_fields(
         place: view.place.clone(),
         author: post.author.to_string(),
         author_name: name_of(community, &post.author),
+        helped_by: post.helped_by.map(|h| h.to_string()),
+        helped_by_name: post.helped_by.map(|h| name_of(community, &h)),
         status: post_status(post.status, post.expires_at_ms, now).to_string(),
         created_at: rfc3339(post.created_at_ms),
         created_at_ms: post.created_at_ms,
@@ -196,7 +199,10 @@ fn member_out(community: &Community, id: &MemberId, member: &Member) -> MemberOu
     } else {
         "pending"
     };
+    let helped_by = member.helper.map(|h| h.member);
     MemberOut {
+        helped_by: helped_by.map(|h| h.to_string()),
+        helped_by_name: helped_by.map(|h| name_of(community, &h)),
         member_id: id.to_string(),
         name: member.name(),
         area: member.profile.as_ref().filter(|p| !p.redacted).map(|p| p.area.clone()).unwrap_or_default(),
@@ -232,7 +238,10 @@ pub(crate) fn transfer_out(
     let Some(applied) = community.transfer(hash) else { return Ok(None) };
     let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
     let claimed = applied.claimed_by.is_some();
+    let helped_by = community.member(&applied.from).and_then(|m| m.helper_at(applied.seq));
     Ok(Some(TransferOut {
+        helped_by: helped_by.map(|h| h.to_string()),
+        helped_by_name: helped_by.map(|h| name_of(community, &h)),
         id: view.id.to_string(),
         from: view.from.to_string(),
         from_name: name_of(community, &view.from),
@@ -267,7 +276,9 @@ pub(crate) fn explain(node: &NodeHandle, error: PublishError) -> ApiError {
         | PublishError::Waits(_)
         | PublishError::NoCommunity
         | PublishError::Frozen
-        | PublishError::ReadOnly => ApiError::Refused(error.to_string()),
+        | PublishError::ReadOnly
+        | PublishError::NotHeld(_)
+        | PublishError::NoLongerHelped(_) => ApiError::Refused(error.to_string()),
     }
 }
 

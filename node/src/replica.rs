@@ -9,6 +9,8 @@
 //! middle of the entry file, the file and the views are brought back to the reducer's state
 //! ([`Replica::open`] and every rebuild).
 
+use std::collections::BTreeMap;
+
 use kith_protocol::community::Report;
 use kith_protocol::{
     Body, Community, CommunityId, Draft, Entry, EntryError, EntryHash, ForkProof, Keypair, MemberId, Outcome, Wait,
@@ -42,6 +44,10 @@ pub enum Received {
 pub enum PublishError {
     #[error("{0}")]
     Rule(#[from] EntryError),
+    #[error("this home holds no key of member {} (only helped members added here can be acted for)", .0.short())]
+    NotHeld(MemberId),
+    #[error("{0} holds their own key now, or has another helper: this node no longer records for them")]
+    NoLongerHelped(String),
     #[error("this entry cannot count yet: it {0}")]
     Waits(Wait),
     #[error("this node has not joined a community yet")]
@@ -78,6 +84,9 @@ pub struct Replica<S = Store> {
     behind_store: bool,
     /// When an entry from a peer was last applied (since this process started).
     last_received_ms: Option<u64>,
+    /// The keys of helped members this home holds besides its own (issue 15 §2): each signs
+    /// its own member's log, never this member's.
+    helped: BTreeMap<MemberId, Keypair>,
 }
 
 impl<S: Storage> Replica<S> {
@@ -96,6 +105,7 @@ impl<S: Storage> Replica<S> {
             read_only: false,
             behind_store: false,
             last_received_ms: None,
+            helped: BTreeMap::new(),
         };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
@@ -116,6 +126,7 @@ impl<S: Storage> Replica<S> {
             read_only: false,
             behind_store: false,
             last_received_ms: None,
+            helped: BTreeMap::new(),
         }
     }
 
@@ -545,13 +556,59 @@ impl<S: Storage> Replica<S> {
     /// [`Replica::publish`] without the flush: the entry is stored but not yet durable. The
     /// caller flushes before it tells anyone (the sync engine acknowledges only after).
     pub fn publish_unflushed(&mut self, body: Body, now_ms: u64) -> Result<Entry, PublishError> {
+        self.publish_unflushed_as(None, body, now_ms)
+    }
+
+    /// Holds a helped member's key: this node may publish in their log ([`Replica::publish_as`]).
+    pub fn add_helped(&mut self, keypair: Keypair) {
+        self.helped.insert(keypair.member_id(), keypair);
+    }
+
+    /// The helped members whose keys this node holds.
+    pub fn helped(&self) -> impl Iterator<Item = MemberId> + '_ {
+        self.helped.keys().copied()
+    }
+
+    /// Whether this node holds `member`'s key as their helper.
+    pub fn holds(&self, member: &MemberId) -> bool {
+        self.helped.contains_key(member)
+    }
+
+    /// [`Replica::publish`] in the log of `author` (this member when `None`, else a helped
+    /// member whose key this node holds), flushed.
+    pub fn publish_as(&mut self, author: Option<MemberId>, body: Body, now_ms: u64) -> Result<Entry, PublishError> {
+        let entry = self.publish_unflushed_as(author, body, now_ms)?;
+        self.store.flush()?;
+        Ok(entry)
+    }
+
+    fn publish_unflushed_as(
+        &mut self,
+        author: Option<MemberId>,
+        body: Body,
+        now_ms: u64,
+    ) -> Result<Entry, PublishError> {
         if self.read_only {
             return Err(PublishError::ReadOnly);
         }
+        let keypair = match author {
+            None => self.keypair.clone(),
+            Some(id) if id == self.me() => self.keypair.clone(),
+            Some(id) => self.helped.get(&id).cloned().ok_or(PublishError::NotHeld(id))?,
+        };
         self.catch_up_with_store(now_ms)?;
-        let me = self.me();
+        let me = keypair.member_id();
         let community = self.community.as_ref().ok_or(PublishError::NoCommunity)?;
         let member = community.member(&me);
+        // A helped member's key moved on (their own device, another helper): this node stops
+        // writing in their log, or it would fork it.
+        if me != self.keypair.member_id()
+            && let Some(member) = member
+            && !member.helpers.is_empty()
+            && member.helper.map(|h| h.member) != Some(self.keypair.member_id())
+        {
+            return Err(PublishError::NoLongerHelped(member.name()));
+        }
         if member.and_then(|m| m.frozen_at).is_some() {
             return Err(PublishError::Frozen);
         }
@@ -573,7 +630,7 @@ impl<S: Storage> Replica<S> {
             timestamp_ms: now_ms.max(head.map_or(0, |h| h.timestamp_ms)),
             body,
         };
-        let entry = Entry::sign(&self.keypair, draft)?;
+        let entry = Entry::sign(&keypair, draft)?;
         match community.check(&entry, now_ms) {
             Outcome::Applied => {}
             Outcome::Rejected(error) => return Err(error.into()),
@@ -604,9 +661,13 @@ impl<S: Storage> Replica<S> {
 
     /// Transfers to this member not yet claimed: the node claims them by itself.
     pub fn unclaimed_for_me(&self) -> Vec<EntryHash> {
-        let me = self.me();
+        self.unclaimed_for(self.me())
+    }
+
+    /// Transfers to `member` not yet claimed.
+    pub fn unclaimed_for(&self, member: MemberId) -> Vec<EntryHash> {
         let Some(community) = self.community.as_ref() else { return Vec::new() };
-        community.transfers().filter(|(_, t)| t.to == me && t.claimed_by.is_none()).map(|(h, _)| *h).collect()
+        community.transfers().filter(|(_, t)| t.to == member && t.claimed_by.is_none()).map(|(h, _)| *h).collect()
     }
 }
 

@@ -942,7 +942,9 @@ impl Store {
             | Body::Come { .. }
             | Body::Renew { .. }
             | Body::CheckIns { .. }
-            | Body::CheckIn => {}
+            | Body::CheckIn
+            | Body::Helped { .. }
+            | Body::Listing { .. } => {}
         }
         Ok(())
     }

@@ -12,7 +12,9 @@
 
 mod announce;
 mod devices;
+mod directory;
 mod foryou;
+mod helped;
 mod hours;
 pub mod html;
 mod people;
@@ -64,13 +66,15 @@ pub struct WebState {
     pub lan: Option<Gate>,
     /// The inbox as last worked out, shared with the API.
     pub inbox: Arc<crate::inbox::Cache>,
+    /// Whom each session acts for (the "acting for" switch).
+    pub acting: helped::Acting,
 }
 
 /// The web page's routes, behind the door `gate`, knowing the home network's door `lan` if
 /// the page is served there too, with the inbox's cache it shares with the API.
 /// `http` puts them beside the API's.
 pub fn router(node: NodeHandle, gate: Gate, lan: Option<Gate>, inbox: Arc<crate::inbox::Cache>) -> Router {
-    let state = WebState { node, gate, lan, inbox };
+    let state = WebState { node, gate, lan, inbox, acting: helped::Acting::default() };
     Router::new()
         .route("/", get(posts::board))
         .route("/new/{kind}", get(posts::new_form).post(posts::create))
@@ -94,6 +98,9 @@ pub fn router(node: NodeHandle, gate: Gate, lan: Option<Gate>, inbox: Arc<crate:
         .route("/connection", get(people::connection))
         .route("/report", get(report::show))
         .route("/announce", get(announce::form).post(announce::post))
+        .route("/acting-for", post(helped::switch))
+        .route("/directory", get(directory::show))
+        .route("/directory/listing", post(directory::set_listing))
         .route("/board/print", get(print::board))
         .route("/print.css", get(print::stylesheet))
         .route("/devices", get(devices::list))
@@ -241,8 +248,10 @@ async fn check_then_run(state: &WebState, request: Request, next: Next) -> Respo
         }
         request = Request::from_parts(parts, HttpBody::from(bytes));
     }
+    // The "acting for" switch: this session's writes go to that helped member's log.
+    let acting = helped::acting_for(state, &session);
     request.extensions_mut().insert(session);
-    next.run(request).await
+    crate::helped::scope(acting, next.run(request)).await
 }
 
 /// A short page explaining why something was refused (nothing of the community on it).
@@ -361,6 +370,9 @@ async fn events(State(state): State<WebState>) -> Sse<impl Stream<Item = Result<
 pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
     let peers = state.node.peers().await.len();
     let join_name = state.node.home.config().ok().and_then(|c| c.join_name);
+    // Before the replica is locked here: these lock it themselves.
+    let helped_here = helped::held_here(state);
+    let acting_for = helped::acting_for(state, session);
     let replica = state.node.replica();
     let me = replica.me();
     let community = replica.community();
@@ -382,6 +394,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         (true, 1) => "Connected to 1 neighbour".to_string(),
         (true, n) => format!("Connected to {n} neighbours"),
     };
+    let my_name_shown = my_name.clone();
     Frame {
         community: community.map(|c| c.name().to_string()).unwrap_or_default(),
         my_name,
@@ -394,6 +407,7 @@ pub(crate) async fn frame(state: &WebState, session: &Session) -> Frame {
         unread: crate::inbox::items(&replica, &state.inbox, now_ms())
             .map_or(0, |items| items.iter().filter(|i| !i.read).count()),
         suspended: member.and_then(|m| m.suspended.clone()),
+        acting: helped::switch_html(&my_name_shown, &helped_here, acting_for, &session.csrf),
     }
 }
 

@@ -29,6 +29,30 @@ pub fn in_words(ms: u64, now_ms: u64) -> String {
     }
 }
 
+/// `YYYY-MM`: the month an instant falls in here (the report's months).
+pub fn month_of(ms: u64) -> String {
+    local(ms).map(|t| t.format("%Y-%m").to_string()).unwrap_or_default()
+}
+
+/// "4 Dec 2026": the day an instant falls on here.
+pub fn short_date(ms: u64) -> String {
+    local(ms).map(|t| t.format("%-d %b %Y").to_string()).unwrap_or_default()
+}
+
+/// A date as the report's `--from`/`--to` take it, in this node's time zone: `2026-12-04` (its
+/// midnight here, or the next midnight when `end_of_day`, so that a "to" date includes that
+/// day), `2026-12-04 14:00`, or RFC 3339.
+pub fn parse_report_date(text: &str, end_of_day: bool) -> Result<u64, String> {
+    let text = text.trim();
+    let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") else { return parse_date_time(text) };
+    let date = if end_of_day { date.succ_opt().ok_or_else(|| format!("`{text}` is too late a date"))? } else { date };
+    let midnight = Local
+        .from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .ok_or_else(|| format!("`{text}` has no midnight here"))?;
+    u64::try_from(midnight.timestamp_millis()).map_err(|_| format!("`{text}` is before 1970"))
+}
+
 /// "2:00 pm": a time of day alone (for an end on the same day).
 pub fn time_in_words(ms: u64) -> String {
     local(ms).map(|t| t.format("%-I:%M %P").to_string()).unwrap_or_default()
@@ -192,6 +216,37 @@ pub fn local_time_text(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 2026-11-30 12:00 UTC: already 1 December fourteen hours east of Greenwich.
+    const LATE_NOVEMBER_UTC: u64 = 1_796_040_000_000;
+
+    /// Run by [`the_report_s_months_and_dates_follow_tz`] in a child process whose `TZ` is 14
+    /// hours east of UTC (a process's time zone is read once; the parent's is left alone).
+    #[test]
+    #[ignore = "run by the_report_s_months_and_dates_follow_tz with TZ set"]
+    fn report_dates_in_the_child_s_time_zone() {
+        assert_eq!(std::env::var("TZ").as_deref(), Ok("<+14>-14"));
+        assert_eq!(month_of(LATE_NOVEMBER_UTC), "2026-12", "the month here, not UTC's");
+        assert_eq!(short_date(LATE_NOVEMBER_UTC), "1 Dec 2026");
+        // 1 December from local midnight (30 November 10:00 UTC), 14 hours before UTC's.
+        assert_eq!(parse_report_date("2026-12-01", false), Ok(LATE_NOVEMBER_UTC - 2 * 3_600_000));
+        assert_eq!(parse_report_date("2026-11-30", true), Ok(LATE_NOVEMBER_UTC - 2 * 3_600_000));
+        assert_eq!(parse_report_date("2026-12-01 09:00", false), Ok(LATE_NOVEMBER_UTC + 7 * 3_600_000));
+        assert_eq!(parse_report_date("2026-11-30T12:00:00Z", false), Ok(LATE_NOVEMBER_UTC));
+    }
+
+    #[test]
+    fn the_report_s_months_and_dates_follow_tz() {
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("the test binary: {e}"));
+        let child = std::process::Command::new(exe)
+            .args(["--exact", "when::tests::report_dates_in_the_child_s_time_zone", "--ignored", "--nocapture"])
+            .env("TZ", "<+14>-14")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run the test binary: {e}"));
+        let said = String::from_utf8_lossy(&child.stdout);
+        assert!(child.status.success(), "{said}{}", String::from_utf8_lossy(&child.stderr));
+        assert!(said.contains("1 passed"), "the child ran its test: {said}");
+    }
 
     fn thursday(repeat: Option<Repeat>) -> Schedule {
         // Thursday 2026-12-03 14:00 UTC.

@@ -221,6 +221,20 @@ pub enum Body {
     },
     /// "I'm fine today": activity, like any other entry of the member's.
     CheckIn,
+    // --- neighbours without a computer, the directory (issue 15) ---
+    /// Written in a helped member's own log (their key lives on the helper's node): `helper`
+    /// records for them from here on, and pays from their account at most `limit` at a time,
+    /// each payment's memo saying it was on their behalf. `helper: None`: the member holds their
+    /// own key again (moved to their own device). The latest one in their log counts.
+    Helped {
+        helper: Option<MemberId>,
+        limit: Minutes,
+    },
+    /// The member's consent to be listed in the printed directory (name, area, skills, contact),
+    /// or its withdrawal. Not listed until they say so; the latest one counts.
+    Listing {
+        listed: bool,
+    },
 }
 
 impl Body {
@@ -231,7 +245,7 @@ impl Body {
 
     /// The name of the kind whose variant index ([`crate::entry::body_kind_index`]) is `index`.
     pub fn kind_name_of(index: u8) -> &'static str {
-        const NAMES: [&str; 20] = [
+        const NAMES: [&str; 22] = [
             "genesis",
             "profile",
             "vouch",
@@ -252,6 +266,8 @@ impl Body {
             "renew",
             "check-ins",
             "check-in",
+            "helped",
+            "listing",
         ];
         NAMES.get(usize::from(index)).copied().unwrap_or("unknown kind")
     }
@@ -307,7 +323,13 @@ impl Body {
                     None => Ok(()),
                 }
             }
-            Body::Come { .. } | Body::Renew { .. } | Body::CheckIn => Ok(()),
+            Body::Come { .. } | Body::Renew { .. } | Body::CheckIn | Body::Listing { .. } => Ok(()),
+            Body::Helped { limit, .. } => {
+                if limit.0 > MAX_TRANSFER_MINUTES {
+                    return Err(EntryError::TransferTooLarge { minutes: *limit });
+                }
+                Ok(())
+            }
             Body::CheckIns { days, buddies } => {
                 if days.is_some_and(|d| d == 0 || d > MAX_CHECKIN_DAYS) {
                     return Err(EntryError::BadCheckIns(format!("days must be between 1 and {MAX_CHECKIN_DAYS}")));

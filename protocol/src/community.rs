@@ -68,6 +68,20 @@ pub struct Member {
     pub joined_with: Option<InviteId>,
     /// Asked to be checked on: after how many quiet days, and who to tell.
     pub checkins: Option<CheckIns>,
+    /// Helped now: their key lives on this helper's node (their latest `Helped` entry).
+    pub helper: Option<Helper>,
+    /// Each change of helper in their log: the `Helped` entry's seq and the helper from there
+    /// on, in log order (who recorded an entry of theirs: [`Member::helper_at`]).
+    pub helpers: Vec<(u64, Option<MemberId>)>,
+    /// Agreed to be listed in the printed directory (their latest `Listing` entry).
+    pub listed: bool,
+}
+
+/// Who records for a helped member, and the most they agreed a payment made for them may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Helper {
+    pub member: MemberId,
+    pub limit: crate::Minutes,
 }
 
 /// A member's wish to be checked on (their latest `CheckIns` entry that turned it on).
@@ -78,6 +92,12 @@ pub struct CheckIns {
 }
 
 impl Member {
+    /// Who held this member's key when they wrote their entry `seq` (the helper in force at
+    /// that point of their log), if anyone.
+    pub fn helper_at(&self, seq: u64) -> Option<MemberId> {
+        self.helpers.iter().rev().find(|(from, _)| *from <= seq).and_then(|(_, helper)| *helper)
+    }
+
     /// Display name, or the short id when no profile is known.
     pub fn name(&self) -> String {
         match (&self.profile, self.id) {
@@ -107,6 +127,9 @@ pub struct Post {
     pub redacted: bool,
     /// A gathering's structured time.
     pub schedule: Option<Schedule>,
+    /// Written for a helped member by their helper (who held their key at that point of their
+    /// log).
+    pub helped_by: Option<MemberId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -571,9 +594,13 @@ impl Community {
                 self.post_target(*post)?;
                 Ok(())
             }
-            Body::Transfer { to, minutes, .. } => {
+            Body::Transfer { to, minutes, memo, .. } => {
                 rules::not_self_transfer(author, *to)?;
                 rules::payee_admitted(*to, self.members.get(to).is_some_and(|m| m.admitted))?;
+                // A helped member's helper in force at this point of their log (log order: the
+                // same on every node).
+                let limit = member.and_then(|m| m.helper).map(|h| h.limit);
+                rules::helped_payment(&author_name, limit, *minutes, memo)?;
                 // The limit is checked on the author's own applied log: debts carried from
                 // the frozen part of a forked log do not make earlier entries invalid.
                 let balance = member.map_or(0, |m| m.balance_minutes + m.forked_debt_minutes);
@@ -625,7 +652,14 @@ impl Community {
                 Ok(())
             }
             Body::Come { .. } | Body::Renew { .. } => self.judge_gathering_and_renewal(entry),
-            Body::CheckIns { .. } | Body::CheckIn => Ok(()),
+            Body::CheckIns { .. } | Body::CheckIn | Body::Listing { .. } => Ok(()),
+            Body::Helped { helper, .. } => {
+                if let Some(helper) = helper {
+                    rules::not_self_help(author, *helper)?;
+                    rules::payee_admitted(*helper, self.is_member(helper))?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -856,6 +890,7 @@ impl Community {
                     replies: 0,
                     redacted: false,
                     schedule: *schedule,
+                    helped_by: self.members.get(&author).and_then(|m| m.helper).map(|h| h.member),
                 };
                 self.posts.insert(hash, post);
             }
@@ -915,6 +950,12 @@ impl Community {
             }
             // Activity; the log's head already moved.
             Body::CheckIn => {}
+            Body::Helped { helper, limit } => {
+                let member = self.member_entry(author);
+                member.helper = helper.map(|member| Helper { member, limit: *limit });
+                member.helpers.push((entry.seq(), *helper));
+            }
+            Body::Listing { listed } => self.member_entry(author).listed = *listed,
         }
     }
 

@@ -168,6 +168,8 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::Renew { .. } => 17,
         Body::CheckIns { .. } => 18,
         Body::CheckIn => 19,
+        Body::Helped { .. } => 20,
+        Body::Listing { .. } => 21,
     }
 }
 

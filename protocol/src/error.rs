@@ -78,6 +78,12 @@ pub enum EntryError {
     DuplicateVouch { name: String },
     #[error("you cannot pay yourself")]
     SelfTransfer,
+    #[error("a member cannot be their own helper")]
+    SelfHelp,
+    #[error("{name} agreed to payments of at most {limit} made for them, not {minutes}")]
+    HelpedOverLimit { name: String, minutes: Minutes, limit: Minutes },
+    #[error("a payment made for {name} must say so: its memo starts with \"{prefix}\"", prefix = crate::rules::ON_BEHALF)]
+    HelpedMemo { name: String },
     #[error(
         "transfer of {minutes} would take {name} to {}, below the community's limit of {}",
         format_signed_minutes(*would_be),

@@ -137,6 +137,8 @@ struct TransferSeen {
 /// titles and categories).
 pub struct Tally {
     period: Period,
+    /// The month (`YYYY-MM`) an instant falls in, in the calendar the report is read in.
+    month: fn(u64) -> String,
     entries: usize,
     newest_ms: Option<u64>,
     /// Per author: whether an entry is dated in the period, and their newest date before its end.
@@ -163,8 +165,15 @@ impl Period {
 
 impl Tally {
     pub fn new(period: Period) -> Tally {
+        Tally::in_calendar(period, month_of)
+    }
+
+    /// A tally whose months are `month`'s (the node passes its local time zone's; [`Tally::new`]
+    /// uses UTC's). Time zones are the caller's: this crate reads no clock and no `TZ`.
+    pub fn in_calendar(period: Period, month: fn(u64) -> String) -> Tally {
         Tally {
             period,
+            month,
             entries: 0,
             newest_ms: None,
             activity: BTreeMap::new(),
@@ -299,7 +308,7 @@ impl Tally {
             figures.minutes_exchanged += t.minutes;
             givers.insert(t.from);
             receivers.insert(t.to);
-            *figures.hours_by_month.entry(month_of(t.at_ms)).or_default() += t.minutes;
+            *figures.hours_by_month.entry((self.month)(t.at_ms)).or_default() += t.minutes;
             let category = t
                 .for_post
                 .filter(|p| shown(p))

@@ -128,6 +128,31 @@ pub fn not_self_transfer(author: MemberId, to: MemberId) -> Result<(), EntryErro
     Ok(())
 }
 
+/// How the memo of a payment made for a helped member begins (the node writes it so).
+pub const ON_BEHALF: &str = "on behalf of ";
+
+/// Rule: a member is not their own helper.
+pub fn not_self_help(author: MemberId, helper: MemberId) -> Result<(), EntryError> {
+    if author == helper {
+        return Err(EntryError::SelfHelp);
+    }
+    Ok(())
+}
+
+/// Rule: a payment from a helped member's account (`limit`: what they agreed to, from their
+/// latest `Helped` entry) is at most that limit, and its memo says it was made on their behalf
+/// (it starts with [`ON_BEHALF`]). Accounts not helped (`None`) pay as usual.
+pub fn helped_payment(name: &str, limit: Option<Minutes>, minutes: Minutes, memo: &str) -> Result<(), EntryError> {
+    let Some(limit) = limit else { return Ok(()) };
+    if minutes > limit {
+        return Err(EntryError::HelpedOverLimit { name: name.to_string(), minutes, limit });
+    }
+    if !memo.starts_with(ON_BEHALF) {
+        return Err(EntryError::HelpedMemo { name: name.to_string() });
+    }
+    Ok(())
+}
+
 /// Rule: a transfer goes to a member; to anyone else it waits for their admission.
 pub fn payee_admitted(to: MemberId, admitted: bool) -> Result<(), Wait> {
     if !admitted {

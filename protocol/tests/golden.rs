@@ -1,6 +1,7 @@
 //! Golden tests of the wire format: fixed keys, timestamps and bodies (a Genesis, a join request,
 //! a Vouch, a Post, a Transfer, a Receive, a Suspend, a Reinstate, a Dismiss, a gathering with
-//! its schedule, an "I'll come", an Announcement) must give exactly the bytes and hashes checked
+//! its schedule, an "I'll come", an Announcement, a helped member's link and a directory
+//! listing) must give exactly the bytes and hashes checked
 //! in here (payload version 2), so the
 //! format of signed entries cannot change by accident. If one of these fails, the encoding
 //! changed: every existing community's entries would stop verifying or change their ids.
@@ -16,7 +17,8 @@ use kith_protocol::{Body, Draft, Entry, EntryHash, Keypair, Minutes, PostKind, R
 /// founder's invite, the founder vouches for him, Bob offers lifts, the founder pays Bob 1h30m
 /// for it, Bob claims it; the founder suspends Bob after his entry 3, reinstates him after his
 /// entry 3, and (to fix its bytes) removes a role of Bob's after his entry 3; the founder starts
-/// a weekly gathering, Bob says he will come on its second date, and the founder posts a notice.
+/// a weekly gathering, Bob says he will come on its second date, and the founder posts a notice;
+/// Bob says the founder records for him (payments of at most 2h) and agrees to be listed.
 fn entries() -> Vec<(&'static str, Entry)> {
     let founder = Keypair::from_secret_bytes([1; 32]);
     let bob = Keypair::from_secret_bytes([2; 32]);
@@ -187,6 +189,26 @@ fn entries() -> Vec<(&'static str, Entry)> {
             },
         },
     );
+    let helped = sign(
+        &bob,
+        Draft {
+            community,
+            seq: 5,
+            prev: Some(come.hash()),
+            timestamp_ms: t + 11_000,
+            body: Body::Helped { helper: Some(founder.member_id()), limit: Minutes(120) },
+        },
+    );
+    let listing = sign(
+        &bob,
+        Draft {
+            community,
+            seq: 6,
+            prev: Some(helped.hash()),
+            timestamp_ms: t + 12_000,
+            body: Body::Listing { listed: true },
+        },
+    );
     vec![
         ("genesis", genesis),
         ("join request", profile),
@@ -200,6 +222,8 @@ fn entries() -> Vec<(&'static str, Entry)> {
         ("gathering", gathering),
         ("come", come),
         ("announcement", announcement),
+        ("helped", helped),
+        ("listing", listing),
     ]
 }
 
@@ -352,6 +376,29 @@ const GOLDEN: &[(&str, &str, &str)] = &[
             "6f20746865206c6962726172792e0180d8c79fbf31",
         ),
         "5d1a5596bcae0cc03108f6cf40d85337f554a22c028e20b368a25d87a9927de0",
+    ),
+    (
+        "helped",
+        concat!(
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a354",
+            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394050122e9b60e2eb0b2be264111cdb336fac0b3ffe32431bb54a6b0",
+            "c717d9a98dd744f8a596ffbc31146529263659efe72f0e4136b97feb2e833de9c53968cec8dd4a6559cce6b3605d2440",
+            "db998223ca3e08848b17f45c2f7a0a4636a5caf07e8db5d9dfe287f25db7aa042ad7ca40aa4d38366de8e86ad30019b4",
+            "c45342aad465a54078b63a06d3b65b04240214018a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801",
+            "b40f6f5c78",
+        ),
+        "e3bb36f014816be8a9ea65adcfd2eb2841ff2d01fac6cda0833ad183f98d58a5",
+    ),
+    (
+        "listing",
+        concat!(
+            "018c010101f0def0eb50fb778740435f57bcd4e0d5996552e59930f35fa72a16307bd0b9588139770ea87d175f56a354",
+            "66c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940601e3bb36f014816be8a9ea65adcfd2eb2841ff2d01fac6cda083",
+            "3ad183f98d58a5e0ad96ffbc311505020ca16957265a6ce7a1198b4a09596b1cb628b486b018eaba768e669089a70340",
+            "0c96c6b412d05c055905e095e63c10bc7a19424db5fe2b2ba94a0fd14a01a544571a952e6b28cc7562ddbad34ea15256",
+            "129920ffe51c9139d1604c6ff89c650403021501",
+        ),
+        "bcde2d3f713568c9a9dd19351a3a2abb822c1e314688a7b7671fc09b9355bbc4",
     ),
 ];
 

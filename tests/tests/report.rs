@@ -8,7 +8,8 @@ use anyhow::{Context, ensure};
 use kith_node::api::report::{ReportOut, build};
 use kith_node::replica::Replica;
 use kith_node::store::Store;
-use kith_protocol::report::{DAY_MS, Period, month_of};
+use kith_node::when::month_of;
+use kith_protocol::report::{DAY_MS, Period};
 use kith_protocol::{Body, Entry, EntryHash, MemberId, PostKind};
 
 const HOUR_MS: u64 = 3_600_000;
@@ -73,6 +74,7 @@ fn expected(genesis: &Entry, entries: &[Entry], period: Period, limit_minutes: i
                     out.minutes += u64::from(minutes.0);
                     givers.insert(e.author());
                     receivers.insert(*to);
+                    // The node reports months in its own time zone.
                     *out.by_month.entry(month_of(e.timestamp_ms())).or_default() += u64::from(minutes.0);
                     let category = match for_post.and_then(|p| posts.get(&p)).map(|p| p.body()) {
                         Some(Body::Post { category, .. }) if !category.is_empty() => category.to_lowercase(),

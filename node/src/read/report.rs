@@ -147,7 +147,8 @@ pub fn build(replica: &Replica, period: Period, now: u64) -> Result<ReportOut, A
     let community = replica.community().ok_or_else(|| {
         ApiError::Refused("this node has not reached its community yet, so there is nothing to report".into())
     })?;
-    let mut tally = Tally::new(period);
+    // Months in this node's time zone (the computer's, or `TZ`), as its organisers read them.
+    let mut tally = Tally::in_calendar(period, crate::when::month_of);
     for entry in replica.store().applied_entries() {
         tally.add(community, &entry?);
     }

@@ -80,6 +80,11 @@ pub struct PostFields {
     pub place: String,
     pub author: String,
     pub author_name: String,
+    /// Written for a helped member by this helper (id and name), or null.
+    #[serde(default)]
+    pub helped_by: Option<String>,
+    #[serde(default)]
+    pub helped_by_name: Option<String>,
     /// `open`, `done`, `withdrawn` or `expired`.
     pub status: String,
     pub created_at: String,
@@ -264,6 +269,11 @@ pub struct TransferOut {
     pub created_at: String,
     pub created_at_ms: u64,
     pub claimed: bool,
+    /// Paid from a helped member's account by this helper (id and name), or null.
+    #[serde(default)]
+    pub helped_by: Option<String>,
+    #[serde(default)]
+    pub helped_by_name: Option<String>,
 }
 
 /// `GET /api/members`: one person this node knows.
@@ -279,6 +289,11 @@ pub struct MemberOut {
     pub organiser: bool,
     pub hub: bool,
     pub founder: bool,
+    /// A helped member: who holds their key and records for them now (id and name), or null.
+    #[serde(default)]
+    pub helped_by: Option<String>,
+    #[serde(default)]
+    pub helped_by_name: Option<String>,
 }
 
 /// What a publishing call answers: the new entry's id.

@@ -322,7 +322,11 @@ pub async fn mine(
         for transfer in &transfers {
             let incoming = transfer.to == me;
             let who = if incoming {
-                format!("From {}", esc(&transfer.from_name))
+                format!(
+                    "From {}{}",
+                    esc(&transfer.from_name),
+                    super::helped::helped_by(transfer.helped_by_name.as_deref())
+                )
             } else {
                 format!("To {}", esc(&transfer.to_name))
             };

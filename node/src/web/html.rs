@@ -68,6 +68,8 @@ pub struct Frame {
     pub unread: usize,
     /// Why an organiser suspended this member, if they are suspended: every page says so.
     pub suspended: Option<String>,
+    /// The "acting for" switch (and its notice) when this node holds helped members' keys.
+    pub acting: String,
 }
 
 /// The notice heading every page of a suspended member: what happened, why, and what it means.
@@ -123,7 +125,7 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
 <p class=\"who\">Signed in as {name}</p>\n</div>\n\
 <nav aria-label=\"Main\" class=\"wrap\"><ul class=\"nav\">{links}</ul></nav>\n\
 <div class=\"connection-bar\"><p class=\"connection wrap\" id=\"connection\" data-live=\"\"><span class=\"{dot}\" aria-hidden=\"true\"></span>\
-<a href=\"/connection\">{connection}</a></p></div>\n</header>\n\
+<a href=\"/connection\">{connection}</a></p></div>\n{acting}</header>\n\
 <main id=\"main\" class=\"wrap\" tabindex=\"-1\">\n{suspended}{main}\n\
 <div id=\"live-news\" class=\"live-news\" role=\"status\" aria-live=\"polite\"></div>\n</main>\n\
 <footer class=\"wrap footer\">\n<p>Kith runs on this computer: what you see comes from your neighbours' computers, not from a company.</p>\n\
@@ -134,6 +136,7 @@ pub fn layout(frame: &Frame, title: &str, nav: Nav, main: &str) -> String {
         name = esc(&frame.my_name),
         connection = esc(&frame.connection),
         csrf = csrf_input(&frame.csrf),
+        acting = frame.acting,
     )
 }
 

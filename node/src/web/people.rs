@@ -66,7 +66,9 @@ pub async fn list(
         };
         let _ = write!(main, "<div class=\"flash\" role=\"status\"><p>{}</p></div>", esc(&text));
     }
-    main.push_str("<h1>Neighbours</h1>");
+    main.push_str(
+        "<h1>Neighbours</h1><p><a href=\"/directory\">The directory to print: who agreed to be listed</a></p>",
+    );
     let waiting: Vec<&MemberOut> = everyone.iter().filter(|m| m.status == "pending" && m.member_id != me).collect();
     main.push_str("<div id=\"people\" data-live=\"The list of neighbours has changed.\">");
     if frame.member && !waiting.is_empty() {

@@ -329,12 +329,13 @@ fn card(summary: &PostSummary, now: u64) -> String {
         out,
         "<li class=\"card card-{kind}\"><article aria-labelledby=\"post-{id}\">\
 <h3 id=\"post-{id}\"><a href=\"/posts/{id}\">{title}</a></h3>\
-<p class=\"meta\"><span class=\"tag tag-{kind}\">{tag}</span> {by} {name} · {ago}{status}</p>",
+<p class=\"meta\"><span class=\"tag tag-{kind}\">{tag}</span> {by} {name}{helped} · {ago}{status}</p>",
         kind = kind.as_str(),
         title = esc(&post.title),
         tag = words.tag,
         by = words.by,
         name = esc(&post.author_name),
+        helped = super::helped::helped_by(post.helped_by_name.as_deref()),
         ago = ago(post.created_at_ms, now),
         status = status_words(&post.status).map(|s| format!(" · <strong>{s}</strong>")).unwrap_or_default(),
     );
@@ -757,7 +758,8 @@ fn post_page(
         title = esc(&post.title),
         by = words.by,
         author = esc(&post.author),
-        name = if mine { "you".to_string() } else { esc(&post.author_name) },
+        name = if mine { "you".to_string() } else { esc(&post.author_name) }
+            + &super::helped::helped_by(post.helped_by_name.as_deref()),
         ago = ago(post.created_at_ms, now),
     );
     if let Some(status) = status_words(&post.status) {

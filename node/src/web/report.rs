@@ -13,9 +13,11 @@ use kith_protocol::minutes::format_signed_minutes;
 use kith_protocol::report::DAY_MS;
 
 use super::html::{self, Nav, esc};
-use super::{Session, WebState, date, frame, page};
+use super::{Session, WebState, frame, page};
 use crate::clock::now_ms;
 use crate::read::report::{self as figures, ReportOut};
+// Dates in this node's time zone (the computer's, or `TZ`), as the report's months are.
+use crate::when::short_date as date;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PeriodChoice {
