@@ -27,7 +27,7 @@ pub fn acting_for(state: &WebState, session: &Session) -> Option<MemberId> {
 
 /// The helped members this node records for: (id, name), by name.
 pub fn held_here(state: &WebState) -> Vec<(MemberId, String)> {
-    crate::api::helped::list(&state.node)
+    crate::read::helped::list(&state.node)
         .unwrap_or_default()
         .into_iter()
         .filter(|h| h.held)
