@@ -62,6 +62,7 @@ impl NetworkLoop {
                 let addr = connection_addr(&endpoint, peer_id);
                 if endpoint.is_dialer() && !is_relayed(&addr) {
                     self.dialed.insert(peer_id, addr.clone());
+                    self.redials.reached(&peer_id, &addr);
                 }
                 let addrs = self.connected.entry(peer_id).or_default();
                 if !addrs.contains(&addr) {

@@ -31,12 +31,28 @@ impl Redials {
     }
 
     /// A peer just dialled on `addr`: dial it again in a second if it is not there by then.
+    /// Every address it was dialled on is kept (an invite names several, and the first may be
+    /// one only the inviter's own computer reaches).
     pub(super) fn dialled(&mut self, peer: PeerId, addr: Multiaddr) {
-        self.peers.entry(peer).or_insert(Redial {
-            addrs: vec![addr],
+        let redial = self.peers.entry(peer).or_insert(Redial {
+            addrs: Vec::new(),
             next: Instant::now() + FIRST_BACKOFF,
             backoff: FIRST_BACKOFF,
         });
+        if !redial.addrs.contains(&addr) {
+            redial.addrs.push(addr);
+        }
+    }
+
+    /// `peer` was reached by dialling `addr`: it is tried first from now on. Until the peer
+    /// says its addresses (identify, which answers only peers let in), the address that worked
+    /// is the one to come back on when the connection is renewed.
+    pub(super) fn reached(&mut self, peer: &PeerId, addr: &Multiaddr) {
+        if let Some(redial) = self.peers.get_mut(peer)
+            && let Some(at) = redial.addrs.iter().position(|a| without_peer(a) == without_peer(addr))
+        {
+            redial.addrs[..=at].rotate_right(1);
+        }
     }
 
     /// `peer`'s addresses as it says them (identify): redialled there from now on.
@@ -95,4 +111,10 @@ impl Redials {
         }
         due
     }
+}
+
+/// `addr` without its `/p2p/<peer>` part (a dialled address names the peer, a connection's
+/// remote address does not).
+fn without_peer(addr: &Multiaddr) -> Multiaddr {
+    addr.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect()
 }
