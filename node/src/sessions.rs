@@ -212,13 +212,7 @@ impl Gate {
         }
         state.pairing_failures = 0;
         let session = Session { id: random_hex()?, csrf: random_hex()? };
-        while state.sessions.len() >= MAX_SESSIONS {
-            let oldest = state.sessions.iter().min_by_key(|(_, s)| s.last_used_ms).map(|(hash, _)| hash.clone());
-            match oldest {
-                Some(hash) => state.sessions.remove(&hash),
-                None => break,
-            };
-        }
+        make_room(&mut state.sessions);
         let name: String = name.chars().filter(|c| !c.is_control()).take(60).collect();
         let name = if name.trim().is_empty() { "A device".to_string() } else { name.trim().to_string() };
         let kept = Kept { csrf: session.csrf.clone(), last_used_ms: now_ms, device: Some(name), bound_ip: Some(from) };
@@ -326,13 +320,7 @@ impl Gate {
             return Ok(None);
         }
         let session = Session { id: random_hex()?, csrf: random_hex()? };
-        while state.sessions.len() >= MAX_SESSIONS {
-            let oldest = state.sessions.iter().min_by_key(|(_, s)| s.last_used_ms).map(|(hash, _)| hash.clone());
-            match oldest {
-                Some(hash) => state.sessions.remove(&hash),
-                None => break,
-            };
-        }
+        make_room(&mut state.sessions);
         let kept = Kept { csrf: session.csrf.clone(), last_used_ms: now_ms, device: None, bound_ip: None };
         state.sessions.insert(id_hash(&session.id), kept);
         self.save(&state);
@@ -480,6 +468,17 @@ async fn lan_ip(node: &NodeHandle, lan: &Gate) -> IpAddr {
         }
     }
     bound
+}
+
+/// Ends the least recently used sessions until a new one fits under [`MAX_SESSIONS`].
+fn make_room(sessions: &mut HashMap<String, Kept>) {
+    while sessions.len() >= MAX_SESSIONS {
+        let oldest = sessions.iter().min_by_key(|(_, s)| s.last_used_ms).map(|(hash, _)| hash.clone());
+        match oldest {
+            Some(hash) => sessions.remove(&hash),
+            None => break,
+        };
+    }
 }
 
 #[cfg(test)]

@@ -141,8 +141,6 @@ pub fn scenario_big(total: usize) -> anyhow::Result<serde_json::Value> {
     eprintln!("a fresh node joins…");
     let joiner = start_joiner(&join_home, wanted, true)?;
     let joiner_pid = joiner.id();
-    let mut status_seconds = Vec::new();
-    let mut joiner_rss_max = 0;
     let watcher = std::thread::spawn({
         let join_home = join_home.clone();
         move || -> (Vec<f64>, u64) {
@@ -150,8 +148,9 @@ pub fn scenario_big(total: usize) -> anyhow::Result<serde_json::Value> {
             let mut rss_max = 0;
             let mut last_report = Instant::now();
             loop {
+                // 0 once the joining node has exited (it is waited for meanwhile).
                 let (rss, _) = process_memory(joiner_pid);
-                if rss == 0 && !times.is_empty() {
+                if rss == 0 {
                     break;
                 }
                 rss_max = rss_max.max(rss);
@@ -165,19 +164,13 @@ pub fn scenario_big(total: usize) -> anyhow::Result<serde_json::Value> {
                     eprintln!("  joining node at {:.0} MB resident", rss as f64 / 1e6);
                     last_report = Instant::now();
                 }
-                if process_memory(joiner_pid).0 == 0 {
-                    break;
-                }
                 std::thread::sleep(Duration::from_millis(500));
             }
             (times, rss_max)
         }
     });
     let (join_seconds, join_peak) = joiner_result(joiner)?;
-    if let Ok((times, rss_max)) = watcher.join() {
-        status_seconds = times;
-        joiner_rss_max = rss_max;
-    }
+    let (mut status_seconds, joiner_rss_max) = watcher.join().unwrap_or_default();
     let server_peak = server.stop();
     let join_disk = dir_size(&join_home.join("db"));
     eprintln!("starting the caught-up home again…");
