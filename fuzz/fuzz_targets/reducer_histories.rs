@@ -82,29 +82,36 @@ impl Receiver {
     }
 
     fn receive(&mut self, entry: &Entry) {
-        let (outcome, _) = self.community.ingest(entry.clone(), NOW);
-        match outcome {
-            Outcome::Rejected(_) | Outcome::Duplicate => {}
-            Outcome::Conflict { existing } => {
-                let stored = self.held.iter().find(|e| e.hash() == existing).cloned();
-                self.held.push(entry.clone());
-                if let Some(proof) = stored.and_then(|stored| self.community.fork_with(&stored, entry)) {
-                    self.proofs.push(proof);
-                    self.rebuild();
-                }
+        let (outcome, report) = self.community.ingest(entry.clone(), NOW);
+        if !matches!(outcome, Outcome::Rejected(_) | Outcome::Duplicate) {
+            self.held.push(entry.clone());
+        }
+        // A conflict, met on arrival or in an entry it released: a proof, then a rebuild.
+        let mut froze = false;
+        for (incoming, existing) in &report.conflicts {
+            let stored = self.held.iter().find(|e| e.hash() == *existing).cloned();
+            if let Some(proof) = stored.and_then(|stored| self.community.fork_with(&stored, incoming)) {
+                self.proofs.push(proof);
+                froze = true;
             }
-            Outcome::Applied | Outcome::Pending(_) | Outcome::Frozen | Outcome::Dropped => {
-                self.held.push(entry.clone())
-            }
+        }
+        if froze {
+            self.rebuild();
         }
         self.check();
     }
 
-    fn rebuild(&mut self) {
+    /// The entries held besides the Genesis, in an order that keeps each log's.
+    fn entries(&self) -> Vec<Entry> {
         let mut entries: Vec<Entry> = self.held.iter().skip(1).cloned().collect();
         entries.sort_by_key(|e| (e.author(), e.seq(), e.hash()));
-        if let Ok((community, _)) = Community::rebuild(&self.genesis, &self.proofs, entries, NOW) {
-            self.community = community;
+        entries
+    }
+
+    fn rebuild(&mut self) {
+        if let Ok(rebuilt) = Community::rebuild_held(&self.genesis, &self.proofs, &self.entries(), NOW) {
+            self.proofs.extend(rebuilt.new_forks);
+            self.community = rebuilt.community;
         }
     }
 
@@ -275,10 +282,13 @@ fuzz_target!(|case: Case| {
     // The state is a function of the set of entries and proofs: each receiver's state, reached
     // entry by entry, is the state rebuilt from what it holds ...
     for receiver in [&first, &second] {
-        let mut entries: Vec<Entry> = receiver.held.iter().skip(1).cloned().collect();
-        entries.sort_by_key(|e| (e.author(), e.seq(), e.hash()));
-        if let Ok((rebuilt, _)) = Community::rebuild(&receiver.genesis, &receiver.proofs, entries, NOW) {
-            assert_eq!(rebuilt.digest(), receiver.community.digest(), "the state reached differs from the state rebuilt");
+        if let Ok(rebuilt) = Community::rebuild_held(&receiver.genesis, &receiver.proofs, &receiver.entries(), NOW) {
+            assert!(rebuilt.new_forks.is_empty(), "a fork the receiver missed showed in the rebuild");
+            assert_eq!(
+                rebuilt.community.digest(),
+                receiver.community.digest(),
+                "the state reached differs from the state rebuilt"
+            );
         }
     }
     // ... and two receivers that froze the same logs at the same places hold one state.

@@ -130,9 +130,11 @@ impl<S: Storage> Replica<S> {
         }
     }
 
-    /// Rebuilds the in-memory state from every stored entry and fork proof.
-    fn reload(&mut self, now_ms: u64) -> Result<(), ReplicaError> {
-        let Some(genesis_hash) = self.store.genesis()? else { return Ok(()) };
+    /// Rebuilds the in-memory state from every stored entry and fork proof. A fork that shows
+    /// only in the rebuild (two stored entries at one place, neither applied on arrival) is
+    /// kept like one met on arrival; its proofs are returned, to be handed on.
+    fn reload(&mut self, now_ms: u64) -> Result<Vec<ForkProof>, ReplicaError> {
+        let Some(genesis_hash) = self.store.genesis()? else { return Ok(Vec::new()) };
         let Some(genesis) = self.store.get(&genesis_hash)? else {
             return Err(ReplicaError::BadGenesis(EntryError::Malformed {
                 part: "genesis",
@@ -141,26 +143,40 @@ impl<S: Storage> Replica<S> {
         };
         let forks = self.store.forks()?;
         // Stream the entries into the reducer rather than holding them all at once: a node
-        // with 100,000 entries would otherwise double its memory at every start.
-        let mut failure = None;
-        let applied = self.store.applied_entries().filter_map(|entry| match entry {
-            Ok(entry) => Some(entry),
-            Err(error) => {
-                failure.get_or_insert(error);
-                None
-            }
-        });
-        let applied = applied.filter(|entry| entry.hash() != genesis_hash);
-        let rest = self.store.frozen_entries()?.into_iter().chain(self.store.pending()?);
-        let (community, _report) =
-            Community::rebuild(&genesis, &forks, applied.chain(rest), now_ms).map_err(ReplicaError::BadGenesis)?;
-        if let Some(error) = failure {
+        // with 100,000 entries would otherwise double its memory at every start. A pass that
+        // meets a fork runs again, so the stream is made once per pass.
+        let failure = std::cell::RefCell::new(None);
+        let store = &self.store;
+        let keep_failure = |error: StoreError| {
+            failure.borrow_mut().get_or_insert(error);
+        };
+        let entries = || {
+            let applied = store.applied_entries().filter_map(|entry| entry.map_err(keep_failure).ok());
+            let applied = applied.filter(|entry| entry.hash() != genesis_hash);
+            let frozen = store.frozen_entries().map_err(keep_failure).unwrap_or_default();
+            let waiting = store.pending().map_err(keep_failure).unwrap_or_default();
+            applied.chain(frozen).chain(waiting)
+        };
+        // The entry applied at a fork's place may be held or still a waiting row (rare: only
+        // a fork met in the rebuild looks it up).
+        let stored = |hash: &EntryHash| match store.get(hash).map_err(keep_failure).ok().flatten() {
+            Some(entry) => Some(entry),
+            None => store.pending().map_err(keep_failure).ok()?.into_iter().find(|entry| entry.hash() == *hash),
+        };
+        let rebuilt =
+            Community::rebuild(&genesis, &forks, entries, stored, now_ms).map_err(ReplicaError::BadGenesis)?;
+        if let Some(error) = failure.into_inner() {
             return Err(error.into());
         }
-        self.community = Some(community);
+        for proof in &rebuilt.new_forks {
+            let Ok(fork) = proof.verify() else { continue };
+            tracing::warn!(author = %fork.author.short(), seq = fork.seq, "fork: two entries at one place in a log, found in a rebuild");
+            self.store.put_fork(&fork.author, proof)?;
+        }
+        self.community = Some(rebuilt.community);
         self.behind_store = false;
         self.store_what_the_reducer_holds()?;
-        Ok(())
+        Ok(rebuilt.new_forks)
     }
 
     /// Brings the store to what the rebuilt reducer holds: applied entries kept as waiting or
@@ -454,8 +470,11 @@ impl<S: Storage> Replica<S> {
         let Ok(fork) = proof.verify() else { return false };
         let new = community.add_fork_proof(proof);
         if new
-            && let Err(error) =
-                self.store.put_fork(&fork.author, proof).map_err(ReplicaError::from).and_then(|()| self.reload(now_ms))
+            && let Err(error) = self
+                .store
+                .put_fork(&fork.author, proof)
+                .map_err(ReplicaError::from)
+                .and_then(|()| self.reload(now_ms).map(drop))
         {
             tracing::error!(%error, "could not keep a fork proof");
         }
@@ -537,10 +556,11 @@ impl<S: Storage> Replica<S> {
                 proofs.push(proof);
             }
         }
-        if !proofs.is_empty()
-            && let Err(error) = self.reload(now_ms)
-        {
-            tracing::error!(%error, "could not rebuild after a fork");
+        if !proofs.is_empty() {
+            match self.reload(now_ms) {
+                Ok(more) => proofs.extend(more),
+                Err(error) => tracing::error!(%error, "could not rebuild after a fork"),
+            }
         }
         proofs
     }
@@ -873,6 +893,62 @@ mod tests {
         drop(replica);
         drop(open(dir.path()));
         assert_eq!(file_identity(&file), before, "the entry file was rewritten at a plain start");
+    }
+
+    /// An entry signed by the key from `seed`, after `prev` (its seq one more).
+    fn signed(replica: &Replica, seed: u8, prev: &Entry, body: Body) -> Entry {
+        let draft = Draft {
+            community: replica.community_id(),
+            seq: prev.seq() + 1,
+            prev: Some(prev.hash()),
+            timestamp_ms: prev.timestamp_ms() + 1,
+            body,
+        };
+        Entry::sign(&Keypair::from_secret_bytes([seed; 32]), draft).unwrap()
+    }
+
+    fn pay(to: MemberId, minutes: u32) -> Body {
+        Body::Transfer { to, minutes: kith_protocol::Minutes(minutes), memo: "thanks".into(), for_post: None }
+    }
+
+    #[test]
+    fn a_fork_that_shows_only_in_a_rebuild_is_kept() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(dir.path());
+        let community = replica.community_id().unwrap();
+        let invite = kith_protocol::invite::Capability::issue(&keypair(), community, [1; 16], NOW + 3_600_000, 2);
+        let (ann_join, bob_join) = (join_request(&replica, 41, &invite), join_request(&replica, 42, &invite));
+        let (ann, bob) = (ann_join.author(), bob_join.author());
+        for join in [&ann_join, &bob_join] {
+            assert!(matches!(replica.receive(join.clone(), NOW), Received::Applied(_)));
+            replica.publish(Body::Vouch { member: join.author(), note: String::new() }, NOW).unwrap();
+        }
+        // Ann pays Bob on one branch of her log and the founder on another. Bob claims the
+        // first payment, then writes twice after the claim (his own fork).
+        let to_bob = signed(&replica, 41, &ann_join, pay(bob, 30));
+        let elsewhere = signed(&replica, 41, &ann_join, pay(replica.me(), 20));
+        let claim = signed(&replica, 42, &bob_join, Body::Receive { transfer: to_bob.hash() });
+        let bob_first = signed(&replica, 42, &claim, post("one"));
+        let bob_second = signed(&replica, 42, &claim, post("two"));
+        // Neither of Bob's two entries can apply when it arrives (his claim waits for a
+        // payment not yet held), so his fork is not met on arrival; Ann's is, and the rebuild
+        // it causes applies the claim and then meets Bob's two entries at one place.
+        assert!(matches!(replica.receive(elsewhere, NOW), Received::Applied(_)));
+        for waiting in [&claim, &bob_first, &bob_second] {
+            assert!(matches!(replica.receive(waiting.clone(), NOW), Received::Pending(_)));
+        }
+        assert!(matches!(replica.receive(to_bob, NOW), Received::Fork(_)));
+
+        let frozen = |replica: &Replica, who: &MemberId| replica.community().unwrap().member(who).unwrap().frozen_at;
+        assert_eq!(frozen(&replica, &ann), Some(2));
+        assert_eq!(frozen(&replica, &bob), Some(3), "Bob's fork, found in the rebuild, is not kept");
+        assert_eq!(replica.fork_proofs().len(), 2);
+        assert_eq!(replica.store().forks().unwrap().len(), 2, "the proof found in the rebuild is not stored");
+        assert_eq!(replica.community().unwrap().member(&bob).unwrap().balance_minutes, 30, "the claim counts");
+        drop(replica);
+        let replica = open(dir.path());
+        assert_eq!(frozen(&replica, &bob), Some(3));
+        assert_eq!(replica.fork_proofs().len(), 2);
     }
 
     /// The entry file's inode (a rewrite replaces it).

@@ -204,6 +204,16 @@ pub struct Report {
     pub evicted: Vec<EntryHash>,
 }
 
+/// What [`Community::rebuild`] made.
+#[derive(Debug)]
+pub struct Rebuilt {
+    pub community: Community,
+    /// What the last pass did (the applied entries left out).
+    pub report: Report,
+    /// Forks that showed only during the rebuild: the caller keeps and gossips these proofs.
+    pub new_forks: Vec<ForkProof>,
+}
+
 /// A moderation entry held (Appoint, Suspend, Reinstate, Dismiss): what is in force is
 /// computed from all of them together, so it depends on the set and not on arrival order.
 #[derive(Debug, Clone)]
@@ -324,32 +334,67 @@ impl Community {
 
     /// Builds the state afresh from a Genesis, known fork proofs and entries in any order
     /// respecting each log's order (or in no order at all: waiting entries are released).
-    /// The report lists rejections, frozen entries and conflicts, not the applied entries.
+    ///
+    /// `entries` yields every held entry, once per pass. A fork can show only now: two entries
+    /// at one place in a log, neither applicable when it arrived (both waited, say, for a claim
+    /// of a transfer not yet held). Then the entry applied there is fetched with `stored`, the
+    /// fork is completed like one met on arrival, and the pass runs again with the new proof,
+    /// so the state is the same whichever order the entries came in. Each further pass freezes
+    /// a log at a place not frozen before, so the passes end.
+    ///
+    /// The report (of the last pass) lists rejections, frozen entries and evictions, not the
+    /// applied entries.
     pub fn rebuild<I>(
         genesis: &Entry,
         forks: &[ForkProof],
-        entries: I,
+        mut entries: impl FnMut() -> I,
+        mut stored: impl FnMut(&EntryHash) -> Option<Entry>,
         now_ms: u64,
-    ) -> Result<(Community, Report), EntryError>
+    ) -> Result<Rebuilt, EntryError>
     where
         I: IntoIterator<Item = Entry>,
     {
-        let mut community = Community::new(genesis)?;
-        for proof in forks {
-            // Proofs kept by the caller were accepted when their author was a member.
-            community.freeze(proof);
+        let mut new_forks: Vec<ForkProof> = Vec::new();
+        loop {
+            let mut community = Community::new(genesis)?;
+            for proof in forks.iter().chain(&new_forks) {
+                // Proofs kept by the caller were accepted when their author was a member.
+                community.freeze(proof);
+            }
+            let mut report = Report::default();
+            for entry in entries() {
+                let (_, part) = community.ingest(entry, now_ms);
+                // The applied entries are the caller's own; keeping them all would double the
+                // memory a large rebuild needs.
+                report.released_rejections.extend(part.released_rejections);
+                report.frozen.extend(part.frozen);
+                report.conflicts.extend(part.conflicts);
+                report.evicted.extend(part.evicted);
+            }
+            let mut froze = false;
+            for (incoming, existing) in std::mem::take(&mut report.conflicts) {
+                let Some(existing) = stored(&existing) else { continue };
+                let proof = ForkProof::new(&existing, &incoming);
+                if proof.verify().is_ok() && community.freeze(&proof) {
+                    froze = true;
+                    new_forks.push(proof);
+                }
+            }
+            if !froze {
+                return Ok(Rebuilt { community, report, new_forks });
+            }
         }
-        let mut report = Report::default();
-        for entry in entries {
-            let (_, part) = community.ingest(entry, now_ms);
-            // The applied entries are the caller's own; keeping them all would double the
-            // memory a large rebuild needs.
-            report.released_rejections.extend(part.released_rejections);
-            report.frozen.extend(part.frozen);
-            report.conflicts.extend(part.conflicts);
-            report.evicted.extend(part.evicted);
-        }
-        Ok((community, report))
+    }
+
+    /// [`Community::rebuild`] from entries all in memory.
+    pub fn rebuild_held(
+        genesis: &Entry,
+        forks: &[ForkProof],
+        held: &[Entry],
+        now_ms: u64,
+    ) -> Result<Rebuilt, EntryError> {
+        let stored = |hash: &EntryHash| held.iter().find(|entry| entry.hash() == *hash).cloned();
+        Community::rebuild(genesis, forks, || held.iter().cloned(), stored, now_ms)
     }
 
     /// Registers a fork proof (checked strictly) from a peer. Returns true if it freezes a log

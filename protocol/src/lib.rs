@@ -22,7 +22,7 @@ pub mod rules;
 pub mod shortcode;
 
 pub use body::{Body, PostKind, Role, Rules, Status};
-pub use community::{Community, Member, Outcome, Report};
+pub use community::{Community, Member, Outcome, Rebuilt, Report};
 pub use entry::{AuthorKeys, CommunityId, Draft, Entry, EntryHash, Header};
 pub use error::{EntryError, Wait};
 pub use fork::{Fork, ForkProof, ForkProofError};

@@ -13,7 +13,7 @@ use common::*;
 use kith_protocol::body::limits;
 use kith_protocol::{
     Body, Community, CommunityId, Draft, Entry, EntryError, EntryHash, Fork, ForkProof, ForkProofError, MemberId,
-    Minutes, Outcome, PostKind, Role, Rules, Status,
+    Minutes, Outcome, PostKind, Rebuilt, Role, Rules, Status,
 };
 use proptest::prelude::*;
 use proptest::string::string_regex;
@@ -336,16 +336,27 @@ struct Setup {
     /// Seeds choosing who vouches for each newcomer.
     vouchers: Vec<(u8, u8)>,
     acts: Vec<Act>,
+    /// Whether a forker's other branch reaches the simulated node only after every act (the
+    /// honest members claim and spend unaware of it) rather than at once.
+    late_branches: bool,
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
-    (1..=4usize, 1..=2u8, 0..=3u32, prop::collection::vec(any::<(u8, u8)>(), 4), prop::collection::vec(act(), 0..60))
-        .prop_map(|(members, vouches_needed, credit_hours, vouchers, acts)| Setup {
+    (
+        1..=4usize,
+        1..=2u8,
+        0..=3u32,
+        prop::collection::vec(any::<(u8, u8)>(), 4),
+        prop::collection::vec(act(), 0..60),
+        any::<bool>(),
+    )
+        .prop_map(|(members, vouches_needed, credit_hours, vouchers, acts, late_branches)| Setup {
             members,
             vouches_needed,
             credit_hours,
             vouchers,
             acts,
+            late_branches,
         })
 }
 
@@ -389,15 +400,19 @@ impl Sim {
     /// Feeds an entry written elsewhere (a branch, an outsider's request) as a node would:
     /// a conflict becomes a fork proof and the state is rebuilt from everything held.
     fn feed(&mut self, entry: Entry) -> Outcome {
-        let (outcome, _) = self.sim.ingest(entry.clone(), NOW);
-        if let Outcome::Conflict { existing } = outcome {
-            let stored = self.logs.concat().into_iter().find(|e| e.hash() == existing).expect("ours");
-            let proof = self.sim.fork_with(&stored, &entry).expect("a real fork");
-            self.proofs.push(proof);
+        let (outcome, report) = self.sim.ingest(entry.clone(), NOW);
+        if !report.conflicts.is_empty() {
+            // A conflict, met on arrival or in an entry it released: a proof, then a rebuild.
             let mut held: Vec<Entry> = self.logs.concat();
             held.extend(self.extra.concat());
             held.push(entry);
-            self.sim = Community::rebuild(&self.genesis, &self.proofs, held, NOW).unwrap().0;
+            for (incoming, existing) in &report.conflicts {
+                let stored = held.iter().find(|e| e.hash() == *existing).expect("held").clone();
+                self.proofs.push(self.sim.fork_with(&stored, incoming).expect("a real fork"));
+            }
+            let rebuilt = Community::rebuild_held(&self.genesis, &self.proofs, &held, NOW).unwrap();
+            self.proofs.extend(rebuilt.new_forks);
+            self.sim = rebuilt.community;
         }
         outcome
     }
@@ -598,8 +613,10 @@ fn simulate(setup: &Setup) -> World {
                     branch.write(post("Elsewhere")),
                 ];
                 sim.forked.push(who);
-                for entry in &other {
-                    sim.feed(entry.clone());
+                if !setup.late_branches {
+                    for entry in &other {
+                        sim.feed(entry.clone());
+                    }
                 }
                 sim.extra.push(other);
             }
@@ -620,6 +637,13 @@ fn simulate(setup: &Setup) -> World {
                 sim.extra.extend(requests.into_iter().map(|r| vec![r]));
             }
             Act::Reply(..) | Act::Reinstate(..) => {}
+        }
+    }
+    if setup.late_branches {
+        for branch in sim.extra.clone() {
+            for entry in branch {
+                sim.feed(entry);
+            }
         }
     }
     let ids = (0..n).map(|i| sim.id(i)).collect();
@@ -652,7 +676,9 @@ fn deliver(world: &World, entries: Vec<Entry>) -> Community {
                 let stored = held.iter().find(|e| e.hash() == *existing).expect("held").clone();
                 proofs.push(community.fork_with(&stored, incoming).expect("a real fork"));
             }
-            community = Community::rebuild(&world.genesis, &proofs, held.clone(), NOW).unwrap().0;
+            let rebuilt = Community::rebuild_held(&world.genesis, &proofs, &held, NOW).unwrap();
+            proofs.extend(rebuilt.new_forks);
+            community = rebuilt.community;
         }
     }
     community
@@ -732,11 +758,11 @@ proptest! {
         everything.reverse();
         assert_same(&world, &deliver(&world, everything), "reversed");
         // Rebuilding gives the same state too.
-        let (rebuilt, _) = Community::rebuild(&world.genesis, &world.proofs, world.logs.concat(), NOW).unwrap();
+        let rebuilt = Community::rebuild_held(&world.genesis, &world.proofs, &world.logs.concat(), NOW).unwrap().community;
         assert_same(&world, &rebuilt, "rebuilt");
         let mut shuffled = world.logs.concat();
         rng.shuffle(&mut shuffled);
-        let (rebuilt, _) = Community::rebuild(&world.genesis, &world.proofs, shuffled, NOW).unwrap();
+        let rebuilt = Community::rebuild_held(&world.genesis, &world.proofs, &shuffled, NOW).unwrap().community;
         assert_same(&world, &rebuilt, "rebuilt from a shuffle");
     }
 
@@ -798,7 +824,7 @@ proptest! {
         // A replay in another order ends in the same place.
         let mut entries = town.applied.clone();
         Dice::new(seed).shuffle(&mut entries);
-        let (rebuilt, report) = Community::rebuild(&town.genesis, &[], entries, NOW).unwrap();
+        let Rebuilt { community: rebuilt, report, .. } = Community::rebuild_held(&town.genesis, &[], &entries, NOW).unwrap();
         prop_assert!(report.released_rejections.is_empty());
         prop_assert_eq!(rebuilt.digest(), town.community.digest());
     }
@@ -890,7 +916,7 @@ proptest! {
         let proof = proof.unwrap();
 
         // Rebuilt with the proof, the log counts up to just before the fork.
-        let (rebuilt, _) = Community::rebuild(&town.genesis, &[proof], town.applied.clone(), NOW).unwrap();
+        let rebuilt = Community::rebuild_held(&town.genesis, &[proof], &town.applied, NOW).unwrap().community;
         let head = rebuilt.member(&bob.id()).unwrap().head.map(|h| h.seq);
         prop_assert_eq!(head, (seq > 1).then_some(seq - 1));
     }

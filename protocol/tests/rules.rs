@@ -11,7 +11,7 @@ use kith_protocol::entry::MAX_ENTRY_BYTES;
 use kith_protocol::rules::MAX_CLOCK_AHEAD_MS;
 use kith_protocol::{
     Body, Community, CommunityId, Draft, Entry, EntryError, EntryHash, Fork, IdError, MemberId, Minutes, Outcome,
-    PostKind, Role, Rules, Status, Wait,
+    PostKind, Rebuilt, Role, Rules, Status, Wait,
 };
 
 /// A valid post, seq 1 of key `[2; 32]` in a made-up community, and its draft.
@@ -870,7 +870,7 @@ fn conflict_fork_and_frozen() {
     // branch, 600 minutes beyond the limit, for organisers to see; the log stops at seq 1.
     let mut everything = town.applied.clone();
     everything.extend([again.clone(), later.clone()]);
-    let (rebuilt, _) = Community::rebuild(&town.genesis, &[proof], everything, NOW).expect("rebuild");
+    let rebuilt = Community::rebuild_held(&town.genesis, &[proof], &everything, NOW).expect("rebuild").community;
     let forker = rebuilt.member(&bob.id()).unwrap();
     assert_eq!(forker.balance_minutes, -1200);
     assert_eq!(forker.forked_debt_minutes, 1200);
@@ -1063,7 +1063,8 @@ fn a_payers_fork_does_not_undo_what_the_payee_claimed_and_spent() {
     let proof = town.community.fork_with(&paid, &again).unwrap();
     let mut everything = town.applied.clone();
     everything.push(again.clone());
-    let (rebuilt, report) = Community::rebuild(&town.genesis, &[proof], everything, NOW).unwrap();
+    let Rebuilt { community: rebuilt, report, .. } =
+        Community::rebuild_held(&town.genesis, &[proof], &everything, NOW).unwrap();
     assert!(report.released_rejections.is_empty());
     assert_eq!(rebuilt.pending_count(), 0, "nothing of Ann's waits again");
     assert_eq!(rebuilt.entry_at(&ann.id(), 3), Some(spent.hash()));
@@ -1094,14 +1095,14 @@ fn admission_survives_the_vouchers_fork() {
     let proof = town.community.fork_with(&welcome, &other).unwrap();
     let mut everything = town.applied.clone();
     everything.push(other);
-    let (rebuilt, _) =
-        Community::rebuild(&town.genesis, std::slice::from_ref(&proof), everything.clone(), NOW).unwrap();
+    let rebuilt =
+        Community::rebuild_held(&town.genesis, std::slice::from_ref(&proof), &everything, NOW).unwrap().community;
     assert!(rebuilt.is_member(&cat.id()));
     assert_eq!(rebuilt.entry_at(&cat.id(), 2), Some(lifts.hash()));
     assert_eq!(rebuilt.pending_count(), 0);
     // In any order.
     everything.reverse();
-    let (reversed, _) = Community::rebuild(&town.genesis, &[proof], everything, NOW).unwrap();
+    let reversed = Community::rebuild_held(&town.genesis, &[proof], &everything, NOW).unwrap().community;
     assert_eq!(reversed.digest(), rebuilt.digest());
 }
 
@@ -1164,7 +1165,7 @@ fn one_rogue_organiser_cannot_suspend_for_good() {
     let fired = founder.write(dismiss(bob.id(), 3));
     let late = bob.write(suspend(dan.id()));
     let build = |order: &[&Entry]| {
-        let mut community = Community::rebuild(&town.genesis, &[], town.applied.clone(), NOW).unwrap().0;
+        let mut community = Community::rebuild_held(&town.genesis, &[], &town.applied, NOW).unwrap().community;
         for entry in order {
             assert_eq!(community.ingest((*entry).clone(), NOW).0, Outcome::Applied);
         }
@@ -1336,7 +1337,7 @@ fn the_latest_answer_of_each_member_counts_in_any_arrival_order() {
         Dice::new(seed).shuffle(&mut order);
         let mut entries: Vec<Entry> = town.applied.clone();
         entries.extend(order);
-        let (community, _) = Community::rebuild(&town.genesis, &[], entries, NOW).unwrap();
+        let community = Community::rebuild_held(&town.genesis, &[], &entries, NOW).unwrap().community;
         assert_eq!(coming(&community, Some(schedule.first_day())), vec![cat.id()]);
         let mut second = coming(&community, Some(second_week));
         second.sort();

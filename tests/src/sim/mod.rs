@@ -175,7 +175,7 @@ impl Base {
         // clock, and the waiting area's bound per author would drop the founder's vouches
         // beyond 4,096 (a community of 5,000 members or more would come out smaller).
         let now_ms = history.entries.iter().map(Entry::timestamp_ms).max().unwrap_or(0) + 60_000;
-        let (community, _) = Community::rebuild(&history.genesis, &[], history.entries.iter().cloned(), now_ms)?;
+        let community = Community::rebuild_held(&history.genesis, &[], &history.entries, now_ms)?.community;
         anyhow::ensure!(
             community.members().filter(|(_, m)| m.admitted).count() == members.max(2),
             "the base community did not admit all its {members} members"
