@@ -831,7 +831,12 @@ impl Community {
                 member.profile = None;
             }
             member.joined_with = None;
-            if !member.admitted && member.vouched_by.is_empty() && !member.hub && !member.appointed {
+            let named_by_moderation = member.hub
+                || member.appointed
+                || member.dismissed_after.is_some()
+                || self.spans.contains_key(&author)
+                || self.acting.contains(&author);
+            if !member.admitted && member.vouched_by.is_empty() && !named_by_moderation {
                 self.members.remove(&author);
             }
         }
@@ -1122,7 +1127,9 @@ impl Community {
         for list in spans.values_mut() {
             list.sort_by_key(|span| (span.after_seq, span.hash));
         }
-        for id in hubs.iter().chain(&acting).chain(spans.keys()) {
+        // Everyone moderation names has a record, whether or not their own entries came first:
+        // otherwise what a record shows would depend on which arrived first.
+        for id in hubs.iter().chain(&acting).chain(spans.keys()).chain(dismissed.keys()) {
             self.member_entry(*id);
         }
         let ids: Vec<MemberId> = self.members.keys().copied().collect();
