@@ -415,6 +415,15 @@ impl Community {
         if fork.community != self.id {
             return false;
         }
+        // Two entries at one place make a fork only if each could be valid: an entry invalid
+        // on its own is refused on arrival, never a conflict, so a proof built on one would
+        // freeze a log here that another node, holding the same entries, keeps unfrozen.
+        let could_be_valid = |bytes: &Vec<u8>| {
+            Entry::decode_unverified(bytes.clone()).is_ok_and(|entry| self.judge_alone(&entry).is_ok())
+        };
+        if !could_be_valid(&proof.first) || !could_be_valid(&proof.second) {
+            return false;
+        }
         let member = self.member_entry(fork.author);
         let tighter = member.frozen_at.is_none_or(|at| fork.seq < at);
         if tighter {
@@ -514,6 +523,11 @@ impl Community {
             woken.push_back(Wait::Entry { hash });
             report.frozen.push(entry);
             return Outcome::Frozen;
+        }
+        // An entry invalid in every order is refused before a conflict is looked for: whether
+        // it made a fork would otherwise depend on whether it came before or after its sibling.
+        if let Err(error) = self.judge_alone(&entry) {
+            return Outcome::Rejected(error);
         }
         if seq == 1
             && let Some(existing) = self.entry_at(&author, seq)
@@ -705,6 +719,26 @@ impl Community {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The rules an entry breaks on its own, whatever else is held: a self-vouch, a payment to
+    /// oneself, a Genesis or a join request out of place, a self-suspension, a dismissal not by
+    /// the founder or of the founder, being one's own helper.
+    fn judge_alone(&self, entry: &Entry) -> Result<(), EntryError> {
+        let author = entry.author();
+        match entry.body() {
+            Body::Genesis { .. } => Err(EntryError::MisplacedGenesis),
+            Body::JoinRequest { .. } => rules::join_request_first(entry.seq()),
+            Body::Vouch { member, .. } => rules::not_self_vouch(author, *member),
+            Body::Transfer { to, .. } => rules::not_self_transfer(author, *to),
+            Body::Suspend { member, .. } => rules::not_self_suspend(author, *member),
+            Body::Dismiss { member, .. } => {
+                let name = self.members.get(&author).map_or_else(|| author.short(), Member::name);
+                rules::dismissable(author, self.founder, *member, &name)
+            }
+            Body::Helped { helper: Some(helper), .. } => rules::not_self_help(author, *helper),
+            _ => Ok(()),
         }
     }
 

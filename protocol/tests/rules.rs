@@ -1082,7 +1082,7 @@ fn a_payers_fork_does_not_undo_what_the_payee_claimed_and_spent() {
 #[test]
 fn admission_survives_the_vouchers_fork() {
     // The founder vouches for Cat; Cat's first entry is applied; then a different founder
-    // entry at the same seq arrives (a self-suspension): the fork must not undo Cat.
+    // entry at the same seq arrives (a post elsewhere): the fork must not undo Cat.
     let mut town = Town::new(rules());
     let mut cat = town.log(4);
     town.act(&mut cat, join(&town.invite.clone(), "Cat"));
@@ -1090,7 +1090,7 @@ fn admission_survives_the_vouchers_fork() {
     let mut founder = town.founder.clone();
     let welcome = town.act(&mut founder, vouch(cat.id()));
     let lifts = town.act(&mut cat, post("Lifts"));
-    let other = before.clone().write(suspend(before.id()));
+    let other = before.clone().write(post("Elsewhere"));
     assert_eq!(town.feed(&other), Outcome::Conflict { existing: welcome.hash() });
     let proof = town.community.fork_with(&welcome, &other).unwrap();
     let mut everything = town.applied.clone();
@@ -1484,4 +1484,43 @@ fn an_evicted_join_request_keeps_what_moderation_said_of_its_author() {
     let second = state(&[&evicted, &kept, &dismissal]);
     assert_eq!(first.member(&ann.id()), second.member(&ann.id()));
     assert_eq!(first.digest(), second.digest());
+}
+
+/// Found by fuzzing: a newcomer signs two entries at seq 1, a vouch for themselves (invalid in
+/// every order) and a post. Whether the log counts as forked must not depend on which of the two
+/// arrives first once they are admitted.
+#[test]
+fn an_entry_invalid_on_its_own_never_makes_a_fork() {
+    let town = Town::new(rules());
+    let mut founder = town.founder.clone();
+    let ann = town.log(2);
+    let self_vouch = ann.next(vouch(ann.id()));
+    let lifts = ann.next(post("Lifts"));
+    let admitted = founder.write(vouch(ann.id()));
+    for order in [[&admitted, &self_vouch, &lifts], [&admitted, &lifts, &self_vouch]] {
+        let mut community = town.community.clone();
+        let mut conflicts = 0;
+        for entry in order {
+            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
+        }
+        assert_eq!(conflicts, 0, "a self-vouch made a fork");
+        assert_eq!(community.entry_at(&ann.id(), 1), Some(lifts.hash()));
+    }
+}
+
+/// A fork proof whose second entry is invalid on its own (a self-vouch) freezes nothing: the
+/// node holding the two entries would not call them a fork either.
+#[test]
+fn a_fork_proof_built_on_an_invalid_entry_freezes_nothing() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let before = bob.clone();
+    let lifts = town.act(&mut bob, post("Lifts"));
+    let self_vouch = before.clone().write(vouch(bob.id()));
+    let proof = kith_protocol::ForkProof::new(&lifts, &self_vouch);
+    assert!(proof.verify().is_ok(), "the signatures are sound");
+    assert!(!town.community.add_fork_proof(&proof));
+    assert_eq!(town.community.member(&bob.id()).unwrap().frozen_at, None);
+    let valid = kith_protocol::ForkProof::new(&lifts, &before.clone().write(post("Elsewhere")));
+    assert!(town.community.add_fork_proof(&valid), "a proof of two valid entries still freezes");
 }
