@@ -541,9 +541,14 @@ impl<S: Storage> Replica<S> {
     fn complete_forks(&mut self, report: &Report, now_ms: u64) -> Vec<ForkProof> {
         let mut proofs = Vec::new();
         for (incoming, existing) in &report.conflicts {
+            // The entry already at that place is held, or still waits (a member's entry waiting
+            // for an admission, say, meets its sibling as a fork too).
             let stored = match self.store.get(existing) {
                 Ok(Some(stored)) => stored,
-                _ => continue,
+                _ => match self.store.pending().map(|waiting| waiting.into_iter().find(|e| e.hash() == *existing)) {
+                    Ok(Some(stored)) => stored,
+                    _ => continue,
+                },
             };
             let Some(community) = self.community.as_mut() else { break };
             if let Some(proof) = community.fork_with(&stored, incoming) {
@@ -916,38 +921,43 @@ mod tests {
         let dir = TempDir::new().unwrap();
         let mut replica = founded(dir.path());
         let community = replica.community_id().unwrap();
-        let invite = kith_protocol::invite::Capability::issue(&keypair(), community, [1; 16], NOW + 3_600_000, 2);
-        let (ann_join, bob_join) = (join_request(&replica, 41, &invite), join_request(&replica, 42, &invite));
-        let (ann, bob) = (ann_join.author(), bob_join.author());
-        for join in [&ann_join, &bob_join] {
+        let invite = kith_protocol::invite::Capability::issue(&keypair(), community, [1; 16], NOW + 3_600_000, 3);
+        let joins = [41, 42, 43].map(|seed| join_request(&replica, seed, &invite));
+        let [ann_join, bob_join, dan_join] = &joins;
+        let (bob, dan) = (bob_join.author(), dan_join.author());
+        for join in &joins {
             assert!(matches!(replica.receive(join.clone(), NOW), Received::Applied(_)));
+        }
+        for join in [ann_join, bob_join] {
             replica.publish(Body::Vouch { member: join.author(), note: String::new() }, NOW).unwrap();
         }
         // Ann pays Bob on one branch of her log and the founder on another. Bob claims the
-        // first payment, then writes twice after the claim (his own fork).
-        let to_bob = signed(&replica, 41, &ann_join, pay(bob, 30));
-        let elsewhere = signed(&replica, 41, &ann_join, pay(replica.me(), 20));
-        let claim = signed(&replica, 42, &bob_join, Body::Receive { transfer: to_bob.hash() });
-        let bob_first = signed(&replica, 42, &claim, post("one"));
-        let bob_second = signed(&replica, 42, &claim, post("two"));
-        // Neither of Bob's two entries can apply when it arrives (his claim waits for a
-        // payment not yet held), so his fork is not met on arrival; Ann's is, and the rebuild
-        // it causes applies the claim and then meets Bob's two entries at one place.
+        // first payment, then vouches for Dan, who has written twice at one place (his fork).
+        let to_bob = signed(&replica, 41, ann_join, pay(bob, 30));
+        let elsewhere = signed(&replica, 41, ann_join, pay(replica.me(), 20));
+        let claim = signed(&replica, 42, bob_join, Body::Receive { transfer: to_bob.hash() });
+        let welcome_dan = signed(&replica, 42, &claim, Body::Vouch { member: dan, note: String::new() });
+        let dan_first = signed(&replica, 43, dan_join, post("one"));
+        let dan_second = signed(&replica, 43, dan_join, post("two"));
+        // Dan's two entries wait for his admission, which waits for Bob's vouch, which waits
+        // for Bob's claim of a payment not yet held: his fork is not met on arrival. Ann's is,
+        // and the rebuild it causes applies the claim and the vouch, admits Dan, and then meets
+        // his two entries at one place.
         assert!(matches!(replica.receive(elsewhere, NOW), Received::Applied(_)));
-        for waiting in [&claim, &bob_first, &bob_second] {
+        for waiting in [&claim, &welcome_dan, &dan_first, &dan_second] {
             assert!(matches!(replica.receive(waiting.clone(), NOW), Received::Pending(_)));
         }
         assert!(matches!(replica.receive(to_bob, NOW), Received::Fork(_)));
 
         let frozen = |replica: &Replica, who: &MemberId| replica.community().unwrap().member(who).unwrap().frozen_at;
-        assert_eq!(frozen(&replica, &ann), Some(2));
-        assert_eq!(frozen(&replica, &bob), Some(3), "Bob's fork, found in the rebuild, is not kept");
+        assert_eq!(frozen(&replica, &ann_join.author()), Some(2));
+        assert!(replica.community().unwrap().is_member(&dan), "the claim and the vouch count");
+        assert_eq!(frozen(&replica, &dan), Some(2), "Dan's fork, found in the rebuild, is not kept");
         assert_eq!(replica.fork_proofs().len(), 2);
         assert_eq!(replica.store().forks().unwrap().len(), 2, "the proof found in the rebuild is not stored");
-        assert_eq!(replica.community().unwrap().member(&bob).unwrap().balance_minutes, 30, "the claim counts");
         drop(replica);
         let replica = open(dir.path());
-        assert_eq!(frozen(&replica, &bob), Some(3));
+        assert_eq!(frozen(&replica, &dan), Some(2));
         assert_eq!(replica.fork_proofs().len(), 2);
     }
 

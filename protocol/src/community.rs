@@ -269,6 +269,8 @@ pub struct Community {
     /// already, so the bounds do not apply to it.
     releasing: bool,
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
+    /// The waiting entries by their place in their author's log.
+    waiting_places: BTreeMap<(MemberId, u64), BTreeSet<EntryHash>>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Each gathering's answers ("I'll come"), by member.
@@ -320,6 +322,7 @@ impl Community {
             pending_by_author: BTreeMap::new(),
             releasing: false,
             waiting: BTreeMap::new(),
+            waiting_places: BTreeMap::new(),
             revocations: BTreeMap::new(),
             attendance: BTreeMap::new(),
             joins: BTreeMap::new(),
@@ -554,6 +557,15 @@ impl Community {
             report.conflicts.push((entry, existing));
             return Outcome::Conflict { existing };
         }
+        if self.is_member(&author)
+            && let Some(existing) = self.waiting_sibling(&author, seq, &hash)
+        {
+            // A member's other entry at this place waits (for an admission, say, that may never
+            // come): a fork too, met now whichever of the two came first. A non-member's entries
+            // all wait for admission, and their siblings meet on release, in hash order.
+            report.conflicts.push((entry, existing));
+            return Outcome::Conflict { existing };
+        }
         match self.judge(&entry, now_ms) {
             Ok(()) => {
                 self.apply(&entry, woken, report);
@@ -593,14 +605,27 @@ impl Community {
         self.pending_bytes += cost;
         self.pending_by_author.insert(author, (count + 1, bytes + cost));
         self.waiting.entry(wait).or_default().insert(hash);
+        self.waiting_places.entry((author, entry.seq())).or_default().insert(hash);
         self.pending.insert(hash, (entry, wait));
         Outcome::Pending(wait)
+    }
+
+    /// Another waiting entry at `author`'s place `seq` (the lowest hash), if any.
+    fn waiting_sibling(&self, author: &MemberId, seq: u64, hash: &EntryHash) -> Option<EntryHash> {
+        self.waiting_places.get(&(*author, seq))?.iter().find(|other| *other != hash).copied()
     }
 
     /// Takes an entry out of the waiting area (its `waiting` row is the caller's), with its cost.
     fn take_pending(&mut self, hash: &EntryHash) -> Option<Entry> {
         let (entry, _) = self.pending.remove(hash)?;
         let (author, cost) = (entry.author(), pending_cost(&entry));
+        let place = (author, entry.seq());
+        if let Some(hashes) = self.waiting_places.get_mut(&place) {
+            hashes.remove(hash);
+            if hashes.is_empty() {
+                self.waiting_places.remove(&place);
+            }
+        }
         self.pending_bytes = self.pending_bytes.saturating_sub(cost);
         if let Some((count, bytes)) = self.pending_by_author.get_mut(&author) {
             *count = count.saturating_sub(1);

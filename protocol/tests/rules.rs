@@ -1524,3 +1524,22 @@ fn a_fork_proof_built_on_an_invalid_entry_freezes_nothing() {
     let valid = kith_protocol::ForkProof::new(&lifts, &before.clone().write(post("Elsewhere")));
     assert!(town.community.add_fork_proof(&valid), "a proof of two valid entries still freezes");
 }
+
+/// Found by fuzzing: the founder appoints someone not yet admitted (the appointment waits for
+/// their admission) and signs a post at the same place. The log is forked whichever came first.
+#[test]
+fn a_waiting_entry_and_its_sibling_are_a_fork_in_either_order() {
+    let town = Town::new(rules());
+    let founder = town.founder.clone();
+    let cat = town.log(4);
+    let appointing = founder.next(appoint(cat.id(), Role::Organiser));
+    let elsewhere = founder.next(post("Elsewhere"));
+    for order in [[&appointing, &elsewhere], [&elsewhere, &appointing]] {
+        let mut community = town.community.clone();
+        let mut conflicts = 0;
+        for entry in order {
+            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
+        }
+        assert_eq!(conflicts, 1, "the fork was not met when {:?} came first", order[0].body().kind_name());
+    }
+}
