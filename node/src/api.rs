@@ -149,10 +149,12 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
         return ApiError::Unauthorized.into_response();
     }
     // `--as MEMBER`: every write of this request goes to that helped member's log.
-    let acting = match request.headers().get(helped::ACTING_FOR_HEADER).map(|value| value.to_str()) {
+    let named =
+        request.headers().get(helped::ACTING_FOR_HEADER).map(|value| helped::decode_acting_for(value.as_bytes()));
+    let acting = match named {
         None => None,
-        Some(Err(_)) => return ApiError::BadRequest("the acting-for header is not text".into()).into_response(),
-        Some(Ok(text)) => match helped::resolve(&state.node, text) {
+        Some(Err(error)) => return error.into_response(),
+        Some(Ok(text)) => match helped::resolve(&state.node, &text) {
             Ok(member) => Some(member),
             Err(error) => return error.into_response(),
         },

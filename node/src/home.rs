@@ -205,8 +205,7 @@ impl Home {
     /// The helped members held here that `text` names: by name (any case), or by their id or
     /// a prefix of it (for `--as MEMBER`).
     pub fn find_helped(&self, text: &str) -> Result<Vec<(Keypair, HelpedKey)>, HomeError> {
-        let text = text.trim();
-        let lower = text.to_ascii_lowercase();
+        let lower = text.trim().to_lowercase();
         let by_id = !lower.is_empty() && lower.chars().all(|c| c.is_ascii_hexdigit());
         Ok(self
             .helped()?

@@ -9,8 +9,32 @@ use kith_protocol::{MemberId, Minutes};
 use super::ApiError;
 use crate::node::NodeHandle;
 
-/// The header naming the helped member a request acts for (an id, a prefix of it, or a name).
+/// The header naming the helped member a request acts for (an id, a prefix of it, or a name),
+/// percent-encoded UTF-8 (a header carries only visible ASCII): [`encode_acting_for`].
 pub const ACTING_FOR_HEADER: &str = "x-kith-as";
+
+/// What the acting-for header carries for `name`: its UTF-8 bytes, every one but ASCII letters
+/// and digits percent-encoded ("Zoë" → `Zo%C3%AB`).
+pub fn encode_acting_for(name: &str) -> String {
+    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The name an acting-for header carries: every `%` followed by two hex digits, the bytes
+/// UTF-8. Anything else is refused, never guessed at.
+pub fn decode_acting_for(header: &[u8]) -> Result<String, ApiError> {
+    let malformed =
+        |why: &str| ApiError::BadRequest(format!("the acting-for header (--as) is not percent-encoded UTF-8: {why}"));
+    if let Some(at) = header.iter().position(|b| !b.is_ascii_graphic() && *b != b' ') {
+        return Err(malformed(&format!("byte {at} is not visible ASCII")));
+    }
+    for (at, _) in header.iter().enumerate().filter(|(_, b)| **b == b'%') {
+        if !header.get(at + 1..at + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+            return Err(malformed(&format!("the % at byte {at} is not followed by two hex digits")));
+        }
+    }
+    let bytes: Vec<u8> = percent_encoding::percent_decode(header).collect();
+    String::from_utf8(bytes).map_err(|_| malformed("its bytes are not UTF-8"))
+}
 
 /// What a helper agrees with a helped member by default: payments made for them of at most
 /// 2 hours each.
@@ -96,5 +120,29 @@ pub async fn add(node: &NodeHandle, new: &NewHelped) -> Result<super::wire::Crea
         }
         Err(crate::helped::AddError::Publish(error)) => Err(super::explain(node, error)),
         Err(error) => Err(ApiError::Internal(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acting_for_names_travel_percent_encoded() {
+        for name in ["Mrs Patel", "Zoë", "Мария", "100% Ann", "a1b2c3"] {
+            let header = encode_acting_for(name);
+            assert!(header.bytes().all(|b| b.is_ascii_graphic()), "{header}");
+            assert_eq!(decode_acting_for(header.as_bytes()).ok().as_deref(), Some(name));
+        }
+        assert_eq!(encode_acting_for("Zoë"), "Zo%C3%AB");
+        // What an older `kith` sent (the name as it is) still reads.
+        assert_eq!(decode_acting_for(b"Mrs Patel").ok().as_deref(), Some("Mrs Patel"));
+        for bad in [&b"Zo%C3"[..], b"%", b"50%", b"%zz", b"caf\xc3\xa9", b"%FF%FE"] {
+            let refused = decode_acting_for(bad);
+            assert!(
+                matches!(&refused, Err(ApiError::BadRequest(why)) if why.contains("not percent-encoded UTF-8")),
+                "{bad:?}: {refused:?}"
+            );
+        }
     }
 }
