@@ -701,7 +701,10 @@ async fn balance(State(state): State<ApiState>, Params(query): Params<MemberQuer
         .filter(|(_, t)| t.to == id && t.claimed_by.is_none())
         .map(|(_, t)| i64::from(t.minutes.0))
         .sum();
+    let (helped_by, helped_by_name) = crate::read::helped_by(community, crate::read::helper_now(community, &id));
     Ok(Json(Balance {
+        helped_by,
+        helped_by_name,
         member_id: id.to_string(),
         name: name_of(community, &id),
         balance_minutes: member.map_or(0, |m| m.balance_minutes),
