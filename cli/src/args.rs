@@ -91,7 +91,7 @@ pub enum CommandArgs {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Add a member to the community
+    /// Add a helped member, move one to another helper, or take one over
     #[command(subcommand)]
     Member(MemberArgs),
     /// Your profile: name, area, skills, contact
@@ -258,6 +258,23 @@ pub enum MemberArgs {
         #[arg(long, value_name = "DURATION")]
         limit: Option<String>,
     },
+    /// Move a helped member held here to another helper: writes it in their log, the last
+    /// entry this home writes for them; then give the new helper their key (`kith key backup
+    /// --as NAME` here, `kith member take` on the new helper's home). Prints the entry's id
+    Helper {
+        /// The helped member (their name or id)
+        name: String,
+        /// Their new helper, a member
+        #[arg(long, value_name = "MEMBER")]
+        to: String,
+        /// The most a payment made for them may be from now on [default: as agreed before]
+        #[arg(long, value_name = "DURATION")]
+        limit: Option<String>,
+    },
+    /// Hold a helped member's key handed over by their previous helper (the words of `kith key
+    /// backup --as NAME` on their home; from the arguments or stdin). This home records for them
+    /// once their log names you their helper. Prints their id
+    Take { words: Vec<String> },
 }
 
 #[derive(Debug, Subcommand)]

@@ -142,6 +142,8 @@ impl Client {
             ApiCall::Members { pending } => Answer::Members(self.get("members", &[("pending", pending.to_string())])?),
             ApiCall::Vouch(vouch) => Answer::Quiet(self.post("vouches", &vouch)?),
             ApiCall::AddHelped(new) => Answer::Id(self.post("helped", &new)?),
+            ApiCall::MoveHelped(new) => Answer::Id(self.post("helped/helper", &new)?),
+            ApiCall::TakeHelped(taken) => Answer::Id(self.post("helped/take", &taken)?),
             ApiCall::Profile(profile) => Answer::Quiet(self.post("profile", &profile)?),
             ApiCall::Suspend(suspension) => Answer::Quiet(self.post("suspensions", &suspension)?),
             ApiCall::Appoint(appointment) => Answer::Quiet(self.post("appointments", &appointment)?),

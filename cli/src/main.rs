@@ -124,7 +124,7 @@ fn execute(cli: Cli) -> Result<()> {
         _ => {}
     }
     let dir = home_dir(cli.home)?;
-    if matches!(command, Command::Api(_)) && !dir.is_dir() {
+    if matches!(command, Command::Api(_) | Command::MemberTake { .. }) && !dir.is_dir() {
         return Err(anyhow!("no node is running for home {} — start it with `kith run`", dir.display()));
     }
     let home = Home::open(&dir)?;
@@ -141,6 +141,11 @@ fn execute(cli: Cli) -> Result<()> {
         Command::Repair => Answer::Local(local::repair(&home)?),
         Command::Run(options) => return run::run(&home, options),
         Command::Api(call) => client::Client::connect(&home)?.acting_as(acting_as).call(call)?,
+        Command::MemberTake { words } => {
+            let client = client::Client::connect(&home)?;
+            let key = local::key_from_words(words)?;
+            client.call(validate::ApiCall::TakeHelped(kith_node::api::helped::TakeHelped { key }))?
+        }
         // Printed above, before any home is opened.
         Command::Completions(_) | Command::Manpage => return Ok(()),
     };

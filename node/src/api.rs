@@ -129,6 +129,8 @@ pub fn router(
         .route("/api/login-links", post(create_login_link))
         .route("/api/pairings", post(create_pairing))
         .route("/api/helped", get(list_helped).post(add_helped))
+        .route("/api/helped/helper", post(move_helper))
+        .route("/api/helped/take", post(take_helped))
         .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this API route does not take that method".into())
@@ -171,6 +173,20 @@ async fn add_helped(
     Input(new): Input<helped::NewHelped>,
 ) -> Result<Json<Created>, ApiError> {
     Ok(Json(helped::add(&state.node, &new).await?))
+}
+
+async fn move_helper(
+    State(state): State<ApiState>,
+    Input(new): Input<helped::NewHelper>,
+) -> Result<Json<Created>, ApiError> {
+    Ok(Json(helped::move_helper(&state.node, &new).await?))
+}
+
+async fn take_helped(
+    State(state): State<ApiState>,
+    Input(taken): Input<helped::TakeHelped>,
+) -> Result<Json<Created>, ApiError> {
+    Ok(Json(helped::take(&state.node, &taken)?))
 }
 
 /// Compares without stopping at the first difference.

@@ -307,7 +307,8 @@ pub(crate) fn explain(node: &NodeHandle, error: PublishError) -> ApiError {
         | PublishError::Frozen
         | PublishError::ReadOnly
         | PublishError::NotHeld(_)
-        | PublishError::NoLongerHelped(_) => ApiError::Refused(error.to_string()),
+        | PublishError::NoLongerHelped { .. }
+        | PublishError::NotYetHelper(_) => ApiError::Refused(error.to_string()),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Helped members in the API (issue 15 §2): `POST /api/helped` adds one (`kith member add
-//! --helped NAME`), `GET /api/helped` lists those held here, and the `X-Kith-As` header (`--as
-//! MEMBER`) makes any write act for one of them.
+//! --helped NAME`), `GET /api/helped` lists those held here, `POST /api/helped/helper` moves one
+//! to another helper (`kith member helper NAME --to MEMBER`), `POST /api/helped/take` holds the
+//! key handed over by their previous helper (`kith member take`), and the `X-Kith-As` header
+//! (`--as MEMBER`) makes any write act for one of them.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +51,23 @@ pub struct NewHelped {
     pub limit_minutes: Option<u32>,
 }
 
+/// `POST /api/helped/helper`: `member` (held here) is helped by `to` from now on; the most a
+/// payment made for them may be (`limit_minutes`) stays what it was unless given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewHelper {
+    pub member: String,
+    pub to: String,
+    #[serde(default)]
+    pub limit_minutes: Option<u32>,
+}
+
+/// `POST /api/helped/take`: a helped member's secret key (64 hex digits), handed over by
+/// their previous helper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakeHelped {
+    pub key: String,
+}
+
 /// A helped member held in this home.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HelpedOut {
@@ -76,7 +95,8 @@ pub fn list(node: &NodeHandle) -> Result<Vec<HelpedOut>, ApiError> {
                 name: member.map_or(file.name, |m| m.name()),
                 limit_minutes: file.limit_minutes,
                 admitted: member.is_some_and(|m| m.admitted),
-                held: member.is_none_or(|m| m.helpers.is_empty() || m.helper.map(|h| h.member) == Some(me)),
+                held: member
+                    .is_none_or(|m| (m.helpers.is_empty() && !file.taken) || m.helper.map(|h| h.member) == Some(me)),
             }
         })
         .collect())
@@ -121,6 +141,71 @@ pub async fn add(node: &NodeHandle, new: &NewHelped) -> Result<super::wire::Crea
         Err(crate::helped::AddError::Publish(error)) => Err(super::explain(node, error)),
         Err(error) => Err(ApiError::Internal(error.to_string())),
     }
+}
+
+/// `POST /api/helped/helper`: writes `Helped { helper: to }` in the helped member's log — the
+/// last entry this node writes there (`Replica::publish_as` refuses the next). Their key then
+/// goes to the new helper's home (`kith key backup --as` here, `kith member take` there).
+pub async fn move_helper(node: &NodeHandle, new: &NewHelper) -> Result<super::wire::Created, ApiError> {
+    let member = resolve(node, &new.member)?;
+    let to = super::resolve_member(node, &new.to)?;
+    let limit = {
+        let replica = node.replica();
+        let community = super::community(&replica)?;
+        let name = |id: &MemberId| super::name_of(community, id);
+        let helper = community.member(&member).and_then(|m| m.helper);
+        if to == member {
+            return Err(ApiError::BadRequest(format!("{} cannot be their own helper", name(&member))));
+        }
+        if helper.is_some_and(|h| h.member == to) {
+            return Err(ApiError::BadRequest(format!("{} is helped by {} already", name(&member), name(&to))));
+        }
+        if !community.is_member(&to) {
+            return Err(ApiError::Refused(format!("{} is not a member yet: a helper must be one", name(&to))));
+        }
+        let agreed = helper.map_or(DEFAULT_LIMIT, |h| h.limit);
+        new.limit_minutes.map_or(agreed, Minutes)
+    };
+    let body = kith_protocol::Body::Helped { helper: Some(to), limit };
+    body.check_fields().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let entry = node.publish_as(Some(member), body).await.map_err(|e| super::explain(node, e))?;
+    tracing::info!(member = %member.short(), to = %to.short(), "moved a helped member to another helper");
+    Ok(super::wire::Created { id: entry.hash().to_string() })
+}
+
+/// `POST /api/helped/take`: holds a helped member's key handed over by their previous helper,
+/// answering their id. This node writes for them only once their log names this member their
+/// helper (`Replica::add_helped` with `taken`), so the log never has two writers.
+pub fn take(node: &NodeHandle, taken: &TakeHelped) -> Result<super::wire::Created, ApiError> {
+    let bad = || ApiError::BadRequest("a helped member's key is 64 hex digits".into());
+    let secret: [u8; 32] =
+        hex::decode(taken.key.trim()).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(bad)?;
+    let keypair = kith_protocol::Keypair::from_secret_bytes(secret);
+    let member = keypair.member_id();
+    let (name, limit) = {
+        let replica = node.replica();
+        if member == replica.me() {
+            return Err(ApiError::BadRequest("this is this home's own key, not a helped member's".into()));
+        }
+        if replica.holds(&member) {
+            return Err(ApiError::BadRequest(format!(
+                "{} is held here already",
+                replica.community().map_or_else(|| member.short(), |c| super::name_of(c, &member))
+            )));
+        }
+        let community = super::community(&replica)?;
+        let found = community.member(&member).filter(|m| m.admitted).ok_or_else(|| {
+            ApiError::Refused(format!(
+                "member {} is not known here yet: take their key once this node has caught up",
+                member.short()
+            ))
+        })?;
+        (found.name(), found.helper.map_or(DEFAULT_LIMIT, |h| h.limit))
+    };
+    node.home.add_helped(&keypair, &name, limit.0, true).map_err(|e| ApiError::Internal(e.to_string()))?;
+    node.replica().add_helped(keypair, true);
+    tracing::info!(member = %member.short(), "took a helped member's key from their previous helper");
+    Ok(super::wire::Created { id: member.to_string() })
 }
 
 #[cfg(test)]
