@@ -140,6 +140,17 @@ fn execute(cli: Cli) -> Result<()> {
         Command::KeyRestore { words } => Answer::Local(local::restore(&home, words)?),
         Command::Repair => Answer::Local(local::repair(&home)?),
         Command::Run(options) => return run::run(&home, options),
+        Command::Api(validate::ApiCall::MoveHelped(new)) => {
+            let (member, to) = (new.member.clone(), new.to.clone());
+            let answer = client::Client::connect(&home)?.call(validate::ApiCall::MoveHelped(new))?;
+            if std::io::stdout().is_terminal() {
+                eprintln!(
+                    "This home no longer records for {member}. Give {to} the key: `kith key backup --as \"{member}\"` \
+                     here, then `kith member take` with those words on {to}'s home."
+                );
+            }
+            answer
+        }
         Command::Api(call) => client::Client::connect(&home)?.acting_as(acting_as).call(call)?,
         Command::MemberTake { words } => {
             let client = client::Client::connect(&home)?;
