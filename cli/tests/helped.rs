@@ -78,6 +78,20 @@ fn ada_records_for_mrs_patel_moves_her_to_bob_and_her_key_moves_to_her_own_node(
     assert!(is_id(&reading), "{reading}");
     let stranger = world.kith(&a, &["request", "Anything", "--as", "Мария"]);
     assert!(stranger.fails(1).contains("`Мария` is not a helped member held in this home"), "{stranger:?}");
+    // A header that is not percent-encoded UTF-8 is refused, whatever the request.
+    let api: Value = serde_json::from_str(&std::fs::read_to_string(a.join("api.json")).unwrap()).unwrap();
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    for bad in ["Zo%C3", "%zz"] {
+        let mut answer = agent
+            .post(format!("{}/api/posts", api["url"].as_str().unwrap()))
+            .header("Authorization", format!("Bearer {}", api["token"].as_str().unwrap()))
+            .header("X-Kith-As", bad)
+            .send_json(serde_json::json!({}))
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{bad}");
+        let error = answer.body_mut().read_json::<Value>().unwrap()["error"].to_string();
+        assert!(error.contains("not percent-encoded UTF-8"), "{bad}: {error}");
+    }
 
     wait_until("Dan sees the request and has claimed the hours", PROPAGATION, || {
         world.json(&d, &["balance"])["balance_minutes"] == 90
