@@ -15,7 +15,8 @@ pub struct Cli {
     /// Print exactly one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
-    /// Act for a helped member whose key this home holds (commands that write; `key backup`)
+    /// Act for a helped member whose key this home holds: their name (any case, any script) or
+    /// id (commands that write; `key backup`)
     #[arg(long = "as", global = true, value_name = "MEMBER")]
     pub acting_as: Option<String>,
     #[command(subcommand)]
@@ -91,7 +92,7 @@ pub enum CommandArgs {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Add a member to the community
+    /// Add a helped member, move one to another helper, or take one over
     #[command(subcommand)]
     Member(MemberArgs),
     /// Your profile: name, area, skills, contact
@@ -257,6 +258,29 @@ pub enum MemberArgs {
         /// The most a payment you make for them may be (they agree it) [default: 2h]
         #[arg(long, value_name = "DURATION")]
         limit: Option<String>,
+    },
+    /// Move a helped member held here to another helper; prints the entry's id
+    ///
+    /// Writes the new helper in their log: the last entry this home writes for them. Then give
+    /// the new helper their key: `kith key backup --as NAME` here, `kith member take` on the new
+    /// helper's home.
+    Helper {
+        /// The helped member (their name or id)
+        name: String,
+        /// Their new helper, a member
+        #[arg(long, value_name = "MEMBER")]
+        to: String,
+        /// The most a payment made for them may be from now on [default: as agreed before]
+        #[arg(long, value_name = "DURATION")]
+        limit: Option<String>,
+    },
+    /// Hold a helped member's key handed over by their previous helper; prints their id
+    ///
+    /// The words are those `kith key backup --as NAME` printed on the previous helper's home.
+    /// This home records for them (`--as NAME`) once their log names you their helper.
+    Take {
+        /// The 24 words (read from stdin when none are given)
+        words: Vec<String>,
     },
 }
 

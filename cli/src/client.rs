@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::http::Response;
 
+use kith_node::api::helped;
 use kith_node::api::wire::{Created, ErrorBody, Export, LoginLink};
 use kith_node::home::{ApiInfo, Home};
 
@@ -80,7 +81,7 @@ impl Client {
     fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let mut request = self.agent.post(self.url(path)).header("Authorization", self.bearer());
         if let Some(member) = &self.acting_as {
-            request = request.header(kith_node::api::helped::ACTING_FOR_HEADER, member);
+            request = request.header(helped::ACTING_FOR_HEADER, helped::encode_acting_for(member));
         }
         let mut response = self.answered(request.send_json(body))?;
         response.body_mut().read_json().context("the node's answer could not be read")
@@ -141,6 +142,8 @@ impl Client {
             ApiCall::Members { pending } => Answer::Members(self.get("members", &[("pending", pending.to_string())])?),
             ApiCall::Vouch(vouch) => Answer::Quiet(self.post("vouches", &vouch)?),
             ApiCall::AddHelped(new) => Answer::Id(self.post("helped", &new)?),
+            ApiCall::MoveHelped(new) => Answer::Id(self.post("helped/helper", &new)?),
+            ApiCall::TakeHelped(taken) => Answer::Id(self.post("helped/take", &taken)?),
             ApiCall::Profile(profile) => Answer::Quiet(self.post("profile", &profile)?),
             ApiCall::Suspend(suspension) => Answer::Quiet(self.post("suspensions", &suspension)?),
             ApiCall::Appoint(appointment) => Answer::Quiet(self.post("appointments", &appointment)?),

@@ -117,6 +117,16 @@ pub fn restore(home: &Home, words: Vec<String>) -> Result<Local> {
     if home.db_path().exists() {
         bail!("this home already has a database; restore into an empty home (use --home DIR)");
     }
+    let keypair = Keypair::from_secret_bytes(secret_from_words(words)?);
+    home.write_key(&keypair)?;
+    let mut config = home.config()?;
+    config.restored = true;
+    home.write_config(&config)?;
+    Ok(Local::Restored { member_id: keypair.member_id().to_string(), home: home.dir().display().to_string() })
+}
+
+/// The secret key the words of a backup hold (typed on stdin when none are given).
+fn secret_from_words(words: Vec<String>) -> Result<[u8; 32]> {
     let words = if words.is_empty() { read_words()? } else { words };
     let phrase = backup_words(&words).join(" ");
     let count = phrase.split(' ').filter(|w| !w.is_empty()).count();
@@ -126,16 +136,16 @@ pub fn restore(home: &Home, words: Vec<String>) -> Result<Local> {
     let mnemonic = bip39::Mnemonic::parse_normalized(&phrase)
         .map_err(|e| UsageError(format!("these words are not a key backup: {e}")))?;
     let (entropy, len) = mnemonic.to_entropy_array();
-    let secret: [u8; 32] = entropy
+    Ok(entropy
         .get(..len)
         .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| UsageError(format!("a key backup is {BACKUP_WORDS} words")))?;
-    let keypair = Keypair::from_secret_bytes(secret);
-    home.write_key(&keypair)?;
-    let mut config = home.config()?;
-    config.restored = true;
-    home.write_config(&config)?;
-    Ok(Local::Restored { member_id: keypair.member_id().to_string(), home: home.dir().display().to_string() })
+        .ok_or_else(|| UsageError(format!("a key backup is {BACKUP_WORDS} words")))?)
+}
+
+/// `kith member take`: a helped member's key from the words their previous helper's home
+/// printed (`kith key backup --as NAME`), as the node's API takes it (hex).
+pub fn key_from_words(words: Vec<String>) -> Result<String> {
+    Ok(secret_from_words(words)?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Progress lines of `kith repair`: one every this many entries.

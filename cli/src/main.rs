@@ -124,7 +124,7 @@ fn execute(cli: Cli) -> Result<()> {
         _ => {}
     }
     let dir = home_dir(cli.home)?;
-    if matches!(command, Command::Api(_)) && !dir.is_dir() {
+    if matches!(command, Command::Api(_) | Command::MemberTake { .. }) && !dir.is_dir() {
         return Err(anyhow!("no node is running for home {} — start it with `kith run`", dir.display()));
     }
     let home = Home::open(&dir)?;
@@ -140,7 +140,23 @@ fn execute(cli: Cli) -> Result<()> {
         Command::KeyRestore { words } => Answer::Local(local::restore(&home, words)?),
         Command::Repair => Answer::Local(local::repair(&home)?),
         Command::Run(options) => return run::run(&home, options),
+        Command::Api(validate::ApiCall::MoveHelped(new)) => {
+            let (member, to) = (new.member.clone(), new.to.clone());
+            let answer = client::Client::connect(&home)?.call(validate::ApiCall::MoveHelped(new))?;
+            if std::io::stdout().is_terminal() {
+                eprintln!(
+                    "This home no longer records for {member}. Give {to} the key: `kith key backup --as \"{member}\"` \
+                     here, then `kith member take` with those words on {to}'s home."
+                );
+            }
+            answer
+        }
         Command::Api(call) => client::Client::connect(&home)?.acting_as(acting_as).call(call)?,
+        Command::MemberTake { words } => {
+            let client = client::Client::connect(&home)?;
+            let key = local::key_from_words(words)?;
+            client.call(validate::ApiCall::TakeHelped(kith_node::api::helped::TakeHelped { key }))?
+        }
         // Printed above, before any home is opened.
         Command::Completions(_) | Command::Manpage => return Ok(()),
     };

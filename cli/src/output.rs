@@ -331,7 +331,7 @@ fn print_board(out: &mut String, posts: &[PostSummary], now: u64) {
             short(&f.id),
             f.kind.clone(),
             cut(&title, 60),
-            cut(&f.author_name, 20),
+            helped(&cut(&f.author_name, 20), f.helped_by_name.as_deref()),
             relative(f.created_at_ms, now),
             p.replies.to_string(),
             f.status.clone(),
@@ -347,7 +347,8 @@ fn print_post(out: &mut String, p: &PostDetail, now: u64) {
         first.make_ascii_uppercase();
     }
     say!(out, "{kind}: {}  [{}]", f.title, f.status);
-    say!(out, "by {} ({}), {}", f.author_name, short(&f.author), relative(f.created_at_ms, now));
+    let by = helped(&f.author_name, f.helped_by_name.as_deref());
+    say!(out, "by {by} ({}), {}", short(&f.author), relative(f.created_at_ms, now));
     for (label, value) in [("category", &f.category), ("when", &f.when), ("place", &f.place)] {
         if !value.is_empty() {
             say!(out, "{label}: {value}");
@@ -361,7 +362,7 @@ fn print_post(out: &mut String, p: &PostDetail, now: u64) {
             when.push_str(&format!(", {repeat}"));
         }
         say!(out, "starts: {when}");
-        let names: Vec<&str> = f.coming.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<String> = f.coming.iter().map(coming_name).collect();
         let room =
             f.capacity.map(|c| format!(" of {c} places{}", if f.full { ", full" } else { "" })).unwrap_or_default();
         let on = f.next_date.as_deref().map(|d| format!(" on {d}")).unwrap_or_default();
@@ -371,7 +372,7 @@ fn print_post(out: &mut String, p: &PostDetail, now: u64) {
             say!(out, "coming{on}: {} ({}{room})", names.join(", "), names.len());
         }
         for date in f.dates.iter().skip(1) {
-            let names: Vec<&str> = date.coming.iter().map(|c| c.name.as_str()).collect();
+            let names: Vec<String> = date.coming.iter().map(coming_name).collect();
             let full = if date.full { ", full" } else { "" };
             if names.is_empty() {
                 say!(out, "  then on {}: nobody yet", date.date);
@@ -390,13 +391,30 @@ fn print_post(out: &mut String, p: &PostDetail, now: u64) {
         say!(out, "No replies yet.");
     }
     for r in &p.replies {
-        say!(out, "{} ({}): {}", r.author_name, relative(r.created_at_ms, now), r.text);
+        let by = helped(&r.author_name, r.helped_by_name.as_deref());
+        say!(out, "{by} ({}): {}", relative(r.created_at_ms, now), r.text);
     }
+}
+
+/// A name as the plain text shows it: "Mrs Patel (helped by Ada)" for a helped member's
+/// account, the name alone otherwise.
+fn helped(name: &str, helped_by_name: Option<&str>) -> String {
+    match helped_by_name {
+        Some(helper) => format!("{name} (helped by {helper})"),
+        None => name.to_string(),
+    }
+}
+
+fn coming_name(coming: &kith_node::api::wire::Coming) -> String {
+    helped(&coming.name, coming.helped_by_name.as_deref())
 }
 
 fn print_balance(out: &mut String, b: &Balance) {
     let mut rows = vec![
-        vec!["member".to_string(), format!("{} ({})", b.name, short(&b.member_id))],
+        vec![
+            "member".to_string(),
+            format!("{} ({})", helped(&b.name, b.helped_by_name.as_deref()), short(&b.member_id)),
+        ],
         vec!["balance".into(), hours(b.balance_minutes)],
         vec!["given".into(), hours(b.given_minutes)],
         vec!["received".into(), hours(b.received_minutes)],
@@ -420,7 +438,7 @@ fn print_statement(out: &mut String, transfers: &[TransferOut], now: u64) {
     for t in transfers {
         rows.push(vec![
             relative(t.created_at_ms, now),
-            cut(&t.from_name, 20),
+            helped(&cut(&t.from_name, 20), t.helped_by_name.as_deref()),
             cut(&t.to_name, 20),
             hours(i64::from(t.minutes)),
             t.for_post.as_deref().map_or_else(|| "-".into(), short),
@@ -450,7 +468,7 @@ fn print_members(out: &mut String, members: &[MemberOut]) {
         }
         let vouchers: Vec<String> = m.vouched_by.iter().map(|id| name_of(id)).collect();
         rows.push(vec![
-            cut(&m.name, 30),
+            helped(&cut(&m.name, 30), m.helped_by_name.as_deref()),
             short(&m.member_id),
             status,
             cut(&m.area, 20),

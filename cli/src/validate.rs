@@ -55,6 +55,10 @@ pub enum Command {
     KeyRestore {
         words: Vec<String>,
     },
+    /// `kith member take`: the words become the key sent to the node.
+    MemberTake {
+        words: Vec<String>,
+    },
     Repair,
     Run(RunOptions),
     Api(ApiCall),
@@ -156,6 +160,10 @@ pub enum ApiCall {
     CheckIn,
     /// `kith member add --helped NAME`.
     AddHelped(kith_node::api::helped::NewHelped),
+    /// `kith member helper NAME --to MEMBER`.
+    MoveHelped(kith_node::api::helped::NewHelper),
+    /// `kith member take`.
+    TakeHelped(kith_node::api::helped::TakeHelped),
 }
 
 #[derive(Debug, Default)]
@@ -499,6 +507,18 @@ pub fn command(args: CommandArgs) -> Result<Command, UsageError> {
                 limit_minutes: limit.map(|l| l.0),
             }))
         }
+        CommandArgs::Member(MemberArgs::Helper { name, to, limit }) => {
+            let limit = limit.as_deref().map(duration).transpose()?;
+            if let Some(limit) = limit {
+                check(&Body::Helped { helper: None, limit })?;
+            }
+            api(ApiCall::MoveHelped(kith_node::api::helped::NewHelper {
+                member: member_ref(&name)?,
+                to: member_ref(&to)?,
+                limit_minutes: limit.map(|l| l.0),
+            }))
+        }
+        CommandArgs::Member(MemberArgs::Take { words }) => Ok(Command::MemberTake { words }),
         CommandArgs::Vouch { member, note } => {
             let member = member_ref(&member)?;
             let note = note.unwrap_or_default();

@@ -129,6 +129,8 @@ pub fn router(
         .route("/api/login-links", post(create_login_link))
         .route("/api/pairings", post(create_pairing))
         .route("/api/helped", get(list_helped).post(add_helped))
+        .route("/api/helped/helper", post(move_helper))
+        .route("/api/helped/take", post(take_helped))
         .fallback(|| async { ApiError::NotFound("there is no such API route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this API route does not take that method".into())
@@ -149,10 +151,12 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
         return ApiError::Unauthorized.into_response();
     }
     // `--as MEMBER`: every write of this request goes to that helped member's log.
-    let acting = match request.headers().get(helped::ACTING_FOR_HEADER).map(|value| value.to_str()) {
+    let named =
+        request.headers().get(helped::ACTING_FOR_HEADER).map(|value| helped::decode_acting_for(value.as_bytes()));
+    let acting = match named {
         None => None,
-        Some(Err(_)) => return ApiError::BadRequest("the acting-for header is not text".into()).into_response(),
-        Some(Ok(text)) => match helped::resolve(&state.node, text) {
+        Some(Err(error)) => return error.into_response(),
+        Some(Ok(text)) => match helped::resolve(&state.node, &text) {
             Ok(member) => Some(member),
             Err(error) => return error.into_response(),
         },
@@ -169,6 +173,20 @@ async fn add_helped(
     Input(new): Input<helped::NewHelped>,
 ) -> Result<Json<Created>, ApiError> {
     Ok(Json(helped::add(&state.node, &new).await?))
+}
+
+async fn move_helper(
+    State(state): State<ApiState>,
+    Input(new): Input<helped::NewHelper>,
+) -> Result<Json<Created>, ApiError> {
+    Ok(Json(helped::move_helper(&state.node, &new).await?))
+}
+
+async fn take_helped(
+    State(state): State<ApiState>,
+    Input(taken): Input<helped::TakeHelped>,
+) -> Result<Json<Created>, ApiError> {
+    Ok(Json(helped::take(&state.node, &taken)?))
 }
 
 /// Compares without stopping at the first difference.
@@ -699,7 +717,10 @@ async fn balance(State(state): State<ApiState>, Params(query): Params<MemberQuer
         .filter(|(_, t)| t.to == id && t.claimed_by.is_none())
         .map(|(_, t)| i64::from(t.minutes.0))
         .sum();
+    let (helped_by, helped_by_name) = crate::read::helped_by(community, crate::read::helper_now(community, &id));
     Ok(Json(Balance {
+        helped_by,
+        helped_by_name,
         member_id: id.to_string(),
         name: name_of(community, &id),
         balance_minutes: member.map_or(0, |m| m.balance_minutes),

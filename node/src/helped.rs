@@ -81,9 +81,9 @@ pub async fn add(node: &NodeHandle, name: &str, limit: Minutes) -> Result<Member
         let expires = now_ms().saturating_add(7 * 24 * 3600 * 1000);
         kith_protocol::invite::Capability::issue(replica.keypair(), community.id(), nonce, expires, 1)
     };
-    node.home.add_helped(&keypair, name, limit.0)?;
+    node.home.add_helped(&keypair, name, limit.0, false)?;
     let member = keypair.member_id();
-    node.replica().add_helped(keypair);
+    node.replica().add_helped(keypair, false);
     node.publish_as(Some(member), Body::JoinRequest { invite: invite.to_bytes(), name: name.to_string() }).await?;
     tracing::info!(member = %member.short(), "added a helped member");
     Ok(member)
@@ -110,8 +110,8 @@ pub async fn tend(node: NodeHandle) {
 
 /// The entries [`tend`] should write now: (whose log, what).
 fn due(node: &NodeHandle) -> Vec<(Option<MemberId>, Body)> {
-    let limits: Vec<(MemberId, u32)> = match node.home.helped() {
-        Ok(held) => held.iter().map(|(key, file)| (key.member_id(), file.limit_minutes)).collect(),
+    let limits: Vec<(MemberId, u32, bool)> = match node.home.helped() {
+        Ok(held) => held.iter().map(|(key, file)| (key.member_id(), file.limit_minutes, file.taken)).collect(),
         Err(error) => {
             tracing::warn!(%error, "cannot read the helped members' keys");
             Vec::new()
@@ -121,9 +121,10 @@ fn due(node: &NodeHandle) -> Vec<(Option<MemberId>, Body)> {
     let Some(community) = replica.community() else { return Vec::new() };
     let me = replica.me();
     let mut due = Vec::new();
-    for (member, limit) in limits {
+    for (member, limit, taken) in limits {
         let Some(found) = community.member(&member).filter(|m| m.admitted) else { continue };
-        if found.helpers.is_empty() {
+        // A key handed over by another helper never writes the first link: theirs is there.
+        if found.helpers.is_empty() && !taken {
             due.push((Some(member), Body::Helped { helper: Some(me), limit: Minutes(limit) }));
         } else if found.helper.map(|h| h.member) == Some(me) {
             for transfer in replica.unclaimed_for(member) {

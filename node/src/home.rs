@@ -54,6 +54,10 @@ pub struct HelpedKey {
     pub key: String,
     pub name: String,
     pub limit_minutes: u32,
+    /// Handed over by their previous helper (`kith member take`), not added here: this node
+    /// writes for them only once their log names this member their helper.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub taken: bool,
 }
 
 impl HelpedKey {
@@ -165,15 +169,16 @@ impl Home {
         self.dir.join("helped")
     }
 
-    /// Stores a helped member's key; refuses to overwrite one.
-    pub fn add_helped(&self, keypair: &Keypair, name: &str, limit_minutes: u32) -> Result<(), HomeError> {
+    /// Stores a helped member's key (`taken`: handed over by another helper); refuses to
+    /// overwrite one.
+    pub fn add_helped(&self, keypair: &Keypair, name: &str, limit_minutes: u32, taken: bool) -> Result<(), HomeError> {
         let dir = self.helped_dir();
         create_private_dir(&dir)?;
         let path = dir.join(format!("{}.json", keypair.member_id()));
         if path.exists() {
             return Err(HomeError::KeyExists { path });
         }
-        let held = HelpedKey { key: hex::encode(keypair.secret_bytes()), name: name.to_string(), limit_minutes };
+        let held = HelpedKey { key: hex::encode(keypair.secret_bytes()), name: name.to_string(), limit_minutes, taken };
         let bytes = serde_json::to_vec_pretty(&held)
             .map_err(|e| HomeError::BadKey { path: path.clone(), reason: e.to_string() })?;
         write_private(&path, &bytes)
@@ -205,14 +210,13 @@ impl Home {
     /// The helped members held here that `text` names: by name (any case), or by their id or
     /// a prefix of it (for `--as MEMBER`).
     pub fn find_helped(&self, text: &str) -> Result<Vec<(Keypair, HelpedKey)>, HomeError> {
-        let text = text.trim();
-        let lower = text.to_ascii_lowercase();
+        let lower = text.trim().to_lowercase();
         let by_id = !lower.is_empty() && lower.chars().all(|c| c.is_ascii_hexdigit());
         Ok(self
             .helped()?
             .into_iter()
             .filter(|(key, file)| {
-                file.name.eq_ignore_ascii_case(text) || (by_id && key.member_id().to_string().starts_with(&lower))
+                file.name.to_lowercase() == lower || (by_id && key.member_id().to_string().starts_with(&lower))
             })
             .collect())
     }

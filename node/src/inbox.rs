@@ -114,6 +114,8 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
     let me = replica.me();
     let mut out = Vec::new();
     let name = |id: &MemberId| crate::read::name_of(community, id);
+    // In the texts, a helped member is named with their helper: "Mrs Patel (helped by Ada)".
+    let named = |id: &MemberId| crate::read::name_helped(community, id, crate::read::helper_now(community, id));
     let shown = |id: &MemberId| community.member(id).is_none_or(|m| m.suspended.is_none());
     let store = replica.store();
 
@@ -131,7 +133,7 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
                 reply.id.to_string(),
                 "reply",
                 reply.created_at_ms,
-                format!("{} replied to {}: {}", name(&reply.author), quoted(&view.title), quoted(&reply.text)),
+                format!("{} replied to {}: {}", named(&reply.author), quoted(&view.title), quoted(&reply.text)),
             );
             entry.post = Some(hash.to_string());
             entry.member_id = Some(reply.author.to_string());
@@ -146,9 +148,9 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
                     continue;
                 }
                 let text = if answers.coming_on(None) {
-                    format!("{} is coming to {}", name(member), quoted(&view.title))
+                    format!("{} is coming to {}", named(member), quoted(&view.title))
                 } else {
-                    format!("{} can't come to {} after all", name(member), quoted(&view.title))
+                    format!("{} can't come to {} after all", named(member), quoted(&view.title))
                 };
                 let mut entry = item(answer.to_string(), "coming", at, text);
                 entry.post = Some(hash.to_string());
@@ -182,13 +184,18 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
             continue;
         }
         let minutes = kith_protocol::Minutes(transfer.minutes);
+        // Named with the helper who recorded it (the one in force at that point of the log).
+        let recorded_by = community
+            .transfer(&transfer.id)
+            .and_then(|t| community.member(&transfer.from).and_then(|m| m.helper_at(t.seq)));
+        let from = crate::read::name_helped(community, &transfer.from, recorded_by);
         let memo =
             if transfer.memo.trim().is_empty() { String::new() } else { format!(": {}", quoted(&transfer.memo)) };
         let mut entry = item(
             transfer.id.to_string(),
             "hours",
             transfer.created_at_ms,
-            format!("{} thanked you with {minutes}{memo}", name(&transfer.from)),
+            format!("{from} thanked you with {minutes}{memo}"),
         );
         entry.post = transfer.for_post.map(|p| p.to_string());
         entry.member_id = Some(transfer.from.to_string());
@@ -208,7 +215,7 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
                 format!("vouch-{id}"),
                 "vouch_needed",
                 at,
-                format!("{} asked to join and waits for a neighbour who knows them to vouch", name(id)),
+                format!("{} asked to join and waits for a neighbour who knows them to vouch", named(id)),
             );
             entry.member_id = Some(id.to_string());
             entry.name = Some(name(id));

@@ -219,8 +219,8 @@ impl Node {
         if home_config.restored {
             replica.set_read_only(true);
         }
-        for (keypair, _) in home.helped()? {
-            replica.add_helped(keypair);
+        for (keypair, file) in home.helped()? {
+            replica.add_helped(keypair, file.taken);
         }
         // A newcomer's join request carries the invite that let it in: the community counts an
         // invite's uses from the join requests naming it. Without an invite there is none to

@@ -73,6 +73,25 @@ pub(crate) fn name_of(community: &Community, id: &MemberId) -> String {
     community.member(id).map_or_else(|| id.short(), Member::name)
 }
 
+/// The `helped_by` and `helped_by_name` of the JSON: a helper's id and name, or nulls.
+pub(crate) fn helped_by(community: &Community, helper: Option<MemberId>) -> (Option<String>, Option<String>) {
+    (helper.map(|h| h.to_string()), helper.map(|h| name_of(community, &h)))
+}
+
+/// Who holds a helped member's key and records for them now, if anyone.
+pub(crate) fn helper_now(community: &Community, id: &MemberId) -> Option<MemberId> {
+    community.member(id).and_then(|m| m.helper).map(|h| h.member)
+}
+
+/// A member's name as texts say it: "Mrs Patel (helped by Ada)" for a member `helper` records
+/// for, the name alone otherwise.
+pub(crate) fn name_helped(community: &Community, id: &MemberId, helper: Option<MemberId>) -> String {
+    match helper {
+        Some(helper) => format!("{} (helped by {})", name_of(community, id), name_of(community, &helper)),
+        None => name_of(community, id),
+    }
+}
+
 pub(crate) fn post_status(status: PostStatus, expires_at_ms: u64, now: u64) -> &'static str {
     match status {
         PostStatus::Open if now > expires_at_ms => "expired",
@@ -154,7 +173,13 @@ fn coming_on(community: &Community, hash: &EntryHash, date: Option<u32>) -> Vec<
     for (member, answers) in community.attendance(hash).into_iter().flatten() {
         let shown = community.member(member).is_none_or(|m| m.suspended.is_none());
         if shown && answers.coming_on(date) {
-            out.push(Coming { member_id: member.to_string(), name: name_of(community, member) });
+            let (helped_by, helped_by_name) = helped_by(community, helper_now(community, member));
+            out.push(Coming {
+                member_id: member.to_string(),
+                name: name_of(community, member),
+                helped_by,
+                helped_by_name,
+            });
         }
     }
     out.sort_by_key(|c| c.name.to_lowercase());
@@ -175,10 +200,13 @@ pub(crate) fn post_detail(
         let shown = community.reply(&reply.id).is_some_and(|r| !r.redacted)
             && community.member(&reply.author).is_none_or(|m| m.suspended.is_none());
         if shown {
+            let (helped_by, helped_by_name) = helped_by(community, helper_now(community, &reply.author));
             replies.push(ReplyOut {
                 id: reply.id.to_string(),
                 author: reply.author.to_string(),
                 author_name: name_of(community, &reply.author),
+                helped_by,
+                helped_by_name,
                 text: reply.text,
                 created_at: rfc3339(reply.created_at_ms),
                 created_at_ms: reply.created_at_ms,
@@ -199,10 +227,10 @@ fn member_out(community: &Community, id: &MemberId, member: &Member) -> MemberOu
     } else {
         "pending"
     };
-    let helped_by = member.helper.map(|h| h.member);
+    let (helped_by, helped_by_name) = helped_by(community, member.helper.map(|h| h.member));
     MemberOut {
-        helped_by: helped_by.map(|h| h.to_string()),
-        helped_by_name: helped_by.map(|h| name_of(community, &h)),
+        helped_by,
+        helped_by_name,
         member_id: id.to_string(),
         name: member.name(),
         area: member.profile.as_ref().filter(|p| !p.redacted).map(|p| p.area.clone()).unwrap_or_default(),
@@ -238,10 +266,11 @@ pub(crate) fn transfer_out(
     let Some(applied) = community.transfer(hash) else { return Ok(None) };
     let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
     let claimed = applied.claimed_by.is_some();
-    let helped_by = community.member(&applied.from).and_then(|m| m.helper_at(applied.seq));
+    let (helped_by, helped_by_name) =
+        helped_by(community, community.member(&applied.from).and_then(|m| m.helper_at(applied.seq)));
     Ok(Some(TransferOut {
-        helped_by: helped_by.map(|h| h.to_string()),
-        helped_by_name: helped_by.map(|h| name_of(community, &h)),
+        helped_by,
+        helped_by_name,
         id: view.id.to_string(),
         from: view.from.to_string(),
         from_name: name_of(community, &view.from),
@@ -278,7 +307,8 @@ pub(crate) fn explain(node: &NodeHandle, error: PublishError) -> ApiError {
         | PublishError::Frozen
         | PublishError::ReadOnly
         | PublishError::NotHeld(_)
-        | PublishError::NoLongerHelped(_) => ApiError::Refused(error.to_string()),
+        | PublishError::NoLongerHelped { .. }
+        | PublishError::NotYetHelper(_) => ApiError::Refused(error.to_string()),
     }
 }
 

@@ -9,7 +9,7 @@
 //! middle of the entry file, the file and the views are brought back to the reducer's state
 //! ([`Replica::open`] and every rebuild).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kith_protocol::community::Report;
 use kith_protocol::{
@@ -46,8 +46,16 @@ pub enum PublishError {
     Rule(#[from] EntryError),
     #[error("this home holds no key of member {} (only helped members added here can be acted for)", .0.short())]
     NotHeld(MemberId),
-    #[error("{0} holds their own key now, or has another helper: this node no longer records for them")]
-    NoLongerHelped(String),
+    #[error("{}: this node no longer records for them", match .helper {
+        Some(helper) => format!("{name} is helped by {helper} now"),
+        None => format!("{name} holds their own key now"),
+    })]
+    NoLongerHelped { name: String, helper: Option<String> },
+    #[error(
+        "{0}'s log here does not name you as their helper yet: waiting for that entry from a neighbour, \
+         so their log is not forked"
+    )]
+    NotYetHelper(String),
     #[error("this entry cannot count yet: it {0}")]
     Waits(Wait),
     #[error("this node has not joined a community yet")]
@@ -87,6 +95,9 @@ pub struct Replica<S = Store> {
     /// The keys of helped members this home holds besides its own (issue 15 §2): each signs
     /// its own member's log, never this member's.
     helped: BTreeMap<MemberId, Keypair>,
+    /// Those of them taken over from another helper (`kith member take`): written in only
+    /// once their log names this member their helper.
+    taken: BTreeSet<MemberId>,
 }
 
 impl<S: Storage> Replica<S> {
@@ -106,6 +117,7 @@ impl<S: Storage> Replica<S> {
             behind_store: false,
             last_received_ms: None,
             helped: BTreeMap::new(),
+            taken: BTreeSet::new(),
         };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
@@ -127,6 +139,7 @@ impl<S: Storage> Replica<S> {
             behind_store: false,
             last_received_ms: None,
             helped: BTreeMap::new(),
+            taken: BTreeSet::new(),
         }
     }
 
@@ -585,8 +598,16 @@ impl<S: Storage> Replica<S> {
     }
 
     /// Holds a helped member's key: this node may publish in their log ([`Replica::publish_as`]).
-    pub fn add_helped(&mut self, keypair: Keypair) {
-        self.helped.insert(keypair.member_id(), keypair);
+    /// `taken`: handed over by their previous helper, so written in only once their log names
+    /// this member their helper (an entry of the previous helper's, the last it writes there).
+    pub fn add_helped(&mut self, keypair: Keypair, taken: bool) {
+        let member = keypair.member_id();
+        self.helped.insert(member, keypair);
+        if taken {
+            self.taken.insert(member);
+        } else {
+            self.taken.remove(&member);
+        }
     }
 
     /// The helped members whose keys this node holds.
@@ -625,14 +646,13 @@ impl<S: Storage> Replica<S> {
         let me = keypair.member_id();
         let community = self.community.as_ref().ok_or(PublishError::NoCommunity)?;
         let member = community.member(&me);
-        // A helped member's key moved on (their own device, another helper): this node stops
-        // writing in their log, or it would fork it.
-        if me != self.keypair.member_id()
-            && let Some(member) = member
-            && !member.helpers.is_empty()
-            && member.helper.map(|h| h.member) != Some(self.keypair.member_id())
-        {
-            return Err(PublishError::NoLongerHelped(member.name()));
+        // One writer per log: a helped member's key moved on (their own device, another
+        // helper), this node stops writing in their log; a key handed to this node writes
+        // once the previous helper's last entry there, naming this member, is here.
+        if me != self.keypair.member_id() {
+            helped_log_writable(member, self.keypair.member_id(), self.taken.contains(&me), |id| {
+                community.member(id).map_or_else(|| id.short(), kith_protocol::Member::name)
+            })?;
         }
         if member.and_then(|m| m.frozen_at).is_some() {
             return Err(PublishError::Frozen);
@@ -696,12 +716,34 @@ impl<S: Storage> Replica<S> {
     }
 }
 
+/// Whether `helper`'s node may write in a helped member's log (`member`, as the reducer holds
+/// it): while the `Helped` in force names `helper`, or, for a key added here (`taken` false),
+/// before any `Helped` (the join request, the first link). Refused with who holds it now.
+fn helped_log_writable(
+    member: Option<&kith_protocol::Member>,
+    helper: MemberId,
+    taken: bool,
+    name: impl Fn(&MemberId) -> String,
+) -> Result<(), PublishError> {
+    let Some(member) = member else {
+        return if taken { Err(PublishError::NotYetHelper("this member".into())) } else { Ok(()) };
+    };
+    let in_force = member.helper.map(|h| h.member);
+    if in_force == Some(helper) || (member.helpers.is_empty() && !taken) {
+        return Ok(());
+    }
+    if taken && !member.helpers.iter().any(|(_, h)| *h == Some(helper)) {
+        return Err(PublishError::NotYetHelper(member.name()));
+    }
+    Err(PublishError::NoLongerHelped { name: member.name(), helper: in_force.map(|h| name(&h)) })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::path::Path;
 
-    use kith_protocol::{PostKind, Rules};
+    use kith_protocol::{Minutes, PostKind, Rules};
     use tempfile::TempDir;
 
     use super::*;
@@ -761,6 +803,59 @@ mod tests {
         let body = Body::JoinRequest { invite: invite.to_bytes(), name: format!("Newcomer {seed}") };
         let draft = Draft { community: replica.community_id(), seq: 1, prev: None, timestamp_ms: NOW, body };
         Entry::sign(&Keypair::from_secret_bytes([seed; 32]), draft).unwrap()
+    }
+
+    #[test]
+    fn a_helped_log_has_one_writer_as_it_moves_from_helper_to_helper() {
+        let dir = TempDir::new().unwrap();
+        let mut ada = founded(&dir.path().join("ada"));
+        let community = ada.community_id().unwrap();
+        let invite = kith_protocol::invite::Capability::issue(&keypair(), community, [1; 16], NOW + 3_600_000, 2);
+        let bob_key = Keypair::from_secret_bytes([8; 32]);
+        let store = Store::open_when_free(&dir.path().join("bob"), CACHE).unwrap();
+        let mut bob = Replica::open(store, bob_key.clone(), Some(community), NOW).unwrap();
+        bob.adopt_genesis(&ada.store().entry_at(&ada.me(), 1).unwrap().unwrap()).unwrap();
+        // What Ada writes reaches Bob's node (Bob's own join request goes the other way).
+        let mut shared = Vec::new();
+        let joined = join_request(&ada, 8, &invite);
+        assert!(matches!(ada.receive(joined.clone(), NOW), Received::Applied(_)));
+        shared.push(joined);
+        shared.push(ada.publish(Body::Vouch { member: bob_key.member_id(), note: String::new() }, NOW).unwrap());
+
+        let patel_key = Keypair::from_secret_bytes([9; 32]);
+        let patel = patel_key.member_id();
+        ada.add_helped(patel_key.clone(), false);
+        let join = Body::JoinRequest { invite: invite.to_bytes(), name: "Mrs Patel".into() };
+        shared.push(ada.publish_as(Some(patel), join, NOW).unwrap());
+        shared.push(ada.publish(Body::Vouch { member: patel, note: String::new() }, NOW).unwrap());
+        let deliver = |bob: &mut Replica, shared: &mut Vec<Entry>| {
+            for entry in shared.drain(..) {
+                assert!(matches!(bob.receive(entry, NOW), Received::Applied(_)));
+            }
+        };
+        deliver(&mut bob, &mut shared);
+        // Bob's home is handed her key too early: no link in her log yet, then Ada's.
+        bob.add_helped(patel_key, true);
+        let refused = |bob: &mut Replica| bob.publish_as(Some(patel), post("Shopping"), NOW);
+        assert!(matches!(refused(&mut bob), Err(PublishError::NotYetHelper(name)) if name == "Mrs Patel"));
+        let link = Body::Helped { helper: Some(ada.me()), limit: Minutes(120) };
+        shared.push(ada.publish_as(Some(patel), link, NOW).unwrap());
+        deliver(&mut bob, &mut shared);
+        assert!(matches!(refused(&mut bob), Err(PublishError::NotYetHelper(_))));
+
+        // Ada moves her to Bob: the last entry Ada's node writes in her log.
+        let moved = Body::Helped { helper: Some(bob.me()), limit: Minutes(120) };
+        shared.push(ada.publish_as(Some(patel), moved, NOW).unwrap());
+        let after = ada.publish_as(Some(patel), post("More shopping"), NOW);
+        assert!(
+            matches!(&after, Err(PublishError::NoLongerHelped { name, helper: Some(helper) })
+                if name == "Mrs Patel" && helper == "Newcomer 8"),
+            "{after:?}"
+        );
+        deliver(&mut bob, &mut shared);
+        let written = bob.publish_as(Some(patel), post("Garden"), NOW).unwrap();
+        assert_eq!(written.author(), patel);
+        assert!(matches!(ada.receive(written, NOW), Received::Applied(_)), "one log, no fork");
     }
 
     #[test]

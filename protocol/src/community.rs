@@ -846,7 +846,7 @@ impl Community {
                 let already = self.members.get(newcomer).is_some_and(|m| m.vouched_by.contains(&author));
                 Ok(author != *newcomer && !already)
             }
-            Body::Transfer { to, minutes, .. } => {
+            Body::Transfer { to, minutes, memo, .. } => {
                 rules::author_admitted(author, false, admitted)?;
                 if author == *to {
                     return Ok(false);
@@ -859,8 +859,11 @@ impl Community {
                 if head + 1 < at {
                     return Err(Wait::PreviousEntry { author, seq: at - 1 }.into());
                 }
-                let balance = member.map_or(0, |m| m.balance_minutes + m.forked_debt_minutes);
                 let name = member.map_or_else(|| author.short(), Member::name);
+                // A helped member's helper in force at the fork (the applied log ends there; a
+                // `Helped` on a frozen branch changes nothing) binds every branch.
+                rules::helped_payment(&name, member.and_then(|m| m.helper).map(|h| h.limit), *minutes, memo)?;
+                let balance = member.map_or(0, |m| m.balance_minutes + m.forked_debt_minutes);
                 rules::within_credit_limit(&name, balance, *minutes, &self.rules)?;
                 Ok(true)
             }

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use kith_protocol::rules::ON_BEHALF;
-use kith_protocol::{Body, EntryError, Minutes, Outcome, Wait};
+use kith_protocol::{Body, Community, EntryError, ForkProof, Minutes, Outcome, Wait};
 
 fn helped(helper: Option<kith_protocol::MemberId>, limit: u32) -> Body {
     Body::Helped { helper, limit: Minutes(limit) }
@@ -67,6 +67,43 @@ fn a_member_back_on_their_own_device_pays_as_anyone_does() {
     assert_eq!(member.helper_at(first.seq()), Some(ada.id()));
     assert_eq!(member.helper_at(first.seq() - 1), None);
     assert_eq!(member.helper_at(own.seq()), None);
+}
+
+#[test]
+fn the_helpers_limit_binds_the_frozen_branches_of_a_forked_helped_log() {
+    let mut town = Town::new(rules());
+    let ada = town.admit(2, "Ada");
+    let mut patel = town.admit(3, "Mrs Patel");
+    let dan = town.admit(4, "Dan");
+    town.act(&mut patel, helped(Some(ada.id()), 120));
+    let memo = format!("{ON_BEHALF}Mrs Patel, by Ada: the shopping");
+    let before = patel.clone();
+    // Her log forks after the link to Ada: one branch pays within the limit, one posts.
+    let kept = town.act(&mut patel, pay(dan.id(), 60, &memo));
+    let other = before.clone().write(post("Lifts"));
+    let proof = ForkProof::new(&kept, &other);
+    let mut forked = Community::rebuild_held(&town.genesis, &[proof], &town.applied, NOW).unwrap().community;
+    assert_eq!(forked.member(&patel.id()).unwrap().frozen_at, Some(kept.seq()));
+    assert_eq!(forked.member(&patel.id()).unwrap().forked_debt_minutes, 60, "a frozen payment within it counts");
+
+    // More branches at the same place: a payment beyond what she agreed, one not saying for
+    // whom. Within the credit limit, so only the helper's rule refuses them.
+    let over = before.clone().write(pay(dan.id(), 300, &memo));
+    let (outcome, _) = forked.ingest(over, NOW);
+    assert_eq!(
+        outcome,
+        Outcome::Rejected(EntryError::HelpedOverLimit {
+            name: "Mrs Patel".into(),
+            minutes: Minutes(300),
+            limit: Minutes(120)
+        })
+    );
+    let unsaid = before.clone().write(pay(dan.id(), 30, "the shopping"));
+    let (outcome, _) = forked.ingest(unsaid, NOW);
+    assert_eq!(outcome, Outcome::Rejected(EntryError::HelpedMemo { name: "Mrs Patel".into() }));
+    let member = forked.member(&patel.id()).unwrap();
+    assert_eq!((member.balance_minutes, member.forked_debt_minutes), (-60, 60));
+    assert_eq!(forked.member(&dan.id()).unwrap().balance_minutes, 0, "nothing claimed yet");
 }
 
 #[test]

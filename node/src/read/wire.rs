@@ -145,6 +145,11 @@ pub struct DateComing {
 pub struct Coming {
     pub member_id: String,
     pub name: String,
+    /// A helped member's helper now (id and name), or null.
+    #[serde(default)]
+    pub helped_by: Option<String>,
+    #[serde(default)]
+    pub helped_by_name: Option<String>,
 }
 
 /// `POST /api/posts/{post}/come`: "I'll come" (`coming`) or "can't come after all", to every
@@ -237,6 +242,11 @@ pub struct ReplyOut {
     pub id: String,
     pub author: String,
     pub author_name: String,
+    /// The author's helper now, if they are a helped member (id and name), or null.
+    #[serde(default)]
+    pub helped_by: Option<String>,
+    #[serde(default)]
+    pub helped_by_name: Option<String>,
     pub text: String,
     pub created_at: String,
     pub created_at_ms: u64,
@@ -253,6 +263,11 @@ pub struct Balance {
     pub credit_limit_minutes: u32,
     /// Paid to this member but not claimed yet (their node claims by itself).
     pub unclaimed_minutes: i64,
+    /// A helped member: who holds their key and records for them now (id and name), or null.
+    #[serde(default)]
+    pub helped_by: Option<String>,
+    #[serde(default)]
+    pub helped_by_name: Option<String>,
 }
 
 /// `GET /api/statement`: one transfer.
