@@ -317,13 +317,17 @@ pub struct StoredPage {
 /// blocking call (the reducer, the entry file, sled): the node runs it on a thread of its own.
 pub fn store_page<S: Storage>(replica: &Mutex<Replica<S>>, entries: Vec<Entry>, now_ms: u64) -> StoredPage {
     let mut stored = StoredPage { outcomes: Vec::with_capacity(entries.len()), forks: Vec::new() };
-    for chunk in entries.chunks(INGEST_CHUNK) {
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        // Moved, not cloned, into the replica.
+        let chunk: Vec<Entry> = entries.by_ref().take(INGEST_CHUNK).collect();
+        let places: Vec<(MemberId, u64)> = chunk.iter().map(|e| (e.author(), e.seq())).collect();
         let (outcomes, forks) = {
             // A poisoned lock means a panic elsewhere already; keep storing with the data as is.
             let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            replica.receive_page(chunk.to_vec(), now_ms)
+            replica.receive_page(chunk, now_ms)
         };
-        stored.outcomes.extend(chunk.iter().map(|e| (e.author(), e.seq())).zip(outcomes));
+        stored.outcomes.extend(places.into_iter().zip(outcomes));
         stored.forks.extend(forks);
     }
     stored
