@@ -57,6 +57,11 @@ pub const ORDERED_CATCH_UP_FROM: u64 = 1024;
 /// Entries applied per hold of the replica's lock when storing a sync page (the benchmark
 /// stores in the same chunks).
 pub const INGEST_CHUNK: usize = 64;
+/// Sync pages a node holds at most (being verified, waiting to be stored, being stored) before
+/// it stops asking for the next ordered page: enough for the verifier, the store and the wire
+/// to each have one page at once, few enough that a fast peer cannot fill memory (a page is at
+/// most [`sync::PAGE_BYTES`]).
+pub const MAX_PAGES_HELD: usize = 4;
 /// A node holding fewer entries asks for every head rather than reconcile.
 pub const HEADS_WHEN_HOLDING_UNDER: u64 = 64;
 /// How often the engine's housekeeping runs (clock-waiting entries, late peers, blocks).
@@ -201,6 +206,11 @@ pub enum Input {
         entries: Vec<Entry>,
         fault: Option<PageFault>,
     },
+    /// A page handed out by [`Output::Store`], applied and stored ([`store_page`]).
+    Stored {
+        page: u64,
+        stored: StoredPage,
+    },
     /// The deadline of [`Engine::next_deadline`] passed (or any time: nothing is due early).
     Timer,
     Command(Command),
@@ -259,6 +269,14 @@ pub enum Output {
         page: u64,
         bytes: Vec<Vec<u8>>,
     },
+    /// Apply and store a verified page through the replica with [`store_page`], off the
+    /// engine's thread if the runtime can (the network task hands it to a thread of its own,
+    /// so the next page is verified and fetched meanwhile); answer with [`Input::Stored`],
+    /// pages in the order they were handed out.
+    Store {
+        page: u64,
+        entries: Vec<Entry>,
+    },
     /// Serve `peer` every protocol (gossip included).
     Admit(Peer),
     /// Serve `peer` nothing: no gossip to it, none read from it.
@@ -284,6 +302,35 @@ pub enum Output {
         result: Result<EntryHash, String>,
     },
     Event(NodeEvent),
+}
+
+/// A sync page as [`store_page`] left it: each entry's author and seq with what became of it,
+/// and the fork proofs its entries completed.
+#[derive(Debug)]
+pub struct StoredPage {
+    pub outcomes: Vec<((MemberId, u64), Received)>,
+    pub forks: Vec<ForkProof>,
+}
+
+/// Applies and stores the verified entries of a sync page, in their order, a chunk at a time so
+/// the replica's lock is never held long (the API and the network task read through it). A
+/// blocking call (the reducer, the entry file, sled): the node runs it on a thread of its own.
+pub fn store_page<S: Storage>(replica: &Mutex<Replica<S>>, entries: Vec<Entry>, now_ms: u64) -> StoredPage {
+    let mut stored = StoredPage { outcomes: Vec::with_capacity(entries.len()), forks: Vec::new() };
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        // Moved, not cloned, into the replica.
+        let chunk: Vec<Entry> = entries.by_ref().take(INGEST_CHUNK).collect();
+        let places: Vec<(MemberId, u64)> = chunk.iter().map(|e| (e.author(), e.seq())).collect();
+        let (outcomes, forks) = {
+            // A poisoned lock means a panic elsewhere already; keep storing with the data as is.
+            let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            replica.receive_page(chunk, now_ms)
+        };
+        stored.outcomes.extend(places.into_iter().zip(outcomes));
+        stored.forks.extend(forks);
+    }
+    stored
 }
 
 /// What a page of entries answers, to carry on once its signatures are checked.
@@ -334,8 +381,8 @@ pub struct Engine<S = Store> {
     /// The peer an ordered catch-up (`SyncRequest::Since`) is under way with.
     catching_up: Option<Peer>,
     next_page: u64,
-    /// Pages handed out for verification, by id.
-    pages: BTreeMap<u64, (Peer, PageOf)>,
+    /// Pages handed out for verification or storing, by id, and the fault verification found.
+    pages: BTreeMap<u64, (Peer, PageOf, Option<PageFault>)>,
     /// The next ordered page to ask for once fewer pages wait (so a fast peer cannot fill
     /// our memory with pages we have not stored yet).
     next_since: Option<(Peer, u64)>,
@@ -427,6 +474,12 @@ impl<S: Storage> Engine<S> {
         self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Carries out an [`Output::Store`] on the caller's thread (the simulator, tests):
+    /// [`store_page`] with the engine's replica.
+    pub fn store_here(&self, entries: Vec<Entry>, now_ms: u64) -> StoredPage {
+        store_page(&self.replica, entries, now_ms)
+    }
+
     /// The next output to carry out.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -501,7 +554,8 @@ impl<S: Storage> Engine<S> {
             Input::Request { peer, id, request } => self.on_request(now_ms, peer, id, request),
             Input::Response { id, response } => self.on_response(now_ms, id, response),
             Input::RequestFailed { id } => self.on_request_failed(id),
-            Input::Verified { page, entries, fault } => self.on_verified(now_ms, page, entries, fault),
+            Input::Verified { page, entries, fault } => self.on_verified(page, entries, fault),
+            Input::Stored { page, stored } => self.on_stored(now_ms, page, stored),
             Input::Timer => self.on_timer(now_ms),
             Input::Command(command) => self.on_command(now_ms, command),
         }
@@ -1604,14 +1658,14 @@ impl<S: Storage> Engine<S> {
         let bytes: Vec<Vec<u8>> = page.into_iter().map(serde_bytes::ByteBuf::into_vec).collect();
         let id = self.next_page;
         self.next_page += 1;
-        self.pages.insert(id, (peer, of));
+        self.pages.insert(id, (peer, of, None));
         self.push(Output::Verify { page: id, bytes });
     }
 
-    /// Sends the ordered catch-up's next request, if one is due and at most one page waits
-    /// for the verifier or the store.
+    /// Sends the ordered catch-up's next request, if one is due and fewer than
+    /// [`MAX_PAGES_HELD`] pages wait for the verifier or the store.
     fn ask_next_since(&mut self) {
-        if self.pages.len() > 1 {
+        if self.pages.len() >= MAX_PAGES_HELD {
             return;
         }
         let Some((peer, after)) = self.next_since.take() else { return };
@@ -1622,11 +1676,18 @@ impl<S: Storage> Engine<S> {
         self.send_request(peer, SyncRequest::Since { community, after, limit: sync::PAGE_ENTRIES });
     }
 
-    /// Stores a page whose signatures were checked, then carries on with what it answered.
-    fn on_verified(&mut self, now_ms: u64, page: u64, entries: Vec<Entry>, fault: Option<PageFault>) {
-        let Some((peer, of)) = self.pages.remove(&page) else { return };
-        let count = entries.len();
-        let progressed = self.ingest_page(now_ms, peer, entries, fault);
+    /// Hands a page whose signatures were checked out to be stored ([`Output::Store`]).
+    fn on_verified(&mut self, page: u64, entries: Vec<Entry>, fault: Option<PageFault>) {
+        let Some((_, _, held)) = self.pages.get_mut(&page) else { return };
+        *held = fault;
+        self.push(Output::Store { page, entries });
+    }
+
+    /// Carries on with what a stored page answered.
+    fn on_stored(&mut self, now_ms: u64, page: u64, stored: StoredPage) {
+        let Some((peer, of, fault)) = self.pages.remove(&page) else { return };
+        let count = stored.outcomes.len();
+        let progressed = self.ingest_page(now_ms, peer, stored, fault);
         self.ask_next_since();
         // A restored key's own log (or the vouches admitting the peers that hold it) may be here now.
         self.note_own_log(now_ms);
@@ -1651,25 +1712,18 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Applies and stores the verified entries of a page (reporting the peer for the entry
-    /// that failed, if one did). Returns whether any entry was new.
-    fn ingest_page(&mut self, now_ms: u64, peer: Peer, entries: Vec<Entry>, fault: Option<PageFault>) -> bool {
-        let (mut outcomes, mut forks) = (Vec::new(), Vec::new());
-        // A chunk at a time, so the replica's lock is never held long (the API reads through it).
-        for chunk in entries.chunks(INGEST_CHUNK) {
-            let (chunk_outcomes, chunk_forks) = self.replica().receive_page(chunk.to_vec(), now_ms);
-            outcomes.extend(chunk_outcomes);
-            forks.extend(chunk_forks);
-        }
+    /// Takes in what became of a stored page's entries (reporting the peer for the entry that
+    /// failed verification, if one did). Returns whether any entry was new.
+    fn ingest_page(&mut self, now_ms: u64, peer: Peer, stored: StoredPage, fault: Option<PageFault>) -> bool {
+        let StoredPage { outcomes, forks } = stored;
         if let Some(PageFault { reason, .. }) = fault {
             self.strike(now_ms, peer, &reason);
         }
-        let authors: Vec<(MemberId, u64)> = entries.iter().map(|e| (e.author(), e.seq())).collect();
         let mut progressed = false;
         let mut applied_all = Vec::new();
         let mut parted = None;
         let mut bad = None;
-        for (outcome, (author, seq)) in outcomes.into_iter().zip(authors) {
+        for ((author, seq), outcome) in outcomes {
             match outcome {
                 Received::Applied(applied) => {
                     progressed = true;
@@ -1809,14 +1863,21 @@ mod tests {
     }
 
     /// Gives the engine one input; returns its outputs, after feeding every page it hands out
-    /// for verification back to it (as the runtime's verifier would).
+    /// for verification and storing back to it (as the runtime's verifier and store would).
     fn step(engine: &mut Engine<MemStore>, now_ms: u64, input: Input) -> Vec<Output> {
         engine.handle(now_ms, input);
         let mut all = Vec::new();
         while let Some(output) = engine.poll_output() {
-            if let Output::Verify { page, bytes } = &output {
-                let (entries, fault) = crate::verify::verify_page(bytes.clone());
-                engine.handle(now_ms, Input::Verified { page: *page, entries, fault });
+            match &output {
+                Output::Verify { page, bytes } => {
+                    let (entries, fault) = crate::verify::verify_page(bytes.clone());
+                    engine.handle(now_ms, Input::Verified { page: *page, entries, fault });
+                }
+                Output::Store { page, entries } => {
+                    let stored = engine.store_here(entries.clone(), now_ms);
+                    engine.handle(now_ms, Input::Stored { page: *page, stored });
+                }
+                _ => {}
             }
             all.push(output);
         }

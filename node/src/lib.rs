@@ -30,3 +30,4 @@ pub mod when;
 
 pub use node::{Node, NodeConfig, NodeError, NodeHandle};
 pub mod verify;
+pub mod worker;

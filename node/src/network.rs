@@ -33,13 +33,14 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use kith_protocol::Body;
+use kith_protocol::{Body, Entry};
 
 use crate::clock::now_ms;
-use crate::engine::{self, Engine, EngineConfig, Input, Output, Verdict};
+use crate::engine::{self, Engine, EngineConfig, Input, Output, StoredPage, Verdict};
 use crate::replica::Replica;
 use crate::sync::SyncResponse;
 use crate::verify::{VerifiedPage, Verifier, verify_page};
+use crate::worker::Worker;
 use ids::peer_name;
 use redial::Redials;
 
@@ -92,6 +93,12 @@ pub struct NetworkLoop {
     verifier: Option<Verifier<u64>>,
     /// Pages back from the verifier, for the engine in the order they came.
     verified: mpsc::UnboundedReceiver<VerifiedPage<u64>>,
+    /// Applies and stores verified sync pages on a thread of its own (`None` if it could not
+    /// be started: pages are then stored on this task), so the loop fetches and hands out the
+    /// next pages meanwhile.
+    storer: Option<Worker<(u64, Vec<Entry>)>>,
+    /// Pages back from the storer, for the engine in the order they were stored.
+    stored: mpsc::UnboundedReceiver<(u64, StoredPage)>,
 }
 
 impl NetworkLoop {
@@ -109,6 +116,14 @@ impl NetworkLoop {
                 |error| tracing::warn!(%error, "no helper thread for signature checks; checking on the network loop"),
             )
             .ok();
+        let (stored_sender, stored) = mpsc::unbounded_channel();
+        let storing = replica.clone();
+        let storer = Worker::start("kith-store", move |(page, entries)| {
+            let done = engine::store_page(&storing, entries, now_ms());
+            stored_sender.send((page, done)).is_ok()
+        })
+        .map_err(|error| tracing::warn!(%error, "no thread for storing sync pages; storing on the network loop"))
+        .ok();
         let mut seed = [0u8; 8];
         if getrandom::fill(&mut seed).is_err() {
             seed = now_ms().to_le_bytes();
@@ -146,6 +161,8 @@ impl NetworkLoop {
             reachability,
             verifier,
             verified,
+            storer,
+            stored,
         }
     }
 
@@ -216,10 +233,17 @@ impl NetworkLoop {
                     None => break,
                 },
                 Some(page) = self.verified.recv() => self.on_verified(page),
+                Some((page, stored)) = self.stored.recv() => self.handle(Input::Stored { page, stored }),
                 () = tokio::time::sleep(wait) => self.engine.handle(now_ms(), Input::Timer),
                 _ = second.tick() => self.redial_due(),
             }
             self.drain();
+        }
+        // The storer holds the replica: let it finish its page before the node closes the store.
+        if let Some(storer) = self.storer.take()
+            && tokio::task::spawn_blocking(move || storer.finish()).await.is_err()
+        {
+            tracing::error!("the thread storing sync pages did not finish");
         }
         tracing::info!("network loop stopped");
     }
@@ -349,6 +373,16 @@ impl NetworkLoop {
                 if let Some((page, bytes)) = unsent {
                     let (entries, fault) = verify_page(bytes);
                     self.handle(Input::Verified { page, entries, fault });
+                }
+            }
+            Output::Store { page, entries } => {
+                let unsent = match &self.storer {
+                    Some(storer) => storer.submit((page, entries)).err(),
+                    None => Some((page, entries)),
+                };
+                if let Some((page, entries)) = unsent {
+                    let stored = engine::store_page(&self.replica, entries, now_ms());
+                    self.handle(Input::Stored { page, stored });
                 }
             }
             Output::Admit(peer) => {

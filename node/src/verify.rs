@@ -4,9 +4,11 @@
 //! page is checked in parts on as many threads as the machine has cores (at most four): while
 //! the store waits for the next page, its core verifies too.
 
-use std::sync::{OnceLock, mpsc};
+use std::sync::OnceLock;
 
 use kith_protocol::{AuthorKeys, Entry, EntryError};
+
+use crate::worker::Worker;
 
 /// Why a page stopped short: the index of its first bad entry, and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,16 +27,11 @@ pub struct VerifiedPage<C> {
     pub fault: Option<PageFault>,
 }
 
-struct Job<C> {
-    context: C,
-    page: Vec<Vec<u8>>,
-}
-
 /// The helper thread. Pages come back, through the sink given to [`Verifier::start`], in the
 /// order they were submitted. Dropping the `Verifier` lets the thread finish what was
 /// submitted and stop.
 pub struct Verifier<C> {
-    jobs: mpsc::Sender<Job<C>>,
+    worker: Worker<(C, Vec<Vec<u8>>)>,
 }
 
 impl<C> std::fmt::Debug for Verifier<C> {
@@ -47,22 +44,17 @@ impl<C: Send + 'static> Verifier<C> {
     /// Starts the helper thread; `sink` receives each verified page (and returns `false` once
     /// nobody listens, which stops the thread).
     pub fn start(mut sink: impl FnMut(VerifiedPage<C>) -> bool + Send + 'static) -> std::io::Result<Verifier<C>> {
-        let (jobs, queue) = mpsc::channel::<Job<C>>();
-        std::thread::Builder::new().name("kith-verify".into()).spawn(move || {
-            for Job { context, page } in queue {
-                let (entries, fault) = verify_page(page);
-                if !sink(VerifiedPage { context, entries, fault }) {
-                    break;
-                }
-            }
+        let worker = Worker::start("kith-verify", move |(context, page)| {
+            let (entries, fault) = verify_page(page);
+            sink(VerifiedPage { context, entries, fault })
         })?;
-        Ok(Verifier { jobs })
+        Ok(Verifier { worker })
     }
 
     /// Queues a page of wire bytes. Gives them back if the helper thread has stopped (its
     /// sink said nobody listens), to verify them elsewhere.
     pub fn submit(&self, context: C, page: Vec<Vec<u8>>) -> Result<(), (C, Vec<Vec<u8>>)> {
-        self.jobs.send(Job { context, page }).map_err(|mpsc::SendError(job)| (job.context, job.page))
+        self.worker.submit((context, page))
     }
 }
 
@@ -135,6 +127,8 @@ fn verify_in_parts(entries: &[Entry]) -> Vec<Result<(), EntryError>> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use kith_protocol::{Body, Draft, EntryError, EntryHash, Keypair, PostKind};
+
+    use std::sync::mpsc;
 
     use super::*;
 

@@ -496,6 +496,13 @@ impl Sim {
                     engine.handle(now_local, Input::Verified { page, entries, fault });
                 }
             }
+            Output::Store { page, entries } => {
+                let now_local = self.local(node);
+                if let Some(engine) = self.nodes[node].engine.as_mut() {
+                    let stored = engine.store_here(entries, now_local);
+                    engine.handle(now_local, Input::Stored { page, stored });
+                }
+            }
             Output::Disconnect { peer, forget } => {
                 let Some(other) = self.index_of(&peer) else { return };
                 self.disconnect(node, other);
