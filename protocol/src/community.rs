@@ -557,16 +557,21 @@ impl Community {
             report.conflicts.push((entry, existing));
             return Outcome::Conflict { existing };
         }
+        let judged = self.judge(&entry, now_ms);
+        if let Err(Refusal::Reject(error)) = judged {
+            return Outcome::Rejected(error);
+        }
         if self.is_member(&author)
             && let Some(existing) = self.waiting_sibling(&author, seq, &hash)
         {
             // A member's other entry at this place waits (for an admission, say, that may never
-            // come): a fork too, met now whichever of the two came first. A non-member's entries
-            // all wait for admission, and their siblings meet on release, in hash order.
+            // come): a fork too, met now whichever of the two came first — if this one is not
+            // refused anyway, as it would be had it come first. A non-member's entries all wait
+            // for admission, and their siblings meet on release, in hash order.
             report.conflicts.push((entry, existing));
             return Outcome::Conflict { existing };
         }
-        match self.judge(&entry, now_ms) {
+        match judged {
             Ok(()) => {
                 self.apply(&entry, woken, report);
                 report.applied.push(entry);

@@ -1543,3 +1543,25 @@ fn a_waiting_entry_and_its_sibling_are_a_fork_in_either_order() {
         assert_eq!(conflicts, 1, "the fork was not met when {:?} came first", order[0].body().kind_name());
     }
 }
+
+/// Found by fuzzing: beside the founder's payment waiting for its payee's admission, a sibling
+/// that is refused on its merits (a redaction of an appointment) makes no fork in either order.
+#[test]
+fn a_refused_sibling_of_a_waiting_entry_makes_no_fork() {
+    let mut town = Town::new(rules());
+    let mut founder = town.founder.clone();
+    let cat = town.log(4);
+    let hub = town.act(&mut founder, appoint(cat.id(), Role::Hub));
+    town.founder = founder.clone();
+    let paying = founder.next(transfer(cat.id(), 20));
+    let redacting = founder.next(redact(hub.hash()));
+    for order in [[&paying, &redacting], [&redacting, &paying]] {
+        let mut community = town.community.clone();
+        let mut conflicts = 0;
+        for entry in order {
+            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
+        }
+        assert_eq!(conflicts, 0, "a refused redaction made a fork when it came after the payment");
+        assert!(matches!(community.check(&redacting, NOW), Outcome::Rejected(_)));
+    }
+}
