@@ -170,12 +170,7 @@ impl<S: Storage> Replica<S> {
             let waiting = store.pending().map_err(keep_failure).unwrap_or_default();
             applied.chain(frozen).chain(waiting)
         };
-        // The entry applied at a fork's place may be held or still a waiting row (rare: only
-        // a fork met in the rebuild looks it up).
-        let stored = |hash: &EntryHash| match store.get(hash).map_err(keep_failure).ok().flatten() {
-            Some(entry) => Some(entry),
-            None => store.pending().map_err(keep_failure).ok()?.into_iter().find(|entry| entry.hash() == *hash),
-        };
+        let stored = |hash: &EntryHash| held_or_waiting(store, hash).map_err(keep_failure).ok().flatten();
         let rebuilt =
             Community::rebuild(&genesis, &forks, entries, stored, now_ms).map_err(ReplicaError::BadGenesis)?;
         if let Some(error) = failure.into_inner() {
@@ -554,15 +549,7 @@ impl<S: Storage> Replica<S> {
     fn complete_forks(&mut self, report: &Report, now_ms: u64) -> Vec<ForkProof> {
         let mut proofs = Vec::new();
         for (incoming, existing) in &report.conflicts {
-            // The entry already at that place is held, or still waits (a member's entry waiting
-            // for an admission, say, meets its sibling as a fork too).
-            let stored = match self.store.get(existing) {
-                Ok(Some(stored)) => stored,
-                _ => match self.store.pending().map(|waiting| waiting.into_iter().find(|e| e.hash() == *existing)) {
-                    Ok(Some(stored)) => stored,
-                    _ => continue,
-                },
-            };
+            let Ok(Some(stored)) = held_or_waiting(&self.store, existing) else { continue };
             let Some(community) = self.community.as_mut() else { break };
             if let Some(proof) = community.fork_with(&stored, incoming) {
                 tracing::warn!(author = %incoming.author().short(), seq = incoming.seq(), "fork: two entries at one place in a log");
@@ -713,6 +700,16 @@ impl<S: Storage> Replica<S> {
     pub fn unclaimed_for(&self, member: MemberId) -> Vec<EntryHash> {
         let Some(community) = self.community.as_ref() else { return Vec::new() };
         community.transfers().filter(|(_, t)| t.to == member && t.claimed_by.is_none()).map(|(h, _)| *h).collect()
+    }
+}
+
+/// The stored entry at a fork's place, by its hash: held, or still a waiting row (a member's
+/// entry waiting for an admission, say, meets its sibling as a fork too). Waiting rows are
+/// scanned, which is fine for what only a fork looks up.
+fn held_or_waiting<S: Storage>(store: &S, hash: &EntryHash) -> Result<Option<Entry>, StoreError> {
+    match store.get(hash)? {
+        Some(entry) => Ok(Some(entry)),
+        None => Ok(store.pending()?.into_iter().find(|entry| entry.hash() == *hash)),
     }
 }
 

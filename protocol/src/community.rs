@@ -378,7 +378,7 @@ impl Community {
             for (incoming, existing) in std::mem::take(&mut report.conflicts) {
                 let Some(existing) = stored(&existing) else { continue };
                 let proof = ForkProof::new(&existing, &incoming);
-                if proof.verify().is_ok() && community.freeze(&proof) {
+                if community.freeze(&proof) {
                     froze = true;
                     new_forks.push(proof);
                 }
@@ -470,6 +470,9 @@ impl Community {
         }
         if self.members.get(&entry.author()).and_then(|m| m.frozen_at).is_some_and(|at| entry.seq() >= at) {
             return Outcome::Frozen;
+        }
+        if let Err(error) = self.judge_alone(entry) {
+            return Outcome::Rejected(error);
         }
         if let Some(existing) = self.entry_at(&entry.author(), entry.seq()) {
             return Outcome::Conflict { existing };
@@ -642,7 +645,8 @@ impl Community {
         Some(entry)
     }
 
-    /// Every rule, in order. Nothing is changed.
+    /// Every rule that depends on what is held, in order (the rules an entry breaks on its own
+    /// are [`Community::judge_alone`]'s, checked before). Nothing is changed.
     fn judge(&self, entry: &Entry, now_ms: u64) -> Result<(), Refusal> {
         let author = entry.author();
         let member = self.members.get(&author);
@@ -664,11 +668,9 @@ impl Community {
         let author_name = member.map_or_else(|| author.short(), Member::name);
         let appointed = member.is_some_and(|m| m.appointed);
         match entry.body() {
-            Body::Genesis { .. } => Err(EntryError::MisplacedGenesis.into()),
-            Body::Profile { .. } => Ok(()),
+            Body::Genesis { .. } | Body::Profile { .. } => Ok(()),
             Body::JoinRequest { .. } => self.judge_join(entry, None),
             Body::Vouch { member: newcomer, .. } => {
-                rules::not_self_vouch(author, *newcomer)?;
                 let already = self.members.get(newcomer).is_some_and(|m| m.vouched_by.contains(&author));
                 rules::first_vouch(already, &author_name)?;
                 Ok(())
@@ -684,7 +686,6 @@ impl Community {
                 Ok(())
             }
             Body::Transfer { to, minutes, memo, .. } => {
-                rules::not_self_transfer(author, *to)?;
                 rules::payee_admitted(*to, self.members.get(to).is_some_and(|m| m.admitted))?;
                 // A helped member's helper in force at this point of their log (log order: the
                 // same on every node).
@@ -711,9 +712,8 @@ impl Community {
                 rules::redactable(author, located.author, Body::kind_name_of(located.kind))?;
                 Ok(())
             }
-            Body::Suspend { member: target, .. } => {
+            Body::Suspend { .. } | Body::Announcement { .. } => {
                 rules::organiser(author, appointed)?;
-                rules::not_self_suspend(author, *target)?;
                 Ok(())
             }
             Body::Reinstate { suspension, .. } => {
@@ -724,15 +724,7 @@ impl Community {
                 }
                 Ok(())
             }
-            Body::Dismiss { member: target, .. } => {
-                rules::dismissable(author, self.founder, *target, &author_name)?;
-                Ok(())
-            }
-            Body::RevokeInvite { .. } => Ok(()),
-            Body::Announcement { .. } => {
-                rules::organiser(author, appointed)?;
-                Ok(())
-            }
+            Body::Dismiss { .. } | Body::RevokeInvite { .. } => Ok(()),
             Body::Appoint { member: target, role } => {
                 rules::organiser(author, appointed)?;
                 if *role == Role::Organiser {
@@ -744,7 +736,6 @@ impl Community {
             Body::CheckIns { .. } | Body::CheckIn | Body::Listing { .. } => Ok(()),
             Body::Helped { helper, .. } => {
                 if let Some(helper) = helper {
-                    rules::not_self_help(author, *helper)?;
                     rules::payee_admitted(*helper, self.is_member(helper))?;
                 }
                 Ok(())
@@ -819,7 +810,6 @@ impl Community {
     /// request that this one would take the place of.
     fn judge_join(&self, entry: &Entry, replacing: Option<EntryHash>) -> Result<(), Refusal> {
         let Body::JoinRequest { invite, .. } = entry.body() else { return Ok(()) };
-        rules::join_request_first(entry.seq())?;
         let capability = rules::join_invite(invite, self.id, entry.timestamp_ms())?;
         let issuer = capability.terms().issuer;
         rules::payee_admitted(issuer, self.is_member(&issuer))?;
