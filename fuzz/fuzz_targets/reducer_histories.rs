@@ -83,7 +83,10 @@ impl Receiver {
 
     fn receive(&mut self, entry: &Entry) {
         let (outcome, report) = self.community.ingest(entry.clone(), NOW);
-        if !matches!(outcome, Outcome::Rejected(_) | Outcome::Duplicate) {
+        // A refused entry kept as the evidence of its place is held too (a node keeps it with
+        // the waiting entries), so a rebuild meets it again.
+        let kept_refused = report.refused.iter().any(|refused| refused.hash() == entry.hash());
+        if !matches!(outcome, Outcome::Rejected(_) | Outcome::Duplicate) || kept_refused {
             self.held.push(entry.clone());
         }
         // A conflict, met on arrival or in an entry it released: a proof, then a rebuild.

@@ -217,6 +217,10 @@ impl<S: Storage> Replica<S> {
             } else if community.holds(&entry.hash()) {
                 self.store.store_frozen(&entry)?;
                 frozen += 1;
+            } else if community.refused_at(&entry.author()) == Some((entry.seq(), entry.hash())) {
+                // Refused now, at its author's next place: kept as evidence of that place.
+                self.store.put_pending(&entry)?;
+                parked += 1;
             } else {
                 dropped += 1;
             }
@@ -436,6 +440,7 @@ impl<S: Storage> Replica<S> {
             total.frozen.extend(report.frozen);
             total.conflicts.extend(report.conflicts);
             total.evicted.extend(report.evicted);
+            total.refused.extend(report.refused);
         }
         let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
         let stored = self.persist(&total).and_then(|()| {
@@ -525,6 +530,12 @@ impl<S: Storage> Replica<S> {
         for (hash, error) in &report.released_rejections {
             tracing::warn!(entry = %hash.short(), reason = %error, "a waiting entry turned out invalid");
             self.store.remove_pending(hash)?;
+        }
+        // Kept with the waiting entries (after the removals above: a released entry may be
+        // one), so a rebuild meets it again and a sibling still makes a fork.
+        for entry in &report.refused {
+            tracing::warn!(author = %entry.author().short(), seq = entry.seq(), "an entry refused at the next place of its log is kept as evidence");
+            self.store.put_pending(entry)?;
         }
         Ok(())
     }
@@ -1051,6 +1062,29 @@ mod tests {
         let replica = open(dir.path());
         assert_eq!(frozen(&replica, &dan), Some(2));
         assert_eq!(replica.fork_proofs().len(), 2);
+    }
+
+    /// A member's entry refused at the next place of their log keeps that place across a
+    /// restart: the sibling that comes after makes a fork, as it would have had it come first.
+    #[test]
+    fn a_refused_entry_keeps_its_place_across_a_restart() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(dir.path());
+        let community = replica.community_id().unwrap();
+        let invite = kith_protocol::invite::Capability::issue(&keypair(), community, [1; 16], NOW + 3_600_000, 3);
+        let ann_join = join_request(&replica, 41, &invite);
+        assert!(matches!(replica.receive(ann_join.clone(), NOW), Received::Applied(_)));
+        replica.publish(Body::Vouch { member: ann_join.author(), note: String::new() }, NOW).unwrap();
+        let overspend = signed(&replica, 41, &ann_join, pay(replica.me(), 100 * 60));
+        let lifts = signed(&replica, 41, &ann_join, post("Lifts"));
+        assert!(matches!(replica.receive(overspend.clone(), NOW), Received::Rejected(_)));
+        drop(replica);
+
+        let mut replica = open(dir.path());
+        let ann = ann_join.author();
+        assert_eq!(replica.community().unwrap().refused_at(&ann), Some((2, overspend.hash())));
+        assert!(matches!(replica.receive(lifts, NOW), Received::Fork(_)), "the refused entry was forgotten");
+        assert_eq!(replica.community().unwrap().member(&ann).unwrap().frozen_at, Some(2));
     }
 
     /// The entry file's inode (a rewrite replaces it).

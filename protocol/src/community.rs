@@ -202,6 +202,10 @@ pub struct Report {
     /// Join requests no longer held: another request ranked before them took their invite's
     /// last use, or their author's other join request did.
     pub evicted: Vec<EntryHash>,
+    /// A member's entry refused at the next place of their log, kept as the evidence that
+    /// place is taken ([`Community::refused_at`]): the caller keeps it with the waiting entries,
+    /// so a rebuild meets it again and a sibling arriving later makes a fork.
+    pub refused: Vec<Entry>,
 }
 
 /// What [`Community::rebuild`] made.
@@ -271,6 +275,9 @@ pub struct Community {
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
     /// The waiting entries by their place in their author's log.
     waiting_places: BTreeMap<(MemberId, u64), BTreeSet<EntryHash>>,
+    /// Per member, the entry refused at the next place of their log (seq, hash): that place is
+    /// taken, as by an applied entry, so any sibling there is a fork in either order.
+    refused: BTreeMap<MemberId, (u64, EntryHash)>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Each gathering's answers ("I'll come"), by member.
@@ -323,6 +330,7 @@ impl Community {
             releasing: false,
             waiting: BTreeMap::new(),
             waiting_places: BTreeMap::new(),
+            refused: BTreeMap::new(),
             revocations: BTreeMap::new(),
             attendance: BTreeMap::new(),
             joins: BTreeMap::new(),
@@ -371,6 +379,7 @@ impl Community {
                 // memory a large rebuild needs.
                 report.released_rejections.extend(part.released_rejections);
                 report.frozen.extend(part.frozen);
+                report.refused.extend(part.refused);
                 report.conflicts.extend(part.conflicts);
                 report.evicted.extend(part.evicted);
             }
@@ -474,7 +483,11 @@ impl Community {
         if let Err(error) = self.judge_alone(entry) {
             return Outcome::Rejected(error);
         }
-        if let Some(existing) = self.entry_at(&entry.author(), entry.seq()) {
+        let hash = entry.hash();
+        if let Some(existing) = self
+            .entry_at(&entry.author(), entry.seq())
+            .or_else(|| self.refused_sibling(&entry.author(), entry.seq(), &hash))
+        {
             return Outcome::Conflict { existing };
         }
         match self.judge(entry, now_ms) {
@@ -554,25 +567,27 @@ impl Community {
             }
             self.evict_join(author, existing, report);
         }
-        if let Some(existing) = self.entry_at(&author, seq) {
-            // Same author, same seq, different hash: a fork. The reducer keeps no entry bytes;
-            // the caller completes the proof with `fork_with` from its store.
+        if let Some(existing) = self.entry_at(&author, seq).or_else(|| self.refused_sibling(&author, seq, &hash)) {
+            // Same author, same seq, different hash: a fork, whether the entry at this place
+            // was applied or refused. The reducer keeps no entry bytes; the caller completes
+            // the proof with `fork_with` from its store.
             report.conflicts.push((entry, existing));
             return Outcome::Conflict { existing };
         }
         let judged = self.judge(&entry, now_ms);
-        if let Err(Refusal::Reject(error)) = judged {
-            return Outcome::Rejected(error);
-        }
         if self.is_member(&author)
             && let Some(existing) = self.waiting_sibling(&author, seq, &hash)
         {
             // A member's other entry at this place waits (for an admission, say, that may never
-            // come): a fork too, met now whichever of the two came first — if this one is not
-            // refused anyway, as it would be had it come first. A non-member's entries all wait
-            // for admission, and their siblings meet on release, in hash order.
+            // come): a fork too, met now whichever of the two came first, and whatever this
+            // one's merits. A non-member's entries all wait for admission, and their siblings
+            // meet on release, in hash order.
             report.conflicts.push((entry, existing));
             return Outcome::Conflict { existing };
+        }
+        if let Err(Refusal::Reject(error)) = judged {
+            self.keep_refused(&entry, report);
+            return Outcome::Rejected(error);
         }
         match judged {
             Ok(()) => {
@@ -616,6 +631,32 @@ impl Community {
         self.waiting_places.entry((author, entry.seq())).or_default().insert(hash);
         self.pending.insert(hash, (entry, wait));
         Outcome::Pending(wait)
+    }
+
+    /// The member's refused entry at `seq`, if it is not `hash` ([`Report::refused`]).
+    fn refused_sibling(&self, author: &MemberId, seq: u64, hash: &EntryHash) -> Option<EntryHash> {
+        self.refused.get(author).filter(|(at, refused)| *at == seq && refused != hash).map(|(_, refused)| *refused)
+    }
+
+    /// Keeps a member's entry refused at the next place of their log as evidence that the
+    /// place is taken. Had a valid sibling come first, this entry would have made a fork; kept,
+    /// it makes one with a sibling that comes after, so the outcome is the same in either
+    /// order. One per member: a second entry at that place is a fork, and the log cannot pass
+    /// it. A real node never signs what the rules refuse, so only a hostile or broken one
+    /// leaves evidence here.
+    fn keep_refused(&mut self, entry: &Entry, report: &mut Report) {
+        let author = entry.author();
+        let next = self.members.get(&author).and_then(|m| m.head).map_or(1, |h| h.seq + 1);
+        if !self.is_member(&author) || entry.seq() != next || self.refused.contains_key(&author) {
+            return;
+        }
+        self.refused.insert(author, (entry.seq(), entry.hash()));
+        report.refused.push(entry.clone());
+    }
+
+    /// The member's entry kept as refused at the next place of their log, if any (seq, hash).
+    pub fn refused_at(&self, member: &MemberId) -> Option<(u64, EntryHash)> {
+        self.refused.get(member).copied()
     }
 
     /// Another waiting entry at `author`'s place `seq` (the lowest hash), if any.

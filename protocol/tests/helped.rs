@@ -29,7 +29,7 @@ fn a_payment_for_a_helped_member_beyond_the_limit_they_agreed_is_refused() {
     assert_eq!(member.helper.map(|h| (h.member, h.limit)), Some((ada.id(), Minutes(120))));
 
     let memo = format!("{ON_BEHALF}Mrs Patel, by Ada: the shopping");
-    let outcome = town.feed(&patel.next(pay(dan.id(), 121, &memo)));
+    let outcome = town.judge(&patel.next(pay(dan.id(), 121, &memo)));
     let Outcome::Rejected(error) = outcome else { panic!("expected a rejection, got {outcome:?}") };
     assert_eq!(
         error,

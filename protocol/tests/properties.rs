@@ -801,7 +801,12 @@ proptest! {
             let (payer, payee) = (logs[from].id(), logs[to].id());
             let before = town.balance(&payer);
             let entry = logs[from].next(transfer(payee, minutes));
-            let outcome = town.feed(&entry);
+            // An overspend is judged, not kept: kept, it would take its place in the payer's
+            // log, and the payer's next attempt there would be a fork.
+            let outcome = town.judge(&entry);
+            if outcome == Outcome::Applied {
+                prop_assert_eq!(town.feed(&entry), Outcome::Applied);
+            }
             if before - i64::from(minutes) < -limit {
                 prop_assert!(
                     matches!(outcome, Outcome::Rejected(EntryError::OverCreditLimit { .. })),

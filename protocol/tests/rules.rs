@@ -508,7 +508,7 @@ fn prev_mismatch() {
     // Naming an entry this node holds that is not the head: refused.
     let mut d = bob.draft(post("Lifts"));
     d.prev = Some(town.genesis.hash());
-    assert_eq!(town.feed(&bob.sign(d)), Outcome::Rejected(EntryError::PrevMismatch { seq: 2, prev_seq: 1 }));
+    assert_eq!(town.judge(&bob.sign(d)), Outcome::Rejected(EntryError::PrevMismatch { seq: 2, prev_seq: 1 }));
     // Naming an entry this node has not seen: another branch of a fork not seen yet. It waits
     // for that entry, so what a branch holds does not depend on the order of arrival.
     let mut d = bob.draft(post("Lifts"));
@@ -522,7 +522,7 @@ fn timestamp_before_prev() {
     let bob = town.admit(2, "Bob");
     let mut d = bob.draft(post("Lifts"));
     d.timestamp_ms = bob.timestamp_ms - 1;
-    assert_eq!(town.feed(&bob.sign(d)), Outcome::Rejected(EntryError::TimestampBeforePrev { seq: 2 }));
+    assert_eq!(town.judge(&bob.sign(d)), Outcome::Rejected(EntryError::TimestampBeforePrev { seq: 2 }));
     // The same time as the previous entry is fine.
     let mut d = bob.draft(post("Lifts"));
     d.timestamp_ms = bob.timestamp_ms;
@@ -549,7 +549,7 @@ fn not_a_post() {
     let ann = town.admit(3, "Ann");
     let pay = town.act(&mut bob, transfer(ann.id(), 30));
     let to_genesis = bob.next(reply(town.genesis.hash(), "Hello"));
-    assert_eq!(town.feed(&to_genesis), Outcome::Rejected(EntryError::NotAPost(town.genesis.hash())));
+    assert_eq!(town.judge(&to_genesis), Outcome::Rejected(EntryError::NotAPost(town.genesis.hash())));
     let on_transfer = bob.next(status(pay.hash(), Status::Done));
     assert_eq!(town.feed(&on_transfer), Outcome::Rejected(EntryError::NotAPost(pay.hash())));
 }
@@ -585,7 +585,7 @@ fn over_credit_limit() {
     let ann = town.admit(3, "Ann");
     town.act(&mut bob, transfer(ann.id(), 9 * 60));
     assert_eq!(town.balance(&bob.id()), -9 * 60);
-    let outcome = town.feed(&bob.next(transfer(ann.id(), 3 * 60)));
+    let outcome = town.judge(&bob.next(transfer(ann.id(), 3 * 60)));
     let Outcome::Rejected(error) = outcome else { panic!("expected a rejection, got {outcome:?}") };
     assert_eq!(
         error,
@@ -1290,17 +1290,17 @@ fn coming_is_for_gatherings_and_their_dates() {
     let tea = town.act(&mut bob, body);
     let lifts = town.act(&mut bob, post("Lifts"));
     assert_eq!(
-        town.feed(&cat.next(come(lifts.hash(), None, true))),
+        town.judge(&cat.next(come(lifts.hash(), None, true))),
         Outcome::Rejected(EntryError::NotAGathering(lifts.hash()))
     );
     let friday = schedule.first_day() + 1;
     assert_eq!(
-        town.feed(&cat.next(come(tea.hash(), Some(friday), true))),
+        town.judge(&cat.next(come(tea.hash(), Some(friday), true))),
         Outcome::Rejected(EntryError::NotAGatheringDate)
     );
     let after_the_last = schedule.first_day() + 35;
     assert_eq!(
-        town.feed(&cat.next(come(tea.hash(), Some(after_the_last), true))),
+        town.judge(&cat.next(come(tea.hash(), Some(after_the_last), true))),
         Outcome::Rejected(EntryError::NotAGatheringDate)
     );
     let second_week = schedule.first_day() + 7;
@@ -1545,9 +1545,10 @@ fn a_waiting_entry_and_its_sibling_are_a_fork_in_either_order() {
 }
 
 /// Found by fuzzing: beside the founder's payment waiting for its payee's admission, a sibling
-/// that is refused on its merits (a redaction of an appointment) makes no fork in either order.
+/// that is refused on its merits (a redaction of an appointment) is a fork in either order: the
+/// refused one, coming first, is kept as evidence of its place.
 #[test]
-fn a_refused_sibling_of_a_waiting_entry_makes_no_fork() {
+fn a_refused_sibling_of_a_waiting_entry_is_a_fork_in_either_order() {
     let mut town = Town::new(rules());
     let mut founder = town.founder.clone();
     let cat = town.log(4);
@@ -1555,13 +1556,66 @@ fn a_refused_sibling_of_a_waiting_entry_makes_no_fork() {
     town.founder = founder.clone();
     let paying = founder.next(transfer(cat.id(), 20));
     let redacting = founder.next(redact(hub.hash()));
+    assert!(matches!(town.judge(&redacting), Outcome::Rejected(EntryError::NotRedactable(_))));
     for order in [[&paying, &redacting], [&redacting, &paying]] {
         let mut community = town.community.clone();
         let mut conflicts = 0;
         for entry in order {
             conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
         }
-        assert_eq!(conflicts, 0, "a refused redaction made a fork when it came after the payment");
-        assert!(matches!(community.check(&redacting, NOW), Outcome::Rejected(_)));
+        assert_eq!(conflicts, 1, "no fork when the {} came first", order[0].body().kind_name());
     }
+}
+
+/// Found by fuzzing: an applied entry's sibling refused on its merits (the founder's dismissal
+/// beside a redaction of an appointment) was a fork when it came second and refused without a
+/// trace when it came first. Whichever comes first, the two are a fork: two signed entries at
+/// one place, each valid on its own.
+#[test]
+fn an_applied_entry_and_its_refused_sibling_are_a_fork_in_either_order() {
+    let mut town = Town::new(rules());
+    let mut bob = town.admit(2, "Bob");
+    let ann = town.admit(3, "Ann");
+    let mut founder = town.founder.clone();
+    let cat = town.log(4);
+    let hub = town.act(&mut founder, appoint(cat.id(), Role::Hub));
+    town.founder = founder.clone();
+    let pairs = [
+        (founder.next(dismiss(bob.id(), 1)), founder.next(redact(hub.hash()))),
+        (bob.next(post("Lifts")), bob.next(transfer(ann.id(), 11 * 60))),
+    ];
+    for (valid, refused) in pairs {
+        assert!(matches!(town.judge(&refused), Outcome::Rejected(_)));
+        for order in [[&valid, &refused], [&refused, &valid]] {
+            let mut community = town.community.clone();
+            let mut outcomes = Vec::new();
+            let mut conflicts = Vec::new();
+            for entry in order {
+                let (outcome, report) = community.ingest(entry.clone(), NOW);
+                outcomes.push(outcome);
+                conflicts.extend(report.conflicts);
+            }
+            assert_eq!(conflicts.len(), 1, "no fork when the {} came first: {outcomes:?}", order[0].body().kind_name());
+            let held = [town.applied.clone(), vec![valid.clone(), refused.clone()]].concat();
+            let proof = kith_protocol::ForkProof::new(order[0], order[1]);
+            let rebuilt = Community::rebuild_held(&town.genesis, &[proof], &held, NOW).unwrap();
+            let author = valid.author();
+            assert_eq!(rebuilt.community.member(&author).unwrap().frozen_at, Some(valid.seq()));
+        }
+    }
+    // The refused entry keeps its place once: a further entry there meets it as a fork, and
+    // the entry the log would go on with waits for it.
+    let mut community = town.community.clone();
+    let over = bob.next(transfer(ann.id(), 11 * 60));
+    assert!(matches!(community.ingest(over.clone(), NOW).0, Outcome::Rejected(_)));
+    assert_eq!(community.refused_at(&bob.id()), Some((over.seq(), over.hash())));
+    assert!(
+        matches!(community.ingest(over.clone(), NOW).0, Outcome::Rejected(_)),
+        "the same entry again is refused again"
+    );
+    assert!(
+        matches!(community.check(&bob.next(post("Lifts")), NOW), Outcome::Conflict { existing } if existing == over.hash())
+    );
+    bob.commit(&over);
+    assert!(matches!(community.ingest(bob.next(post("After")), NOW).0, Outcome::Pending(_)));
 }

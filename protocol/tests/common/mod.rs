@@ -204,6 +204,13 @@ impl Town {
         self.community.ingest(entry.clone(), NOW).0
     }
 
+    /// What the rules say of an entry, without keeping anything: how a real node checks what it
+    /// is about to sign. An entry refused by `feed` is kept as evidence of its place (a sibling
+    /// there is then a fork), so a test that goes on at the same place asks here.
+    pub fn judge(&self, entry: &Entry) -> Outcome {
+        self.community.check(entry, NOW)
+    }
+
     /// Ingests an entry that must be applied.
     pub fn apply(&mut self, entry: Entry) -> Entry {
         let outcome = self.feed(&entry);
