@@ -499,6 +499,9 @@ impl Community {
 
     fn release(&mut self, mut woken: VecDeque<Wait>, now_ms: u64, report: &mut Report) {
         while let Some(wait) = woken.pop_front() {
+            if let Wait::Admission { member } = wait {
+                self.meet_waiting_siblings(member, report);
+            }
             let Some(hashes) = self.waiting.remove(&wait) else { continue };
             for hash in hashes {
                 let Some(entry) = self.take_pending(&hash) else { continue };
@@ -657,6 +660,23 @@ impl Community {
     /// The member's entry kept as refused at the next place of their log, if any (seq, hash).
     pub fn refused_at(&self, member: &MemberId) -> Option<(u64, EntryHash)> {
         self.refused.get(member).copied()
+    }
+
+    /// A newcomer just admitted: their entries that wait at one place (kept while they were not
+    /// a member, when siblings do not meet) are a fork now, as they would have been had they
+    /// arrived after the admission. Entries that wait for an earlier one of the log are not
+    /// released by the admission, so they are met here.
+    fn meet_waiting_siblings(&mut self, member: MemberId, report: &mut Report) {
+        let places = self.waiting_places.range((member, 0)..=(member, u64::MAX));
+        for hashes in places.map(|(_, hashes)| hashes).filter(|hashes| hashes.len() > 1) {
+            let mut hashes = hashes.iter();
+            let Some(existing) = hashes.next() else { continue };
+            for hash in hashes {
+                if let Some((entry, _)) = self.pending.get(hash) {
+                    report.conflicts.push((entry.clone(), *existing));
+                }
+            }
+        }
     }
 
     /// Another waiting entry at `author`'s place `seq` (the lowest hash), if any.

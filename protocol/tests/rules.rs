@@ -1619,3 +1619,26 @@ fn an_applied_entry_and_its_refused_sibling_are_a_fork_in_either_order() {
     bob.commit(&over);
     assert!(matches!(community.ingest(bob.next(post("After")), NOW).0, Outcome::Pending(_)));
 }
+
+/// Found by fuzzing: a newcomer's two entries at one place wait (for an earlier entry of theirs
+/// that itself waits for ever) while they are not yet a member, when siblings do not meet. Once
+/// the founder's vouch admits them, the two are a fork, as they are when the vouch came first.
+#[test]
+fn waiting_siblings_of_a_newcomer_admitted_later_are_a_fork() {
+    let town = Town::new(rules());
+    let mut cat = town.log(4);
+    let unheld = EntryHash([9; 32]);
+    let waits_for_ever = cat.write(reply(unheld, "Hello"));
+    let one = cat.next(post("One"));
+    let two = cat.next(post("Two"));
+    let welcome = town.founder.next(vouch(cat.id()));
+    for order in [[&welcome, &waits_for_ever, &one, &two], [&one, &two, &waits_for_ever, &welcome]] {
+        let mut community = town.community.clone();
+        let mut conflicts = 0;
+        for entry in order {
+            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
+        }
+        assert!(community.is_member(&cat.id()));
+        assert!(conflicts > 0, "no fork when the {} came first", order[0].body().kind_name());
+    }
+}
