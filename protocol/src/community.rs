@@ -570,6 +570,19 @@ impl Community {
             }
             self.evict_join(author, existing, report);
         }
+        if seq == 1
+            && matches!(entry.body(), Body::JoinRequest { .. })
+            && self.is_member(&author)
+            && self
+                .entry_at(&author, seq)
+                .and_then(|e| self.entries.get(&e))
+                .is_some_and(|e| e.kind == entry.header().body_kind)
+        {
+            // A member's other join request (one outranked for its invite's room while they
+            // were a newcomer, their node then asking again): never a fork, or a newcomer who
+            // asked twice would be frozen on the nodes where the first came late.
+            return Outcome::Rejected(EntryError::DuplicateJoinRequest);
+        }
         if let Some(existing) = self.entry_at(&author, seq).or_else(|| self.refused_sibling(&author, seq, &hash)) {
             // Same author, same seq, different hash: a fork, whether the entry at this place
             // was applied or refused. The reducer keeps no entry bytes; the caller completes
@@ -667,7 +680,9 @@ impl Community {
     /// arrived after the admission. Entries that wait for an earlier one of the log are not
     /// released by the admission, so they are met here.
     fn meet_waiting_siblings(&mut self, member: MemberId, report: &mut Report) {
-        let places = self.waiting_places.range((member, 0)..=(member, u64::MAX));
+        // From seq 2: entries at seq 1 wait for the admission itself and meet on release, and
+        // a newcomer's join requests are settled by rank, never a fork.
+        let places = self.waiting_places.range((member, 2)..=(member, u64::MAX));
         for hashes in places.map(|(_, hashes)| hashes).filter(|hashes| hashes.len() > 1) {
             let mut hashes = hashes.iter();
             let Some(existing) = hashes.next() else { continue };

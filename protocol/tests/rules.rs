@@ -1642,3 +1642,26 @@ fn waiting_siblings_of_a_newcomer_admitted_later_are_a_fork() {
         assert!(conflicts > 0, "no fork when the {} came first", order[0].body().kind_name());
     }
 }
+
+/// Found by fuzzing: a newcomer's two join requests were settled by rank while they were not a
+/// member and made a fork once they were (the founder's vouch came first). A member's other join
+/// request is refused, never a fork: a newcomer whose first request was outranked for its
+/// invite's room asks again, and must not be frozen where the first arrives late.
+#[test]
+fn a_members_second_join_request_is_no_fork() {
+    let town = Town::new(rules());
+    let newcomer = town.log(4);
+    let first = newcomer.next(join(&town.invite, "Cat"));
+    let second = newcomer.next(join(&town.invite, "Cat again"));
+    let welcome = town.founder.next(vouch(newcomer.id()));
+    for order in [[&first, &second, &welcome], [&welcome, &first, &second], [&welcome, &second, &first]] {
+        let mut community = town.community.clone();
+        let mut conflicts = 0;
+        for entry in order {
+            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
+        }
+        assert!(community.is_member(&newcomer.id()));
+        assert_eq!(conflicts, 0, "a fork when the {} came first", order[0].body().kind_name());
+        assert_eq!(community.member(&newcomer.id()).unwrap().frozen_at, None);
+    }
+}
