@@ -9,13 +9,17 @@
 //! `crate::network`; the simulator in `kith-tests` is the other runtime.
 //!
 //! Entries go through the [`Replica`] (reducer, then [`Storage`]): the sled store in a node,
-//! an in-memory store in the simulator. A publish asked through [`Command::Publish`] is
-//! acknowledged ([`Output::Acknowledged`]) only after the store was flushed.
+//! an in-memory store in the simulator. The engine does not store entries nor read them for
+//! peers itself (only the gate's small rows, and a newcomer's Genesis): it hands that work out ([`Output::Store`], [`Output::StoreEntry`], [`Output::StoreProofs`],
+//! [`Output::Release`], [`Output::Sign`], [`Output::Read`]; the functions in `offload.rs`) and
+//! carries on when the answer comes back, so a node does it off its network task. A publish
+//! asked through [`Command::Publish`] is acknowledged ([`Output::Acknowledged`]) only after the
+//! store was flushed.
 
 mod offload;
 pub mod rng;
 
-pub use offload::{EntryJob, read_answer, sign, store_entries};
+pub use offload::{EntryJob, read_answer, release, sign, store_entries, store_proofs};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -220,6 +224,11 @@ pub enum Input {
         job: u64,
         received: Option<Received>,
     },
+    /// The fork proofs of an [`Output::StoreProofs`] that were new and valid, now kept and the
+    /// state rebuilt.
+    ProofsStored(Vec<ForkProof>),
+    /// Entries that waited for the clock, released and stored by an [`Output::Release`].
+    Released(Vec<Entry>),
     /// The entries of an [`Output::Sign`], signed, stored and flushed ([`sign`]), or why not.
     Signed {
         job: u64,
@@ -296,6 +305,13 @@ pub enum Output {
     /// pages, which it takes in batches); answer with [`Input::EntryStored`]. Its gossip verdict,
     /// strikes and forwarding wait for that answer.
     StoreEntry(EntryJob),
+    /// Keep the fork proofs of a peer's heads answer and rebuild the state once for them
+    /// ([`Replica::receive_fork_proofs`]), off the engine's thread if the runtime can (the
+    /// node's `kith-store` thread); answer with [`Input::ProofsStored`].
+    StoreProofs(Vec<ForkProof>),
+    /// Release and store the entries that waited for the clock ([`Replica::tick`]), off the
+    /// engine's thread if the runtime can (`kith-store`); answer with [`Input::Released`].
+    Release,
     /// Answer request `id` with what [`read_answer`] reads from the store for `request`, off
     /// the engine's thread if the runtime can (the node's `kith-read` thread); the engine
     /// already let the request through.
@@ -635,6 +651,12 @@ impl<S: Storage> Engine<S> {
             Input::Stored { page, stored } => self.on_stored(now_ms, page, stored),
             Input::EntryStored { job, received } => self.on_entry_stored(now_ms, job, received),
             Input::Signed { job, signed } => self.on_signed(now_ms, job, signed),
+            Input::ProofsStored(proofs) => {
+                for proof in &proofs {
+                    self.on_fork(proof);
+                }
+            }
+            Input::Released(applied) => self.after_applied(now_ms, &applied),
             Input::Timer => self.on_timer(now_ms),
             Input::Command(command) => self.on_command(now_ms, command),
         }
@@ -761,8 +783,7 @@ impl<S: Storage> Engine<S> {
     }
 
     fn every_tick(&mut self, now_ms: u64) {
-        let released = self.replica().tick(now_ms);
-        self.after_applied(now_ms, &released);
+        self.push(Output::Release);
         {
             let replica = self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let still = |hash: &EntryHash| replica.community().is_some_and(|c| c.is_pending(hash));
@@ -1565,10 +1586,8 @@ impl<S: Storage> Engine<S> {
     /// fork), start an ordered catch-up when far behind, and note its head of our own log (a
     /// restore's evidence).
     fn on_heads(&mut self, now_ms: u64, peer: Peer, heads: Vec<LogHead>, forks: Vec<ForkProof>) {
-        for proof in &forks {
-            if self.replica().receive_fork_proof(proof, now_ms) {
-                self.on_fork(proof);
-            }
+        if !forks.is_empty() {
+            self.push(Output::StoreProofs(forks));
         }
         let me = self.replica().me();
         let mut own_head = None;

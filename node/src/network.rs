@@ -396,6 +396,8 @@ impl NetworkLoop {
             Output::Store { page, entries } => self.store(StoreJob::Page(page, entries)),
             Output::StoreEntry(job) => self.store(StoreJob::Entry(Box::new(job))),
             Output::Sign { job, bodies, flush } => self.store(StoreJob::Sign { job, bodies, flush }),
+            Output::StoreProofs(proofs) => self.store(StoreJob::Proofs(proofs)),
+            Output::Release => self.store(StoreJob::Release),
             Output::Admit(peer) => {
                 let Some(peer) = peer_of(&peer) else { return };
                 gossip_of(&mut self.swarm).remove_blacklisted_peer(&peer);

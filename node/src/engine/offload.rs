@@ -10,7 +10,7 @@
 
 use std::sync::Mutex;
 
-use kith_protocol::{Body, Entry, EntryHash, MemberId, Outcome};
+use kith_protocol::{Body, Entry, EntryHash, ForkProof, MemberId, Outcome};
 
 use super::{Engine, INGEST_CHUNK, Input, Output};
 use crate::replica::{Received, Replica};
@@ -67,7 +67,14 @@ pub fn read_answer<S: Storage>(replica: &Mutex<Replica<S>>, request: &SyncReques
             };
             let limit = (*limit).min(sync::PAGE_ENTRIES) as usize;
             match store.range(&MemberId(author), *from_seq, limit, sync::PAGE_BYTES) {
-                Ok(entries) => SyncResponse::Entries(entries.into_iter().map(serde_bytes::ByteBuf::from).collect()),
+                Ok(mut entries) => {
+                    // A log's range is consecutive: cut where this node's entries not yet
+                    // durable start.
+                    if let Some(from) = replica.unserved_from(&MemberId(author)) {
+                        entries.truncate(usize::try_from(from.saturating_sub(*from_seq)).unwrap_or(usize::MAX));
+                    }
+                    SyncResponse::Entries(entries.into_iter().map(serde_bytes::ByteBuf::from).collect())
+                }
                 Err(error) => SyncResponse::Refused(error.to_string()),
             }
         }
@@ -76,6 +83,7 @@ pub fn read_answer<S: Storage>(replica: &Mutex<Replica<S>>, request: &SyncReques
                 return SyncResponse::Refused("a hash is 32 bytes".into());
             };
             match store.get(&EntryHash(hash)) {
+                Ok(Some(entry)) if unserved(&replica, &entry) => SyncResponse::Entries(Vec::new()),
                 Ok(Some(entry)) => SyncResponse::Entries(vec![serde_bytes::ByteBuf::from(entry.into_bytes())]),
                 Ok(None) => SyncResponse::Entries(Vec::new()),
                 Err(error) => SyncResponse::Refused(error.to_string()),
@@ -84,10 +92,22 @@ pub fn read_answer<S: Storage>(replica: &Mutex<Replica<S>>, request: &SyncReques
         SyncRequest::Since { after, limit, .. } => {
             let limit = (*limit).min(sync::PAGE_ENTRIES) as usize;
             match store.applied_since(*after, limit, sync::PAGE_BYTES) {
-                Ok((entries, last)) => SyncResponse::Ordered {
-                    entries: entries.into_iter().map(serde_bytes::ByteBuf::from).collect(),
-                    last,
-                },
+                Ok((mut entries, mut last)) => {
+                    // The page ends before the first entry of this node's not yet durable
+                    // (`last` counts what is sent, so the next page starts there).
+                    if !replica.serves_all()
+                        && let Some(cut) = entries.iter().position(|bytes| {
+                            Entry::decode_unverified(bytes.clone()).is_ok_and(|entry| unserved(&replica, &entry))
+                        })
+                    {
+                        entries.truncate(cut);
+                        last = after.saturating_add(cut as u64);
+                    }
+                    SyncResponse::Ordered {
+                        entries: entries.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+                        last,
+                    }
+                }
                 Err(error) => SyncResponse::Refused(error.to_string()),
             }
         }
@@ -97,27 +117,52 @@ pub fn read_answer<S: Storage>(replica: &Mutex<Replica<S>>, request: &SyncReques
     }
 }
 
+/// Keeps a heads answer's fork proofs, the state rebuilt once for the new ones
+/// ([`Replica::receive_fork_proofs`]); returns those. A blocking call (sled, a full rebuild).
+pub fn store_proofs<S: Storage>(replica: &Mutex<Replica<S>>, proofs: &[ForkProof], now_ms: u64) -> Vec<ForkProof> {
+    replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).receive_fork_proofs(proofs, now_ms)
+}
+
+/// Releases and stores the entries that waited for the clock ([`Replica::tick`]). A blocking
+/// call (the entry file, sled).
+pub fn release<S: Storage>(replica: &Mutex<Replica<S>>, now_ms: u64) -> Vec<Entry> {
+    replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tick(now_ms)
+}
+
+/// Whether `entry` is one this node wrote and has not made durable yet: not served.
+fn unserved<S: Storage>(replica: &Replica<S>, entry: &Entry) -> bool {
+    replica.unserved_from(&entry.author()).is_some_and(|from| entry.seq() >= from)
+}
+
 /// Signs and stores each of `bodies` in this member's log, in order, then (if `flush`: always,
-/// but for the simulator's planted defect) flushes the store once, before returning: an entry is
-/// `Ok` only once durable. The lock is held throughout, so no answer serves one of these entries
-/// before it is on disk. A blocking call (the fsync can take a second on an SD card).
+/// but for the simulator's planted defect) flushes the store once before returning: an entry is
+/// `Ok` only once durable. The flush runs without the replica's lock, so the network loop and
+/// the reader go on meanwhile; until it returns, no answer to a peer serves these entries
+/// ([`Replica::unserved_from`]). A blocking call (the fsync can take a second on an SD card).
 pub fn sign<S: Storage>(
     replica: &Mutex<Replica<S>>,
     bodies: Vec<Body>,
     flush: bool,
     now_ms: u64,
 ) -> Vec<Result<Entry, String>> {
-    let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut signed: Vec<Result<Entry, String>> =
-        bodies.into_iter().map(|body| replica.publish_unflushed(body, now_ms).map_err(|e| e.to_string())).collect();
-    if flush
-        && signed.iter().any(Result::is_ok)
-        && let Err(error) = replica.store().flush()
-    {
-        tracing::error!(%error, "could not flush entries this node signed");
-        for result in &mut signed {
-            if result.is_ok() {
-                *result = Err(error.to_string());
+    let lock = || replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (mut signed, flushing) = {
+        let mut replica = lock();
+        let signed: Vec<Result<Entry, String>> =
+            bodies.into_iter().map(|body| replica.publish_unflushed(body, now_ms).map_err(|e| e.to_string())).collect();
+        let flushing =
+            (flush && signed.iter().any(Result::is_ok)).then(|| (replica.flush_mark(), replica.store().flush_later()));
+        (signed, flushing)
+    };
+    let Some((mark, flush)) = flushing else { return signed };
+    match flush() {
+        Ok(()) => lock().flushed(mark),
+        Err(error) => {
+            tracing::error!(%error, "could not flush entries this node signed");
+            for result in &mut signed {
+                if result.is_ok() {
+                    *result = Err(error.to_string());
+                }
             }
         }
     }
@@ -143,6 +188,14 @@ impl<S: Storage> Engine<S> {
                 for (job, received) in store_entries(&self.replica, vec![job], now_ms) {
                     self.handle(now_ms, Input::EntryStored { job, received });
                 }
+            }
+            Output::StoreProofs(proofs) => {
+                let new = store_proofs(&self.replica, &proofs, now_ms);
+                self.handle(now_ms, Input::ProofsStored(new));
+            }
+            Output::Release => {
+                let released = release(&self.replica, now_ms);
+                self.handle(now_ms, Input::Released(released));
             }
             Output::Sign { job, bodies, flush } => {
                 let signed = sign(&self.replica, bodies, flush, now_ms);

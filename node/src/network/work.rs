@@ -1,6 +1,7 @@
 //! The network loop's helper threads, so that the loop never waits on a disk:
 //! `kith-store` applies and stores what the engine hands out (sync pages, gossip and fetched
-//! entries, this node's claims and join request with their fsync), in the order handed out,
+//! entries, fork proofs with their rebuild, entries the clock released, this node's claims and
+//! join request with their fsync), in the order handed out,
 //! taking what is queued in one batch; `kith-read` reads the answers to peers' range, by-hash
 //! and catch-up requests from the store. Both take the replica's lock themselves, a chunk at a
 //! time. If a thread cannot start, its work is done on the loop.
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use kith_protocol::{Body, Entry};
+use kith_protocol::{Body, Entry, ForkProof};
 
 use crate::clock::now_ms;
 use crate::engine::{self, EntryJob, INGEST_CHUNK, Input};
@@ -24,6 +25,10 @@ pub(super) enum StoreJob {
     Page(u64, Vec<Entry>),
     /// An entry from gossip or fetched by hash ([`engine::Output::StoreEntry`]).
     Entry(Box<EntryJob>),
+    /// A heads answer's fork proofs to keep ([`engine::Output::StoreProofs`]).
+    Proofs(Vec<ForkProof>),
+    /// Entries waiting for the clock to release ([`engine::Output::Release`]).
+    Release,
     /// Entries of this node's log to sign, store and flush ([`engine::Output::Sign`]).
     Sign { job: u64, bodies: Vec<Body>, flush: bool },
 }
@@ -63,6 +68,14 @@ pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input
                 store_entries(&mut entries, &mut done);
                 let stored = engine::store_page(replica, page_entries, now_ms());
                 done.push(Input::Stored { page, stored });
+            }
+            StoreJob::Proofs(proofs) => {
+                store_entries(&mut entries, &mut done);
+                done.push(Input::ProofsStored(engine::store_proofs(replica, &proofs, now_ms())));
+            }
+            StoreJob::Release => {
+                store_entries(&mut entries, &mut done);
+                done.push(Input::Released(engine::release(replica, now_ms())));
             }
             StoreJob::Sign { job, bodies, flush } => {
                 store_entries(&mut entries, &mut done);

@@ -494,6 +494,8 @@ impl Sim {
             | Output::Store { .. }
             | Output::StoreEntry(_)
             | Output::Read { .. }
+            | Output::StoreProofs(_)
+            | Output::Release
             | Output::Sign { .. }) => {
                 let now_local = self.local(node);
                 let Some(engine) = self.nodes[node].engine.as_mut() else { return };
