@@ -9,10 +9,17 @@
 //! `crate::network`; the simulator in `kith-tests` is the other runtime.
 //!
 //! Entries go through the [`Replica`] (reducer, then [`Storage`]): the sled store in a node,
-//! an in-memory store in the simulator. A publish asked through [`Command::Publish`] is
-//! acknowledged ([`Output::Acknowledged`]) only after the store was flushed.
+//! an in-memory store in the simulator. The engine does not store entries nor read them for
+//! peers itself (only the gate's small rows, and a newcomer's Genesis): it hands that work out ([`Output::Store`], [`Output::StoreEntry`], [`Output::StoreProofs`],
+//! [`Output::Release`], [`Output::Sign`], [`Output::Read`]; the functions in `offload.rs`) and
+//! carries on when the answer comes back, so a node does it off its network task. A publish
+//! asked through [`Command::Publish`] is acknowledged ([`Output::Acknowledged`]) only after the
+//! store was flushed.
 
+mod offload;
 pub mod rng;
+
+pub use offload::{EntryJob, read_answer, release, sign, store_entries, store_proofs};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 
 use kith_protocol::invite::{Capability, InviteId, NEWCOMER_ACCESS_MS, invite_admits, newcomer_access_holds};
-use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, ForkProof, MemberId, Outcome, Wait};
+use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, ForkProof, MemberId, Wait};
 
 use crate::gate;
 use crate::reconcile::{self, HeadIndex, HeadItem, RangeSum};
@@ -211,6 +218,22 @@ pub enum Input {
         page: u64,
         stored: StoredPage,
     },
+    /// An entry handed out by [`Output::StoreEntry`], applied and stored ([`store_entries`]):
+    /// what became of it, or `None` if it was held back (it would wait, and may not).
+    EntryStored {
+        job: u64,
+        received: Option<Received>,
+    },
+    /// The fork proofs of an [`Output::StoreProofs`] that were new and valid, now kept and the
+    /// state rebuilt.
+    ProofsStored(Vec<ForkProof>),
+    /// Entries that waited for the clock, released and stored by an [`Output::Release`].
+    Released(Vec<Entry>),
+    /// The entries of an [`Output::Sign`], signed, stored and flushed ([`sign`]), or why not.
+    Signed {
+        job: u64,
+        signed: Vec<Result<Entry, String>>,
+    },
     /// The deadline of [`Engine::next_deadline`] passed (or any time: nothing is due early).
     Timer,
     Command(Command),
@@ -276,6 +299,34 @@ pub enum Output {
     Store {
         page: u64,
         entries: Vec<Entry>,
+    },
+    /// Apply and store an entry from gossip or fetched by hash with [`store_entries`], off the
+    /// engine's thread if the runtime can (the node's `kith-store` thread, in one queue with the
+    /// pages, which it takes in batches); answer with [`Input::EntryStored`]. Its gossip verdict,
+    /// strikes and forwarding wait for that answer.
+    StoreEntry(EntryJob),
+    /// Keep the fork proofs of a peer's heads answer and rebuild the state once for them
+    /// ([`Replica::receive_fork_proofs`]), off the engine's thread if the runtime can (the
+    /// node's `kith-store` thread); answer with [`Input::ProofsStored`].
+    StoreProofs(Vec<ForkProof>),
+    /// Release and store the entries that waited for the clock ([`Replica::tick`]), off the
+    /// engine's thread if the runtime can (`kith-store`); answer with [`Input::Released`].
+    Release,
+    /// Answer request `id` with what [`read_answer`] reads from the store for `request`, off
+    /// the engine's thread if the runtime can (the node's `kith-read` thread); the engine
+    /// already let the request through.
+    Read {
+        id: u64,
+        request: SyncRequest,
+    },
+    /// Sign, store and flush these entries of this node's log with [`sign`] (claims, the join
+    /// request, a [`Command::Publish`]), off the engine's thread if the runtime can (the node's
+    /// `kith-store` thread); answer with [`Input::Signed`]. `flush` is false only for the
+    /// simulator's planted defect.
+    Sign {
+        job: u64,
+        bodies: Vec<Body>,
+        flush: bool,
     },
     /// Serve `peer` every protocol (gossip included).
     Admit(Peer),
@@ -401,8 +452,43 @@ pub struct Engine<S = Store> {
     /// Peers to disconnect once the answer to their request is out (a hello for another
     /// community).
     cut_off: BTreeSet<Peer>,
+    /// The next id of work handed out ([`Output::StoreEntry`], [`Output::Sign`]).
+    next_job: u64,
+    /// Entries handed out to be stored, by job: where each came from.
+    storing: BTreeMap<u64, EntryFrom>,
+    /// Gossip entries of each peer being stored: counted with its waiting ones against its quota.
+    gossip_in_flight: BTreeMap<Peer, usize>,
+    /// Entries of this node's log handed out to be signed, by job: what asked for them.
+    signing: BTreeMap<u64, SignFor>,
     /// A planted defect, for checking that the simulator catches it (never set in a node).
     pub planted: Planted,
+}
+
+/// Where an entry handed out to be stored came from.
+#[derive(Debug, Clone, Copy)]
+enum EntryFrom {
+    /// Gossip message `message` of `peer`.
+    Gossip { peer: Peer, message: u64, author: MemberId, hash: EntryHash },
+    /// A fetch by hash.
+    Fetched,
+}
+
+/// What asked for entries of this node's log to be signed.
+#[derive(Debug, Clone)]
+enum SignFor {
+    /// A [`Command::Publish`] and its ticket.
+    Ticket(u64),
+    /// Claims of transfers paid to this member.
+    Claims,
+    /// The join request (kept to be sent again if it could not be signed).
+    JoinRequest(Body),
+}
+
+/// How a request is answered: now, from what the engine holds, or by a read of the store
+/// ([`Output::Read`]).
+enum Reply {
+    Now(SyncResponse),
+    Read(SyncRequest),
 }
 
 /// What a [`HeadIndex`] was built from: entries applied, logs with a head, fork proofs.
@@ -455,6 +541,10 @@ impl<S: Storage> Engine<S> {
             own_log_heads: BTreeMap::new(),
             welcomed: false,
             cut_off: BTreeSet::new(),
+            next_job: 1,
+            storing: BTreeMap::new(),
+            gossip_in_flight: BTreeMap::new(),
+            signing: BTreeMap::new(),
             planted: Planted::default(),
         }
     }
@@ -543,6 +633,9 @@ impl<S: Storage> Engine<S> {
             + self.pending.len()
             + self.connected.len()
             + self.own_log_heads.len()
+            + self.storing.len()
+            + self.gossip_in_flight.len()
+            + self.signing.len()
     }
 
     /// Takes one input at time `now_ms`.
@@ -556,6 +649,14 @@ impl<S: Storage> Engine<S> {
             Input::RequestFailed { id } => self.on_request_failed(id),
             Input::Verified { page, entries, fault } => self.on_verified(page, entries, fault),
             Input::Stored { page, stored } => self.on_stored(now_ms, page, stored),
+            Input::EntryStored { job, received } => self.on_entry_stored(now_ms, job, received),
+            Input::Signed { job, signed } => self.on_signed(now_ms, job, signed),
+            Input::ProofsStored(proofs) => {
+                for proof in &proofs {
+                    self.on_fork(proof);
+                }
+            }
+            Input::Released(applied) => self.after_applied(now_ms, &applied),
             Input::Timer => self.on_timer(now_ms),
             Input::Command(command) => self.on_command(now_ms, command),
         }
@@ -614,34 +715,54 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Signs and stores `body`; flushes; only then gossips it and acknowledges it.
-    fn publish(&mut self, now_ms: u64, ticket: u64, body: Body) {
-        let published = self.replica().publish_unflushed(body, now_ms);
-        let entry = match published {
-            Ok(entry) => entry,
-            Err(error) => {
-                self.push(Output::Acknowledged { ticket, result: Err(error.to_string()) });
-                return;
+    /// Hands `body` out to be signed, stored and flushed ([`Output::Sign`]); only once that is
+    /// done ([`Engine::on_signed`]) is it gossiped and acknowledged.
+    fn publish(&mut self, _now_ms: u64, ticket: u64, body: Body) {
+        self.sign_out(SignFor::Ticket(ticket), vec![body]);
+    }
+
+    /// Hands entries of this node's log out to be signed ([`Output::Sign`]).
+    fn sign_out(&mut self, what: SignFor, bodies: Vec<Body>) {
+        let job = self.job_id();
+        self.signing.insert(job, what);
+        self.push(Output::Sign { job, bodies, flush: !self.planted.ack_before_flush });
+    }
+
+    fn job_id(&mut self) -> u64 {
+        let job = self.next_job;
+        self.next_job += 1;
+        job
+    }
+
+    /// Entries of this node's log signed, stored and flushed (or refused): gossip them, then
+    /// tell whoever asked.
+    fn on_signed(&mut self, now_ms: u64, job: u64, signed: Vec<Result<Entry, String>>) {
+        let Some(what) = self.signing.remove(&job) else { return };
+        let mut published = Vec::new();
+        for result in signed {
+            match (result, &what) {
+                (Ok(entry), _) => published.push(entry),
+                (Err(error), SignFor::Ticket(ticket)) => {
+                    self.push(Output::Acknowledged { ticket: *ticket, result: Err(error) });
+                }
+                (Err(error), SignFor::Claims) => tracing::debug!(%error, "cannot claim a transfer yet"),
+                (Err(error), SignFor::JoinRequest(profile)) => {
+                    tracing::warn!(%error, "cannot send the join request yet");
+                    self.join_profile = Some(profile.clone());
+                }
             }
-        };
-        if self.planted.ack_before_flush {
-            self.push(Output::Acknowledged { ticket, result: Ok(entry.hash()) });
-            self.gossip(&entry);
-            self.after_applied(now_ms, std::slice::from_ref(&entry));
-            return;
         }
-        let flushed = self.replica().store().flush();
-        match flushed {
-            Ok(()) => {
-                self.gossip(&entry);
-                self.push(Output::Acknowledged { ticket, result: Ok(entry.hash()) });
-                self.after_applied(now_ms, std::slice::from_ref(&entry));
-            }
-            Err(error) => {
-                tracing::error!(%error, "could not flush a published entry");
-                self.push(Output::Acknowledged { ticket, result: Err(error.to_string()) });
+        for entry in &published {
+            self.gossip(entry);
+            match &what {
+                SignFor::Ticket(ticket) => {
+                    self.push(Output::Acknowledged { ticket: *ticket, result: Ok(entry.hash()) });
+                }
+                SignFor::JoinRequest(_) => tracing::info!("sent the join request"),
+                SignFor::Claims => {}
             }
         }
+        self.after_applied(now_ms, &published);
     }
 
     fn gossip(&mut self, entry: &Entry) {
@@ -662,8 +783,7 @@ impl<S: Storage> Engine<S> {
     }
 
     fn every_tick(&mut self, now_ms: u64) {
-        let released = self.replica().tick(now_ms);
-        self.after_applied(now_ms, &released);
+        self.push(Output::Release);
         {
             let replica = self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let still = |hash: &EntryHash| replica.community().is_some_and(|c| c.is_pending(hash));
@@ -1097,51 +1217,34 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Publishes a Receive for each transfer paid to this member.
-    fn claim(&mut self, now_ms: u64, transfers: Vec<EntryHash>) {
-        let mut published = Vec::new();
-        {
-            let mut replica = self.replica();
-            for transfer in transfers {
-                match replica.publish(Body::Receive { transfer }, now_ms) {
-                    Ok(entry) => published.push(entry),
-                    Err(error) => tracing::debug!(%error, transfer = %transfer.short(), "cannot claim a transfer yet"),
-                }
-            }
-        }
-        for entry in &published {
-            self.gossip(entry);
-        }
-        self.after_applied(now_ms, &published);
+    /// Publishes a Receive for each transfer paid to this member (signed and flushed off the
+    /// engine's thread, [`Output::Sign`]).
+    fn claim(&mut self, _now_ms: u64, transfers: Vec<EntryHash>) {
+        let bodies = transfers.into_iter().map(|transfer| Body::Receive { transfer }).collect();
+        self.sign_out(SignFor::Claims, bodies);
     }
 
-    fn send_join_request_if_due(&mut self, now_ms: u64) {
-        let Some(profile) = self.join_profile.clone() else { return };
-        let result = {
-            let mut replica = self.replica();
-            let me = replica.me();
-            if replica.community().is_none() || replica.head_seq(&me) > 0 {
-                None
-            } else {
-                Some(replica.publish(profile, now_ms))
-            }
+    fn send_join_request_if_due(&mut self, _now_ms: u64) {
+        if self.join_profile.is_none() {
+            return;
+        }
+        let (has_community, head) = {
+            let replica = self.replica();
+            (replica.community().is_some(), replica.head_seq(&replica.me()))
         };
-        match result {
-            Some(Ok(entry)) => {
-                tracing::info!("sent the join request");
-                self.join_profile = None;
-                self.gossip(&entry);
-                self.after_applied(now_ms, std::slice::from_ref(&entry));
-            }
-            Some(Err(error)) => tracing::warn!(%error, "cannot send the join request yet"),
-            None => {
-                if self.has_community() {
-                    self.join_profile = None;
-                }
-            }
+        if !has_community {
+            return;
+        }
+        // Sent once: put back if it cannot be signed.
+        let Some(profile) = self.join_profile.take() else { return };
+        if head == 0 {
+            self.sign_out(SignFor::JoinRequest(profile.clone()), vec![profile]);
         }
     }
 
+    /// A gossip message: decoded here, then handed out to be applied and stored
+    /// ([`Output::StoreEntry`]); its verdict (forwarded or not), strikes and fetches wait for
+    /// what became of it ([`Engine::on_entry_stored`]).
     fn on_gossip(&mut self, now_ms: u64, source: Peer, message: u64, data: Vec<u8>) {
         NetworkCounters::bump(&self.counters.gossip_received);
         if self.pending.contains_key(&source) || !self.connected.contains(&source) {
@@ -1156,54 +1259,77 @@ impl<S: Storage> Engine<S> {
                 return;
             }
         };
-        if self.waiting_from.get(&source).is_some_and(|w| w.len() >= MAX_UNSOLICITED_WAITING_PER_PEER)
-            && self.replica().community().is_some_and(|c| matches!(c.check(&entry, now_ms), Outcome::Pending(_)))
-        {
-            // Its quota of waiting entries is used: drop this one, and blame the peer unless an
-            // ordered catch-up of ours explains why so much waits.
-            if self.catching_up.is_none() {
-                self.strike(now_ms, source, "more unsolicited entries that cannot count yet than a peer may send");
-            }
-            self.push(Output::Validate { peer: source, message, verdict: Verdict::Ignore });
-            return;
-        }
-        let (author, hash) = (Some(entry.author()), entry.hash());
-        let received = self.replica().receive(entry, now_ms);
-        let verdict = match &received {
-            Received::Applied(applied) => {
-                let applied = applied.clone();
+        // Its entries being stored count against its quota too, since they may all wait.
+        let waiting = self.waiting_from.get(&source).map_or(0, BTreeSet::len);
+        let in_flight = self.gossip_in_flight.entry(source).or_insert(0);
+        let may_wait = waiting + *in_flight < MAX_UNSOLICITED_WAITING_PER_PEER;
+        *in_flight += 1;
+        let (author, hash) = (entry.author(), entry.hash());
+        let job = self.job_id();
+        self.storing.insert(job, EntryFrom::Gossip { peer: source, message, author, hash });
+        self.push(Output::StoreEntry(EntryJob { job, entry, may_wait }));
+    }
+
+    /// What became of an entry from gossip or fetched by hash, once applied and stored: only
+    /// now is a gossip message forwarded (applied) or its sender blamed (invalid).
+    fn on_entry_stored(&mut self, now_ms: u64, job: u64, received: Option<Received>) {
+        let Some(from) = self.storing.remove(&job) else { return };
+        let EntryFrom::Gossip { peer: source, message, author, hash } = from else {
+            if let Some(Received::Applied(applied)) = received {
                 self.after_applied(now_ms, &applied);
-                Verdict::Accept
             }
-            Received::Fork(proof) => {
-                let proof = proof.clone();
-                self.on_fork(&proof);
-                Verdict::Accept
+            return;
+        };
+        if let Some(in_flight) = self.gossip_in_flight.get_mut(&source) {
+            *in_flight = in_flight.saturating_sub(1);
+            if *in_flight == 0 {
+                self.gossip_in_flight.remove(&source);
             }
-            Received::Pending(wait) => {
-                self.waiting_from.entry(source).or_default().insert(hash);
-                self.on_wait(source, *wait);
-                Verdict::Ignore
-            }
-            Received::Rejected(EntryError::PrevMismatch { prev_seq, .. }) => {
-                // Correctly signed, but it follows another entry than ours at `prev_seq`: its
-                // author signed two versions of the log. Not the sender's fault; the sender's
-                // entry at `prev_seq` proves the fork.
-                if let Some(author) = author {
-                    self.fetch_at(source, author, *prev_seq);
+        }
+        // Asking the sender for more only while it is still here and let in.
+        let here = self.lets_in(&source);
+        let verdict = match received {
+            None => {
+                // Its quota of waiting entries is used: this one was not kept. Blame the peer
+                // unless an ordered catch-up of ours explains why so much waits.
+                if self.catching_up.is_none() {
+                    self.strike(now_ms, source, "more unsolicited entries that cannot count yet than a peer may send");
                 }
                 Verdict::Ignore
             }
-            Received::Rejected(error) => {
-                let reason = error.to_string();
-                self.strike(now_ms, source, &reason);
+            Some(Received::Applied(applied)) => {
+                self.after_applied(now_ms, &applied);
+                Verdict::Accept
+            }
+            Some(Received::Fork(proof)) => {
+                self.on_fork(&proof);
+                Verdict::Accept
+            }
+            Some(Received::Pending(wait)) => {
+                self.waiting_from.entry(source).or_default().insert(hash);
+                if here {
+                    self.on_wait(source, wait);
+                }
+                Verdict::Ignore
+            }
+            Some(Received::Rejected(EntryError::PrevMismatch { prev_seq, .. })) => {
+                // Correctly signed, but it follows another entry than ours at `prev_seq`: its
+                // author signed two versions of the log. Not the sender's fault; the sender's
+                // entry at `prev_seq` proves the fork.
+                if here {
+                    self.fetch_at(source, author, prev_seq);
+                }
+                Verdict::Ignore
+            }
+            Some(Received::Rejected(error)) => {
+                self.strike(now_ms, source, &error.to_string());
                 Verdict::Reject
             }
-            Received::Duplicate => {
+            Some(Received::Duplicate) => {
                 NetworkCounters::bump(&self.counters.gossip_duplicates);
                 Verdict::Ignore
             }
-            Received::Frozen | Received::NotOurs | Received::Dropped => Verdict::Ignore,
+            Some(Received::Frozen | Received::NotOurs | Received::Dropped) => Verdict::Ignore,
         };
         self.push(Output::Validate { peer: source, message, verdict });
     }
@@ -1232,17 +1358,20 @@ impl<S: Storage> Engine<S> {
     }
 
     fn on_request(&mut self, now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
-        let response = match &request {
-            SyncRequest::Hello { community, invite } => self.hello(now_ms, peer, community, invite),
+        let reply = match &request {
+            SyncRequest::Hello { community, invite } => Reply::Now(self.hello(now_ms, peer, community, invite)),
             _ if self.connected.contains(&peer) && self.standing(&peer) == Standing::Suspended => {
                 self.answer_suspended(&peer, &request)
             }
-            _ if !self.planted.serve_outsiders && !self.lets_in(&peer) => {
-                SyncResponse::Refused("not let in: a member, a hub, or a newcomer with an invite only".into())
-            }
-            _ => self.answer(&request),
+            _ if !self.planted.serve_outsiders && !self.lets_in(&peer) => Reply::Now(SyncResponse::Refused(
+                "not let in: a member, a hub, or a newcomer with an invite only".into(),
+            )),
+            _ => self.answer(request),
         };
-        self.push(Output::Respond { id, response });
+        match reply {
+            Reply::Now(response) => self.push(Output::Respond { id, response }),
+            Reply::Read(request) => self.push(Output::Read { id, request }),
+        }
         if self.cut_off.remove(&peer) {
             self.push(Output::Disconnect { peer, forget: true });
         }
@@ -1251,8 +1380,8 @@ impl<S: Storage> Engine<S> {
     /// What a suspended member is still answered before it is cut off: the heads of the logs
     /// holding the suspensions in force against it, up to each suspension, and those ranges —
     /// enough for its node to apply the `Suspend` entries and say so; nothing newer, nothing else.
-    fn answer_suspended(&self, peer: &Peer, request: &SyncRequest) -> SyncResponse {
-        let refused = || SyncResponse::Refused("suspended: only the suspension is served".into());
+    fn answer_suspended(&self, peer: &Peer, request: &SyncRequest) -> Reply {
+        let refused = || Reply::Now(SyncResponse::Refused("suspended: only the suspension is served".into()));
         let replica = self.replica();
         let (Some(community), Some(ours)) = (replica.community(), replica.community_id()) else { return refused() };
         // Per organiser's log: how far to serve it (its latest suspension of this peer).
@@ -1264,37 +1393,46 @@ impl<S: Storage> Engine<S> {
             }
         }
         match request {
-            SyncRequest::Heads { community } if community.as_slice() == ours.0.as_slice() => SyncResponse::Heads {
-                heads: upto
-                    .iter()
-                    .map(|(by, (seq, hash))| LogHead(by.0.to_vec(), *seq, hash.0[..sync::HEAD_HASH_PREFIX].to_vec()))
-                    .collect(),
-                forks: Vec::new(),
-            },
+            SyncRequest::Heads { community } if community.as_slice() == ours.0.as_slice() => {
+                Reply::Now(SyncResponse::Heads {
+                    heads: upto
+                        .iter()
+                        .map(|(by, (seq, hash))| {
+                            LogHead(by.0.to_vec(), *seq, hash.0[..sync::HEAD_HASH_PREFIX].to_vec())
+                        })
+                        .collect(),
+                    forks: Vec::new(),
+                })
+            }
             SyncRequest::Range { community, author, from_seq, limit } if community.as_slice() == ours.0.as_slice() => {
                 let Some(&(last, _)) =
                     <[u8; 32]>::try_from(author.as_slice()).ok().and_then(|a| upto.get(&MemberId(a)))
                 else {
                     return refused();
                 };
-                let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else { return refused() };
+                // Read off this thread, cut at the suspension.
                 let room = last.saturating_add(1).saturating_sub(*from_seq);
-                let limit = u64::from((*limit).min(sync::PAGE_ENTRIES)).min(room) as usize;
-                match replica.store().range(&MemberId(author), *from_seq, limit, sync::PAGE_BYTES) {
-                    Ok(entries) => SyncResponse::Entries(entries.into_iter().map(serde_bytes::ByteBuf::from).collect()),
-                    Err(error) => SyncResponse::Refused(error.to_string()),
-                }
+                let limit = u64::from((*limit).min(sync::PAGE_ENTRIES)).min(room);
+                Reply::Read(SyncRequest::Range {
+                    community: community.clone(),
+                    author: author.clone(),
+                    from_seq: *from_seq,
+                    limit: u32::try_from(limit).unwrap_or(0),
+                })
             }
             _ => refused(),
         }
     }
 
-    fn answer(&mut self, request: &SyncRequest) -> SyncResponse {
+    /// The answer to a request of a peer let in: heads and reconciliations from the reducer
+    /// now; ranges, entries by hash and the applied order read from the store off the engine's
+    /// thread ([`Reply::Read`]).
+    fn answer(&mut self, request: SyncRequest) -> Reply {
         // The heads' index is built (or kept) before the replica is locked for the answer.
         let index = matches!(request, SyncRequest::Reconcile { .. }).then(|| self.head_index());
         let replica = self.replica();
         let ours = replica.community_id().map(|c| c.0.to_vec());
-        let community = match request {
+        let community = match &request {
             SyncRequest::Heads { community }
             | SyncRequest::Range { community, .. }
             | SyncRequest::Entry { community, .. }
@@ -1303,9 +1441,9 @@ impl<S: Storage> Engine<S> {
             | SyncRequest::Hello { community, .. } => community,
         };
         if ours.as_ref() != Some(community) {
-            return SyncResponse::Refused("not this node's community".into());
+            return Reply::Now(SyncResponse::Refused("not this node's community".into()));
         }
-        match request {
+        Reply::Now(match request {
             SyncRequest::Heads { .. } => SyncResponse::Heads {
                 heads: replica
                     .community()
@@ -1317,41 +1455,14 @@ impl<S: Storage> Engine<S> {
                     .unwrap_or_default(),
                 forks: replica.fork_proofs(),
             },
-            SyncRequest::Range { author, from_seq, limit, .. } => {
-                let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else {
-                    return SyncResponse::Refused("an author is 32 bytes".into());
-                };
-                let limit = (*limit).min(sync::PAGE_ENTRIES) as usize;
-                match replica.store().range(&MemberId(author), *from_seq, limit, sync::PAGE_BYTES) {
-                    Ok(entries) => SyncResponse::Entries(entries.into_iter().map(serde_bytes::ByteBuf::from).collect()),
-                    Err(error) => SyncResponse::Refused(error.to_string()),
-                }
-            }
-            SyncRequest::Entry { hash, .. } => {
-                let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) else {
-                    return SyncResponse::Refused("a hash is 32 bytes".into());
-                };
-                match replica.store().get(&EntryHash(hash)) {
-                    Ok(Some(entry)) => SyncResponse::Entries(vec![serde_bytes::ByteBuf::from(entry.into_bytes())]),
-                    Ok(None) => SyncResponse::Entries(Vec::new()),
-                    Err(error) => SyncResponse::Refused(error.to_string()),
-                }
-            }
-            SyncRequest::Since { after, limit, .. } => {
-                let limit = (*limit).min(sync::PAGE_ENTRIES) as usize;
-                match replica.store().applied_since(*after, limit, sync::PAGE_BYTES) {
-                    Ok((entries, last)) => SyncResponse::Ordered {
-                        entries: entries.into_iter().map(serde_bytes::ByteBuf::from).collect(),
-                        last,
-                    },
-                    Err(error) => SyncResponse::Refused(error.to_string()),
-                }
+            SyncRequest::Range { .. } | SyncRequest::Entry { .. } | SyncRequest::Since { .. } => {
+                return Reply::Read(request);
             }
             SyncRequest::Hello { .. } => SyncResponse::Welcome,
             SyncRequest::Reconcile { ranges, .. } => {
-                let answer = match index.unwrap_or_default().answer(ranges) {
+                let answer = match index.unwrap_or_default().answer(&ranges) {
                     Ok(answer) => answer,
-                    Err(error) => return SyncResponse::Refused(error.to_string()),
+                    Err(error) => return Reply::Now(SyncResponse::Refused(error.to_string())),
                 };
                 // The fork proofs of the frozen logs among the heads sent.
                 let forks = replica
@@ -1370,7 +1481,7 @@ impl<S: Storage> Engine<S> {
                     answer.heads.iter().map(|h| LogHead(h.author.to_vec(), h.seq, h.hash_prefix.to_vec())).collect();
                 SyncResponse::Reconciled { heads, ranges: answer.ranges, forks }
             }
-        }
+        })
     }
 
     fn on_request_failed(&mut self, id: u64) {
@@ -1475,10 +1586,8 @@ impl<S: Storage> Engine<S> {
     /// fork), start an ordered catch-up when far behind, and note its head of our own log (a
     /// restore's evidence).
     fn on_heads(&mut self, now_ms: u64, peer: Peer, heads: Vec<LogHead>, forks: Vec<ForkProof>) {
-        for proof in &forks {
-            if self.replica().receive_fork_proof(proof, now_ms) {
-                self.on_fork(proof);
-            }
+        if !forks.is_empty() {
+            self.push(Output::StoreProofs(forks));
         }
         let me = self.replica().me();
         let mut own_head = None;
@@ -1644,10 +1753,9 @@ impl<S: Storage> Engine<S> {
             }
             Some(Err(error)) => self.strike(now_ms, peer, &error.to_string()),
             None => {
-                let received = self.replica().receive(entry, now_ms);
-                if let Received::Applied(applied) = received {
-                    self.after_applied(now_ms, &applied);
-                }
+                let job = self.job_id();
+                self.storing.insert(job, EntryFrom::Fetched);
+                self.push(Output::StoreEntry(EntryJob { job, entry, may_wait: true }));
             }
         }
     }
@@ -1862,24 +1970,18 @@ mod tests {
         LogHead(entry.author().0.to_vec(), entry.seq(), entry.hash().0[..sync::HEAD_HASH_PREFIX].to_vec())
     }
 
-    /// Gives the engine one input; returns its outputs, after feeding every page it hands out
-    /// for verification and storing back to it (as the runtime's verifier and store would).
+    /// Gives the engine one input; returns its outputs, after doing the work it hands out
+    /// (verify, store, read, sign) and feeding it back (as the runtime's threads would).
     fn step(engine: &mut Engine<MemStore>, now_ms: u64, input: Input) -> Vec<Output> {
         engine.handle(now_ms, input);
+        run(engine, now_ms)
+    }
+
+    /// The engine's outputs, the work among them done at `now_ms` (a read shows as its answer).
+    fn run(engine: &mut Engine<MemStore>, now_ms: u64) -> Vec<Output> {
         let mut all = Vec::new();
         while let Some(output) = engine.poll_output() {
-            match &output {
-                Output::Verify { page, bytes } => {
-                    let (entries, fault) = crate::verify::verify_page(bytes.clone());
-                    engine.handle(now_ms, Input::Verified { page: *page, entries, fault });
-                }
-                Output::Store { page, entries } => {
-                    let stored = engine.store_here(entries.clone(), now_ms);
-                    engine.handle(now_ms, Input::Stored { page: *page, stored });
-                }
-                _ => {}
-            }
-            all.push(output);
+            all.extend(engine.run_here(now_ms, output));
         }
         all
     }
@@ -2096,8 +2198,10 @@ mod tests {
         }
     }
 
+    /// The engine's outputs, the work among them done (at a fixed time: these tests' clocks
+    /// never reach the entries' dates).
     fn outputs(engine: &mut Engine<MemStore>) -> Vec<Output> {
-        std::iter::from_fn(|| engine.poll_output()).collect()
+        run(engine, 3_000)
     }
 
     #[test]
@@ -2120,7 +2224,7 @@ mod tests {
     /// Publishes `body` from the founder's engine; its hash.
     fn publish(engine: &mut Engine<MemStore>, now: u64, ticket: u64, body: Body) -> EntryHash {
         engine.handle(now, Input::Command(Command::Publish { ticket, body }));
-        for output in outputs(engine) {
+        for output in run(engine, now) {
             if let Output::Acknowledged { ticket: t, result } = output
                 && t == ticket
             {
@@ -2239,8 +2343,83 @@ mod tests {
         // Another peer's gossip that waits is still kept aside.
         let honest = gapped(&engine, &carol, 1);
         engine.handle(3_001, Input::Gossip { peer: c, message: 99_999, data: honest[0].bytes().to_vec() });
-        assert!(engine.replica().community().is_some_and(|c| c.is_pending(&honest[0].hash())));
         assert!(!outputs(&mut engine).iter().any(|o| matches!(o, Output::Block(_))));
+        assert!(engine.replica().community().is_some_and(|c| c.is_pending(&honest[0].hash())));
+    }
+
+    /// The outputs as the engine gives them, without doing the work among them.
+    fn raw(engine: &mut Engine<MemStore>) -> Vec<Output> {
+        std::iter::from_fn(|| engine.poll_output()).collect()
+    }
+
+    #[test]
+    fn gossip_is_stored_off_the_engine_and_judged_forwarded_or_blamed_only_once_stored() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let carol = key(6);
+        publish(&mut engine, 1_100, 1, Body::Vouch { member: carol.member_id(), note: String::new() });
+        let c = carol.member_id();
+        step(&mut engine, 2_000, Input::Connected { peer: c, first: true });
+        let community = engine.replica().community_id().unwrap_or_else(|| panic!("no community"));
+        let good = sign(&carol, community, 1, None, offer("Bread"));
+        let bad = sign(&carol, community, 2, Some(good.hash()), Body::Vouch { member: c, note: String::new() });
+        for (message, entry, verdict) in [(1, &good, Verdict::Accept), (2, &bad, Verdict::Reject)] {
+            engine.handle(2_001, Input::Gossip { peer: c, message, data: entry.bytes().to_vec() });
+            let out = raw(&mut engine);
+            // Handed out to be stored, and nothing else yet: not applied, not stored, no
+            // verdict (so not forwarded), no strike.
+            assert!(
+                matches!(out.as_slice(), [Output::StoreEntry(job)] if job.entry.hash() == entry.hash()),
+                "gossip was not handed out to be stored: {out:?}"
+            );
+            assert!(!matches!(store.get(&entry.hash()), Ok(Some(_))), "stored on the engine's thread");
+            let held = engine.replica().community().and_then(|held| held.entry_at(&entry.author(), entry.seq()));
+            assert!(held.is_none(), "applied on the engine's thread");
+            let mut done = Vec::new();
+            for output in out {
+                done.extend(engine.run_here(2_002, output));
+            }
+            done.extend(run(&mut engine, 2_002));
+            let verdicts: Vec<Verdict> = done
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Validate { message: m, verdict, .. } if *m == message => Some(*verdict),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(verdicts, vec![verdict], "{done:?}");
+            let struck = done.iter().any(|o| matches!(o, Output::Event(NodeEvent::Rejected { .. })));
+            assert_eq!(struck, verdict == Verdict::Reject, "a strike for the invalid entry only: {done:?}");
+        }
+        assert!(matches!(store.get(&good.hash()), Ok(Some(_))), "the valid entry was not stored");
+        assert!(!matches!(store.get(&bad.hash()), Ok(Some(_))), "the invalid entry was stored");
+    }
+
+    #[test]
+    fn store_reads_for_peers_are_handed_out_not_done_on_the_engine() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let carol = key(6);
+        publish(&mut engine, 1_100, 1, Body::Vouch { member: carol.member_id(), note: String::new() });
+        let (c, founder) = (carol.member_id(), engine.replica().me());
+        step(&mut engine, 2_000, Input::Connected { peer: c, first: true });
+        let community = engine.replica().community_id().map(|c| c.0.to_vec()).unwrap_or_default();
+        let requests = [
+            SyncRequest::Range { community: community.clone(), author: founder.0.to_vec(), from_seq: 1, limit: 64 },
+            SyncRequest::Since { community: community.clone(), after: 0, limit: 64 },
+            SyncRequest::Entry { community: community.clone(), hash: community.clone() },
+        ];
+        for (id, request) in (10..).zip(requests) {
+            engine.handle(2_001, Input::Request { peer: c, id, request });
+            let out = raw(&mut engine);
+            assert!(matches!(out.as_slice(), [Output::Read { id: i, .. }] if *i == id), "read on the engine: {out:?}");
+            let answered: Vec<Output> = out.into_iter().filter_map(|o| engine.run_here(2_002, o)).collect();
+            let served = match answer_to(&answered, id) {
+                SyncResponse::Entries(entries) | SyncResponse::Ordered { entries, .. } => entries.len(),
+                other => panic!("not served: {other:?}"),
+            };
+            assert!(served >= 1, "nothing read for request {id}");
+        }
     }
 
     #[test]

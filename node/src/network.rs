@@ -19,6 +19,7 @@ mod ids;
 mod reach;
 mod redial;
 mod swarm;
+mod work;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -33,16 +34,17 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use kith_protocol::{Body, Entry};
+use kith_protocol::Body;
 
 use crate::clock::now_ms;
-use crate::engine::{self, Engine, EngineConfig, Input, Output, StoredPage, Verdict};
+use crate::engine::{self, Engine, EngineConfig, Input, Output, Verdict};
 use crate::replica::Replica;
-use crate::sync::SyncResponse;
+use crate::sync::{SyncRequest, SyncResponse};
 use crate::verify::{VerifiedPage, Verifier, verify_page};
 use crate::worker::Worker;
 use ids::peer_name;
 use redial::Redials;
+use work::StoreJob;
 
 pub use crate::engine::{INGEST_CHUNK, NetworkCounters, NetworkStats, NodeEvent};
 pub use command::{Command, PeerInfo, ReachInfo};
@@ -93,12 +95,17 @@ pub struct NetworkLoop {
     verifier: Option<Verifier<u64>>,
     /// Pages back from the verifier, for the engine in the order they came.
     verified: mpsc::UnboundedReceiver<VerifiedPage<u64>>,
-    /// Applies and stores verified sync pages on a thread of its own (`None` if it could not
-    /// be started: pages are then stored on this task), so the loop fetches and hands out the
-    /// next pages meanwhile.
-    storer: Option<Worker<(u64, Vec<Entry>)>>,
-    /// Pages back from the storer, for the engine in the order they were stored.
-    stored: mpsc::UnboundedReceiver<(u64, StoredPage)>,
+    /// Applies and stores what the engine hands out (sync pages, gossip and fetched entries,
+    /// this node's claims and join request) on a thread of its own (`None` if it could not be
+    /// started: then on this task), so the loop goes on meanwhile.
+    storer: Option<Worker<StoreJob>>,
+    /// What the storer did, for the engine in the order it was done.
+    stored: mpsc::UnboundedReceiver<Input>,
+    /// Reads the answers to peers' range, by-hash and catch-up requests on a thread of its own
+    /// (`None` if it could not be started: then on this task).
+    reader: Option<Worker<(u64, SyncRequest)>>,
+    /// Answers back from the reader, by the request's handle.
+    read: mpsc::UnboundedReceiver<(u64, SyncResponse)>,
 }
 
 impl NetworkLoop {
@@ -117,13 +124,9 @@ impl NetworkLoop {
             )
             .ok();
         let (stored_sender, stored) = mpsc::unbounded_channel();
-        let storing = replica.clone();
-        let storer = Worker::start("kith-store", move |(page, entries)| {
-            let done = engine::store_page(&storing, entries, now_ms());
-            stored_sender.send((page, done)).is_ok()
-        })
-        .map_err(|error| tracing::warn!(%error, "no thread for storing sync pages; storing on the network loop"))
-        .ok();
+        let storer = work::start_storer(replica.clone(), stored_sender);
+        let (read_sender, read) = mpsc::unbounded_channel();
+        let reader = work::start_reader(replica.clone(), read_sender);
         let mut seed = [0u8; 8];
         if getrandom::fill(&mut seed).is_err() {
             seed = now_ms().to_le_bytes();
@@ -163,6 +166,8 @@ impl NetworkLoop {
             verified,
             storer,
             stored,
+            reader,
+            read,
         }
     }
 
@@ -233,17 +238,25 @@ impl NetworkLoop {
                     None => break,
                 },
                 Some(page) = self.verified.recv() => self.on_verified(page),
-                Some((page, stored)) = self.stored.recv() => self.handle(Input::Stored { page, stored }),
+                Some(input) = self.stored.recv() => self.handle(input),
+                Some((id, response)) = self.read.recv() => self.respond(id, response),
                 () = tokio::time::sleep(wait) => self.engine.handle(now_ms(), Input::Timer),
                 _ = second.tick() => self.redial_due(),
             }
             self.drain();
         }
-        // The storer holds the replica: let it finish its page before the node closes the store.
-        if let Some(storer) = self.storer.take()
-            && tokio::task::spawn_blocking(move || storer.finish()).await.is_err()
-        {
-            tracing::error!("the thread storing sync pages did not finish");
+        // The storer and reader hold the replica: let them finish before the node closes the store.
+        let (storer, reader) = (self.storer.take(), self.reader.take());
+        let finished = tokio::task::spawn_blocking(move || {
+            if let Some(storer) = storer {
+                storer.finish();
+            }
+            if let Some(reader) = reader {
+                reader.finish();
+            }
+        });
+        if finished.await.is_err() {
+            tracing::error!("the threads storing entries and reading answers did not finish");
         }
         tracing::info!("network loop stopped");
     }
@@ -359,10 +372,15 @@ impl NetworkLoop {
                 }
                 None => self.handle(Input::RequestFailed { id }),
             },
-            Output::Respond { id, response } => {
-                let Some(channel) = self.channels.remove(&id) else { return };
-                if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
-                    tracing::debug!("peer went away before the sync answer");
+            Output::Respond { id, response } => self.respond(id, response),
+            Output::Read { id, request } => {
+                let unsent = match &self.reader {
+                    Some(reader) => reader.submit((id, request)).err(),
+                    None => Some((id, request)),
+                };
+                if let Some((id, request)) = unsent {
+                    let response = engine::read_answer(&self.replica, &request);
+                    self.respond(id, response);
                 }
             }
             Output::Verify { page, bytes } => {
@@ -375,16 +393,11 @@ impl NetworkLoop {
                     self.handle(Input::Verified { page, entries, fault });
                 }
             }
-            Output::Store { page, entries } => {
-                let unsent = match &self.storer {
-                    Some(storer) => storer.submit((page, entries)).err(),
-                    None => Some((page, entries)),
-                };
-                if let Some((page, entries)) = unsent {
-                    let stored = engine::store_page(&self.replica, entries, now_ms());
-                    self.handle(Input::Stored { page, stored });
-                }
-            }
+            Output::Store { page, entries } => self.store(StoreJob::Page(page, entries)),
+            Output::StoreEntry(job) => self.store(StoreJob::Entry(Box::new(job))),
+            Output::Sign { job, bodies, flush } => self.store(StoreJob::Sign { job, bodies, flush }),
+            Output::StoreProofs(proofs) => self.store(StoreJob::Proofs(proofs)),
+            Output::Release => self.store(StoreJob::Release),
             Output::Admit(peer) => {
                 let Some(peer) = peer_of(&peer) else { return };
                 gossip_of(&mut self.swarm).remove_blacklisted_peer(&peer);
@@ -424,6 +437,29 @@ impl NetworkLoop {
             Output::Event(event) => {
                 let _ = self.events.send(event);
             }
+        }
+    }
+}
+
+impl NetworkLoop {
+    /// Hands store work to `kith-store` (or does it here if that thread is gone).
+    fn store(&mut self, job: StoreJob) {
+        let unsent = match &self.storer {
+            Some(storer) => storer.submit(job).err(),
+            None => Some(job),
+        };
+        if let Some(job) = unsent {
+            for input in work::store(&self.replica, vec![job]) {
+                self.handle(input);
+            }
+        }
+    }
+
+    /// Sends the answer to a peer's request `id`.
+    fn respond(&mut self, id: u64, response: SyncResponse) {
+        let Some(channel) = self.channels.remove(&id) else { return };
+        if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+            tracing::debug!("peer went away before the sync answer");
         }
     }
 }

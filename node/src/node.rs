@@ -103,7 +103,8 @@ impl NodeHandle {
 
     /// Signs, checks, stores (flushed) and gossips a new entry of this member's log. The
     /// signing, the store's writes and its fsyncs run on a blocking thread, not on one of the
-    /// runtime's workers (an fsync can take a second on an SD card).
+    /// runtime's workers (an fsync can take a second on an SD card), and the fsyncs without the
+    /// replica's lock, so the network loop is not held up by them.
     ///
     /// Within [`crate::helped::acting_for`] (`--as`, the page's "acting for" switch) it writes
     /// in that helped member's log instead, a payment's memo saying it was on their behalf.
@@ -119,8 +120,18 @@ impl NodeHandle {
             None => body,
         };
         let replica = Arc::clone(&self.replica);
-        let published = tokio::task::spawn_blocking(move || {
-            replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).publish_as(author, body, now_ms())
+        let published = tokio::task::spawn_blocking(move || -> Result<Entry, PublishError> {
+            let lock = || replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (entry, mark, flush) = {
+                let mut replica = lock();
+                let entry = replica.publish_unflushed_as(author, body, now_ms())?;
+                (entry, replica.flush_mark(), replica.store().flush_later())
+            };
+            // The fsync without the replica's lock: the network loop and the API go on; no peer
+            // is served the entry until it is durable (`Replica::unserved_from`).
+            flush()?;
+            lock().flushed(mark);
+            Ok(entry)
         })
         .await;
         let entry = match published {
@@ -410,9 +421,8 @@ impl Node {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_publish_leaves_the_runtime_thread_free_while_it_flushes() {
-        let dir = tempfile::TempDir::new().unwrap();
+    /// A founded home's node handle whose next flush waits for the signal sent on the sender.
+    fn handle_with_held_flush(dir: &tempfile::TempDir) -> (NodeHandle, std::sync::mpsc::Sender<()>) {
         let home = Home::open(dir.path()).unwrap();
         let store = Store::open(&home.db_path(), 1024 * 1024).unwrap();
         let mut replica = Replica::open(store, Keypair::from_secret_bytes([9; 32]), None, now_ms()).unwrap();
@@ -429,22 +439,82 @@ mod tests {
             hub: false,
             counters: Arc::default(),
         };
-        // One runtime thread: the flush can only be let go by the second task if the publish
-        // does not hold that thread while it waits.
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let body = Body::Profile {
+        (handle, go)
+    }
+
+    fn profile() -> Body {
+        Body::Profile {
             name: "Ann".into(),
             about: String::new(),
             area: String::new(),
             skills: Vec::new(),
             contact: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_publish_leaves_the_runtime_thread_free_while_it_flushes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (handle, go) = handle_with_held_flush(&dir);
+        // One runtime thread: the flush can only be let go by the second task if the publish
+        // does not hold that thread while it waits.
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (published, ()) = runtime.block_on(async {
-            tokio::join!(handle.publish(body), async {
+            tokio::join!(handle.publish(profile()), async {
                 tokio::task::yield_now().await;
                 let _ = go.send(());
             })
         });
         published.unwrap_or_else(|e| panic!("the flush was never let go: {e}"));
+    }
+
+    #[test]
+    fn a_publish_fsyncs_without_the_replica_lock_and_peers_get_the_entry_only_once_durable() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (handle, go) = handle_with_held_flush(&dir);
+        let replica = Arc::clone(&handle.replica);
+        let me = handle.replica().me();
+        let community = handle.replica().community_id().unwrap();
+        let body = profile();
+        let publisher = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(handle.publish(body)).map(|entry| entry.hash())
+        });
+        // The entry is applied, and its flush waits for `go`. Taking the lock meanwhile must not
+        // wait for the flush (it would until the held flush gives up, and the publish fails).
+        let mut applied = false;
+        for _ in 0..20_000 {
+            if replica.lock().unwrap().head_seq(&me) == 2 {
+                applied = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(applied, "the publish never stored its entry");
+        let own_log = crate::sync::SyncRequest::Range {
+            community: community.0.to_vec(),
+            author: me.0.to_vec(),
+            from_seq: 1,
+            limit: 64,
+        };
+        let in_order = crate::sync::SyncRequest::Since { community: community.0.to_vec(), after: 0, limit: 64 };
+        let hash = replica.lock().unwrap().community().and_then(|c| c.entry_at(&me, 2)).unwrap();
+        let by_hash = crate::sync::SyncRequest::Entry { community: community.0.to_vec(), hash: hash.0.to_vec() };
+        // What a peer is served: of this log, in the applied order, by hash.
+        let served = |replica: &Mutex<Replica>| {
+            [&own_log, &in_order, &by_hash].map(|request| match crate::engine::read_answer(replica, request) {
+                crate::sync::SyncResponse::Entries(entries) => entries.len(),
+                crate::sync::SyncResponse::Ordered { entries, last } => {
+                    assert_eq!(last, entries.len() as u64, "the next page must start after what was sent");
+                    entries.len()
+                }
+                other => panic!("not served: {other:?}"),
+            })
+        };
+        assert_eq!(served(&replica), [1, 1, 0], "an entry not yet durable was served to a peer");
+        let _ = go.send(());
+        let published = publisher.join().unwrap();
+        published.unwrap_or_else(|e| panic!("the publish failed: {e}"));
+        assert_eq!(served(&replica), [2, 2, 1], "the durable entry is not served");
     }
 }

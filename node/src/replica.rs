@@ -98,7 +98,17 @@ pub struct Replica<S = Store> {
     /// Those of them taken over from another helper (`kith member take`): written in only
     /// once their log names this member their helper.
     taken: BTreeSet<MemberId>,
+    /// Logs this node writes (its own, helped members') with entries stored but not yet known
+    /// durable: the first such seq. Not served to peers until a flush covering them returned
+    /// ([`Replica::unserved_from`]): a crash could lose them, and this node would then sign
+    /// those places again — a fork of its own log in the hands of whoever got the first.
+    unflushed: BTreeMap<MemberId, u64>,
 }
+
+/// What a flush started now covers: the head of each log with entries not yet durable
+/// ([`Replica::flush_mark`], [`Replica::flushed`]).
+#[derive(Debug, Clone, Default)]
+pub struct FlushMark(Vec<(MemberId, u64)>);
 
 impl<S: Storage> Replica<S> {
     /// Loads the community from the store (if any) and replays its entries into the reducer.
@@ -118,6 +128,7 @@ impl<S: Storage> Replica<S> {
             last_received_ms: None,
             helped: BTreeMap::new(),
             taken: BTreeSet::new(),
+            unflushed: BTreeMap::new(),
         };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
@@ -140,6 +151,7 @@ impl<S: Storage> Replica<S> {
             last_received_ms: None,
             helped: BTreeMap::new(),
             taken: BTreeSet::new(),
+            unflushed: BTreeMap::new(),
         }
     }
 
@@ -471,27 +483,37 @@ impl<S: Storage> Replica<S> {
         (outcomes, proofs)
     }
 
-    /// Takes a fork proof learnt from a peer. Returns true if it was new and valid.
+    /// Takes fork proofs learnt from a peer (a heads answer's), with one rebuild of the state
+    /// for all the new ones. Returns those that were new and valid.
     ///
-    /// The proof's two entries are then taken as any entry from a peer: each is validly signed
+    /// Each proof's two entries are then taken as any entry from a peer: each is validly signed
     /// on the forker's log, and what others rely on in its frozen part (a transfer claimed, a
     /// vouch) counts from them. A node that learns of the fork before holding them — a fresh
     /// node catching up, served only applied entries — would otherwise keep the payee's claim,
     /// and every later entry of the payee, waiting for ever.
-    pub fn receive_fork_proof(&mut self, proof: &ForkProof, now_ms: u64) -> bool {
-        let Some(community) = self.community.as_mut() else { return false };
-        let Ok(fork) = proof.verify() else { return false };
-        let new = community.add_fork_proof(proof);
-        if new
-            && let Err(error) = self
-                .store
-                .put_fork(&fork.author, proof)
-                .map_err(ReplicaError::from)
-                .and_then(|()| self.reload(now_ms).map(drop))
-        {
-            tracing::error!(%error, "could not keep a fork proof");
+    pub fn receive_fork_proofs(&mut self, proofs: &[ForkProof], now_ms: u64) -> Vec<ForkProof> {
+        let mut new = Vec::new();
+        let mut valid = Vec::new();
+        for proof in proofs {
+            let Some(community) = self.community.as_mut() else { return Vec::new() };
+            let Ok(fork) = proof.verify() else { continue };
+            if community.add_fork_proof(proof) {
+                match self.store.put_fork(&fork.author, proof) {
+                    Ok(()) => new.push(proof.clone()),
+                    Err(error) => tracing::error!(%error, "could not keep a fork proof"),
+                }
+            }
+            valid.push((fork.author, proof));
         }
-        if self.community.as_ref().is_some_and(|c| c.is_member(&fork.author)) {
+        if !new.is_empty()
+            && let Err(error) = self.reload(now_ms)
+        {
+            tracing::error!(%error, "could not rebuild the state after fork proofs");
+        }
+        for (author, proof) in valid {
+            if !self.community.as_ref().is_some_and(|c| c.is_member(&author)) {
+                continue;
+            }
             for bytes in [&proof.first, &proof.second] {
                 let Ok(entry) = Entry::decode_unverified(bytes.clone()) else { continue };
                 if !matches!(self.store.get(&entry.hash()), Ok(Some(_))) {
@@ -584,9 +606,7 @@ impl<S: Storage> Replica<S> {
     /// Signs the next entry of this member's log with `body`, checks it against the community's
     /// rules, stores it with its views and flushes before returning.
     pub fn publish(&mut self, body: Body, now_ms: u64) -> Result<Entry, PublishError> {
-        let entry = self.publish_unflushed(body, now_ms)?;
-        self.store.flush()?;
-        Ok(entry)
+        self.publish_as(None, body, now_ms)
     }
 
     /// [`Replica::publish`] without the flush: the entry is stored but not yet durable. The
@@ -622,11 +642,48 @@ impl<S: Storage> Replica<S> {
     /// member whose key this node holds), flushed.
     pub fn publish_as(&mut self, author: Option<MemberId>, body: Body, now_ms: u64) -> Result<Entry, PublishError> {
         let entry = self.publish_unflushed_as(author, body, now_ms)?;
+        let mark = self.flush_mark();
         self.store.flush()?;
+        self.flushed(mark);
         Ok(entry)
     }
 
-    fn publish_unflushed_as(
+    /// What a flush started now covers (take it with the lock held, just before taking the
+    /// flush out with [`Storage::flush_later`]).
+    pub fn flush_mark(&self) -> FlushMark {
+        FlushMark(self.unflushed.keys().map(|member| (*member, self.head_seq(member))).collect())
+    }
+
+    /// A flush started at `mark` returned: the entries it covered are durable, and served.
+    pub fn flushed(&mut self, mark: FlushMark) {
+        for (member, upto) in mark.0 {
+            let Some(from) = self.unflushed.get(&member).copied() else { continue };
+            let from = from.max(upto.saturating_add(1));
+            // Past the head: all durable (or dropped since, when a write failed).
+            if from > self.head_seq(&member) {
+                self.unflushed.remove(&member);
+            } else {
+                self.unflushed.insert(member, from);
+            }
+        }
+    }
+
+    /// The first seq of `author`'s log not to serve to peers yet (written here, not yet
+    /// durable), if any.
+    pub fn unserved_from(&self, author: &MemberId) -> Option<u64> {
+        self.unflushed.get(author).copied()
+    }
+
+    /// Whether every entry this node wrote is durable, so every stored entry may be served.
+    pub fn serves_all(&self) -> bool {
+        self.unflushed.is_empty()
+    }
+
+    /// [`Replica::publish_as`] without the flush: the entry is stored, not yet durable, and not
+    /// served to peers until a flush covering it returned ([`Replica::flushed`]). The caller
+    /// flushes, without this replica's lock if it likes ([`Storage::flush_later`]), before it
+    /// tells anyone.
+    pub fn publish_unflushed_as(
         &mut self,
         author: Option<MemberId>,
         body: Body,
@@ -685,6 +742,7 @@ impl<S: Storage> Replica<S> {
         if !matches!(received, Received::Applied(_)) {
             return Err(PublishError::HeadMismatch);
         }
+        self.unflushed.entry(me).or_insert(entry.seq());
         Ok(entry)
     }
 

@@ -10,9 +10,16 @@ use crate::store::{Store, StoreError};
 /// The storage a [`crate::replica::Replica`] and the sync engine write to and read from.
 /// Every write is durable only after [`Storage::flush`] returned: a crash may drop any write
 /// made since the last flush (never a part of one `store_applied` call).
+/// A store's flush taken out of it ([`Storage::flush_later`]), to run on any thread.
+pub type Flush = Box<dyn FnOnce() -> Result<(), StoreError> + Send>;
+
 pub trait Storage {
     /// Makes every earlier write durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// The flush, to run later without holding whatever guards the store (the replica's lock,
+    /// so that others read and write meanwhile): every write made before it runs is durable once
+    /// it returns `Ok`.
+    fn flush_later(&self) -> Flush;
     fn genesis(&self) -> Result<Option<EntryHash>, StoreError>;
     fn set_genesis(&self, hash: EntryHash) -> Result<(), StoreError>;
     /// Stores applied entries in the order they were applied (see [`Store::store_applied`]).
@@ -52,6 +59,9 @@ pub trait Storage {
 impl Storage for Store {
     fn flush(&self) -> Result<(), StoreError> {
         Store::flush(self)
+    }
+    fn flush_later(&self) -> Flush {
+        Store::flush_later(self)
     }
     fn genesis(&self) -> Result<Option<EntryHash>, StoreError> {
         Store::genesis(self)

@@ -436,19 +436,30 @@ impl Store {
     /// (sled's own flush ends in `sync_file_range`, which is no fsync). Call it after a local
     /// publish, before answering the user or gossiping the entry.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.flush_later()()
+    }
+
+    /// [`Store::flush`], to run later without holding whatever guards the store (the
+    /// replica's lock): every write made before it runs is durable once it returns `Ok`.
+    pub fn flush_later(&self) -> crate::storage::Flush {
+        let (path, db, entries) = (self.path.clone(), self.db.clone(), Arc::clone(&self.entries));
         #[cfg(test)]
-        {
-            let signal = self.flush_waits_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-            if let Some(signal) = signal
-                && signal.recv_timeout(std::time::Duration::from_secs(5)).is_err()
+        let waits_for = Arc::clone(&self.flush_waits_for);
+        Box::new(move || {
+            #[cfg(test)]
             {
-                return Err(StoreError::Injected);
+                let signal = waits_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                if let Some(signal) = signal
+                    && signal.recv_timeout(std::time::Duration::from_secs(5)).is_err()
+                {
+                    return Err(StoreError::Injected);
+                }
             }
-        }
-        self.entries.sync()?;
-        self.db.flush()?;
-        durable::sync_sled_files(&self.path, entry_log::FILE_NAME)?;
-        Ok(())
+            entries.sync()?;
+            db.flush()?;
+            durable::sync_sled_files(&path, entry_log::FILE_NAME)?;
+            Ok(())
+        })
     }
 
     /// Tests: makes every later write of entries fail (`true`) or work again (`false`).

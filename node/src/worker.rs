@@ -1,6 +1,7 @@
-//! A long-lived helper thread that does jobs one at a time, in the order they were submitted:
-//! the verifier's (`crate::verify`) and the network loop's store (`crate::network`), so that
-//! neither signature checks nor the reducer, the entry file and sled run on a tokio worker.
+//! A long-lived helper thread that does jobs in the order they were submitted, one at a time or
+//! in batches of what is queued: the verifier's (`crate::verify`) and the network loop's store
+//! and reader (`crate::network`), so that neither signature checks nor the reducer, the entry
+//! file, sled and their fsyncs run on a tokio worker.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -26,6 +27,27 @@ impl<J: Send + 'static> Worker<J> {
         let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
             for job in queue {
                 if !work(job) {
+                    break;
+                }
+            }
+        })?;
+        Ok(Worker { jobs, thread })
+    }
+
+    /// Starts the thread `name` taking jobs in batches: `work` gets every job queued when it
+    /// is ready for more (at least one, in the order submitted), so that work arriving together
+    /// is done together (one lock, one wake-up); it returns `false` once its results have
+    /// nowhere to go, which stops the thread.
+    pub fn start_batched(
+        name: &str,
+        mut work: impl FnMut(Vec<J>) -> bool + Send + 'static,
+    ) -> std::io::Result<Worker<J>> {
+        let (jobs, queue) = mpsc::channel::<J>();
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
+            while let Ok(first) = queue.recv() {
+                let mut batch = vec![first];
+                batch.extend(queue.try_iter());
+                if !work(batch) {
                     break;
                 }
             }

@@ -171,6 +171,10 @@ impl Storage for MemStore {
         }
         Ok(())
     }
+    fn flush_later(&self) -> crate::storage::Flush {
+        let store = self.clone();
+        Box::new(move || store.flush())
+    }
     fn genesis(&self) -> Result<Option<EntryHash>, StoreError> {
         Ok(self.lock().live.genesis)
     }

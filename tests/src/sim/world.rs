@@ -8,7 +8,6 @@ use kith_node::engine::{Command, Engine, EngineConfig, Input, Output, Verdict};
 use kith_node::replica::Replica;
 use kith_node::storage::memory::MemStore;
 use kith_node::sync::{SyncRequest, SyncResponse};
-use kith_node::verify::verify_page;
 use kith_protocol::{Body, CommunityId, Draft, Entry, EntryHash, Keypair, MemberId, PostKind};
 
 use super::check::{self, Violation};
@@ -489,18 +488,19 @@ impl Sim {
                     self.send(node, to, Msg::Response { id: their_id, response });
                 }
             }
-            Output::Verify { page, bytes } => {
-                let (entries, fault) = verify_page(bytes);
+            // The work the node does on threads of its own (verify, store, read, sign), done
+            // here inline, so the run stays deterministic; a read gives the answer to send.
+            output @ (Output::Verify { .. }
+            | Output::Store { .. }
+            | Output::StoreEntry(_)
+            | Output::Read { .. }
+            | Output::StoreProofs(_)
+            | Output::Release
+            | Output::Sign { .. }) => {
                 let now_local = self.local(node);
-                if let Some(engine) = self.nodes[node].engine.as_mut() {
-                    engine.handle(now_local, Input::Verified { page, entries, fault });
-                }
-            }
-            Output::Store { page, entries } => {
-                let now_local = self.local(node);
-                if let Some(engine) = self.nodes[node].engine.as_mut() {
-                    let stored = engine.store_here(entries, now_local);
-                    engine.handle(now_local, Input::Stored { page, stored });
+                let Some(engine) = self.nodes[node].engine.as_mut() else { return };
+                if let Some(answer) = engine.run_here(now_local, output) {
+                    self.carry_out(node, answer);
                 }
             }
             Output::Disconnect { peer, forget } => {

@@ -1,0 +1,101 @@
+//! The network loop's helper threads, so that the loop never waits on a disk:
+//! `kith-store` applies and stores what the engine hands out (sync pages, gossip and fetched
+//! entries, fork proofs with their rebuild, entries the clock released, this node's claims and
+//! join request with their fsync), in the order handed out,
+//! taking what is queued in one batch; `kith-read` reads the answers to peers' range, by-hash
+//! and catch-up requests from the store. Both take the replica's lock themselves, a chunk at a
+//! time. If a thread cannot start, its work is done on the loop.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use kith_protocol::{Body, Entry, ForkProof};
+
+use crate::clock::now_ms;
+use crate::engine::{self, EntryJob, INGEST_CHUNK, Input};
+use crate::replica::Replica;
+use crate::sync::{SyncRequest, SyncResponse};
+use crate::worker::Worker;
+
+/// Work for the `kith-store` thread.
+#[derive(Debug)]
+pub(super) enum StoreJob {
+    /// A verified sync page ([`engine::Output::Store`]).
+    Page(u64, Vec<Entry>),
+    /// An entry from gossip or fetched by hash ([`engine::Output::StoreEntry`]).
+    Entry(Box<EntryJob>),
+    /// A heads answer's fork proofs to keep ([`engine::Output::StoreProofs`]).
+    Proofs(Vec<ForkProof>),
+    /// Entries waiting for the clock to release ([`engine::Output::Release`]).
+    Release,
+    /// Entries of this node's log to sign, store and flush ([`engine::Output::Sign`]).
+    Sign { job: u64, bodies: Vec<Body>, flush: bool },
+}
+
+/// Starts `kith-store`; what it did comes back to the loop as engine inputs on `done`.
+pub(super) fn start_storer(
+    replica: Arc<Mutex<Replica>>,
+    done: mpsc::UnboundedSender<Input>,
+) -> Option<Worker<StoreJob>> {
+    Worker::start_batched("kith-store", move |batch| {
+        store(&replica, batch).into_iter().all(|input| done.send(input).is_ok())
+    })
+    .map_err(|error| tracing::warn!(%error, "no thread for storing entries; storing on the network loop"))
+    .ok()
+}
+
+/// Does a batch of store work in order: the entries among it that follow each other are stored
+/// together ([`engine::store_entries`]: the lock taken once a chunk). A blocking call.
+pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input> {
+    let mut done = Vec::with_capacity(batch.len());
+    let mut entries: Vec<EntryJob> = Vec::new();
+    let store_entries = |entries: &mut Vec<EntryJob>, done: &mut Vec<Input>| {
+        if !entries.is_empty() {
+            let stored = engine::store_entries(replica, std::mem::take(entries), now_ms());
+            done.extend(stored.into_iter().map(|(job, received)| Input::EntryStored { job, received }));
+        }
+    };
+    for job in batch {
+        match job {
+            StoreJob::Entry(job) => {
+                entries.push(*job);
+                if entries.len() >= INGEST_CHUNK {
+                    store_entries(&mut entries, &mut done);
+                }
+            }
+            StoreJob::Page(page, page_entries) => {
+                store_entries(&mut entries, &mut done);
+                let stored = engine::store_page(replica, page_entries, now_ms());
+                done.push(Input::Stored { page, stored });
+            }
+            StoreJob::Proofs(proofs) => {
+                store_entries(&mut entries, &mut done);
+                done.push(Input::ProofsStored(engine::store_proofs(replica, &proofs, now_ms())));
+            }
+            StoreJob::Release => {
+                store_entries(&mut entries, &mut done);
+                done.push(Input::Released(engine::release(replica, now_ms())));
+            }
+            StoreJob::Sign { job, bodies, flush } => {
+                store_entries(&mut entries, &mut done);
+                let signed = engine::sign(replica, bodies, flush, now_ms());
+                done.push(Input::Signed { job, signed });
+            }
+        }
+    }
+    store_entries(&mut entries, &mut done);
+    done
+}
+
+/// Starts `kith-read`; each answer comes back on `done` with the request's handle.
+pub(super) fn start_reader(
+    replica: Arc<Mutex<Replica>>,
+    done: mpsc::UnboundedSender<(u64, SyncResponse)>,
+) -> Option<Worker<(u64, SyncRequest)>> {
+    Worker::start("kith-read", move |(id, request): (u64, SyncRequest)| {
+        done.send((id, engine::read_answer(&replica, &request))).is_ok()
+    })
+    .map_err(|error| tracing::warn!(%error, "no thread for reading answers; reading on the network loop"))
+    .ok()
+}
