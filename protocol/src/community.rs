@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 use crate::body::{Body, PostKind, Role, Rules, Status};
 use crate::entry::{CommunityId, Entry, EntryHash};
 use crate::error::{EntryError, Wait};
@@ -39,7 +41,7 @@ pub fn pending_cost(entry: &Entry) -> usize {
 }
 
 /// What this node knows of a person (member, newcomer, or hub).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub id: Option<MemberId>,
     pub profile: Option<Profile>,
@@ -78,14 +80,14 @@ pub struct Member {
 }
 
 /// Who records for a helped member, and the most they agreed a payment made for them may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Helper {
     pub member: MemberId,
     pub limit: crate::Minutes,
 }
 
 /// A member's wish to be checked on (their latest `CheckIns` entry that turned it on).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckIns {
     pub days: u16,
     pub buddies: Vec<MemberId>,
@@ -108,7 +110,7 @@ impl Member {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
     pub area: String,
@@ -116,7 +118,7 @@ pub struct Profile {
     pub redacted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Post {
     pub author: MemberId,
     pub kind: PostKind,
@@ -132,7 +134,7 @@ pub struct Post {
     pub helped_by: Option<MemberId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     pub post: EntryHash,
     pub author: MemberId,
@@ -140,7 +142,7 @@ pub struct Reply {
 }
 
 /// An organiser's notice (its title and text are read from the entry).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Announcement {
     pub author: MemberId,
     pub created_at_ms: u64,
@@ -149,7 +151,7 @@ pub struct Announcement {
     pub redacted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfer {
     pub from: MemberId,
     /// Its place in the payer's log.
@@ -161,7 +163,7 @@ pub struct Transfer {
 
 /// Whose an entry this node holds is, and what kind. One per entry held, so kept small
 /// (34 bytes): the kind as its variant index, no seq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Located {
     author: MemberId,
     /// [`crate::entry::body_kind_index`] of its body.
@@ -216,7 +218,7 @@ pub struct Rebuilt {
 
 /// A moderation entry held (Appoint, Suspend, Reinstate, Dismiss): what is in force is
 /// computed from all of them together, so it depends on the set and not on arrival order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Moderation {
     hash: EntryHash,
     author: MemberId,
@@ -226,7 +228,7 @@ struct Moderation {
 
 /// One suspension in force: the member's entries after `after_seq` (up to `until`, when an
 /// organiser reinstated them) are written while suspended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Span {
     after_seq: u64,
     until: Option<u64>,
@@ -244,7 +246,11 @@ pub struct SuspensionInForce<'a> {
 }
 
 /// One community as this node sees it.
-#[derive(Debug, Clone)]
+///
+/// Serialized (a snapshot a node starts from instead of replaying every entry) without its
+/// waiting area: the store keeps the waiting entries, and whoever loads a snapshot feeds them
+/// again, as a rebuild does after the applied ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Community {
     id: CommunityId,
     name: String,
@@ -261,15 +267,21 @@ pub struct Community {
     /// always follow their log's head, so a log is a list without gaps).
     logs: BTreeMap<MemberId, Vec<EntryHash>>,
     forks: BTreeMap<MemberId, ForkProof>,
+    #[serde(skip)]
     pending: BTreeMap<EntryHash, (Entry, Wait)>,
     /// What `pending` costs in all ([`pending_cost`]), and per author (entries, cost).
+    #[serde(skip)]
     pending_bytes: usize,
+    #[serde(skip)]
     pending_by_author: BTreeMap<MemberId, (usize, usize)>,
     /// Set while waiting entries are released: one taken out and kept aside again was counted
     /// already, so the bounds do not apply to it.
+    #[serde(skip)]
     releasing: bool,
+    #[serde(skip)]
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
     /// The waiting entries by their place in their author's log.
+    #[serde(skip)]
     waiting_places: BTreeMap<(MemberId, u64), BTreeSet<EntryHash>>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
