@@ -215,7 +215,9 @@ impl<S: Storage> Replica<S> {
             tracing::warn!(author = %fork.author.short(), seq = fork.seq, "fork: two entries at one place in a log, found in a rebuild");
             self.store.put_fork(&fork.author, proof)?;
         }
-        self.community = Some(rebuilt.community);
+        let mut community = rebuilt.community;
+        community.shrink_to_fit();
+        self.community = Some(community);
         self.behind_store = false;
         self.store_what_the_reducer_holds()?;
         Ok(rebuilt.new_forks)

@@ -161,14 +161,22 @@ pub struct Transfer {
     pub claimed_by: Option<EntryHash>,
 }
 
-/// Whose an entry this node holds is, and what kind. One per entry held, so kept small
-/// (34 bytes): the kind as its variant index, no seq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Whose an entry this node holds is, and what kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Located {
     author: MemberId,
     /// [`crate::entry::body_kind_index`] of its body.
     kind: u8,
     /// Part of a frozen log: kept as evidence, never applied.
+    frozen: bool,
+}
+
+/// [`Located`] as kept for each entry held, so small (6 bytes): the author as its place in
+/// [`Community`]'s `authors`, the kind as its variant index, no seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Place {
+    author: u32,
+    kind: u8,
     frozen: bool,
 }
 
@@ -262,7 +270,10 @@ pub struct Community {
     replies: BTreeMap<EntryHash, Reply>,
     transfers: BTreeMap<EntryHash, Transfer>,
     announcements: BTreeMap<EntryHash, Announcement>,
-    entries: BTreeMap<EntryHash, Located>,
+    entries: BTreeMap<EntryHash, Place>,
+    /// Every author of an entry held, in the order first met: what a [`Place`] names.
+    authors: Vec<MemberId>,
+    author_places: BTreeMap<MemberId, u32>,
     /// Each author's applied log: the hash of entry `seq` at index `seq - 1` (applied entries
     /// always follow their log's head, so a log is a list without gaps).
     logs: BTreeMap<MemberId, Vec<EntryHash>>,
@@ -327,6 +338,8 @@ impl Community {
             transfers: BTreeMap::new(),
             announcements: BTreeMap::new(),
             entries: BTreeMap::new(),
+            authors: Vec::new(),
+            author_places: BTreeMap::new(),
             logs: BTreeMap::new(),
             forks: BTreeMap::new(),
             pending: BTreeMap::new(),
@@ -399,6 +412,15 @@ impl Community {
                 return Ok(Rebuilt { community, report, new_forks });
             }
         }
+    }
+
+    /// Gives back the room the logs' vectors grew into (half of it, at worst, after a rebuild):
+    /// for a state that will mostly be read.
+    pub fn shrink_to_fit(&mut self) {
+        for log in self.logs.values_mut() {
+            log.shrink_to_fit();
+        }
+        self.authors.shrink_to_fit();
     }
 
     /// [`Community::rebuild`] from entries all in memory.
@@ -931,7 +953,9 @@ impl Community {
 
     /// Finds an entry this node holds, or says to wait for it.
     fn located(&self, hash: EntryHash) -> Result<Located, Wait> {
-        self.entries.get(&hash).copied().ok_or(Wait::Entry { hash })
+        let place = self.entries.get(&hash).ok_or(Wait::Entry { hash })?;
+        let author = self.authors.get(place.author as usize).copied().ok_or(Wait::Entry { hash })?;
+        Ok(Located { author, kind: place.kind, frozen: place.frozen })
     }
 
     /// The author of the post an entry refers to; `None` when the post is in a frozen log.
@@ -950,8 +974,16 @@ impl Community {
     }
 
     fn record(&mut self, entry: &Entry, frozen: bool) {
-        let located = Located { author: entry.author(), kind: entry.header().body_kind, frozen };
-        self.entries.insert(entry.hash(), located);
+        let author = match self.author_places.get(&entry.author()) {
+            Some(place) => *place,
+            None => {
+                let place = u32::try_from(self.authors.len()).unwrap_or(u32::MAX);
+                self.authors.push(entry.author());
+                self.author_places.insert(entry.author(), place);
+                place
+            }
+        };
+        self.entries.insert(entry.hash(), Place { author, kind: entry.header().body_kind, frozen });
         if !frozen {
             let log = self.logs.entry(entry.author()).or_default();
             // The rules apply an entry only right after its log's head.
