@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+mod packed;
+
 use crate::body::{Body, PostKind, Role, Rules, Status};
 use crate::entry::{CommunityId, Entry, EntryHash};
 use crate::error::{EntryError, Wait};
@@ -265,11 +267,16 @@ pub struct Community {
     description: String,
     rules: Rules,
     founder: MemberId,
+    #[serde(deserialize_with = "packed::map")]
     members: BTreeMap<MemberId, Member>,
+    #[serde(deserialize_with = "packed::map")]
     posts: BTreeMap<EntryHash, Post>,
+    #[serde(deserialize_with = "packed::map")]
     replies: BTreeMap<EntryHash, Reply>,
+    #[serde(deserialize_with = "packed::map")]
     transfers: BTreeMap<EntryHash, Transfer>,
     announcements: BTreeMap<EntryHash, Announcement>,
+    #[serde(deserialize_with = "packed::map")]
     entries: BTreeMap<EntryHash, Place>,
     /// Every author of an entry held, in the order first met: what a [`Place`] names.
     authors: Vec<MemberId>,
@@ -297,6 +304,7 @@ pub struct Community {
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Each gathering's answers ("I'll come"), by member.
+    #[serde(deserialize_with = "packed::map")]
     attendance: BTreeMap<EntryHash, Attendance>,
     /// Join requests kept open (authors not yet admitted), by invite, ranked by entry hash.
     joins: BTreeMap<InviteId, BTreeSet<(EntryHash, MemberId)>>,
@@ -414,9 +422,15 @@ impl Community {
         }
     }
 
-    /// Gives back the room the logs' vectors grew into (half of it, at worst, after a rebuild):
-    /// for a state that will mostly be read.
+    /// Gives back the room the large maps' nodes and the logs' vectors grew into (a third to a
+    /// half of it after a rebuild), for a state that will mostly be read.
     pub fn shrink_to_fit(&mut self) {
+        packed::pack(&mut self.members);
+        packed::pack(&mut self.posts);
+        packed::pack(&mut self.replies);
+        packed::pack(&mut self.transfers);
+        packed::pack(&mut self.entries);
+        packed::pack(&mut self.attendance);
         for log in self.logs.values_mut() {
             log.shrink_to_fit();
         }

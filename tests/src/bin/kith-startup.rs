@@ -2,6 +2,7 @@
 //! and replica as `Node::start` does and prints, after each phase, the time taken and the
 //! process's resident memory (a clone of the reducer measures the reducer).
 //! A home to measure: `kith-bench fill-home HOME --entries N`. Figures, never assertions.
+//! `--sled-only`: sled alone opened on the home's database (its trees), to weigh its part.
 
 use std::path::Path;
 use std::time::Instant;
@@ -29,6 +30,20 @@ fn main() -> anyhow::Result<()> {
     let home = std::env::args().nth(1).context("usage: kith-startup HOME")?;
     let home = kith_node::home::Home::open(Path::new(&home))?;
     phase("nothing", Instant::now());
+    if std::env::args().any(|a| a == "--sled-only") {
+        // sled alone on the same folder, with the node's cache: its share of the store's open.
+        let started = Instant::now();
+        let db = sled::Config::new()
+            .path(home.db_path())
+            .cache_capacity(kith_node::store::DEFAULT_CACHE_BYTES)
+            .mode(sled::Mode::LowSpace)
+            .open()?;
+        for name in ["community", "forks", "meta", "peers"] {
+            db.open_tree(name)?;
+        }
+        phase("sled alone", started);
+        return Ok(());
+    }
     let started = Instant::now();
     let store = Store::open(&home.db_path(), kith_node::store::DEFAULT_CACHE_BYTES)?;
     phase("store open", started);
