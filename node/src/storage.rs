@@ -51,7 +51,11 @@ pub trait Storage {
     }
     /// Keeps a snapshot of the reducer's state made from the first `covers` applied entries
     /// (see [`Store::put_snapshot`]); a store may keep none.
-    fn put_snapshot(&self, _covers: u64, _state: &[u8]) -> Result<(), StoreError> {
+    fn put_snapshot(
+        &self,
+        _covers: u64,
+        _write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
     /// The kept snapshot, if the applied entries still begin with those it was made from.
@@ -126,8 +130,12 @@ impl Storage for Store {
     fn applied_entries_from(&self, first: u64) -> Box<dyn Iterator<Item = Result<Entry, StoreError>> + '_> {
         Box::new(Store::applied_entries_from(self, first))
     }
-    fn put_snapshot(&self, covers: u64, state: &[u8]) -> Result<(), StoreError> {
-        Store::put_snapshot(self, covers, state)
+    fn put_snapshot(
+        &self,
+        covers: u64,
+        write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        Store::put_snapshot(self, covers, write)
     }
     fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         Store::snapshot(self)

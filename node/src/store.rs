@@ -646,10 +646,16 @@ impl Store {
         self.entries.records_from(first)
     }
 
-    /// Keeps `state` (the reducer's state, as its caller encodes it) as made from the first
-    /// `covers` applied entries, replacing the one kept before. Written beside and renamed over
-    /// it, not synced: a snapshot lost or torn is only a slower start (see [`Store::snapshot`]).
-    pub fn put_snapshot(&self, covers: u64, state: &[u8]) -> Result<(), StoreError> {
+    /// Keeps the state `write` writes (the reducer's state, as its caller encodes it) as made
+    /// from the first `covers` applied entries, replacing the one kept before. Streamed to a
+    /// file beside it (never whole in memory) and renamed over it, not synced: a snapshot lost
+    /// or torn is only a slower start (see [`Store::snapshot`]).
+    pub fn put_snapshot(
+        &self,
+        covers: u64,
+        write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        use std::io::{Seek, SeekFrom, Write};
         let last = match covers.checked_sub(1) {
             Some(position) => match self.entries.at_position(position)? {
                 Some(entry) => Some(entry.hash()),
@@ -660,10 +666,22 @@ impl Store {
         let covered = EntriesEnd { count: covers, end: self.entries.start_of(covers).unwrap_or_default(), last };
         let path = self.path.join(SNAPSHOT_FILE);
         let fresh = path.with_extension("new");
-        let mut file = std::fs::File::create(&fresh)?;
-        for part in [&SNAPSHOT_MAGIC[..], &entries_end_row(&covered), blake3::hash(state).as_bytes(), state] {
-            std::io::Write::write_all(&mut file, part)?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&fresh)?);
+        file.write_all(SNAPSHOT_MAGIC)?;
+        file.write_all(&entries_end_row(&covered))?;
+        // The checksum's place, filled once the state is written.
+        file.write_all(&[0; 32])?;
+        let mut hashing = Hashing { to: &mut file, hasher: blake3::Hasher::new() };
+        {
+            // The encoder writes a few bytes at a time: hashed in chunks.
+            let mut chunks = std::io::BufWriter::with_capacity(1 << 16, &mut hashing);
+            write(&mut chunks)?;
+            chunks.flush()?;
         }
+        let checksum = hashing.hasher.finalize();
+        let mut file = file.into_inner().map_err(|error| error.into_error())?;
+        file.seek(SeekFrom::Start((SNAPSHOT_HEADER - 32) as u64))?;
+        file.write_all(checksum.as_bytes())?;
         drop(file);
         std::fs::rename(&fresh, &path)?;
         Ok(())
@@ -1338,6 +1356,24 @@ fn member_or_hash_key(first: u8, id: &[u8; 32]) -> [u8; 33] {
 
 /// The `e` row: how many entries the entry file holds, its length and its last entry's hash
 /// (zeros when it holds none).
+/// A writer that hashes what it passes on (a snapshot's checksum).
+struct Hashing<'a, W: std::io::Write> {
+    to: &'a mut W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.to.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.to.flush()
+    }
+}
+
 /// The snapshot of the reducer's state, beside the entry file (sled claims `snap.*`): the
 /// magic, the `e` row of the entries it was made from, the blake3 hash of the state, the state.
 const SNAPSHOT_FILE: &str = "state.kith";

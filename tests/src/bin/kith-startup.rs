@@ -11,19 +11,29 @@ use anyhow::Context;
 use kith_node::replica::Replica;
 use kith_node::store::Store;
 
-fn rss_mb() -> f64 {
+/// A `/proc/self/status` memory field (`VmRSS:`, `VmHWM:`), in MB.
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     kb as f64 / 1024.0
 }
 
+fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
 fn phase(name: &str, started: Instant) {
-    println!("{name:<28} {:>7.2} s  rss {:>7.1} MB", started.elapsed().as_secs_f64(), rss_mb());
+    println!(
+        "{name:<28} {:>7.2} s  rss {:>7.1} MB  peak {:>7.1} MB",
+        started.elapsed().as_secs_f64(),
+        rss_mb(),
+        status_mb("VmHWM:")
+    );
 }
 
 fn main() -> anyhow::Result<()> {
