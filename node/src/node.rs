@@ -402,7 +402,10 @@ impl Node {
         self.home.remove_api_info();
         let replica = Arc::clone(&self.replica);
         let flushed = tokio::task::spawn_blocking(move || {
-            replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).store().flush()
+            let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The next start begins from here rather than replaying every entry.
+            replica.save_snapshot(crate::replica::SNAPSHOT_AFTER);
+            replica.store().flush()
         })
         .await;
         match flushed {

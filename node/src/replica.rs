@@ -9,6 +9,8 @@
 //! middle of the entry file, the file and the views are brought back to the reducer's state
 //! ([`Replica::open`] and every rebuild).
 
+mod snapshot;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use kith_protocol::community::Report;
@@ -18,6 +20,8 @@ use kith_protocol::{
 
 use crate::storage::Storage;
 use crate::store::{Store, StoreError};
+
+pub use snapshot::SNAPSHOT_AFTER;
 
 /// What became of an entry received from a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +107,8 @@ pub struct Replica<S = Store> {
     /// ([`Replica::unserved_from`]): a crash could lose them, and this node would then sign
     /// those places again — a fork of its own log in the hands of whoever got the first.
     unflushed: BTreeMap<MemberId, u64>,
+    /// How many applied entries the kept snapshot of the reducer's state covers (0: none).
+    snapshot_covers: u64,
 }
 
 /// What a flush started now covers: the head of each log with entries not yet durable
@@ -129,12 +135,31 @@ impl<S: Storage> Replica<S> {
             helped: BTreeMap::new(),
             taken: BTreeSet::new(),
             unflushed: BTreeMap::new(),
+            snapshot_covers: 0,
         };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
             replica.reload(now_ms)?;
+            replica.save_snapshot(SNAPSHOT_AFTER);
         }
         Ok(replica)
+    }
+
+    /// Writes a snapshot of the reducer's state if it holds at least `after` applied entries
+    /// more than the kept one covers (and the store holds what it applies); the next start
+    /// begins there. Returns whether it wrote one.
+    pub fn save_snapshot(&mut self, after: u64) -> bool {
+        let Some(community) = self.community.as_ref() else { return false };
+        let covers = self.store.entry_count() as u64;
+        let applied: u64 = community.heads().map(|(_, head)| head.seq).sum();
+        if self.behind_store || applied != covers || covers < self.snapshot_covers.saturating_add(after) {
+            return false;
+        }
+        let saved = snapshot::save(&self.store, community, covers);
+        if saved {
+            self.snapshot_covers = covers;
+        }
+        saved
     }
 
     /// A replica over a store that already holds `community`'s entries, with the reducer state
@@ -152,6 +177,7 @@ impl<S: Storage> Replica<S> {
             helped: BTreeMap::new(),
             taken: BTreeSet::new(),
             unflushed: BTreeMap::new(),
+            snapshot_covers: 0,
         }
     }
 
@@ -167,6 +193,14 @@ impl<S: Storage> Replica<S> {
             }));
         };
         let forks = self.store.forks()?;
+        if let Some((community, covers)) = snapshot::resume(&self.store, &genesis, &forks, now_ms)? {
+            self.community = Some(community);
+            self.snapshot_covers = covers;
+            self.behind_store = false;
+            self.store_what_the_reducer_holds()?;
+            return Ok(Vec::new());
+        }
+        self.snapshot_covers = 0;
         // Stream the entries into the reducer rather than holding them all at once: a node
         // with 100,000 entries would otherwise double its memory at every start. A pass that
         // meets a fork runs again, so the stream is made once per pass.
@@ -193,7 +227,9 @@ impl<S: Storage> Replica<S> {
             tracing::warn!(author = %fork.author.short(), seq = fork.seq, "fork: two entries at one place in a log, found in a rebuild");
             self.store.put_fork(&fork.author, proof)?;
         }
-        self.community = Some(rebuilt.community);
+        let mut community = rebuilt.community;
+        community.shrink_to_fit();
+        self.community = Some(community);
         self.behind_store = false;
         self.store_what_the_reducer_holds()?;
         Ok(rebuilt.new_forks)
@@ -1225,5 +1261,94 @@ mod tests {
             }
         }
         eprintln!("{} crash points while publishing, {cuts} power cuts checked", points.len());
+    }
+
+    /// The reducer's state as a start rebuilds it, every field shown.
+    fn state(replica: &Replica) -> String {
+        format!("{:?}", replica.community().unwrap())
+    }
+
+    /// The state a start builds by replaying every entry (the snapshot moved away and back).
+    fn replayed_state(dir: &Path) -> String {
+        let file = dir.join("state.kith");
+        let aside = dir.join("state.aside");
+        std::fs::rename(&file, &aside).unwrap();
+        let replica = open(dir);
+        assert_eq!(replica.snapshot_covers, 0);
+        let state = state(&replica);
+        drop(replica);
+        std::fs::rename(&aside, &file).unwrap();
+        state
+    }
+
+    #[test]
+    fn a_start_from_a_snapshot_holds_what_a_replay_builds() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(dir.path());
+        for n in 0..5 {
+            replica.publish(post(&format!("lift {n}")), NOW + 1).unwrap();
+        }
+        assert!(replica.save_snapshot(0), "no snapshot written");
+        assert!(!replica.save_snapshot(1), "a snapshot written again with nothing new");
+        // After the snapshot: more applied entries, and one kept waiting (its previous entry
+        // is not here).
+        for n in 5..8 {
+            replica.publish(post(&format!("lift {n}")), NOW + 1).unwrap();
+        }
+        let gap = next_of(&replica, 2, Some(EntryHash([9; 32])), "later");
+        assert!(matches!(replica.receive(gap, NOW), Received::Pending(_)));
+        let live = state(&replica);
+        drop(replica);
+
+        let replica = open(dir.path());
+        assert_eq!(replica.snapshot_covers, 6, "the start did not begin from the snapshot");
+        assert_eq!(replica.community().unwrap().entry_count(), 9);
+        assert_eq!(replica.community().unwrap().pending_count(), 1);
+        let resumed = state(&replica);
+        drop(replica);
+        assert_eq!(resumed, replayed_state(dir.path()), "the snapshot and the replay disagree");
+        assert_eq!(resumed, live);
+    }
+
+    #[test]
+    fn a_damaged_or_stale_snapshot_is_ignored() {
+        // Damaged: one byte of the last entry's hash changed where the logs hold it (no digest
+        // covers it; the checksum does).
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(dir.path());
+        let mut last = None;
+        for n in 0..5 {
+            last = Some(replica.publish(post(&format!("lift {n}")), NOW + 1).unwrap().hash());
+        }
+        assert!(replica.save_snapshot(0));
+        drop(replica);
+        let file = dir.path().join("state.kith");
+        let mut bytes = std::fs::read(&file).unwrap();
+        let last = last.unwrap().0;
+        let at = bytes.windows(32).rposition(|w| w == last).unwrap();
+        bytes[at] ^= 1;
+        std::fs::write(&file, &bytes).unwrap();
+        let replica = open(dir.path());
+        assert_eq!(replica.snapshot_covers, 0, "a damaged snapshot was used");
+        let started = state(&replica);
+        drop(replica);
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(started, state(&open(dir.path())));
+
+        // Stale: another store's snapshot, made from as many entries of the same sizes (same
+        // count and length, another last entry).
+        let (ours, theirs) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+        for (dir, prefix) in [(&ours, "a"), (&theirs, "b")] {
+            let mut replica = founded(dir.path());
+            for n in 0..3 {
+                replica.publish(post(&format!("{prefix}{n}")), NOW + 1).unwrap();
+            }
+            assert!(replica.save_snapshot(0));
+        }
+        let replayed = replayed_state(ours.path());
+        std::fs::copy(theirs.path().join("state.kith"), ours.path().join("state.kith")).unwrap();
+        let replica = open(ours.path());
+        assert_eq!(replica.snapshot_covers, 0, "a snapshot of other entries was used");
+        assert_eq!(state(&replica), replayed);
     }
 }

@@ -52,6 +52,23 @@ pub trait Storage {
     /// Every applied entry in applied order.
     fn applied_entries(&self) -> Box<dyn Iterator<Item = Result<Entry, StoreError>> + '_>;
     fn frozen_entries(&self) -> Result<Vec<Entry>, StoreError>;
+    /// The applied entries after the first `first`, in applied order.
+    fn applied_entries_from(&self, first: u64) -> Box<dyn Iterator<Item = Result<Entry, StoreError>> + '_> {
+        Box::new(self.applied_entries().skip(usize::try_from(first).unwrap_or(usize::MAX)))
+    }
+    /// Keeps a snapshot of the reducer's state made from the first `covers` applied entries
+    /// (see [`Store::put_snapshot`]); a store may keep none.
+    fn put_snapshot(
+        &self,
+        _covers: u64,
+        _write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The kept snapshot, if the applied entries still begin with those it was made from.
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(None)
+    }
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 }
@@ -119,6 +136,19 @@ impl Storage for Store {
     }
     fn frozen_entries(&self) -> Result<Vec<Entry>, StoreError> {
         Store::frozen_entries(self)
+    }
+    fn applied_entries_from(&self, first: u64) -> Box<dyn Iterator<Item = Result<Entry, StoreError>> + '_> {
+        Box::new(Store::applied_entries_from(self, first))
+    }
+    fn put_snapshot(
+        &self,
+        covers: u64,
+        write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        Store::put_snapshot(self, covers, write)
+    }
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Store::snapshot(self)
     }
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Store::meta_get(self, key)

@@ -652,6 +652,88 @@ impl Store {
         self.entries.records_from(0)
     }
 
+    /// The applied entries after the first `first`, in the order they were applied.
+    pub fn applied_entries_from(&self, first: u64) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
+        self.entries.records_from(first)
+    }
+
+    /// Keeps the state `write` writes (the reducer's state, as its caller encodes it) as made
+    /// from the first `covers` applied entries, replacing the one kept before. Streamed to a
+    /// file beside it (never whole in memory) and renamed over it, not synced: a snapshot lost
+    /// or torn is only a slower start (see [`Store::snapshot`]).
+    pub fn put_snapshot(
+        &self,
+        covers: u64,
+        write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        use std::io::{Seek, SeekFrom, Write};
+        let last = match covers.checked_sub(1) {
+            Some(position) => match self.entries.at_position(position)? {
+                Some(entry) => Some(entry.hash()),
+                None => return Err(StoreError::Decode(format!("a snapshot of {covers} entries, more than held"))),
+            },
+            None => None,
+        };
+        let covered = EntriesEnd { count: covers, end: self.entries.start_of(covers).unwrap_or_default(), last };
+        let path = self.path.join(SNAPSHOT_FILE);
+        let fresh = path.with_extension("new");
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&fresh)?);
+        file.write_all(SNAPSHOT_MAGIC)?;
+        file.write_all(&entries_end_row(&covered))?;
+        // The checksum's place, filled once the state is written.
+        file.write_all(&[0; 32])?;
+        let mut hashing = Hashing { to: &mut file, hasher: blake3::Hasher::new() };
+        {
+            // The encoder writes a few bytes at a time: hashed in chunks.
+            let mut chunks = std::io::BufWriter::with_capacity(1 << 16, &mut hashing);
+            write(&mut chunks)?;
+            chunks.flush()?;
+        }
+        let checksum = hashing.hasher.finalize();
+        let mut file = file.into_inner().map_err(|error| error.into_error())?;
+        file.seek(SeekFrom::Start((SNAPSHOT_HEADER - 32) as u64))?;
+        file.write_all(checksum.as_bytes())?;
+        drop(file);
+        std::fs::rename(&fresh, &path)?;
+        Ok(())
+    }
+
+    /// The kept snapshot (how many applied entries it covers, and the state as it was put), if
+    /// it is whole and the entry file still begins with the entries it was made from; `None`
+    /// otherwise (the caller replays every entry).
+    pub fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let file = match std::fs::read(self.path.join(SNAPSHOT_FILE)) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let ignored = |why: &str| {
+            tracing::info!(why, "the snapshot of the community's state is not used; every entry is replayed");
+            Ok(None)
+        };
+        if file.len() < SNAPSHOT_HEADER || !file.starts_with(SNAPSHOT_MAGIC) {
+            return ignored("not a snapshot");
+        }
+        let row = &file[SNAPSHOT_MAGIC.len()..SNAPSHOT_MAGIC.len() + 48];
+        let Ok(covered) = decode_entries_end(row) else { return ignored("its header does not read") };
+        let state = &file[SNAPSHOT_HEADER..];
+        if blake3::hash(state).as_bytes()[..] != file[SNAPSHOT_HEADER - 32..SNAPSHOT_HEADER] {
+            return ignored("damaged (its checksum does not match)");
+        }
+        if !self.starts_with(&covered)? {
+            return ignored("the entry file no longer begins with the entries it was made from");
+        }
+        Ok(Some((covered.count, state.to_vec())))
+    }
+
+    /// Forgets the kept snapshot (the entry file is about to be rewritten).
+    fn drop_snapshot(&self) -> Result<(), StoreError> {
+        match std::fs::remove_file(self.path.join(SNAPSHOT_FILE)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+
     /// Every entry kept as fork evidence, in hash order.
     pub fn frozen_entries(&self) -> Result<Vec<Entry>, StoreError> {
         self.community.scan_prefix([range::FROZEN]).values().map(|bytes| decode_entry(&bytes?)).collect()
@@ -703,6 +785,7 @@ impl Store {
     /// point: the file is replaced by a rename, and the views no longer match the `e` row.
     pub fn replace_applied(&self, entries: &[Entry]) -> Result<(), StoreError> {
         self.writable()?;
+        self.drop_snapshot()?;
         {
             let _writing = self.entries.writing();
             self.entries.replace(&entries.iter().collect::<Vec<_>>())?;
@@ -1284,6 +1367,30 @@ fn member_or_hash_key(first: u8, id: &[u8; 32]) -> [u8; 33] {
 
 /// The `e` row: how many entries the entry file holds, its length and its last entry's hash
 /// (zeros when it holds none).
+/// A writer that hashes what it passes on (a snapshot's checksum).
+struct Hashing<'a, W: std::io::Write> {
+    to: &'a mut W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.to.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.to.flush()
+    }
+}
+
+/// The snapshot of the reducer's state, beside the entry file (sled claims `snap.*`): the
+/// magic, the `e` row of the entries it was made from, the blake3 hash of the state, the state.
+const SNAPSHOT_FILE: &str = "state.kith";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"kithsnap";
+const SNAPSHOT_HEADER: usize = 8 + 48 + 32;
+
 fn entries_end_row(end: &EntriesEnd) -> [u8; 48] {
     let mut row = [0u8; 48];
     row[..8].copy_from_slice(&end.count.to_be_bytes());

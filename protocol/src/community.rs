@@ -8,6 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
+mod packed;
+
 use crate::body::{Body, PostKind, Role, Rules, Status};
 use crate::entry::{CommunityId, Entry, EntryHash};
 use crate::error::{EntryError, Wait};
@@ -39,7 +43,7 @@ pub fn pending_cost(entry: &Entry) -> usize {
 }
 
 /// What this node knows of a person (member, newcomer, or hub).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub id: Option<MemberId>,
     pub profile: Option<Profile>,
@@ -78,14 +82,14 @@ pub struct Member {
 }
 
 /// Who records for a helped member, and the most they agreed a payment made for them may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Helper {
     pub member: MemberId,
     pub limit: crate::Minutes,
 }
 
 /// A member's wish to be checked on (their latest `CheckIns` entry that turned it on).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckIns {
     pub days: u16,
     pub buddies: Vec<MemberId>,
@@ -108,7 +112,7 @@ impl Member {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
     pub area: String,
@@ -116,7 +120,7 @@ pub struct Profile {
     pub redacted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Post {
     pub author: MemberId,
     pub kind: PostKind,
@@ -132,7 +136,7 @@ pub struct Post {
     pub helped_by: Option<MemberId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     pub post: EntryHash,
     pub author: MemberId,
@@ -140,7 +144,7 @@ pub struct Reply {
 }
 
 /// An organiser's notice (its title and text are read from the entry).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Announcement {
     pub author: MemberId,
     pub created_at_ms: u64,
@@ -149,7 +153,7 @@ pub struct Announcement {
     pub redacted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfer {
     pub from: MemberId,
     /// Its place in the payer's log.
@@ -159,14 +163,22 @@ pub struct Transfer {
     pub claimed_by: Option<EntryHash>,
 }
 
-/// Whose an entry this node holds is, and what kind. One per entry held, so kept small
-/// (34 bytes): the kind as its variant index, no seq.
+/// Whose an entry this node holds is, and what kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Located {
     author: MemberId,
     /// [`crate::entry::body_kind_index`] of its body.
     kind: u8,
     /// Part of a frozen log: kept as evidence, never applied.
+    frozen: bool,
+}
+
+/// [`Located`] as kept for each entry held, so small (6 bytes): the author as its place in
+/// [`Community`]'s `authors`, the kind as its variant index, no seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Place {
+    author: u32,
+    kind: u8,
     frozen: bool,
 }
 
@@ -220,7 +232,7 @@ pub struct Rebuilt {
 
 /// A moderation entry held (Appoint, Suspend, Reinstate, Dismiss): what is in force is
 /// computed from all of them together, so it depends on the set and not on arrival order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Moderation {
     hash: EntryHash,
     author: MemberId,
@@ -230,7 +242,7 @@ struct Moderation {
 
 /// One suspension in force: the member's entries after `after_seq` (up to `until`, when an
 /// organiser reinstated them) are written while suspended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Span {
     after_seq: u64,
     until: Option<u64>,
@@ -248,39 +260,60 @@ pub struct SuspensionInForce<'a> {
 }
 
 /// One community as this node sees it.
-#[derive(Debug, Clone)]
+///
+/// Serialized (a snapshot a node starts from instead of replaying every entry) without its
+/// waiting area: the store keeps the waiting entries, and whoever loads a snapshot feeds them
+/// again, as a rebuild does after the applied ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Community {
     id: CommunityId,
     name: String,
     description: String,
     rules: Rules,
     founder: MemberId,
+    #[serde(deserialize_with = "packed::map")]
     members: BTreeMap<MemberId, Member>,
+    #[serde(deserialize_with = "packed::map")]
     posts: BTreeMap<EntryHash, Post>,
+    #[serde(deserialize_with = "packed::map")]
     replies: BTreeMap<EntryHash, Reply>,
+    #[serde(deserialize_with = "packed::map")]
     transfers: BTreeMap<EntryHash, Transfer>,
     announcements: BTreeMap<EntryHash, Announcement>,
-    entries: BTreeMap<EntryHash, Located>,
+    #[serde(deserialize_with = "packed::map")]
+    entries: BTreeMap<EntryHash, Place>,
+    /// Every author of an entry held, in the order first met: what a [`Place`] names.
+    authors: Vec<MemberId>,
+    author_places: BTreeMap<MemberId, u32>,
     /// Each author's applied log: the hash of entry `seq` at index `seq - 1` (applied entries
     /// always follow their log's head, so a log is a list without gaps).
     logs: BTreeMap<MemberId, Vec<EntryHash>>,
     forks: BTreeMap<MemberId, ForkProof>,
+    #[serde(skip)]
     pending: BTreeMap<EntryHash, (Entry, Wait)>,
     /// What `pending` costs in all ([`pending_cost`]), and per author (entries, cost).
+    #[serde(skip)]
     pending_bytes: usize,
+    #[serde(skip)]
     pending_by_author: BTreeMap<MemberId, (usize, usize)>,
     /// Set while waiting entries are released: one taken out and kept aside again was counted
     /// already, so the bounds do not apply to it.
+    #[serde(skip)]
     releasing: bool,
+    #[serde(skip)]
     waiting: BTreeMap<Wait, BTreeSet<EntryHash>>,
     /// The waiting entries by their place in their author's log.
+    #[serde(skip)]
     waiting_places: BTreeMap<(MemberId, u64), BTreeSet<EntryHash>>,
     /// Per member, the entry refused at the next place of their log (seq, hash): that place is
-    /// taken, as by an applied entry, so any sibling there is a fork in either order.
+    /// taken, as by an applied entry, so any sibling there is a fork in either order. Left out
+    /// of a snapshot: the node keeps these entries with the waiting ones, fed again on load.
+    #[serde(skip)]
     refused: BTreeMap<MemberId, (u64, EntryHash)>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Each gathering's answers ("I'll come"), by member.
+    #[serde(deserialize_with = "packed::map")]
     attendance: BTreeMap<EntryHash, Attendance>,
     /// Join requests kept open (authors not yet admitted), by invite, ranked by entry hash.
     joins: BTreeMap<InviteId, BTreeSet<(EntryHash, MemberId)>>,
@@ -322,6 +355,8 @@ impl Community {
             transfers: BTreeMap::new(),
             announcements: BTreeMap::new(),
             entries: BTreeMap::new(),
+            authors: Vec::new(),
+            author_places: BTreeMap::new(),
             logs: BTreeMap::new(),
             forks: BTreeMap::new(),
             pending: BTreeMap::new(),
@@ -396,6 +431,21 @@ impl Community {
                 return Ok(Rebuilt { community, report, new_forks });
             }
         }
+    }
+
+    /// Gives back the room the large maps' nodes and the logs' vectors grew into (a third to a
+    /// half of it after a rebuild), for a state that will mostly be read.
+    pub fn shrink_to_fit(&mut self) {
+        packed::pack(&mut self.members);
+        packed::pack(&mut self.posts);
+        packed::pack(&mut self.replies);
+        packed::pack(&mut self.transfers);
+        packed::pack(&mut self.entries);
+        packed::pack(&mut self.attendance);
+        for log in self.logs.values_mut() {
+            log.shrink_to_fit();
+        }
+        self.authors.shrink_to_fit();
     }
 
     /// [`Community::rebuild`] from entries all in memory.
@@ -995,7 +1045,9 @@ impl Community {
 
     /// Finds an entry this node holds, or says to wait for it.
     fn located(&self, hash: EntryHash) -> Result<Located, Wait> {
-        self.entries.get(&hash).copied().ok_or(Wait::Entry { hash })
+        let place = self.entries.get(&hash).ok_or(Wait::Entry { hash })?;
+        let author = self.authors.get(place.author as usize).copied().ok_or(Wait::Entry { hash })?;
+        Ok(Located { author, kind: place.kind, frozen: place.frozen })
     }
 
     /// The author of the post an entry refers to; `None` when the post is in a frozen log.
@@ -1014,8 +1066,16 @@ impl Community {
     }
 
     fn record(&mut self, entry: &Entry, frozen: bool) {
-        let located = Located { author: entry.author(), kind: entry.header().body_kind, frozen };
-        self.entries.insert(entry.hash(), located);
+        let author = match self.author_places.get(&entry.author()) {
+            Some(place) => *place,
+            None => {
+                let place = u32::try_from(self.authors.len()).unwrap_or(u32::MAX);
+                self.authors.push(entry.author());
+                self.author_places.insert(entry.author(), place);
+                place
+            }
+        };
+        self.entries.insert(entry.hash(), Place { author, kind: entry.header().body_kind, frozen });
         if !frozen {
             let log = self.logs.entry(entry.author()).or_default();
             // The rules apply an entry only right after its log's head.

@@ -205,7 +205,7 @@ fn same_week_of_month(first: u32, day: u32) -> bool {
 
 /// One member's answers to one gathering: for every date (`all`) and for single dates. The
 /// latest answer counts: an answer for every date replaces the single-date ones before it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answers {
     pub all: Option<bool>,
     pub dates: BTreeMap<u32, bool>,

@@ -31,7 +31,7 @@ impl From<Wait> for Refusal {
 }
 
 /// The latest applied entry of a log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Head {
     pub seq: u64,
     pub hash: EntryHash,

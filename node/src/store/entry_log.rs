@@ -61,7 +61,7 @@ struct State {
     end: u64,
     hashes: HashIndex,
     /// Each author's seqs → positions.
-    logs: HashMap<MemberId, BTreeMap<u64, u64>>,
+    logs: HashMap<MemberId, LogPlaces>,
     synced_at: Instant,
 }
 
@@ -176,8 +176,8 @@ impl EntryLog {
     /// The entry at `author`'s `seq`.
     pub(super) fn entry_at(&self, author: &MemberId, seq: u64) -> Result<Option<Entry>, StoreError> {
         let state = self.read();
-        match state.logs.get(author).and_then(|log| log.get(&seq)) {
-            Some(position) => decode(state.record(*position)?).map(Some),
+        match state.logs.get(author).and_then(|log| log.get(seq)) {
+            Some(position) => decode(state.record(position)?).map(Some),
             None => Ok(None),
         }
     }
@@ -185,8 +185,8 @@ impl EntryLog {
     /// The last entry of `author`'s log.
     pub(super) fn last_of(&self, author: &MemberId) -> Result<Option<Entry>, StoreError> {
         let state = self.read();
-        match state.logs.get(author).and_then(|log| log.values().next_back()) {
-            Some(position) => decode(state.record(*position)?).map(Some),
+        match state.logs.get(author).and_then(LogPlaces::last) {
+            Some(position) => decode(state.record(position)?).map(Some),
             None => Ok(None),
         }
     }
@@ -204,7 +204,7 @@ impl EntryLog {
         let mut out = Vec::new();
         let mut page = PageBudget::new(max_bytes);
         let Some(log) = state.logs.get(author) else { return Ok(out) };
-        for position in log.range(from_seq..).map(|(_, position)| *position).take(limit) {
+        for position in log.from(from_seq).take(limit) {
             let bytes = state.record(position)?;
             if !page.takes(bytes.len()) {
                 break;
@@ -289,7 +289,7 @@ impl EntryLog {
         for entry in entries {
             state.hashes.remove(&entry.hash());
             if let Some(log) = state.logs.get_mut(&entry.author()) {
-                log.remove(&entry.seq());
+                log.remove(entry.seq());
             }
         }
         state.starts.truncate(mark.count as usize);
@@ -466,14 +466,79 @@ impl Iterator for Records<'_> {
     }
 }
 
+/// One author's entries by seq: the position of entry `seq` at `positions[seq - first]`
+/// ([`NO_ENTRY`] where the file holds none: a record skipped as damaged, an append taken back).
+/// An applied log has no gaps, so this is 8 bytes an entry (a map from seq took ~32).
+#[derive(Debug, Default)]
+struct LogPlaces {
+    first: u64,
+    positions: Vec<u64>,
+}
+
+/// A seq of a log whose entry the file does not hold.
+const NO_ENTRY: u64 = u64::MAX;
+
+impl LogPlaces {
+    fn get(&self, seq: u64) -> Option<u64> {
+        let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        self.positions.get(index).copied().filter(|position| *position != NO_ENTRY)
+    }
+
+    /// The position of the last entry held.
+    fn last(&self) -> Option<u64> {
+        self.positions.last().copied()
+    }
+
+    /// The positions of the entries held from `seq` on, in seq order.
+    fn from(&self, seq: u64) -> impl Iterator<Item = u64> + '_ {
+        let skip = usize::try_from(seq.saturating_sub(self.first)).unwrap_or(usize::MAX);
+        self.positions.iter().skip(skip).copied().filter(|position| *position != NO_ENTRY)
+    }
+
+    fn insert(&mut self, seq: u64, position: u64) {
+        if self.positions.is_empty() {
+            self.first = seq;
+        }
+        if seq < self.first {
+            // An entry before the first held (one skipped as damaged, fetched again).
+            let before = usize::try_from(self.first - seq).unwrap_or(usize::MAX);
+            self.positions.splice(0..0, std::iter::repeat_n(NO_ENTRY, before));
+            self.first = seq;
+        }
+        let index = usize::try_from(seq - self.first).unwrap_or(usize::MAX);
+        if index >= self.positions.len() {
+            self.positions.resize(index + 1, NO_ENTRY);
+        }
+        self.positions[index] = position;
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if let Some(slot) = seq
+            .checked_sub(self.first)
+            .and_then(|index| usize::try_from(index).ok())
+            .and_then(|index| self.positions.get_mut(index))
+        {
+            *slot = NO_ENTRY;
+        }
+        while self.positions.last() == Some(&NO_ENTRY) {
+            self.positions.pop();
+        }
+    }
+}
+
 /// Applied entries by hash: the first 8 bytes of a hash → its position, and the whole hash for
-/// the rare entry whose first 8 bytes another one already has. ~17 bytes an entry (a
-/// whole-hash map would take ~41). A lookup reads the record and checks its hash.
+/// the rare entry whose first 8 bytes another one already has. Most prefixes sit in one sorted
+/// vector (16 bytes an entry; a hash map of them took ~35 at a million), the latest in a small
+/// map merged into it as it grows. A lookup reads the record and checks its hash.
 #[derive(Debug, Default)]
 struct HashIndex {
-    by_prefix: HashMap<u64, u64>,
+    sorted: Vec<(u64, u64)>,
+    recent: HashMap<u64, u64>,
     collided: HashMap<EntryHash, u64>,
 }
+
+/// `recent` is merged into `sorted` beyond this many entries, or an eighth of `sorted`.
+const RECENT_MERGED_AT: usize = 1 << 16;
 
 impl HashIndex {
     fn prefix(hash: &EntryHash) -> u64 {
@@ -482,29 +547,63 @@ impl HashIndex {
         u64::from_le_bytes(first)
     }
 
+    fn by_prefix(&self, prefix: u64) -> Option<u64> {
+        match self.recent.get(&prefix) {
+            Some(position) => Some(*position),
+            None => self.sorted.binary_search_by_key(&prefix, |(p, _)| *p).ok().map(|at| self.sorted[at].1),
+        }
+    }
+
     /// Records an entry not yet in the index (the store never applies a hash twice).
     fn insert(&mut self, hash: EntryHash, position: u64) {
-        match self.by_prefix.entry(Self::prefix(&hash)) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(position);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collided.insert(hash, position);
-            }
+        let prefix = Self::prefix(&hash);
+        if self.by_prefix(prefix).is_some() {
+            self.collided.insert(hash, position);
+            return;
         }
+        self.recent.insert(prefix, position);
+        if self.recent.len() > RECENT_MERGED_AT.max(self.sorted.len() / 8) {
+            self.merge();
+        }
+    }
+
+    /// Moves `recent` into `sorted`.
+    fn merge(&mut self) {
+        let mut recent: Vec<(u64, u64)> = self.recent.drain().collect();
+        recent.sort_unstable();
+        let old = std::mem::take(&mut self.sorted);
+        let mut merged = Vec::with_capacity(old.len() + recent.len());
+        let (mut old, mut recent) = (old.into_iter().peekable(), recent.into_iter().peekable());
+        loop {
+            let next = match (old.peek(), recent.peek()) {
+                (Some(a), Some(b)) if a.0 <= b.0 => old.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => recent.next(),
+                (Some(_), None) => old.next(),
+                (None, None) => break,
+            };
+            merged.extend(next);
+        }
+        self.sorted = merged;
+        self.recent.shrink_to_fit();
     }
 
     /// Forgets an entry (an append taken back). A prefix slot is freed only if no other
     /// entry shares it.
     fn remove(&mut self, hash: &EntryHash) {
-        if self.collided.remove(hash).is_none() {
-            self.by_prefix.remove(&Self::prefix(hash));
+        if self.collided.remove(hash).is_some() {
+            return;
+        }
+        let prefix = Self::prefix(hash);
+        if self.recent.remove(&prefix).is_none()
+            && let Ok(at) = self.sorted.binary_search_by_key(&prefix, |(p, _)| *p)
+        {
+            self.sorted.remove(at);
         }
     }
 
     /// The position of the entry that may be `hash`.
     fn candidate(&self, hash: &EntryHash) -> Option<u64> {
-        self.collided.get(hash).or_else(|| self.by_prefix.get(&Self::prefix(hash))).copied()
+        self.collided.get(hash).copied().or_else(|| self.by_prefix(Self::prefix(hash)))
     }
 }
 
@@ -611,4 +710,53 @@ fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
         offset += n as u64;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn hash(n: u64) -> EntryHash {
+        EntryHash(*blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    #[test]
+    fn the_hash_index_finds_every_entry_across_its_merges() {
+        let mut index = HashIndex::default();
+        let count = 3 * RECENT_MERGED_AT as u64;
+        for n in 0..count {
+            index.insert(hash(n), n);
+        }
+        assert!(index.sorted.len() > RECENT_MERGED_AT, "no merge happened");
+        for n in 0..count {
+            assert_eq!(index.candidate(&hash(n)), Some(n), "entry {n} lost");
+        }
+        // A hash sharing an indexed one's first 8 bytes is kept whole.
+        let mut lookalike = hash(5);
+        lookalike.0[31] ^= 1;
+        index.insert(lookalike, count);
+        assert_eq!(index.candidate(&lookalike), Some(count));
+        assert_eq!(index.candidate(&hash(5)), Some(5));
+        index.remove(&lookalike);
+        index.remove(&hash(7));
+        assert_eq!(index.candidate(&hash(5)), Some(5));
+        assert_eq!(index.candidate(&hash(7)), None);
+        assert_eq!(index.candidate(&hash(count + 1)), None);
+    }
+
+    #[test]
+    fn a_log_s_places_hold_gaps_and_entries_before_the_first() {
+        let mut log = LogPlaces::default();
+        log.insert(3, 30);
+        log.insert(5, 50);
+        assert_eq!((log.get(3), log.get(4), log.get(5), log.get(2)), (Some(30), None, Some(50), None));
+        log.insert(1, 10);
+        assert_eq!(log.from(0).collect::<Vec<_>>(), [10, 30, 50]);
+        assert_eq!(log.from(4).collect::<Vec<_>>(), [50]);
+        assert_eq!(log.last(), Some(50));
+        log.remove(5);
+        assert_eq!(log.last(), Some(30));
+        assert_eq!(log.get(5), None);
+    }
 }

@@ -209,7 +209,10 @@ fn bench_node_config(home: &Path) -> anyhow::Result<kith_node::NodeConfig> {
 
 /// Fills a home with a history (as if the node had received it), ready for `Node::start`.
 fn fill_home(history: &History, home: &Path) -> anyhow::Result<()> {
-    drop(ingest_paged(history, &home.join("db"))?);
+    let mut ingested = ingest_paged(history, &home.join("db"))?;
+    // As a node does when it stops: the next start begins from this snapshot.
+    ingested.replica.save_snapshot(kith_node::replica::SNAPSHOT_AFTER);
+    drop(ingested);
     let home = kith_node::home::Home::open(home)?;
     if !home.has_key() {
         home.write_key(&history.founder)?;
