@@ -79,6 +79,11 @@ pub const MAX_RECEIVED_TO: usize = 100_000;
 /// at once. Beyond it, more gossip from that peer that would wait is dropped, and costs the peer
 /// a strike unless this node is in an ordered catch-up (then waiting entries are its own doing).
 pub const MAX_UNSOLICITED_WAITING_PER_PEER: usize = 1_024;
+/// Most gossip and fetched entries handed out to be stored and not yet back
+/// ([`Output::StoreEntry`]). Beyond it, gossip is ignored (not forwarded, no strike: the store is
+/// merely behind; reconciliation fetches what was missed), so a flood holds at most this many
+/// entries of at most [`kith_protocol::entry::MAX_ENTRY_BYTES`] in the queue to the store thread.
+pub const MAX_ENTRIES_STORING: usize = 1_024;
 
 /// Where a connected peer stands with this node's community.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1247,7 +1252,10 @@ impl<S: Storage> Engine<S> {
     /// what became of it ([`Engine::on_entry_stored`]).
     fn on_gossip(&mut self, now_ms: u64, source: Peer, message: u64, data: Vec<u8>) {
         NetworkCounters::bump(&self.counters.gossip_received);
-        if self.pending.contains_key(&source) || !self.connected.contains(&source) {
+        if self.pending.contains_key(&source)
+            || !self.connected.contains(&source)
+            || self.storing.len() >= MAX_ENTRIES_STORING
+        {
             self.push(Output::Validate { peer: source, message, verdict: Verdict::Ignore });
             return;
         }
@@ -2393,6 +2401,42 @@ mod tests {
         }
         assert!(matches!(store.get(&good.hash()), Ok(Some(_))), "the valid entry was not stored");
         assert!(!matches!(store.get(&bad.hash()), Ok(Some(_))), "the invalid entry was stored");
+    }
+
+    /// However fast gossip comes, at most `MAX_ENTRIES_STORING` entries wait for the store
+    /// thread; the rest is ignored (not struck) until the store catches up.
+    #[test]
+    fn gossip_waiting_for_the_store_is_bounded() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let carol = key(6);
+        publish(&mut engine, 1_100, 1, Body::Vouch { member: carol.member_id(), note: String::new() });
+        let c = carol.member_id();
+        step(&mut engine, 2_000, Input::Connected { peer: c, first: true });
+        let community = engine.replica().community_id().unwrap_or_else(|| panic!("no community"));
+        let mut handed_out = Vec::new();
+        let mut ignored = 0;
+        for message in 0..(MAX_ENTRIES_STORING as u64 + 10) {
+            let entry = sign(&carol, community, 1, None, offer(&format!("Bread {message}")));
+            engine.handle(2_001, Input::Gossip { peer: c, message, data: entry.bytes().to_vec() });
+            for output in raw(&mut engine) {
+                match output {
+                    Output::StoreEntry(job) => handed_out.push(job),
+                    Output::Validate { verdict: Verdict::Ignore, .. } => ignored += 1,
+                    other => panic!("unexpected before the store answers: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(handed_out.len(), MAX_ENTRIES_STORING, "the queue to the store is not bounded");
+        assert_eq!(ignored, 10);
+        // Once the store answers, gossip is taken again.
+        for job in handed_out.drain(..) {
+            let _ = engine.run_here(2_002, Output::StoreEntry(job));
+        }
+        let _ = run(&mut engine, 2_002);
+        let entry = sign(&carol, community, 1, None, offer("Bread again"));
+        engine.handle(2_003, Input::Gossip { peer: c, message: 99_999, data: entry.bytes().to_vec() });
+        assert!(matches!(raw(&mut engine).as_slice(), [Output::StoreEntry(_)]));
     }
 
     #[test]
