@@ -62,6 +62,13 @@ async fn hostile_peer_cannot_store_or_spread_bad_entries() {
         })
         .await?;
 
+        // The raw peer's own valid post first: a member's entry refused at the next place of
+        // their log keeps that place (a sibling there would be a fork), so the over-limit
+        // payment below comes after it.
+        let honest = forge::sign(&raw_key, community, 2, Some(profile.hash()), now_ms(), post("a real offer"));
+        raw.publish(honest.bytes().to_vec()).await?;
+        cluster.wait_everywhere(honest.hash(), WAIT).await?;
+
         // The bad entries.
         let (founder_head_seq, founder_head_hash) = {
             let replica = cluster.node(A).replica();
@@ -78,7 +85,7 @@ async fn hostile_peer_cannot_store_or_spread_bad_entries() {
         let out_of_order =
             forge::sign(&raw_key, community, 9, Some(EntryHash([5; 32])), now_ms(), post("from the future log"));
         let over_limit =
-            forge::sign(&raw_key, community, 2, Some(profile.hash()), now_ms(), transfer(founder, 601, "all of it"));
+            forge::sign(&raw_key, community, 3, Some(honest.hash()), now_ms(), transfer(founder, 601, "all of it"));
         // Far past the gossip transport's limit: dropped before the node even decodes it.
         let (huge, huge_hash) = forge::oversized(&raw_key, community, 2, Some(profile.hash()), 100_000);
         let bad: Vec<(&str, Vec<u8>, EntryHash)> = vec![
@@ -103,12 +110,10 @@ async fn hostile_peer_cannot_store_or_spread_bad_entries() {
         .with_context(|| format!("A's rejections so far: {a_rejections:?}"))?;
         eprintln!("A's reasons: {a_rejections:#?}");
 
-        // Honest traffic afterwards: the raw peer's own valid post, and posts from A and B.
-        let honest = forge::sign(&raw_key, community, 2, Some(profile.hash()), now_ms(), post("a real offer"));
-        raw.publish(honest.bytes().to_vec()).await?;
+        // Honest traffic afterwards: posts from A and B.
         let from_a = cluster.publish(A, post("A still works")).await?;
         let from_b = cluster.publish(B, post("B still works")).await?;
-        for hash in [honest.hash(), from_a.hash(), from_b.hash()] {
+        for hash in [from_a.hash(), from_b.hash()] {
             cluster.wait_everywhere(hash, WAIT).await?;
         }
         wait_until(WAIT, "the raw peer hears B's post through A", || {
