@@ -2360,15 +2360,21 @@ mod tests {
         std::iter::from_fn(|| engine.poll_output()).collect()
     }
 
+    /// Carol (key 6), vouched for by the founder and connected: her key, and the community.
+    fn carol_connected(engine: &mut Engine<MemStore>) -> (Keypair, CommunityId) {
+        let carol = key(6);
+        publish(engine, 1_100, 1, Body::Vouch { member: carol.member_id(), note: String::new() });
+        step(engine, 2_000, Input::Connected { peer: carol.member_id(), first: true });
+        let community = engine.replica().community_id().unwrap_or_else(|| panic!("no community"));
+        (carol, community)
+    }
+
     #[test]
     fn gossip_is_stored_off_the_engine_and_judged_forwarded_or_blamed_only_once_stored() {
         let store = MemStore::new();
         let mut engine = engine(&store);
-        let carol = key(6);
-        publish(&mut engine, 1_100, 1, Body::Vouch { member: carol.member_id(), note: String::new() });
+        let (carol, community) = carol_connected(&mut engine);
         let c = carol.member_id();
-        step(&mut engine, 2_000, Input::Connected { peer: c, first: true });
-        let community = engine.replica().community_id().unwrap_or_else(|| panic!("no community"));
         let good = sign(&carol, community, 1, None, offer("Bread"));
         let bad = sign(&carol, community, 2, Some(good.hash()), Body::Vouch { member: c, note: String::new() });
         for (message, entry, verdict) in [(1, &good, Verdict::Accept), (2, &bad, Verdict::Reject)] {
@@ -2409,11 +2415,8 @@ mod tests {
     fn gossip_waiting_for_the_store_is_bounded() {
         let store = MemStore::new();
         let mut engine = engine(&store);
-        let carol = key(6);
-        publish(&mut engine, 1_100, 1, Body::Vouch { member: carol.member_id(), note: String::new() });
+        let (carol, community) = carol_connected(&mut engine);
         let c = carol.member_id();
-        step(&mut engine, 2_000, Input::Connected { peer: c, first: true });
-        let community = engine.replica().community_id().unwrap_or_else(|| panic!("no community"));
         let mut handed_out = Vec::new();
         let mut ignored = 0;
         for message in 0..(MAX_ENTRIES_STORING as u64 + 10) {
@@ -2443,11 +2446,9 @@ mod tests {
     fn store_reads_for_peers_are_handed_out_not_done_on_the_engine() {
         let store = MemStore::new();
         let mut engine = engine(&store);
-        let carol = key(6);
-        publish(&mut engine, 1_100, 1, Body::Vouch { member: carol.member_id(), note: String::new() });
+        let (carol, community) = carol_connected(&mut engine);
         let (c, founder) = (carol.member_id(), engine.replica().me());
-        step(&mut engine, 2_000, Input::Connected { peer: c, first: true });
-        let community = engine.replica().community_id().map(|c| c.0.to_vec()).unwrap_or_default();
+        let community = community.0.to_vec();
         let requests = [
             SyncRequest::Range { community: community.clone(), author: founder.0.to_vec(), from_seq: 1, limit: 64 },
             SyncRequest::Since { community: community.clone(), after: 0, limit: 64 },

@@ -533,11 +533,7 @@ impl Community {
         if let Err(error) = self.judge_alone(entry) {
             return Outcome::Rejected(error);
         }
-        let hash = entry.hash();
-        if let Some(existing) = self
-            .entry_at(&entry.author(), entry.seq())
-            .or_else(|| self.refused_sibling(&entry.author(), entry.seq(), &hash))
-        {
+        if let Some(existing) = self.place_taken(&entry.author(), entry.seq(), &entry.hash()) {
             return Outcome::Conflict { existing };
         }
         match self.judge(entry, now_ms) {
@@ -603,37 +599,34 @@ impl Community {
         }
         if seq == 1
             && let Some(existing) = self.entry_at(&author, seq)
-            && !self.is_member(&author)
         {
-            // A newcomer's second join request: at most one is open per key, the lower hash.
-            if !matches!(entry.body(), Body::JoinRequest { .. }) {
-                return self.keep_aside(entry, Wait::Admission { member: author });
+            let is_join_request = matches!(entry.body(), Body::JoinRequest { .. });
+            if self.is_member(&author) {
+                // A member's other join request (one outranked for its invite's room while they
+                // were a newcomer, their node then asking again): never a fork, or a newcomer
+                // who asked twice would be frozen on the nodes where the first came late.
+                let existing_kind = self.entries.get(&existing).map(|place| place.kind);
+                if is_join_request && existing_kind == Some(entry.header().body_kind) {
+                    return Outcome::Rejected(EntryError::DuplicateJoinRequest);
+                }
+            } else {
+                // A newcomer's second join request: at most one is open per key, the lower hash.
+                if !is_join_request {
+                    return self.keep_aside(entry, Wait::Admission { member: author });
+                }
+                if hash > existing {
+                    return Outcome::Rejected(EntryError::DuplicateJoinRequest);
+                }
+                if let Err(refusal) = self.judge_join(&entry, Some(existing)) {
+                    return match refusal {
+                        Refusal::Reject(error) => Outcome::Rejected(error),
+                        Refusal::Wait(wait) => self.keep_aside(entry, wait),
+                    };
+                }
+                self.evict_join(author, existing, report);
             }
-            if hash > existing {
-                return Outcome::Rejected(EntryError::DuplicateJoinRequest);
-            }
-            if let Err(refusal) = self.judge_join(&entry, Some(existing)) {
-                return match refusal {
-                    Refusal::Reject(error) => Outcome::Rejected(error),
-                    Refusal::Wait(wait) => self.keep_aside(entry, wait),
-                };
-            }
-            self.evict_join(author, existing, report);
         }
-        if seq == 1
-            && matches!(entry.body(), Body::JoinRequest { .. })
-            && self.is_member(&author)
-            && self
-                .entry_at(&author, seq)
-                .and_then(|e| self.entries.get(&e))
-                .is_some_and(|e| e.kind == entry.header().body_kind)
-        {
-            // A member's other join request (one outranked for its invite's room while they
-            // were a newcomer, their node then asking again): never a fork, or a newcomer who
-            // asked twice would be frozen on the nodes where the first came late.
-            return Outcome::Rejected(EntryError::DuplicateJoinRequest);
-        }
-        if let Some(existing) = self.entry_at(&author, seq).or_else(|| self.refused_sibling(&author, seq, &hash)) {
+        if let Some(existing) = self.place_taken(&author, seq, &hash) {
             // Same author, same seq, different hash: a fork, whether the entry at this place
             // was applied or refused. The reducer keeps no entry bytes; the caller completes
             // the proof with `fork_with` from its store.
@@ -699,9 +692,11 @@ impl Community {
         Outcome::Pending(wait)
     }
 
-    /// The member's refused entry at `seq`, if it is not `hash` ([`Report::refused`]).
-    fn refused_sibling(&self, author: &MemberId, seq: u64, hash: &EntryHash) -> Option<EntryHash> {
-        self.refused.get(author).filter(|(at, refused)| *at == seq && refused != hash).map(|(_, refused)| *refused)
+    /// The entry other than `hash` that takes `author`'s place `seq`: the one applied there, or
+    /// the one refused there ([`Report::refused`]). A second entry there is a fork.
+    fn place_taken(&self, author: &MemberId, seq: u64, hash: &EntryHash) -> Option<EntryHash> {
+        let refused = || self.refused.get(author).filter(|(at, refused)| *at == seq && refused != hash);
+        self.entry_at(author, seq).or_else(|| refused().map(|(_, refused)| *refused))
     }
 
     /// Keeps a member's entry refused at the next place of their log as evidence that the

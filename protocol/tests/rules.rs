@@ -1498,11 +1498,7 @@ fn an_entry_invalid_on_its_own_never_makes_a_fork() {
     let lifts = ann.next(post("Lifts"));
     let admitted = founder.write(vouch(ann.id()));
     for order in [[&admitted, &self_vouch, &lifts], [&admitted, &lifts, &self_vouch]] {
-        let mut community = town.community.clone();
-        let mut conflicts = 0;
-        for entry in order {
-            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
-        }
+        let (community, conflicts) = deliver(&town.community, &order);
         assert_eq!(conflicts, 0, "a self-vouch made a fork");
         assert_eq!(community.entry_at(&ann.id(), 1), Some(lifts.hash()));
     }
@@ -1535,11 +1531,7 @@ fn a_waiting_entry_and_its_sibling_are_a_fork_in_either_order() {
     let appointing = founder.next(appoint(cat.id(), Role::Organiser));
     let elsewhere = founder.next(post("Elsewhere"));
     for order in [[&appointing, &elsewhere], [&elsewhere, &appointing]] {
-        let mut community = town.community.clone();
-        let mut conflicts = 0;
-        for entry in order {
-            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
-        }
+        let (_, conflicts) = deliver(&town.community, &order);
         assert_eq!(conflicts, 1, "the fork was not met when {:?} came first", order[0].body().kind_name());
     }
 }
@@ -1558,11 +1550,7 @@ fn a_refused_sibling_of_a_waiting_entry_is_a_fork_in_either_order() {
     let redacting = founder.next(redact(hub.hash()));
     assert!(matches!(town.judge(&redacting), Outcome::Rejected(EntryError::NotRedactable(_))));
     for order in [[&paying, &redacting], [&redacting, &paying]] {
-        let mut community = town.community.clone();
-        let mut conflicts = 0;
-        for entry in order {
-            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
-        }
+        let (_, conflicts) = deliver(&town.community, &order);
         assert_eq!(conflicts, 1, "no fork when the {} came first", order[0].body().kind_name());
     }
 }
@@ -1633,11 +1621,7 @@ fn waiting_siblings_of_a_newcomer_admitted_later_are_a_fork() {
     let two = cat.next(post("Two"));
     let welcome = town.founder.next(vouch(cat.id()));
     for order in [[&welcome, &waits_for_ever, &one, &two], [&one, &two, &waits_for_ever, &welcome]] {
-        let mut community = town.community.clone();
-        let mut conflicts = 0;
-        for entry in order {
-            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
-        }
+        let (community, conflicts) = deliver(&town.community, &order);
         assert!(community.is_member(&cat.id()));
         assert!(conflicts > 0, "no fork when the {} came first", order[0].body().kind_name());
     }
@@ -1655,13 +1639,16 @@ fn a_members_second_join_request_is_no_fork() {
     let second = newcomer.next(join(&town.invite, "Cat again"));
     let welcome = town.founder.next(vouch(newcomer.id()));
     for order in [[&first, &second, &welcome], [&welcome, &first, &second], [&welcome, &second, &first]] {
-        let mut community = town.community.clone();
-        let mut conflicts = 0;
-        for entry in order {
-            conflicts += community.ingest(entry.clone(), NOW).1.conflicts.len();
-        }
+        let (community, conflicts) = deliver(&town.community, &order);
         assert!(community.is_member(&newcomer.id()));
         assert_eq!(conflicts, 0, "a fork when the {} came first", order[0].body().kind_name());
         assert_eq!(community.member(&newcomer.id()).unwrap().frozen_at, None);
     }
+}
+
+/// `community` fed `order`, and how many forks the deliveries met.
+fn deliver(community: &Community, order: &[&Entry]) -> (Community, usize) {
+    let mut community = community.clone();
+    let conflicts = order.iter().map(|entry| community.ingest((*entry).clone(), NOW).1.conflicts.len()).sum();
+    (community, conflicts)
 }
