@@ -67,6 +67,7 @@ pub fn join(home: &Home, invite: &Invite, text: &str, name: Option<String>) -> R
     }
     config.community = Some(invite.community.to_string());
     config.join_name = if config.restored { None } else { name.clone() };
+    config.join_timestamp_ms = Some(now_ms());
     config.bootstrap = invite.addrs.clone();
     config.invite = Some(text.to_string());
     home.write_config(&config)?;

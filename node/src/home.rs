@@ -33,6 +33,10 @@ pub struct HomeConfig {
     pub community: Option<String>,
     /// The name to use in the join request, sent when the node first reaches the community.
     pub join_name: Option<String>,
+    /// When the join request is dated (set by `kith join`, or at the first run): a node that
+    /// asks again signs the same request, never a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_timestamp_ms: Option<u64>,
     /// Addresses to reach the community (from the invite), dialled at start.
     #[serde(default)]
     pub bootstrap: Vec<String>,

@@ -230,6 +230,19 @@ impl Node {
         if home_config.restored {
             replica.set_read_only(true);
         }
+        if home_config.join_name.is_some() {
+            // A home that joined before requests were dated at `kith join` dates it now, once.
+            let timestamp_ms = match home_config.join_timestamp_ms {
+                Some(timestamp_ms) => timestamp_ms,
+                None => {
+                    let mut stored = home.config()?;
+                    let timestamp_ms = *stored.join_timestamp_ms.get_or_insert(now_ms());
+                    home.write_config(&stored)?;
+                    timestamp_ms
+                }
+            };
+            replica.set_join_timestamp(timestamp_ms);
+        }
         for (keypair, file) in home.helped()? {
             replica.add_helped(keypair, file.taken);
         }

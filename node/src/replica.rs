@@ -91,6 +91,10 @@ pub struct Replica<S = Store> {
     community_id: Option<CommunityId>,
     community: Option<Community>,
     read_only: bool,
+    /// When this member's join request is dated: fixed when the home joined, so that a node
+    /// asking again (its request outranked, then a restart) signs the very same request. Two
+    /// different join requests of one key are a fork once it is admitted.
+    join_timestamp_ms: Option<u64>,
     /// A write to the store failed and the reducer could not be rebuilt from the store since:
     /// nothing is applied until it can be.
     behind_store: bool,
@@ -130,6 +134,7 @@ impl<S: Storage> Replica<S> {
             community_id,
             community: None,
             read_only: false,
+            join_timestamp_ms: None,
             behind_store: false,
             last_received_ms: None,
             helped: BTreeMap::new(),
@@ -172,6 +177,7 @@ impl<S: Storage> Replica<S> {
             community_id,
             community: Some(community),
             read_only: false,
+            join_timestamp_ms: None,
             behind_store: false,
             last_received_ms: None,
             helped: BTreeMap::new(),
@@ -197,7 +203,7 @@ impl<S: Storage> Replica<S> {
             self.community = Some(community);
             self.snapshot_covers = covers;
             self.behind_store = false;
-            self.store_what_the_reducer_holds()?;
+            self.store_what_the_reducer_holds(false)?;
             return Ok(Vec::new());
         }
         self.snapshot_covers = 0;
@@ -231,7 +237,7 @@ impl<S: Storage> Replica<S> {
         community.shrink_to_fit();
         self.community = Some(community);
         self.behind_store = false;
-        self.store_what_the_reducer_holds()?;
+        self.store_what_the_reducer_holds(false)?;
         Ok(rebuilt.new_forks)
     }
 
@@ -239,8 +245,9 @@ impl<S: Storage> Replica<S> {
     /// frozen rows go into the entry file; entries of the file the reducer no longer applies
     /// (the frozen part of a forked log, entries waiting for one lost from the file) leave it —
     /// kept as frozen or waiting rows, or dropped if now invalid — so they are neither served
-    /// to peers as valid nor shown.
-    fn store_what_the_reducer_holds(&mut self) -> Result<(), StoreError> {
+    /// to peers as valid nor shown. `rewrite`: even when the counts agree (an eviction, whose
+    /// entry's place is taken by one stored after this).
+    fn store_what_the_reducer_holds(&mut self, rewrite: bool) -> Result<(), StoreError> {
         let Some(community) = self.community.as_ref() else { return Ok(()) };
         let applied = |entry: &Entry| community.entry_at(&entry.author(), entry.seq()) == Some(entry.hash());
         let mut outside = Vec::new();
@@ -250,7 +257,7 @@ impl<S: Storage> Replica<S> {
             }
         }
         let applied_count: u64 = community.heads().map(|(_, head)| head.seq).sum();
-        if applied_count == (self.store.entry_count() + outside.len()) as u64 {
+        if !rewrite && applied_count == (self.store.entry_count() + outside.len()) as u64 {
             return self.store.store_applied(&outside);
         }
         let waiting: std::collections::HashSet<EntryHash> = community.pending().map(|(e, _)| e.hash()).collect();
@@ -302,6 +309,10 @@ impl<S: Storage> Replica<S> {
     /// "last one received 2 minutes ago").
     pub fn last_received_ms(&self) -> Option<u64> {
         self.last_received_ms
+    }
+    /// Dates this member's join request (see `join_timestamp_ms`).
+    pub fn set_join_timestamp(&mut self, timestamp_ms: u64) {
+        self.join_timestamp_ms = Some(timestamp_ms);
     }
     pub fn set_read_only(&mut self, read_only: bool) {
         self.read_only = read_only;
@@ -403,7 +414,6 @@ impl<S: Storage> Replica<S> {
             Outcome::Pending(_) => self.store.put_pending(&entry),
             _ => Ok(()),
         });
-        let stored = stored.and_then(|()| self.drop_evicted(&report));
         if let Err(error) = stored {
             self.back_to_store(now_ms);
             return Err(error);
@@ -494,7 +504,6 @@ impl<S: Storage> Replica<S> {
         let stored = self.persist(&total).and_then(|()| {
             waiting.iter().filter(|e| !applied.contains(&e.hash())).try_for_each(|entry| self.store.put_pending(entry))
         });
-        let stored = stored.and_then(|()| self.drop_evicted(&total));
         if let Err(error) = stored {
             tracing::error!(%error, "could not store a sync page; it is dropped and fetched again");
             self.back_to_store(now_ms);
@@ -579,8 +588,14 @@ impl<S: Storage> Replica<S> {
 
     /// Stores what a reducer call did.
     fn persist(&mut self, report: &Report) -> Result<(), StoreError> {
-        if !report.applied.is_empty() {
+        // Evictions first: a newcomer's join request takes the place of their other one.
+        self.drop_evicted(report)?;
+        if report.evicted.is_empty() {
             self.store.store_applied(&report.applied)?;
+        } else {
+            let evicted: std::collections::HashSet<&EntryHash> = report.evicted.iter().collect();
+            let held: Vec<Entry> = report.applied.iter().filter(|e| !evicted.contains(&e.hash())).cloned().collect();
+            self.store.store_applied(&held)?;
         }
         for entry in &report.frozen {
             self.store.store_frozen(entry)?;
@@ -610,7 +625,9 @@ impl<S: Storage> Replica<S> {
         for hash in &report.evicted {
             self.store.remove_pending(hash)?;
         }
-        self.store_what_the_reducer_holds()
+        // Counts would not show it: the entries that take the evicted ones' places are
+        // stored after this.
+        self.store_what_the_reducer_holds(true)
     }
 
     /// Turns reported conflicts into kept fork proofs, then rebuilds the state without the
@@ -762,8 +779,11 @@ impl<S: Storage> Replica<S> {
             community: Some(community.id()),
             seq: head.map_or(1, |h| h.seq + 1),
             prev: head.map(|h| h.hash),
-            // Never date an entry before the one it follows, whatever this clock says.
-            timestamp_ms: now_ms.max(head.map_or(0, |h| h.timestamp_ms)),
+            timestamp_ms: match (&body, self.join_timestamp_ms) {
+                (Body::JoinRequest { .. }, Some(fixed)) if me == self.keypair.member_id() => fixed,
+                // Never date an entry before the one it follows, whatever this clock says.
+                _ => now_ms.max(head.map_or(0, |h| h.timestamp_ms)),
+            },
             body,
         };
         let entry = Entry::sign(&keypair, draft)?;
@@ -978,6 +998,26 @@ mod tests {
         assert_eq!(hashes(&outcomes[2]), vec![third.hash()]);
     }
 
+    /// A newcomer's node that asks again (its request outranked, then a restart) signs the
+    /// very same join request: two different ones of one key are a fork once it is admitted.
+    #[test]
+    fn a_node_asking_again_signs_the_same_join_request() {
+        let dir = TempDir::new().unwrap();
+        let founder = founded(&dir.path().join("founder"));
+        let community = founder.community_id().unwrap();
+        let genesis = founder.store().entry_at(&founder.me(), 1).unwrap().unwrap();
+        let invite = kith_protocol::invite::Capability::issue(&keypair(), community, [1; 16], NOW + 3_600_000, 1);
+        let body = Body::JoinRequest { invite: invite.to_bytes(), name: "Cat".into() };
+        let ask = |home: &str, now_ms: u64| {
+            let store = Store::open_when_free(&dir.path().join(home), CACHE).unwrap();
+            let mut cat = Replica::open(store, Keypair::from_secret_bytes([9; 32]), Some(community), now_ms).unwrap();
+            cat.adopt_genesis(&genesis).unwrap();
+            cat.set_join_timestamp(NOW);
+            cat.publish(body.clone(), now_ms).unwrap()
+        };
+        assert_eq!(ask("first", NOW + 1_000), ask("again", NOW + 600_000));
+    }
+
     #[test]
     fn an_evicted_join_request_leaves_the_store() {
         let dir = TempDir::new().unwrap();
@@ -1179,6 +1219,38 @@ mod tests {
         assert_eq!(replica.community().unwrap().refused_at(&ann), Some((2, overspend.hash())));
         assert!(matches!(replica.receive(lifts, NOW), Received::Fork(_)), "the refused entry was forgotten");
         assert_eq!(replica.community().unwrap().member(&ann).unwrap().frozen_at, Some(2));
+    }
+
+    /// A newcomer's two join requests, settled by rank while they wait: the one evicted from
+    /// the store stays as evidence across a restart, and their admission makes the two a fork.
+    #[test]
+    fn a_newcomers_other_join_request_is_kept_until_their_admission_makes_a_fork() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(dir.path());
+        let community = replica.community_id().unwrap();
+        let invite = kith_protocol::invite::Capability::issue(&keypair(), community, [1; 16], NOW + 3_600_000, 3);
+        let cat = Keypair::from_secret_bytes([42; 32]);
+        let ask = |name: &str| {
+            let body = Body::JoinRequest { invite: invite.to_bytes(), name: name.into() };
+            let draft = Draft { community: Some(community), seq: 1, prev: None, timestamp_ms: NOW, body };
+            Entry::sign(&cat, draft).unwrap()
+        };
+        let (mut low, mut high) = (ask("Cat"), ask("Cathy"));
+        if low.hash() > high.hash() {
+            std::mem::swap(&mut low, &mut high);
+        }
+        assert!(matches!(replica.receive(high.clone(), NOW), Received::Applied(_)));
+        let received = replica.receive(low.clone(), NOW);
+        assert!(matches!(received, Received::Applied(_)), "{received:?}");
+        assert!(replica.store().get(&high.hash()).unwrap().is_none(), "the outranked request is still served");
+        drop(replica);
+
+        let mut replica = open(dir.path());
+        assert_eq!(replica.community().unwrap().refused_at(&cat.member_id()), Some((1, high.hash())));
+        replica.publish(Body::Vouch { member: cat.member_id(), note: String::new() }, NOW).unwrap();
+        let member = replica.community().unwrap().member(&cat.member_id()).unwrap().clone();
+        assert!(member.admitted);
+        assert_eq!(member.frozen_at, Some(1), "the two join requests made no fork");
     }
 
     /// The entry file's inode (a rewrite replaces it).

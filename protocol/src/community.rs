@@ -310,6 +310,13 @@ pub struct Community {
     /// of a snapshot: the node keeps these entries with the waiting ones, fed again on load.
     #[serde(skip)]
     refused: BTreeMap<MemberId, (u64, EntryHash)>,
+    /// Per newcomer not yet admitted who signed two join requests: one of them and the other's
+    /// hash, the one applied and the one kept as evidence ([`Community::refused_at`]). While
+    /// they are not a member the two are settled by rank; once admitted they are a fork, as
+    /// they would have been had the admission come first. Left out of a snapshot like
+    /// `refused`: the evidence is fed again on load and makes the pair again.
+    #[serde(skip)]
+    join_siblings: BTreeMap<MemberId, (Entry, EntryHash)>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Each gathering's answers ("I'll come"), by member.
@@ -366,6 +373,7 @@ impl Community {
             waiting: BTreeMap::new(),
             waiting_places: BTreeMap::new(),
             refused: BTreeMap::new(),
+            join_siblings: BTreeMap::new(),
             revocations: BTreeMap::new(),
             attendance: BTreeMap::new(),
             joins: BTreeMap::new(),
@@ -600,21 +608,16 @@ impl Community {
         if seq == 1
             && let Some(existing) = self.entry_at(&author, seq)
         {
-            let is_join_request = matches!(entry.body(), Body::JoinRequest { .. });
-            if self.is_member(&author) {
-                // A member's other join request (one outranked for its invite's room while they
-                // were a newcomer, their node then asking again): never a fork, or a newcomer
-                // who asked twice would be frozen on the nodes where the first came late.
-                let existing_kind = self.entries.get(&existing).map(|place| place.kind);
-                if is_join_request && existing_kind == Some(entry.header().body_kind) {
-                    return Outcome::Rejected(EntryError::DuplicateJoinRequest);
-                }
-            } else {
-                // A newcomer's second join request: at most one is open per key, the lower hash.
-                if !is_join_request {
+            // A member's second entry at seq 1, a join request or not, is a fork (below). A
+            // newcomer's is settled by rank while they are not a member: at most one join
+            // request is open per key, the lower hash, and the other is kept as evidence, so
+            // that the two are a fork once they are admitted, in either order.
+            if !self.is_member(&author) {
+                if !matches!(entry.body(), Body::JoinRequest { .. }) {
                     return self.keep_aside(entry, Wait::Admission { member: author });
                 }
                 if hash > existing {
+                    self.keep_join_sibling(author, &entry, existing, report);
                     return Outcome::Rejected(EntryError::DuplicateJoinRequest);
                 }
                 if let Err(refusal) = self.judge_join(&entry, Some(existing)) {
@@ -624,6 +627,7 @@ impl Community {
                     };
                 }
                 self.evict_join(author, existing, report);
+                self.keep_join_sibling(author, &entry, existing, report);
             }
         }
         if let Some(existing) = self.place_taken(&author, seq, &hash) {
@@ -695,7 +699,11 @@ impl Community {
     /// The entry other than `hash` that takes `author`'s place `seq`: the one applied there, or
     /// the one refused there ([`Report::refused`]). A second entry there is a fork.
     fn place_taken(&self, author: &MemberId, seq: u64, hash: &EntryHash) -> Option<EntryHash> {
-        let refused = || self.refused.get(author).filter(|(at, refused)| *at == seq && refused != hash);
+        // A newcomer's evidence is a join request settled by rank until they are admitted.
+        let refused = || {
+            let evidence = self.refused.get(author).filter(|(at, refused)| *at == seq && refused != hash);
+            evidence.filter(|_| self.is_member(author))
+        };
         self.entry_at(author, seq).or_else(|| refused().map(|(_, refused)| *refused))
     }
 
@@ -715,6 +723,30 @@ impl Community {
         report.refused.push(entry.clone());
     }
 
+    /// A newcomer's two join requests, `entry` (just arrived) and `other` (already here, applied
+    /// or not): the one that loses by rank is kept as the evidence of their seq 1, and the pair
+    /// waits for their admission to be a fork ([`Community::meet_waiting_siblings`]). The first
+    /// evidence stays: later requests only change which one it pairs with, the one applied.
+    fn keep_join_sibling(&mut self, author: MemberId, entry: &Entry, other: EntryHash, report: &mut Report) {
+        match self.refused.get(&author).map(|(_, evidence)| *evidence) {
+            Some(evidence) if evidence != entry.hash() => {
+                if entry.hash() < other {
+                    // The new one is applied; the one it evicted is dropped, the evidence stays.
+                    self.join_siblings.insert(author, (entry.clone(), evidence));
+                }
+            }
+            Some(_) => {}
+            None => {
+                let loser = entry.hash().max(other);
+                self.refused.insert(author, (1, loser));
+                if loser == entry.hash() {
+                    report.refused.push(entry.clone());
+                }
+                self.join_siblings.insert(author, (entry.clone(), other));
+            }
+        }
+    }
+
     /// The member's entry kept as refused at the next place of their log, if any (seq, hash).
     pub fn refused_at(&self, member: &MemberId) -> Option<(u64, EntryHash)> {
         self.refused.get(member).copied()
@@ -725,6 +757,11 @@ impl Community {
     /// arrived after the admission. Entries that wait for an earlier one of the log are not
     /// released by the admission, so they are met here.
     fn meet_waiting_siblings(&mut self, member: MemberId, report: &mut Report) {
+        if let Some((entry, other)) = self.join_siblings.remove(&member)
+            && self.entry_at(&member, 1).is_some_and(|applied| applied == entry.hash() || applied == other)
+        {
+            report.conflicts.push((entry, other));
+        }
         // From seq 2: entries at seq 1 wait for the admission itself and meet on release, and
         // a newcomer's join requests are settled by rank, never a fork.
         let places = self.waiting_places.range((member, 2)..=(member, u64::MAX));
@@ -1035,6 +1072,12 @@ impl Community {
             }
             let Some(&(hash, author)) = kept.last() else { return };
             self.evict_join(author, hash, report);
+            // Outranked for the room, their other request would be too: it is evidence of
+            // nothing now, as if it had arrived after this eviction and been refused.
+            if let Some((_, evidence)) = self.refused.remove(&author) {
+                self.join_siblings.remove(&author);
+                report.released_rejections.push((evidence, EntryError::DuplicateJoinRequest));
+            }
         }
     }
 
