@@ -3,7 +3,8 @@
 //! redactions, suspensions, reinstatements, dismissals, appointments and forks. Authors write only what their own node would accept, except a fork,
 //! which a hostile or unlucky author writes anyway. Two receivers get the entries in two
 //! different orders and complete forks the way a node does (proof, then a rebuild from what
-//! they hold). After every step: the ledger sums to minus the unclaimed transfers and no
+//! they hold, dropping evicted join requests as a node does), then sync (each fetches what the
+//! other holds). After every step: the ledger sums to minus the unclaimed transfers and no
 //! unforked member is below the credit limit; at the end both receivers hold one state.
 #![no_main]
 
@@ -89,6 +90,19 @@ impl Receiver {
         if !matches!(outcome, Outcome::Rejected(_) | Outcome::Duplicate) || kept_refused {
             self.held.push(entry.clone());
         }
+        // An evicted join request and a waiting entry found invalid leave the store, as a
+        // node drops them, unless it is kept as the evidence of its author's seq 1.
+        let gone: Vec<EntryHash> = report
+            .evicted
+            .iter()
+            .chain(report.released_rejections.iter().map(|(hash, _)| hash))
+            .copied()
+            .collect();
+        let community = &self.community;
+        self.held.retain(|held| {
+            let evidence = community.refused_at(&held.author()) == Some((held.seq(), held.hash()));
+            !gone.contains(&held.hash()) || evidence
+        });
         // A conflict, met on arrival or in an entry it released: a proof, then a rebuild.
         let mut froze = false;
         for (incoming, existing) in &report.conflicts {
@@ -281,6 +295,23 @@ fuzz_target!(|case: Case| {
     }
     for entry in &other {
         second.receive(entry);
+    }
+    // Then they sync: each fetches what the other holds and it does not (an evicted join
+    // request comes back that way once its author is admitted), until neither learns more.
+    for _ in 0..4 {
+        let missing = |to: &Receiver, from: &Receiver| -> Vec<Entry> {
+            from.held.iter().filter(|e| !to.held.iter().any(|held| held.hash() == e.hash())).cloned().collect()
+        };
+        let (to_first, to_second) = (missing(&first, &second), missing(&second, &first));
+        if to_first.is_empty() && to_second.is_empty() {
+            break;
+        }
+        for entry in &to_first {
+            first.receive(entry);
+        }
+        for entry in &to_second {
+            second.receive(entry);
+        }
     }
     // The state is a function of the set of entries and proofs: each receiver's state, reached
     // entry by entry, is the state rebuilt from what it holds ...
