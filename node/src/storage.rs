@@ -77,6 +77,8 @@ pub trait Storage {
     }
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Every meta row whose key starts with `prefix`, in key order.
+    fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
 
 impl Storage for Store {
@@ -164,5 +166,8 @@ impl Storage for Store {
     }
     fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         Store::meta_put(self, key, value)
+    }
+    fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Store::meta_scan(self, prefix)
     }
 }

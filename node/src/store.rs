@@ -906,6 +906,16 @@ impl Store {
         Ok(())
     }
 
+    /// Every meta row whose key starts with `prefix`, in key order.
+    pub fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut rows = Vec::new();
+        for row in self.meta.scan_prefix(prefix) {
+            let (key, value) = row?;
+            rows.push((String::from_utf8_lossy(&key).into_owned(), value.to_vec()));
+        }
+        Ok(rows)
+    }
+
     /// Remembers addresses a peer was reached at, newest first, at most
     /// [`MAX_ADDRS_PER_PEER`] per peer and [`MAX_PEERS`] peers (the peer seen longest ago is
     /// forgotten). Ids and addresses longer than [`MAX_PEER_TEXT_BYTES`] are ignored.

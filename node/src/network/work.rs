@@ -1,7 +1,8 @@
 //! The network loop's helper threads, so that the loop never waits on a disk:
 //! `kith-store` applies and stores what the engine hands out (sync pages, gossip and fetched
 //! entries, fork proofs with their rebuild, entries the clock released, this node's claims and
-//! join request with their fsync), in the order handed out,
+//! join request with their fsync, a fetched Genesis, the gate's memory) and the addresses
+//! peers listen on, in the order handed out,
 //! taking what is queued in one batch; `kith-read` reads the answers to peers' range, by-hash
 //! and catch-up requests from the store. Both take the replica's lock themselves, a chunk at a
 //! time. If a thread cannot start, its work is done on the loop.
@@ -13,7 +14,8 @@ use tokio::sync::mpsc;
 use kith_protocol::{Body, Entry, ForkProof};
 
 use crate::clock::now_ms;
-use crate::engine::{self, EntryJob, INGEST_CHUNK, Input};
+use crate::engine::{self, EntryJob, INGEST_CHUNK, Input, Peer};
+use crate::gate::GateRow;
 use crate::replica::Replica;
 use crate::sync::{SyncRequest, SyncResponse};
 use crate::worker::Worker;
@@ -31,6 +33,12 @@ pub(super) enum StoreJob {
     Release,
     /// Entries of this node's log to sign, store and flush ([`engine::Output::Sign`]).
     Sign { job: u64, bodies: Vec<Body>, flush: bool },
+    /// The community's Genesis fetched from a peer ([`engine::Output::AdoptGenesis`]).
+    Genesis(Peer, Box<Entry>),
+    /// Rows of the gate's memory to write and flush ([`engine::Output::StoreGate`]).
+    Gate(Vec<GateRow>),
+    /// Addresses a peer told us it listens on, to dial it after a restart.
+    Peer(String, Vec<String>),
 }
 
 /// Starts `kith-store`; what it did comes back to the loop as engine inputs on `done`.
@@ -82,6 +90,18 @@ pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input
                 store_entries(&mut entries, &mut done);
                 let signed = engine::sign(replica, bodies, flush, now_ms());
                 done.push(Input::Signed { job, signed });
+            }
+            StoreJob::Genesis(peer, entry) => {
+                store_entries(&mut entries, &mut done);
+                let result = engine::adopt_genesis(replica, &entry);
+                done.push(Input::GenesisAdopted { peer, community: entry.community(), result });
+            }
+            StoreJob::Gate(rows) => engine::store_gate(replica, &rows),
+            StoreJob::Peer(peer, addrs) => {
+                let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Err(error) = replica.store().remember_peer(&peer, &addrs) {
+                    tracing::debug!(%error, "could not remember a peer");
+                }
             }
         }
     }
