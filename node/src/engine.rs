@@ -19,7 +19,7 @@
 mod offload;
 pub mod rng;
 
-pub use offload::{EntryJob, read_answer, release, sign, store_entries, store_proofs};
+pub use offload::{EntryJob, adopt_genesis, read_answer, release, sign, store_entries, store_gate, store_proofs};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,7 +29,7 @@ use serde::Serialize;
 use kith_protocol::invite::{Capability, InviteId, NEWCOMER_ACCESS_MS, invite_admits, newcomer_access_holds};
 use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, ForkProof, MemberId, Wait};
 
-use crate::gate;
+use crate::gate::{self, Gate, GateRow};
 use crate::reconcile::{self, HeadIndex, HeadItem, RangeSum};
 use crate::replica::{Received, Replica};
 use crate::storage::Storage;
@@ -239,6 +239,13 @@ pub enum Input {
         job: u64,
         signed: Vec<Result<Entry, String>>,
     },
+    /// The Genesis of an [`Output::AdoptGenesis`], taken as this node's community
+    /// ([`adopt_genesis`]), or why not, or `None` if the community was here already.
+    GenesisAdopted {
+        peer: Peer,
+        community: CommunityId,
+        result: Option<Result<(), String>>,
+    },
     /// The deadline of [`Engine::next_deadline`] passed (or any time: nothing is due early).
     Timer,
     Command(Command),
@@ -333,6 +340,17 @@ pub enum Output {
         bodies: Vec<Body>,
         flush: bool,
     },
+    /// Take `entry`, the community's Genesis fetched from `peer`, as this node's community
+    /// ([`adopt_genesis`]: the store's first entry), off the engine's thread if the runtime can
+    /// (`kith-store`); answer with [`Input::GenesisAdopted`].
+    AdoptGenesis {
+        peer: Peer,
+        entry: Entry,
+    },
+    /// Write these rows of the gate's memory to the store and flush it ([`store_gate`]), off
+    /// the engine's thread if the runtime can (`kith-store`), in the order handed out. The
+    /// engine reads its gate in memory ([`Engine::gate`]): nothing waits for this.
+    StoreGate(Vec<GateRow>),
     /// Serve `peer` every protocol (gossip included).
     Admit(Peer),
     /// Serve `peer` nothing: no gossip to it, none read from it.
@@ -402,6 +420,8 @@ enum PageOf {
 #[allow(missing_debug_implementations)]
 pub struct Engine<S = Store> {
     replica: Arc<Mutex<Replica<S>>>,
+    /// Who is let in (by the operator, with an invite) and each invite's uses, in memory.
+    gate: Gate,
     config: EngineConfig,
     rng: rng::Rng,
     outputs: VecDeque<Output>,
@@ -509,12 +529,21 @@ pub struct Planted {
 }
 
 impl<S: Storage> Engine<S> {
+    /// An engine whose gate's memory is read from the replica's store now.
     pub fn new(replica: Arc<Mutex<Replica<S>>>, config: EngineConfig, now_ms: u64) -> Self {
+        let gate = Gate::load(replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).store());
+        Engine::with_gate(replica, gate, config, now_ms)
+    }
+
+    /// An engine with the gate's memory `gate` (read from the replica's store: [`Gate::load`]),
+    /// which the runtime shares with what else asks who is let in.
+    pub fn with_gate(replica: Arc<Mutex<Replica<S>>>, gate: Gate, config: EngineConfig, now_ms: u64) -> Self {
         let rng = rng::Rng::new(config.seed);
         let join_profile = config.join_profile.clone();
         let next_sync_ms = now_ms + config.sync_interval_ms;
         Engine {
             replica,
+            gate,
             config,
             rng,
             outputs: VecDeque::new(),
@@ -569,6 +598,11 @@ impl<S: Storage> Engine<S> {
         self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The gate's memory (shared: clones see the engine's changes).
+    pub fn gate_memory(&self) -> Gate {
+        self.gate.clone()
+    }
+
     /// Carries out an [`Output::Store`] on the caller's thread (the simulator, tests):
     /// [`store_page`] with the engine's replica.
     pub fn store_here(&self, entries: Vec<Entry>, now_ms: u64) -> StoredPage {
@@ -587,7 +621,7 @@ impl<S: Storage> Engine<S> {
 
     /// Where `peer` stands with this node's community.
     pub fn standing(&self, peer: &Peer) -> Standing {
-        standing_of(&self.replica(), peer, self.config.name)
+        standing_of(&self.replica(), &self.gate, peer, self.config.name)
     }
 
     /// Whether `peer` is connected and let in.
@@ -656,6 +690,9 @@ impl<S: Storage> Engine<S> {
             Input::Stored { page, stored } => self.on_stored(now_ms, page, stored),
             Input::EntryStored { job, received } => self.on_entry_stored(now_ms, job, received),
             Input::Signed { job, signed } => self.on_signed(now_ms, job, signed),
+            Input::GenesisAdopted { peer, community, result } => {
+                self.on_genesis_adopted(now_ms, peer, community, result)
+            }
             Input::ProofsStored(proofs) => {
                 for proof in &proofs {
                     self.on_fork(proof);
@@ -709,10 +746,8 @@ impl<S: Storage> Engine<S> {
                 }
             }
             Command::Allow(peer) => {
-                let name = self.name(&peer);
-                if let Err(error) = gate::let_in(self.replica().store(), &name) {
-                    tracing::warn!(%error, "cannot remember a peer let in");
-                }
+                let row = self.gate.let_in(&self.name(&peer));
+                self.push(Output::StoreGate(vec![row]));
                 if self.connected.contains(&peer) {
                     self.gate(now_ms, peer);
                 }
@@ -1029,7 +1064,7 @@ impl<S: Storage> Engine<S> {
         if community.member(peer).is_some_and(|m| m.admitted || m.hub) {
             return None;
         }
-        let gate::Access::Invite { at_ms, capability } = gate::access(replica.store(), &self.name(peer)) else {
+        let gate::Access::Invite { at_ms, capability } = self.gate.access(&self.name(peer)) else {
             return None;
         };
         let Ok(capability) = Capability::from_bytes(&capability) else {
@@ -1045,9 +1080,8 @@ impl<S: Storage> Engine<S> {
     fn end_access(&mut self, now_ms: u64, peer: Peer, invite: &InviteId, reason: &str) {
         let name = self.name(&peer);
         tracing::info!(peer = %name, %reason, "a newcomer's access ended: disconnecting it");
-        if let Err(error) = gate::let_out(self.replica().store(), &name, invite) {
-            tracing::warn!(%error, "cannot note that a newcomer's access ended");
-        }
+        let row = self.gate.let_out(&name, invite);
+        self.push(Output::StoreGate(vec![row]));
         if self.connected.contains(&peer) {
             self.hold(now_ms, peer);
             self.push(Output::Disconnect { peer, forget: true });
@@ -1130,7 +1164,10 @@ impl<S: Storage> Engine<S> {
             return SyncResponse::Refused(NOT_THIS_COMMUNITY.into());
         }
         match self.check_invite(now_ms, peer, community, invite) {
-            Ok(()) => {
+            Ok(rows) => {
+                if !rows.is_empty() {
+                    self.push(Output::StoreGate(rows));
+                }
                 // An invite's uses are counted from the join requests that carry it: nothing a
                 // peer sends makes this node write to its own log.
                 self.gate(now_ms, peer);
@@ -1143,9 +1180,10 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    fn check_invite(&self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> Result<(), String> {
+    /// Whether `peer`'s invite lets it in; if so, the gate's rows that now say so.
+    fn check_invite(&self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> Result<Vec<GateRow>, String> {
         match self.standing(&peer) {
-            Standing::Authorised => return Ok(()),
+            Standing::Authorised => return Ok(Vec::new()),
             Standing::Open => return Err(NO_COMMUNITY_YET.into()),
             Standing::Suspended => return Err("this member is suspended".into()),
             Standing::Outsider => {}
@@ -1166,21 +1204,21 @@ impl<S: Storage> Engine<S> {
         let name = self.name(&peer);
         // Uses are the community's: the join requests naming this invite, and those this node
         // counted itself (newcomers let in whose join request has not arrived yet).
-        let mut users: BTreeSet<String> = gate::invite_users(replica.store(), &id).into_iter().collect();
+        let mut users: BTreeSet<String> = self.gate.invite_users(&id).into_iter().collect();
         users.extend(ours.invite_users(&id).map(|m| self.name(m)));
         let already_counted = users.contains(&name);
         let used = if already_counted { 0 } else { u32::try_from(users.len()).unwrap_or(u32::MAX) };
         let revoked = ours.invite_revoked(&capability);
         invite_admits(&capability, ours.id(), issuer_ok, now_ms, used, revoked).map_err(|e| e.to_string())?;
-        if gate::access(replica.store(), &name) == gate::Access::Ended(id) {
+        if self.gate.access(&name) == gate::Access::Ended(id) {
             // Its time as a newcomer with this invite is over; a new invite is a new chance.
             let days = NEWCOMER_ACCESS_MS / (24 * 3_600_000);
             return Err(kith_protocol::invite::InviteError::TimeUp { days }.to_string());
         }
-        gate::count_use(replica.store(), &id, &name).map_err(|e| e.to_string())?;
-        gate::let_in_with_invite(replica.store(), &name, invite, now_ms).map_err(|e| e.to_string())?;
+        let mut rows: Vec<GateRow> = self.gate.count_use(&id, &name).into_iter().collect();
+        rows.push(self.gate.let_in_with_invite(&name, invite, now_ms));
         tracing::info!(peer = %name, invite = %id, already_counted, "let a newcomer in with an invite");
-        Ok(())
+        Ok(rows)
     }
 
     fn strike(&mut self, now_ms: u64, peer: Peer, reason: &str) {
@@ -1747,24 +1785,37 @@ impl<S: Storage> Engine<S> {
         if entry.hash().0.as_slice() != hash {
             return self.strike(now_ms, peer, "sent another entry than the one asked for");
         }
-        let adopted = {
-            let mut replica = self.replica();
-            if replica.community().is_none() { Some(replica.adopt_genesis(&entry)) } else { None }
-        };
-        match adopted {
+        if self.has_community() {
+            let job = self.job_id();
+            self.storing.insert(job, EntryFrom::Fetched);
+            self.push(Output::StoreEntry(EntryJob { job, entry, may_wait: true }));
+        } else {
+            // Stored as the first entry (with its sled rows) off the engine's thread.
+            self.push(Output::AdoptGenesis { peer, entry });
+        }
+    }
+
+    /// The community's Genesis fetched from `peer` taken (or refused: a strike; or the
+    /// community was here already, fetched from another peer meanwhile).
+    fn on_genesis_adopted(
+        &mut self,
+        now_ms: u64,
+        peer: Peer,
+        community: CommunityId,
+        result: Option<Result<(), String>>,
+    ) {
+        match result {
             Some(Ok(())) => {
-                tracing::info!(community = %entry.community().short(), "fetched the community's founding entry");
+                tracing::info!(community = %community.short(), "fetched the community's founding entry");
                 self.ensure_subscribed();
                 self.regate_all(now_ms);
                 self.send_join_request_if_due(now_ms);
-                self.request_heads(peer);
+                if self.connected.contains(&peer) {
+                    self.request_heads(peer);
+                }
             }
-            Some(Err(error)) => self.strike(now_ms, peer, &error.to_string()),
-            None => {
-                let job = self.job_id();
-                self.storing.insert(job, EntryFrom::Fetched);
-                self.push(Output::StoreEntry(EntryJob { job, entry, may_wait: true }));
-            }
+            Some(Err(error)) => self.strike(now_ms, peer, &error),
+            None => {}
         }
     }
 
@@ -1890,7 +1941,7 @@ impl<S: Storage> Engine<S> {
 
 /// Where `peer` stands: a member or hub not suspended, or let in with an invite before
 /// (`name` is how the gate's memory names peers).
-pub fn standing_of<S: Storage>(replica: &Replica<S>, peer: &Peer, name: fn(&Peer) -> String) -> Standing {
+pub fn standing_of<S: Storage>(replica: &Replica<S>, gate: &Gate, peer: &Peer, name: fn(&Peer) -> String) -> Standing {
     let Some(community) = replica.community() else { return Standing::Open };
     if let Some(member) = community.member(peer) {
         if member.suspended.is_some() {
@@ -1900,7 +1951,7 @@ pub fn standing_of<S: Storage>(replica: &Replica<S>, peer: &Peer, name: fn(&Peer
             return Standing::Authorised;
         }
     }
-    if gate::is_let_in(replica.store(), &name(peer)) { Standing::Authorised } else { Standing::Outsider }
+    if gate.is_let_in(&name(peer)) { Standing::Authorised } else { Standing::Outsider }
 }
 
 /// Whether applying `entry` may change who is let in (admissions, suspensions and their end,
@@ -2465,6 +2516,55 @@ mod tests {
             };
             assert!(served >= 1, "nothing read for request {id}");
         }
+    }
+
+    /// The gate's memory and a fetched Genesis are written by the store thread: the engine
+    /// hands the writes out, and reads its gate in memory meanwhile.
+    #[test]
+    fn the_gate_s_rows_and_a_fetched_genesis_are_handed_out_not_written_on_the_engine() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let dan = key(9).member_id();
+        let row_key = format!("gate/peer/{dan}");
+        let _ = raw(&mut engine);
+        engine.handle(2_000, Input::Command(Command::Allow(dan)));
+        let out = raw(&mut engine);
+        assert!(matches!(out.as_slice(), [Output::StoreGate(rows)] if rows.len() == 1), "{out:?}");
+        assert!(matches!(store.meta_get(&row_key), Ok(None)), "the gate written on the engine's thread");
+        assert_eq!(engine.standing(&dan), Standing::Authorised, "the engine's gate waits for the store");
+        for output in out {
+            assert!(engine.run_here(2_001, output).is_none());
+        }
+        assert!(matches!(store.meta_get(&row_key), Ok(Some(_))), "the gate's row was not written");
+        assert!(Gate::load(&store).is_let_in(&dan.to_string()), "a restart forgets the peer let in");
+
+        // A newcomer's node fetches its community's Genesis from the founder.
+        let genesis = community_of(&[]).1.remove(0);
+        let newcomer_store = MemStore::new();
+        let replica = match Replica::open(newcomer_store.clone(), key(8), Some(genesis.community()), 1_000) {
+            Ok(replica) => replica,
+            Err(error) => panic!("cannot open: {error}"),
+        };
+        let mut newcomer = engine_of(replica);
+        let founder = key(3).member_id();
+        newcomer.handle(2_000, Input::Connected { peer: founder, first: true });
+        let asked_for = asked(&raw(&mut newcomer), founder);
+        let Some((id, _)) = asked_for.iter().find(|(_, r)| matches!(r, SyncRequest::Entry { .. })) else {
+            panic!("the Genesis not asked for: {asked_for:?}");
+        };
+        let response = SyncResponse::Entries(vec![serde_bytes::ByteBuf::from(genesis.bytes().to_vec())]);
+        newcomer.handle(2_001, Input::Response { id: *id, response });
+        let out = raw(&mut newcomer);
+        assert!(matches!(out.as_slice(), [Output::AdoptGenesis { .. }]), "{out:?}");
+        assert!(!newcomer.has_community(), "the Genesis adopted on the engine's thread");
+        assert!(matches!(newcomer_store.genesis(), Ok(None)));
+        let mut done = Vec::new();
+        for output in out {
+            done.extend(newcomer.run_here(2_002, output));
+        }
+        done.extend(run(&mut newcomer, 2_002));
+        assert!(newcomer.has_community() && matches!(newcomer_store.genesis(), Ok(Some(_))));
+        heads_request(&done, founder);
     }
 
     #[test]

@@ -38,6 +38,7 @@ use kith_protocol::Body;
 
 use crate::clock::now_ms;
 use crate::engine::{self, Engine, EngineConfig, Input, Output, Verdict};
+use crate::gate::Gate;
 use crate::replica::Replica;
 use crate::sync::{SyncRequest, SyncResponse};
 use crate::verify::{VerifiedPage, Verifier, verify_page};
@@ -116,6 +117,7 @@ impl NetworkLoop {
         events: broadcast::Sender<NodeEvent>,
         config: NetworkConfig,
         join_profile: Option<Body>,
+        gate: Gate,
     ) -> Self {
         let (verified_sender, verified) = mpsc::unbounded_channel();
         let verifier = Verifier::start(move |page| verified_sender.send(page).is_ok())
@@ -139,7 +141,7 @@ impl NetworkLoop {
             name: peer_name,
             seed: u64::from_le_bytes(seed),
         };
-        let engine = Engine::new(replica.clone(), engine_config, now_ms());
+        let engine = Engine::with_gate(replica.clone(), gate, engine_config, now_ms());
         let reachability = if config.hub { Reachability::Public } else { Reachability::Unknown };
         NetworkLoop {
             swarm,
@@ -397,6 +399,8 @@ impl NetworkLoop {
             Output::StoreEntry(job) => self.store(StoreJob::Entry(Box::new(job))),
             Output::Sign { job, bodies, flush } => self.store(StoreJob::Sign { job, bodies, flush }),
             Output::StoreProofs(proofs) => self.store(StoreJob::Proofs(proofs)),
+            Output::AdoptGenesis { peer, entry } => self.store(StoreJob::Genesis(peer, Box::new(entry))),
+            Output::StoreGate(rows) => self.store(StoreJob::Gate(rows)),
             Output::Release => self.store(StoreJob::Release),
             Output::Admit(peer) => {
                 let Some(peer) = peer_of(&peer) else { return };

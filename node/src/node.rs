@@ -272,12 +272,21 @@ impl Node {
         }
         let libp2p_key = network::libp2p_keypair(keypair.secret_bytes()).map_err(NodeError::Network)?;
         let replica = Arc::new(Mutex::new(replica));
-        let admits = network::admits_of(replica.clone());
+        // The gate's memory, read once: the engine and the gated behaviours share it in memory.
+        let gate = crate::gate::Gate::load(replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).store());
+        let admits = network::admits_of(replica.clone(), gate.clone());
         let swarm = network::build_swarm(libp2p_key, &network_config, admits).map_err(NodeError::Network)?;
         let (commands_tx, commands_rx) = mpsc::channel(256);
         let (events_tx, _) = broadcast::channel(1024);
-        let mut network_loop =
-            NetworkLoop::new(swarm, replica.clone(), commands_rx, events_tx.clone(), network_config, join_profile);
+        let mut network_loop = NetworkLoop::new(
+            swarm,
+            replica.clone(),
+            commands_rx,
+            events_tx.clone(),
+            network_config,
+            join_profile,
+            gate,
+        );
         network_loop.start().map_err(NodeError::Network)?;
         let listen_addrs = network_loop.wait_listening(Duration::from_secs(10)).await;
         let peer_id = network_loop.local_peer_id();

@@ -20,6 +20,12 @@ pub trait Storage {
     /// so that others read and write meanwhile): every write made before it runs is durable once
     /// it returns `Ok`.
     fn flush_later(&self) -> Flush;
+    /// The periodic sync of what was written since the last one, if one is due (at most once a
+    /// second), to run without the replica's lock; a store that has none gives a no-op. Writes
+    /// themselves never wait for a sync.
+    fn sync_later(&self) -> Flush {
+        Box::new(|| Ok(()))
+    }
     fn genesis(&self) -> Result<Option<EntryHash>, StoreError>;
     fn set_genesis(&self, hash: EntryHash) -> Result<(), StoreError>;
     /// Stores applied entries in the order they were applied (see [`Store::store_applied`]).
@@ -71,6 +77,8 @@ pub trait Storage {
     }
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Every meta row whose key starts with `prefix`, in key order.
+    fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
 
 impl Storage for Store {
@@ -79,6 +87,9 @@ impl Storage for Store {
     }
     fn flush_later(&self) -> Flush {
         Store::flush_later(self)
+    }
+    fn sync_later(&self) -> Flush {
+        Store::sync_later(self)
     }
     fn genesis(&self) -> Result<Option<EntryHash>, StoreError> {
         Store::genesis(self)
@@ -155,5 +166,8 @@ impl Storage for Store {
     }
     fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         Store::meta_put(self, key, value)
+    }
+    fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Store::meta_scan(self, prefix)
     }
 }

@@ -462,6 +462,21 @@ impl Store {
         })
     }
 
+    /// The entry file's fsync that follows appends once a second (entries from peers: what a
+    /// power cut loses of them is fetched again), to run later without holding whatever guards
+    /// the store (the replica's lock): a no-op when the last sync is under a second old.
+    pub fn sync_later(&self) -> crate::storage::Flush {
+        let entries = Arc::clone(&self.entries);
+        Box::new(move || entries.sync_if_due())
+    }
+
+    /// Tests: the entry file's next sync is due now, and once started it says so on `started`
+    /// and waits for `go` (failing after 5 s without it).
+    #[cfg(test)]
+    pub(crate) fn hold_next_sync(&self, started: std::sync::mpsc::Sender<()>, go: std::sync::mpsc::Receiver<()>) {
+        self.entries.hold_next_sync(started, go);
+    }
+
     /// Tests: makes every later write of entries fail (`true`) or work again (`false`).
     #[cfg(test)]
     pub(crate) fn fail_writes(&self, fail: bool) {
@@ -889,6 +904,16 @@ impl Store {
     pub fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.meta.insert(key, value)?;
         Ok(())
+    }
+
+    /// Every meta row whose key starts with `prefix`, in key order.
+    pub fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut rows = Vec::new();
+        for row in self.meta.scan_prefix(prefix) {
+            let (key, value) = row?;
+            rows.push((String::from_utf8_lossy(&key).into_owned(), value.to_vec()));
+        }
+        Ok(rows)
     }
 
     /// Remembers addresses a peer was reached at, newest first, at most
@@ -1537,6 +1562,30 @@ mod tests {
         let profiles: Vec<_> = members.iter().map(|m| store.profile(m).unwrap()).collect();
         let transfers: Vec<_> = members.iter().map(|m| store.transfers_of(m).unwrap()).collect();
         format!("{posts:?}\n{replies:?}\n{profiles:?}\n{transfers:?}")
+    }
+
+    /// An fsync of the entry file (a publish's flush, the periodic sync) holds no lock that
+    /// reads or appends take: they go on while it runs.
+    #[test]
+    fn reads_and_appends_do_not_wait_for_the_entry_file_s_fsync() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        let (mut founder, genesis) = founder();
+        store.set_genesis(genesis.hash()).unwrap();
+        store.store_applied(std::slice::from_ref(&genesis)).unwrap();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (go, held) = std::sync::mpsc::channel();
+        store.hold_next_sync(started_tx, held);
+        let flushing = store.clone();
+        let flush = std::thread::spawn(move || flushing.flush());
+        started.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        let post = founder.write(10, post("lifts"));
+        store.store_applied(std::slice::from_ref(&post)).unwrap();
+        assert_eq!(store.get(&post.hash()).unwrap().map(|e| e.hash()), Some(post.hash()));
+        assert_eq!(store.applied_since(0, 10, 1 << 20).unwrap().1, 2);
+        // Still held (it lets go by itself after 5 s, and then `go` has no one to hear it).
+        assert!(go.send(()).is_ok(), "an append or a read waited for the fsync");
+        flush.join().unwrap().unwrap();
     }
 
     #[test]

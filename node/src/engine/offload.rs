@@ -1,8 +1,10 @@
 //! The blocking work the engine hands out instead of doing it on its own thread (in a node, the
 //! network task): applying and storing entries from gossip or fetched by hash
 //! ([`Output::StoreEntry`], [`store_entries`]), reading sync answers from the store
-//! ([`Output::Read`], [`read_answer`]) and signing this node's entries with their fsync
-//! ([`Output::Sign`], [`sign`]). Sync pages are stored by [`super::store_page`].
+//! ([`Output::Read`], [`read_answer`]), signing this node's entries with their fsync
+//! ([`Output::Sign`], [`sign`]), taking a fetched Genesis as the community
+//! ([`Output::AdoptGenesis`], [`adopt_genesis`]) and writing the gate's memory with its fsync
+//! ([`Output::StoreGate`], [`store_gate`]). Sync pages are stored by [`super::store_page`].
 //!
 //! Each function takes the replica's lock itself, so the runtime calls it on a thread of its
 //! own (the node's `kith-store` and `kith-read` threads); the simulator and the engine's tests
@@ -13,6 +15,7 @@ use std::sync::Mutex;
 use kith_protocol::{Body, Entry, EntryHash, ForkProof, MemberId, Outcome};
 
 use super::{Engine, INGEST_CHUNK, Input, Output};
+use crate::gate::{self, GateRow};
 use crate::replica::{Received, Replica};
 use crate::storage::Storage;
 use crate::sync::{self, SyncRequest, SyncResponse};
@@ -129,6 +132,26 @@ pub fn release<S: Storage>(replica: &Mutex<Replica<S>>, now_ms: u64) -> Vec<Entr
     replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tick(now_ms)
 }
 
+/// Takes `genesis`, fetched from a peer, as this node's community ([`Replica::adopt_genesis`]),
+/// unless the community is here already (`None`: fetched from another peer meanwhile). A
+/// blocking call (the entry file, sled).
+pub fn adopt_genesis<S: Storage>(replica: &Mutex<Replica<S>>, genesis: &Entry) -> Option<Result<(), String>> {
+    let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    replica.community().is_none().then(|| replica.adopt_genesis(genesis).map_err(|e| e.to_string()))
+}
+
+/// Writes rows of the gate's memory, then flushes the store without the replica's lock (a
+/// newcomer let in stays let in across a power cut). A blocking call (sled, fsyncs).
+pub fn store_gate<S: Storage>(replica: &Mutex<Replica<S>>, rows: &[GateRow]) {
+    let written = {
+        let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        gate::write(replica.store(), rows).map(|()| replica.store().flush_later())
+    };
+    if let Err(error) = written.and_then(|flush| flush()) {
+        tracing::warn!(%error, "cannot remember who is let in at the door");
+    }
+}
+
 /// Whether `entry` is one this node wrote and has not made durable yet: not served.
 fn unserved<S: Storage>(replica: &Replica<S>, entry: &Entry) -> bool {
     replica.unserved_from(&entry.author()).is_some_and(|from| entry.seq() >= from)
@@ -171,7 +194,7 @@ pub fn sign<S: Storage>(
 
 impl<S: Storage> Engine<S> {
     /// Carries out on the caller's thread the work `output` hands out (verify, store, read,
-    /// sign), feeding the engine what it answers; a read comes back as the
+    /// sign, adopt the Genesis, write the gate), feeding the engine what it answers; a read comes back as the
     /// [`Output::Respond`] to send. Any other output is given back untouched. For the
     /// simulator and tests: the node does this work on threads of its own.
     pub fn run_here(&mut self, now_ms: u64, output: Output) -> Option<Output> {
@@ -201,6 +224,11 @@ impl<S: Storage> Engine<S> {
                 let signed = sign(&self.replica, bodies, flush, now_ms);
                 self.handle(now_ms, Input::Signed { job, signed });
             }
+            Output::AdoptGenesis { peer, entry } => {
+                let result = adopt_genesis(&self.replica, &entry);
+                self.handle(now_ms, Input::GenesisAdopted { peer, community: entry.community(), result });
+            }
+            Output::StoreGate(rows) => store_gate(&self.replica, &rows),
             Output::Read { id, request } => {
                 return Some(Output::Respond { id, response: read_answer(&self.replica, &request) });
             }

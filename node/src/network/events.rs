@@ -141,10 +141,7 @@ impl NetworkLoop {
                 }
                 let texts: Vec<String> = addrs.iter().map(ToString::to_string).collect();
                 if !texts.is_empty() {
-                    let remembered = self.engine.replica().store().remember_peer(&peer_id.to_string(), &texts);
-                    if let Err(error) = remembered {
-                        tracing::debug!(%error, "could not remember a peer");
-                    }
+                    self.store(super::work::StoreJob::Peer(peer_id.to_string(), texts));
                     self.redials.addresses(peer_id, addrs);
                 }
                 self.ensure_relay_slots();

@@ -9,6 +9,7 @@ use libp2p::gossipsub::IdentTopic;
 use kith_protocol::{CommunityId, MemberId};
 
 use crate::engine::{self, Standing};
+use crate::gate::Gate;
 use crate::gated::Admits;
 use crate::replica::Replica;
 
@@ -43,10 +44,10 @@ pub fn topic_of(community: CommunityId) -> IdentTopic {
 
 /// The [`Admits`] of a node's replica: members, hubs and newcomers let in (and everyone while
 /// the node has no community yet), as the engine judges them.
-pub fn admits_of(replica: Arc<Mutex<Replica>>) -> Admits {
+pub fn admits_of(replica: Arc<Mutex<Replica>>, gate: Gate) -> Admits {
     Arc::new(move |peer| {
         let Some(member) = member_of(peer) else { return false };
         let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        matches!(engine::standing_of(&replica, &member, peer_name), Standing::Open | Standing::Authorised)
+        matches!(engine::standing_of(&replica, &gate, &member, peer_name), Standing::Open | Standing::Authorised)
     })
 }

@@ -1,7 +1,8 @@
 //! The network loop's helper threads, so that the loop never waits on a disk:
 //! `kith-store` applies and stores what the engine hands out (sync pages, gossip and fetched
 //! entries, fork proofs with their rebuild, entries the clock released, this node's claims and
-//! join request with their fsync), in the order handed out,
+//! join request with their fsync, a fetched Genesis, the gate's memory) and the addresses
+//! peers listen on, in the order handed out,
 //! taking what is queued in one batch; `kith-read` reads the answers to peers' range, by-hash
 //! and catch-up requests from the store. Both take the replica's lock themselves, a chunk at a
 //! time. If a thread cannot start, its work is done on the loop.
@@ -13,7 +14,8 @@ use tokio::sync::mpsc;
 use kith_protocol::{Body, Entry, ForkProof};
 
 use crate::clock::now_ms;
-use crate::engine::{self, EntryJob, INGEST_CHUNK, Input};
+use crate::engine::{self, EntryJob, INGEST_CHUNK, Input, Peer};
+use crate::gate::GateRow;
 use crate::replica::Replica;
 use crate::sync::{SyncRequest, SyncResponse};
 use crate::worker::Worker;
@@ -31,6 +33,12 @@ pub(super) enum StoreJob {
     Release,
     /// Entries of this node's log to sign, store and flush ([`engine::Output::Sign`]).
     Sign { job: u64, bodies: Vec<Body>, flush: bool },
+    /// The community's Genesis fetched from a peer ([`engine::Output::AdoptGenesis`]).
+    Genesis(Peer, Box<Entry>),
+    /// Rows of the gate's memory to write and flush ([`engine::Output::StoreGate`]).
+    Gate(Vec<GateRow>),
+    /// Addresses a peer told us it listens on, to dial it after a restart.
+    Peer(String, Vec<String>),
 }
 
 /// Starts `kith-store`; what it did comes back to the loop as engine inputs on `done`.
@@ -46,7 +54,8 @@ pub(super) fn start_storer(
 }
 
 /// Does a batch of store work in order: the entries among it that follow each other are stored
-/// together ([`engine::store_entries`]: the lock taken once a chunk). A blocking call.
+/// together ([`engine::store_entries`]: the lock taken once a chunk); then the entry file's
+/// periodic fsync, if due, without the lock. A blocking call.
 pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input> {
     let mut done = Vec::with_capacity(batch.len());
     let mut entries: Vec<EntryJob> = Vec::new();
@@ -82,9 +91,27 @@ pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input
                 let signed = engine::sign(replica, bodies, flush, now_ms());
                 done.push(Input::Signed { job, signed });
             }
+            StoreJob::Genesis(peer, entry) => {
+                store_entries(&mut entries, &mut done);
+                let result = engine::adopt_genesis(replica, &entry);
+                done.push(Input::GenesisAdopted { peer, community: entry.community(), result });
+            }
+            StoreJob::Gate(rows) => engine::store_gate(replica, &rows),
+            StoreJob::Peer(peer, addrs) => {
+                let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Err(error) = replica.store().remember_peer(&peer, &addrs) {
+                    tracing::debug!(%error, "could not remember a peer");
+                }
+            }
         }
     }
     store_entries(&mut entries, &mut done);
+    // The entry file's once-a-second fsync, with the replica's lock let go: the loop reads
+    // through that lock and never waits for a disk; what was done is reported after it.
+    let sync = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).store().sync_later();
+    if let Err(error) = sync() {
+        tracing::error!(%error, "could not sync the entry file");
+    }
     done
 }
 
@@ -98,4 +125,76 @@ pub(super) fn start_reader(
     })
     .map_err(|error| tracing::warn!(%error, "no thread for reading answers; reading on the network loop"))
     .ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    use kith_protocol::{Keypair, PostKind, Rules};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::replica::Received;
+    use crate::store::Store;
+
+    fn replica(dir: &std::path::Path, secret: u8, community: Option<kith_protocol::CommunityId>) -> Replica {
+        let store = Store::open(dir, 1024 * 1024).unwrap();
+        Replica::open(store, Keypair::from_secret_bytes([secret; 32]), community, now_ms()).unwrap()
+    }
+
+    /// The loop reads heads and the gate through the replica's lock: the store thread's
+    /// once-a-second fsync of the entry file must run with that lock let go.
+    #[test]
+    fn the_entry_file_s_periodic_fsync_leaves_the_replica_s_lock_free() {
+        let dir = TempDir::new().unwrap();
+        // The store thread judges entries by the clock.
+        let now = now_ms();
+        let mut ada = replica(&dir.path().join("ada"), 1, None);
+        ada.found("Elm Street", "", Rules::default(), now).unwrap();
+        let genesis = ada.store().entry_at(&ada.me(), 1).unwrap().unwrap();
+        let offer = Body::Post {
+            kind: PostKind::Offer,
+            title: "Lifts".into(),
+            details: String::new(),
+            category: "lifts".into(),
+            when: String::new(),
+            place: String::new(),
+            expires_at: None,
+            schedule: None,
+        };
+        let post = ada.publish(offer, now).unwrap();
+        let mut bob = replica(&dir.path().join("bob"), 2, Some(genesis.community()));
+        bob.adopt_genesis(&genesis).unwrap();
+        let (started_tx, started) = channel();
+        let (go, held) = channel();
+        bob.store().hold_next_sync(started_tx, held);
+        let bob = Arc::new(Mutex::new(bob));
+
+        let storing = Arc::clone(&bob);
+        let returned = Arc::new(AtomicBool::new(false));
+        let storer_returned = Arc::clone(&returned);
+        let storer = std::thread::spawn(move || {
+            let job = EntryJob { job: 1, entry: post, may_wait: true };
+            let done = store(&storing, vec![StoreJob::Entry(Box::new(job))]);
+            storer_returned.store(true, Ordering::SeqCst);
+            done
+        });
+        started.recv_timeout(Duration::from_secs(30)).expect("the store thread never synced");
+        // What the loop does meanwhile: read the heads (the entry is applied already).
+        let head = bob.lock().unwrap().head_seq(&Keypair::from_secret_bytes([1; 32]).member_id());
+        // The sync is still held (it lets go by itself after 5 s, and then `go` has no one to
+        // hear it): the read did not wait for it.
+        assert!(go.send(()).is_ok(), "the read of the heads waited for the entry file's fsync");
+        assert_eq!(head, 2);
+        let done = storer.join().unwrap();
+        assert!(returned.load(Ordering::SeqCst));
+        assert!(
+            matches!(done.as_slice(), [Input::EntryStored { job: 1, received: Some(Received::Applied(_)) }]),
+            "{done:?}"
+        );
+    }
 }

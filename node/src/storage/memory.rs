@@ -278,6 +278,11 @@ impl Storage for MemStore {
         self.write(Write::Meta(key.to_string(), value.to_vec()));
         Ok(())
     }
+    fn meta_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let inner = self.lock();
+        let rows = inner.live.meta.range(prefix.to_string()..).take_while(|(key, _)| key.starts_with(prefix));
+        Ok(rows.map(|(key, value)| (key.clone(), value.clone())).collect())
+    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,10 @@
 //! Skipped bytes stay where they are, outside every position, until the file is rewritten.
 //! Whether sled's rows agree with what the file holds is [`super::Store`]'s business.
 //!
-//! Writes go through [`EntryLog::append`], one writer at a time ([`EntryLog::writing`]); the
-//! file is synced at most once a second by appends, and on [`EntryLog::sync`] (a real fsync,
-//! through [`super::durable`]).
+//! Writes go through [`EntryLog::append`], one writer at a time ([`EntryLog::writing`]). The
+//! file is synced by [`EntryLog::sync`] and, when the last sync is a second old, by
+//! [`EntryLog::sync_if_due`] (real fsyncs, through [`super::durable`]), through a second handle
+//! on the file: a sync holds no lock a reader or a writer takes, so neither waits for the disk.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -38,8 +39,8 @@ use super::{StoreError, durable};
 pub(super) const FILE_NAME: &str = "entries.kith";
 /// Length (4 bytes) and hash prefix (8 bytes) before each entry's bytes.
 const RECORD_HEADER: usize = 12;
-/// Appends sync the file when the last sync is older than this (sled flushes its own log
-/// about as often).
+/// [`EntryLog::sync_if_due`] syncs the file when the last sync is older than this (sled flushes
+/// its own log about as often).
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// Bytes read at a time when records are read in order.
 const READ_CHUNK: usize = 256 * 1024;
@@ -49,6 +50,17 @@ pub(super) struct EntryLog {
     path: PathBuf,
     state: RwLock<State>,
     writer: Mutex<()>,
+    /// The file's handle for fsyncs, and when the last one started: taken by syncs alone.
+    syncing: Mutex<Syncing>,
+    /// Tests: the next sync says it started, then waits for a go (see [`EntryLog::hold_next_sync`]).
+    #[cfg(test)]
+    held: Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
+}
+
+/// The handle syncs go through (a clone of [`State::file`]'s), apart from the state's lock.
+struct Syncing {
+    file: File,
+    synced_at: Instant,
 }
 
 struct State {
@@ -62,7 +74,6 @@ struct State {
     hashes: HashIndex,
     /// Each author's seqs → positions.
     logs: HashMap<MemberId, LogPlaces>,
-    synced_at: Instant,
 }
 
 /// How many records there were before an append, to take it back with [`EntryLog::forget`].
@@ -116,7 +127,16 @@ impl EntryLog {
             state.file.set_len(state.end)?;
             durable::sync_file(&state.file, path)?;
         }
-        Ok((EntryLog { path: path.to_path_buf(), state: RwLock::new(state), writer: Mutex::new(()) }, cut + lost))
+        let syncing = Syncing { file: state.file.try_clone()?, synced_at: Instant::now() };
+        let log = EntryLog {
+            path: path.to_path_buf(),
+            state: RwLock::new(state),
+            writer: Mutex::new(()),
+            syncing: Mutex::new(syncing),
+            #[cfg(test)]
+            held: Mutex::new(None),
+        };
+        Ok((log, cut + lost))
     }
 
     /// The first whole record of the file at `path`, without opening it for writing: what a
@@ -252,8 +272,8 @@ impl EntryLog {
     }
 
     /// Appends `entries` after the last record and indexes them. The caller has checked that
-    /// none is already here at its place. Syncs the file if the last sync is over a second old.
-    /// Returns a mark to take the append back with.
+    /// none is already here at its place. Syncs nothing ([`EntryLog::sync_if_due`] does, without
+    /// the caller's locks). Returns a mark to take the append back with.
     pub(super) fn append(&self, entries: &[&Entry]) -> Result<Mark, StoreError> {
         let mut state = self.write();
         let mark = Mark { count: state.starts.len() as u64, end: state.end };
@@ -270,15 +290,6 @@ impl EntryLog {
             let start = state.end;
             state.end += (RECORD_HEADER + entry.bytes().len()) as u64;
             state.index(entry, start);
-        }
-        let sync_due = state.synced_at.elapsed() >= SYNC_EVERY;
-        if sync_due {
-            state.synced_at = Instant::now();
-        }
-        // Readers wait for no fsync (it can take long on an SD card).
-        drop(state);
-        if sync_due {
-            durable::sync_file(&self.read().file, &self.path)?;
         }
         Ok(mark)
     }
@@ -298,22 +309,66 @@ impl EntryLog {
         state.end = mark.end;
     }
 
-    /// Writes the file to the disk and waits for it (an fsync).
+    /// Writes the file to the disk and waits for it (an fsync): every append made before it
+    /// is durable once it returns. Readers and writers go on meanwhile (it can take a second
+    /// on an SD card).
     pub(super) fn sync(&self) -> Result<(), StoreError> {
-        self.write().synced_at = Instant::now();
-        durable::sync_file(&self.read().file, &self.path)?;
+        let mut syncing = self.syncing.lock().unwrap_or_else(PoisonError::into_inner);
+        self.fsync(&mut syncing)
+    }
+
+    /// [`EntryLog::sync`] if the last sync started [`SYNC_EVERY`] ago or more (entries from
+    /// peers: what a power cut loses of them is fetched again).
+    pub(super) fn sync_if_due(&self) -> Result<(), StoreError> {
+        let mut syncing = self.syncing.lock().unwrap_or_else(PoisonError::into_inner);
+        if syncing.synced_at.elapsed() < SYNC_EVERY {
+            return Ok(());
+        }
+        self.fsync(&mut syncing)
+    }
+
+    fn fsync(&self, syncing: &mut Syncing) -> Result<(), StoreError> {
+        syncing.synced_at = Instant::now();
+        #[cfg(test)]
+        self.wait_if_held()?;
+        durable::sync_file(&syncing.file, &self.path)?;
+        Ok(())
+    }
+
+    /// Tests: the next sync is due now, and once started it sends on `started` and waits for
+    /// `go` (and fails after 5 s without it), to see who waits for it.
+    #[cfg(test)]
+    pub(super) fn hold_next_sync(&self, started: std::sync::mpsc::Sender<()>, go: std::sync::mpsc::Receiver<()>) {
+        let mut syncing = self.syncing.lock().unwrap_or_else(PoisonError::into_inner);
+        syncing.synced_at = Instant::now().checked_sub(SYNC_EVERY).unwrap_or(syncing.synced_at);
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = Some((started, go));
+    }
+
+    #[cfg(test)]
+    fn wait_if_held(&self) -> Result<(), StoreError> {
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some((started, go)) = held {
+            let _ = started.send(());
+            if go.recv_timeout(Duration::from_secs(5)).is_err() {
+                return Err(StoreError::Injected);
+            }
+        }
         Ok(())
     }
 
     /// Replaces the whole file by one holding `entries` (written beside it, synced, then
     /// renamed over it, so an interruption leaves the old file or the new one).
     pub(super) fn replace(&self, entries: &[&Entry]) -> Result<(), StoreError> {
+        // Syncs go through the new file's handle from the swap on (a sync under way finishes
+        // first; it holds no lock a reader takes).
+        let mut syncing = self.syncing.lock().unwrap_or_else(PoisonError::into_inner);
         let mut state = self.write();
         let fresh_path = self.path.with_extension("new");
         let _ = std::fs::remove_file(&fresh_path);
         let (fresh, _) = EntryLog::open(&fresh_path)?;
         fresh.append(entries)?;
         fresh.sync()?;
+        let fresh_syncing = fresh.syncing.into_inner().unwrap_or_else(PoisonError::into_inner);
         let fresh = fresh.state.into_inner().unwrap_or_else(PoisonError::into_inner);
         std::fs::rename(&fresh_path, &self.path)?;
         // The rename itself reaches the disk with the folder.
@@ -321,6 +376,7 @@ impl EntryLog {
             durable::sync_dir(folder)?;
         }
         *state = fresh;
+        *syncing = fresh_syncing;
         Ok(())
     }
 
@@ -353,7 +409,6 @@ impl State {
             end: 0,
             hashes: HashIndex::default(),
             logs: HashMap::new(),
-            synced_at: Instant::now(),
         }
     }
 

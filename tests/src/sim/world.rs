@@ -496,7 +496,9 @@ impl Sim {
             | Output::Read { .. }
             | Output::StoreProofs(_)
             | Output::Release
-            | Output::Sign { .. }) => {
+            | Output::Sign { .. }
+            | Output::AdoptGenesis { .. }
+            | Output::StoreGate(_)) => {
                 let now_local = self.local(node);
                 let Some(engine) = self.nodes[node].engine.as_mut() else { return };
                 if let Some(answer) = engine.run_here(now_local, output) {
