@@ -306,7 +306,8 @@ pub struct Community {
     #[serde(skip)]
     waiting_places: BTreeMap<(MemberId, u64), BTreeSet<EntryHash>>,
     /// Per member, the entry refused at the next place of their log (seq, hash): that place is
-    /// taken, as by an applied entry, so any sibling there is a fork in either order. Left out
+    /// taken, as by an applied entry, so any sibling there is a fork in either order. For a
+    /// newcomer, their join request outranked by their other one (`join_siblings`). Left out
     /// of a snapshot: the node keeps these entries with the waiting ones, fed again on load.
     #[serde(skip)]
     refused: BTreeMap<MemberId, (u64, EntryHash)>,
@@ -763,7 +764,7 @@ impl Community {
             report.conflicts.push((entry, other));
         }
         // From seq 2: entries at seq 1 wait for the admission itself and meet on release, and
-        // a newcomer's join requests are settled by rank, never a fork.
+        // a newcomer's join requests were settled by rank (their pair is met above).
         let places = self.waiting_places.range((member, 2)..=(member, u64::MAX));
         for hashes in places.map(|(_, hashes)| hashes).filter(|hashes| hashes.len() > 1) {
             let mut hashes = hashes.iter();
