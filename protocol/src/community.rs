@@ -325,6 +325,12 @@ pub struct Community {
     attendance: BTreeMap<EntryHash, Attendance>,
     /// Join requests kept open (authors not yet admitted), by invite, ranked by entry hash.
     joins: BTreeMap<InviteId, BTreeSet<(EntryHash, MemberId)>>,
+    /// Vouches (voucher, newcomer) counted from a frozen branch only. The voucher's own vouch
+    /// for that newcomer in the applied part of their log is still their first there: refused
+    /// as a second vouch, it would stop their log at a place where, had the frozen one come
+    /// later, it goes on.
+    #[serde(default)]
+    frozen_vouches: BTreeSet<(MemberId, MemberId)>,
     /// Every moderation entry held.
     moderation: Vec<Moderation>,
     /// The uses each invite named by a join request allows.
@@ -378,6 +384,7 @@ impl Community {
             revocations: BTreeMap::new(),
             attendance: BTreeMap::new(),
             joins: BTreeMap::new(),
+            frozen_vouches: BTreeSet::new(),
             moderation: Vec::new(),
             invite_uses_allowed: BTreeMap::new(),
             spans: BTreeMap::new(),
@@ -830,7 +837,8 @@ impl Community {
             Body::Genesis { .. } | Body::Profile { .. } => Ok(()),
             Body::JoinRequest { .. } => self.judge_join(entry, None),
             Body::Vouch { member: newcomer, .. } => {
-                let already = self.members.get(newcomer).is_some_and(|m| m.vouched_by.contains(&author));
+                let already = self.members.get(newcomer).is_some_and(|m| m.vouched_by.contains(&author))
+                    && !self.frozen_vouches.contains(&(author, *newcomer));
                 rules::first_vouch(already, &author_name)?;
                 Ok(())
             }
@@ -1248,6 +1256,11 @@ impl Community {
         let hash = entry.hash();
         match entry.body() {
             Body::Vouch { member, .. } => {
+                if frozen {
+                    self.frozen_vouches.insert((author, *member));
+                } else {
+                    self.frozen_vouches.remove(&(author, *member));
+                }
                 let needed = self.rules;
                 let by_founder = author == self.founder;
                 let newcomer = self.member_entry(*member);

@@ -1653,6 +1653,32 @@ fn a_members_two_join_requests_are_a_fork_in_any_order() {
     assert_eq!(states.len(), 1, "the orders gave {} states", states.len());
 }
 
+/// Found by fuzzing: a vouch on a forked log's frozen branch counts (others may rely on it), and
+/// when it came before the voucher's own vouch for the same newcomer in the applied part of the
+/// log, that one was refused as a second vouch and the voucher's log stopped there. The applied
+/// one is still their first: every order gives one state, and the log goes on.
+#[test]
+fn a_frozen_vouch_does_not_make_the_vouchers_applied_one_a_second() {
+    let mut town = Town::new(rules());
+    let bob = town.admit(2, "Bob");
+    let mut cat = town.log(4);
+    town.act(&mut cat, join(&town.invite.clone(), "Cat"));
+    let mut branch = bob.clone();
+    let welcome = branch.write(vouch(cat.id()));
+    let lifts = branch.next(post("Lifts"));
+    let again = branch.next(vouch(cat.id()));
+    let mut states = Vec::new();
+    for order in permutations(&[&welcome, &lifts, &again]) {
+        let community = settle(&town, &order);
+        let bob = community.member(&bob.id()).unwrap();
+        assert_eq!(bob.frozen_at, Some(3), "no fork in the order {:?}", kinds(&order));
+        assert_eq!(bob.head.map(|h| h.seq), Some(2), "the applied vouch refused in the order {:?}", kinds(&order));
+        states.push(community.digest());
+    }
+    states.dedup();
+    assert_eq!(states.len(), 1, "the orders gave {} states", states.len());
+}
+
 /// Every order of `entries`.
 fn permutations<'a>(entries: &[&'a Entry]) -> Vec<Vec<&'a Entry>> {
     if entries.len() <= 1 {
