@@ -18,8 +18,9 @@ use super::ReplicaError;
 use crate::storage::Storage;
 
 /// The snapshot's layout: raise it when [`Community`]'s fields change (a snapshot of another
-/// layout that still reads is also caught by its digest).
-const FORMAT: u32 = 1;
+/// layout that still reads is also caught by its digest). 2: people named by their place,
+/// applied entries by the prefix of their hash.
+const FORMAT: u32 = 2;
 /// A new snapshot is written once the reducer holds this many applied entries more than the
 /// kept one covers.
 pub const SNAPSHOT_AFTER: u64 = 10_000;
@@ -80,7 +81,7 @@ pub(super) fn resume<S: Storage>(
         return ignored("written by another version of kith");
     }
     let mut community = read.community;
-    if community.id() != genesis.community() || community.digest() != read.digest {
+    if !community.consistent() || community.id() != genesis.community() || community.digest() != read.digest {
         return ignored("its state is not the one it was written with");
     }
     let kept: Vec<&ForkProof> = community.forks().map(|(_, proof)| proof).collect();
