@@ -15,7 +15,7 @@ mod packed;
 mod records;
 
 use held::Held;
-use records::{PostRecord, ReplyRecord, TransferRecord};
+use records::{PostRecord, TransferRecord};
 
 use crate::body::{Body, PostKind, Role, Rules, Status};
 use crate::entry::{CommunityId, Entry, EntryHash};
@@ -141,9 +141,9 @@ pub struct Post {
     pub helped_by: Option<MemberId>,
 }
 
+/// A reply held (what it answers is in its entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
-    pub post: EntryHash,
     pub author: MemberId,
     pub redacted: bool,
 }
@@ -176,6 +176,11 @@ struct Located {
     kind: u8,
     /// Part of a frozen log: kept as evidence, never applied.
     frozen: bool,
+}
+
+/// Whether an entry of this kind ([`crate::entry::body_kind_index`]) is a reply.
+fn is_reply(kind: u8) -> bool {
+    Body::kind_name_of(kind) == "reply"
 }
 
 /// What became of the entry given to [`Community::ingest`].
@@ -271,8 +276,8 @@ pub struct Community {
     members: BTreeMap<MemberId, Member>,
     #[serde(deserialize_with = "packed::map")]
     posts: BTreeMap<EntryHash, PostRecord>,
-    #[serde(deserialize_with = "packed::map")]
-    replies: BTreeMap<EntryHash, ReplyRecord>,
+    /// The replies redacted (every applied reply is in `entries`, with its author and kind).
+    redacted_replies: BTreeSet<EntryHash>,
     #[serde(deserialize_with = "packed::map")]
     transfers: BTreeMap<EntryHash, TransferRecord>,
     announcements: BTreeMap<EntryHash, Announcement>,
@@ -341,7 +346,7 @@ impl Community {
             founder,
             members: BTreeMap::from([(founder, member)]),
             posts: BTreeMap::new(),
-            replies: BTreeMap::new(),
+            redacted_replies: BTreeSet::new(),
             transfers: BTreeMap::new(),
             announcements: BTreeMap::new(),
             entries: Held::default(),
@@ -424,7 +429,6 @@ impl Community {
     /// snapshot is used only then; one this kith wrote always is).
     pub fn consistent(&self) -> bool {
         let named = self.posts.values().flat_map(PostRecord::named);
-        let named = named.chain(self.replies.values().map(|reply| reply.author));
         let named = named.chain(self.transfers.values().flat_map(|transfer| [transfer.from, transfer.to]));
         self.entries.consistent(named)
     }
@@ -434,7 +438,6 @@ impl Community {
     pub fn shrink_to_fit(&mut self) {
         packed::pack(&mut self.members);
         packed::pack(&mut self.posts);
-        packed::pack(&mut self.replies);
         packed::pack(&mut self.transfers);
         self.entries.shrink_to_fit();
         packed::pack(&mut self.attendance);
@@ -1114,8 +1117,7 @@ impl Community {
                 if let Some(target) = self.posts.get_mut(post) {
                     target.replies += 1;
                 }
-                let author = self.entries.intern(author);
-                self.replies.insert(hash, ReplyRecord { post: *post, author, redacted: false });
+                // Held in `entries` as a reply: what `Community::reply` reads.
             }
             Body::Receive { transfer } => {
                 if let Some(found) = self.transfers.get_mut(transfer) {
@@ -1130,8 +1132,8 @@ impl Community {
                 if let Some(post) = self.posts.get_mut(target) {
                     post.redacted = true;
                 }
-                if let Some(reply) = self.replies.get_mut(target) {
-                    reply.redacted = true;
+                if self.reply(target).is_some() {
+                    self.redacted_replies.insert(*target);
                 }
                 if let Some(announcement) = self.announcements.get_mut(target) {
                     announcement.redacted = true;
@@ -1432,8 +1434,10 @@ impl Community {
     pub fn posts(&self) -> impl Iterator<Item = (&EntryHash, Post)> {
         self.posts.iter().filter_map(|(hash, post)| Some((hash, post.read(&self.entries)?)))
     }
+    /// An applied reply.
     pub fn reply(&self, hash: &EntryHash) -> Option<Reply> {
-        self.replies.get(hash)?.read(&self.entries)
+        let place = self.entries.get(hash).filter(|place| !place.frozen && is_reply(place.kind))?;
+        Some(Reply { author: self.entries.person(place.author)?, redacted: self.redacted_replies.contains(hash) })
     }
     pub fn transfer(&self, hash: &EntryHash) -> Option<Transfer> {
         self.transfers.get(hash)?.read(&self.entries)
@@ -1602,9 +1606,12 @@ impl Community {
             hasher.update(&post.replies.to_le_bytes());
             hasher.update(&post.expires_at_ms.to_le_bytes());
         }
-        for (hash, reply) in &self.replies {
+        let mut replies: Vec<EntryHash> =
+            self.entries.applied().filter(|(_, place)| is_reply(place.kind)).map(|(hash, _)| hash).collect();
+        replies.sort_unstable();
+        for hash in replies {
             hasher.update(&hash.0);
-            hasher.update(&[u8::from(reply.redacted)]);
+            hasher.update(&[u8::from(self.redacted_replies.contains(&hash))]);
         }
         for (hash, transfer) in &self.transfers {
             hasher.update(&hash.0);

@@ -792,7 +792,14 @@ fn wait_entry() {
     let (_, report) = town.community.ingest(lifts.clone(), NOW);
     assert_eq!(report.applied, vec![lifts.clone(), answer.clone()]);
     assert_eq!(town.community.post(&lifts.hash()).unwrap().replies, 1);
-    assert_eq!(town.community.reply(&answer.hash()).unwrap().post, lifts.hash());
+    assert_eq!(town.community.reply(&answer.hash()).unwrap().author, answer.author());
+    // Its author redacts it: the reply is then held as redacted (a post is not a reply).
+    assert!(!town.community.reply(&answer.hash()).unwrap().redacted);
+    let digest = town.community.digest();
+    town.act(&mut ann, redact(answer.hash()));
+    assert!(town.community.reply(&answer.hash()).unwrap().redacted);
+    assert_ne!(town.community.digest(), digest, "a redacted reply changes the digest");
+    assert!(town.community.reply(&lifts.hash()).is_none());
 }
 
 #[test]

@@ -169,6 +169,15 @@ impl Held {
         }
     }
 
+    /// Every applied entry held, with its hash (in no particular order).
+    pub fn applied(&self) -> impl Iterator<Item = (EntryHash, Place)> + '_ {
+        let by_prefix = self.by_prefix.values().filter_map(|applied| {
+            let hash = self.log_of(applied.author).get((applied.seq as usize).wrapping_sub(1))?;
+            Some((*hash, Place { author: applied.author, kind: applied.kind, frozen: false }))
+        });
+        by_prefix.chain(self.others.iter().filter(|(_, place)| !place.frozen).map(|(hash, place)| (*hash, *place)))
+    }
+
     /// The hash of `author`'s applied entry at `seq`.
     pub fn entry_at(&self, author: &MemberId, seq: u64) -> Option<EntryHash> {
         let index = usize::try_from(seq.checked_sub(1)?).ok()?;
@@ -270,6 +279,11 @@ mod tests {
                         prop_assert_eq!(held.entry_at(&person(author), seq), expected);
                     }
                 }
+                let mut applied: Vec<(EntryHash, u8)> = held.applied().map(|(h, p)| (h, p.kind)).collect();
+                applied.sort_unstable();
+                let expected: Vec<(EntryHash, u8)> =
+                    model.entries.iter().filter(|(_, e)| !e.2).map(|(h, e)| (*h, e.1)).collect();
+                prop_assert_eq!(applied, expected);
                 prop_assert!(held.consistent(std::iter::empty()));
             }
         }

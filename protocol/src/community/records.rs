@@ -1,11 +1,12 @@
-//! Posts, replies and transfers as the reducer keeps them: the people they name as their
+//! Posts and transfers as the reducer keeps them: the people they name as their
 //! places in [`Held`] (4 bytes where a member id takes 32), a gathering's schedule boxed (most
-//! posts have none). Read out as [`Post`], [`Reply`] and [`Transfer`], which name people by id.
+//! posts have none). Read out as [`Post`] and [`Transfer`], which name people by id. (A reply
+//! needs no record: [`Held`] has its author and kind, and the community the redacted ones.)
 
 use serde::{Deserialize, Serialize};
 
 use super::held::Held;
-use super::{Post, Reply, Transfer};
+use super::{Post, Transfer};
 use crate::body::{PostKind, Status};
 use crate::entry::EntryHash;
 use crate::gathering::Schedule;
@@ -44,19 +45,6 @@ impl PostRecord {
     /// The places it names.
     pub fn named(&self) -> impl Iterator<Item = u32> {
         std::iter::once(self.author).chain(self.helped_by)
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct ReplyRecord {
-    pub post: EntryHash,
-    pub author: u32,
-    pub redacted: bool,
-}
-
-impl ReplyRecord {
-    pub fn read(&self, held: &Held) -> Option<Reply> {
-        Some(Reply { post: self.post, author: held.person(self.author)?, redacted: self.redacted })
     }
 }
 
