@@ -304,12 +304,20 @@ impl Entry {
         if version != ENTRY_FORMAT_VERSION {
             return Err(EntryError::UnknownVersion { part: "entry", version });
         }
-        let wire: WireEntry<'_> = postcard::from_bytes(rest).map_err(|e| malformed("entry", e.to_string()))?;
+        let (wire, after): (WireEntry<'_>, _) =
+            postcard::take_from_bytes(rest).map_err(|e| malformed("entry", e.to_string()))?;
+        if !after.is_empty() || wire.signature.len() != 64 {
+            return Err(malformed("entry", "bytes after the entry, or a signature not of 64 bytes".into()));
+        }
         let (&version, rest) = wire.header.split_first().ok_or_else(|| malformed("header", "empty".into()))?;
         if version != HEADER_VERSION {
             return Err(EntryError::UnknownVersion { part: "header", version });
         }
-        let header: Header = postcard::from_bytes(rest).map_err(|e| malformed("header", e.to_string()))?;
+        let (header, after): (Header, _) =
+            postcard::take_from_bytes(rest).map_err(|e| malformed("header", e.to_string()))?;
+        if !after.is_empty() {
+            return Err(malformed("header", "bytes after the header".into()));
+        }
         if header.payload_len as usize != wire.payload.len() {
             return Err(EntryError::PayloadLengthMismatch { claimed: header.payload_len, actual: wire.payload.len() });
         }

@@ -255,6 +255,9 @@ proptest! {
         let (hash, header) = Entry::locate(entry.bytes()).expect("a signed entry is located");
         prop_assert_eq!(hash, entry.hash());
         prop_assert_eq!(&header, entry.header());
+        // A byte more (a record's length field grown by damage) is refused, as decoding does.
+        let longer = [entry.bytes(), &[0][..]].concat();
+        prop_assert!(Entry::locate(&longer).is_err() && Entry::decode_unverified(longer).is_err());
         // One bit changed: refused, or another hash (the entry file's record names the hash),
         // unless decoding in full takes it as the same entry too (the signature's bytes, which
         // neither checks).
