@@ -502,7 +502,7 @@ async fn board(
     let mut out = Vec::new();
     for view in replica.store().posts()? {
         let Some(post) = community.post(&view.id) else { continue };
-        if !community.post_visible(post) || kind.is_some_and(|k| k != post.kind) {
+        if !community.post_visible(&post) || kind.is_some_and(|k| k != post.kind) {
             continue;
         }
         let status = post_status(post.status, post.expires_at_ms, now);
@@ -519,7 +519,7 @@ async fn board(
                 continue;
             }
         }
-        out.push(PostSummary { post: post_fields(community, &view, post, now), replies: post.replies });
+        out.push(PostSummary { post: post_fields(community, &view, &post, now), replies: post.replies });
         if out.len() >= limit {
             break;
         }
@@ -949,7 +949,7 @@ fn export_document(node: &NodeHandle) -> Result<Export, ApiError> {
     let community = community(&replica)?;
     let mut posts = Vec::new();
     for view in replica.store().posts()? {
-        if community.post(&view.id).is_some_and(|p| community.post_visible(p)) {
+        if community.post(&view.id).is_some_and(|p| community.post_visible(&p)) {
             posts.push(post_detail(&replica, community, &view.id, now)?);
         }
     }

@@ -119,7 +119,7 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
     let shown = |id: &MemberId| community.member(id).is_none_or(|m| m.suspended.is_none());
     let store = replica.store();
 
-    let mine: Vec<(EntryHash, &kith_protocol::community::Post)> =
+    let mine: Vec<(EntryHash, kith_protocol::community::Post)> =
         community.posts().filter(|(_, p)| p.author == me && community.post_visible(p)).map(|(h, p)| (*h, p)).collect();
     for (hash, post) in &mine {
         let Some(view) = store.post(hash)? else { continue };
@@ -289,7 +289,7 @@ fn soon(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Res
     for (hash, post) in community.posts() {
         let Some(schedule) = post.schedule else { continue };
         let Some(answers) = community.attendance(hash).and_then(|a| a.get(&me)) else { continue };
-        if !community.post_visible(post) || post.status != Status::Open {
+        if !community.post_visible(&post) || post.status != Status::Open {
             continue;
         }
         for day in crate::when::coming_days(&schedule, now, 2) {
@@ -321,7 +321,7 @@ pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64)
         if post.author == me
             && post.kind == PostKind::Offer
             && post.status == Status::Open
-            && community.post_visible(post)
+            && community.post_visible(&post)
             && let Some(view) = store.post(hash)?
         {
             offer_views.push(view);
@@ -341,7 +341,7 @@ pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64)
         {
             continue;
         }
-        if !community.post_visible(post) {
+        if !community.post_visible(&post) {
             continue;
         }
         let Some(view) = store.post(hash)? else { continue };
@@ -380,7 +380,7 @@ pub fn helpers_for(
     let need = Need { title: &view.title, details: &view.details, category: &view.category };
     let mut offers_of: std::collections::BTreeMap<MemberId, Vec<crate::store::PostView>> = Default::default();
     for (hash, offer) in community.posts() {
-        let open = offer.status == Status::Open && offer.expires_at_ms >= now && community.post_visible(offer);
+        let open = offer.status == Status::Open && offer.expires_at_ms >= now && community.post_visible(&offer);
         if offer.kind == PostKind::Offer
             && open
             && let Some(view) = store.post(hash)?

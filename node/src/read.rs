@@ -213,7 +213,7 @@ pub(crate) fn post_detail(
             });
         }
     }
-    Ok(PostDetail { post: post_fields(community, &view, post, now), replies })
+    Ok(PostDetail { post: post_fields(community, &view, &post, now), replies })
 }
 
 fn member_out(community: &Community, id: &MemberId, member: &Member) -> MemberOut {

@@ -5,7 +5,7 @@ pub mod memory;
 
 use kith_protocol::{Entry, EntryHash, ForkProof, MemberId};
 
-use crate::store::{Store, StoreError};
+use crate::store::{SnapshotReader, Store, StoreError};
 
 /// The storage a [`crate::replica::Replica`] and the sync engine write to and read from.
 /// Every write is durable only after [`Storage::flush`] returned: a crash may drop any write
@@ -71,8 +71,9 @@ pub trait Storage {
     ) -> Result<(), StoreError> {
         Ok(())
     }
-    /// The kept snapshot, if the applied entries still begin with those it was made from.
-    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    /// The kept snapshot, if the applied entries still begin with those it was made from: how
+    /// many it covers, and its state to read.
+    fn snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
         Ok(None)
     }
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -158,7 +159,7 @@ impl Storage for Store {
     ) -> Result<(), StoreError> {
         Store::put_snapshot(self, covers, write)
     }
-    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    fn snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
         Store::snapshot(self)
     }
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -713,12 +713,14 @@ impl Store {
         Ok(())
     }
 
-    /// The kept snapshot (how many applied entries it covers, and the state as it was put), if
-    /// it is whole and the entry file still begins with the entries it was made from; `None`
-    /// otherwise (the caller replays every entry).
-    pub fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let file = match std::fs::read(self.path.join(SNAPSHOT_FILE)) {
-            Ok(file) => file,
+    /// The kept snapshot (how many applied entries it covers, and the state as it was put, to
+    /// read), if it is whole and the entry file still begins with the entries it was made
+    /// from; `None` otherwise (the caller replays every entry). Never whole in memory: the
+    /// checksum is taken reading the file a chunk at a time, and the state is read from it.
+    pub fn snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(self.path.join(SNAPSHOT_FILE)) {
+            Ok(file) => std::io::BufReader::with_capacity(1 << 16, file),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(error.into()),
         };
@@ -726,19 +728,22 @@ impl Store {
             tracing::info!(why, "the snapshot of the community's state is not used; every entry is replayed");
             Ok(None)
         };
-        if file.len() < SNAPSHOT_HEADER || !file.starts_with(SNAPSHOT_MAGIC) {
+        let mut header = [0u8; SNAPSHOT_HEADER];
+        if file.read_exact(&mut header).is_err() || !header.starts_with(SNAPSHOT_MAGIC) {
             return ignored("not a snapshot");
         }
-        let row = &file[SNAPSHOT_MAGIC.len()..SNAPSHOT_MAGIC.len() + 48];
+        let row = &header[SNAPSHOT_MAGIC.len()..SNAPSHOT_MAGIC.len() + 48];
         let Ok(covered) = decode_entries_end(row) else { return ignored("its header does not read") };
-        let state = &file[SNAPSHOT_HEADER..];
-        if blake3::hash(state).as_bytes()[..] != file[SNAPSHOT_HEADER - 32..SNAPSHOT_HEADER] {
+        let mut hasher = blake3::Hasher::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        if hasher.finalize().as_bytes()[..] != header[SNAPSHOT_HEADER - 32..] {
             return ignored("damaged (its checksum does not match)");
         }
         if !self.starts_with(&covered)? {
             return ignored("the entry file no longer begins with the entries it was made from");
         }
-        Ok(Some((covered.count, state.to_vec())))
+        file.seek(SeekFrom::Start(SNAPSHOT_HEADER as u64))?;
+        Ok(Some((covered.count, Box::new(file))))
     }
 
     /// Forgets the kept snapshot (the entry file is about to be rewritten).
@@ -1409,6 +1414,9 @@ impl<W: std::io::Write> std::io::Write for Hashing<'_, W> {
         self.to.flush()
     }
 }
+
+/// A kept snapshot's state, read from its file ([`Store::snapshot`]).
+pub type SnapshotReader = Box<dyn std::io::Read + Send>;
 
 /// The snapshot of the reducer's state, beside the entry file (sled claims `snap.*`): the
 /// magic, the `e` row of the entries it was made from, the blake3 hash of the state, the state.

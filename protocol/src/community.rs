@@ -10,7 +10,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+mod held;
 mod packed;
+mod records;
+
+use held::Held;
+use records::{PostRecord, TransferRecord};
 
 use crate::body::{Body, PostKind, Role, Rules, Status};
 use crate::entry::{CommunityId, Entry, EntryHash};
@@ -136,9 +141,9 @@ pub struct Post {
     pub helped_by: Option<MemberId>,
 }
 
+/// A reply held (what it answers is in its entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
-    pub post: EntryHash,
     pub author: MemberId,
     pub redacted: bool,
 }
@@ -173,13 +178,9 @@ struct Located {
     frozen: bool,
 }
 
-/// [`Located`] as kept for each entry held, so small (6 bytes): the author as its place in
-/// [`Community`]'s `authors`, the kind as its variant index, no seq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Place {
-    author: u32,
-    kind: u8,
-    frozen: bool,
+/// Whether an entry of this kind ([`crate::entry::body_kind_index`]) is a reply.
+fn is_reply(kind: u8) -> bool {
+    Body::kind_name_of(kind) == "reply"
 }
 
 /// What became of the entry given to [`Community::ingest`].
@@ -274,20 +275,14 @@ pub struct Community {
     #[serde(deserialize_with = "packed::map")]
     members: BTreeMap<MemberId, Member>,
     #[serde(deserialize_with = "packed::map")]
-    posts: BTreeMap<EntryHash, Post>,
+    posts: BTreeMap<EntryHash, PostRecord>,
+    /// The replies redacted (every applied reply is in `entries`, with its author and kind).
+    redacted_replies: BTreeSet<EntryHash>,
     #[serde(deserialize_with = "packed::map")]
-    replies: BTreeMap<EntryHash, Reply>,
-    #[serde(deserialize_with = "packed::map")]
-    transfers: BTreeMap<EntryHash, Transfer>,
+    transfers: BTreeMap<EntryHash, TransferRecord>,
     announcements: BTreeMap<EntryHash, Announcement>,
-    #[serde(deserialize_with = "packed::map")]
-    entries: BTreeMap<EntryHash, Place>,
-    /// Every author of an entry held, in the order first met: what a [`Place`] names.
-    authors: Vec<MemberId>,
-    author_places: BTreeMap<MemberId, u32>,
-    /// Each author's applied log: the hash of entry `seq` at index `seq - 1` (applied entries
-    /// always follow their log's head, so a log is a list without gaps).
-    logs: BTreeMap<MemberId, Vec<EntryHash>>,
+    /// The entries held, each author's applied log, and the people records name by place.
+    entries: Held,
     forks: BTreeMap<MemberId, ForkProof>,
     #[serde(skip)]
     pending: BTreeMap<EntryHash, (Entry, Wait)>,
@@ -365,13 +360,10 @@ impl Community {
             founder,
             members: BTreeMap::from([(founder, member)]),
             posts: BTreeMap::new(),
-            replies: BTreeMap::new(),
+            redacted_replies: BTreeSet::new(),
             transfers: BTreeMap::new(),
             announcements: BTreeMap::new(),
-            entries: BTreeMap::new(),
-            authors: Vec::new(),
-            author_places: BTreeMap::new(),
-            logs: BTreeMap::new(),
+            entries: Held::default(),
             forks: BTreeMap::new(),
             pending: BTreeMap::new(),
             pending_bytes: 0,
@@ -449,19 +441,22 @@ impl Community {
         }
     }
 
+    /// Whether every person a record names by place is someone (a state read back from a
+    /// snapshot is used only then; one this kith wrote always is).
+    pub fn consistent(&self) -> bool {
+        let named = self.posts.values().flat_map(PostRecord::named);
+        let named = named.chain(self.transfers.values().flat_map(|transfer| [transfer.from, transfer.to]));
+        self.entries.consistent(named)
+    }
+
     /// Gives back the room the large maps' nodes and the logs' vectors grew into (a third to a
     /// half of it after a rebuild), for a state that will mostly be read.
     pub fn shrink_to_fit(&mut self) {
         packed::pack(&mut self.members);
         packed::pack(&mut self.posts);
-        packed::pack(&mut self.replies);
         packed::pack(&mut self.transfers);
-        packed::pack(&mut self.entries);
+        self.entries.shrink_to_fit();
         packed::pack(&mut self.attendance);
-        for log in self.logs.values_mut() {
-            log.shrink_to_fit();
-        }
-        self.authors.shrink_to_fit();
     }
 
     /// [`Community::rebuild`] from entries all in memory.
@@ -537,7 +532,7 @@ impl Community {
     /// What would become of this entry, without changing anything (for checking a local
     /// publish before it is stored).
     pub fn check(&self, entry: &Entry, now_ms: u64) -> Outcome {
-        if self.entries.contains_key(&entry.hash()) {
+        if self.entries.contains(&entry.hash()) {
             return Outcome::Duplicate;
         }
         if let Err(error) = rules::same_community(entry, self.id) {
@@ -579,7 +574,7 @@ impl Community {
 
     fn step(&mut self, entry: Entry, now_ms: u64, report: &mut Report, woken: &mut VecDeque<Wait>) -> Outcome {
         let hash = entry.hash();
-        if self.entries.contains_key(&hash) {
+        if self.entries.contains(&hash) {
             return Outcome::Duplicate;
         }
         if let Err(error) = rules::same_community(&entry, self.id) {
@@ -822,7 +817,7 @@ impl Community {
             // fork it has not seen yet. Wait for that entry (it proves the fork), so what the
             // branch holds does not depend on the order entries arrived in.
             Err(Refusal::Reject(EntryError::PrevMismatch { .. }))
-                if entry.header().prev.is_some_and(|prev| !self.entries.contains_key(&prev)) =>
+                if entry.header().prev.is_some_and(|prev| !self.entries.contains(&prev)) =>
             {
                 let prev = entry.header().prev.unwrap_or(EntryHash([0; 32]));
                 return Err(Wait::Entry { hash: prev }.into());
@@ -868,7 +863,7 @@ impl Community {
                 // A claim is the payee's own act: a transfer validly signed on the payer's
                 // chain is claimable whatever became of that chain later (frozen ones too).
                 self.located(*transfer)?;
-                let Some(found) = self.transfers.get(transfer) else {
+                let Some(found) = self.transfer(transfer) else {
                     return Err(EntryError::NotATransfer(*transfer).into());
                 };
                 rules::claimable(author, found.to, found.claimed_by.is_some())?;
@@ -939,7 +934,7 @@ impl Community {
                 }
                 let Some(gathering) = self.posts.get(post) else { return Ok(()) };
                 rules::is_gathering(*post, gathering.kind)?;
-                rules::gathering_date(gathering.schedule.as_ref(), *date)?;
+                rules::gathering_date(gathering.schedule.as_deref(), *date)?;
                 Ok(())
             }
             Body::Renew { post } => {
@@ -1043,10 +1038,7 @@ impl Community {
 
     /// Drops a kept join request (its author is not a member): another ranked before it.
     fn evict_join(&mut self, author: MemberId, hash: EntryHash, report: &mut Report) {
-        self.entries.remove(&hash);
-        if self.logs.get(&author).is_some_and(|log| log.first() == Some(&hash)) {
-            self.logs.remove(&author);
-        }
+        self.entries.remove(&author, &hash);
         if let Some(member) = self.members.get_mut(&author) {
             if member.head.is_some_and(|h| h.hash == hash) {
                 member.head = None;
@@ -1093,7 +1085,7 @@ impl Community {
     /// Finds an entry this node holds, or says to wait for it.
     fn located(&self, hash: EntryHash) -> Result<Located, Wait> {
         let place = self.entries.get(&hash).ok_or(Wait::Entry { hash })?;
-        let author = self.authors.get(place.author as usize).copied().ok_or(Wait::Entry { hash })?;
+        let author = self.entries.person(place.author).ok_or(Wait::Entry { hash })?;
         Ok(Located { author, kind: place.kind, frozen: place.frozen })
     }
 
@@ -1105,7 +1097,7 @@ impl Community {
         }
         let post = self.posts.get(&hash);
         rules::is_post(hash, post.map(|p| p.kind))?;
-        Ok(post.map(|p| p.author))
+        Ok(post.and_then(|p| self.entries.person(p.author)))
     }
 
     fn member_entry(&mut self, id: MemberId) -> &mut Member {
@@ -1113,24 +1105,7 @@ impl Community {
     }
 
     fn record(&mut self, entry: &Entry, frozen: bool) {
-        let author = match self.author_places.get(&entry.author()) {
-            Some(place) => *place,
-            None => {
-                let place = u32::try_from(self.authors.len()).unwrap_or(u32::MAX);
-                self.authors.push(entry.author());
-                self.author_places.insert(entry.author(), place);
-                place
-            }
-        };
-        self.entries.insert(entry.hash(), Place { author, kind: entry.header().body_kind, frozen });
-        if !frozen {
-            let log = self.logs.entry(entry.author()).or_default();
-            // The rules apply an entry only right after its log's head.
-            debug_assert_eq!(log.len() as u64 + 1, entry.seq(), "an applied entry follows its log's head");
-            if log.len() as u64 + 1 == entry.seq() {
-                log.push(entry.hash());
-            }
-        }
+        self.entries.insert(entry, frozen);
     }
 
     /// Applies a judged entry. Pushes onto `woken` what its arrival may release.
@@ -1171,16 +1146,17 @@ impl Community {
             }
             Body::Post { kind, expires_at, schedule, .. } => {
                 let lifetime_ms = u64::from(self.rules.post_lifetime_days) * 24 * 3600 * 1000;
-                let post = Post {
-                    author,
+                let helped_by = self.members.get(&author).and_then(|m| m.helper).map(|h| h.member);
+                let post = PostRecord {
+                    author: self.entries.intern(author),
                     kind: *kind,
                     created_at_ms: timestamp_ms,
                     expires_at_ms: expires_at.unwrap_or(timestamp_ms.saturating_add(lifetime_ms)),
                     status: Status::Open,
                     replies: 0,
                     redacted: false,
-                    schedule: *schedule,
-                    helped_by: self.members.get(&author).and_then(|m| m.helper).map(|h| h.member),
+                    schedule: schedule.map(Box::new),
+                    helped_by: helped_by.map(|helper| self.entries.intern(helper)),
                 };
                 self.posts.insert(hash, post);
             }
@@ -1193,7 +1169,7 @@ impl Community {
                 if let Some(target) = self.posts.get_mut(post) {
                     target.replies += 1;
                 }
-                self.replies.insert(hash, Reply { post: *post, author, redacted: false });
+                // Held in `entries` as a reply: what `Community::reply` reads.
             }
             Body::Receive { transfer } => {
                 if let Some(found) = self.transfers.get_mut(transfer) {
@@ -1208,8 +1184,8 @@ impl Community {
                 if let Some(post) = self.posts.get_mut(target) {
                     post.redacted = true;
                 }
-                if let Some(reply) = self.replies.get_mut(target) {
-                    reply.redacted = true;
+                if self.reply(target).is_some() {
+                    self.redacted_replies.insert(*target);
                 }
                 if let Some(announcement) = self.announcements.get_mut(target) {
                     announcement.redacted = true;
@@ -1284,8 +1260,8 @@ impl Community {
                 if frozen {
                     payer.forked_debt_minutes += i64::from(minutes.0);
                 }
-                let transfer =
-                    Transfer { from: author, seq: entry.seq(), to: *to, minutes: *minutes, claimed_by: None };
+                let (from, to) = (self.entries.intern(author), self.entries.intern(*to));
+                let transfer = TransferRecord { from, seq: entry.seq(), to, minutes: *minutes, claimed_by: None };
                 self.transfers.insert(hash, transfer);
             }
             Body::Appoint { member, role } => {
@@ -1461,7 +1437,7 @@ impl Community {
         }
         match body {
             Body::Receive { transfer } => {
-                let Some(found) = self.transfers.get(transfer) else { return Ok(()) };
+                let Some(found) = self.transfer(transfer) else { return Ok(()) };
                 let payer = self.members.get(&found.from);
                 let payer_name = payer.map_or_else(|| found.from.short(), Member::name);
                 if let Some(at) = payer.and_then(|m| m.frozen_at)
@@ -1509,20 +1485,22 @@ impl Community {
     pub fn is_member(&self, id: &MemberId) -> bool {
         self.members.get(id).is_some_and(|m| m.admitted)
     }
-    pub fn post(&self, hash: &EntryHash) -> Option<&Post> {
-        self.posts.get(hash)
+    pub fn post(&self, hash: &EntryHash) -> Option<Post> {
+        self.posts.get(hash)?.read(&self.entries)
     }
-    pub fn posts(&self) -> impl Iterator<Item = (&EntryHash, &Post)> {
-        self.posts.iter()
+    pub fn posts(&self) -> impl Iterator<Item = (&EntryHash, Post)> {
+        self.posts.iter().filter_map(|(hash, post)| Some((hash, post.read(&self.entries)?)))
     }
-    pub fn reply(&self, hash: &EntryHash) -> Option<&Reply> {
-        self.replies.get(hash)
+    /// An applied reply.
+    pub fn reply(&self, hash: &EntryHash) -> Option<Reply> {
+        let place = self.entries.get(hash).filter(|place| !place.frozen && is_reply(place.kind))?;
+        Some(Reply { author: self.entries.person(place.author)?, redacted: self.redacted_replies.contains(hash) })
     }
-    pub fn transfer(&self, hash: &EntryHash) -> Option<&Transfer> {
-        self.transfers.get(hash)
+    pub fn transfer(&self, hash: &EntryHash) -> Option<Transfer> {
+        self.transfers.get(hash)?.read(&self.entries)
     }
-    pub fn transfers(&self) -> impl Iterator<Item = (&EntryHash, &Transfer)> {
-        self.transfers.iter()
+    pub fn transfers(&self) -> impl Iterator<Item = (&EntryHash, Transfer)> {
+        self.transfers.iter().filter_map(|(hash, transfer)| Some((hash, transfer.read(&self.entries)?)))
     }
     pub fn announcement(&self, hash: &EntryHash) -> Option<&Announcement> {
         self.announcements.get(hash)
@@ -1545,12 +1523,11 @@ impl Community {
     }
     /// The hash of an author's applied entry at `seq`.
     pub fn entry_at(&self, author: &MemberId, seq: u64) -> Option<EntryHash> {
-        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
-        self.logs.get(author)?.get(index).copied()
+        self.entries.entry_at(author, seq)
     }
     /// Whether this node holds the entry (applied or as evidence of a fork).
     pub fn holds(&self, hash: &EntryHash) -> bool {
-        self.entries.contains_key(hash)
+        self.entries.contains(hash)
     }
     /// Number of entries held (applied and frozen).
     pub fn entry_count(&self) -> usize {
@@ -1686,9 +1663,12 @@ impl Community {
             hasher.update(&post.replies.to_le_bytes());
             hasher.update(&post.expires_at_ms.to_le_bytes());
         }
-        for (hash, reply) in &self.replies {
+        let mut replies: Vec<EntryHash> =
+            self.entries.applied().filter(|(_, place)| is_reply(place.kind)).map(|(hash, _)| hash).collect();
+        replies.sort_unstable();
+        for hash in replies {
             hasher.update(&hash.0);
-            hasher.update(&[u8::from(reply.redacted)]);
+            hasher.update(&[u8::from(self.redacted_replies.contains(&hash))]);
         }
         for (hash, transfer) in &self.transfers {
             hasher.update(&hash.0);

@@ -290,6 +290,43 @@ impl Entry {
         Ok(Entry { header, header_len, header_offset, signature, body, hash, bytes })
     }
 
+    /// The hash and header of stored entry bytes, without decoding the body: what the node's
+    /// entry file needs at open to index a record it wrote. Checks what shows damage — the
+    /// envelope and the header decode, the payload has the length and hash the header names —
+    /// but not the body's fields or the canonical encoding, checked when the entry was first
+    /// taken in ([`Entry::decode_unverified`]). Allocates nothing.
+    pub fn locate(bytes: &[u8]) -> Result<(EntryHash, Header), EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::EntryTooLarge { len: bytes.len(), max: MAX_ENTRY_BYTES });
+        }
+        let malformed = |part: &'static str, reason: String| EntryError::Malformed { part, reason };
+        let (&version, rest) = bytes.split_first().ok_or_else(|| malformed("entry", "empty".into()))?;
+        if version != ENTRY_FORMAT_VERSION {
+            return Err(EntryError::UnknownVersion { part: "entry", version });
+        }
+        let (wire, after): (WireEntry<'_>, _) =
+            postcard::take_from_bytes(rest).map_err(|e| malformed("entry", e.to_string()))?;
+        if !after.is_empty() || wire.signature.len() != 64 {
+            return Err(malformed("entry", "bytes after the entry, or a signature not of 64 bytes".into()));
+        }
+        let (&version, rest) = wire.header.split_first().ok_or_else(|| malformed("header", "empty".into()))?;
+        if version != HEADER_VERSION {
+            return Err(EntryError::UnknownVersion { part: "header", version });
+        }
+        let (header, after): (Header, _) =
+            postcard::take_from_bytes(rest).map_err(|e| malformed("header", e.to_string()))?;
+        if !after.is_empty() {
+            return Err(malformed("header", "bytes after the header".into()));
+        }
+        if header.payload_len as usize != wire.payload.len() {
+            return Err(EntryError::PayloadLengthMismatch { claimed: header.payload_len, actual: wire.payload.len() });
+        }
+        if *blake3::hash(wire.payload).as_bytes() != header.payload_hash {
+            return Err(EntryError::PayloadHashMismatch);
+        }
+        Ok((EntryHash(*blake3::hash(wire.header).as_bytes()), header))
+    }
+
     /// Checks the signature with `verify_strict` against the author's key.
     pub fn verify_signature(&self) -> Result<(), EntryError> {
         self.verify_with(&self.author_key()?)

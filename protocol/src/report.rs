@@ -283,7 +283,7 @@ impl Tally {
         figures.well_ahead.sort_by_key(|(id, b)| (std::cmp::Reverse(*b), *id));
 
         // Exchanges and connections.
-        let shown = |hash: &EntryHash| community.post(hash).is_some_and(|p| community.post_visible(p));
+        let shown = |hash: &EntryHash| community.post(hash).is_some_and(|p| community.post_visible(&p));
         let mut givers = BTreeSet::new();
         let mut receivers = BTreeSet::new();
         let mut first_exchange: BTreeMap<(MemberId, MemberId), u64> = BTreeMap::new();

@@ -251,12 +251,34 @@ proptest! {
     }
 
     #[test]
+    fn locating_finds_what_decoding_finds_and_sees_damage(entry in signed_entry(), bit in any::<prop::sample::Index>()) {
+        let (hash, header) = Entry::locate(entry.bytes()).expect("a signed entry is located");
+        prop_assert_eq!(hash, entry.hash());
+        prop_assert_eq!(&header, entry.header());
+        // A byte more (a record's length field grown by damage) is refused, as decoding does.
+        let longer = [entry.bytes(), &[0][..]].concat();
+        prop_assert!(Entry::locate(&longer).is_err() && Entry::decode_unverified(longer).is_err());
+        // One bit changed: refused, or another hash (the entry file's record names the hash),
+        // unless decoding in full takes it as the same entry too (the signature's bytes, which
+        // neither checks).
+        let mut bytes = entry.bytes().to_vec();
+        let bit = bit.index(bytes.len() * 8);
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        if let Ok((damaged, _)) = Entry::locate(&bytes)
+            && damaged == hash
+        {
+            prop_assert!(Entry::decode_unverified(bytes).is_ok_and(|decoded| decoded.hash() == hash), "bit {}", bit);
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..700), versioned in any::<bool>()) {
         let mut bytes = bytes;
         if versioned && !bytes.is_empty() {
             bytes[0] = 1;
         }
         let _ = Entry::decode_unverified(bytes.clone());
+        let _ = Entry::locate(&bytes);
         let _ = Entry::decode(bytes);
     }
 

@@ -18,8 +18,9 @@ use super::ReplicaError;
 use crate::storage::Storage;
 
 /// The snapshot's layout: raise it when [`Community`]'s fields change (a snapshot of another
-/// layout that still reads is also caught by its digest).
-const FORMAT: u32 = 1;
+/// layout that still reads is also caught by its digest). 3: people named by their place,
+/// applied entries by the prefix of their hash, replies without records.
+const FORMAT: u32 = 3;
 /// A new snapshot is written once the reducer holds this many applied entries more than the
 /// kept one covers.
 pub const SNAPSHOT_AFTER: u64 = 10_000;
@@ -74,13 +75,18 @@ pub(super) fn resume<S: Storage>(
         tracing::info!(why, "the snapshot of the community's state is not used; every entry is replayed");
         Ok(None)
     };
-    let Ok(read) = postcard::from_bytes::<Read>(&state) else { return ignored("it does not read") };
-    drop(state);
+    // Read from the file as it is decoded; the scratch holds one string or byte field at a
+    // time (at most an entry's size).
+    let mut scratch = vec![0u8; kith_protocol::entry::MAX_ENTRY_BYTES + 1024];
+    let Ok((read, _)) = postcard::from_io::<Read, _>((state, &mut scratch)) else {
+        return ignored("it does not read");
+    };
+    drop(scratch);
     if read.version != env!("CARGO_PKG_VERSION") || read.format != FORMAT {
         return ignored("written by another version of kith");
     }
     let mut community = read.community;
-    if community.id() != genesis.community() || community.digest() != read.digest {
+    if !community.consistent() || community.id() != genesis.community() || community.digest() != read.digest {
         return ignored("its state is not the one it was written with");
     }
     let kept: Vec<&ForkProof> = community.forks().map(|(_, proof)| proof).collect();

@@ -10,9 +10,10 @@
 //! fork proofs, meta.
 //!
 //! A record is: the entry's length (u32, little-endian) ‖ the first 8 bytes of its hash ‖ its
-//! wire bytes. *Positions* count records from 0. At open every record is read and checked —
-//! the length is at most [`MAX_ENTRY_BYTES`], the bytes decode, the hash starts with the 8
-//! bytes. A record that fails is skipped if a whole record follows it somewhere after (damage
+//! wire bytes. *Positions* count records from 0. At open every record is read and checked
+//! without decoding its body ([`Entry::locate`]) — the length is at most [`MAX_ENTRY_BYTES`],
+//! the envelope and header decode, the payload has the length and hash its header names, the
+//! hash starts with the 8 bytes; the hash index is then built at once, sorted. A record that fails is skipped if a whole record follows it somewhere after (damage
 //! in the middle of the file loses that record only: its entry can be fetched again), and the
 //! file is cut there if none does (a write torn by a power cut: only a torn tail is cut).
 //! Skipped bytes stay where they are, outside every position, until the file is rewritten.
@@ -99,11 +100,19 @@ impl EntryLog {
         let mut state = State::new(file);
         let mut reader = BufReader::with_capacity(READ_CHUNK, state.file.try_clone()?);
         let mut lost = 0u64;
+        // One buffer for every record; the hash index is built once all are read.
+        let mut bytes = Vec::new();
+        let mut slots = Vec::new();
         loop {
-            if let Some(entry) = read_checked_record(&mut reader)? {
+            if let Some((hash, header)) = read_located_record(&mut reader, &mut bytes)? {
                 let start = state.end;
-                state.end += (RECORD_HEADER + entry.bytes().len()) as u64;
-                state.index(&entry, start);
+                state.end += (RECORD_HEADER + bytes.len()) as u64;
+                let position = state.starts.len() as u64;
+                let Ok(position) = u32::try_from(position).map(Position) else {
+                    return Err(StoreError::Decode(format!("the entry file holds more than {position} entries")));
+                };
+                slots.push(Slot { prefix: HashIndex::prefix(&hash), position });
+                state.place(header.author, header.seq, start);
                 continue;
             }
             if state.end >= length {
@@ -121,6 +130,14 @@ impl EntryLog {
             state.holes.insert(state.starts.len(), next - state.end);
             state.end = next;
             reader.seek(SeekFrom::Start(next))?;
+        }
+        state.hashes = HashIndex::build(slots, |position| {
+            let bytes = state.record(u64::from(position.0))?;
+            Ok(Entry::locate(&bytes).map_err(|e| StoreError::Decode(format!("stored entry: {e}")))?.0)
+        })?;
+        state.starts.shrink_to_fit();
+        for log in state.logs.values_mut() {
+            log.positions.shrink_to_fit();
         }
         let cut = length - state.end;
         if cut > 0 {
@@ -413,10 +430,15 @@ impl State {
     }
 
     fn index(&mut self, entry: &Entry, start: u64) {
+        self.hashes.insert(entry.hash(), self.starts.len() as u64);
+        self.place(entry.author(), entry.seq(), start);
+    }
+
+    /// Records where the next record starts and its (author, seq) place.
+    fn place(&mut self, author: MemberId, seq: u64, start: u64) {
         let position = self.starts.len() as u64;
         self.starts.push(start);
-        self.hashes.insert(entry.hash(), position);
-        self.logs.entry(entry.author()).or_default().insert(entry.seq(), position);
+        self.logs.entry(author).or_default().insert(seq, position);
     }
 
     /// Where the record at `position` ends (bytes skipped as damaged after it excluded).
@@ -523,34 +545,50 @@ impl Iterator for Records<'_> {
 
 /// One author's entries by seq: the position of entry `seq` at `positions[seq - first]`
 /// ([`NO_ENTRY`] where the file holds none: a record skipped as damaged, an append taken back).
-/// An applied log has no gaps, so this is 8 bytes an entry (a map from seq took ~32).
+/// An applied log has no gaps, so this is 4 bytes an entry (a map from seq took ~32).
 #[derive(Debug, Default)]
 struct LogPlaces {
     first: u64,
-    positions: Vec<u64>,
+    positions: Vec<Position>,
 }
 
+/// A record's position as the indexes keep it: 4 bytes (a file of more than 4 billion records
+/// is refused at open; an append past that is not indexed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Position(u32);
+
 /// A seq of a log whose entry the file does not hold.
-const NO_ENTRY: u64 = u64::MAX;
+const NO_ENTRY: Position = Position(u32::MAX);
+
+impl Position {
+    fn of(position: u64) -> Position {
+        u32::try_from(position).map_or(NO_ENTRY, Position)
+    }
+
+    fn held(self) -> Option<u64> {
+        (self != NO_ENTRY).then_some(u64::from(self.0))
+    }
+}
 
 impl LogPlaces {
     fn get(&self, seq: u64) -> Option<u64> {
         let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
-        self.positions.get(index).copied().filter(|position| *position != NO_ENTRY)
+        self.positions.get(index).and_then(|position| position.held())
     }
 
     /// The position of the last entry held.
     fn last(&self) -> Option<u64> {
-        self.positions.last().copied()
+        self.positions.last().and_then(|position| position.held())
     }
 
     /// The positions of the entries held from `seq` on, in seq order.
     fn from(&self, seq: u64) -> impl Iterator<Item = u64> + '_ {
         let skip = usize::try_from(seq.saturating_sub(self.first)).unwrap_or(usize::MAX);
-        self.positions.iter().skip(skip).copied().filter(|position| *position != NO_ENTRY)
+        self.positions.iter().skip(skip).filter_map(|position| position.held())
     }
 
     fn insert(&mut self, seq: u64, position: u64) {
+        let position = Position::of(position);
         if self.positions.is_empty() {
             self.first = seq;
         }
@@ -583,13 +621,22 @@ impl LogPlaces {
 
 /// Applied entries by hash: the first 8 bytes of a hash → its position, and the whole hash for
 /// the rare entry whose first 8 bytes another one already has. Most prefixes sit in one sorted
-/// vector (16 bytes an entry; a hash map of them took ~35 at a million), the latest in a small
-/// map merged into it as it grows. A lookup reads the record and checks its hash.
+/// vector (12 bytes an entry; a hash map of them took ~35 at a million), built at open, the
+/// latest in a small map merged into it as it grows. A lookup reads the record and checks its
+/// hash.
 #[derive(Debug, Default)]
 struct HashIndex {
-    sorted: Vec<(u64, u64)>,
-    recent: HashMap<u64, u64>,
-    collided: HashMap<EntryHash, u64>,
+    sorted: Vec<Slot>,
+    recent: HashMap<u64, Position>,
+    collided: HashMap<EntryHash, Position>,
+}
+
+/// A prefix and its record's position, in 12 bytes (16 with the padding a `(u64, u32)` has).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
+struct Slot {
+    prefix: u64,
+    position: Position,
 }
 
 /// `recent` is merged into `sorted` beyond this many entries, or an eighth of `sorted`.
@@ -603,14 +650,43 @@ impl HashIndex {
     }
 
     fn by_prefix(&self, prefix: u64) -> Option<u64> {
-        match self.recent.get(&prefix) {
-            Some(position) => Some(*position),
-            None => self.sorted.binary_search_by_key(&prefix, |(p, _)| *p).ok().map(|at| self.sorted[at].1),
+        let position = match self.recent.get(&prefix) {
+            Some(position) => *position,
+            None => {
+                let at = self.sorted.binary_search_by_key(&prefix, |slot| slot.prefix).ok()?;
+                self.sorted[at].position
+            }
+        };
+        position.held()
+    }
+
+    /// The index of the records whose prefixes and positions are `slots` (in any order), built
+    /// at once: sorted, and the positions after the first of each prefix kept by their whole
+    /// hash (`hash_at` reads it).
+    fn build(
+        mut slots: Vec<Slot>,
+        mut hash_at: impl FnMut(Position) -> Result<EntryHash, StoreError>,
+    ) -> Result<HashIndex, StoreError> {
+        slots.sort_unstable_by_key(|slot| (slot.prefix, slot.position));
+        let mut collided = HashMap::new();
+        let mut kept = 0;
+        for at in 0..slots.len() {
+            let slot = slots[at];
+            if kept > 0 && slots[kept - 1].prefix == slot.prefix {
+                collided.insert(hash_at(slot.position)?, slot.position);
+            } else {
+                slots[kept] = slot;
+                kept += 1;
+            }
         }
+        slots.truncate(kept);
+        slots.shrink_to_fit();
+        Ok(HashIndex { sorted: slots, recent: HashMap::new(), collided })
     }
 
     /// Records an entry not yet in the index (the store never applies a hash twice).
     fn insert(&mut self, hash: EntryHash, position: u64) {
+        let position = Position::of(position);
         let prefix = Self::prefix(&hash);
         if self.by_prefix(prefix).is_some() {
             self.collided.insert(hash, position);
@@ -624,14 +700,14 @@ impl HashIndex {
 
     /// Moves `recent` into `sorted`.
     fn merge(&mut self) {
-        let mut recent: Vec<(u64, u64)> = self.recent.drain().collect();
-        recent.sort_unstable();
+        let mut recent: Vec<Slot> = self.recent.drain().map(|(prefix, position)| Slot { prefix, position }).collect();
+        recent.sort_unstable_by_key(|slot| slot.prefix);
         let old = std::mem::take(&mut self.sorted);
         let mut merged = Vec::with_capacity(old.len() + recent.len());
         let (mut old, mut recent) = (old.into_iter().peekable(), recent.into_iter().peekable());
         loop {
             let next = match (old.peek(), recent.peek()) {
-                (Some(a), Some(b)) if a.0 <= b.0 => old.next(),
+                (Some(a), Some(b)) if { a.prefix } <= { b.prefix } => old.next(),
                 (Some(_), Some(_)) | (None, Some(_)) => recent.next(),
                 (Some(_), None) => old.next(),
                 (None, None) => break,
@@ -650,7 +726,7 @@ impl HashIndex {
         }
         let prefix = Self::prefix(hash);
         if self.recent.remove(&prefix).is_none()
-            && let Ok(at) = self.sorted.binary_search_by_key(&prefix, |(p, _)| *p)
+            && let Ok(at) = self.sorted.binary_search_by_key(&prefix, |slot| slot.prefix)
         {
             self.sorted.remove(at);
         }
@@ -658,13 +734,21 @@ impl HashIndex {
 
     /// The position of the entry that may be `hash`.
     fn candidate(&self, hash: &EntryHash) -> Option<u64> {
-        self.collided.get(hash).copied().or_else(|| self.by_prefix(Self::prefix(hash)))
+        match self.collided.get(hash) {
+            Some(position) => position.held(),
+            None => self.by_prefix(Self::prefix(hash)),
+        }
     }
 }
 
-/// Reads the next record and checks it; `None` at the end of the file or at the first record
-/// that is torn or does not check out.
-fn read_checked_record(reader: &mut impl Read) -> Result<Option<Entry>, StoreError> {
+/// Reads the next record into `bytes` and checks it without decoding its body
+/// ([`Entry::locate`]: the envelope and header decode, the payload matches the header, the hash
+/// starts with the record's 8 bytes); its hash and header, or `None` at the end of the file or
+/// at the first record that is torn or does not check out.
+fn read_located_record(
+    reader: &mut impl Read,
+    bytes: &mut Vec<u8>,
+) -> Result<Option<(EntryHash, kith_protocol::entry::Header)>, StoreError> {
     let mut header = [0u8; RECORD_HEADER];
     if !read_whole(reader, &mut header)? {
         return Ok(None);
@@ -673,14 +757,24 @@ fn read_checked_record(reader: &mut impl Read) -> Result<Option<Entry>, StoreErr
     if len == 0 || len > MAX_ENTRY_BYTES {
         return Ok(None);
     }
-    let mut bytes = vec![0u8; len];
-    if !read_whole(reader, &mut bytes)? {
+    bytes.resize(len, 0);
+    if !read_whole(reader, bytes)? {
         return Ok(None);
     }
-    match Entry::decode_unverified(bytes) {
-        Ok(entry) if entry.hash().0[..8] == header[4..] => Ok(Some(entry)),
+    match Entry::locate(bytes) {
+        Ok((hash, located)) if hash.0[..8] == header[4..] => Ok(Some((hash, located))),
         _ => Ok(None),
     }
+}
+
+/// Reads the next record and checks it; `None` at the end of the file or at the first record
+/// that is torn or does not check out.
+fn read_checked_record(reader: &mut impl Read) -> Result<Option<Entry>, StoreError> {
+    let mut bytes = Vec::new();
+    if read_located_record(reader, &mut bytes)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Entry::decode_unverified(bytes).ok())
 }
 
 /// Where the first whole, well-formed record at or after `from` starts, if there is one
@@ -696,8 +790,8 @@ fn next_whole_record(file: &File, from: u64, length: u64) -> Result<Option<u64>,
         }
         let mut bytes = vec![0u8; len];
         read_at(file, &mut bytes, at + RECORD_HEADER as u64)?;
-        if let Ok(entry) = Entry::decode_unverified(bytes)
-            && entry.hash().0[..8] == header[4..]
+        if let Ok((hash, _)) = Entry::locate(&bytes)
+            && hash.0[..8] == header[4..]
         {
             return Ok(Some(at));
         }
@@ -798,6 +892,31 @@ mod tests {
         assert_eq!(index.candidate(&hash(5)), Some(5));
         assert_eq!(index.candidate(&hash(7)), None);
         assert_eq!(index.candidate(&hash(count + 1)), None);
+    }
+
+    #[test]
+    fn the_hash_index_built_at_once_finds_what_one_built_entry_by_entry_finds() {
+        let count = 1_000u64;
+        let mut hashes: Vec<EntryHash> = (0..count).map(hash).collect();
+        // Three sharing a prefix with earlier ones (kept whole), one of them sharing it twice.
+        for (n, like) in [(0u8, 5usize), (1, 5), (2, 700)] {
+            let mut lookalike = hashes[like];
+            lookalike.0[31] ^= 1 << n;
+            hashes.push(lookalike);
+        }
+        let mut one_by_one = HashIndex::default();
+        let mut slots = Vec::new();
+        for (position, hash) in hashes.iter().enumerate() {
+            one_by_one.insert(*hash, position as u64);
+            slots.push(Slot { prefix: HashIndex::prefix(hash), position: Position(position as u32) });
+        }
+        slots.reverse();
+        let built = HashIndex::build(slots, |position| Ok(hashes[position.0 as usize])).unwrap();
+        assert_eq!(built.collided.len(), 3);
+        for hash in &hashes {
+            assert_eq!(built.candidate(hash), one_by_one.candidate(hash));
+        }
+        assert_eq!(built.candidate(&hash(count + 1)), None);
     }
 
     #[test]

@@ -228,10 +228,10 @@ pub async fn show(
         let mut posts = String::new();
         for view in replica.store().posts().unwrap_or_default() {
             let Some(post) = community.post(&view.id) else { continue };
-            if post.author != id || !community.post_visible(post) {
+            if post.author != id || !community.post_visible(&post) {
                 continue;
             }
-            let fields = crate::read::post_fields(community, &view, post, now);
+            let fields = crate::read::post_fields(community, &view, &post, now);
             if fields.status != "open" {
                 continue;
             }

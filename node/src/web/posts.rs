@@ -153,10 +153,10 @@ pub async fn board(
         let mut categories: BTreeSet<String> = CATEGORIES.iter().map(|c| (*c).to_string()).collect();
         for view in replica.store().posts().unwrap_or_default() {
             let Some(post) = community.post(&view.id) else { continue };
-            if !community.post_visible(post) {
+            if !community.post_visible(&post) {
                 continue;
             }
-            let fields = crate::read::post_fields(community, &view, post, now);
+            let fields = crate::read::post_fields(community, &view, &post, now);
             if fields.status == "open" && !fields.category.trim().is_empty() {
                 categories.insert(fields.category.trim().to_lowercase());
             }
@@ -586,7 +586,7 @@ fn used_categories(state: &WebState) -> Vec<String> {
     let Some(community) = replica.community() else { return Vec::new() };
     let mut out = BTreeSet::new();
     for view in replica.store().posts().unwrap_or_default() {
-        if community.post(&view.id).is_some_and(|p| community.post_visible(p)) && !view.category.trim().is_empty() {
+        if community.post(&view.id).is_some_and(|p| community.post_visible(&p)) && !view.category.trim().is_empty() {
             out.insert(view.category.trim().to_lowercase());
         }
     }

@@ -59,7 +59,7 @@ pub fn paper_posts(replica: &Replica, community: &Community, now: u64) -> Vec<Pa
     let mut out = Vec::new();
     for view in replica.store().posts().unwrap_or_default() {
         let Some(post) = community.post(&view.id) else { continue };
-        if !community.post_visible(post) || post.status != Status::Open || post.expires_at_ms <= now {
+        if !community.post_visible(&post) || post.status != Status::Open || post.expires_at_ms <= now {
             continue;
         }
         let Some(code) = codes.get(&view.id) else { continue };

@@ -1,0 +1,291 @@
+//! Who wrote what: every person a record names as a small number (`u32`, their place in
+//! `people`), each author's applied log, and the entries held by hash — compact, for a
+//! community of a million entries (issue 17 §4).
+//!
+//! An applied entry is found by the first 8 bytes of its hash ([`Applied`]: its author's place
+//! and its seq, 20 bytes in the map where the full hash took 40); the full hash is the one its
+//! author's log holds at that seq, checked at every look-up. Frozen entries, and an applied entry
+//! whose prefix another entry held took first (anyone can write two entries sharing 8 bytes of
+//! hash with enough tries), are kept by full hash. So a look-up never takes one entry for another.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map;
+
+use serde::{Deserialize, Serialize};
+
+use super::packed;
+use crate::entry::{Entry, EntryHash};
+use crate::identity::MemberId;
+
+/// What the reducer keeps of an entry held, so small (6 bytes): its author as their place in
+/// [`Held`]'s people, its kind as its variant index, whether it is part of a frozen log (kept as
+/// evidence, never applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Place {
+    pub author: u32,
+    pub kind: u8,
+    pub frozen: bool,
+}
+
+/// An applied entry found by its hash's prefix: its full hash is its author's log's at `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Applied {
+    author: u32,
+    seq: u32,
+    kind: u8,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct Held {
+    /// Everyone an entry held or a record names, in the order first met.
+    people: Vec<MemberId>,
+    /// Each one's place in `people`.
+    places: BTreeMap<MemberId, u32>,
+    /// Each person's applied log, by their place: the hash of entry `seq` at index `seq - 1`
+    /// (applied entries always follow their log's head, so a log is a list without gaps).
+    logs: Vec<Vec<EntryHash>>,
+    /// Applied entries by the first 8 bytes of their hash.
+    #[serde(deserialize_with = "packed::map")]
+    by_prefix: BTreeMap<u64, Applied>,
+    /// The other entries held (frozen ones, and applied ones whose prefix was taken), by hash.
+    #[serde(deserialize_with = "packed::map")]
+    others: BTreeMap<EntryHash, Place>,
+}
+
+fn prefix(hash: &EntryHash) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash.0[..8]);
+    u64::from_be_bytes(first)
+}
+
+impl Held {
+    /// `id`'s place among the people, given one if they had none.
+    pub fn intern(&mut self, id: MemberId) -> u32 {
+        if let Some(place) = self.places.get(&id) {
+            return *place;
+        }
+        let place = u32::try_from(self.people.len()).unwrap_or(u32::MAX);
+        self.people.push(id);
+        self.logs.push(Vec::new());
+        self.places.insert(id, place);
+        place
+    }
+
+    /// The person at `place`.
+    pub fn person(&self, place: u32) -> Option<MemberId> {
+        self.people.get(place as usize).copied()
+    }
+
+    /// Whether every place the records name (`named`) is someone's, and every map agrees with
+    /// `people` (what a snapshot read back must show before it is used).
+    pub fn consistent(&self, mut named: impl Iterator<Item = u32>) -> bool {
+        let count = self.people.len();
+        let in_range = |place: u32| (place as usize) < count;
+        self.logs.len() == count
+            && self.places.len() == count
+            && self.places.iter().all(|(id, place)| self.person(*place) == Some(*id))
+            && self.by_prefix.values().all(|applied| in_range(applied.author))
+            && self.others.values().all(|place| in_range(place.author))
+            && named.all(in_range)
+    }
+
+    fn log_of(&self, author: u32) -> &[EntryHash] {
+        self.logs.get(author as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `applied` is the entry `hash` (its log holds that hash at its seq).
+    fn is(&self, applied: &Applied, hash: &EntryHash) -> bool {
+        let index = (applied.seq as usize).wrapping_sub(1);
+        self.log_of(applied.author).get(index) == Some(hash)
+    }
+
+    /// The entry held with this hash, applied or frozen.
+    pub fn get(&self, hash: &EntryHash) -> Option<Place> {
+        if let Some(applied) = self.by_prefix.get(&prefix(hash))
+            && self.is(applied, hash)
+        {
+            return Some(Place { author: applied.author, kind: applied.kind, frozen: false });
+        }
+        self.others.get(hash).copied()
+    }
+
+    pub fn contains(&self, hash: &EntryHash) -> bool {
+        self.get(hash).is_some()
+    }
+
+    /// Number of entries held.
+    pub fn len(&self) -> usize {
+        self.by_prefix.len() + self.others.len()
+    }
+
+    /// Holds `entry`; when not `frozen`, it is applied and follows its log's head.
+    pub fn insert(&mut self, entry: &Entry, frozen: bool) {
+        self.hold(entry.author(), entry.seq(), entry.hash(), entry.header().body_kind, frozen);
+    }
+
+    /// Holds the entry `hash` at `author`'s `seq` (applied unless `frozen`), of `kind`.
+    fn hold(&mut self, author: MemberId, seq: u64, hash: EntryHash, kind: u8, frozen: bool) {
+        let author = self.intern(author);
+        if !frozen && let Some(log) = self.logs.get_mut(author as usize) {
+            // The rules apply an entry only right after its log's head.
+            debug_assert_eq!(log.len() as u64 + 1, seq, "an applied entry follows its log's head");
+            if log.len() as u64 + 1 == seq {
+                log.push(hash);
+                if let Ok(seq) = u32::try_from(seq)
+                    && let btree_map::Entry::Vacant(free) = self.by_prefix.entry(prefix(&hash))
+                {
+                    free.insert(Applied { author, seq, kind });
+                    return;
+                }
+            }
+        }
+        self.others.insert(hash, Place { author, kind, frozen });
+    }
+
+    /// Lets go of the entry `hash` by `author` (a join request evicted); when it begins its
+    /// author's log, the log goes too (its later entries, if any, stay held).
+    pub fn remove(&mut self, author: &MemberId, hash: &EntryHash) {
+        match self.by_prefix.get(&prefix(hash)) {
+            Some(applied) if self.is(applied, hash) => {
+                self.by_prefix.remove(&prefix(hash));
+            }
+            _ => {
+                self.others.remove(hash);
+            }
+        }
+        let Some(&place) = self.places.get(author) else { return };
+        if self.log_of(place).first() != Some(hash) {
+            return;
+        }
+        let log = self.logs.get_mut(place as usize).map(std::mem::take).unwrap_or_default();
+        // Entries found through the log are found by hash from now on.
+        for (index, later) in log.iter().enumerate().skip(1) {
+            let key = prefix(later);
+            let Some(applied) = self.by_prefix.get(&key).copied() else { continue };
+            if applied.author == place && applied.seq as usize == index + 1 {
+                self.by_prefix.remove(&key);
+                self.others.insert(*later, Place { author: place, kind: applied.kind, frozen: false });
+            }
+        }
+    }
+
+    /// Every applied entry held, with its hash (in no particular order).
+    pub fn applied(&self) -> impl Iterator<Item = (EntryHash, Place)> + '_ {
+        let by_prefix = self.by_prefix.values().filter_map(|applied| {
+            let hash = self.log_of(applied.author).get((applied.seq as usize).wrapping_sub(1))?;
+            Some((*hash, Place { author: applied.author, kind: applied.kind, frozen: false }))
+        });
+        by_prefix.chain(self.others.iter().filter(|(_, place)| !place.frozen).map(|(hash, place)| (*hash, *place)))
+    }
+
+    /// The hash of `author`'s applied entry at `seq`.
+    pub fn entry_at(&self, author: &MemberId, seq: u64) -> Option<EntryHash> {
+        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.log_of(*self.places.get(author)?).get(index).copied()
+    }
+
+    /// Gives back the room the maps and vectors grew into.
+    pub fn shrink_to_fit(&mut self) {
+        packed::pack(&mut self.by_prefix);
+        packed::pack(&mut self.others);
+        for log in &mut self.logs {
+            log.shrink_to_fit();
+        }
+        self.logs.shrink_to_fit();
+        self.people.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the reducer kept before (every entry by full hash, each author's log by id): the
+    /// model `Held` must answer as.
+    #[derive(Default)]
+    struct Model {
+        entries: BTreeMap<EntryHash, (MemberId, u8, bool)>,
+        logs: BTreeMap<MemberId, Vec<EntryHash>>,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Apply { author: u8, hash: (u8, u8), kind: u8 },
+        Freeze { author: u8, seq: u64, hash: (u8, u8) },
+        Evict { hash: (u8, u8) },
+    }
+
+    /// Few prefixes, so that many hashes share their first 8 bytes.
+    fn hash((prefix, rest): (u8, u8)) -> EntryHash {
+        let mut bytes = [rest; 32];
+        bytes[..8].copy_from_slice(&[prefix % 3; 8]);
+        EntryHash(bytes)
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let hash = (any::<u8>(), 0u8..12);
+        prop_oneof![
+            6 => (0u8..4, hash.clone(), any::<u8>()).prop_map(|(author, hash, kind)| Op::Apply { author, hash, kind }),
+            1 => (0u8..4, 1u64..6, hash.clone()).prop_map(|(author, seq, hash)| Op::Freeze { author, seq, hash }),
+            1 => hash.prop_map(|hash| Op::Evict { hash }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn finds_what_a_map_by_full_hash_finds(ops in proptest::collection::vec(op(), 1..120)) {
+            let (mut held, mut model) = (Held::default(), Model::default());
+            let person = |n: u8| MemberId([n; 32]);
+            for op in ops {
+                match op {
+                    Op::Apply { author, hash: h, kind } => {
+                        let (author, h) = (person(author), hash(h));
+                        if model.entries.contains_key(&h) { continue }
+                        let log = model.logs.entry(author).or_default();
+                        log.push(h);
+                        let seq = log.len() as u64;
+                        model.entries.insert(h, (author, kind, false));
+                        held.hold(author, seq, h, kind, false);
+                    }
+                    Op::Freeze { author, seq, hash: h } => {
+                        let (author, h) = (person(author), hash(h));
+                        if model.entries.contains_key(&h) { continue }
+                        model.entries.insert(h, (author, 0, true));
+                        held.hold(author, seq, h, 0, true);
+                    }
+                    Op::Evict { hash: h } => {
+                        let h = hash(h);
+                        let Some(&(author, _, _)) = model.entries.get(&h) else { continue };
+                        model.entries.remove(&h);
+                        if model.logs.get(&author).is_some_and(|log| log.first() == Some(&h)) {
+                            model.logs.remove(&author);
+                        }
+                        held.remove(&author, &h);
+                    }
+                }
+                prop_assert_eq!(held.len(), model.entries.len());
+                for prefix in 0..3u8 {
+                    for rest in 0..12u8 {
+                        let h = hash((prefix, rest));
+                        let found = held.get(&h).and_then(|p| Some((held.person(p.author)?, p.kind, p.frozen)));
+                        prop_assert_eq!(found, model.entries.get(&h).copied(), "entry {:?}", (prefix, rest));
+                    }
+                }
+                for author in 0..4u8 {
+                    let log = model.logs.get(&person(author)).cloned().unwrap_or_default();
+                    for seq in 0..=log.len() as u64 + 1 {
+                        let expected = seq.checked_sub(1).and_then(|i| log.get(i as usize)).copied();
+                        prop_assert_eq!(held.entry_at(&person(author), seq), expected);
+                    }
+                }
+                let mut applied: Vec<(EntryHash, u8)> = held.applied().map(|(h, p)| (h, p.kind)).collect();
+                applied.sort_unstable();
+                let expected: Vec<(EntryHash, u8)> =
+                    model.entries.iter().filter(|(_, e)| !e.2).map(|(h, e)| (*h, e.1)).collect();
+                prop_assert_eq!(applied, expected);
+                prop_assert!(held.consistent(std::iter::empty()));
+            }
+        }
+    }
+}
