@@ -20,7 +20,8 @@ mod offload;
 pub mod rng;
 
 pub use offload::{
-    EntryJob, adopt_genesis, compare_heads, read_answer, release, sign, store_entries, store_gate, store_proofs,
+    EntryJob, InviteUses, adopt_genesis, compare_heads, invite_uses, read_answer, release, sign, store_entries,
+    store_gate, store_proofs,
 };
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -255,6 +256,13 @@ pub enum Input {
         peer: Peer,
         parted: Vec<(MemberId, u64)>,
     },
+    /// What the reducer says of the invite of an [`Output::InviteUses`] (`None`: no community).
+    InviteUses {
+        id: u64,
+        peer: Peer,
+        invite: Vec<u8>,
+        uses: Option<InviteUses>,
+    },
     /// The deadline of [`Engine::next_deadline`] passed (or any time: nothing is due early).
     Timer,
     Command(Command),
@@ -363,6 +371,14 @@ pub enum Output {
     CompareHeads {
         peer: Peer,
         heads: Vec<(MemberId, u64, [u8; sync::HEAD_HASH_PREFIX])>,
+    },
+    /// Read what the reducer says of a newcomer's invite, shown in its hello (request `id`):
+    /// who used it, whether it was withdrawn ([`invite_uses`]), off the engine's thread if the
+    /// runtime can (`kith-store`); answer with [`Input::InviteUses`].
+    InviteUses {
+        id: u64,
+        peer: Peer,
+        invite: Vec<u8>,
     },
     /// Write these rows of the gate's memory to the store and flush it ([`store_gate`]), off
     /// the engine's thread if the runtime can (`kith-store`), in the order handed out. The
@@ -539,6 +555,8 @@ enum SignFor {
 enum Reply {
     Now(SyncResponse),
     Read(SyncRequest),
+    /// Answered once the work handed out for it is back (a newcomer's hello).
+    Later,
 }
 
 /// What a [`HeadIndex`] was built from: entries applied, logs with a head, fork proofs.
@@ -631,7 +649,7 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The replica itself, under its lock: for tests and the simulator. The engine reads the
-    /// [`Engine::view`] instead, but for a newcomer's invite and a restored key's own log.
+    /// [`Engine::view`] instead, but for the withdrawal of a newcomer's invite and a restored key's own log.
     pub fn replica(&self) -> MutexGuard<'_, Replica<S>> {
         // A poisoned lock means a panic elsewhere already; keep serving with the data as is.
         self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -738,6 +756,7 @@ impl<S: Storage> Engine<S> {
             }
             Input::Released(applied) => self.after_applied(now_ms, &applied),
             Input::HeadsCompared { peer, parted } => self.on_heads_compared(peer, parted),
+            Input::InviteUses { id, peer, invite, uses } => self.on_invite_uses(now_ms, id, peer, &invite, uses),
             Input::Timer => self.on_timer(now_ms),
             Input::Command(command) => self.on_command(now_ms, command),
         }
@@ -1181,15 +1200,34 @@ impl<S: Storage> Engine<S> {
     }
 
     /// A newcomer's hello: let it in if its invite admits it. A peer saying hello for another
-    /// community is answered and cut off at once.
-    fn hello(&mut self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> SyncResponse {
+    /// community is answered and cut off at once. `None`: the answer waits for what the reducer
+    /// says of the invite ([`Output::InviteUses`]).
+    fn hello(&mut self, peer: Peer, id: u64, community: &[u8], invite: &[u8]) -> Option<SyncResponse> {
         let ours = self.community_bytes();
         if ours.as_ref().is_some_and(|ours| ours.as_slice() != community) {
             tracing::info!(peer = %self.name(&peer), "a hello for another community: cutting the peer off");
             self.cut_off.insert(peer);
-            return SyncResponse::Refused(NOT_THIS_COMMUNITY.into());
+            return Some(SyncResponse::Refused(NOT_THIS_COMMUNITY.into()));
         }
-        match self.check_invite(now_ms, peer, community, invite) {
+        match self.check_hello(peer, community, invite) {
+            Ok(()) => {
+                // The invite's uses and withdrawal are read off the engine's thread.
+                self.push(Output::InviteUses { id, peer, invite: invite.to_vec() });
+                None
+            }
+            Err(reason) => Some(self.refuse_invite(peer, reason)),
+        }
+    }
+
+    fn refuse_invite(&self, peer: Peer, reason: String) -> SyncResponse {
+        tracing::info!(peer = %self.name(&peer), %reason, "refused a newcomer's invite");
+        SyncResponse::Refused(reason)
+    }
+
+    /// What the reducer says of a newcomer's invite came back: let it in or refuse it, and
+    /// answer its hello (request `id`).
+    fn on_invite_uses(&mut self, now_ms: u64, id: u64, peer: Peer, invite: &[u8], uses: Option<InviteUses>) {
+        let response = match self.check_invite(now_ms, peer, invite, uses) {
             Ok(rows) => {
                 if !rows.is_empty() {
                     self.push(Output::StoreGate(rows));
@@ -1199,15 +1237,38 @@ impl<S: Storage> Engine<S> {
                 self.gate(now_ms, peer);
                 SyncResponse::Welcome
             }
-            Err(reason) => {
-                tracing::info!(peer = %self.name(&peer), %reason, "refused a newcomer's invite");
-                SyncResponse::Refused(reason)
-            }
-        }
+            Err(reason) => self.refuse_invite(peer, reason),
+        };
+        self.push(Output::Respond { id, response });
     }
 
-    /// Whether `peer`'s invite lets it in; if so, the gate's rows that now say so.
-    fn check_invite(&self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> Result<Vec<GateRow>, String> {
+    /// What a hello is refused for before the invite's uses are read (from the view).
+    fn check_hello(&self, peer: Peer, community: &[u8], invite: &[u8]) -> Result<(), String> {
+        match self.standing(&peer) {
+            Standing::Authorised | Standing::Outsider => {}
+            Standing::Open => return Err(NO_COMMUNITY_YET.into()),
+            Standing::Suspended => return Err("this member is suspended".into()),
+        }
+        Capability::from_bytes(invite).map_err(|e| e.to_string())?;
+        let view = self.view();
+        if !view.has_community {
+            return Err(NO_COMMUNITY_YET.into());
+        }
+        if view.community_id.is_none_or(|ours| ours.0.as_slice() != community) {
+            return Err(NOT_THIS_COMMUNITY.into());
+        }
+        Ok(())
+    }
+
+    /// Whether `peer`'s invite lets it in, given what the reducer says of it (`uses`, read off
+    /// the engine's thread); if so, the gate's rows that now say so.
+    fn check_invite(
+        &self,
+        now_ms: u64,
+        peer: Peer,
+        invite: &[u8],
+        uses: Option<InviteUses>,
+    ) -> Result<Vec<GateRow>, String> {
         match self.standing(&peer) {
             Standing::Authorised => return Ok(Vec::new()),
             Standing::Open => return Err(NO_COMMUNITY_YET.into()),
@@ -1215,28 +1276,25 @@ impl<S: Storage> Engine<S> {
             Standing::Outsider => {}
         }
         let capability = Capability::from_bytes(invite).map_err(|e| e.to_string())?;
-        // A newcomer's hello: the invite's uses and withdrawals are read from the reducer.
-        let replica = self.replica();
-        let ours = replica.community().ok_or(NO_COMMUNITY_YET)?;
-        if ours.id().0.as_slice() != community {
-            return Err(NOT_THIS_COMMUNITY.into());
-        }
+        let uses = uses.ok_or(NO_COMMUNITY_YET)?;
+        let view = self.view();
+        let ours = view.community_id.ok_or(NO_COMMUNITY_YET)?;
         // Only members and hubs let newcomers in (a pending newcomer's node does not).
-        if !ours.member(&replica.me()).is_some_and(|m| (m.admitted || m.hub) && m.suspended.is_none()) {
+        let me = view.me.and_then(|me| view.member(&me));
+        if !me.is_some_and(|m| (m.admitted || m.hub) && !m.suspended) {
             return Err(NOT_A_MEMBER_NODE.into());
         }
         let issuer = capability.terms().issuer;
-        let issuer_ok = ours.member(&issuer).is_some_and(|m| m.admitted && m.suspended.is_none());
+        let issuer_ok = view.member(&issuer).is_some_and(|m| m.admitted && !m.suspended);
         let id = capability.id();
         let name = self.name(&peer);
         // Uses are the community's: the join requests naming this invite, and those this node
         // counted itself (newcomers let in whose join request has not arrived yet).
         let mut users: BTreeSet<String> = self.gate.invite_users(&id).into_iter().collect();
-        users.extend(ours.invite_users(&id).map(|m| self.name(m)));
+        users.extend(uses.users.iter().map(|m| self.name(m)));
         let already_counted = users.contains(&name);
         let used = if already_counted { 0 } else { u32::try_from(users.len()).unwrap_or(u32::MAX) };
-        let revoked = ours.invite_revoked(&capability);
-        invite_admits(&capability, ours.id(), issuer_ok, now_ms, used, revoked).map_err(|e| e.to_string())?;
+        invite_admits(&capability, ours, issuer_ok, now_ms, used, uses.revoked).map_err(|e| e.to_string())?;
         if self.gate.access(&name) == gate::Access::Ended(id) {
             // Its time as a newcomer with this invite is over; a new invite is a new chance.
             let days = NEWCOMER_ACCESS_MS / (24 * 3_600_000);
@@ -1430,9 +1488,12 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    fn on_request(&mut self, now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
+    fn on_request(&mut self, _now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
         let reply = match &request {
-            SyncRequest::Hello { community, invite } => Reply::Now(self.hello(now_ms, peer, community, invite)),
+            SyncRequest::Hello { community, invite } => match self.hello(peer, id, community, invite) {
+                Some(response) => Reply::Now(response),
+                None => Reply::Later,
+            },
             _ if self.connected.contains(&peer) && self.standing(&peer) == Standing::Suspended => {
                 self.answer_suspended(&peer, &request)
             }
@@ -1444,6 +1505,7 @@ impl<S: Storage> Engine<S> {
         match reply {
             Reply::Now(response) => self.push(Output::Respond { id, response }),
             Reply::Read(request) => self.push(Output::Read { id, request }),
+            Reply::Later => {}
         }
         if self.cut_off.remove(&peer) {
             self.push(Output::Disconnect { peer, forget: true });
@@ -2684,6 +2746,13 @@ mod tests {
                 engine.handle(2_000, Input::Response { id, response });
             }
             engine.handle(3_000, Input::Timer);
+            // A newcomer's hello: its invite's uses are read off the loop.
+            let dave = key(6).member_id();
+            let ours = engine.view().community_id.unwrap_or(CommunityId([0; 32]));
+            let invite = Capability::issue(&key(3), ours, [1; 16], 9_000_000, 5).to_bytes();
+            engine.handle(3_000, Input::Connected { peer: dave, first: true });
+            let hello = SyncRequest::Hello { community: ours.0.to_vec(), invite };
+            engine.handle(3_000, Input::Request { peer: dave, id: 903, request: hello });
             drain(&mut engine);
             let _ = done_tx.send((asked_heads.is_some(), all));
         });
@@ -2713,5 +2782,6 @@ mod tests {
         assert!(
             out.iter().any(|o| matches!(o, Output::CompareHeads { peer, heads } if *peer == bob && heads.len() == 1))
         );
+        assert!(out.iter().any(|o| matches!(o, Output::InviteUses { id: 903, .. })), "{out:?}");
     }
 }

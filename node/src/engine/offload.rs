@@ -142,6 +142,27 @@ pub fn compare_heads<S: Storage>(
         .collect()
 }
 
+/// What the reducer says of an invite a newcomer showed: the newcomers whose join request
+/// named it, and whether it was withdrawn.
+#[derive(Debug, Clone, Default)]
+pub struct InviteUses {
+    pub users: Vec<MemberId>,
+    pub revoked: bool,
+}
+
+/// Reads [`InviteUses`] of `invite` (`None` if it cannot be read or there is no community yet)
+/// under the replica's lock ([`Output::InviteUses`]): on the store thread, since a rebuild may
+/// hold that lock for seconds.
+pub fn invite_uses<S: Storage>(replica: &Mutex<Replica<S>>, invite: &[u8]) -> Option<InviteUses> {
+    let capability = kith_protocol::invite::Capability::from_bytes(invite).ok()?;
+    let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let community = replica.community()?;
+    Some(InviteUses {
+        users: community.invite_users(&capability.id()).copied().collect(),
+        revoked: community.invite_revoked(&capability),
+    })
+}
+
 /// Keeps a heads answer's fork proofs, the state rebuilt once for the new ones
 /// ([`Replica::receive_fork_proofs`]); returns those. A blocking call (sled, a full rebuild).
 pub fn store_proofs<S: Storage>(replica: &Mutex<Replica<S>>, proofs: &[ForkProof], now_ms: u64) -> Vec<ForkProof> {
@@ -260,6 +281,10 @@ impl<S: Storage> Engine<S> {
                 self.handle(now_ms, Input::GenesisAdopted { peer, community: entry.community(), result });
             }
             Output::StoreGate(rows) => store_gate(&self.replica, &rows),
+            Output::InviteUses { id, peer, invite } => {
+                let uses = invite_uses(&self.replica, &invite);
+                self.handle(now_ms, Input::InviteUses { id, peer, invite, uses });
+            }
             Output::CompareHeads { peer, heads } => {
                 let parted = compare_heads(&self.replica, &heads);
                 self.handle(now_ms, Input::HeadsCompared { peer, parted });

@@ -37,6 +37,8 @@ pub(super) enum StoreJob {
     Genesis(Peer, Box<Entry>),
     /// A peer's heads behind ours, to compare with our entries ([`engine::Output::CompareHeads`]).
     Compare(Peer, Vec<(MemberId, u64, [u8; HEAD_HASH_PREFIX])>),
+    /// A newcomer's invite, to read its uses ([`engine::Output::InviteUses`]).
+    Invite { id: u64, peer: Peer, invite: Vec<u8> },
     /// Rows of the gate's memory to write and flush ([`engine::Output::StoreGate`]).
     Gate(Vec<GateRow>),
     /// Addresses a peer told us it listens on, to dial it after a restart.
@@ -99,6 +101,10 @@ pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input
                 done.push(Input::GenesisAdopted { peer, community: entry.community(), result });
             }
             StoreJob::Gate(rows) => engine::store_gate(replica, &rows),
+            StoreJob::Invite { id, peer, invite } => {
+                let uses = engine::invite_uses(replica, &invite);
+                done.push(Input::InviteUses { id, peer, invite, uses });
+            }
             StoreJob::Compare(peer, heads) => {
                 done.push(Input::HeadsCompared { peer, parted: engine::compare_heads(replica, &heads) });
             }

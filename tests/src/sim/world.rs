@@ -499,7 +499,8 @@ impl Sim {
             | Output::Sign { .. }
             | Output::AdoptGenesis { .. }
             | Output::StoreGate(_)
-            | Output::CompareHeads { .. }) => {
+            | Output::CompareHeads { .. }
+            | Output::InviteUses { .. }) => {
                 let now_local = self.local(node);
                 let Some(engine) = self.nodes[node].engine.as_mut() else { return };
                 if let Some(answer) = engine.run_here(now_local, output) {
