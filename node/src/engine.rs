@@ -19,7 +19,10 @@
 mod offload;
 pub mod rng;
 
-pub use offload::{EntryJob, adopt_genesis, read_answer, release, sign, store_entries, store_gate, store_proofs};
+pub use offload::{
+    EntryJob, InviteUses, adopt_genesis, compare_heads, invite_uses, read_answer, release, sign, store_entries,
+    store_gate, store_proofs,
+};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +34,7 @@ use kith_protocol::{Body, CommunityId, Entry, EntryError, EntryHash, ForkProof, 
 
 use crate::gate::{self, Gate, GateRow};
 use crate::reconcile::{self, HeadIndex, HeadItem, RangeSum};
+use crate::replica::view::{Published, View};
 use crate::replica::{Received, Replica};
 use crate::storage::Storage;
 use crate::store::Store;
@@ -246,6 +250,19 @@ pub enum Input {
         community: CommunityId,
         result: Option<Result<(), String>>,
     },
+    /// The heads of an [`Output::CompareHeads`] where our entry is another: a fork of each
+    /// author at that seq.
+    HeadsCompared {
+        peer: Peer,
+        parted: Vec<(MemberId, u64)>,
+    },
+    /// What the reducer says of the invite of an [`Output::InviteUses`] (`None`: no community).
+    InviteUses {
+        id: u64,
+        peer: Peer,
+        invite: Vec<u8>,
+        uses: Option<InviteUses>,
+    },
     /// The deadline of [`Engine::next_deadline`] passed (or any time: nothing is due early).
     Timer,
     Command(Command),
@@ -347,6 +364,22 @@ pub enum Output {
         peer: Peer,
         entry: Entry,
     },
+    /// Tell where `peer`'s heads behind ours (author, seq, first bytes of the hash) name
+    /// another entry than ours ([`compare_heads`]), off the engine's thread if the runtime can
+    /// (`kith-store`); answer with [`Input::HeadsCompared`]. Heads at our own head are compared
+    /// with the engine's view at once.
+    CompareHeads {
+        peer: Peer,
+        heads: Vec<(MemberId, u64, [u8; sync::HEAD_HASH_PREFIX])>,
+    },
+    /// Read what the reducer says of a newcomer's invite, shown in its hello (request `id`):
+    /// who used it, whether it was withdrawn ([`invite_uses`]), off the engine's thread if the
+    /// runtime can (`kith-store`); answer with [`Input::InviteUses`].
+    InviteUses {
+        id: u64,
+        peer: Peer,
+        invite: Vec<u8>,
+    },
     /// Write these rows of the gate's memory to the store and flush it ([`store_gate`]), off
     /// the engine's thread if the runtime can (`kith-store`), in the order handed out. The
     /// engine reads its gate in memory ([`Engine::gate`]): nothing waits for this.
@@ -399,7 +432,12 @@ pub fn store_page<S: Storage>(replica: &Mutex<Replica<S>>, entries: Vec<Entry>, 
         let (outcomes, forks) = {
             // A poisoned lock means a panic elsewhere already; keep storing with the data as is.
             let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            replica.receive_page(chunk, now_ms)
+            let received = replica.receive_page(chunk, now_ms);
+            if entries.peek().is_none() {
+                // Before the page's outcome reaches the engine, which reads the view.
+                replica.publish_view();
+            }
+            received
         };
         stored.outcomes.extend(places.into_iter().zip(outcomes));
         stored.forks.extend(forks);
@@ -420,6 +458,9 @@ enum PageOf {
 #[allow(missing_debug_implementations)]
 pub struct Engine<S = Store> {
     replica: Arc<Mutex<Replica<S>>>,
+    /// The replica as published by whoever last changed it: what the engine reads, never
+    /// waiting for the replica's lock ([`Replica::publish_view`]).
+    view: Published,
     /// Who is let in (by the operator, with an invite) and each invite's uses, in memory.
     gate: Gate,
     config: EngineConfig,
@@ -514,6 +555,8 @@ enum SignFor {
 enum Reply {
     Now(SyncResponse),
     Read(SyncRequest),
+    /// Answered once the work handed out for it is back (a newcomer's hello).
+    Later,
 }
 
 /// What a [`HeadIndex`] was built from: entries applied, logs with a head, fork proofs.
@@ -541,8 +584,14 @@ impl<S: Storage> Engine<S> {
         let rng = rng::Rng::new(config.seed);
         let join_profile = config.join_profile.clone();
         let next_sync_ms = now_ms + config.sync_interval_ms;
+        let view = {
+            let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            replica.publish_view();
+            replica.view()
+        };
         Engine {
             replica,
+            view,
             gate,
             config,
             rng,
@@ -593,6 +642,14 @@ impl<S: Storage> Engine<S> {
         self.counters.clone()
     }
 
+    /// The replica as last published: what the engine reads (the lock held only to clone an
+    /// `Arc`, never for the store's work).
+    pub fn view(&self) -> Arc<View> {
+        self.view.get()
+    }
+
+    /// The replica itself, under its lock: for tests and the simulator. The engine reads the
+    /// [`Engine::view`] instead, but for the withdrawal of a newcomer's invite and a restored key's own log.
     pub fn replica(&self) -> MutexGuard<'_, Replica<S>> {
         // A poisoned lock means a panic elsewhere already; keep serving with the data as is.
         self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -621,7 +678,7 @@ impl<S: Storage> Engine<S> {
 
     /// Where `peer` stands with this node's community.
     pub fn standing(&self, peer: &Peer) -> Standing {
-        standing_of(&self.replica(), &self.gate, peer, self.config.name)
+        standing_of(&self.view(), &self.gate, peer, self.config.name)
     }
 
     /// Whether `peer` is connected and let in.
@@ -636,8 +693,7 @@ impl<S: Storage> Engine<S> {
 
     /// Whether `peer` is one of the community's hubs (appointed, not suspended).
     pub fn is_hub(&self, peer: &Peer) -> bool {
-        let replica = self.replica();
-        replica.community().and_then(|c| c.member(peer)).is_some_and(|m| m.hub && m.suspended.is_none())
+        self.view().member(peer).is_some_and(|m| m.hub && !m.suspended)
     }
 
     /// The engine's sync state in one line, for a simulator failure's message.
@@ -658,7 +714,7 @@ impl<S: Storage> Engine<S> {
 
     /// Whether this node has its community's Genesis.
     pub fn has_community(&self) -> bool {
-        self.replica().community().is_some()
+        self.view().has_community
     }
 
     /// Sizes of the engine's own tables (requests, queues, pages, peers), for stated bounds.
@@ -699,6 +755,8 @@ impl<S: Storage> Engine<S> {
                 }
             }
             Input::Released(applied) => self.after_applied(now_ms, &applied),
+            Input::HeadsCompared { peer, parted } => self.on_heads_compared(peer, parted),
+            Input::InviteUses { id, peer, invite, uses } => self.on_invite_uses(now_ms, id, peer, &invite, uses),
             Input::Timer => self.on_timer(now_ms),
             Input::Command(command) => self.on_command(now_ms, command),
         }
@@ -716,14 +774,11 @@ impl<S: Storage> Engine<S> {
         if self.subscribed {
             return;
         }
-        let community = {
-            let replica = self.replica();
-            if replica.community().is_none() {
-                return;
-            }
-            replica.community_id()
-        };
-        if let Some(community) = community {
+        let view = self.view();
+        if !view.has_community {
+            return;
+        }
+        if let Some(community) = view.community_id {
             self.subscribed = true;
             self.push(Output::Subscribe(community));
         }
@@ -824,8 +879,9 @@ impl<S: Storage> Engine<S> {
 
     fn every_tick(&mut self, now_ms: u64) {
         self.push(Output::Release);
-        {
-            let replica = self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forgetting what no longer waits only frees peers' quotas: done when the replica's
+        // lock is free, never waited for (a rebuild may hold it for seconds).
+        if let Ok(replica) = self.replica.try_lock() {
             let still = |hash: &EntryHash| replica.community().is_some_and(|c| c.is_pending(hash));
             self.waiting_from.retain(|_, waiting| {
                 waiting.retain(still);
@@ -881,7 +937,7 @@ impl<S: Storage> Engine<S> {
     }
 
     fn community_bytes(&self) -> Option<Vec<u8>> {
-        self.replica().community_id().map(|c| c.0.to_vec())
+        self.view().community_id.map(|c| c.0.to_vec())
     }
 
     /// Compares logs with `peer` (on first contact and in each sync round): a node that holds
@@ -891,8 +947,8 @@ impl<S: Storage> Engine<S> {
     /// own log); others reconcile, which costs what differs, not the community's size.
     fn request_heads(&mut self, peer: Peer) {
         let (held, read_only) = {
-            let replica = self.replica();
-            (replica.community().map_or(0, |c| c.entry_count() as u64), replica.is_read_only())
+            let view = self.view();
+            (view.entry_count, view.read_only)
         };
         if held < HEADS_WHEN_HOLDING_UNDER || read_only {
             return self.request_all_heads(peer);
@@ -926,22 +982,19 @@ impl<S: Storage> Engine<S> {
     /// This node's heads, indexed for reconciliation (rebuilt when they changed).
     fn head_index(&mut self) -> Arc<HeadIndex> {
         let (at, items) = {
-            let replica = self.replica();
-            let Some(community) = replica.community() else { return Arc::new(HeadIndex::default()) };
-            let at = (community.entry_count(), community.heads().count(), community.forks().count());
+            let view = self.view();
+            if !view.has_community {
+                return Arc::new(HeadIndex::default());
+            }
+            let at = (view.entry_count as usize, view.head_count(), view.forks().len());
             if let Some((indexed_at, index)) = &self.head_index
                 && *indexed_at == at
             {
                 return index.clone();
             }
-            let items: Vec<HeadItem> = community
+            let items: Vec<HeadItem> = view
                 .heads()
-                .map(|(author, head)| {
-                    let mut hash_prefix = [0u8; 8];
-                    hash_prefix.copy_from_slice(&head.hash.0[..sync::HEAD_HASH_PREFIX]);
-                    let frozen = community.member(&author).is_some_and(|m| m.frozen_at.is_some());
-                    HeadItem { author: author.0, seq: head.seq, hash_prefix, frozen }
-                })
+                .map(|(author, seq, hash_prefix, frozen)| HeadItem { author: author.0, seq, hash_prefix, frozen })
                 .collect();
             (at, items)
         };
@@ -981,7 +1034,7 @@ impl<S: Storage> Engine<S> {
                 }
                 return;
             };
-            let head = self.replica().head_seq(&author);
+            let head = self.view().head_seq(&author);
             // Seqs come from peers (heads, entries kept aside): never add past the top.
             let from_seq = head.max(self.received_to.get(&author).copied().unwrap_or(0)).saturating_add(1);
             let request = SyncRequest::Range {
@@ -1002,13 +1055,6 @@ impl<S: Storage> Engine<S> {
         }
         let to = self.received_to.entry(author).or_insert(0);
         *to = (*to).max(seq);
-    }
-
-    /// Whether our entry at `seq` of `author`'s log has another hash prefix than the peer's.
-    fn differs_at(&self, author: &MemberId, seq: u64, hash_prefix: &[u8]) -> bool {
-        let replica = self.replica();
-        let ours = replica.community().and_then(|c| c.entry_at(author, seq));
-        ours.is_some_and(|ours| &ours.0[..sync::HEAD_HASH_PREFIX] != hash_prefix)
     }
 
     /// Asks `peer` for its one entry at `seq` of `author`'s log (where our copies part ways).
@@ -1059,9 +1105,8 @@ impl<S: Storage> Engine<S> {
     /// invite expired or was withdrawn, or [`NEWCOMER_ACCESS_MS`] passed), with the invite and
     /// the reason.
     fn newcomer_access_ended(&self, now_ms: u64, peer: &Peer) -> Option<(InviteId, String)> {
-        let replica = self.replica();
-        let community = replica.community()?;
-        if community.member(peer).is_some_and(|m| m.admitted || m.hub) {
+        let view = self.view();
+        if !view.has_community || view.member(peer).is_some_and(|m| m.admitted || m.hub) {
             return None;
         }
         let gate::Access::Invite { at_ms, capability } = self.gate.access(&self.name(peer)) else {
@@ -1070,7 +1115,8 @@ impl<S: Storage> Engine<S> {
         let Ok(capability) = Capability::from_bytes(&capability) else {
             return Some((InviteId([0; 32]), "the invite it came in on cannot be read".into()));
         };
-        let revoked = community.invite_revoked(&capability);
+        // Only for a newcomer let in with an invite (the view has no withdrawals).
+        let revoked = self.replica().community().is_some_and(|c| c.invite_revoked(&capability));
         let ended = newcomer_access_holds(&capability, at_ms, now_ms, revoked).err()?;
         Some((capability.id(), ended.to_string()))
     }
@@ -1150,20 +1196,38 @@ impl<S: Storage> Engine<S> {
     }
 
     fn is_member(&self) -> bool {
-        let replica = self.replica();
-        replica.community().is_some_and(|c| c.is_member(&replica.me()))
+        self.view().is_member()
     }
 
     /// A newcomer's hello: let it in if its invite admits it. A peer saying hello for another
-    /// community is answered and cut off at once.
-    fn hello(&mut self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> SyncResponse {
+    /// community is answered and cut off at once. `None`: the answer waits for what the reducer
+    /// says of the invite ([`Output::InviteUses`]).
+    fn hello(&mut self, peer: Peer, id: u64, community: &[u8], invite: &[u8]) -> Option<SyncResponse> {
         let ours = self.community_bytes();
         if ours.as_ref().is_some_and(|ours| ours.as_slice() != community) {
             tracing::info!(peer = %self.name(&peer), "a hello for another community: cutting the peer off");
             self.cut_off.insert(peer);
-            return SyncResponse::Refused(NOT_THIS_COMMUNITY.into());
+            return Some(SyncResponse::Refused(NOT_THIS_COMMUNITY.into()));
         }
-        match self.check_invite(now_ms, peer, community, invite) {
+        match self.check_hello(peer, community, invite) {
+            Ok(()) => {
+                // The invite's uses and withdrawal are read off the engine's thread.
+                self.push(Output::InviteUses { id, peer, invite: invite.to_vec() });
+                None
+            }
+            Err(reason) => Some(self.refuse_invite(peer, reason)),
+        }
+    }
+
+    fn refuse_invite(&self, peer: Peer, reason: String) -> SyncResponse {
+        tracing::info!(peer = %self.name(&peer), %reason, "refused a newcomer's invite");
+        SyncResponse::Refused(reason)
+    }
+
+    /// What the reducer says of a newcomer's invite came back: let it in or refuse it, and
+    /// answer its hello (request `id`).
+    fn on_invite_uses(&mut self, now_ms: u64, id: u64, peer: Peer, invite: &[u8], uses: Option<InviteUses>) {
+        let response = match self.check_invite(now_ms, peer, invite, uses) {
             Ok(rows) => {
                 if !rows.is_empty() {
                     self.push(Output::StoreGate(rows));
@@ -1173,15 +1237,38 @@ impl<S: Storage> Engine<S> {
                 self.gate(now_ms, peer);
                 SyncResponse::Welcome
             }
-            Err(reason) => {
-                tracing::info!(peer = %self.name(&peer), %reason, "refused a newcomer's invite");
-                SyncResponse::Refused(reason)
-            }
-        }
+            Err(reason) => self.refuse_invite(peer, reason),
+        };
+        self.push(Output::Respond { id, response });
     }
 
-    /// Whether `peer`'s invite lets it in; if so, the gate's rows that now say so.
-    fn check_invite(&self, now_ms: u64, peer: Peer, community: &[u8], invite: &[u8]) -> Result<Vec<GateRow>, String> {
+    /// What a hello is refused for before the invite's uses are read (from the view).
+    fn check_hello(&self, peer: Peer, community: &[u8], invite: &[u8]) -> Result<(), String> {
+        match self.standing(&peer) {
+            Standing::Authorised | Standing::Outsider => {}
+            Standing::Open => return Err(NO_COMMUNITY_YET.into()),
+            Standing::Suspended => return Err("this member is suspended".into()),
+        }
+        Capability::from_bytes(invite).map_err(|e| e.to_string())?;
+        let view = self.view();
+        if !view.has_community {
+            return Err(NO_COMMUNITY_YET.into());
+        }
+        if view.community_id.is_none_or(|ours| ours.0.as_slice() != community) {
+            return Err(NOT_THIS_COMMUNITY.into());
+        }
+        Ok(())
+    }
+
+    /// Whether `peer`'s invite lets it in, given what the reducer says of it (`uses`, read off
+    /// the engine's thread); if so, the gate's rows that now say so.
+    fn check_invite(
+        &self,
+        now_ms: u64,
+        peer: Peer,
+        invite: &[u8],
+        uses: Option<InviteUses>,
+    ) -> Result<Vec<GateRow>, String> {
         match self.standing(&peer) {
             Standing::Authorised => return Ok(Vec::new()),
             Standing::Open => return Err(NO_COMMUNITY_YET.into()),
@@ -1189,27 +1276,25 @@ impl<S: Storage> Engine<S> {
             Standing::Outsider => {}
         }
         let capability = Capability::from_bytes(invite).map_err(|e| e.to_string())?;
-        let replica = self.replica();
-        let ours = replica.community().ok_or(NO_COMMUNITY_YET)?;
-        if ours.id().0.as_slice() != community {
-            return Err(NOT_THIS_COMMUNITY.into());
-        }
+        let uses = uses.ok_or(NO_COMMUNITY_YET)?;
+        let view = self.view();
+        let ours = view.community_id.ok_or(NO_COMMUNITY_YET)?;
         // Only members and hubs let newcomers in (a pending newcomer's node does not).
-        if !ours.member(&replica.me()).is_some_and(|m| (m.admitted || m.hub) && m.suspended.is_none()) {
+        let me = view.me.and_then(|me| view.member(&me));
+        if !me.is_some_and(|m| (m.admitted || m.hub) && !m.suspended) {
             return Err(NOT_A_MEMBER_NODE.into());
         }
         let issuer = capability.terms().issuer;
-        let issuer_ok = ours.member(&issuer).is_some_and(|m| m.admitted && m.suspended.is_none());
+        let issuer_ok = view.member(&issuer).is_some_and(|m| m.admitted && !m.suspended);
         let id = capability.id();
         let name = self.name(&peer);
         // Uses are the community's: the join requests naming this invite, and those this node
         // counted itself (newcomers let in whose join request has not arrived yet).
         let mut users: BTreeSet<String> = self.gate.invite_users(&id).into_iter().collect();
-        users.extend(ours.invite_users(&id).map(|m| self.name(m)));
+        users.extend(uses.users.iter().map(|m| self.name(m)));
         let already_counted = users.contains(&name);
         let used = if already_counted { 0 } else { u32::try_from(users.len()).unwrap_or(u32::MAX) };
-        let revoked = ours.invite_revoked(&capability);
-        invite_admits(&capability, ours.id(), issuer_ok, now_ms, used, revoked).map_err(|e| e.to_string())?;
+        invite_admits(&capability, ours, issuer_ok, now_ms, used, uses.revoked).map_err(|e| e.to_string())?;
         if self.gate.access(&name) == gate::Access::Ended(id) {
             // Its time as a newcomer with this invite is over; a new invite is a new chance.
             let days = NEWCOMER_ACCESS_MS / (24 * 3_600_000);
@@ -1237,7 +1322,7 @@ impl<S: Storage> Engine<S> {
     /// After entries were applied: tell listeners, claim transfers paid to us, and re-gate
     /// peers if membership changed.
     fn after_applied(&mut self, now_ms: u64, applied: &[Entry]) {
-        let me = self.replica().me();
+        let me = self.view().me;
         let mut claims = Vec::new();
         for entry in applied {
             self.push(Output::Event(NodeEvent::Entry {
@@ -1246,7 +1331,7 @@ impl<S: Storage> Engine<S> {
                 kind: entry.body().kind_name().to_string(),
             }));
             if let Body::Transfer { to, .. } = entry.body()
-                && *to == me
+                && Some(*to) == me
             {
                 claims.push(entry.hash());
             }
@@ -1272,8 +1357,8 @@ impl<S: Storage> Engine<S> {
             return;
         }
         let (has_community, head) = {
-            let replica = self.replica();
-            (replica.community().is_some(), replica.head_seq(&replica.me()))
+            let view = self.view();
+            (view.has_community, view.me.map_or(0, |me| view.head_seq(&me)))
         };
         if !has_community {
             return;
@@ -1403,9 +1488,12 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    fn on_request(&mut self, now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
+    fn on_request(&mut self, _now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
         let reply = match &request {
-            SyncRequest::Hello { community, invite } => Reply::Now(self.hello(now_ms, peer, community, invite)),
+            SyncRequest::Hello { community, invite } => match self.hello(peer, id, community, invite) {
+                Some(response) => Reply::Now(response),
+                None => Reply::Later,
+            },
             _ if self.connected.contains(&peer) && self.standing(&peer) == Standing::Suspended => {
                 self.answer_suspended(&peer, &request)
             }
@@ -1417,6 +1505,7 @@ impl<S: Storage> Engine<S> {
         match reply {
             Reply::Now(response) => self.push(Output::Respond { id, response }),
             Reply::Read(request) => self.push(Output::Read { id, request }),
+            Reply::Later => {}
         }
         if self.cut_off.remove(&peer) {
             self.push(Output::Disconnect { peer, forget: true });
@@ -1428,14 +1517,14 @@ impl<S: Storage> Engine<S> {
     /// enough for its node to apply the `Suspend` entries and say so; nothing newer, nothing else.
     fn answer_suspended(&self, peer: &Peer, request: &SyncRequest) -> Reply {
         let refused = || Reply::Now(SyncResponse::Refused("suspended: only the suspension is served".into()));
-        let replica = self.replica();
-        let (Some(community), Some(ours)) = (replica.community(), replica.community_id()) else { return refused() };
+        let view = self.view();
+        let (true, Some(ours)) = (view.has_community, view.community_id) else { return refused() };
         // Per organiser's log: how far to serve it (its latest suspension of this peer).
         let mut upto: BTreeMap<MemberId, (u64, EntryHash)> = BTreeMap::new();
-        for s in community.suspensions_in_force(peer) {
-            let at = upto.entry(s.by).or_insert((s.seq, s.hash));
-            if s.seq > at.0 {
-                *at = (s.seq, s.hash);
+        for &(by, seq, hash) in view.suspensions_in_force(peer) {
+            let at = upto.entry(by).or_insert((seq, hash));
+            if seq > at.0 {
+                *at = (seq, hash);
             }
         }
         match request {
@@ -1474,10 +1563,9 @@ impl<S: Storage> Engine<S> {
     /// now; ranges, entries by hash and the applied order read from the store off the engine's
     /// thread ([`Reply::Read`]).
     fn answer(&mut self, request: SyncRequest) -> Reply {
-        // The heads' index is built (or kept) before the replica is locked for the answer.
         let index = matches!(request, SyncRequest::Reconcile { .. }).then(|| self.head_index());
-        let replica = self.replica();
-        let ours = replica.community_id().map(|c| c.0.to_vec());
+        let view = self.view();
+        let ours = view.community_id.map(|c| c.0.to_vec());
         let community = match &request {
             SyncRequest::Heads { community }
             | SyncRequest::Range { community, .. }
@@ -1491,15 +1579,8 @@ impl<S: Storage> Engine<S> {
         }
         Reply::Now(match request {
             SyncRequest::Heads { .. } => SyncResponse::Heads {
-                heads: replica
-                    .community()
-                    .map(|c| {
-                        c.heads()
-                            .map(|(id, h)| LogHead(id.0.to_vec(), h.seq, h.hash.0[..sync::HEAD_HASH_PREFIX].to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                forks: replica.fork_proofs(),
+                heads: view.heads().map(|(id, seq, prefix, _)| LogHead(id.0.to_vec(), seq, prefix.to_vec())).collect(),
+                forks: view.forks().iter().map(|(_, proof)| proof.clone()).collect(),
             },
             SyncRequest::Range { .. } | SyncRequest::Entry { .. } | SyncRequest::Since { .. } => {
                 return Reply::Read(request);
@@ -1511,18 +1592,13 @@ impl<S: Storage> Engine<S> {
                     Err(error) => return Reply::Now(SyncResponse::Refused(error.to_string())),
                 };
                 // The fork proofs of the frozen logs among the heads sent.
-                let forks = replica
-                    .community()
-                    .map(|c| {
-                        answer
-                            .heads
-                            .iter()
-                            .filter(|h| h.frozen)
-                            .filter_map(|h| c.forks().find(|(author, _)| author.0 == h.author))
-                            .map(|(_, proof)| proof.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let forks = answer
+                    .heads
+                    .iter()
+                    .filter(|h| h.frozen)
+                    .filter_map(|h| view.forks().iter().find(|(author, _)| author.0 == h.author))
+                    .map(|(_, proof)| proof.clone())
+                    .collect();
                 let heads =
                     answer.heads.iter().map(|h| LogHead(h.author.to_vec(), h.seq, h.hash_prefix.to_vec())).collect();
                 SyncResponse::Reconciled { heads, ranges: answer.ranges, forks }
@@ -1635,11 +1711,14 @@ impl<S: Storage> Engine<S> {
         if !forks.is_empty() {
             self.push(Output::StoreProofs(forks));
         }
-        let me = self.replica().me();
+        let view = self.view();
+        let me = view.me;
         let mut own_head = None;
+        // Heads behind ours: whether our entry there is another is read off the engine's thread.
+        let mut behind = Vec::new();
         // The founder's log first: its vouches admit everyone else, so the other logs then
         // apply as they arrive instead of waiting aside.
-        let founder = self.replica().community().map(|c| c.founder().0.to_vec());
+        let founder = view.founder.map(|f| f.0.to_vec());
         // While an ordered catch-up runs (from this peer or another), its pages bring
         // what these heads show missing: fetching the logs one by one too would move
         // every entry twice and fill the waiting area. The catch-up's end asks for heads
@@ -1654,23 +1733,45 @@ impl<S: Storage> Engine<S> {
                 return;
             };
             let author = MemberId(author);
-            if author == me {
+            if Some(author) == me {
                 own_head = Some((seq, hash.clone()));
             }
-            if seq > self.replica().head_seq(&author) {
+            let ours = view.member(&author).and_then(|m| m.head);
+            let our_seq = ours.map_or(0, |(seq, _)| seq);
+            if seq > our_seq {
                 if !ordered {
                     self.fetch_range(peer, author);
                 }
-            } else if self.differs_at(&author, seq, &hash) {
+            } else if ours.is_some_and(|(_, prefix)| seq == our_seq && prefix[..] != hash[..]) {
                 // Same place in the log, another entry: the author forked it. Fetching
                 // the peer's entry there gives us the proof.
                 self.fetch_at(peer, author, seq);
+            } else if seq > 0 && seq < our_seq {
+                let mut prefix = [0u8; sync::HEAD_HASH_PREFIX];
+                prefix.copy_from_slice(&hash);
+                behind.push((author, seq, prefix));
             }
+        }
+        if !behind.is_empty() {
+            // Our entries there are read by the store thread ([`compare_heads`]); where they
+            // differ, the peer's entry is fetched ([`Engine::on_heads_compared`]).
+            self.push(Output::CompareHeads { peer, heads: behind });
         }
         if let Some(own_head) = own_head {
             self.note_own_head(peer, own_head);
         }
         self.note_own_log(now_ms);
+    }
+
+    /// Where a peer's heads behind ours name other entries than ours ([`Output::CompareHeads`]):
+    /// the author forked the log there; fetching the peer's entry gives us the proof.
+    fn on_heads_compared(&mut self, peer: Peer, parted: Vec<(MemberId, u64)>) {
+        if !self.connected.contains(&peer) {
+            return;
+        }
+        for (author, seq) in parted {
+            self.fetch_at(peer, author, seq);
+        }
     }
 
     /// A reconciliation's answer: act on the heads of the small differing ranges, and ask
@@ -1712,13 +1813,13 @@ impl<S: Storage> Engine<S> {
             return false;
         }
         let (missing, held) = {
-            let replica = self.replica();
-            let held = replica.community().map_or(0, |c| c.entry_count() as u64);
+            let view = self.view();
+            let held = view.entry_count;
             let missing: u64 = heads
                 .iter()
                 .filter_map(|LogHead(author, seq, _)| {
                     let author = MemberId(<[u8; 32]>::try_from(author.as_slice()).ok()?);
-                    Some(seq.saturating_sub(replica.head_seq(&author)))
+                    Some(seq.saturating_sub(view.head_seq(&author)))
                 })
                 .fold(0u64, u64::saturating_add);
             (missing, held)
@@ -1736,7 +1837,7 @@ impl<S: Storage> Engine<S> {
     /// After a key restore: remembers `peer`'s head of this member's own log (a bound: a
     /// read-only node remembers at most [`MAX_RECEIVED_TO`] peers' heads).
     fn note_own_head(&mut self, peer: Peer, head: (u64, Vec<u8>)) {
-        if !self.replica().is_read_only() {
+        if !self.view().read_only {
             return;
         }
         if self.own_log_heads.len() >= MAX_RECEIVED_TO && !self.own_log_heads.contains_key(&peer) {
@@ -1749,23 +1850,29 @@ impl<S: Storage> Engine<S> {
     /// admitted peer (a member or hub, not a newcomer) reported is here, the same entry. A peer
     /// that holds none of the log is no evidence: writing then could fork it.
     fn note_own_log(&mut self, now_ms: u64) {
-        if !self.replica().is_read_only() {
+        let view = self.view();
+        if !view.read_only || !view.has_community {
             return;
         }
-        let best = {
-            let replica = self.replica();
-            let Some(community) = replica.community() else { return };
-            self.own_log_heads
-                .iter()
-                .filter(|(peer, _)| {
-                    community.member(peer).is_some_and(|m| (m.admitted || m.hub) && m.suspended.is_none())
-                })
-                .map(|(_, head)| head)
-                .max_by_key(|(seq, _)| *seq)
-                .cloned()
-        };
+        let best = self
+            .own_log_heads
+            .iter()
+            .filter(|(peer, _)| view.member(peer).is_some_and(|m| (m.admitted || m.hub) && !m.suspended))
+            .map(|(_, head)| head)
+            .max_by_key(|(seq, _)| *seq)
+            .cloned();
         let Some((seq, hash)) = best else { return };
-        if self.replica().own_log_caught_up(seq, &hash) {
+        // A restored key's own log, only while it is read-only: the one write the engine does
+        // to the replica itself (lifting read-only), under its lock.
+        let lifted = {
+            let mut replica = self.replica();
+            let lifted = replica.own_log_caught_up(seq, &hash);
+            if lifted {
+                replica.publish_view();
+            }
+            lifted
+        };
+        if lifted {
             tracing::info!(seq, "fetched our own log after the key restore: publishing is allowed again");
             self.own_log_heads.clear();
             let unclaimed = self.replica().unclaimed_for_me();
@@ -1941,10 +2048,12 @@ impl<S: Storage> Engine<S> {
 
 /// Where `peer` stands: a member or hub not suspended, or let in with an invite before
 /// (`name` is how the gate's memory names peers).
-pub fn standing_of<S: Storage>(replica: &Replica<S>, gate: &Gate, peer: &Peer, name: fn(&Peer) -> String) -> Standing {
-    let Some(community) = replica.community() else { return Standing::Open };
-    if let Some(member) = community.member(peer) {
-        if member.suspended.is_some() {
+pub fn standing_of(view: &View, gate: &Gate, peer: &Peer, name: fn(&Peer) -> String) -> Standing {
+    if !view.has_community {
+        return Standing::Open;
+    }
+    if let Some(member) = view.member(peer) {
+        if member.suspended {
             return Standing::Suspended;
         }
         if member.admitted || member.hub {
@@ -2584,5 +2693,95 @@ mod tests {
         engine.handle(2_000 + AUTHORISE_WITHIN_MS, Input::Timer);
         let out = outputs(&mut engine);
         assert!(out.iter().any(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == outsider)));
+    }
+
+    /// The network loop never waits for the replica's lock, which a rebuild after a fork holds
+    /// for seconds on the store thread: a peer's standing, heads, reconciliation and the
+    /// comparison of a peer's heads are answered from the published view while another thread
+    /// holds the lock. (A deadlock detector, not a timing: the engine is given ten seconds.)
+    #[test]
+    fn the_engine_answers_peers_while_another_thread_holds_the_replica_s_lock() {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+
+        let (bob, carol) = (key(4).member_id(), key(5).member_id());
+        let (replica, entries) = community_of(&[bob, carol]);
+        let mut engine = engine_of(replica);
+        let community = engine.view().community_id.map(|c| c.0.to_vec()).unwrap_or_default();
+        let founder_head = head_of(&entries[entries.len() - 1]);
+        let replica = Arc::clone(&engine.replica);
+        let (held_tx, held) = channel();
+        let (release, released) = channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _guard = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = held_tx.send(());
+            // As a rebuild would, until told (a minute at most, so that a failing test ends).
+            let _ = released.recv_timeout(Duration::from_secs(60));
+        });
+        assert!(held.recv_timeout(Duration::from_secs(30)).is_ok(), "the lock was never taken");
+
+        let (done_tx, done) = channel();
+        let stepper = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut drain = |engine: &mut Engine<MemStore>| {
+                let out: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
+                all.extend(out.iter().cloned());
+                out
+            };
+            engine.handle(2_000, Input::Connected { peer: bob, first: true });
+            let asked_heads = asked(&drain(&mut engine), bob)
+                .into_iter()
+                .find(|(_, r)| matches!(r, SyncRequest::Heads { .. }))
+                .map(|(id, _)| id);
+            let heads = SyncRequest::Heads { community: community.clone() };
+            engine.handle(2_000, Input::Request { peer: bob, id: 901, request: heads });
+            let whole = HeadIndex::default().whole();
+            let reconcile = SyncRequest::Reconcile { community, ranges: vec![whole] };
+            engine.handle(2_000, Input::Request { peer: bob, id: 902, request: reconcile });
+            if let Some(id) = asked_heads {
+                // Bob is one entry behind on the founder's log and holds carol's, which we lack.
+                let behind = LogHead(key(3).member_id().0.to_vec(), 1, entries[0].hash().0[..8].to_vec());
+                let ahead = LogHead(carol.0.to_vec(), 1, vec![7; 8]);
+                let response = SyncResponse::Heads { heads: vec![behind, ahead], forks: Vec::new() };
+                engine.handle(2_000, Input::Response { id, response });
+            }
+            engine.handle(3_000, Input::Timer);
+            // A newcomer's hello: its invite's uses are read off the loop.
+            let dave = key(6).member_id();
+            let ours = engine.view().community_id.unwrap_or(CommunityId([0; 32]));
+            let invite = Capability::issue(&key(3), ours, [1; 16], 9_000_000, 5).to_bytes();
+            engine.handle(3_000, Input::Connected { peer: dave, first: true });
+            let hello = SyncRequest::Hello { community: ours.0.to_vec(), invite };
+            engine.handle(3_000, Input::Request { peer: dave, id: 903, request: hello });
+            drain(&mut engine);
+            let _ = done_tx.send((asked_heads.is_some(), all));
+        });
+        let answered = done.recv_timeout(Duration::from_secs(10));
+        let _ = release.send(());
+        assert!(holder.join().is_ok());
+        assert!(stepper.join().is_ok());
+        let Ok((asked_heads, out)) = answered else { panic!("the engine waited for the replica's lock") };
+
+        assert!(out.iter().any(|o| matches!(o, Output::Admit(p) if *p == bob)), "{out:?}");
+        assert!(asked_heads, "bob was not asked for his heads: {out:?}");
+        let heads = out.iter().find_map(|o| match o {
+            Output::Respond { id: 901, response: SyncResponse::Heads { heads, .. } } => Some(heads.clone()),
+            _ => None,
+        });
+        assert!(heads.is_some_and(|heads| heads.contains(&founder_head)), "{out:?}");
+        let reconciled = out.iter().find_map(|o| match o {
+            Output::Respond { id: 902, response: SyncResponse::Reconciled { heads, .. } } => Some(heads.clone()),
+            _ => None,
+        });
+        assert!(reconciled.is_some_and(|heads| heads.contains(&founder_head)), "{out:?}");
+        // Carol's log is fetched; where bob is behind, our entries are compared off the loop.
+        let fetch = asked(&out, bob)
+            .into_iter()
+            .any(|(_, r)| matches!(r, SyncRequest::Range { author, .. } if author.as_slice() == carol.0.as_slice()));
+        assert!(fetch, "{out:?}");
+        assert!(
+            out.iter().any(|o| matches!(o, Output::CompareHeads { peer, heads } if *peer == bob && heads.len() == 1))
+        );
+        assert!(out.iter().any(|o| matches!(o, Output::InviteUses { id: 903, .. })), "{out:?}");
     }
 }

@@ -402,6 +402,8 @@ impl NetworkLoop {
             Output::AdoptGenesis { peer, entry } => self.store(StoreJob::Genesis(peer, Box::new(entry))),
             Output::StoreGate(rows) => self.store(StoreJob::Gate(rows)),
             Output::Release => self.store(StoreJob::Release),
+            Output::CompareHeads { peer, heads } => self.store(StoreJob::Compare(peer, heads)),
+            Output::InviteUses { id, peer, invite } => self.store(StoreJob::Invite { id, peer, invite }),
             Output::Admit(peer) => {
                 let Some(peer) = peer_of(&peer) else { return };
                 gossip_of(&mut self.swarm).remove_blacklisted_peer(&peer);

@@ -125,6 +125,8 @@ impl NodeHandle {
             let (entry, mark, flush) = {
                 let mut replica = lock();
                 let entry = replica.publish_unflushed_as(author, body, now_ms())?;
+                // The network loop reads the view when it gossips the entry.
+                replica.publish_view();
                 (entry, replica.flush_mark(), replica.store().flush_later())
             };
             // The fsync without the replica's lock: the network loop and the API go on; no peer
@@ -274,7 +276,8 @@ impl Node {
         let replica = Arc::new(Mutex::new(replica));
         // The gate's memory, read once: the engine and the gated behaviours share it in memory.
         let gate = crate::gate::Gate::load(replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).store());
-        let admits = network::admits_of(replica.clone(), gate.clone());
+        let admits =
+            network::admits_of(replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).view(), gate.clone());
         let swarm = network::build_swarm(libp2p_key, &network_config, admits).map_err(NodeError::Network)?;
         let (commands_tx, commands_rx) = mpsc::channel(256);
         let (events_tx, _) = broadcast::channel(1024);

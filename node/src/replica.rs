@@ -10,6 +10,7 @@
 //! ([`Replica::open`] and every rebuild).
 
 mod snapshot;
+pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -113,6 +114,8 @@ pub struct Replica<S = Store> {
     unflushed: BTreeMap<MemberId, u64>,
     /// How many applied entries the kept snapshot of the reducer's state covers (0: none).
     snapshot_covers: u64,
+    /// What the network loop reads of this replica without its lock ([`Replica::publish_view`]).
+    view: view::Published,
 }
 
 /// What a flush started now covers: the head of each log with entries not yet durable
@@ -141,12 +144,14 @@ impl<S: Storage> Replica<S> {
             taken: BTreeSet::new(),
             unflushed: BTreeMap::new(),
             snapshot_covers: 0,
+            view: view::Published::default(),
         };
         if let Some(genesis_hash) = replica.store.genesis()? {
             replica.community_id = Some(CommunityId(genesis_hash.0));
             replica.reload(now_ms)?;
             replica.save_snapshot(SNAPSHOT_AFTER);
         }
+        replica.publish_view();
         Ok(replica)
     }
 
@@ -171,7 +176,7 @@ impl<S: Storage> Replica<S> {
     /// built elsewhere (the simulator builds one community and copies it to every node).
     pub fn from_parts(store: S, keypair: Keypair, community: Community) -> Replica<S> {
         let community_id = Some(community.id());
-        Replica {
+        let replica = Replica {
             store,
             keypair,
             community_id,
@@ -184,7 +189,10 @@ impl<S: Storage> Replica<S> {
             taken: BTreeSet::new(),
             unflushed: BTreeMap::new(),
             snapshot_covers: 0,
-        }
+            view: view::Published::default(),
+        };
+        replica.publish_view();
+        replica
     }
 
     /// Rebuilds the in-memory state from every stored entry and fork proof. A fork that shows
@@ -288,6 +296,19 @@ impl<S: Storage> Replica<S> {
         );
         kept.extend(outside);
         self.store.replace_applied(&kept)
+    }
+
+    /// Where this replica's view for the network loop is published (read it with `get`).
+    pub fn view(&self) -> view::Published {
+        self.view.clone()
+    }
+
+    /// Publishes the view of the replica as it is now, for the network loop to read without the
+    /// lock. Whoever changed it calls this before telling the loop (`engine::offload`'s
+    /// functions, `NodeHandle::publish`). In memory: O(keys the community knows).
+    pub fn publish_view(&self) {
+        let view = view::View::of(self.me(), self.community_id, self.community.as_ref(), self.read_only);
+        self.view.set(view);
     }
 
     pub fn keypair(&self) -> &Keypair {

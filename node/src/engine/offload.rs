@@ -53,6 +53,10 @@ pub fn store_entries<S: Storage>(
                 done.push((job, Some(replica.receive(entry, now_ms))));
             }
         }
+        if jobs.peek().is_none() {
+            // Before the outcomes reach the engine, which reads the view.
+            replica.publish_view();
+        }
     }
     done
 }
@@ -120,16 +124,61 @@ pub fn read_answer<S: Storage>(replica: &Mutex<Replica<S>>, request: &SyncReques
     }
 }
 
+/// Of a peer's heads behind ours (author, seq, first bytes of the hash), those where our entry
+/// at that seq is another ([`Output::CompareHeads`]). Reads the reducer in memory, under the
+/// replica's lock: on the store thread, since a rebuild may hold that lock for seconds.
+pub fn compare_heads<S: Storage>(
+    replica: &Mutex<Replica<S>>,
+    heads: &[(MemberId, u64, [u8; sync::HEAD_HASH_PREFIX])],
+) -> Vec<(MemberId, u64)> {
+    let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(community) = replica.community() else { return Vec::new() };
+    heads
+        .iter()
+        .filter(|(author, seq, prefix)| {
+            community.entry_at(author, *seq).is_some_and(|ours| ours.0[..sync::HEAD_HASH_PREFIX] != prefix[..])
+        })
+        .map(|(author, seq, _)| (*author, *seq))
+        .collect()
+}
+
+/// What the reducer says of an invite a newcomer showed: the newcomers whose join request
+/// named it, and whether it was withdrawn.
+#[derive(Debug, Clone, Default)]
+pub struct InviteUses {
+    pub users: Vec<MemberId>,
+    pub revoked: bool,
+}
+
+/// Reads [`InviteUses`] of `invite` (`None` if it cannot be read or there is no community yet)
+/// under the replica's lock ([`Output::InviteUses`]): on the store thread, since a rebuild may
+/// hold that lock for seconds.
+pub fn invite_uses<S: Storage>(replica: &Mutex<Replica<S>>, invite: &[u8]) -> Option<InviteUses> {
+    let capability = kith_protocol::invite::Capability::from_bytes(invite).ok()?;
+    let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let community = replica.community()?;
+    Some(InviteUses {
+        users: community.invite_users(&capability.id()).copied().collect(),
+        revoked: community.invite_revoked(&capability),
+    })
+}
+
 /// Keeps a heads answer's fork proofs, the state rebuilt once for the new ones
 /// ([`Replica::receive_fork_proofs`]); returns those. A blocking call (sled, a full rebuild).
 pub fn store_proofs<S: Storage>(replica: &Mutex<Replica<S>>, proofs: &[ForkProof], now_ms: u64) -> Vec<ForkProof> {
-    replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).receive_fork_proofs(proofs, now_ms)
+    let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let new = replica.receive_fork_proofs(proofs, now_ms);
+    replica.publish_view();
+    new
 }
 
 /// Releases and stores the entries that waited for the clock ([`Replica::tick`]). A blocking
 /// call (the entry file, sled).
 pub fn release<S: Storage>(replica: &Mutex<Replica<S>>, now_ms: u64) -> Vec<Entry> {
-    replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tick(now_ms)
+    let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let released = replica.tick(now_ms);
+    replica.publish_view();
+    released
 }
 
 /// Takes `genesis`, fetched from a peer, as this node's community ([`Replica::adopt_genesis`]),
@@ -137,7 +186,9 @@ pub fn release<S: Storage>(replica: &Mutex<Replica<S>>, now_ms: u64) -> Vec<Entr
 /// blocking call (the entry file, sled).
 pub fn adopt_genesis<S: Storage>(replica: &Mutex<Replica<S>>, genesis: &Entry) -> Option<Result<(), String>> {
     let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    replica.community().is_none().then(|| replica.adopt_genesis(genesis).map_err(|e| e.to_string()))
+    let adopted = replica.community().is_none().then(|| replica.adopt_genesis(genesis).map_err(|e| e.to_string()));
+    replica.publish_view();
+    adopted
 }
 
 /// Writes rows of the gate's memory, then flushes the store without the replica's lock (a
@@ -173,6 +224,7 @@ pub fn sign<S: Storage>(
         let mut replica = lock();
         let signed: Vec<Result<Entry, String>> =
             bodies.into_iter().map(|body| replica.publish_unflushed(body, now_ms).map_err(|e| e.to_string())).collect();
+        replica.publish_view();
         let flushing =
             (flush && signed.iter().any(Result::is_ok)).then(|| (replica.flush_mark(), replica.store().flush_later()));
         (signed, flushing)
@@ -229,6 +281,14 @@ impl<S: Storage> Engine<S> {
                 self.handle(now_ms, Input::GenesisAdopted { peer, community: entry.community(), result });
             }
             Output::StoreGate(rows) => store_gate(&self.replica, &rows),
+            Output::InviteUses { id, peer, invite } => {
+                let uses = invite_uses(&self.replica, &invite);
+                self.handle(now_ms, Input::InviteUses { id, peer, invite, uses });
+            }
+            Output::CompareHeads { peer, heads } => {
+                let parted = compare_heads(&self.replica, &heads);
+                self.handle(now_ms, Input::HeadsCompared { peer, parted });
+            }
             Output::Read { id, request } => {
                 return Some(Output::Respond { id, response: read_answer(&self.replica, &request) });
             }

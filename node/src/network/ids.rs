@@ -1,7 +1,7 @@
 //! Kith identities in libp2p's terms: a peer id is a member's ed25519 key, a community is a
 //! gossipsub topic; and the gate's answer for a peer id ([`admits_of`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use libp2p::PeerId;
 use libp2p::gossipsub::IdentTopic;
@@ -11,7 +11,7 @@ use kith_protocol::{CommunityId, MemberId};
 use crate::engine::{self, Standing};
 use crate::gate::Gate;
 use crate::gated::Admits;
-use crate::replica::Replica;
+use crate::replica::view::Published;
 
 /// The member key behind a peer id (a Kith peer id is an ed25519 member key).
 pub fn member_of(peer: &PeerId) -> Option<MemberId> {
@@ -44,10 +44,9 @@ pub fn topic_of(community: CommunityId) -> IdentTopic {
 
 /// The [`Admits`] of a node's replica: members, hubs and newcomers let in (and everyone while
 /// the node has no community yet), as the engine judges them.
-pub fn admits_of(replica: Arc<Mutex<Replica>>, gate: Gate) -> Admits {
+pub fn admits_of(view: Published, gate: Gate) -> Admits {
     Arc::new(move |peer| {
         let Some(member) = member_of(peer) else { return false };
-        let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        matches!(engine::standing_of(&replica, &gate, &member, peer_name), Standing::Open | Standing::Authorised)
+        matches!(engine::standing_of(&view.get(), &gate, &member, peer_name), Standing::Open | Standing::Authorised)
     })
 }

@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use kith_protocol::{Body, Entry, ForkProof};
+use kith_protocol::{Body, Entry, ForkProof, MemberId};
 
 use crate::clock::now_ms;
 use crate::engine::{self, EntryJob, INGEST_CHUNK, Input, Peer};
 use crate::gate::GateRow;
 use crate::replica::Replica;
-use crate::sync::{SyncRequest, SyncResponse};
+use crate::sync::{HEAD_HASH_PREFIX, SyncRequest, SyncResponse};
 use crate::worker::Worker;
 
 /// Work for the `kith-store` thread.
@@ -35,6 +35,10 @@ pub(super) enum StoreJob {
     Sign { job: u64, bodies: Vec<Body>, flush: bool },
     /// The community's Genesis fetched from a peer ([`engine::Output::AdoptGenesis`]).
     Genesis(Peer, Box<Entry>),
+    /// A peer's heads behind ours, to compare with our entries ([`engine::Output::CompareHeads`]).
+    Compare(Peer, Vec<(MemberId, u64, [u8; HEAD_HASH_PREFIX])>),
+    /// A newcomer's invite, to read its uses ([`engine::Output::InviteUses`]).
+    Invite { id: u64, peer: Peer, invite: Vec<u8> },
     /// Rows of the gate's memory to write and flush ([`engine::Output::StoreGate`]).
     Gate(Vec<GateRow>),
     /// Addresses a peer told us it listens on, to dial it after a restart.
@@ -97,6 +101,13 @@ pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input
                 done.push(Input::GenesisAdopted { peer, community: entry.community(), result });
             }
             StoreJob::Gate(rows) => engine::store_gate(replica, &rows),
+            StoreJob::Invite { id, peer, invite } => {
+                let uses = engine::invite_uses(replica, &invite);
+                done.push(Input::InviteUses { id, peer, invite, uses });
+            }
+            StoreJob::Compare(peer, heads) => {
+                done.push(Input::HeadsCompared { peer, parted: engine::compare_heads(replica, &heads) });
+            }
             StoreJob::Peer(peer, addrs) => {
                 let replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Err(error) = replica.store().remember_peer(&peer, &addrs) {
@@ -146,8 +157,10 @@ mod tests {
         Replica::open(store, Keypair::from_secret_bytes([secret; 32]), community, now_ms()).unwrap()
     }
 
-    /// The loop reads heads and the gate through the replica's lock: the store thread's
-    /// once-a-second fsync of the entry file must run with that lock let go.
+    /// The loop reads heads through the view the store thread publishes, and the few reads left
+    /// under the replica's lock must not wait for a disk either: the store thread's
+    /// once-a-second fsync of the entry file runs with that lock let go, and the view showing
+    /// the batch is published before it (before the batch is reported).
     #[test]
     fn the_entry_file_s_periodic_fsync_leaves_the_replica_s_lock_free() {
         let dir = TempDir::new().unwrap();
@@ -172,6 +185,7 @@ mod tests {
         let (started_tx, started) = channel();
         let (go, held) = channel();
         bob.store().hold_next_sync(started_tx, held);
+        let view = bob.view();
         let bob = Arc::new(Mutex::new(bob));
 
         let storing = Arc::clone(&bob);
@@ -184,8 +198,11 @@ mod tests {
             done
         });
         started.recv_timeout(Duration::from_secs(30)).expect("the store thread never synced");
-        // What the loop does meanwhile: read the heads (the entry is applied already).
-        let head = bob.lock().unwrap().head_seq(&Keypair::from_secret_bytes([1; 32]).member_id());
+        // What the loop does meanwhile: read the heads, in the view (published already) and
+        // under the lock (free).
+        let ada_id = Keypair::from_secret_bytes([1; 32]).member_id();
+        assert_eq!(view.get().head_seq(&ada_id), 2, "the view was not published before the sync");
+        let head = bob.lock().unwrap().head_seq(&ada_id);
         // The sync is still held (it lets go by itself after 5 s, and then `go` has no one to
         // hear it): the read did not wait for it.
         assert!(go.send(()).is_ok(), "the read of the heads waited for the entry file's fsync");

@@ -498,7 +498,9 @@ impl Sim {
             | Output::Release
             | Output::Sign { .. }
             | Output::AdoptGenesis { .. }
-            | Output::StoreGate(_)) => {
+            | Output::StoreGate(_)
+            | Output::CompareHeads { .. }
+            | Output::InviteUses { .. }) => {
                 let now_local = self.local(node);
                 let Some(engine) = self.nodes[node].engine.as_mut() else { return };
                 if let Some(answer) = engine.run_here(now_local, output) {
