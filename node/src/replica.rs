@@ -612,7 +612,9 @@ impl<S: Storage> Replica<S> {
         // Evictions first: a newcomer's join request takes the place of their other one.
         self.drop_evicted(report)?;
         if report.evicted.is_empty() {
-            self.store.store_applied(&report.applied)?;
+            if !report.applied.is_empty() {
+                self.store.store_applied(&report.applied)?;
+            }
         } else {
             let evicted: std::collections::HashSet<&EntryHash> = report.evicted.iter().collect();
             let held: Vec<Entry> = report.applied.iter().filter(|e| !evicted.contains(&e.hash())).cloned().collect();
@@ -883,7 +885,7 @@ fn helped_log_writable(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
 
     use kith_protocol::{Minutes, PostKind, Rules};
@@ -899,7 +901,8 @@ mod tests {
         Keypair::from_secret_bytes([7; 32])
     }
 
-    fn post(title: &str) -> Body {
+    /// An offer titled `title` (the other modules' tests use it too).
+    pub(crate) fn post(title: &str) -> Body {
         Body::Post {
             kind: PostKind::Offer,
             title: title.into(),

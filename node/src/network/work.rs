@@ -145,7 +145,7 @@ mod tests {
     use std::sync::mpsc::channel;
     use std::time::Duration;
 
-    use kith_protocol::{Keypair, PostKind, Rules};
+    use kith_protocol::{Keypair, Rules};
     use tempfile::TempDir;
 
     use super::*;
@@ -169,17 +169,7 @@ mod tests {
         let mut ada = replica(&dir.path().join("ada"), 1, None);
         ada.found("Elm Street", "", Rules::default(), now).unwrap();
         let genesis = ada.store().entry_at(&ada.me(), 1).unwrap().unwrap();
-        let offer = Body::Post {
-            kind: PostKind::Offer,
-            title: "Lifts".into(),
-            details: String::new(),
-            category: "lifts".into(),
-            when: String::new(),
-            place: String::new(),
-            expires_at: None,
-            schedule: None,
-        };
-        let post = ada.publish(offer, now).unwrap();
+        let post = ada.publish(crate::replica::tests::post("Lifts"), now).unwrap();
         let mut bob = replica(&dir.path().join("bob"), 2, Some(genesis.community()));
         bob.adopt_genesis(&genesis).unwrap();
         let (started_tx, started) = channel();
