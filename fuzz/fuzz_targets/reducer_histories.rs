@@ -15,6 +15,8 @@ use kith_protocol::{
     Role, Rules, Status,
 };
 use libfuzzer_sys::fuzz_target;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 const KEYS: u8 = 5;
 const T0: u64 = 1_700_000_000_000;
@@ -144,12 +146,41 @@ impl Receiver {
     }
 }
 
+thread_local! {
+    /// The fixed keys, derived once.
+    static KEYS_MADE: Vec<Keypair> = (1..=KEYS).map(|n| Keypair::from_secret_bytes([n; 32])).collect();
+    /// Entries signed by earlier inputs, by author and draft. Ed25519 signing is deterministic,
+    /// so handing back the entry signed before for the same draft changes nothing but the
+    /// speed: most inputs share most of their drafts with the ones they were mutated from, and
+    /// signing was most of the target's time. The reducer still verifies what it verifies.
+    static SIGNED: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+    /// The founder's invite for each community (one per set of rules), for the same reason.
+    static INVITES: RefCell<HashMap<CommunityId, Vec<u8>>> = RefCell::new(HashMap::new());
+}
+
+/// `Entry::sign`, remembered (see `SIGNED`); bounded, so a long run's memory stays flat.
+fn sign(key: &Keypair, draft: Draft) -> Option<Entry> {
+    let memo = format!("{}{draft:?}", key.member_id().short());
+    if let Some(entry) = SIGNED.with(|signed| signed.borrow().get(&memo).cloned()) {
+        return Some(entry);
+    }
+    let entry = Entry::sign(key, draft).ok()?;
+    SIGNED.with(|signed| {
+        let mut signed = signed.borrow_mut();
+        if signed.len() >= 200_000 {
+            signed.clear();
+        }
+        signed.insert(memo, entry.clone());
+    });
+    Some(entry)
+}
+
 fn pick<T: Clone>(items: &[T], index: u8) -> Option<T> {
     if items.is_empty() { None } else { items.get(usize::from(index) % items.len()).cloned() }
 }
 
 fuzz_target!(|case: Case| {
-    let keys: Vec<Keypair> = (1..=KEYS).map(|n| Keypair::from_secret_bytes([n; 32])).collect();
+    let keys: Vec<Keypair> = KEYS_MADE.with(Clone::clone);
     let ids: Vec<MemberId> = keys.iter().map(Keypair::member_id).collect();
     let rules = Rules {
         credit_limit: Minutes::from_hours(u32::from(case.credit_limit_hours % 20)),
@@ -158,7 +189,7 @@ fuzz_target!(|case: Case| {
     };
     let founder = Log { key: keys[0].clone(), seq: 0, prev: None, timestamp_ms: T0 };
     let genesis_body = Body::Genesis { name: "Fuzz Row".into(), description: String::new(), rules };
-    let Ok(genesis) = Entry::sign(&founder.key, founder.draft(None, genesis_body)) else { return };
+    let Some(genesis) = sign(&founder.key, founder.draft(None, genesis_body)) else { return };
     let community_id = genesis.community();
     let Ok(mut judge) = Community::new(&genesis) else { return };
     let mut writer = Writer {
@@ -173,7 +204,11 @@ fuzz_target!(|case: Case| {
     let mut history: Vec<Entry> = Vec::new();
     let mut fork_next = [false; KEYS as usize];
     let mut suspensions: Vec<(EntryHash, u8)> = Vec::new();
-    let invite = Capability::issue(&keys[0], community_id, [9; 16], T0 + 1_000_000_000_000, 3).to_bytes();
+    let invite = INVITES.with(|invites| {
+        let mut invites = invites.borrow_mut();
+        let issue = || Capability::issue(&keys[0], community_id, [9; 16], T0 + 1_000_000_000_000, 3).to_bytes();
+        invites.entry(community_id).or_insert_with(issue).clone()
+    });
     for act in case.acts.iter().take(64) {
         let who = |n: u8| n % KEYS;
         let (author, body) = match *act {
@@ -248,7 +283,7 @@ fuzz_target!(|case: Case| {
         } else {
             log.draft(community, body.clone())
         };
-        let Ok(entry) = Entry::sign(&log.key, draft) else { continue };
+        let Some(entry) = sign(&log.key, draft) else { continue };
         if !fork {
             // An honest node writes only what its own reducer takes.
             match judge.check(&entry, NOW) {
