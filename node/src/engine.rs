@@ -175,7 +175,9 @@ pub struct EngineConfig {
     pub invite: Option<Vec<u8>>,
     /// A community hub: publishes nothing of its own, counts itself reachable.
     pub hub: bool,
-    /// The join request to publish once the community's Genesis is here.
+    /// The join request to publish once the community's Genesis is here, and again each sync
+    /// round while this node does not hold it (outranked for its invite's room, see
+    /// [`Engine::send_join_request_if_due`]).
     pub join_profile: Option<Body>,
     /// How a peer is named in the gate's memory and in events (the node: its libp2p peer id).
     pub name: fn(&Peer) -> String,
@@ -546,8 +548,8 @@ enum SignFor {
     Ticket(u64),
     /// Claims of transfers paid to this member.
     Claims,
-    /// The join request (kept to be sent again if it could not be signed).
-    JoinRequest(Body),
+    /// The join request.
+    JoinRequest,
 }
 
 /// How a request is answered: now, from what the engine holds, or by a read of the store
@@ -635,6 +637,7 @@ impl<S: Storage> Engine<S> {
     /// Subscribes to the community's topic if it is known. Call once the runtime is ready.
     pub fn start(&mut self) {
         self.ensure_subscribed();
+        self.send_join_request_if_due(0);
     }
 
     /// The engine's counters, to read while it runs.
@@ -841,9 +844,8 @@ impl<S: Storage> Engine<S> {
                     self.push(Output::Acknowledged { ticket: *ticket, result: Err(error) });
                 }
                 (Err(error), SignFor::Claims) => tracing::debug!(%error, "cannot claim a transfer yet"),
-                (Err(error), SignFor::JoinRequest(profile)) => {
-                    tracing::warn!(%error, "cannot send the join request yet");
-                    self.join_profile = Some(profile.clone());
+                (Err(error), SignFor::JoinRequest) => {
+                    tracing::debug!(%error, "cannot send the join request yet; asking again next round");
                 }
             }
         }
@@ -853,7 +855,7 @@ impl<S: Storage> Engine<S> {
                 SignFor::Ticket(ticket) => {
                     self.push(Output::Acknowledged { ticket: *ticket, result: Ok(entry.hash()) });
                 }
-                SignFor::JoinRequest(_) => tracing::info!("sent the join request"),
+                SignFor::JoinRequest => tracing::info!("sent the join request"),
                 SignFor::Claims => {}
             }
         }
@@ -874,6 +876,7 @@ impl<S: Storage> Engine<S> {
         if now_ms >= self.next_sync_ms {
             self.next_sync_ms = now_ms + self.config.sync_interval_ms.max(1);
             self.sync_with_random_peer();
+            self.send_join_request_if_due(now_ms);
         }
     }
 
@@ -1352,21 +1355,21 @@ impl<S: Storage> Engine<S> {
         self.sign_out(SignFor::Claims, bodies);
     }
 
+    /// Sends this newcomer's join request when the community is here and this node does not
+    /// hold it: once the Genesis is fetched, at start, and again each sync round. A request
+    /// outranked for its invite's room is evicted and dropped everywhere, this node's store
+    /// included; asking again (the same bytes: it is dated when the home joined) brings it back
+    /// once there is room, or once its author is admitted anyway. While there is no room, this
+    /// node's own reducer refuses it, and nothing is sent.
     fn send_join_request_if_due(&mut self, _now_ms: u64) {
-        if self.join_profile.is_none() {
-            return;
-        }
+        let Some(profile) = self.join_profile.clone() else { return };
         let (has_community, head) = {
             let view = self.view();
             (view.has_community, view.me.map_or(0, |me| view.head_seq(&me)))
         };
-        if !has_community {
-            return;
-        }
-        // Sent once: put back if it cannot be signed.
-        let Some(profile) = self.join_profile.take() else { return };
-        if head == 0 {
-            self.sign_out(SignFor::JoinRequest(profile.clone()), vec![profile]);
+        let signing = self.signing.values().any(|what| matches!(what, SignFor::JoinRequest));
+        if has_community && head == 0 && !signing {
+            self.sign_out(SignFor::JoinRequest, vec![profile]);
         }
     }
 
@@ -2250,6 +2253,65 @@ mod tests {
         step(&mut engine, 2_008, Input::Response { id, response: SyncResponse::Entries(page) });
         assert!(!engine.replica().is_read_only(), "still read-only with the latest entry here");
         assert_eq!(engine.replica().read_only_reason(), None);
+    }
+
+    /// A newcomer's join request outranked for its invite's room is evicted and dropped, from
+    /// this node's store too. The node asks again each sync round: once its author is admitted
+    /// anyway (a vouch), the same request is applied here. Before, it asked once, when it
+    /// fetched the Genesis, and never again, even after a restart.
+    #[test]
+    fn a_newcomer_whose_join_request_was_outranked_asks_again_each_round() {
+        let (founders, entries) = community_of(&[]);
+        let community = founders.community_id().unwrap_or(CommunityId([0; 32]));
+        let invite = Capability::issue(&key(3), community, [1; 16], u64::MAX / 2, 1);
+        let (me, name) = (key(40), "Cat".to_string());
+        let request = Body::JoinRequest { invite: invite.to_bytes(), name };
+        let mut replica = match Replica::open(MemStore::new(), me.clone(), Some(community), 1_000) {
+            Ok(replica) => replica,
+            Err(error) => panic!("cannot open: {error}"),
+        };
+        assert!(replica.adopt_genesis(&entries[0]).is_ok());
+        replica.set_join_timestamp(1_200);
+        let config = EngineConfig {
+            sync_interval_ms: 30_000,
+            invite: None,
+            hub: false,
+            join_profile: Some(request),
+            name: |m| m.to_string(),
+            seed: 1,
+        };
+        let mut engine = Engine::new(Arc::new(Mutex::new(replica)), config, 1_000);
+        engine.start();
+        run(&mut engine, 1_300);
+        let mine = engine.replica().community().and_then(|c| c.entry_at(&me.member_id(), 1));
+        let Some(mine) = mine else { panic!("the join request was not sent at start") };
+        // Another newcomer's request that ranks before it takes the invite's one use.
+        let other = (50..=250u8)
+            .map(|n| {
+                sign(&key(n), community, 1, None, Body::JoinRequest { invite: invite.to_bytes(), name: "Dee".into() })
+            })
+            .find(|entry| entry.hash() < mine);
+        let Some(other) = other else { panic!("no request ranks before ours") };
+        {
+            let mut replica = engine.replica();
+            assert!(matches!(replica.receive(other, 1_400), Received::Applied(_)));
+            assert_eq!(replica.head_seq(&me.member_id()), 0, "ours was not evicted");
+            replica.publish_view();
+        }
+        // No room: asking again is refused by this node's own reducer, and nothing is sent.
+        let out = step(&mut engine, 31_000, Input::Timer);
+        assert!(!out.iter().any(|o| matches!(o, Output::Publish(_))), "{out:?}");
+        // The founder admits this newcomer anyway; at the next round the request is back.
+        let vouch = Body::Vouch { member: me.member_id(), note: String::new() };
+        let vouch = sign(&key(3), community, 2, Some(entries[0].hash()), vouch);
+        {
+            let mut replica = engine.replica();
+            assert!(matches!(replica.receive(vouch, 31_500), Received::Applied(_)));
+            replica.publish_view();
+        }
+        let out = step(&mut engine, 61_000, Input::Timer);
+        assert!(out.iter().any(|o| matches!(o, Output::Publish(entry) if entry.hash() == mine)), "{out:?}");
+        assert_eq!(engine.replica().community().and_then(|c| c.entry_at(&me.member_id(), 1)), Some(mine));
     }
 
     /// A newcomer connects and shows `invite`; returns the outputs of its hello.
