@@ -179,6 +179,14 @@ struct Located {
 }
 
 /// Whether an entry of this kind ([`crate::entry::body_kind_index`]) is a reply.
+/// The member a moderation entry names (appointed, suspended, dismissed), in force or not.
+fn moderation_names(body: &Body) -> Option<MemberId> {
+    match body {
+        Body::Appoint { member, .. } | Body::Suspend { member, .. } | Body::Dismiss { member, .. } => Some(*member),
+        _ => None,
+    }
+}
+
 fn is_reply(kind: u8) -> bool {
     Body::kind_name_of(kind) == "reply"
 }
@@ -1039,6 +1047,7 @@ impl Community {
     /// Drops a kept join request (its author is not a member): another ranked before it.
     fn evict_join(&mut self, author: MemberId, hash: EntryHash, report: &mut Report) {
         self.entries.remove(&author, &hash);
+        let named_by_moderation = self.moderation.iter().any(|m| moderation_names(&m.body) == Some(author));
         if let Some(member) = self.members.get_mut(&author) {
             if member.head.is_some_and(|h| h.hash == hash) {
                 member.head = None;
@@ -1047,11 +1056,6 @@ impl Community {
                 member.profile = None;
             }
             member.joined_with = None;
-            let named_by_moderation = member.hub
-                || member.appointed
-                || member.dismissed_after.is_some()
-                || self.spans.contains_key(&author)
-                || self.acting.contains(&author);
             if !member.admitted && member.vouched_by.is_empty() && !named_by_moderation {
                 self.members.remove(&author);
             }
@@ -1348,10 +1352,13 @@ impl Community {
         for list in spans.values_mut() {
             list.sort_by_key(|span| (span.after_seq, span.hash));
         }
-        // Everyone moderation names has a record, whether or not their own entries came first:
-        // otherwise what a record shows would depend on which arrived first.
-        for id in hubs.iter().chain(&acting).chain(spans.keys()).chain(dismissed.keys()) {
-            self.member_entry(*id);
+        // Everyone a moderation entry names has a record, whether or not their own entries came
+        // first, and whether or not the entry is in force: otherwise what a record shows, and
+        // whether there is one, would depend on which arrived first (found by fuzzing: a hub
+        // appointment in force until its author's dismissal arrived left a record behind).
+        let named: Vec<MemberId> = self.moderation.iter().filter_map(|m| moderation_names(&m.body)).collect();
+        for id in named {
+            self.member_entry(id);
         }
         let ids: Vec<MemberId> = self.members.keys().copied().collect();
         for id in ids {

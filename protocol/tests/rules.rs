@@ -1686,6 +1686,33 @@ fn a_frozen_vouch_does_not_make_the_vouchers_applied_one_a_second() {
     assert_eq!(states.len(), 1, "the orders gave {} states", states.len());
 }
 
+/// Found by fuzzing: a hub appointment by an organiser whom the founder dismissed before it
+/// was in force only while the dismissal had not arrived, and it left a record for the member it
+/// named behind. Every member a moderation entry names has a record, in force or not, so that
+/// whether there is one does not depend on the order.
+#[test]
+fn a_moderation_entry_names_a_member_in_every_order_whether_in_force_or_not() {
+    let mut town = Town::new(rules());
+    let mut cat = town.log(4);
+    let dee = town.log(5);
+    let mut founder = town.founder.clone();
+    let welcome = founder.write(vouch(cat.id()));
+    let appointed = founder.write(appoint(cat.id(), Role::Organiser));
+    let dismissed = founder.write(dismiss(cat.id(), 0));
+    let joined = cat.write(join(&town.invite.clone(), "Cat"));
+    let hub = cat.write(appoint(dee.id(), Role::Hub));
+    town.founder = founder.clone();
+    let mut states = Vec::new();
+    for order in permutations(&[&welcome, &appointed, &dismissed, &joined, &hub]) {
+        let community = settle(&town, &order);
+        assert!(community.member(&dee.id()).is_some(), "no record for Dee in the order {:?}", kinds(&order));
+        assert!(!community.member(&dee.id()).unwrap().hub, "Dee a hub in the order {:?}", kinds(&order));
+        states.push(community.digest());
+    }
+    states.dedup();
+    assert_eq!(states.len(), 1, "the orders gave {} states", states.len());
+}
+
 /// Every order of `entries`.
 fn permutations<'a>(entries: &[&'a Entry]) -> Vec<Vec<&'a Entry>> {
     if entries.len() <= 1 {
