@@ -1,5 +1,5 @@
 //! The reducer fed signed, structure-aware histories written by a few fixed keys: join
-//! requests (with the founder's invite), vouches, posts, replies, statuses, transfers, claims,
+//! requests (with one of the founder's two invites), vouches, posts, replies, statuses, transfers, claims,
 //! redactions, suspensions, reinstatements, dismissals, appointments and forks. Authors write only what their own node would accept, except a fork,
 //! which a hostile or unlucky author writes anyway. Two receivers get the entries in two
 //! different orders and complete forks the way a node does (proof, then a rebuild from what
@@ -47,6 +47,9 @@ struct Case {
     acts: Vec<Act>,
     /// Picks the second receiver's delivery order.
     order: u64,
+    /// Whether the founder issued a second invite, of one use, that the odd `who` join with
+    /// (last, so that inputs written before it decode as they did).
+    second_invite: bool,
 }
 
 /// One author's log as its node writes it.
@@ -154,8 +157,8 @@ thread_local! {
     /// speed: most inputs share most of their drafts with the ones they were mutated from, and
     /// signing was most of the target's time. The reducer still verifies what it verifies.
     static SIGNED: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
-    /// The founder's invite for each community (one per set of rules), for the same reason.
-    static INVITES: RefCell<HashMap<CommunityId, Vec<u8>>> = RefCell::new(HashMap::new());
+    /// The founder's invites for each community (one per set of rules), for the same reason.
+    static INVITES: RefCell<HashMap<CommunityId, [Vec<u8>; 2]>> = RefCell::new(HashMap::new());
 }
 
 /// `Entry::sign`, remembered (see `SIGNED`); bounded, so a long run's memory stays flat.
@@ -204,15 +207,20 @@ fuzz_target!(|case: Case| {
     let mut history: Vec<Entry> = Vec::new();
     let mut fork_next = [false; KEYS as usize];
     let mut suspensions: Vec<(EntryHash, u8)> = Vec::new();
-    let invite = INVITES.with(|invites| {
+    let [invite, other_invite] = INVITES.with(|invites| {
         let mut invites = invites.borrow_mut();
-        let issue = || Capability::issue(&keys[0], community_id, [9; 16], T0 + 1_000_000_000_000, 3).to_bytes();
-        invites.entry(community_id).or_insert_with(issue).clone()
+        let issue = |nonce: u8, uses: u32| {
+            Capability::issue(&keys[0], community_id, [nonce; 16], T0 + 1_000_000_000_000, uses).to_bytes()
+        };
+        invites.entry(community_id).or_insert_with(|| [issue(9, 3), issue(8, 1)]).clone()
     });
     for act in case.acts.iter().take(64) {
         let who = |n: u8| n % KEYS;
         let (author, body) = match *act {
-            Act::Join { who: w } => (who(w), Body::JoinRequest { invite: invite.clone(), name: format!("n{w}") }),
+            Act::Join { who: w } => {
+                let invite = if case.second_invite && w % 2 == 1 { &other_invite } else { &invite };
+                (who(w), Body::JoinRequest { invite: invite.clone(), name: format!("n{w}") })
+            }
             Act::Vouch { by, whom } => (who(by), Body::Vouch { member: ids[usize::from(who(whom))], note: String::new() }),
             Act::Post { by, kind } => (who(by), Body::Post {
                 kind: [PostKind::Offer, PostKind::Request, PostKind::Gathering][usize::from(kind % 3)],
