@@ -20,7 +20,7 @@ use records::{PostRecord, TransferRecord};
 use crate::body::{Body, PostKind, Role, Rules, Status};
 use crate::entry::{CommunityId, Entry, EntryHash};
 use crate::error::{EntryError, Wait};
-use crate::fork::ForkProof;
+use crate::fork::{Fork, ForkProof};
 use crate::gathering::{Attendance, Schedule};
 use crate::identity::MemberId;
 use crate::invite::InviteId;
@@ -420,8 +420,11 @@ impl Community {
         loop {
             let mut community = Community::new(genesis)?;
             for proof in forks.iter().chain(&new_forks) {
-                // Proofs kept by the caller were accepted when their author was a member.
-                community.freeze(proof);
+                // Proofs kept by the caller were accepted (verified) when their author was a
+                // member; the new ones were built here from entries the caller holds.
+                if let Ok(fork) = proof.read_verified_before() {
+                    community.freeze(fork, proof);
+                }
             }
             let mut report = Report::default();
             for entry in entries() {
@@ -438,7 +441,9 @@ impl Community {
             for (incoming, existing) in std::mem::take(&mut report.conflicts) {
                 let Some(existing) = stored(&existing) else { continue };
                 let proof = ForkProof::new(&existing, &incoming);
-                if community.freeze(&proof) {
+                // Both entries are the caller's, verified when they arrived.
+                let Ok(fork) = proof.read_verified_before() else { continue };
+                if community.freeze(fork, &proof) {
                     froze = true;
                     new_forks.push(proof);
                 }
@@ -487,12 +492,12 @@ impl Community {
         if !self.is_member(&fork.author) {
             return false;
         }
-        self.freeze(proof)
+        self.freeze(fork, proof)
     }
 
-    /// Registers a checked fork proof whatever its author's standing.
-    fn freeze(&mut self, proof: &ForkProof) -> bool {
-        let Ok(fork) = proof.verify() else { return false };
+    /// Registers a checked fork proof (`fork` is what checking it established) whatever its
+    /// author's standing.
+    fn freeze(&mut self, fork: Fork, proof: &ForkProof) -> bool {
         if fork.community != self.id {
             return false;
         }
@@ -679,8 +684,8 @@ impl Community {
     /// rebuilds its state, since the frozen part of the log no longer counts.
     pub fn fork_with(&mut self, stored: &Entry, incoming: &Entry) -> Option<ForkProof> {
         let proof = ForkProof::new(stored, incoming);
-        proof.verify().ok()?;
-        self.freeze(&proof);
+        let fork = proof.verify().ok()?;
+        self.freeze(fork, &proof);
         Some(proof)
     }
 
@@ -1130,7 +1135,8 @@ impl Community {
             Body::JoinRequest { invite, name } => {
                 let profile = Profile { name: name.clone(), area: String::new(), entry: hash, redacted: false };
                 let admitted = self.is_member(&author);
-                let capability = crate::invite::Capability::from_bytes(invite).ok();
+                // `judge_join` verified it just before.
+                let capability = crate::invite::Capability::from_bytes_verified_before(invite).ok();
                 let member = self.member_entry(author);
                 if member.profile.is_none() {
                     member.profile = Some(profile);
