@@ -1,9 +1,9 @@
 //! The network loop's helper threads, so that the loop never waits on a disk:
 //! `kith-store` applies and stores what the engine hands out (sync pages, gossip and fetched
 //! entries, fork proofs with their rebuild, entries the clock released, this node's claims and
-//! join request with their fsync, a fetched Genesis, the gate's memory) and the addresses
-//! peers listen on, in the order handed out,
-//! taking what is queued in one batch; `kith-read` reads the answers to peers' range, by-hash
+//! join request with their fsync, a fetched Genesis, the gate's memory, a restored key's
+//! read-only lifted once its log is here) and the addresses peers listen on, in the order
+//! handed out, taking what is queued in one batch; `kith-read` reads the answers to peers' range, by-hash
 //! and catch-up requests from the store. Both take the replica's lock themselves, a chunk at a
 //! time. If a thread cannot start, its work is done on the loop.
 
@@ -39,6 +39,8 @@ pub(super) enum StoreJob {
     Compare(Peer, Vec<(MemberId, u64, [u8; HEAD_HASH_PREFIX])>),
     /// A newcomer's invite, to read its uses ([`engine::Output::InviteUses`]).
     Invite { id: u64, peer: Peer, invite: Vec<u8> },
+    /// A restored key's own log to check, to lift read-only ([`engine::Output::CheckOwnLog`]).
+    OwnLog { seq: u64, hash: Vec<u8> },
     /// Rows of the gate's memory to write and flush ([`engine::Output::StoreGate`]).
     Gate(Vec<GateRow>),
     /// Addresses a peer told us it listens on, to dial it after a restart.
@@ -99,6 +101,12 @@ pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input
                 store_entries(&mut entries, &mut done);
                 let result = engine::adopt_genesis(replica, &entry);
                 done.push(Input::GenesisAdopted { peer, community: entry.community(), result });
+            }
+            StoreJob::OwnLog { seq, hash } => {
+                // After the entries handed out before it, which may be the log's latest.
+                store_entries(&mut entries, &mut done);
+                let (caught_up, unclaimed) = engine::check_own_log(replica, seq, &hash);
+                done.push(Input::OwnLogChecked { caught_up, unclaimed });
             }
             StoreJob::Gate(rows) => engine::store_gate(replica, &rows),
             StoreJob::Invite { id, peer, invite } => {
