@@ -22,8 +22,8 @@ mod offload;
 pub mod rng;
 
 pub use offload::{
-    EntryJob, InviteUses, adopt_genesis, check_own_log, compare_heads, invite_uses, read_answer, release, sign, store_entries,
-    store_gate, store_proofs,
+    EntryJob, InviteUses, adopt_genesis, check_own_log, compare_heads, invite_uses, read_answer, release, sign,
+    store_entries, store_gate, store_proofs,
 };
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -2836,8 +2836,10 @@ mod tests {
             Err(error) => panic!("cannot publish: {error}"),
         };
         let to = me.member_id();
-        let paid =
-            publish(Body::Transfer { to, minutes: kith_protocol::Minutes(60), memo: "soup".into(), for_post: None }, 1_200);
+        let paid = publish(
+            Body::Transfer { to, minutes: kith_protocol::Minutes(60), memo: "soup".into(), for_post: None },
+            1_200,
+        );
         let withdrawal = publish(Body::RevokeInvite { invite: invite.id() }, 1_300);
         let first = sign(&me, community, 1, None, offer("Soup"));
         // The restored home holds the founder's log to the payment, and its own first entry.
@@ -2878,7 +2880,9 @@ mod tests {
             engine.handle(5_000, Input::Timer);
             engine.handle(5_000, Input::Connected { peer: founder, first: true });
             all.extend(std::iter::from_fn(|| engine.poll_output()));
-            if let Some((id, _)) = asked(&all, founder).into_iter().find(|(_, r)| matches!(r, SyncRequest::Heads { .. })) {
+            if let Some((id, _)) =
+                asked(&all, founder).into_iter().find(|(_, r)| matches!(r, SyncRequest::Heads { .. }))
+            {
                 let response = SyncResponse::Heads { heads, forks: Vec::new() };
                 engine.handle(5_000, Input::Response { id, response });
             }
