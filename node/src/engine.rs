@@ -2726,20 +2726,16 @@ mod tests {
         assert!(out.iter().any(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == outsider)));
     }
 
-    /// The network loop never waits for the replica's lock, which a rebuild after a fork holds
-    /// for seconds on the store thread: a peer's standing, heads, reconciliation and the
-    /// comparison of a peer's heads are answered from the published view while another thread
-    /// holds the lock. (A deadlock detector, not a timing: the engine is given ten seconds.)
-    #[test]
-    fn the_engine_answers_peers_while_another_thread_holds_the_replica_s_lock() {
+    /// Runs `steps` on the engine on a thread of its own while another thread holds the replica's
+    /// lock, as a rebuild would; returns the engine and what `steps` returned, or `None` if the
+    /// engine waited for the lock (a deadlock detector, not a timing: it is given ten seconds).
+    fn while_locked<T: Send + 'static>(
+        engine: Engine<MemStore>,
+        steps: impl FnOnce(&mut Engine<MemStore>) -> T + Send + 'static,
+    ) -> Option<(Engine<MemStore>, T)> {
         use std::sync::mpsc::channel;
         use std::time::Duration;
 
-        let (bob, carol) = (key(4).member_id(), key(5).member_id());
-        let (replica, entries) = community_of(&[bob, carol]);
-        let mut engine = engine_of(replica);
-        let community = engine.view().community_id.map(|c| c.0.to_vec()).unwrap_or_default();
-        let founder_head = head_of(&entries[entries.len() - 1]);
         let replica = Arc::clone(&engine.replica);
         let (held_tx, held) = channel();
         let (release, released) = channel::<()>();
@@ -2753,6 +2749,29 @@ mod tests {
 
         let (done_tx, done) = channel();
         let stepper = std::thread::spawn(move || {
+            let mut engine = engine;
+            let result = steps(&mut engine);
+            let _ = done_tx.send((engine, result));
+        });
+        let answered = done.recv_timeout(Duration::from_secs(10)).ok();
+        let _ = release.send(());
+        assert!(holder.join().is_ok());
+        assert!(stepper.join().is_ok());
+        answered
+    }
+
+    /// The network loop never waits for the replica's lock, which a rebuild after a fork holds
+    /// for seconds on the store thread: a peer's standing, heads, reconciliation and the
+    /// comparison of a peer's heads are answered from the published view while another thread
+    /// holds the lock. (A deadlock detector, not a timing: the engine is given ten seconds.)
+    #[test]
+    fn the_engine_answers_peers_while_another_thread_holds_the_replica_s_lock() {
+        let (bob, carol) = (key(4).member_id(), key(5).member_id());
+        let (replica, entries) = community_of(&[bob, carol]);
+        let engine = engine_of(replica);
+        let community = engine.view().community_id.map(|c| c.0.to_vec()).unwrap_or_default();
+        let founder_head = head_of(&entries[entries.len() - 1]);
+        let answered = while_locked(engine, move |engine| {
             let mut all = Vec::new();
             let mut drain = |engine: &mut Engine<MemStore>| {
                 let out: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
@@ -2760,7 +2779,7 @@ mod tests {
                 out
             };
             engine.handle(2_000, Input::Connected { peer: bob, first: true });
-            let asked_heads = asked(&drain(&mut engine), bob)
+            let asked_heads = asked(&drain(engine), bob)
                 .into_iter()
                 .find(|(_, r)| matches!(r, SyncRequest::Heads { .. }))
                 .map(|(id, _)| id);
@@ -2784,14 +2803,10 @@ mod tests {
             engine.handle(3_000, Input::Connected { peer: dave, first: true });
             let hello = SyncRequest::Hello { community: ours.0.to_vec(), invite };
             engine.handle(3_000, Input::Request { peer: dave, id: 903, request: hello });
-            drain(&mut engine);
-            let _ = done_tx.send((asked_heads.is_some(), all));
+            drain(engine);
+            (asked_heads.is_some(), all)
         });
-        let answered = done.recv_timeout(Duration::from_secs(10));
-        let _ = release.send(());
-        assert!(holder.join().is_ok());
-        assert!(stepper.join().is_ok());
-        let Ok((asked_heads, out)) = answered else { panic!("the engine waited for the replica's lock") };
+        let Some((_, (asked_heads, out))) = answered else { panic!("the engine waited for the replica's lock") };
 
         assert!(out.iter().any(|o| matches!(o, Output::Admit(p) if *p == bob)), "{out:?}");
         assert!(asked_heads, "bob was not asked for his heads: {out:?}");
@@ -2824,9 +2839,6 @@ mod tests {
     /// detector, not a timing: the engine is given ten seconds.)
     #[test]
     fn a_withdrawn_invite_and_a_restored_key_s_log_are_judged_while_another_thread_holds_the_replica_s_lock() {
-        use std::sync::mpsc::channel;
-        use std::time::Duration;
-
         let (me, founder, dave) = (key(7), key(3).member_id(), key(6).member_id());
         let (mut founders, entries) = community_of(&[me.member_id()]);
         let community = founders.community_id().unwrap_or(CommunityId([0; 32]));
@@ -2862,20 +2874,8 @@ mod tests {
             replica.publish_view();
         }
 
-        let replica = Arc::clone(&engine.replica);
-        let (held_tx, held) = channel();
-        let (release, released) = channel::<()>();
-        let holder = std::thread::spawn(move || {
-            let _guard = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let _ = held_tx.send(());
-            // As a rebuild would, until told (a minute at most, so that a failing test ends).
-            let _ = released.recv_timeout(Duration::from_secs(60));
-        });
-        assert!(held.recv_timeout(Duration::from_secs(30)).is_ok(), "the lock was never taken");
-
-        let (done_tx, done) = channel();
         let heads = vec![head_of(&withdrawal), head_of(&first)];
-        let stepper = std::thread::spawn(move || {
+        let answered = while_locked(engine, move |engine| {
             let mut all = Vec::new();
             engine.handle(5_000, Input::Timer);
             engine.handle(5_000, Input::Connected { peer: founder, first: true });
@@ -2887,13 +2887,9 @@ mod tests {
                 engine.handle(5_000, Input::Response { id, response });
             }
             all.extend(std::iter::from_fn(|| engine.poll_output()));
-            let _ = done_tx.send((engine, all));
+            all
         });
-        let answered = done.recv_timeout(Duration::from_secs(10));
-        let _ = release.send(());
-        assert!(holder.join().is_ok());
-        assert!(stepper.join().is_ok());
-        let Ok((mut engine, out)) = answered else { panic!("the engine waited for the replica's lock") };
+        let Some((mut engine, out)) = answered else { panic!("the engine waited for the replica's lock") };
 
         assert!(cut_off(&out, dave), "the newcomer of a withdrawn invite stayed: {out:?}");
         assert!(!engine.lets_in(&dave));
