@@ -5,7 +5,8 @@
 //! ([`Output::Sign`], [`sign`]), taking a fetched Genesis as the community
 //! ([`Output::AdoptGenesis`], [`adopt_genesis`]) and writing the gate's memory with its fsync
 //! ([`Output::StoreGate`], [`store_gate`]), and lifting a restored key's read-only once its log
-//! is here ([`Output::CheckOwnLog`], [`check_own_log`]). Sync pages are stored by [`super::store_page`].
+//! is here ([`Output::CheckOwnLog`], [`check_own_log`]). Sync pages are stored by
+//! [`super::store_page`].
 //!
 //! Each function takes the replica's lock itself, so the runtime calls it on a thread of its
 //! own (the node's `kith-store` and `kith-read` threads); the simulator and the engine's tests

@@ -3,9 +3,9 @@
 //! entries, fork proofs with their rebuild, entries the clock released, this node's claims and
 //! join request with their fsync, a fetched Genesis, the gate's memory, a restored key's
 //! read-only lifted once its log is here) and the addresses peers listen on, in the order
-//! handed out, taking what is queued in one batch; `kith-read` reads the answers to peers' range, by-hash
-//! and catch-up requests from the store. Both take the replica's lock themselves, a chunk at a
-//! time. If a thread cannot start, its work is done on the loop.
+//! handed out, taking what is queued in one batch; `kith-read` reads the answers to peers'
+//! range, by-hash and catch-up requests from the store. Both take the replica's lock
+//! themselves, a chunk at a time. If a thread cannot start, its work is done on the loop.
 
 use std::sync::{Arc, Mutex};
 
@@ -165,10 +165,10 @@ mod tests {
         Replica::open(store, Keypair::from_secret_bytes([secret; 32]), community, now_ms()).unwrap()
     }
 
-    /// The loop reads heads through the view the store thread publishes, and the few reads left
-    /// under the replica's lock must not wait for a disk either: the store thread's
-    /// once-a-second fsync of the entry file runs with that lock let go, and the view showing
-    /// the batch is published before it (before the batch is reported).
+    /// The loop reads heads through the view the store thread publishes, and what reads under
+    /// the replica's lock (the API, `kith-read`) must not wait for a disk either: the store
+    /// thread's once-a-second fsync of the entry file runs with that lock let go, and the view
+    /// showing the batch is published before it (before the batch is reported).
     #[test]
     fn the_entry_file_s_periodic_fsync_leaves_the_replica_s_lock_free() {
         let dir = TempDir::new().unwrap();
