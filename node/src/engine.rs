@@ -9,10 +9,12 @@
 //! `crate::network`; the simulator in `kith-tests` is the other runtime.
 //!
 //! Entries go through the [`Replica`] (reducer, then [`Storage`]): the sled store in a node,
-//! an in-memory store in the simulator. The engine does not store entries nor read them for
-//! peers itself (only the gate's small rows, and a newcomer's Genesis): it hands that work out ([`Output::Store`], [`Output::StoreEntry`], [`Output::StoreProofs`],
-//! [`Output::Release`], [`Output::Sign`], [`Output::Read`]; the functions in `offload.rs`) and
-//! carries on when the answer comes back, so a node does it off its network task. A publish
+//! an in-memory store in the simulator. The engine reads the replica's published view and never
+//! waits for its lock: it does not store entries, read them for peers or change the replica
+//! itself, but hands that work out ([`Output::Store`], [`Output::StoreEntry`],
+//! [`Output::StoreProofs`], [`Output::Release`], [`Output::Sign`], [`Output::Read`],
+//! [`Output::CheckOwnLog`]…; the functions in `offload.rs`) and carries on when the answer
+//! comes back, so a node does it off its network task. A publish
 //! asked through [`Command::Publish`] is acknowledged ([`Output::Acknowledged`]) only after the
 //! store was flushed.
 
@@ -20,8 +22,8 @@ mod offload;
 pub mod rng;
 
 pub use offload::{
-    EntryJob, InviteUses, adopt_genesis, compare_heads, invite_uses, read_answer, release, sign, store_entries,
-    store_gate, store_proofs,
+    EntryJob, InviteUses, adopt_genesis, check_own_log, compare_heads, invite_uses, read_answer, release, sign,
+    store_entries, store_gate, store_proofs,
 };
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -265,6 +267,13 @@ pub enum Input {
         invite: Vec<u8>,
         uses: Option<InviteUses>,
     },
+    /// What [`check_own_log`] found for an [`Output::CheckOwnLog`]: whether the restored key's
+    /// log was caught up (read-only lifted, the view published), and then the transfers to this
+    /// member not yet claimed.
+    OwnLogChecked {
+        caught_up: bool,
+        unclaimed: Vec<EntryHash>,
+    },
     /// The deadline of [`Engine::next_deadline`] passed (or any time: nothing is due early).
     Timer,
     Command(Command),
@@ -381,6 +390,14 @@ pub enum Output {
         id: u64,
         peer: Peer,
         invite: Vec<u8>,
+    },
+    /// After a key restore: lift read-only if this member's entry `seq` whose hash starts with
+    /// `hash` (the highest head of its log an admitted peer reported) is here
+    /// ([`check_own_log`]: [`Replica::own_log_caught_up`]), off the engine's thread if the
+    /// runtime can (`kith-store`); answer with [`Input::OwnLogChecked`].
+    CheckOwnLog {
+        seq: u64,
+        hash: Vec<u8>,
     },
     /// Write these rows of the gate's memory to the store and flush it ([`store_gate`]), off
     /// the engine's thread if the runtime can (`kith-store`), in the order handed out. The
@@ -515,6 +532,9 @@ pub struct Engine<S = Store> {
     /// (seq, first bytes of its hash). Judged when it may lift read-only, by the peers admitted
     /// then; forgotten once lifted.
     own_log_heads: BTreeMap<Peer, (u64, Vec<u8>)>,
+    /// The head of this member's own log handed out to be checked ([`Output::CheckOwnLog`]), until
+    /// its answer is back: one check at a time.
+    own_log_checking: Option<(u64, Vec<u8>)>,
     /// A newcomer's node: a member has welcomed its invite since the engine started.
     welcomed: bool,
     /// Peers to disconnect once the answer to their request is out (a hello for another
@@ -624,6 +644,7 @@ impl<S: Storage> Engine<S> {
             head_index: None,
             rounds: BTreeMap::new(),
             own_log_heads: BTreeMap::new(),
+            own_log_checking: None,
             welcomed: false,
             cut_off: BTreeSet::new(),
             next_job: 1,
@@ -652,7 +673,7 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The replica itself, under its lock: for tests and the simulator. The engine reads the
-    /// [`Engine::view`] instead, but for the withdrawal of a newcomer's invite and a restored key's own log.
+    /// [`Engine::view`] instead, and hands out what needs the lock.
     pub fn replica(&self) -> MutexGuard<'_, Replica<S>> {
         // A poisoned lock means a panic elsewhere already; keep serving with the data as is.
         self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -760,6 +781,7 @@ impl<S: Storage> Engine<S> {
             Input::Released(applied) => self.after_applied(now_ms, &applied),
             Input::HeadsCompared { peer, parted } => self.on_heads_compared(peer, parted),
             Input::InviteUses { id, peer, invite, uses } => self.on_invite_uses(now_ms, id, peer, &invite, uses),
+            Input::OwnLogChecked { caught_up, unclaimed } => self.on_own_log_checked(now_ms, caught_up, unclaimed),
             Input::Timer => self.on_timer(now_ms),
             Input::Command(command) => self.on_command(now_ms, command),
         }
@@ -1118,9 +1140,7 @@ impl<S: Storage> Engine<S> {
         let Ok(capability) = Capability::from_bytes(&capability) else {
             return Some((InviteId([0; 32]), "the invite it came in on cannot be read".into()));
         };
-        // Only for a newcomer let in with an invite (the view has no withdrawals).
-        let revoked = self.replica().community().is_some_and(|c| c.invite_revoked(&capability));
-        let ended = newcomer_access_holds(&capability, at_ms, now_ms, revoked).err()?;
+        let ended = newcomer_access_holds(&capability, at_ms, now_ms, view.invite_revoked(&capability)).err()?;
         Some((capability.id(), ended.to_string()))
     }
 
@@ -1763,7 +1783,7 @@ impl<S: Storage> Engine<S> {
         if let Some(own_head) = own_head {
             self.note_own_head(peer, own_head);
         }
-        self.note_own_log(now_ms);
+        self.note_own_log();
     }
 
     /// Where a peer's heads behind ours name other entries than ours ([`Output::CompareHeads`]):
@@ -1849,39 +1869,50 @@ impl<S: Storage> Engine<S> {
         self.own_log_heads.insert(peer, head);
     }
 
-    /// After a key restore: lifts read-only once the highest head of this member's log that an
-    /// admitted peer (a member or hub, not a newcomer) reported is here, the same entry. A peer
-    /// that holds none of the log is no evidence: writing then could fork it.
-    fn note_own_log(&mut self, now_ms: u64) {
-        let view = self.view();
-        if !view.read_only || !view.has_community {
+    /// After a key restore: asks whether read-only may be lifted ([`Output::CheckOwnLog`]): it
+    /// may once the highest head of this member's log that an admitted peer (a member or hub,
+    /// not a newcomer) reported is here, the same entry. A peer that holds none of the log is no
+    /// evidence: writing then could fork it. One check at a time; its answer asks again if the
+    /// highest head changed meanwhile (entries stored meanwhile were handed out before it to the
+    /// same thread, or after it, and then their answer comes back after it and asks again).
+    fn note_own_log(&mut self) {
+        if self.own_log_checking.is_some() {
             return;
         }
-        let best = self
-            .own_log_heads
+        let Some((seq, hash)) = self.best_own_head() else { return };
+        self.own_log_checking = Some((seq, hash.clone()));
+        self.push(Output::CheckOwnLog { seq, hash });
+    }
+
+    /// After a key restore, while read-only: the highest head of this member's log an admitted
+    /// peer reported.
+    fn best_own_head(&self) -> Option<(u64, Vec<u8>)> {
+        let view = self.view();
+        if !view.read_only || !view.has_community {
+            return None;
+        }
+        self.own_log_heads
             .iter()
             .filter(|(peer, _)| view.member(peer).is_some_and(|m| (m.admitted || m.hub) && !m.suspended))
             .map(|(_, head)| head)
             .max_by_key(|(seq, _)| *seq)
-            .cloned();
-        let Some((seq, hash)) = best else { return };
-        // A restored key's own log, only while it is read-only: the one write the engine does
-        // to the replica itself (lifting read-only), under its lock.
-        let lifted = {
-            let mut replica = self.replica();
-            let lifted = replica.own_log_caught_up(seq, &hash);
-            if lifted {
-                replica.publish_view();
+            .cloned()
+    }
+
+    /// The answer to an [`Output::CheckOwnLog`]: once caught up, this member writes again and
+    /// claims what was paid to it meanwhile.
+    fn on_own_log_checked(&mut self, now_ms: u64, caught_up: bool, unclaimed: Vec<EntryHash>) {
+        let Some((seq, hash)) = self.own_log_checking.take() else { return };
+        if !caught_up {
+            if self.best_own_head().is_some_and(|best| best != (seq, hash)) {
+                self.note_own_log();
             }
-            lifted
-        };
-        if lifted {
-            tracing::info!(seq, "fetched our own log after the key restore: publishing is allowed again");
-            self.own_log_heads.clear();
-            let unclaimed = self.replica().unclaimed_for_me();
-            if !unclaimed.is_empty() {
-                self.claim(now_ms, unclaimed);
-            }
+            return;
+        }
+        tracing::info!(seq, "fetched our own log after the key restore: publishing is allowed again");
+        self.own_log_heads.clear();
+        if !unclaimed.is_empty() {
+            self.claim(now_ms, unclaimed);
         }
     }
 
@@ -1967,7 +1998,7 @@ impl<S: Storage> Engine<S> {
         let progressed = self.ingest_page(now_ms, peer, stored, fault);
         self.ask_next_since();
         // A restored key's own log (or the vouches admitting the peers that hold it) may be here now.
-        self.note_own_log(now_ms);
+        self.note_own_log();
         match of {
             PageOf::Range { author, full_page } => {
                 self.fetching.remove(&(peer, author));
@@ -2757,20 +2788,16 @@ mod tests {
         assert!(out.iter().any(|o| matches!(o, Output::Disconnect { peer, forget: true } if *peer == outsider)));
     }
 
-    /// The network loop never waits for the replica's lock, which a rebuild after a fork holds
-    /// for seconds on the store thread: a peer's standing, heads, reconciliation and the
-    /// comparison of a peer's heads are answered from the published view while another thread
-    /// holds the lock. (A deadlock detector, not a timing: the engine is given ten seconds.)
-    #[test]
-    fn the_engine_answers_peers_while_another_thread_holds_the_replica_s_lock() {
+    /// Runs `steps` on the engine on a thread of its own while another thread holds the replica's
+    /// lock, as a rebuild would; returns the engine and what `steps` returned, or `None` if the
+    /// engine waited for the lock (a deadlock detector, not a timing: it is given ten seconds).
+    fn while_locked<T: Send + 'static>(
+        engine: Engine<MemStore>,
+        steps: impl FnOnce(&mut Engine<MemStore>) -> T + Send + 'static,
+    ) -> Option<(Engine<MemStore>, T)> {
         use std::sync::mpsc::channel;
         use std::time::Duration;
 
-        let (bob, carol) = (key(4).member_id(), key(5).member_id());
-        let (replica, entries) = community_of(&[bob, carol]);
-        let mut engine = engine_of(replica);
-        let community = engine.view().community_id.map(|c| c.0.to_vec()).unwrap_or_default();
-        let founder_head = head_of(&entries[entries.len() - 1]);
         let replica = Arc::clone(&engine.replica);
         let (held_tx, held) = channel();
         let (release, released) = channel::<()>();
@@ -2784,6 +2811,29 @@ mod tests {
 
         let (done_tx, done) = channel();
         let stepper = std::thread::spawn(move || {
+            let mut engine = engine;
+            let result = steps(&mut engine);
+            let _ = done_tx.send((engine, result));
+        });
+        let answered = done.recv_timeout(Duration::from_secs(10)).ok();
+        let _ = release.send(());
+        assert!(holder.join().is_ok());
+        assert!(stepper.join().is_ok());
+        answered
+    }
+
+    /// The network loop never waits for the replica's lock, which a rebuild after a fork holds
+    /// for seconds on the store thread: a peer's standing, heads, reconciliation and the
+    /// comparison of a peer's heads are answered from the published view while another thread
+    /// holds the lock. (A deadlock detector, not a timing: the engine is given ten seconds.)
+    #[test]
+    fn the_engine_answers_peers_while_another_thread_holds_the_replica_s_lock() {
+        let (bob, carol) = (key(4).member_id(), key(5).member_id());
+        let (replica, entries) = community_of(&[bob, carol]);
+        let engine = engine_of(replica);
+        let community = engine.view().community_id.map(|c| c.0.to_vec()).unwrap_or_default();
+        let founder_head = head_of(&entries[entries.len() - 1]);
+        let answered = while_locked(engine, move |engine| {
             let mut all = Vec::new();
             let mut drain = |engine: &mut Engine<MemStore>| {
                 let out: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
@@ -2791,7 +2841,7 @@ mod tests {
                 out
             };
             engine.handle(2_000, Input::Connected { peer: bob, first: true });
-            let asked_heads = asked(&drain(&mut engine), bob)
+            let asked_heads = asked(&drain(engine), bob)
                 .into_iter()
                 .find(|(_, r)| matches!(r, SyncRequest::Heads { .. }))
                 .map(|(id, _)| id);
@@ -2815,14 +2865,10 @@ mod tests {
             engine.handle(3_000, Input::Connected { peer: dave, first: true });
             let hello = SyncRequest::Hello { community: ours.0.to_vec(), invite };
             engine.handle(3_000, Input::Request { peer: dave, id: 903, request: hello });
-            drain(&mut engine);
-            let _ = done_tx.send((asked_heads.is_some(), all));
+            drain(engine);
+            (asked_heads.is_some(), all)
         });
-        let answered = done.recv_timeout(Duration::from_secs(10));
-        let _ = release.send(());
-        assert!(holder.join().is_ok());
-        assert!(stepper.join().is_ok());
-        let Ok((asked_heads, out)) = answered else { panic!("the engine waited for the replica's lock") };
+        let Some((_, (asked_heads, out))) = answered else { panic!("the engine waited for the replica's lock") };
 
         assert!(out.iter().any(|o| matches!(o, Output::Admit(p) if *p == bob)), "{out:?}");
         assert!(asked_heads, "bob was not asked for his heads: {out:?}");
@@ -2845,5 +2891,83 @@ mod tests {
             out.iter().any(|o| matches!(o, Output::CompareHeads { peer, heads } if *peer == bob && heads.len() == 1))
         );
         assert!(out.iter().any(|o| matches!(o, Output::InviteUses { id: 903, .. })), "{out:?}");
+    }
+
+    /// What the engine judged under the replica's lock before, judged while another thread holds
+    /// it: a newcomer whose invite was withdrawn is cut off at the tick (the view has the
+    /// withdrawals), and a restored key's evidence of its own log is handed out to be checked
+    /// (`Output::CheckOwnLog`) rather than checked on the engine's thread; done once the lock
+    /// is free, as the store thread would, it lifts read-only and the claims follow. (A deadlock
+    /// detector, not a timing: the engine is given ten seconds.)
+    #[test]
+    fn a_withdrawn_invite_and_a_restored_key_s_log_are_judged_while_another_thread_holds_the_replica_s_lock() {
+        let (me, founder, dave) = (key(7), key(3).member_id(), key(6).member_id());
+        let (mut founders, entries) = community_of(&[me.member_id()]);
+        let community = founders.community_id().unwrap_or(CommunityId([0; 32]));
+        let invite = Capability::issue(&key(3), community, [1; 16], 9_000_000, 5);
+        let mut publish = |body: Body, at: u64| match founders.publish(body, at) {
+            Ok(entry) => entry,
+            Err(error) => panic!("cannot publish: {error}"),
+        };
+        let to = me.member_id();
+        let paid = publish(
+            Body::Transfer { to, minutes: kith_protocol::Minutes(60), memo: "soup".into(), for_post: None },
+            1_200,
+        );
+        let withdrawal = publish(Body::RevokeInvite { invite: invite.id() }, 1_300);
+        let first = sign(&me, community, 1, None, offer("Soup"));
+        // The restored home holds the founder's log to the payment, and its own first entry.
+        let mut replica = match Replica::open(MemStore::new(), me.clone(), Some(community), 1_000) {
+            Ok(replica) => replica,
+            Err(error) => panic!("cannot open: {error}"),
+        };
+        assert!(replica.adopt_genesis(&entries[0]).is_ok());
+        for entry in entries[1..].iter().chain([&paid, &first]) {
+            assert!(matches!(replica.receive(entry.clone(), 1_400), Received::Applied(_)));
+        }
+        replica.set_read_only(true);
+        let mut engine = engine_of(replica);
+        let out = hello_with(&mut engine, 2_000, dave, &invite);
+        assert!(out.iter().any(|o| matches!(o, Output::Respond { response: SyncResponse::Welcome, .. })), "{out:?}");
+        // The founder's withdrawal arrives, applied and the view published (as by the store thread).
+        {
+            let mut replica = engine.replica();
+            assert!(matches!(replica.receive(withdrawal.clone(), 2_100), Received::Applied(_)));
+            replica.publish_view();
+        }
+
+        let heads = vec![head_of(&withdrawal), head_of(&first)];
+        let answered = while_locked(engine, move |engine| {
+            let mut all = Vec::new();
+            engine.handle(5_000, Input::Timer);
+            engine.handle(5_000, Input::Connected { peer: founder, first: true });
+            all.extend(std::iter::from_fn(|| engine.poll_output()));
+            if let Some((id, _)) =
+                asked(&all, founder).into_iter().find(|(_, r)| matches!(r, SyncRequest::Heads { .. }))
+            {
+                let response = SyncResponse::Heads { heads, forks: Vec::new() };
+                engine.handle(5_000, Input::Response { id, response });
+            }
+            all.extend(std::iter::from_fn(|| engine.poll_output()));
+            all
+        });
+        let Some((mut engine, out)) = answered else { panic!("the engine waited for the replica's lock") };
+
+        assert!(cut_off(&out, dave), "the newcomer of a withdrawn invite stayed: {out:?}");
+        assert!(!engine.lets_in(&dave));
+        let check = out.iter().find(|o| matches!(o, Output::CheckOwnLog { .. })).cloned();
+        let Some(Output::CheckOwnLog { seq, hash }) = check.clone() else {
+            panic!("the restored key's own log was not handed out to be checked: {out:?}")
+        };
+        assert_eq!((seq, hash.as_slice()), (1, &first.hash().0[..sync::HEAD_HASH_PREFIX]));
+        assert!(engine.replica().is_read_only(), "lifted on the engine's thread");
+        // The store thread's turn, the lock free: read-only lifted, and the payment claimed.
+        let left = check.and_then(|check| engine.run_here(5_001, check));
+        assert!(left.is_none(), "{left:?}");
+        run(&mut engine, 5_001);
+        assert!(!engine.replica().is_read_only(), "still read-only with its latest entry here");
+        assert!(!engine.view().read_only, "the view still says read-only");
+        assert_eq!(engine.replica().head_seq(&to), 2);
+        assert!(engine.replica().unclaimed_for_me().is_empty(), "the payment was not claimed");
     }
 }

@@ -178,8 +178,10 @@ impl NetworkLoop {
         self.engine.counters()
     }
 
-    /// Starts listening and dialling. Returns the addresses actually bound once known.
-    pub fn start(&mut self) -> Result<(), String> {
+    /// Starts listening and dialling, `known` among the rest: the peers and addresses the store
+    /// remembers (`Store::known_peers`), read by the caller before the loop shares the replica,
+    /// so the loop does not wait for the replica's lock to read them.
+    pub fn start(&mut self, known: Vec<(String, Vec<String>)>) -> Result<(), String> {
         for addr in self.config.listen.clone() {
             self.swarm.listen_on(addr.clone()).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         }
@@ -193,7 +195,6 @@ impl NetworkLoop {
         for addr in self.config.bootstrap.clone() {
             self.dial(addr);
         }
-        let known = self.replica.lock().map(|r| r.store().known_peers().unwrap_or_default()).unwrap_or_default();
         for (peer, addrs) in known {
             let Ok(peer) = peer.parse::<PeerId>() else { continue };
             let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
@@ -404,6 +405,7 @@ impl NetworkLoop {
             Output::Release => self.store(StoreJob::Release),
             Output::CompareHeads { peer, heads } => self.store(StoreJob::Compare(peer, heads)),
             Output::InviteUses { id, peer, invite } => self.store(StoreJob::Invite { id, peer, invite }),
+            Output::CheckOwnLog { seq, hash } => self.store(StoreJob::OwnLog { seq, hash }),
             Output::Admit(peer) => {
                 let Some(peer) = peer_of(&peer) else { return };
                 gossip_of(&mut self.swarm).remove_blacklisted_peer(&peer);

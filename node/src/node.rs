@@ -273,11 +273,15 @@ impl Node {
             }
         }
         let libp2p_key = network::libp2p_keypair(keypair.secret_bytes()).map_err(NodeError::Network)?;
-        let replica = Arc::new(Mutex::new(replica));
+        // Read while the replica is this function's alone, so the loop takes no lock for them.
         // The gate's memory, read once: the engine and the gated behaviours share it in memory.
-        let gate = crate::gate::Gate::load(replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).store());
-        let admits =
-            network::admits_of(replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).view(), gate.clone());
+        let gate = crate::gate::Gate::load(replica.store());
+        let admits = network::admits_of(replica.view(), gate.clone());
+        let known_peers = replica.store().known_peers().unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot read the peers this node knew; finding them again");
+            Vec::new()
+        });
+        let replica = Arc::new(Mutex::new(replica));
         let swarm = network::build_swarm(libp2p_key, &network_config, admits).map_err(NodeError::Network)?;
         let (commands_tx, commands_rx) = mpsc::channel(256);
         let (events_tx, _) = broadcast::channel(1024);
@@ -290,7 +294,7 @@ impl Node {
             join_profile,
             gate,
         );
-        network_loop.start().map_err(NodeError::Network)?;
+        network_loop.start(known_peers).map_err(NodeError::Network)?;
         let listen_addrs = network_loop.wait_listening(Duration::from_secs(10)).await;
         let peer_id = network_loop.local_peer_id();
         let counters = network_loop.counters();

@@ -23,7 +23,7 @@ use crate::error::{EntryError, Wait};
 use crate::fork::{Fork, ForkProof};
 use crate::gathering::{Attendance, Schedule};
 use crate::identity::MemberId;
-use crate::invite::InviteId;
+use crate::invite::{InviteId, Withdrawal};
 use crate::rules::{self, Head, Refusal};
 
 /// Most entries kept aside at once; beyond it new waiting entries are dropped (sync fetches
@@ -1573,9 +1573,20 @@ impl Community {
     }
     /// Whether an invite has been withdrawn by its issuer or by an organiser.
     pub fn invite_revoked(&self, capability: &crate::invite::Capability) -> bool {
-        self.revocations.get(&capability.id()).is_some_and(|by| {
-            by.iter().any(|m| *m == capability.terms().issuer || self.members.get(m).is_some_and(|x| x.organiser))
-        })
+        self.revocations.get(&capability.id()).is_some_and(|by| self.withdrawal(by).withdraws(capability))
+    }
+
+    /// Every invite someone withdrew, and who ([`Withdrawal::withdraws`] says whether that
+    /// counts for a given capability): what a reader without the reducer's lock keeps to judge
+    /// withdrawals as [`Community::invite_revoked`] does.
+    pub fn invite_withdrawals(&self) -> impl Iterator<Item = (InviteId, Withdrawal)> + '_ {
+        self.revocations.iter().map(|(invite, by)| (*invite, self.withdrawal(by)))
+    }
+
+    /// The withdrawal by the members `by`, with whether one of them is an organiser now.
+    fn withdrawal(&self, by: &BTreeSet<MemberId>) -> Withdrawal {
+        let by_organiser = by.iter().any(|m| self.members.get(m).is_some_and(|x| x.organiser));
+        Withdrawal { by_organiser, by: by.clone() }
     }
 
     /// The newcomers whose join request named an invite: its uses, counted from the set of

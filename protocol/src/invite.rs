@@ -1,6 +1,8 @@
 //! Invite capabilities: a member's signed permission for a newcomer to connect and ask to
 //! join, with an expiry and a number of uses. Admission itself is still by vouches.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::entry::CommunityId;
@@ -38,6 +40,24 @@ impl std::str::FromStr for InviteId {
     type Err = crate::IdError;
     fn from_str(text: &str) -> Result<Self, crate::IdError> {
         crate::identity::parse_hex32(text).map(InviteId)
+    }
+}
+
+/// Who withdrew an invite, as the community counts it ([`crate::Community::invite_withdrawals`]):
+/// a withdrawal by an organiser counts for any invite, one by another member only for an
+/// invite that member issued (which only the capability, not its id, says).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// An organiser withdrew it.
+    pub by_organiser: bool,
+    /// Every member who withdrew it.
+    pub by: BTreeSet<MemberId>,
+}
+
+impl Withdrawal {
+    /// Rule: whether this withdraws `capability` (an invite with this withdrawal's id).
+    pub fn withdraws(&self, capability: &Capability) -> bool {
+        self.by_organiser || self.by.contains(&capability.terms().issuer)
     }
 }
 

@@ -1036,6 +1036,29 @@ fn join_request_rules() {
     );
 }
 
+/// A withdrawal counts when the invite's issuer or an organiser wrote it, not another member;
+/// the withdrawals listed for readers without the reducer (`invite_withdrawals`, the node's view)
+/// say the same as `invite_revoked`.
+#[test]
+fn an_invite_is_withdrawn_by_its_issuer_or_an_organiser_only() {
+    let mut town = Town::new(rules());
+    let (ann, mut bea) = (town.admit(2, "Ann"), town.admit(3, "Bea"));
+    let mut founder = town.founder.clone();
+    let by_ann = |nonce| invite(&ann.key, town.id(), nonce, 5);
+    let (other_s, own, founder_s, kept) = (by_ann(1), invite(&bea.key, town.id(), 2, 5), by_ann(3), by_ann(4));
+    let withdraw = |capability: &kith_protocol::invite::Capability| Body::RevokeInvite { invite: capability.id() };
+    town.act(&mut bea, withdraw(&other_s));
+    town.act(&mut bea, withdraw(&own));
+    town.act(&mut founder, withdraw(&founder_s));
+    let withdrawals: std::collections::BTreeMap<_, _> = town.community.invite_withdrawals().collect();
+    for (capability, withdrawn) in [(&other_s, false), (&own, true), (&founder_s, true), (&kept, false)] {
+        assert_eq!(town.community.invite_revoked(capability), withdrawn, "{:?}", capability.terms());
+        let listed = withdrawals.get(&capability.id()).is_some_and(|w| w.withdraws(capability));
+        assert_eq!(listed, withdrawn, "{:?}", capability.terms());
+    }
+    assert_eq!(withdrawals.len(), 3);
+}
+
 #[test]
 fn fork_proofs_against_non_members_are_refused() {
     let mut town = Town::new(rules());

@@ -4,7 +4,9 @@
 //! ([`Output::Read`], [`read_answer`]), signing this node's entries with their fsync
 //! ([`Output::Sign`], [`sign`]), taking a fetched Genesis as the community
 //! ([`Output::AdoptGenesis`], [`adopt_genesis`]) and writing the gate's memory with its fsync
-//! ([`Output::StoreGate`], [`store_gate`]). Sync pages are stored by [`super::store_page`].
+//! ([`Output::StoreGate`], [`store_gate`]), and lifting a restored key's read-only once its log
+//! is here ([`Output::CheckOwnLog`], [`check_own_log`]). Sync pages are stored by
+//! [`super::store_page`].
 //!
 //! Each function takes the replica's lock itself, so the runtime calls it on a thread of its
 //! own (the node's `kith-store` and `kith-read` threads); the simulator and the engine's tests
@@ -163,6 +165,20 @@ pub fn invite_uses<S: Storage>(replica: &Mutex<Replica<S>>, invite: &[u8]) -> Op
     })
 }
 
+/// After a key restore: lifts read-only if this member's entry `seq` starting with `hash` is here
+/// ([`Replica::own_log_caught_up`]), publishing the view, and returns whether it did and then the
+/// transfers to this member not yet claimed ([`Output::CheckOwnLog`]). Under the replica's lock:
+/// on the store thread, since a rebuild may hold that lock for seconds.
+pub fn check_own_log<S: Storage>(replica: &Mutex<Replica<S>>, seq: u64, hash: &[u8]) -> (bool, Vec<EntryHash>) {
+    let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !replica.own_log_caught_up(seq, hash) {
+        return (false, Vec::new());
+    }
+    // Before the engine hears of it: it reads read-only in the view.
+    replica.publish_view();
+    (true, replica.unclaimed_for_me())
+}
+
 /// Keeps a heads answer's fork proofs, the state rebuilt once for the new ones
 /// ([`Replica::receive_fork_proofs`]); returns those. A blocking call (sled, a full rebuild).
 pub fn store_proofs<S: Storage>(replica: &Mutex<Replica<S>>, proofs: &[ForkProof], now_ms: u64) -> Vec<ForkProof> {
@@ -288,6 +304,10 @@ impl<S: Storage> Engine<S> {
             Output::CompareHeads { peer, heads } => {
                 let parted = compare_heads(&self.replica, &heads);
                 self.handle(now_ms, Input::HeadsCompared { peer, parted });
+            }
+            Output::CheckOwnLog { seq, hash } => {
+                let (caught_up, unclaimed) = check_own_log(&self.replica, seq, &hash);
+                self.handle(now_ms, Input::OwnLogChecked { caught_up, unclaimed });
             }
             Output::Read { id, request } => {
                 return Some(Output::Respond { id, response: read_answer(&self.replica, &request) });

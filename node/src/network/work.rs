@@ -1,11 +1,11 @@
 //! The network loop's helper threads, so that the loop never waits on a disk:
 //! `kith-store` applies and stores what the engine hands out (sync pages, gossip and fetched
 //! entries, fork proofs with their rebuild, entries the clock released, this node's claims and
-//! join request with their fsync, a fetched Genesis, the gate's memory) and the addresses
-//! peers listen on, in the order handed out,
-//! taking what is queued in one batch; `kith-read` reads the answers to peers' range, by-hash
-//! and catch-up requests from the store. Both take the replica's lock themselves, a chunk at a
-//! time. If a thread cannot start, its work is done on the loop.
+//! join request with their fsync, a fetched Genesis, the gate's memory, a restored key's
+//! read-only lifted once its log is here) and the addresses peers listen on, in the order
+//! handed out, taking what is queued in one batch; `kith-read` reads the answers to peers'
+//! range, by-hash and catch-up requests from the store. Both take the replica's lock
+//! themselves, a chunk at a time. If a thread cannot start, its work is done on the loop.
 
 use std::sync::{Arc, Mutex};
 
@@ -39,6 +39,8 @@ pub(super) enum StoreJob {
     Compare(Peer, Vec<(MemberId, u64, [u8; HEAD_HASH_PREFIX])>),
     /// A newcomer's invite, to read its uses ([`engine::Output::InviteUses`]).
     Invite { id: u64, peer: Peer, invite: Vec<u8> },
+    /// A restored key's own log to check, to lift read-only ([`engine::Output::CheckOwnLog`]).
+    OwnLog { seq: u64, hash: Vec<u8> },
     /// Rows of the gate's memory to write and flush ([`engine::Output::StoreGate`]).
     Gate(Vec<GateRow>),
     /// Addresses a peer told us it listens on, to dial it after a restart.
@@ -100,6 +102,12 @@ pub(super) fn store(replica: &Mutex<Replica>, batch: Vec<StoreJob>) -> Vec<Input
                 let result = engine::adopt_genesis(replica, &entry);
                 done.push(Input::GenesisAdopted { peer, community: entry.community(), result });
             }
+            StoreJob::OwnLog { seq, hash } => {
+                // After the entries handed out before it, which may be the log's latest.
+                store_entries(&mut entries, &mut done);
+                let (caught_up, unclaimed) = engine::check_own_log(replica, seq, &hash);
+                done.push(Input::OwnLogChecked { caught_up, unclaimed });
+            }
             StoreJob::Gate(rows) => engine::store_gate(replica, &rows),
             StoreJob::Invite { id, peer, invite } => {
                 let uses = engine::invite_uses(replica, &invite);
@@ -157,10 +165,10 @@ mod tests {
         Replica::open(store, Keypair::from_secret_bytes([secret; 32]), community, now_ms()).unwrap()
     }
 
-    /// The loop reads heads through the view the store thread publishes, and the few reads left
-    /// under the replica's lock must not wait for a disk either: the store thread's
-    /// once-a-second fsync of the entry file runs with that lock let go, and the view showing
-    /// the batch is published before it (before the batch is reported).
+    /// The loop reads heads through the view the store thread publishes, and what reads under
+    /// the replica's lock (the API, `kith-read`) must not wait for a disk either: the store
+    /// thread's once-a-second fsync of the entry file runs with that lock let go, and the view
+    /// showing the batch is published before it (before the batch is reported).
     #[test]
     fn the_entry_file_s_periodic_fsync_leaves_the_replica_s_lock_free() {
         let dir = TempDir::new().unwrap();

@@ -1,14 +1,15 @@
 //! What the network loop reads of the replica, without the replica's lock: a small view of the
 //! reducer (this node's community and key, the count of entries, read-only, each known key's
-//! head and standing facts, the fork proofs, the suspensions in force) that whoever changed the
-//! replica publishes when done (`kith-store` after each batch, before it reports the batch;
-//! `NodeHandle::publish` before it hands the entry to the loop; inline in the simulator). It
-//! is swapped in under a lock held only for the swap, so the loop never waits for the
-//! replica's lock, which a rebuild after a fork can hold for seconds.
+//! head and standing facts, the fork proofs, the suspensions in force, the invites withdrawn)
+//! that whoever changed the replica publishes when done (`kith-store` after each batch, before
+//! it reports the batch; `NodeHandle::publish` before it hands the entry to the loop; inline in
+//! the simulator). It is swapped in under a lock held only for the swap, so the loop never
+//! waits for the replica's lock, which a rebuild after a fork can hold for seconds.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use kith_protocol::invite::{Capability, InviteId, Withdrawal};
 use kith_protocol::{Community, CommunityId, EntryHash, ForkProof, MemberId};
 
 use crate::sync::HEAD_HASH_PREFIX;
@@ -45,6 +46,7 @@ pub struct View {
     members: BTreeMap<MemberId, Facts>,
     forks: Vec<(MemberId, ForkProof)>,
     suspensions: BTreeMap<MemberId, Vec<Suspension>>,
+    withdrawals: BTreeMap<InviteId, Withdrawal>,
 }
 
 impl View {
@@ -80,6 +82,7 @@ impl View {
             .filter(|(_, facts)| facts.suspended)
             .map(|(id, _)| (*id, community.suspensions_in_force(id).iter().map(|s| (s.by, s.seq, s.hash)).collect()))
             .collect();
+        view.withdrawals = community.invite_withdrawals().collect();
         view
     }
 
@@ -111,6 +114,12 @@ impl View {
     /// The suspensions in force against `member` (none unless it is suspended).
     pub fn suspensions_in_force(&self, member: &MemberId) -> &[Suspension] {
         self.suspensions.get(member).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `capability` was withdrawn, as the community counts it
+    /// ([`Community::invite_revoked`]).
+    pub fn invite_revoked(&self, capability: &Capability) -> bool {
+        self.withdrawals.get(&capability.id()).is_some_and(|w| w.withdraws(capability))
     }
 
     /// Whether this node is an admitted member itself.

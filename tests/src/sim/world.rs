@@ -500,7 +500,8 @@ impl Sim {
             | Output::AdoptGenesis { .. }
             | Output::StoreGate(_)
             | Output::CompareHeads { .. }
-            | Output::InviteUses { .. }) => {
+            | Output::InviteUses { .. }
+            | Output::CheckOwnLog { .. }) => {
                 let now_local = self.local(node);
                 let Some(engine) = self.nodes[node].engine.as_mut() else { return };
                 if let Some(answer) = engine.run_here(now_local, output) {
