@@ -4,8 +4,9 @@
 //! holds the header bytes (`[HEADER_VERSION] ‖ postcard(Header)`), the 64-byte signature and
 //! the payload bytes (`[PAYLOAD_VERSION] ‖ postcard(Body)`). The signature covers
 //! `SIGNATURE_DOMAIN ‖ header bytes`; the entry hash is BLAKE3 of the header bytes. The bytes
-//! received are the bytes stored and verified: decoding re-encodes each part and refuses any
-//! input that is not in canonical form, so one entry has exactly one byte string.
+//! received are the bytes stored and verified: decoding re-encodes each part (against the bytes
+//! received, allocating nothing) and refuses any input that is not in canonical form, so one
+//! entry has exactly one byte string.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -192,10 +193,46 @@ where
         return Err(EntryError::UnknownVersion { part, version: first });
     }
     let value: T = postcard::from_bytes(rest).map_err(|e| EntryError::Malformed { part, reason: e.to_string() })?;
-    if versioned(version, &value) != bytes {
+    if !encodes_as(&value, rest) {
         return Err(EntryError::NonCanonical { part });
     }
     Ok(value)
+}
+
+/// Whether `value`'s postcard encoding is exactly `expected`: encoded against the bytes
+/// rather than into a new buffer, so the check allocates and copies nothing (it ran for each
+/// of an entry's three parts on every entry received, and the buffers cost more than the
+/// decoding itself).
+fn encodes_as<T: Serialize>(value: &T, expected: &[u8]) -> bool {
+    postcard::serialize_with_flavor(value, SameAs { rest: expected }).unwrap_or(false)
+}
+
+/// A postcard output that compares what is written with the bytes still `rest` and fails at
+/// the first that differs, or when they run out; in the end, whether none were left.
+struct SameAs<'a> {
+    rest: &'a [u8],
+}
+
+impl postcard::ser_flavors::Flavor for SameAs<'_> {
+    type Output = bool;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        match self.rest.strip_prefix(data) {
+            Some(rest) => {
+                self.rest = rest;
+                Ok(())
+            }
+            None => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn finalize(self) -> postcard::Result<bool> {
+        Ok(self.rest.is_empty())
+    }
 }
 
 /// The message an entry signature covers.
@@ -432,5 +469,28 @@ fn check_header_shape(header: &Header, body: &Body) -> Result<(), EntryError> {
         (true, _, _) => Err(EntryError::MisplacedGenesis),
         (false, true, _) => Ok(()),
         (false, false, _) => Err(EntryError::MissingCommunity),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoding_is_the_same_only_byte_for_byte_and_to_the_end() {
+        let value = (300u32, "kith".to_string(), [7u8; 3]);
+        let bytes = postcard::to_stdvec(&value).unwrap();
+        assert!(encodes_as(&value, &bytes));
+        // A byte more after it, a byte less, a byte changed, an overlong varint for 300.
+        assert!(!encodes_as(&value, &[&bytes[..], &[0]].concat()));
+        assert!(!encodes_as(&value, &bytes[..bytes.len() - 1]));
+        let mut changed = bytes.clone();
+        changed[3] ^= 1;
+        assert!(!encodes_as(&value, &changed));
+        let overlong = [&[0xAC, 0x82, 0x00][..], &bytes[2..]].concat();
+        assert_eq!(postcard::from_bytes::<(u32, String, [u8; 3])>(&overlong).unwrap(), value);
+        assert!(!encodes_as(&value, &overlong));
+        assert!(encodes_as(&(), &[]));
+        assert!(!encodes_as(&(), &[0]));
     }
 }
