@@ -521,8 +521,12 @@ impl<S: Storage> Replica<S> {
             total.evicted.extend(report.evicted);
             total.refused.extend(report.refused);
         }
-        let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
         let stored = self.persist(&total).and_then(|()| {
+            if waiting.is_empty() {
+                // A page in the peer's applied order keeps nothing aside: no set to build.
+                return Ok(());
+            }
+            let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
             waiting.iter().filter(|e| !applied.contains(&e.hash())).try_for_each(|entry| self.store.put_pending(entry))
         });
         if let Err(error) = stored {
