@@ -1026,6 +1026,29 @@ pub(crate) mod tests {
         assert_eq!(hashes(&outcomes[2]), vec![third.hash()]);
     }
 
+    #[test]
+    fn a_page_keeps_what_waits_in_the_store_but_not_what_it_released() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(&dir.path().join("db"));
+        let first = next_of(&replica, 1, None, "first");
+        let second = next_of(&replica, 2, Some(first.hash()), "second");
+        let third = next_of(&replica, 3, Some(second.hash()), "third");
+        let fourth = next_of(&replica, 4, Some(third.hash()), "fourth");
+        let waiting = |replica: &Replica| replica.store().pending().unwrap().iter().map(Entry::hash).collect::<Vec<_>>();
+        // The second waits for the first, which comes later in the page and releases it.
+        let (outcomes, _) = replica.receive_page(vec![second.clone(), first.clone()], NOW);
+        assert!(matches!(outcomes[0], Received::Pending(_)), "{outcomes:?}");
+        assert_eq!(waiting(&replica), Vec::<EntryHash>::new());
+        // The fourth waits for the third, which no page brought yet: kept with the waiting rows.
+        let (outcomes, _) = replica.receive_page(vec![fourth.clone()], NOW);
+        assert!(matches!(outcomes[0], Received::Pending(_)), "{outcomes:?}");
+        assert_eq!(waiting(&replica), vec![fourth.hash()]);
+        let (outcomes, _) = replica.receive_page(vec![third.clone()], NOW);
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(waiting(&replica), Vec::<EntryHash>::new());
+        assert_eq!(titles(&replica).len(), 4);
+    }
+
     /// A newcomer's node that asks again (its request outranked, then a restart) signs the
     /// very same join request: two different ones of one key are a fork once it is admitted.
     #[test]
