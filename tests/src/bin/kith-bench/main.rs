@@ -341,7 +341,7 @@ fn scenario_propagation(nodes: usize, seconds: u64) -> anyhow::Result<serde_json
                 loop {
                     match rx.recv().await {
                         Ok(NodeEvent::Entry { id, .. }) => {
-                            let _ = tx.send((i, id, Instant::now()));
+                            let _ = tx.send((i, id.to_string(), Instant::now()));
                         }
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
