@@ -473,6 +473,7 @@ fn check_header_shape(header: &Header, body: &Body) -> Result<(), EntryError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
