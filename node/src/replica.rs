@@ -1034,7 +1034,8 @@ pub(crate) mod tests {
         let second = next_of(&replica, 2, Some(first.hash()), "second");
         let third = next_of(&replica, 3, Some(second.hash()), "third");
         let fourth = next_of(&replica, 4, Some(third.hash()), "fourth");
-        let waiting = |replica: &Replica| replica.store().pending().unwrap().iter().map(Entry::hash).collect::<Vec<_>>();
+        let waiting =
+            |replica: &Replica| replica.store().pending().unwrap().iter().map(Entry::hash).collect::<Vec<_>>();
         // The second waits for the first, which comes later in the page and releases it.
         let (outcomes, _) = replica.receive_page(vec![second.clone(), first.clone()], NOW);
         assert!(matches!(outcomes[0], Received::Pending(_)), "{outcomes:?}");
