@@ -106,11 +106,35 @@ pub enum Standing {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeEvent {
-    Entry { id: String, author: String, kind: String },
-    PeerConnected { peer_id: String },
-    PeerDisconnected { peer_id: String },
-    Fork { author: String },
-    Rejected { peer_id: String, reason: String },
+    /// An entry applied. Its hash and author are written out (hex) only when the event is: the
+    /// engine raised one per entry of a catch-up, and formatting the two there cost as much as
+    /// checking the entry's canonical encoding.
+    Entry {
+        #[serde(serialize_with = "as_text")]
+        id: EntryHash,
+        #[serde(serialize_with = "as_text")]
+        author: MemberId,
+        kind: &'static str,
+    },
+    PeerConnected {
+        peer_id: String,
+    },
+    PeerDisconnected {
+        peer_id: String,
+    },
+    Fork {
+        author: String,
+    },
+    Rejected {
+        peer_id: String,
+        reason: String,
+    },
+}
+
+/// A value as its `Display` text (hex, for hashes and member ids), written straight into the
+/// output.
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// Counters of the engine, readable while it runs (benchmarks, status).
@@ -1349,9 +1373,9 @@ impl<S: Storage> Engine<S> {
         let mut claims = Vec::new();
         for entry in applied {
             self.push(Output::Event(NodeEvent::Entry {
-                id: entry.hash().to_string(),
-                author: entry.author().to_string(),
-                kind: entry.body().kind_name().to_string(),
+                id: entry.hash(),
+                author: entry.author(),
+                kind: entry.body().kind_name(),
             }));
             if let Body::Transfer { to, .. } = entry.body()
                 && Some(*to) == me
@@ -2144,6 +2168,22 @@ mod tests {
 
     fn key(n: u8) -> Keypair {
         Keypair::from_secret_bytes([n; 32])
+    }
+
+    #[test]
+    fn an_entry_event_is_written_with_its_hash_and_author_in_hex() {
+        let event = NodeEvent::Entry { id: EntryHash([0xAB; 32]), author: key(4).member_id(), kind: "post" };
+        let Ok(json) = serde_json::to_value(&event) else { panic!("an event is written as JSON") };
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "type": "entry",
+                "id": "ab".repeat(32),
+                "author": key(4).member_id().to_string(),
+                "kind": "post",
+            })
+        );
+        assert_eq!(key(4).member_id().to_string().len(), 64);
     }
 
     fn offer(title: &str) -> Body {

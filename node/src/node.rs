@@ -144,9 +144,9 @@ impl NodeHandle {
         };
         let _ = self.commands.send(Command::Gossip(vec![entry.clone()])).await;
         let _ = self.events.send(NodeEvent::Entry {
-            id: entry.hash().to_string(),
-            author: entry.author().to_string(),
-            kind: entry.body().kind_name().to_string(),
+            id: entry.hash(),
+            author: entry.author(),
+            kind: entry.body().kind_name(),
         });
         Ok(entry)
     }

@@ -521,8 +521,12 @@ impl<S: Storage> Replica<S> {
             total.evicted.extend(report.evicted);
             total.refused.extend(report.refused);
         }
-        let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
         let stored = self.persist(&total).and_then(|()| {
+            if waiting.is_empty() {
+                // A page in the peer's applied order keeps nothing aside: no set to build.
+                return Ok(());
+            }
+            let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
             waiting.iter().filter(|e| !applied.contains(&e.hash())).try_for_each(|entry| self.store.put_pending(entry))
         });
         if let Err(error) = stored {
@@ -1020,6 +1024,30 @@ pub(crate) mod tests {
         assert!(matches!(outcomes[0], Received::Pending(_)), "{outcomes:?}");
         assert_eq!(hashes(&outcomes[1]), vec![first.hash(), second.hash()]);
         assert_eq!(hashes(&outcomes[2]), vec![third.hash()]);
+    }
+
+    #[test]
+    fn a_page_keeps_what_waits_in_the_store_but_not_what_it_released() {
+        let dir = TempDir::new().unwrap();
+        let mut replica = founded(&dir.path().join("db"));
+        let first = next_of(&replica, 1, None, "first");
+        let second = next_of(&replica, 2, Some(first.hash()), "second");
+        let third = next_of(&replica, 3, Some(second.hash()), "third");
+        let fourth = next_of(&replica, 4, Some(third.hash()), "fourth");
+        let waiting =
+            |replica: &Replica| replica.store().pending().unwrap().iter().map(Entry::hash).collect::<Vec<_>>();
+        // The second waits for the first, which comes later in the page and releases it.
+        let (outcomes, _) = replica.receive_page(vec![second.clone(), first.clone()], NOW);
+        assert!(matches!(outcomes[0], Received::Pending(_)), "{outcomes:?}");
+        assert_eq!(waiting(&replica), Vec::<EntryHash>::new());
+        // The fourth waits for the third, which no page brought yet: kept with the waiting rows.
+        let (outcomes, _) = replica.receive_page(vec![fourth.clone()], NOW);
+        assert!(matches!(outcomes[0], Received::Pending(_)), "{outcomes:?}");
+        assert_eq!(waiting(&replica), vec![fourth.hash()]);
+        let (outcomes, _) = replica.receive_page(vec![third.clone()], NOW);
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(waiting(&replica), Vec::<EntryHash>::new());
+        assert_eq!(titles(&replica).len(), 4);
     }
 
     /// A newcomer's node that asks again (its request outranked, then a restart) signs the

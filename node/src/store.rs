@@ -536,9 +536,9 @@ impl Store {
         }
         self.writable()?;
         let _writing = self.entries.writing();
-        let in_call: HashMap<EntryHash, &Entry> = entries.iter().map(|e| (e.hash(), e)).collect();
+        let in_call = InCall::new(entries);
         let mut plan = BatchPlan::default();
-        let mut placed: HashMap<(MemberId, u64), EntryHash> = HashMap::new();
+        let mut placed: HashMap<(MemberId, u64), EntryHash> = HashMap::with_capacity(entries.len());
         // Removing a key costs a walk down the tree even when it is absent: skip it when
         // nothing waits (the replica is this store's only writer).
         let any_pending = self.community.scan_prefix([range::PENDING]).next().is_some();
@@ -1005,7 +1005,7 @@ impl Store {
 
     /// Writes the view rows of entries already stored (for [`Store::rebuild_views`]).
     fn replay_views(&self, chunk: &[Entry]) -> Result<usize, StoreError> {
-        let in_call: HashMap<EntryHash, &Entry> = chunk.iter().map(|e| (e.hash(), e)).collect();
+        let in_call = InCall::new(chunk);
         let mut plan = BatchPlan::default();
         for entry in chunk {
             // A stored entry waits for nothing (sled may have lost the batch that said so).
@@ -1019,12 +1019,7 @@ impl Store {
 
     /// Adds to `plan` what an entry changes in the view indexes. A `Redact`'s target is looked
     /// up in `in_call` first, then in the store (entries never change).
-    fn plan_views(
-        &self,
-        entry: &Entry,
-        in_call: &HashMap<EntryHash, &Entry>,
-        plan: &mut BatchPlan,
-    ) -> Result<(), StoreError> {
+    fn plan_views(&self, entry: &Entry, in_call: &InCall<'_>, plan: &mut BatchPlan) -> Result<(), StoreError> {
         let hash = entry.hash();
         let author = entry.author();
         let at = entry.timestamp_ms();
@@ -1043,7 +1038,7 @@ impl Store {
             Body::Receive { transfer } => plan.writes.insert(&hash_key(range::CLAIM, transfer)[..], &hash.0[..]),
             Body::Redact { entry: target } => {
                 let found = match in_call.get(target) {
-                    Some(found) => Some((*found).clone()),
+                    Some(found) => Some(found.clone()),
                     None => self.get(target)?,
                 };
                 match found {
@@ -1321,6 +1316,24 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 struct BatchPlan {
     writes: sled::Batch,
     profiles: HashMap<MemberId, Option<EntryHash>>,
+}
+
+/// The entries of one call to the store by hash, for a `Redact` whose target came in the same
+/// call; the map is built only when one asks (most calls hold no `Redact`, and hashing every
+/// entry of every page into a map cost more than the views it served).
+struct InCall<'a> {
+    entries: &'a [Entry],
+    by_hash: std::cell::OnceCell<HashMap<EntryHash, &'a Entry>>,
+}
+
+impl<'a> InCall<'a> {
+    fn new(entries: &'a [Entry]) -> InCall<'a> {
+        InCall { entries, by_hash: std::cell::OnceCell::new() }
+    }
+
+    fn get(&self, hash: &EntryHash) -> Option<&'a Entry> {
+        self.by_hash.get_or_init(|| self.entries.iter().map(|e| (e.hash(), e)).collect()).get(hash).copied()
+    }
 }
 
 fn post_view(entry: &Entry) -> Option<PostView> {

@@ -44,8 +44,10 @@ impl<C: Send + 'static> Verifier<C> {
     /// Starts the helper thread; `sink` receives each verified page (and returns `false` once
     /// nobody listens, which stops the thread).
     pub fn start(mut sink: impl FnMut(VerifiedPage<C>) -> bool + Send + 'static) -> std::io::Result<Verifier<C>> {
+        // The authors' keys, decoded once for every page this thread checks.
+        let mut keys = AuthorKeys::default();
         let worker = Worker::start("kith-verify", move |(context, page)| {
-            let (entries, fault) = verify_page(page);
+            let (entries, fault) = verify_page_with(page, &mut keys);
             sink(VerifiedPage { context, entries, fault })
         })?;
         Ok(Verifier { worker })
@@ -61,6 +63,12 @@ impl<C: Send + 'static> Verifier<C> {
 /// Decodes a page and checks every signature (`verify_strict`, keys decoded once per author):
 /// the entries before the first bad one, and what was wrong with it.
 pub fn verify_page(page: Vec<Vec<u8>>) -> (Vec<Entry>, Option<PageFault>) {
+    verify_page_with(page, &mut AuthorKeys::default())
+}
+
+/// [`verify_page`] with the authors' keys decoded for earlier pages (`keys` takes this page's
+/// new ones).
+pub fn verify_page_with(page: Vec<Vec<u8>>, keys: &mut AuthorKeys) -> (Vec<Entry>, Option<PageFault>) {
     let mut entries = Vec::with_capacity(page.len());
     let mut fault = None;
     for (index, bytes) in page.into_iter().enumerate() {
@@ -72,7 +80,8 @@ pub fn verify_page(page: Vec<Vec<u8>>) -> (Vec<Entry>, Option<PageFault>) {
             }
         }
     }
-    let verdicts = verify_in_parts(&entries);
+    keys.add(&entries);
+    let verdicts = verify_in_parts(&entries, keys);
     if let Some((bad, Err(error))) = verdicts.iter().enumerate().find(|(_, verdict)| verdict.is_err()) {
         fault = Some(PageFault { index: bad, reason: error.to_string() });
         entries.truncate(bad);
@@ -93,30 +102,28 @@ fn verify_threads() -> usize {
 /// Every entry's verdict, as [`Entry::verify_many`] gives it, with the page cut into parts
 /// checked side by side (the authors' keys decoded once for all parts). A part whose thread
 /// cannot start, or dies, is checked on this thread.
-fn verify_in_parts(entries: &[Entry]) -> Vec<Result<(), EntryError>> {
+fn verify_in_parts(entries: &[Entry], keys: &AuthorKeys) -> Vec<Result<(), EntryError>> {
     let threads = verify_threads();
     if threads < 2 || entries.len() < PARTS_FROM {
-        return Entry::verify_many(entries);
+        return Entry::verify_many_with(entries, keys);
     }
-    let keys = AuthorKeys::of(entries);
     let part = entries.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let mut parts = entries.chunks(part);
         let first = parts.next().unwrap_or_default();
         let others: Vec<_> = parts
             .map(|chunk| {
-                let keys = &keys;
                 let started = std::thread::Builder::new()
                     .name("kith-verify-part".into())
                     .spawn_scoped(scope, move || Entry::verify_many_with(chunk, keys));
                 (chunk, started.ok())
             })
             .collect();
-        let mut verdicts = Entry::verify_many_with(first, &keys);
+        let mut verdicts = Entry::verify_many_with(first, keys);
         for (chunk, handle) in others {
             match handle.map(std::thread::ScopedJoinHandle::join) {
                 Some(Ok(part_verdicts)) => verdicts.extend(part_verdicts),
-                _ => verdicts.extend(Entry::verify_many_with(chunk, &keys)),
+                _ => verdicts.extend(Entry::verify_many_with(chunk, keys)),
             }
         }
         verdicts
@@ -206,6 +213,21 @@ mod tests {
             assert_eq!(fault.index, broken);
             assert_eq!(fault.reason, EntryError::BadSignature.to_string());
         }
+    }
+
+    #[test]
+    fn keys_kept_from_page_to_page_still_find_a_bad_signature() {
+        let mut keys = AuthorKeys::default();
+        let (good, fault) = verify_page_with(wire(&page(100, None)), &mut keys);
+        assert_eq!((good.len(), fault), (100, None));
+        assert_eq!(keys.len(), 1);
+        // The author's key is held from the page before; each signature is still checked.
+        for broken in [0, 70] {
+            let (good, fault) = verify_page_with(wire(&page(100, Some(broken))), &mut keys);
+            assert_eq!(good.len(), broken);
+            assert_eq!(fault.map(|f| (f.index, f.reason)), Some((broken, EntryError::BadSignature.to_string())));
+        }
+        assert_eq!(keys.len(), 1);
     }
 
     #[test]

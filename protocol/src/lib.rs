@@ -23,7 +23,7 @@ pub mod shortcode;
 
 pub use body::{Body, PostKind, Role, Rules, Status};
 pub use community::{Community, Member, Outcome, Rebuilt, Report};
-pub use entry::{AuthorKeys, CommunityId, Draft, Entry, EntryHash, Header};
+pub use entry::{AUTHOR_KEYS_KEPT, AuthorKeys, CommunityId, Draft, Entry, EntryHash, Header};
 pub use error::{EntryError, Wait};
 pub use fork::{Fork, ForkProof, ForkProofError};
 pub use gathering::{Repeat, Schedule};

@@ -20,6 +20,7 @@ use kith_node::verify::Verifier;
 use kith_protocol::{Entry, EntryHash, Keypair};
 use kith_tests::history::{History, Rng, generate};
 
+mod apply;
 mod scale;
 
 /// Resident and peak memory of this process, from /proc (Linux), in bytes.
@@ -340,7 +341,7 @@ fn scenario_propagation(nodes: usize, seconds: u64) -> anyhow::Result<serde_json
                 loop {
                     match rx.recv().await {
                         Ok(NodeEvent::Entry { id, .. }) => {
-                            let _ = tx.send((i, id, Instant::now()));
+                            let _ = tx.send((i, id.to_string(), Instant::now()));
                         }
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
@@ -476,6 +477,22 @@ fn join_node(home: &Path, wanted: usize, api: bool) -> anyhow::Result<()> {
     })
 }
 
+/// A command running `exe`, under the command the environment variable `var` names if it is
+/// set: `KITH_BENCH_JOIN_UNDER="valgrind --tool=callgrind"` counts the joining process's
+/// instructions (`KITH_BENCH_SERVE_UNDER`, the serving one's).
+fn under(var: &str, exe: &Path) -> std::process::Command {
+    let wrapper = std::env::var(var).unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = std::process::Command::new(program);
+            command.args(words).arg(exe);
+            command
+        }
+        None => std::process::Command::new(exe),
+    }
+}
+
 /// A fresh node process joins a node process holding `total` entries, `runs` times; reports
 /// the median and the worst run in time, peak memory of the joining process and bytes moved on
 /// loopback, so that a run that fetches twice or fills its waiting area shows.
@@ -489,7 +506,7 @@ fn scenario_join(total: usize, runs: usize) -> anyhow::Result<serde_json::Value>
     eprintln!("filling the serving node's home…");
     fill_home(&history, &work.path().join("server"))?;
     let exe = std::env::current_exe()?;
-    let mut server = std::process::Command::new(&exe)
+    let mut server = under("KITH_BENCH_SERVE_UNDER", &exe)
         .arg("serve-node")
         .arg(work.path().join("server"))
         .stdout(std::process::Stdio::piped())
@@ -509,7 +526,7 @@ fn scenario_join(total: usize, runs: usize) -> anyhow::Result<serde_json::Value>
             ..Default::default()
         })?;
         let rx_before = loopback_rx_bytes();
-        let output = std::process::Command::new(&exe)
+        let output = under("KITH_BENCH_JOIN_UNDER", &exe)
             .arg("join-node")
             .arg(&home)
             .arg(wanted.to_string())
@@ -754,6 +771,15 @@ fn main() -> anyhow::Result<()> {
         let home = args.get(1).context("join-node HOME WANTED")?;
         let wanted = args.get(2).context("join-node HOME WANTED")?.parse().context("WANTED is a count")?;
         return join_node(Path::new(home), wanted, args.iter().any(|a| a == "--api"));
+    }
+    if args.first().map(String::as_str) == Some("dump-history") {
+        // Hidden helper for counting instructions: the `join` scenario's history in a file.
+        return apply::dump_history(Path::new(args.get(1).context("dump-history FILE")?), entries);
+    }
+    if args.first().map(String::as_str) == Some("apply") {
+        // Hidden helper for counting instructions: a dumped history through the catch-up's
+        // store path and back out through a serving node's answers, signatures not checked.
+        return apply::apply(Path::new(args.get(1).context("apply FILE")?));
     }
     if args.first().map(String::as_str) == Some("serve-node") {
         let home = args.get(1).context("serve-node HOME [BOOTSTRAP]")?;
