@@ -122,9 +122,21 @@ fn lock_replica(replica: &Mutex<Replica>) -> MutexGuard<'_, Replica> {
 
 impl NodeHandle {
     /// The replica, locked; a wait for the lock leaves the runtime's other tasks running
-    /// (`lock_replica`).
+    /// (`lock_replica`). Work that reads every entry goes to [`NodeHandle::read_blocking`].
     pub fn replica(&self) -> MutexGuard<'_, Replica> {
         lock_replica(&self.replica)
+    }
+
+    /// Runs `read` on a blocking thread with the replica locked, for the reads that go through
+    /// every entry (a report, an export, the printed board): the lock is then held for long,
+    /// and not by a worker of the runtime.
+    pub async fn read_blocking<T, F>(&self, read: F) -> Result<T, tokio::task::JoinError>
+    where
+        F: FnOnce(&Replica) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let replica = Arc::clone(&self.replica);
+        tokio::task::spawn_blocking(move || read(&lock_replica(&replica))).await
     }
 
     /// Signs, checks, stores (flushed) and gossips a new entry of this member's log. The
