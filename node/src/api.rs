@@ -889,7 +889,12 @@ async fn export(State(state): State<ApiState>, Params(query): Params<ExportQuery
         "csv" => true,
         other => return Err(ApiError::BadRequest(format!("`{other}` is not an export format: json or csv"))),
     };
-    let document = export_document(&state.node)?;
+    // Off the runtime's workers: it reads every post's and transfer's entry.
+    let document = state
+        .node
+        .read_blocking(export_document)
+        .await
+        .map_err(|e| ApiError::Internal(format!("the export could not be made: {e}")))??;
     if csv {
         let mut response = export::csv(&document).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
@@ -898,10 +903,13 @@ async fn export(State(state): State<ApiState>, Params(query): Params<ExportQuery
     Ok(Json(document).into_response())
 }
 
-/// `GET /api/board/print`: the printable board as a standalone HTML file.
+/// `GET /api/board/print`: the printable board as a standalone HTML file, drawn off the
+/// runtime's workers (it reads every open post's entry).
 async fn printed_board(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    let replica = state.node.replica();
-    let html = (state.print_board)(&replica, community(&replica)?, now_ms());
+    let print_board = state.print_board;
+    let drawn =
+        state.node.read_blocking(move |replica| Ok::<_, ApiError>(print_board(replica, community(replica)?, now_ms())));
+    let html = drawn.await.map_err(|e| ApiError::Internal(format!("the board could not be printed: {e}")))??;
     let mut response = html.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Ok(response)
@@ -931,8 +939,9 @@ async fn organisers_report(
     };
     let now = now_ms();
     let period = report::period(&query, now)?;
-    let node = state.node.clone();
-    let built = tokio::task::spawn_blocking(move || report::build(&node.replica(), period, now))
+    let built = state
+        .node
+        .read_blocking(move |replica| report::build(replica, period, now))
         .await
         .map_err(|e| ApiError::Internal(format!("the report could not be made: {e}")))??;
     if csv {
@@ -943,19 +952,18 @@ async fn organisers_report(
     Ok(Json(built).into_response())
 }
 
-fn export_document(node: &NodeHandle) -> Result<Export, ApiError> {
+fn export_document(replica: &Replica) -> Result<Export, ApiError> {
     let now = now_ms();
-    let replica = node.replica();
-    let community = community(&replica)?;
+    let community = community(replica)?;
     let mut posts = Vec::new();
     for view in replica.store().posts()? {
         if community.post(&view.id).is_some_and(|p| community.post_visible(&p)) {
-            posts.push(post_detail(&replica, community, &view.id, now)?);
+            posts.push(post_detail(replica, community, &view.id, now)?);
         }
     }
     let mut transfers = Vec::new();
     for (hash, _) in community.transfers() {
-        if let Some(transfer) = transfer_out(&replica, community, hash)? {
+        if let Some(transfer) = transfer_out(replica, community, hash)? {
             transfers.push(transfer);
         }
     }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
@@ -96,9 +96,47 @@ pub struct NodeHandle {
     pub counters: Arc<network::NetworkCounters>,
 }
 
+/// Takes the replica's lock from any thread, async code on the runtime's workers included.
+///
+/// The lock may be held for seconds (a rebuild after a fork, at a million entries), and a
+/// worker thread waiting for it runs none of its other tasks: with two workers, two such waits
+/// stopped every task, the network loop and the page included. So the lock is tried first, and
+/// a wait for it on a worker of a multi-threaded runtime (`kith run`'s) happens inside
+/// [`tokio::task::block_in_place`], which first hands the worker's other tasks to another
+/// thread. On a blocking thread (`spawn_blocking`) or off the runtime it simply waits; on a
+/// current-thread runtime (`#[tokio::test]`'s) it waits too, as `block_in_place` panics there
+/// and there is no other thread to hand anything to.
+fn lock_replica(replica: &Mutex<Replica>) -> MutexGuard<'_, Replica> {
+    match replica.try_lock() {
+        Ok(guard) => return guard,
+        Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => {}
+    }
+    #[cfg(test)]
+    let _waiting = tests::Waiting::on(replica);
+    let wait = || replica.lock().unwrap_or_else(PoisonError::into_inner);
+    let many_threads = tokio::runtime::Handle::try_current()
+        .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if many_threads { tokio::task::block_in_place(wait) } else { wait() }
+}
+
 impl NodeHandle {
+    /// The replica, locked; a wait for the lock leaves the runtime's other tasks running
+    /// (`lock_replica`). Work that reads every entry goes to [`NodeHandle::read_blocking`].
     pub fn replica(&self) -> MutexGuard<'_, Replica> {
-        self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock_replica(&self.replica)
+    }
+
+    /// Runs `read` on a blocking thread with the replica locked, for the reads that go through
+    /// every entry (a report, an export, the printed board): the lock is then held for long,
+    /// and not by a worker of the runtime.
+    pub async fn read_blocking<T, F>(&self, read: F) -> Result<T, tokio::task::JoinError>
+    where
+        F: FnOnce(&Replica) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let replica = Arc::clone(&self.replica);
+        tokio::task::spawn_blocking(move || read(&lock_replica(&replica))).await
     }
 
     /// Signs, checks, stores (flushed) and gossips a new entry of this member's log. The
@@ -121,7 +159,7 @@ impl NodeHandle {
         };
         let replica = Arc::clone(&self.replica);
         let published = tokio::task::spawn_blocking(move || -> Result<Entry, PublishError> {
-            let lock = || replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let lock = || lock_replica(&replica);
             let (entry, mark, flush) = {
                 let mut replica = lock();
                 let entry = replica.publish_unflushed_as(author, body, now_ms())?;
@@ -339,8 +377,9 @@ impl Node {
     pub fn home(&self) -> &Home {
         &self.home
     }
+    /// The replica, locked, as [`NodeHandle::replica`] takes it.
     pub fn replica(&self) -> MutexGuard<'_, Replica> {
-        self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock_replica(&self.replica)
     }
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
@@ -431,7 +470,7 @@ impl Node {
         self.home.remove_api_info();
         let replica = Arc::clone(&self.replica);
         let flushed = tokio::task::spawn_blocking(move || {
-            let mut replica = replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut replica = lock_replica(&replica);
             // The next start begins from here rather than replaying every entry.
             replica.save_snapshot(crate::replica::SNAPSHOT_AFTER);
             replica.store().flush()
@@ -452,6 +491,152 @@ impl Node {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// How many callers of `lock_replica` wait for each replica's lock now, by its address.
+    static WAITING: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
+
+    /// A caller of `lock_replica` that found the lock taken, counted until it has it.
+    pub(super) struct Waiting(usize);
+
+    impl Waiting {
+        pub(super) fn on(replica: &Mutex<Replica>) -> Waiting {
+            let key = std::ptr::from_ref(replica).addr();
+            *WAITING.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default() += 1;
+            Waiting(key)
+        }
+
+        fn count(replica: &Mutex<Replica>) -> usize {
+            let key = std::ptr::from_ref(replica).addr();
+            WAITING.lock().unwrap_or_else(PoisonError::into_inner).get(&key).copied().unwrap_or(0)
+        }
+    }
+
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(count) = waiting.get_mut(&self.0) {
+                *count -= 1;
+            }
+        }
+    }
+
+    /// Waits until `done` holds; a minute without it means a hang.
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "hung: {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Holds `replica`'s lock on a thread of its own until the returned sender is dropped or
+    /// sends; returns once the lock is held.
+    fn hold_lock(replica: Arc<Mutex<Replica>>) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (held, is_held) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let guard = replica.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = held.send(());
+            let _ = released.recv();
+            drop(guard);
+        });
+        is_held.recv().unwrap();
+        (release, holder)
+    }
+
+    /// A GET of a node's API on `addr`: the answer's status line, once the answer is whole.
+    async fn api_get(addr: SocketAddr, token: String, path: &'static str) -> std::io::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok(String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string())
+    }
+
+    #[test]
+    fn api_reads_waiting_for_the_replica_lock_leave_the_runtime_running() {
+        let dir = tempfile::TempDir::new().unwrap();
+        // As `kith run` builds it, with this machine's two cores.
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let mut config = NodeConfig::new(dir.path());
+        config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        config.network.mdns = false;
+        config.found = Some(("Elm Street".into(), String::new(), Rules::default()));
+        let (node, api) = runtime.block_on(async {
+            let mut node = Node::start(config).await.unwrap();
+            let api = crate::http::serve_node(&mut node, "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+            (node, api)
+        });
+        let token = node.home().api_info().unwrap().unwrap().token;
+        // A task of the runtime's that has nothing to do with the replica.
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker = runtime.spawn({
+            let ticks = Arc::clone(&ticks);
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(5));
+                loop {
+                    tick.tick().await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let replica = Arc::clone(&node.replica);
+        // Another thread holds the lock, as a rebuild after a fork does for seconds.
+        let (release, holder) = hold_lock(Arc::clone(&replica));
+        // As many reads as the runtime has workers, each handled on one. The node's own
+        // once-a-second task (`helped::tend`) comes to wait too: any two waits on workers were
+        // enough to stop the runtime.
+        let reads = ["/api/members", "/api/balance"].map(|path| runtime.spawn(api_get(api, token.clone(), path)));
+        wait_until("nothing waited for the lock", || Waiting::count(&replica) >= 2);
+        let before = ticks.load(Ordering::Relaxed);
+        wait_until("the runtime stalled while two waited", || ticks.load(Ordering::Relaxed) >= before + 3);
+        // A read that goes through every entry waits on a blocking thread: then the two reads,
+        // the node's task and the export all wait.
+        let export = runtime.spawn(api_get(api, token.clone(), "/api/export"));
+        wait_until("the reads, the node's task and the export never all waited", || Waiting::count(&replica) == 4);
+        let before = ticks.load(Ordering::Relaxed);
+        wait_until("the runtime stalled while the export waited", || ticks.load(Ordering::Relaxed) >= before + 3);
+        let _ = release.send(());
+        holder.join().unwrap();
+        runtime.block_on(async {
+            for read in reads.into_iter().chain([export]) {
+                let answer = tokio::time::timeout(Duration::from_secs(60), read).await;
+                let status = answer.expect("a read hung after the lock was let go").unwrap().unwrap();
+                assert!(status.starts_with("HTTP/1.1 200"), "a read failed: {status}");
+            }
+            // The other reads of every entry, on a blocking thread too.
+            for path in ["/api/board/print", "/api/report"] {
+                let status = api_get(api, token.clone(), path).await.unwrap();
+                assert!(status.starts_with("HTTP/1.1 200"), "{path} failed: {status}");
+            }
+            ticker.abort();
+            node.shutdown().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn a_read_waiting_for_the_replica_lock_on_a_current_thread_runtime_waits() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (handle, _go) = handle_with_held_flush(&dir);
+        let replica = Arc::clone(&handle.replica);
+        let (release, holder) = hold_lock(Arc::clone(&replica));
+        let releaser = std::thread::spawn(move || {
+            wait_until("the read never waited for the lock", || Waiting::count(&replica) == 1);
+            let _ = release.send(());
+        });
+        // `#[tokio::test]`'s runtime: no other thread to hand tasks to, and no `block_in_place`.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let me = runtime.block_on(async { handle.replica().me() });
+        assert_eq!(me, Keypair::from_secret_bytes([9; 32]).member_id());
+        releaser.join().unwrap();
+        holder.join().unwrap();
+    }
 
     /// A founded home's node handle whose next flush waits for the signal sent on the sender.
     fn handle_with_held_flush(dir: &tempfile::TempDir) -> (NodeHandle, std::sync::mpsc::Sender<()>) {

@@ -9,13 +9,13 @@ use std::fmt::Write as _;
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use kith_protocol::{Community, PostKind, Status};
 
 use super::html::esc;
-use super::{Session, WebState, date};
+use super::{Session, WebState, date, refusal};
 use crate::read::announce::AnnouncementOut;
 use crate::replica::Replica;
 
@@ -164,20 +164,24 @@ pub fn standalone(replica: &Replica, community: &Community, now: u64) -> String 
 /// `GET /board/print`: the printable board in the browser.
 pub async fn board(State(state): State<WebState>, Extension(_session): Extension<Session>) -> Response {
     let now = crate::clock::now_ms();
-    let html = {
-        let replica = state.node.replica();
-        match replica.community() {
-            Some(community) => board_page(
-                community.name(),
-                &crate::read::announce::current(&replica, community, now),
-                &paper_posts(&replica, community, now),
-                now,
-                Styles::Linked,
-            ),
-            None => board_page("your community", &[], &[], now, Styles::Linked),
+    // Off the runtime's workers: it reads every open post's entry.
+    let drawn = state.node.read_blocking(move |replica| match replica.community() {
+        Some(community) => board_page(
+            community.name(),
+            &crate::read::announce::current(replica, community, now),
+            &paper_posts(replica, community, now),
+            now,
+            Styles::Linked,
+        ),
+        None => board_page("your community", &[], &[], now, Styles::Linked),
+    });
+    match drawn.await {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "the printed board could not be drawn");
+            refusal(StatusCode::INTERNAL_SERVER_ERROR, "Kith could not print the board", "Please try again.")
         }
-    };
-    Html(html).into_response()
+    }
 }
 
 /// `GET /print.css`.

@@ -52,9 +52,10 @@ pub async fn show(
     let chosen = PERIODS.iter().find(|(value, ..)| *value == choice.period).unwrap_or(&PERIODS[0]);
     let from = if chosen.2 == 0 { 0 } else { now.saturating_sub(chosen.2 * DAY_MS) };
     let query = figures::ReportQuery { from: Some(from), to: Some(now), format: None };
-    let node = state.node.clone();
     let built = match figures::period(&query, now) {
-        Ok(period) => tokio::task::spawn_blocking(move || figures::build(&node.replica(), period, now))
+        Ok(period) => state
+            .node
+            .read_blocking(move |replica| figures::build(replica, period, now))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string())),
