@@ -682,7 +682,7 @@ impl<S: Storage> Engine<S> {
     /// Subscribes to the community's topic if it is known. Call once the runtime is ready.
     pub fn start(&mut self) {
         self.ensure_subscribed();
-        self.send_join_request_if_due(0);
+        self.send_join_request_if_due();
     }
 
     /// The engine's counters, to read while it runs.
@@ -922,7 +922,7 @@ impl<S: Storage> Engine<S> {
         if now_ms >= self.next_sync_ms {
             self.next_sync_ms = now_ms + self.config.sync_interval_ms.max(1);
             self.sync_with_random_peer();
-            self.send_join_request_if_due(now_ms);
+            self.send_join_request_if_due();
         }
     }
 
@@ -1405,14 +1405,17 @@ impl<S: Storage> Engine<S> {
     /// included; asking again (the same bytes: it is dated when the home joined) brings it back
     /// once there is room, or once its author is admitted anyway. While there is no room, this
     /// node's own reducer refuses it, and nothing is sent.
-    fn send_join_request_if_due(&mut self, _now_ms: u64) {
-        let Some(profile) = self.join_profile.clone() else { return };
+    fn send_join_request_if_due(&mut self) {
         let (has_community, head) = {
             let view = self.view();
             (view.has_community, view.me.map_or(0, |me| view.head_seq(&me)))
         };
         let signing = self.signing.values().any(|what| matches!(what, SignFor::JoinRequest));
-        if has_community && head == 0 && !signing {
+        if has_community
+            && head == 0
+            && !signing
+            && let Some(profile) = self.join_profile.clone()
+        {
             self.sign_out(SignFor::JoinRequest, vec![profile]);
         }
     }
@@ -1974,7 +1977,7 @@ impl<S: Storage> Engine<S> {
                 tracing::info!(community = %community.short(), "fetched the community's founding entry");
                 self.ensure_subscribed();
                 self.regate_all(now_ms);
-                self.send_join_request_if_due(now_ms);
+                self.send_join_request_if_due();
                 if self.connected.contains(&peer) {
                     self.request_heads(peer);
                 }

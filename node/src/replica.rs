@@ -944,6 +944,15 @@ pub(crate) mod tests {
         Entry::sign(&keypair(), draft).unwrap()
     }
 
+    /// The next entries of this member's log after its head, one per title, not yet received.
+    fn chain_of(replica: &Replica, titles: &[&str]) -> Vec<Entry> {
+        let mut chain: Vec<Entry> = Vec::new();
+        for (offset, title) in (1..).zip(titles) {
+            chain.push(next_of(replica, offset, chain.last().map(Entry::hash), title));
+        }
+        chain
+    }
+
     fn titles(replica: &Replica) -> Vec<String> {
         replica.store().posts().unwrap().into_iter().map(|p| p.title).collect()
     }
@@ -1012,9 +1021,7 @@ pub(crate) mod tests {
     fn a_page_hands_each_applied_outcome_the_entries_it_applied() {
         let dir = TempDir::new().unwrap();
         let mut replica = founded(&dir.path().join("db"));
-        let first = next_of(&replica, 1, None, "first");
-        let second = next_of(&replica, 2, Some(first.hash()), "second");
-        let third = next_of(&replica, 3, Some(second.hash()), "third");
+        let [first, second, third] = chain_of(&replica, &["first", "second", "third"]).try_into().unwrap();
         // The second comes before the first: it waits, then the first releases it.
         let (outcomes, _) = replica.receive_page(vec![second.clone(), first.clone(), third.clone()], NOW);
         let hashes = |received: &Received| match received {
@@ -1030,10 +1037,8 @@ pub(crate) mod tests {
     fn a_page_keeps_what_waits_in_the_store_but_not_what_it_released() {
         let dir = TempDir::new().unwrap();
         let mut replica = founded(&dir.path().join("db"));
-        let first = next_of(&replica, 1, None, "first");
-        let second = next_of(&replica, 2, Some(first.hash()), "second");
-        let third = next_of(&replica, 3, Some(second.hash()), "third");
-        let fourth = next_of(&replica, 4, Some(third.hash()), "fourth");
+        let [first, second, third, fourth] =
+            chain_of(&replica, &["first", "second", "third", "fourth"]).try_into().unwrap();
         let waiting =
             |replica: &Replica| replica.store().pending().unwrap().iter().map(Entry::hash).collect::<Vec<_>>();
         // The second waits for the first, which comes later in the page and releases it.

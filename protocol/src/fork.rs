@@ -54,7 +54,7 @@ impl ForkProof {
     /// (kept in its store) or built from entries it verified on arrival. A rebuild meets every
     /// kept proof at each pass; checking their four signatures again each time was most of the
     /// reducer's work in a history with forks.
-    pub fn read_verified_before(&self) -> Result<Fork, ForkProofError> {
+    pub(crate) fn read_verified_before(&self) -> Result<Fork, ForkProofError> {
         self.check(Entry::decode_unverified)
     }
 

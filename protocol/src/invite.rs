@@ -139,7 +139,7 @@ impl Capability {
 
     /// Reads a capability whose signature was checked before (its canonical form is checked
     /// again): the reducer applying a join request `judge_join` has just verified.
-    pub fn from_bytes_verified_before(bytes: &[u8]) -> Result<Self, InviteError> {
+    pub(crate) fn from_bytes_verified_before(bytes: &[u8]) -> Result<Self, InviteError> {
         if bytes.len() > MAX_INVITE_BYTES {
             return Err(InviteError::Malformed);
         }
