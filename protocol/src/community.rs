@@ -995,7 +995,15 @@ impl Community {
         let kept: Vec<&(EntryHash, MemberId)> =
             self.joins.get(&id).into_iter().flatten().filter(|(hash, _)| Some(*hash) != replacing).collect();
         let ranks_before_last = kept.last().is_some_and(|last| (entry.hash(), entry.author()) < **last);
-        rules::invite_has_room(capability.terms().uses, self.admitted_with(&id), kept.len(), ranks_before_last)?;
+        if rules::invite_has_room(capability.terms().uses, self.admitted_with(&id), kept.len(), ranks_before_last)
+            .is_err()
+        {
+            // No room: it waits for its author's admission, which takes it whatever the room
+            // (above). Refused, it would count where the admission came first and not where it
+            // came after (found by fuzzing). It waits like any non-member's entry, within the
+            // waiting area's bounds.
+            return Err(Wait::Admission { member: entry.author() }.into());
+        }
         Ok(())
     }
 
