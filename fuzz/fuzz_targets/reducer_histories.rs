@@ -103,10 +103,13 @@ impl Receiver {
             .chain(report.released_rejections.iter().map(|(hash, _)| hash))
             .copied()
             .collect();
+        // An evicted request that waits for its author's admission stays, as a node parks it,
+        // and so does one applied again in the same call (a node stores what the reducer holds).
         let community = &self.community;
         self.held.retain(|held| {
             let evidence = community.refused_at(&held.author()) == Some((held.seq(), held.hash()));
-            !gone.contains(&held.hash()) || evidence
+            let kept = community.is_pending(&held.hash()) || community.holds(&held.hash());
+            !gone.contains(&held.hash()) || evidence || kept
         });
         // A conflict, met on arrival or in an entry it released: a proof, then a rebuild.
         let mut froze = false;

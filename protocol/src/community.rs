@@ -321,6 +321,11 @@ pub struct Community {
     /// `refused`: the evidence is fed again on load and makes the pair again.
     #[serde(skip)]
     join_siblings: BTreeMap<MemberId, (Entry, EntryHash)>,
+    /// The bytes of a newcomer's join request kept as evidence (`refused`), so that once the
+    /// request that outranked it is itself outranked for its invite's room, it is tried again
+    /// (`trim_joins`). Left out of a snapshot like `refused`: fed again on load.
+    #[serde(skip)]
+    join_evidence: BTreeMap<MemberId, Entry>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
     revocations: BTreeMap<crate::invite::InviteId, BTreeSet<MemberId>>,
     /// Each gathering's answers ("I'll come"), by member.
@@ -328,6 +333,11 @@ pub struct Community {
     attendance: BTreeMap<EntryHash, Attendance>,
     /// Join requests kept open (authors not yet admitted), by invite, ranked by entry hash.
     joins: BTreeMap<InviteId, BTreeSet<(EntryHash, MemberId)>>,
+    /// The bytes of the join requests kept open (at most the invites' uses): one outranked for
+    /// its invite's room goes back to wait for its author's admission, as one that found no
+    /// room does, rather than being dropped (`trim_joins`).
+    #[serde(default)]
+    open_joins: BTreeMap<EntryHash, serde_bytes::ByteBuf>,
     /// Vouches (voucher, newcomer) counted from a frozen branch only. The voucher's own vouch
     /// for that newcomer in the applied part of their log is still their first there: refused
     /// as a second vouch, it would stop their log at a place where, had the frozen one come
@@ -381,9 +391,11 @@ impl Community {
             waiting_places: BTreeMap::new(),
             refused: BTreeMap::new(),
             join_siblings: BTreeMap::new(),
+            join_evidence: BTreeMap::new(),
             revocations: BTreeMap::new(),
             attendance: BTreeMap::new(),
             joins: BTreeMap::new(),
+            open_joins: BTreeMap::new(),
             frozen_vouches: BTreeSet::new(),
             moderation: Vec::new(),
             invite_uses_allowed: BTreeMap::new(),
@@ -569,7 +581,10 @@ impl Community {
 
     fn release(&mut self, mut woken: VecDeque<Wait>, now_ms: u64, report: &mut Report) {
         while let Some(wait) = woken.pop_front() {
-            if let Wait::Admission { member } = wait {
+            // (Also woken without an admission: a join request tried again, `trim_joins`.)
+            if let Wait::Admission { member } = wait
+                && self.is_member(&member)
+            {
                 self.meet_waiting_siblings(member, report);
             }
             let Some(hashes) = self.waiting.remove(&wait) else { continue };
@@ -633,7 +648,7 @@ impl Community {
                     return self.keep_aside(entry, Wait::Admission { member: author });
                 }
                 if hash > existing {
-                    self.keep_join_sibling(author, &entry, existing, report);
+                    self.keep_join_sibling(author, &entry, existing, None, report);
                     return Outcome::Rejected(EntryError::DuplicateJoinRequest);
                 }
                 if let Err(refusal) = self.judge_join(&entry, Some(existing)) {
@@ -642,8 +657,12 @@ impl Community {
                         Refusal::Wait(wait) => self.keep_aside(entry, wait),
                     };
                 }
+                let existing_entry =
+                    self.open_joins.get(&existing).and_then(|bytes| Entry::decode_unverified(bytes.to_vec()).ok());
                 self.evict_join(author, existing, report);
-                self.keep_join_sibling(author, &entry, existing, report);
+                self.keep_join_sibling(author, &entry, existing, existing_entry, report);
+                // The replaced request may have named another invite, whose room grows.
+                self.retry_waiting_joins(woken);
             }
         }
         if let Some(existing) = self.place_taken(&author, seq, &hash) {
@@ -739,26 +758,61 @@ impl Community {
         report.refused.push(entry.clone());
     }
 
-    /// A newcomer's two join requests, `entry` (just arrived) and `other` (already here, applied
-    /// or not): the one that loses by rank is kept as the evidence of their seq 1, and the pair
-    /// waits for their admission to be a fork ([`Community::meet_waiting_siblings`]). The first
-    /// evidence stays: later requests only change which one it pairs with, the one applied.
-    fn keep_join_sibling(&mut self, author: MemberId, entry: &Entry, other: EntryHash, report: &mut Report) {
-        match self.refused.get(&author).map(|(_, evidence)| *evidence) {
-            Some(evidence) if evidence != entry.hash() => {
-                if entry.hash() < other {
-                    // The new one is applied; the one it evicted is dropped, the evidence stays.
-                    self.join_siblings.insert(author, (entry.clone(), evidence));
-                }
+    /// A newcomer's join requests: `entry` (just arrived) and `other` (already here, applied or
+    /// not; `other_entry` its bytes when known), the lower of the two applied. The evidence of
+    /// their seq 1 is the lowest of the others (the new one, the other, the evidence kept
+    /// before), so which two are held does not depend on the order; any other is dropped (the
+    /// old evidence as a released rejection). The pair waits for their admission to be a fork
+    /// ([`Community::meet_waiting_siblings`]).
+    fn keep_join_sibling(
+        &mut self,
+        author: MemberId,
+        entry: &Entry,
+        other: EntryHash,
+        other_entry: Option<Entry>,
+        report: &mut Report,
+    ) {
+        let applied = entry.hash().min(other);
+        let old = self.refused.get(&author).map(|(_, evidence)| *evidence);
+        let mut candidates: Vec<(EntryHash, Option<Entry>)> =
+            vec![(entry.hash(), Some(entry.clone())), (other, other_entry)];
+        if let Some(old) = old {
+            candidates.push((old, self.join_evidence.get(&author).cloned()));
+        }
+        candidates.retain(|(hash, _)| *hash != applied);
+        // The lowest first, and of one hash the copy with its bytes.
+        candidates.sort_by_key(|(hash, bytes)| (*hash, bytes.is_none()));
+        let Some((evidence, bytes)) = candidates.into_iter().next() else { return };
+        if old != Some(evidence) {
+            if let Some(old) = old {
+                report.released_rejections.push((old, EntryError::DuplicateJoinRequest));
             }
-            Some(_) => {}
+            self.refused.insert(author, (1, evidence));
+            if evidence == entry.hash() {
+                report.refused.push(entry.clone());
+            }
+        }
+        let pair = match bytes {
+            Some(evidence_entry) => {
+                self.join_evidence.insert(author, evidence_entry.clone());
+                (evidence_entry, applied)
+            }
             None => {
-                let loser = entry.hash().max(other);
-                self.refused.insert(author, (1, loser));
-                if loser == entry.hash() {
-                    report.refused.push(entry.clone());
-                }
-                self.join_siblings.insert(author, (entry.clone(), other));
+                self.join_evidence.remove(&author);
+                (entry.clone(), evidence)
+            }
+        };
+        self.join_siblings.insert(author, pair);
+    }
+
+    /// Join requests waiting for their authors' admission for want of room are tried again: an
+    /// invite's room grew (a newcomer's open request gave way to their other one, which may name
+    /// another invite). Rare: only a key that signed two join requests does that.
+    fn retry_waiting_joins(&self, woken: &mut VecDeque<Wait>) {
+        for (entry, wait) in self.pending.values() {
+            if matches!(entry.body(), Body::JoinRequest { .. }) && *wait == (Wait::Admission { member: entry.author() })
+            {
+                woken.push_back(*wait);
             }
         }
     }
@@ -773,6 +827,7 @@ impl Community {
     /// arrived after the admission. Entries that wait for an earlier one of the log are not
     /// released by the admission, so they are met here.
     fn meet_waiting_siblings(&mut self, member: MemberId, report: &mut Report) {
+        self.join_evidence.remove(&member);
         if let Some((entry, other)) = self.join_siblings.remove(&member)
             && self.entry_at(&member, 1).is_some_and(|applied| applied == entry.hash() || applied == other)
         {
@@ -1076,11 +1131,12 @@ impl Community {
         for kept in self.joins.values_mut() {
             kept.remove(&(hash, author));
         }
+        self.open_joins.remove(&hash);
         report.evicted.push(hash);
     }
 
     /// Keeps at most the room left in `invite` of its open join requests, the lowest ranks.
-    fn trim_joins(&mut self, invite: InviteId, report: &mut Report) {
+    fn trim_joins(&mut self, invite: InviteId, report: &mut Report, woken: &mut VecDeque<Wait>) {
         let uses = self.invite_uses_allowed.get(&invite).copied().unwrap_or(0);
         let room = usize::try_from(uses).unwrap_or(usize::MAX).saturating_sub(self.admitted_with(&invite));
         loop {
@@ -1089,11 +1145,33 @@ impl Community {
                 return;
             }
             let Some(&(hash, author)) = kept.last() else { return };
+            let bytes = self.open_joins.get(&hash).map(|bytes| bytes.to_vec());
             self.evict_join(author, hash, report);
-            // Outranked for the room, their other request would be too: it is evidence of
-            // nothing now, as if it had arrived after this eviction and been refused.
+            // Outranked for the room, it waits for its author's admission, as it would had it
+            // come after the requests that outrank it and found no room (`judge_join`); once
+            // admitted, its author's request counts whatever the room. Found by fuzzing: dropped,
+            // it counted where the admission came first and not where it came after.
+            let waits = bytes.and_then(|bytes| Entry::decode_unverified(bytes).ok()).is_some_and(|entry| {
+                matches!(self.keep_aside(entry, Wait::Admission { member: author }), Outcome::Pending(_))
+            });
+            if waits {
+                // Their other request, kept as evidence because this one outranked it, is
+                // outranked no more: it is tried again now, beside this one, as if it had come
+                // after this eviction (it may name another invite, with room).
+                if let Some(evidence) = self.join_evidence.remove(&author) {
+                    self.refused.remove(&author);
+                    self.join_siblings.remove(&author);
+                    if matches!(self.keep_aside(evidence, Wait::Admission { member: author }), Outcome::Pending(_)) {
+                        woken.push_back(Wait::Admission { member: author });
+                    }
+                }
+                continue;
+            }
+            // Not kept (the waiting area is full): their other request is evidence of nothing
+            // now, as if it had arrived after this eviction and been refused.
             if let Some((_, evidence)) = self.refused.remove(&author) {
                 self.join_siblings.remove(&author);
+                self.join_evidence.remove(&author);
                 report.released_rejections.push((evidence, EntryError::DuplicateJoinRequest));
             }
         }
@@ -1155,8 +1233,9 @@ impl Community {
                     self.invite_uses_allowed.insert(id, capability.terms().uses);
                     if !admitted {
                         self.joins.entry(id).or_default().insert((hash, author));
+                        self.open_joins.insert(hash, serde_bytes::ByteBuf::from(entry.bytes().to_vec()));
                     }
-                    self.trim_joins(id, report);
+                    self.trim_joins(id, report, woken);
                 }
             }
             Body::Vouch { .. } | Body::Transfer { .. } | Body::Appoint { .. } => {
@@ -1267,7 +1346,11 @@ impl Community {
                     if let Some(invite) = newcomer.joined_with
                         && let Some(kept) = self.joins.get_mut(&invite)
                     {
+                        let open = kept.iter().find(|(_, m)| m == member).map(|(hash, _)| *hash);
                         kept.retain(|(_, m)| m != member);
+                        if let Some(hash) = open {
+                            self.open_joins.remove(&hash);
+                        }
                     }
                 }
             }
