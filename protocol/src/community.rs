@@ -1124,7 +1124,10 @@ impl Community {
                 member.profile = None;
             }
             member.joined_with = None;
-            if !member.admitted && member.vouched_by.is_empty() && !named_by_moderation {
+            // A record that holds a freeze stays: a rebuild freezes a log from its kept proof
+            // before the entries come in, and a record dropped here would lose it, find the same
+            // fork again at the pass's end and run the pass again for ever (found by fuzzing).
+            if !member.admitted && member.vouched_by.is_empty() && !named_by_moderation && member.frozen_at.is_none() {
                 self.members.remove(&author);
             }
         }

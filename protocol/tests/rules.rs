@@ -1022,6 +1022,40 @@ fn a_join_request_without_room_waits_for_its_authors_admission() {
     assert_eq!(states.len(), 1, "the orders gave {} states", states.len());
 }
 
+/// A rebuild freezes a log from its kept proof before the entries come in. A newcomer's join
+/// request evicted for its invite's room (another ranked before it), while they were not yet
+/// admitted, dropped their record and the freeze with it; admitted later, their two entries at
+/// one place met again at the pass's end, froze the log "further" and the pass ran again, for
+/// ever (found by fuzzing: the reducer target hung). Run on a thread, so a hang fails the test.
+#[test]
+fn a_rebuild_keeps_the_freeze_of_a_newcomer_whose_join_request_was_evicted() {
+    let town = Town::new(rules());
+    let one = invite(&town.founder.key, town.id(), 9, 1);
+    let (mut cat, mut dan) = (town.log(4), town.log(5));
+    let (cat_joins, dan_joins) = (cat.write(join(&one, "Cat")), dan.write(join(&one, "Dan")));
+    let mut founder = town.founder.clone();
+    let (welcome_cat, welcome_dan) = (founder.write(vouch(cat.id())), founder.write(vouch(dan.id())));
+    // The request ranked after the other comes first (the other evicts it); its author forks.
+    let (outranked, first, mut forker) =
+        if cat_joins.hash() > dan_joins.hash() { (cat_joins, dan_joins, cat) } else { (dan_joins, cat_joins, dan) };
+    let (lifts, shopping) = (forker.clone().write(post("Lifts")), forker.write(post("Shopping")));
+    let proof = kith_protocol::ForkProof::new(&lifts, &shopping);
+    let mut held = town.applied.clone();
+    held.extend([outranked, first, welcome_cat, welcome_dan, lifts, shopping]);
+    let genesis = town.genesis.clone();
+    let (done, rebuilt) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(Community::rebuild_held(&genesis, &[proof], &held, NOW).map(|r| r.community));
+    });
+    let community = match rebuilt.recv_timeout(std::time::Duration::from_secs(20)) {
+        Ok(Ok(community)) => community,
+        Ok(Err(error)) => panic!("cannot rebuild: {error}"),
+        Err(_) => panic!("the rebuild did not end within 20 s"),
+    };
+    let forker = community.member(&forker.id());
+    assert_eq!(forker.map(|m| (m.admitted, m.frozen_at)), Some((true, Some(2))));
+}
+
 #[test]
 fn one_open_join_request_per_key() {
     let mut town = Town::new(rules());
