@@ -20,7 +20,9 @@ status=0
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target"
     log="logs/$target.log"
-    limits=(-max_total_time="$seconds")
+    # An input that runs a minute is a hang (the reducer's rebuild once looped for ever): report
+    # it as a crash then, not after libFuzzer's default twenty minutes.
+    limits=(-max_total_time="$seconds" -timeout=60)
     if [ -n "${RUNS:-}" ]; then
         limits+=(-runs="$RUNS")
     fi
