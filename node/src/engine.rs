@@ -789,6 +789,7 @@ impl<S: Storage> Engine<S> {
         self.requests.len()
             + self.fetching.len()
             + self.fetch_queue.values().map(VecDeque::len).sum::<usize>()
+            + self.fetch_retries.len()
             + self.received_to.len()
             + self.strikes.len()
             + self.pages.len()
