@@ -321,9 +321,9 @@ pub struct Community {
     /// `refused`: the evidence is fed again on load and makes the pair again.
     #[serde(skip)]
     join_siblings: BTreeMap<MemberId, (Entry, EntryHash)>,
-    /// The bytes of a newcomer's join request kept as evidence (`refused`), so that once the
-    /// request that outranked it is itself outranked for its invite's room, it is tried again
-    /// (`trim_joins`). Left out of a snapshot like `refused`: fed again on load.
+    /// The bytes of a newcomer's join request kept as evidence (`refused`), so that the pair
+    /// can be made again when a third request comes (`keep_join_sibling`). Left out of a
+    /// snapshot like `refused`: fed again on load.
     #[serde(skip)]
     join_evidence: BTreeMap<MemberId, Entry>,
     /// Who withdrew which invite (it counts if the issuer or an organiser did).
@@ -636,33 +636,47 @@ impl Community {
         if let Err(error) = self.judge_alone(&entry) {
             return Outcome::Rejected(error);
         }
-        if seq == 1
-            && let Some(existing) = self.entry_at(&author, seq)
-        {
+        if seq == 1 && !self.is_member(&author) {
             // A member's second entry at seq 1, a join request or not, is a fork (below). A
-            // newcomer's is settled by rank while they are not a member: at most one join
-            // request is open per key, the lower hash, and the other is kept as evidence, so
-            // that the two are a fork once they are admitted, in either order.
-            if !self.is_member(&author) {
+            // newcomer's join requests are settled by rank while they are not a member: their
+            // request is the lowest hash, applied or waiting (for room, say), and the next one
+            // is kept as evidence, so that the two are a fork once they are admitted, in any
+            // order. A higher request never counts, even with room where the lowest has none:
+            // whether it did would depend on whether it came before the lowest (found by
+            // fuzzing).
+            let applied = self.entry_at(&author, 1);
+            if let Some(existing) = applied.into_iter().chain(self.waiting_join(&author, &hash)).min() {
                 if !matches!(entry.body(), Body::JoinRequest { .. }) {
                     return self.keep_aside(entry, Wait::Admission { member: author });
                 }
                 if hash > existing {
-                    self.keep_join_sibling(author, &entry, existing, None, report);
+                    let existing_entry = self.pending.get(&existing).map(|(waiting, _)| waiting.clone());
+                    self.keep_join_sibling(author, &entry, existing, existing_entry, report);
                     return Outcome::Rejected(EntryError::DuplicateJoinRequest);
                 }
-                if let Err(refusal) = self.judge_join(&entry, Some(existing)) {
-                    return match refusal {
-                        Refusal::Reject(error) => Outcome::Rejected(error),
-                        Refusal::Wait(wait) => self.keep_aside(entry, wait),
-                    };
+                let wait = match self.judge_join(&entry, applied) {
+                    Ok(()) => None,
+                    Err(Refusal::Reject(error)) => return Outcome::Rejected(error),
+                    Err(Refusal::Wait(wait)) => Some(wait),
+                };
+                if let Some(wait) = wait
+                    && !matches!(self.keep_aside(entry.clone(), wait), Outcome::Pending(_))
+                {
+                    return Outcome::Dropped;
                 }
-                let existing_entry =
-                    self.open_joins.get(&existing).and_then(|bytes| Entry::decode_unverified(bytes.to_vec()).ok());
-                self.evict_join(author, existing, report);
+                let existing_entry = if applied == Some(existing) {
+                    let bytes = self.open_join(&existing);
+                    self.evict_join(author, existing, report);
+                    // The replaced request may have named another invite, whose room grows.
+                    self.retry_waiting_joins(woken);
+                    bytes
+                } else {
+                    self.unwait(&existing)
+                };
                 self.keep_join_sibling(author, &entry, existing, existing_entry, report);
-                // The replaced request may have named another invite, whose room grows.
-                self.retry_waiting_joins(woken);
+                if let Some(wait) = wait {
+                    return Outcome::Pending(wait);
+                }
             }
         }
         if let Some(existing) = self.place_taken(&author, seq, &hash) {
@@ -758,8 +772,9 @@ impl Community {
         report.refused.push(entry.clone());
     }
 
-    /// A newcomer's join requests: `entry` (just arrived) and `other` (already here, applied or
-    /// not; `other_entry` its bytes when known), the lower of the two applied. The evidence of
+    /// A newcomer's join requests: `entry` (just arrived) and `other` (already here, applied,
+    /// waiting or refused; `other_entry` its bytes when known), the lower of the two their
+    /// request (applied, or waiting). The evidence of
     /// their seq 1 is the lowest of the others (the new one, the other, the evidence kept
     /// before), so which two are held does not depend on the order; any other is dropped (the
     /// old evidence as a released rejection). The pair waits for their admission to be a fork
@@ -850,6 +865,34 @@ impl Community {
     /// Another waiting entry at `author`'s place `seq` (the lowest hash), if any.
     fn waiting_sibling(&self, author: &MemberId, seq: u64, hash: &EntryHash) -> Option<EntryHash> {
         self.waiting_places.get(&(*author, seq))?.iter().find(|other| *other != hash).copied()
+    }
+
+    /// A newcomer's join request that waits (for room, or for their invite's issuer), other
+    /// than `hash`: the lowest, if any.
+    fn waiting_join(&self, author: &MemberId, hash: &EntryHash) -> Option<EntryHash> {
+        let waiting = self.waiting_places.get(&(*author, 1))?;
+        let is_join = |other: &EntryHash| {
+            self.pending.get(other).is_some_and(|(entry, _)| matches!(entry.body(), Body::JoinRequest { .. }))
+        };
+        waiting.iter().find(|other| *other != hash && is_join(other)).copied()
+    }
+
+    /// Takes an entry out of the waiting area, its `waiting` row too.
+    fn unwait(&mut self, hash: &EntryHash) -> Option<Entry> {
+        let wait = self.pending.get(hash).map(|(_, wait)| *wait)?;
+        if let Some(hashes) = self.waiting.get_mut(&wait) {
+            hashes.remove(hash);
+            if hashes.is_empty() {
+                self.waiting.remove(&wait);
+            }
+        }
+        self.take_pending(hash)
+    }
+
+    /// An open join request's entry (`open_joins` keeps its bytes).
+    fn open_join(&self, hash: &EntryHash) -> Option<Entry> {
+        let bytes = self.open_joins.get(hash)?;
+        Entry::decode_unverified(bytes.to_vec()).ok()
     }
 
     /// Takes an entry out of the waiting area (its `waiting` row is the caller's), with its cost.
@@ -1139,7 +1182,7 @@ impl Community {
     }
 
     /// Keeps at most the room left in `invite` of its open join requests, the lowest ranks.
-    fn trim_joins(&mut self, invite: InviteId, report: &mut Report, woken: &mut VecDeque<Wait>) {
+    fn trim_joins(&mut self, invite: InviteId, report: &mut Report) {
         let uses = self.invite_uses_allowed.get(&invite).copied().unwrap_or(0);
         let room = usize::try_from(uses).unwrap_or(usize::MAX).saturating_sub(self.admitted_with(&invite));
         loop {
@@ -1148,26 +1191,17 @@ impl Community {
                 return;
             }
             let Some(&(hash, author)) = kept.last() else { return };
-            let bytes = self.open_joins.get(&hash).map(|bytes| bytes.to_vec());
+            let open = self.open_join(&hash);
             self.evict_join(author, hash, report);
             // Outranked for the room, it waits for its author's admission, as it would had it
             // come after the requests that outrank it and found no room (`judge_join`); once
             // admitted, its author's request counts whatever the room. Found by fuzzing: dropped,
-            // it counted where the admission came first and not where it came after.
-            let waits = bytes.and_then(|bytes| Entry::decode_unverified(bytes).ok()).is_some_and(|entry| {
+            // it counted where the admission came first and not where it came after. It is
+            // still its author's request: their other one stays the evidence.
+            let waits = open.is_some_and(|entry| {
                 matches!(self.keep_aside(entry, Wait::Admission { member: author }), Outcome::Pending(_))
             });
             if waits {
-                // Their other request, kept as evidence because this one outranked it, is
-                // outranked no more: it is tried again now, beside this one, as if it had come
-                // after this eviction (it may name another invite, with room).
-                if let Some(evidence) = self.join_evidence.remove(&author) {
-                    self.refused.remove(&author);
-                    self.join_siblings.remove(&author);
-                    if matches!(self.keep_aside(evidence, Wait::Admission { member: author }), Outcome::Pending(_)) {
-                        woken.push_back(Wait::Admission { member: author });
-                    }
-                }
                 continue;
             }
             // Not kept (the waiting area is full): their other request is evidence of nothing
@@ -1238,7 +1272,7 @@ impl Community {
                         self.joins.entry(id).or_default().insert((hash, author));
                         self.open_joins.insert(hash, serde_bytes::ByteBuf::from(entry.bytes().to_vec()));
                     }
-                    self.trim_joins(id, report, woken);
+                    self.trim_joins(id, report);
                 }
             }
             Body::Vouch { .. } | Body::Transfer { .. } | Body::Appoint { .. } => {

@@ -1022,6 +1022,46 @@ fn a_join_request_without_room_waits_for_its_authors_admission() {
     assert_eq!(states.len(), 1, "the orders gave {} states", states.len());
 }
 
+/// A newcomer's request is their lowest join request, applied or waiting. Cat signs two: the
+/// lower names an invite used up by Dan (it waits for Cat's admission), the higher one with
+/// room. Counted where it came before the lower one and refused where it came after, the higher
+/// one gave two states (found by fuzzing); it never counts, and once Cat is admitted the two
+/// are a fork, in every order.
+#[test]
+fn a_newcomers_lowest_join_request_is_theirs_even_while_it_waits_for_room() {
+    let town = Town::new(rules());
+    let (one, two) = (invite(&town.founder.key, town.id(), 9, 1), invite(&town.founder.key, town.id(), 10, 5));
+    let (cat, mut dan) = (town.log(4), town.log(5));
+    let dan_joins = dan.write(join(&one, "Dan"));
+    // Names chosen so that the request naming the used-up invite is the lower.
+    let (waits, with_room) = (0..64)
+        .map(|n| (cat.next(join(&one, &format!("Cat {n}"))), cat.next(join(&two, "Cat"))))
+        .find(|(waits, with_room)| waits.hash() < with_room.hash())
+        .expect("one name of 64 ranks the used-up invite's request lower");
+    let mut founder = town.founder.clone();
+    let welcome_dan = founder.write(vouch(dan.id()));
+    let welcome_cat = founder.write(vouch(cat.id()));
+    let mut states = Vec::new();
+    for order in permutations(&[&dan_joins, &welcome_dan, &waits, &with_room]) {
+        let community = settle(&town, &order);
+        let head = community.member(&cat.id()).and_then(|m| m.head);
+        assert_eq!(head, None, "Cat's request with room counted in the order {:?}", kinds(&order));
+        assert!(community.is_pending(&waits.hash()), "Cat's lower request does not wait in {:?}", kinds(&order));
+        states.push(community.digest());
+    }
+    states.dedup();
+    assert_eq!(states.len(), 1, "the orders without Cat's admission gave {} states", states.len());
+    let mut states = Vec::new();
+    for order in permutations(&[&dan_joins, &welcome_dan, &waits, &with_room, &welcome_cat]) {
+        let community = settle(&town, &order);
+        let cat = community.member(&cat.id()).map(|m| (m.admitted, m.frozen_at));
+        assert_eq!(cat, Some((true, Some(1))), "Cat's two requests were not a fork in {:?}", kinds(&order));
+        states.push(community.digest());
+    }
+    states.dedup();
+    assert_eq!(states.len(), 1, "the orders with Cat's admission gave {} states", states.len());
+}
+
 /// A rebuild freezes a log from its kept proof before the entries come in. A newcomer's join
 /// request evicted for its invite's room (another ranked before it), while they were not yet
 /// admitted, dropped their record and the freeze with it; admitted later, their two entries at
