@@ -42,7 +42,7 @@ use crate::gate::Gate;
 use crate::replica::Replica;
 use crate::sync::{SyncRequest, SyncResponse};
 use crate::verify::{VerifiedPage, Verifier, verify_page};
-use crate::worker::Worker;
+use crate::worker::{Worker, off_the_runtime};
 use ids::peer_name;
 use redial::Redials;
 use work::StoreJob;
@@ -382,7 +382,7 @@ impl NetworkLoop {
                     None => Some((id, request)),
                 };
                 if let Some((id, request)) = unsent {
-                    let response = engine::read_answer(&self.replica, &request);
+                    let response = off_the_runtime(|| engine::read_answer(&self.replica, &request));
                     self.respond(id, response);
                 }
             }
@@ -392,7 +392,7 @@ impl NetworkLoop {
                     None => Some((page, bytes)),
                 };
                 if let Some((page, bytes)) = unsent {
-                    let (entries, fault) = verify_page(bytes);
+                    let (entries, fault) = off_the_runtime(|| verify_page(bytes));
                     self.handle(Input::Verified { page, entries, fault });
                 }
             }
@@ -450,14 +450,15 @@ impl NetworkLoop {
 }
 
 impl NetworkLoop {
-    /// Hands store work to `kith-store` (or does it here if that thread is gone).
+    /// Hands store work to `kith-store` (or, if that thread is gone, does it here, having
+    /// handed the worker's other tasks to another thread: `off_the_runtime`).
     fn store(&mut self, job: StoreJob) {
         let unsent = match &self.storer {
             Some(storer) => storer.submit(job).err(),
             None => Some(job),
         };
         if let Some(job) = unsent {
-            for input in work::store(&self.replica, vec![job]) {
+            for input in off_the_runtime(|| work::store(&self.replica, vec![job])) {
                 self.handle(input);
             }
         }

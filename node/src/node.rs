@@ -114,10 +114,7 @@ fn lock_replica(replica: &Mutex<Replica>) -> MutexGuard<'_, Replica> {
     }
     #[cfg(test)]
     let _waiting = tests::Waiting::on(replica);
-    let wait = || replica.lock().unwrap_or_else(PoisonError::into_inner);
-    let many_threads = tokio::runtime::Handle::try_current()
-        .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if many_threads { tokio::task::block_in_place(wait) } else { wait() }
+    crate::worker::off_the_runtime(|| replica.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 impl NodeHandle {

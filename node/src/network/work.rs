@@ -5,7 +5,8 @@
 //! read-only lifted once its log is here) and the addresses peers listen on, in the order
 //! handed out, taking what is queued in one batch; `kith-read` reads the answers to peers'
 //! range, by-hash and catch-up requests from the store. Both take the replica's lock
-//! themselves, a chunk at a time. If a thread cannot start, its work is done on the loop.
+//! themselves, a chunk at a time. If a thread cannot start, its work is done on the loop,
+//! inside `worker::off_the_runtime` so that the runtime's other tasks go on meanwhile.
 
 use std::sync::{Arc, Mutex};
 
