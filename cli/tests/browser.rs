@@ -22,6 +22,7 @@ mod harness;
 
 use std::fmt::Display;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,7 +101,8 @@ fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
-/// A chromedriver process on a loopback port, killed on drop.
+/// A chromedriver process on a loopback port in a process group of its own, which is killed
+/// on drop: the chromiums it started go with it even when a test fails before closing them.
 struct Driver {
     child: Child,
     url: String,
@@ -116,6 +118,7 @@ impl Driver {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
@@ -126,6 +129,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group's id is chromedriver's process id (`process_group(0)`).
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -1260,4 +1266,5 @@ async fn helper_and_directory(tools: &Tools) {
     assert_eq!(display_of(&ada, "main form").await, "none", "no forms on paper");
     assert_eq!(display_of(&ada, ".banner nav").await, "none", "no navigation on paper");
     assert_ne!(display_of(&ada, "table.directory").await, "none");
+    must(ada.close().await, "close Ada's browser");
 }
