@@ -170,6 +170,7 @@ fn scenario_ingest(total: usize) -> anyhow::Result<serde_json::Value> {
         "entries_per_s": entries_per_s.round(),
         "gossip_path_entries_per_s": per_second(history.entries.len(), gossip_elapsed).round(),
         "verify_strict_per_s": verify_per_s.round(),
+        "signature_arithmetic": signature_arithmetic(),
         "sled_insert_per_s": sled_per_s.round(),
         "ratio_to_verify": (entries_per_s / verify_per_s * 100.0).round() / 100.0,
         "seconds": (elapsed.as_secs_f64() * 100.0).round() / 100.0,
@@ -179,6 +180,23 @@ fn scenario_ingest(total: usize) -> anyhow::Result<serde_json::Value> {
         "process_rss_bytes_after": rss,
         "process_peak_rss_bytes": peak,
     }))
+}
+
+/// The arithmetic curve25519-dalek picks at run time for the signature checks timed here, by its
+/// own rule: AVX-512 IFMA when built with it (`.cargo/config.toml`) and the processor has it,
+/// else AVX2 when the processor has it, else portable code. The figures depend on it.
+fn signature_arithmetic() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ifma = std::is_x86_feature_detected!("avx512ifma") && std::is_x86_feature_detected!("avx512vl");
+        if cfg!(curve25519_dalek_backend = "avx512") && ifma {
+            return "avx512ifma";
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "portable"
 }
 
 /// Bytes received on the loopback interface so far (Linux): what two local nodes sent each other.
@@ -560,6 +578,7 @@ fn scenario_join(total: usize, runs: usize) -> anyhow::Result<serde_json::Value>
     Ok(serde_json::json!({
         "scenario": "join",
         "entries": wanted,
+        "signature_arithmetic": signature_arithmetic(),
         "runs": seconds.len(),
         "median_seconds": (median_s * 100.0).round() / 100.0,
         "worst_seconds": (worst_s * 100.0).round() / 100.0,
