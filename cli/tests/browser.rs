@@ -132,6 +132,7 @@ impl Drop for Driver {
         // The group's id is chromedriver's process id (`process_group(0)`).
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        // Chromedriver alone, should `kill` be missing.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
