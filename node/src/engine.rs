@@ -65,6 +65,10 @@ pub const AUTHORISE_WITHIN_MS: u64 = 5_000;
 /// How long after letting in a peer whose connection was opened while it was outside that
 /// connection is closed (so the answer in flight, a `Welcome`, is delivered first).
 pub const RECONNECT_WHEN_LET_IN_MS: u64 = 500;
+/// How long such a peer's requests must pause before its connection is closed: a newcomer
+/// catching up asks page after page on the connection it has, and closing it cut the catch-up
+/// in two, with a wait for the redial between (a fifth of a 100,000-entry join's time).
+pub const RECONNECT_WHEN_QUIET_MS: u64 = 2_000;
 /// Entries this young that arrive by sync rather than gossip are gossiped on: one published
 /// while its author had no gossip peer (a newcomer's join request, sent before it was let in)
 /// then still travels in seconds instead of at the next sync round. Shorter than gossipsub's
@@ -545,10 +549,15 @@ pub struct Engine<S = Store> {
     /// Peers with a connection opened while they were outside.
     opened_outside: BTreeSet<Peer>,
     /// Peers let in since, whose connections are closed at the given time so that both sides
-    /// reconnect with every protocol.
+    /// reconnect with every protocol (put off while their requests keep coming).
     reconnect: BTreeMap<Peer, u64>,
     /// The peer an ordered catch-up (`SyncRequest::Since`) is under way with.
     catching_up: Option<Peer>,
+    /// How far ordered catch-ups came in a peer's order: the peer, and the place after the last
+    /// page stored whole. A catch-up cut short by a lost connection goes on from there when it
+    /// starts again with the same peer (the end's heads exchange fetches whatever that order
+    /// left out, should the peer have rewritten its order meanwhile, after a fork).
+    ordered_upto: Option<(Peer, u64)>,
     next_page: u64,
     /// Pages handed out for verification or storing, by id, and the fault verification found.
     pages: BTreeMap<u64, (Peer, PageOf, Option<PageFault>)>,
@@ -679,6 +688,7 @@ impl<S: Storage> Engine<S> {
             opened_outside: BTreeSet::new(),
             reconnect: BTreeMap::new(),
             catching_up: None,
+            ordered_upto: None,
             next_page: 1,
             pages: BTreeMap::new(),
             next_since: None,
@@ -1592,7 +1602,11 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    fn on_request(&mut self, _now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
+    fn on_request(&mut self, now_ms: u64, peer: Peer, id: u64, request: SyncRequest) {
+        if let Some(due) = self.reconnect.get_mut(&peer) {
+            // Not while it is asking: its connection serves sync as it is.
+            *due = (*due).max(now_ms.saturating_add(RECONNECT_WHEN_QUIET_MS));
+        }
         let reply = match &request {
             SyncRequest::Hello { community, invite } => match self.hello(peer, id, community, invite) {
                 Some(response) => Reply::Now(response),
@@ -1916,7 +1930,8 @@ impl<S: Storage> Engine<S> {
 
     /// A node missing many entries, more than it holds, fetches them in the order `peer`
     /// applied them (one page at a time) instead of log by log, where most would wait aside for
-    /// entries of other logs. Returns whether it started.
+    /// entries of other logs; and one that came part of the way in `peer`'s order goes on from
+    /// there, however much it holds. Returns whether it started.
     fn start_ordered_catch_up(&mut self, peer: Peer, heads: &[LogHead]) -> bool {
         if self.catching_up.is_some() {
             return false;
@@ -1933,13 +1948,17 @@ impl<S: Storage> Engine<S> {
                 .fold(0u64, u64::saturating_add);
             (missing, held)
         };
-        if missing < ORDERED_CATCH_UP_FROM || missing <= held {
+        let after = match self.ordered_upto {
+            Some((with, upto)) if with == peer => upto,
+            _ => 0,
+        };
+        if missing < ORDERED_CATCH_UP_FROM || (missing <= held && after == 0) {
             return false;
         }
         let Some(community) = self.community_bytes() else { return false };
-        tracing::info!(peer = %self.name(&peer), missing, held, "far behind: catching up in the peer's order");
+        tracing::info!(peer = %self.name(&peer), missing, held, after, "far behind: catching up in the peer's order");
         self.catching_up = Some(peer);
-        self.send_request(peer, SyncRequest::Since { community, after: 0, limit: sync::PAGE_ENTRIES });
+        self.send_request(peer, SyncRequest::Since { community, after, limit: sync::PAGE_ENTRIES });
         true
     }
 
@@ -2080,6 +2099,9 @@ impl<S: Storage> Engine<S> {
     /// Carries on with what a stored page answered.
     fn on_stored(&mut self, now_ms: u64, page: u64, stored: StoredPage) {
         let Some((peer, of, fault)) = self.pages.remove(&page) else { return };
+        if let (PageOf::Ordered { last, .. }, None) = (&of, &fault) {
+            self.ordered_upto = Some((peer, *last));
+        }
         let count = stored.outcomes.len();
         let progressed = self.ingest_page(now_ms, peer, stored, fault);
         self.ask_next_since();
@@ -2515,6 +2537,39 @@ mod tests {
         });
         assert!(refused.as_deref().is_some_and(|r| r.contains("14 days")), "{out:?}");
         assert!(!engine.lets_in(&long));
+    }
+
+    /// A newcomer let in on a connection opened while it was outside is reconnected (to be
+    /// served every protocol), but not while it is catching up on that connection: closing it
+    /// then cut the catch-up in two.
+    #[test]
+    fn a_newcomer_let_in_is_reconnected_only_once_its_requests_pause() {
+        let store = MemStore::new();
+        let mut engine = engine(&store);
+        let community = engine.replica().community_id().unwrap_or(CommunityId([0; 32]));
+        let newcomer = key(20).member_id();
+        let t0 = 10_000;
+        let invite = Capability::issue(&key(3), community, [1; 16], t0 + 3_600_000, 5);
+        let reconnected = |out: &[Output]| out.iter().any(|o| matches!(o, Output::Reconnect(p) if *p == newcomer));
+        let out = hello_with(&mut engine, t0, newcomer, &invite);
+        assert!(out.iter().any(|o| matches!(o, Output::Respond { response: SyncResponse::Welcome, .. })), "{out:?}");
+        // It asks page after page for eight seconds: its connection is kept.
+        let mut now = t0;
+        let mut id = 100;
+        while now < t0 + 8_000 {
+            now += 300;
+            id += 1;
+            let request = SyncRequest::Since { community: community.0.to_vec(), after: 0, limit: 64 };
+            let out = step(&mut engine, now, Input::Request { peer: newcomer, id, request });
+            assert!(!reconnected(&out), "reconnected while it asked, at {}", now - t0);
+            let out = step(&mut engine, now, Input::Timer);
+            assert!(!reconnected(&out), "reconnected while it asked, at {}", now - t0);
+        }
+        // Its requests pause: the connection is closed, both sides to reconnect.
+        let out = step(&mut engine, now + RECONNECT_WHEN_QUIET_MS - 1, Input::Timer);
+        assert!(!reconnected(&out), "reconnected before its requests paused long enough");
+        let out = step(&mut engine, now + RECONNECT_WHEN_QUIET_MS + TICK_MS, Input::Timer);
+        assert!(reconnected(&out), "never reconnected: {out:?}");
     }
 
     #[test]
