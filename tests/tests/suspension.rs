@@ -27,10 +27,17 @@ async fn a_suspended_member_cannot_pay_nor_be_paid() {
         // The control: before the suspension both payments are signed.
         cluster.publish(0, pay(target)).await?;
         cluster.publish(1, pay(founder)).await?;
-        // Node 0 holds node 1's log as node 1 has it (its payment included).
-        wait_until(WAIT, "node 0 holds node 1's log", || {
-            let theirs = cluster.node(1).replica().head_seq(&target);
-            theirs >= 2 && cluster.node(0).replica().head_seq(&target) == theirs
+        // Each node holds the other's log as it has it: node 1 its payment, node 0's payment
+        // to it and its claim of it (signed by its node on its own, so the claim cannot come
+        // after the refusals below and be taken for something they signed; and the suspension
+        // applies on node 1, which must hold the founder's log before it).
+        wait_until(WAIT, "each node holds the other's log, the payment to node 1 claimed", || {
+            let (zero, one) = (cluster.node(0).replica(), cluster.node(1).replica());
+            let theirs = one.head_seq(&target);
+            theirs >= 2
+                && zero.head_seq(&target) == theirs
+                && one.head_seq(&founder) == zero.head_seq(&founder)
+                && one.unclaimed_for(target).is_empty()
         })
         .await?;
         let head = cluster.node(1).replica().head_seq(&target);
@@ -65,7 +72,16 @@ async fn a_suspended_member_cannot_pay_nor_be_paid() {
             matches!(refused, PublishError::Rule(EntryError::Suspended { action: "vouch for anyone", .. })),
             "unexpected: {refused}"
         );
-        ensure!(cluster.node(1).replica().head_seq(&target) == before, "something was signed after the refusals");
+        let signed: Vec<String> = {
+            let replica = cluster.node(1).replica();
+            (before + 1..=replica.head_seq(&target))
+                .map(|seq| match replica.store().entry_at(&target, seq) {
+                    Ok(Some(entry)) => format!("{seq}: {:?}", entry.body()),
+                    other => format!("{seq}: {other:?}"),
+                })
+                .collect()
+        };
+        ensure!(signed.is_empty(), "something was signed after the refusals: {signed:?}");
         cluster.shutdown().await;
         Ok(())
     })
