@@ -500,7 +500,7 @@ async fn board(
     let replica = state.node.replica();
     let community = community(&replica)?;
     let mut out = Vec::new();
-    for view in replica.store().posts()? {
+    for view in replica.store().posts(community)? {
         let Some(post) = community.post(&view.id) else { continue };
         if !community.post_visible(&post) || kind.is_some_and(|k| k != post.kind) {
             continue;
@@ -739,7 +739,7 @@ async fn statement(
     let replica = state.node.replica();
     let community = community(&replica)?;
     let mut out = Vec::new();
-    for view in replica.store().transfers_of(&id)? {
+    for view in replica.store().transfers_of(community, &id)? {
         if let Some(transfer) = transfer_out(&replica, community, &view.id)? {
             out.push(transfer);
         }
@@ -767,13 +767,10 @@ async fn set_profile(State(state): State<ApiState>, Input(new): Input<NewProfile
         let replica = state.node.replica();
         let me = replica.me();
         // The name the community knows: the latest profile's, or the join request's.
-        let known_name = replica
-            .community()
-            .and_then(|c| c.member(&me))
-            .and_then(|m| m.profile.as_ref())
-            .filter(|p| !p.redacted)
-            .map(|p| p.name.clone());
-        (replica.store().profile(&me)?.filter(|_| known_name.is_some()), known_name)
+        let community = community(&replica)?;
+        let known_name =
+            community.member(&me).and_then(|m| m.profile.as_ref()).filter(|p| !p.redacted).map(|p| p.name.clone());
+        (replica.store().profile(community, &me)?, known_name)
     };
     let name = match (new.name, &current, known_name) {
         (Some(name), _, _) => name,
@@ -956,7 +953,7 @@ fn export_document(replica: &Replica) -> Result<Export, ApiError> {
     let now = now_ms();
     let community = community(replica)?;
     let mut posts = Vec::new();
-    for view in replica.store().posts()? {
+    for view in replica.store().posts(community)? {
         if community.post(&view.id).is_some_and(|p| community.post_visible(&p)) {
             posts.push(post_detail(replica, community, &view.id, now)?);
         }

@@ -122,7 +122,7 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
     let mine: Vec<(EntryHash, kith_protocol::community::Post)> =
         community.posts().filter(|(_, p)| p.author == me && community.post_visible(p)).map(|(h, p)| (*h, p)).collect();
     for (hash, post) in &mine {
-        let Some(view) = store.post(hash)? else { continue };
+        let Some(view) = store.post(community, hash)? else { continue };
         // Replies from others.
         for reply in store.replies(hash)? {
             let visible = community.reply(&reply.id).is_some_and(|r| !r.redacted) && shown(&reply.author);
@@ -179,7 +179,7 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
     }
 
     // Hours received.
-    for transfer in store.transfers_of(&me)? {
+    for transfer in store.transfers_of(community, &me)? {
         if transfer.to != me || !shown(&transfer.from) {
             continue;
         }
@@ -210,7 +210,7 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
             {
                 continue;
             }
-            let at = store.profile(id)?.map_or(0, |p| p.updated_at_ms);
+            let at = store.profile(community, id)?.map_or(0, |p| p.updated_at_ms);
             let mut entry = item(
                 format!("vouch-{id}"),
                 "vouch_needed",
@@ -263,7 +263,7 @@ fn quiet(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Re
     let mut out = Vec::new();
     for (id, days) in community.quiet_members(me, now) {
         let last = community.member(&id).and_then(|m| m.head).map_or(0, |h| h.timestamp_ms);
-        let contact = replica.store().profile(&id)?.map(|p| p.contact).filter(|c| !c.trim().is_empty());
+        let contact = replica.store().profile(community, &id)?.map(|p| p.contact).filter(|c| !c.trim().is_empty());
         let name = crate::read::name_of(community, &id);
         let ring = match contact {
             Some(contact) => format!(" — give them a ring? ({})", contact.trim()),
@@ -297,7 +297,7 @@ fn soon(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Res
             if day > tomorrow || starts <= now || !answers.coming_on(Some(day)) {
                 continue;
             }
-            let Some(view) = replica.store().post(hash)? else { continue };
+            let Some(view) = replica.store().post(community, hash)? else { continue };
             let when = if day == tomorrow { "tomorrow" } else { "today" };
             let mut entry = item(
                 format!("soon-{hash}-{day}"),
@@ -315,14 +315,14 @@ fn soon(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Res
 /// Open requests of others this member might help with, and why.
 pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Result<Vec<InboxItem>, StoreError> {
     let store = replica.store();
-    let skills = store.profile(&me)?.map(|p| p.skills).unwrap_or_default();
+    let skills = store.profile(community, &me)?.map(|p| p.skills).unwrap_or_default();
     let mut offer_views = Vec::new();
     for (hash, post) in community.posts() {
         if post.author == me
             && post.kind == PostKind::Offer
             && post.status == Status::Open
             && community.post_visible(&post)
-            && let Some(view) = store.post(hash)?
+            && let Some(view) = store.post(community, hash)?
         {
             offer_views.push(view);
         }
@@ -344,7 +344,7 @@ pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64)
         if !community.post_visible(&post) {
             continue;
         }
-        let Some(view) = store.post(hash)? else { continue };
+        let Some(view) = store.post(community, hash)? else { continue };
         let need = Need { title: &view.title, details: &view.details, category: &view.category };
         let Some(reason) = matching::why_match(&need, &skills, &offers) else { continue };
         let asker = crate::read::name_of(community, &post.author);
@@ -373,7 +373,7 @@ pub fn helpers_for(
 ) -> Result<Vec<(MemberId, String, String)>, StoreError> {
     let store = replica.store();
     let Some(post) = community.post(request) else { return Ok(Vec::new()) };
-    let Some(view) = store.post(request)? else { return Ok(Vec::new()) };
+    let Some(view) = store.post(community, request)? else { return Ok(Vec::new()) };
     if post.kind != PostKind::Request {
         return Ok(Vec::new());
     }
@@ -383,7 +383,7 @@ pub fn helpers_for(
         let open = offer.status == Status::Open && offer.expires_at_ms >= now && community.post_visible(&offer);
         if offer.kind == PostKind::Offer
             && open
-            && let Some(view) = store.post(hash)?
+            && let Some(view) = store.post(community, hash)?
         {
             offers_of.entry(offer.author).or_default().push(view);
         }
@@ -393,7 +393,7 @@ pub fn helpers_for(
         if *id == post.author || !member.admitted || member.suspended.is_some() {
             continue;
         }
-        let skills = store.profile(id)?.map(|p| p.skills).unwrap_or_default();
+        let skills = store.profile(community, id)?.map(|p| p.skills).unwrap_or_default();
         let views = offers_of.get(id).map(Vec::as_slice).unwrap_or_default();
         let offers: Vec<Offer<'_>> =
             views.iter().map(|v| Offer { post: v.id, title: &v.title, category: &v.category }).collect();

@@ -194,7 +194,7 @@ pub(crate) fn post_detail(
 ) -> Result<PostDetail, ApiError> {
     let not_found = || ApiError::NotFound(format!("post {} is not known here", hash.short()));
     let post = community.post(hash).filter(|p| community.post_visible(p)).ok_or_else(not_found)?;
-    let view = replica.store().post(hash)?.ok_or_else(not_found)?;
+    let view = replica.store().post(community, hash)?.ok_or_else(not_found)?;
     let mut replies = Vec::new();
     for reply in replica.store().replies(hash)? {
         let shown = community.reply(&reply.id).is_some_and(|r| !r.redacted)
@@ -264,7 +264,7 @@ pub(crate) fn transfer_out(
     // What the reducer applies, not what the views name: a transfer on the frozen part of a
     // forked log, or a claim the reducer does not count, is not shown as valid.
     let Some(applied) = community.transfer(hash) else { return Ok(None) };
-    let Some(view) = replica.store().transfer(hash)? else { return Ok(None) };
+    let Some(view) = replica.store().transfer(community, hash)? else { return Ok(None) };
     let claimed = applied.claimed_by.is_some();
     let (helped_by, helped_by_name) =
         helped_by(community, community.member(&applied.from).and_then(|m| m.helper_at(applied.seq)));
@@ -378,7 +378,7 @@ pub(crate) fn gathering_calendar(
             }
             continue;
         };
-        if let Some(view) = replica.store().post(hash)? {
+        if let Some(view) = replica.store().post(community, hash)? {
             views.push((view, schedule, name_of(community, &post.author), post.created_at_ms));
         }
     }

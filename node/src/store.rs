@@ -1,7 +1,8 @@
 //! The node's database — the only code that names sled: the community's entries (exact
 //! bytes, by hash, by author and seq, and in the order they were applied), pending and frozen
-//! entries, fork proofs, the indexes the views are read through (posts, replies, profiles,
-//! transfers) and the node's bookkeeping (meta, known peers).
+//! entries, fork proofs, the views (posts, replies, profiles, transfers: texts read from the
+//! entries, found through the reducer or the replies' index) and the node's bookkeeping (meta,
+//! known peers).
 //!
 //! Applied entries are not in sled: they live in an append-only file beside sled's
 //! ([`entry_log`], `entries.kith`), in the order the reducer applied them, with their
@@ -24,12 +25,13 @@
 //!     first batch, which drops the row with the views) has every view written again;
 //!   - `f` ‖ entry hash → wire bytes of entries of frozen logs (kept as fork evidence);
 //!   - `w` ‖ entry hash → wire bytes of entries waiting for something;
-//!   - the view indexes, which hold keys only (the texts are read from the entry they name, so
-//!     nothing is stored twice) and can all be rebuilt from the entries
-//!     ([`Store::rebuild_views`]): `t` ‖ created ms ‖ post hash (visible posts, by time),
-//!     `r` ‖ post ‖ created ms ‖ reply hash (replies), `p` ‖ member → the hash of their latest
-//!     `Profile`, `m` ‖ member ‖ created ms ‖ transfer hash (once for the payer and once for
-//!     the payee) and `c` ‖ transfer hash → the hash of the `Receive` that claimed it;
+//!   - the one view index, keys only (the texts are read from the entry they name, so nothing
+//!     is stored twice), rebuilt from the entries by [`Store::rebuild_views`]: `r` ‖ post ‖
+//!     created ms ‖ reply hash (replies). Posts, profiles, transfers and claims need no row:
+//!     the reducer ([`kith_protocol::Community`]) knows each one's hash, status and claim, and
+//!     the readers take it ([`Store::posts`], [`Store::profile`], [`Store::transfers_of`]…).
+//!     Layout 4 kept rows for those too (`t`, `p`, `m`, `c`): they were 60 % of sled's rows
+//!     and of the storing thread's time while catching up (BENCHMARKS.md, issue 17 §2);
 //! - `forks`: author → postcard([`ForkProof`]);
 //! - `meta`: text key → bytes (the genesis hash under `genesis`, the store's schema under
 //!   `schema`, and whatever the node keeps there);
@@ -57,7 +59,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kith_protocol::{Body, Entry, EntryHash, ForkProof, MemberId, PostKind};
+use kith_protocol::{Body, Community, Entry, EntryHash, ForkProof, MemberId, PostKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -66,8 +68,9 @@ use entry_log::EntryLog;
 /// Version of the layout of the trees, values and entry file. Stored under `meta/schema`; a
 /// store written with another layout is refused rather than misread, except layouts 1 (one tree
 /// per index, views holding copies of the texts), 2 and 3 (applied entries as sled rows,
-/// layout 2 with a `h` ‖ hash row per entry), which [`Store::open`] converts.
-pub const SCHEMA_VERSION: u8 = 4;
+/// layout 2 with a `h` ‖ hash row per entry) and 4 (rows for posts, profiles, transfers and
+/// claims beside the replies'), which [`Store::open`] converts.
+pub const SCHEMA_VERSION: u8 = 5;
 /// A home node's sled cache. sled's own default (1 GiB) is far too much for a Raspberry Pi;
 /// real memory use is a multiple of this figure.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -79,6 +82,9 @@ pub const MAX_PEERS: usize = 1000;
 pub const MAX_PEER_TEXT_BYTES: usize = 256;
 /// Entries per batch when rebuilding the views.
 const REBUILD_CHUNK: usize = 256;
+/// Rows removed per batch when dropping key ranges (one batch for a whole range took a
+/// gigabyte of memory on a big store).
+const REMOVE_CHUNK: usize = 4096;
 /// Long work on the entries (a conversion, rebuilding the views) logs its progress this often.
 const PROGRESS_EVERY: usize = 20_000;
 
@@ -98,13 +104,12 @@ mod range {
     pub const LAYOUT_2_HASH: u8 = b'h';
     pub const FROZEN: u8 = b'f';
     pub const PENDING: u8 = b'w';
-    pub const POST_BY_TIME: u8 = b't';
     pub const REPLY: u8 = b'r';
-    pub const PROFILE: u8 = b'p';
-    pub const TRANSFER_BY_MEMBER: u8 = b'm';
-    pub const CLAIM: u8 = b'c';
     /// Every view index: what [`super::Store::rebuild_views`] drops and writes again.
-    pub const VIEWS: [u8; 5] = [POST_BY_TIME, REPLY, PROFILE, TRANSFER_BY_MEMBER, CLAIM];
+    pub const VIEWS: [u8; 1] = [REPLY];
+    /// Layout 4's view indexes that the reducer now answers (posts by time, profiles,
+    /// transfers by member, claims), dropped when such a store is opened.
+    pub const LAYOUT_4_VIEWS: [u8; 4] = [b't', b'p', b'm', b'c'];
 }
 
 /// Why the store could not do what was asked.
@@ -327,6 +332,9 @@ impl Store {
         match schema.as_deref() {
             None => store.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?,
             Some([SCHEMA_VERSION]) => {}
+            Some([4]) => {
+                store.convert_from_layout_4().map_err(|e| corrupt(format!("converting from layout 4: {e}")))?;
+            }
             Some([1]) => {
                 store.convert_from_layout_1().map_err(|e| corrupt(format!("converting from layout 1: {e}")))?;
             }
@@ -537,7 +545,7 @@ impl Store {
         self.writable()?;
         let _writing = self.entries.writing();
         let in_call = InCall::new(entries);
-        let mut plan = BatchPlan::default();
+        let mut plan = sled::Batch::default();
         let mut placed: HashMap<(MemberId, u64), EntryHash> = HashMap::with_capacity(entries.len());
         // Removing a key costs a walk down the tree even when it is absent: skip it when
         // nothing waits (the replica is this store's only writer).
@@ -557,7 +565,7 @@ impl Store {
             }
             placed.insert(place, hash);
             if any_pending {
-                plan.writes.remove(&hash_key(range::PENDING, &hash)[..]);
+                plan.remove(&hash_key(range::PENDING, &hash)[..]);
             }
             fresh.push(entry);
             self.plan_views(entry, &in_call, &mut plan)?;
@@ -568,8 +576,8 @@ impl Store {
         let mark = self.entries.append(&fresh)?;
         let covered =
             EntriesEnd { count: self.entries.count(), end: self.entries.end(), last: fresh.last().map(|e| e.hash()) };
-        plan.writes.insert(&[range::ENTRIES_END][..], &entries_end_row(&covered)[..]);
-        if let Err(error) = self.community.apply_batch(plan.writes) {
+        plan.insert(&[range::ENTRIES_END][..], &entries_end_row(&covered)[..]);
+        if let Err(error) = self.community.apply_batch(plan) {
             self.entries.forget(mark, &fresh);
             return Err(error.into());
         }
@@ -776,8 +784,9 @@ impl Store {
     /// many are done.
     pub fn rebuild_views_with(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<usize, StoreError> {
         self.writable()?;
-        let mut dropped = range::VIEWS.to_vec();
-        dropped.push(range::ENTRIES_END);
+        // The `e` row goes in the first batch: a rebuild cut short leaves none.
+        let mut dropped = vec![range::ENTRIES_END];
+        dropped.extend(range::VIEWS);
         self.remove_ranges(&dropped)?;
         #[cfg(test)]
         if cut::REBUILD_AFTER_FIRST_BATCH.with(std::cell::Cell::get) {
@@ -828,26 +837,32 @@ impl Store {
         Ok(dropped)
     }
 
-    // --- views: read through the indexes, texts decoded from the entries ---
+    // --- views: what the reducer holds, texts decoded from the entries ---
+    //
+    // The reducer knows every post, profile and transfer (with its claim); only the replies to
+    // a post have an index here (`r`). The texts are read from the entry file.
 
-    /// A visible post's texts (not redacted, not of a frozen log).
-    pub fn post(&self, hash: &EntryHash) -> Result<Option<PostView>, StoreError> {
-        let Some(entry) = self.entries.get(hash)? else { return Ok(None) };
-        if !self.community.contains_key(time_key(range::POST_BY_TIME, None, entry.timestamp_ms(), hash))? {
+    /// A visible post's texts (applied, not redacted, not of a frozen log).
+    pub fn post(&self, community: &Community, hash: &EntryHash) -> Result<Option<PostView>, StoreError> {
+        if community.post(hash).is_none_or(|post| post.redacted) {
             return Ok(None);
         }
-        Ok(post_view(&entry))
+        Ok(self.entries.get(hash)?.as_ref().and_then(post_view))
     }
 
-    /// Every post's texts, newest first (by the time its author gave it).
-    pub fn posts(&self) -> Result<Vec<PostView>, StoreError> {
-        let mut out = Vec::new();
-        for key in self.community.scan_prefix([range::POST_BY_TIME]).keys().rev() {
-            let key = key?;
-            let hash = hash_from("post index key", key.get(9..).unwrap_or_default())?;
+    /// Every visible post's texts, newest first (by the time its author gave it, then by hash).
+    pub fn posts(&self, community: &Community) -> Result<Vec<PostView>, StoreError> {
+        let mut listed: Vec<(u64, EntryHash)> = community
+            .posts()
+            .filter(|(_, post)| !post.redacted)
+            .map(|(hash, post)| (post.created_at_ms, *hash))
+            .collect();
+        listed.sort_unstable_by(|a, b| b.cmp(a));
+        let mut out = Vec::with_capacity(listed.len());
+        for (_, hash) in listed {
             match self.entries.get(&hash)?.as_ref().and_then(post_view) {
                 Some(post) => out.push(post),
-                None => tracing::warn!(post = %hash, "post index names a missing post; `kith repair` rebuilds it"),
+                None => tracing::warn!(post = %hash, "an applied post is missing from the entry file"),
             }
         }
         Ok(out)
@@ -868,35 +883,32 @@ impl Store {
     }
 
     /// A member's latest profile, unless its author redacted it.
-    pub fn profile(&self, member: &MemberId) -> Result<Option<ProfileView>, StoreError> {
-        let Some(hash) = self.community.get(member_key(range::PROFILE, member))? else { return Ok(None) };
-        let hash = hash_from("profile index value", &hash)?;
-        Ok(self.entries.get(&hash)?.as_ref().and_then(profile_view))
-    }
-
-    /// An applied transfer, with its claim if the payee's `Receive` is stored.
-    pub fn transfer(&self, hash: &EntryHash) -> Result<Option<TransferView>, StoreError> {
-        let Some(entry) = self.entries.get(hash)? else { return Ok(None) };
-        let claim = match self.community.get(hash_key(range::CLAIM, hash))? {
-            Some(receive) => Some(hash_from("claim", &receive)?),
-            None => None,
+    pub fn profile(&self, community: &Community, member: &MemberId) -> Result<Option<ProfileView>, StoreError> {
+        let Some(profile) = community.member(member).and_then(|m| m.profile.as_ref()).filter(|p| !p.redacted) else {
+            return Ok(None);
         };
-        Ok(transfer_view(&entry, claim))
+        // A newcomer's name from their join request is no `Profile`: no view.
+        Ok(self.entries.get(&profile.entry)?.as_ref().and_then(profile_view))
     }
 
-    /// The transfers a member paid or received, newest first.
-    pub fn transfers_of(&self, member: &MemberId) -> Result<Vec<TransferView>, StoreError> {
+    /// An applied transfer, with its claim if the payee's `Receive` is applied.
+    pub fn transfer(&self, community: &Community, hash: &EntryHash) -> Result<Option<TransferView>, StoreError> {
+        let Some(applied) = community.transfer(hash) else { return Ok(None) };
+        let Some(entry) = self.entries.get(hash)? else { return Ok(None) };
+        Ok(transfer_view(&entry, applied.claimed_by))
+    }
+
+    /// The transfers a member paid or received, newest first (by the time the payer gave it,
+    /// then by hash).
+    pub fn transfers_of(&self, community: &Community, member: &MemberId) -> Result<Vec<TransferView>, StoreError> {
         let mut out = Vec::new();
-        for key in self.community.scan_prefix(member_key(range::TRANSFER_BY_MEMBER, member)).keys().rev() {
-            let key = key?;
-            let hash = hash_from("transfer index key", key.get(41..).unwrap_or_default())?;
-            match self.transfer(&hash)? {
-                Some(transfer) => out.push(transfer),
-                None => {
-                    tracing::warn!(transfer = %hash, "transfer index names a missing transfer; `kith repair` rebuilds it");
-                }
+        for (hash, transfer) in community.transfers().filter(|(_, t)| t.from == *member || t.to == *member) {
+            match self.entries.get(hash)?.as_ref().and_then(|entry| transfer_view(entry, transfer.claimed_by)) {
+                Some(view) => out.push(view),
+                None => tracing::warn!(transfer = %hash, "an applied transfer is missing from the entry file"),
             }
         }
+        out.sort_unstable_by_key(|view| std::cmp::Reverse((view.created_at_ms, view.id)));
         Ok(out)
     }
 
@@ -990,12 +1002,19 @@ impl Store {
         Ok(())
     }
 
-    /// Removes every row of the `community` key ranges starting with these bytes, in one batch.
+    /// Removes every row of the `community` key ranges starting with these bytes, in batches of
+    /// [`REMOVE_CHUNK`] rows (the first batch holds the first range's first rows).
     fn remove_ranges(&self, firsts: &[u8]) -> Result<(), StoreError> {
         let mut writes = sled::Batch::default();
+        let mut in_batch = 0;
         for first in firsts {
             for key in self.community.scan_prefix([*first]).keys() {
                 writes.remove(key?);
+                in_batch += 1;
+                if in_batch == REMOVE_CHUNK {
+                    self.community.apply_batch(std::mem::take(&mut writes))?;
+                    in_batch = 0;
+                }
             }
         }
         self.community.apply_batch(writes)?;
@@ -1003,39 +1022,37 @@ impl Store {
         Ok(())
     }
 
+    /// Converts a store of layout 4 in place: drops the rows of the views the reducer now
+    /// answers (`t`, `p`, `m`, `c`). Run again if interrupted: the schema changes last.
+    fn convert_from_layout_4(&self) -> Result<(), StoreError> {
+        tracing::info!(folder = %self.path.display(), "converting the store to layout {SCHEMA_VERSION} (once)…");
+        self.remove_ranges(&range::LAYOUT_4_VIEWS)?;
+        self.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?;
+        self.flush()
+    }
+
     /// Writes the view rows of entries already stored (for [`Store::rebuild_views`]).
     fn replay_views(&self, chunk: &[Entry]) -> Result<usize, StoreError> {
         let in_call = InCall::new(chunk);
-        let mut plan = BatchPlan::default();
+        let mut plan = sled::Batch::default();
         for entry in chunk {
             // A stored entry waits for nothing (sled may have lost the batch that said so).
-            plan.writes.remove(&hash_key(range::PENDING, &entry.hash())[..]);
+            plan.remove(&hash_key(range::PENDING, &entry.hash())[..]);
             self.plan_views(entry, &in_call, &mut plan)?;
         }
-        self.community.apply_batch(plan.writes)?;
+        self.community.apply_batch(plan)?;
         self.sled_wrote();
         Ok(chunk.len())
     }
 
-    /// Adds to `plan` what an entry changes in the view indexes. A `Redact`'s target is looked
-    /// up in `in_call` first, then in the store (entries never change).
-    fn plan_views(&self, entry: &Entry, in_call: &InCall<'_>, plan: &mut BatchPlan) -> Result<(), StoreError> {
-        let hash = entry.hash();
-        let author = entry.author();
-        let at = entry.timestamp_ms();
-        let none: &[u8] = &[];
+    /// Adds to `plan` what an entry changes in the view index (a reply's row, or its removal
+    /// by a `Redact`). A `Redact`'s target is looked up in `in_call` first, then in the store
+    /// (entries never change).
+    fn plan_views(&self, entry: &Entry, in_call: &InCall<'_>, plan: &mut sled::Batch) -> Result<(), StoreError> {
         match entry.body() {
-            Body::Post { .. } => plan.writes.insert(time_key(range::POST_BY_TIME, None, at, &hash), none),
-            Body::Reply { post, .. } => plan.writes.insert(time_key(range::REPLY, Some(&post.0), at, &hash), none),
-            Body::Profile { .. } => {
-                plan.writes.insert(&member_key(range::PROFILE, &author)[..], &hash.0[..]);
-                plan.profiles.insert(author, Some(hash));
+            Body::Reply { post, .. } => {
+                plan.insert(time_key(range::REPLY, Some(&post.0), entry.timestamp_ms(), &entry.hash()), &[] as &[u8]);
             }
-            Body::Transfer { to, .. } => {
-                plan.writes.insert(time_key(range::TRANSFER_BY_MEMBER, Some(&author.0), at, &hash), none);
-                plan.writes.insert(time_key(range::TRANSFER_BY_MEMBER, Some(&to.0), at, &hash), none);
-            }
-            Body::Receive { transfer } => plan.writes.insert(&hash_key(range::CLAIM, transfer)[..], &hash.0[..]),
             Body::Redact { entry: target } => {
                 let found = match in_call.get(target) {
                     Some(found) => Some(found.clone()),
@@ -1043,51 +1060,13 @@ impl Store {
                 };
                 match found {
                     // Only an author's own entries can be redacted (the reducer checked it).
-                    Some(found) if found.author() == author => self.plan_redaction(&found, plan)?,
+                    Some(found) if found.author() == entry.author() => {
+                        if let Body::Reply { post, .. } = found.body() {
+                            plan.remove(time_key(range::REPLY, Some(&post.0), found.timestamp_ms(), target));
+                        }
+                    }
                     Some(_) => {}
                     None => tracing::warn!(entry = %target, "redacted entry is not stored; no view to remove"),
-                }
-            }
-            Body::Genesis { .. }
-            | Body::Vouch { .. }
-            | Body::PostStatus { .. }
-            | Body::Suspend { .. }
-            | Body::Appoint { .. }
-            | Body::RevokeInvite { .. }
-            | Body::JoinRequest { .. }
-            | Body::Reinstate { .. }
-            | Body::Dismiss { .. }
-            | Body::Announcement { .. }
-            | Body::Come { .. }
-            | Body::Renew { .. }
-            | Body::CheckIns { .. }
-            | Body::CheckIn
-            | Body::Helped { .. }
-            | Body::Listing { .. } => {}
-        }
-        Ok(())
-    }
-
-    /// Adds to `plan` the removal of a redacted entry's view row. A profile row goes only if
-    /// it still names this entry (a later profile replaced it otherwise).
-    fn plan_redaction(&self, target: &Entry, plan: &mut BatchPlan) -> Result<(), StoreError> {
-        let hash = target.hash();
-        let at = target.timestamp_ms();
-        match target.body() {
-            Body::Post { .. } => plan.writes.remove(time_key(range::POST_BY_TIME, None, at, &hash)),
-            Body::Reply { post, .. } => plan.writes.remove(time_key(range::REPLY, Some(&post.0), at, &hash)),
-            Body::Profile { .. } => {
-                let member = target.author();
-                let current = match plan.profiles.get(&member) {
-                    Some(current) => *current,
-                    None => match self.community.get(member_key(range::PROFILE, &member))? {
-                        Some(value) => Some(hash_from("profile index value", &value)?),
-                        None => None,
-                    },
-                };
-                if current == Some(hash) {
-                    plan.writes.remove(&member_key(range::PROFILE, &member)[..]);
-                    plan.profiles.insert(member, None);
                 }
             }
             _ => {}
@@ -1167,7 +1146,9 @@ impl Store {
             log_progress("entries converted", fresh.entries.count() as usize, total);
             Ok(())
         })?;
-        let left_behind = [range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG, range::LAYOUT_2_HASH, range::ENTRIES_END];
+        let [t, p, m, c] = range::LAYOUT_4_VIEWS;
+        let left_behind =
+            [range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG, range::LAYOUT_2_HASH, range::ENTRIES_END, t, p, m, c];
         let kept = self.community.iter().filter(|row| {
             row.as_ref().map_or(true, |(key, _)| key.first().is_none_or(|first| !left_behind.contains(first)))
         });
@@ -1310,14 +1291,6 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     dir.with_file_name(name)
 }
 
-/// The writes of one batch, and the profile rows it has set or removed so far (so that a
-/// redaction sees a profile stored earlier in the same batch).
-#[derive(Default)]
-struct BatchPlan {
-    writes: sled::Batch,
-    profiles: HashMap<MemberId, Option<EntryHash>>,
-}
-
 /// The entries of one call to the store by hash, for a `Redact` whose target came in the same
 /// call; the map is built only when one asks (most calls hold no `Redact`, and hashing every
 /// entry of every page into a map cost more than the views it served).
@@ -1393,18 +1366,9 @@ fn transfer_view(entry: &Entry, claim: Option<EntryHash>) -> Option<TransferView
 
 /// `first` ‖ hash (32 B).
 fn hash_key(first: u8, hash: &EntryHash) -> [u8; 33] {
-    member_or_hash_key(first, &hash.0)
-}
-
-/// `first` ‖ member id (32 B).
-fn member_key(first: u8, member: &MemberId) -> [u8; 33] {
-    member_or_hash_key(first, &member.0)
-}
-
-fn member_or_hash_key(first: u8, id: &[u8; 32]) -> [u8; 33] {
     let mut key = [0u8; 33];
     key[0] = first;
-    key[1..].copy_from_slice(id);
+    key[1..].copy_from_slice(&hash.0);
     key
 }
 
@@ -1576,13 +1540,43 @@ mod tests {
         Store::open_when_free(dir, CACHE).unwrap_or_else(|error| panic!("reopening failed: {error}"))
     }
 
+    /// The founder vouching for `member` (one vouch admits them under the default rules).
+    fn vouch(founder: &mut Author, member: &Author, at: u64) -> Entry {
+        founder.write(at, Body::Vouch { member: member.id(), note: String::new() })
+    }
+
+    /// The reducer after applying what the store holds, in its order: what the views of posts,
+    /// profiles and transfers are read through. Every entry must apply.
+    fn reduced(store: &Store) -> Community {
+        let mut entries = store.applied_entries().map(Result::unwrap);
+        let genesis = entries.next().expect("a Genesis");
+        let mut community = Community::new(&genesis).unwrap();
+        for entry in entries {
+            let hash = entry.hash();
+            let (outcome, _) = community.ingest(entry, 1_000_000);
+            assert_eq!(outcome, kith_protocol::Outcome::Applied, "entry {hash}");
+        }
+        community
+    }
+
     /// Every view, for comparing before and after a rebuild.
     fn all_views(store: &Store, members: &[MemberId]) -> String {
-        let posts = store.posts().unwrap();
+        let community = reduced(store);
+        let posts = store.posts(&community).unwrap();
         let replies: Vec<_> = posts.iter().map(|p| store.replies(&p.id).unwrap()).collect();
-        let profiles: Vec<_> = members.iter().map(|m| store.profile(m).unwrap()).collect();
-        let transfers: Vec<_> = members.iter().map(|m| store.transfers_of(m).unwrap()).collect();
+        let profiles: Vec<_> = members.iter().map(|m| store.profile(&community, m).unwrap()).collect();
+        let transfers: Vec<_> = members.iter().map(|m| store.transfers_of(&community, m).unwrap()).collect();
         format!("{posts:?}\n{replies:?}\n{profiles:?}\n{transfers:?}")
+    }
+
+    /// The titles of the posts the store shows, newest first.
+    fn titles(store: &Store) -> Vec<String> {
+        store.posts(&reduced(store)).unwrap().into_iter().map(|p| p.title).collect()
+    }
+
+    /// The texts of the replies to `post` the store lists, oldest first.
+    fn reply_texts(store: &Store, post: &Entry) -> Vec<String> {
+        store.replies(&post.hash()).unwrap().into_iter().map(|r| r.text).collect()
     }
 
     /// An fsync of the entry file (a publish's flush, the periodic sync) holds no lock that
@@ -1661,7 +1655,7 @@ mod tests {
         store.store_applied(&[genesis.clone(), offer.clone(), offer.clone()]).unwrap();
         store.store_applied(std::slice::from_ref(&offer)).unwrap();
         assert_eq!(store.entry_count(), 2);
-        assert_eq!(store.posts().unwrap().len(), 1);
+        assert_eq!(titles(&store), ["lifts"]);
         assert_eq!(all_views(&store, &[founder.id()]), before);
         store.store_applied(&[]).unwrap();
     }
@@ -1725,16 +1719,18 @@ mod tests {
         let store = open(&dir);
         let (mut founder, genesis) = founder();
         let mut neighbour = Author::new(2, founder.community);
+        let admitted = vouch(&mut founder, &neighbour, 5);
         let older = founder.write(10, post("lifts"));
         let newer = founder.write(20, post("shopping"));
         let early_reply = founder.write(30, Body::Reply { post: older.hash(), text: "thanks".into() });
         let status = founder.write(50, Body::PostStatus { post: older.hash(), status: kith_protocol::Status::Done });
         let late_reply = neighbour.write(40, Body::Reply { post: older.hash(), text: "I can help".into() });
         // The later reply is stored first: replies are listed by their time, not by arrival.
-        store.store_applied(&[genesis, older.clone(), newer.clone(), late_reply.clone()]).unwrap();
+        store.store_applied(&[genesis, admitted, older.clone(), newer.clone(), late_reply.clone()]).unwrap();
         store.store_applied(&[early_reply.clone(), status]).unwrap();
 
-        let view = store.post(&older.hash()).unwrap().unwrap();
+        let community = reduced(&store);
+        let view = store.post(&community, &older.hash()).unwrap().unwrap();
         assert_eq!(
             view,
             PostView {
@@ -1750,8 +1746,7 @@ mod tests {
                 expires_at: None,
             }
         );
-        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
-        assert_eq!(titles, ["shopping", "lifts"], "newest first");
+        assert_eq!(titles(&store), ["shopping", "lifts"], "newest first");
 
         let replies = store.replies(&older.hash()).unwrap();
         assert_eq!(
@@ -1781,15 +1776,17 @@ mod tests {
     fn the_latest_profile_counts() {
         let dir = TempDir::new().unwrap();
         let store = open(&dir);
-        let (_, genesis) = founder();
+        let (mut founder, genesis) = founder();
         let mut ada = Author::new(3, Some(genesis.community()));
+        let admitted = vouch(&mut founder, &ada, 5);
         let first = ada.write(10, profile("Ada"));
         let second = ada.write(20, profile("Ada L."));
-        store.store_applied(&[genesis, first.clone()]).unwrap();
-        assert_eq!(store.profile(&ada.id()).unwrap().unwrap().name, "Ada");
+        store.store_applied(&[genesis, admitted, first.clone()]).unwrap();
+        assert_eq!(store.profile(&reduced(&store), &ada.id()).unwrap().unwrap().name, "Ada");
         store.store_applied(std::slice::from_ref(&second)).unwrap();
+        let community = reduced(&store);
         assert_eq!(
-            store.profile(&ada.id()).unwrap(),
+            store.profile(&community, &ada.id()).unwrap(),
             Some(ProfileView {
                 member: ada.id(),
                 entry: second.hash(),
@@ -1801,7 +1798,7 @@ mod tests {
                 updated_at_ms: 20,
             })
         );
-        assert_eq!(store.profile(&Author::new(4, None).id()).unwrap(), None);
+        assert_eq!(store.profile(&community, &Author::new(4, None).id()).unwrap(), None);
     }
 
     #[test]
@@ -1811,6 +1808,7 @@ mod tests {
         let (mut founder, genesis) = founder();
         let mut bea = Author::new(2, founder.community);
         let cal = Author::new(3, founder.community);
+        let admitted = [vouch(&mut founder, &bea, 1), vouch(&mut founder, &cal, 1)];
         let lift = founder.write(5, post("lifts"));
         let to_bea = founder.write(
             10,
@@ -1819,11 +1817,14 @@ mod tests {
         let to_cal =
             bea.write(20, Body::Transfer { to: cal.id(), minutes: Minutes(30), memo: String::new(), for_post: None });
         let claim = bea.write(30, Body::Receive { transfer: to_bea.hash() });
-        store.store_applied(&[genesis, lift.clone(), to_bea.clone(), to_cal.clone()]).unwrap();
-        assert_eq!(store.transfer(&to_bea.hash()).unwrap().unwrap().claim, None);
+        let [bea_in, cal_in] = admitted;
+        store.store_applied(&[genesis, bea_in, cal_in, lift.clone(), to_bea.clone(), to_cal.clone()]).unwrap();
+        assert_eq!(store.transfer(&reduced(&store), &to_bea.hash()).unwrap().unwrap().claim, None);
         store.store_applied(std::slice::from_ref(&claim)).unwrap();
 
-        let founder_side = store.transfers_of(&founder.id()).unwrap();
+        let community = reduced(&store);
+        assert_eq!(store.transfer(&community, &lift.hash()).unwrap(), None, "a post is no transfer");
+        let founder_side = store.transfers_of(&community, &founder.id()).unwrap();
         assert_eq!(
             founder_side,
             vec![TransferView {
@@ -1837,25 +1838,12 @@ mod tests {
                 claim: Some(claim.hash()),
             }]
         );
-        let bea_side: Vec<EntryHash> = store.transfers_of(&bea.id()).unwrap().iter().map(|t| t.id).collect();
+        let bea_side: Vec<EntryHash> =
+            store.transfers_of(&community, &bea.id()).unwrap().iter().map(|t| t.id).collect();
         assert_eq!(bea_side, [to_cal.hash(), to_bea.hash()], "newest first, paid and received");
-        let cal_side = store.transfers_of(&cal.id()).unwrap();
+        let cal_side = store.transfers_of(&community, &cal.id()).unwrap();
         assert_eq!(cal_side.len(), 1);
         assert_eq!(cal_side[0].claim, None);
-    }
-
-    #[test]
-    fn a_claim_stored_before_its_transfer_still_marks_it() {
-        let dir = TempDir::new().unwrap();
-        let store = open(&dir);
-        let (mut founder, genesis) = founder();
-        let mut bea = Author::new(2, founder.community);
-        let transfer = founder
-            .write(10, Body::Transfer { to: bea.id(), minutes: Minutes(60), memo: String::new(), for_post: None });
-        let claim = bea.write(20, Body::Receive { transfer: transfer.hash() });
-        store.store_applied(&[genesis, claim.clone()]).unwrap();
-        store.store_applied(std::slice::from_ref(&transfer)).unwrap();
-        assert_eq!(store.transfer(&transfer.hash()).unwrap().unwrap().claim, Some(claim.hash()));
     }
 
     #[test]
@@ -1864,6 +1852,7 @@ mod tests {
         let store = open(&dir);
         let (mut founder, genesis) = founder();
         let mut bea = Author::new(2, founder.community);
+        let admitted = vouch(&mut founder, &bea, 5);
         let kept = founder.write(10, post("kept"));
         let dropped = founder.write(20, post("dropped"));
         let reply = bea.write(30, Body::Reply { post: kept.hash(), text: "oops, wrong number".into() });
@@ -1873,6 +1862,7 @@ mod tests {
         store
             .store_applied(&[
                 genesis,
+                admitted,
                 kept.clone(),
                 dropped.clone(),
                 reply.clone(),
@@ -1885,18 +1875,18 @@ mod tests {
         // Redacting an older profile leaves the latest one.
         let redact_old = bea.write(40, Body::Redact { entry: old_profile.hash() });
         store.store_applied(&[redact_old]).unwrap();
-        assert_eq!(store.profile(&bea.id()).unwrap().unwrap().name, "Beatrice");
+        assert_eq!(store.profile(&reduced(&store), &bea.id()).unwrap().unwrap().name, "Beatrice");
 
         let redact_post = founder.write(50, Body::Redact { entry: dropped.hash() });
         let redact_reply = bea.write(51, Body::Redact { entry: reply.hash() });
         let redact_profile = bea.write(52, Body::Redact { entry: new_profile.hash() });
         store.store_applied(&[redact_post, redact_reply, redact_profile]).unwrap();
-        assert_eq!(store.post(&dropped.hash()).unwrap(), None);
-        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
-        assert_eq!(titles, ["kept"]);
+        let community = reduced(&store);
+        assert_eq!(store.post(&community, &dropped.hash()).unwrap(), None);
+        assert_eq!(titles(&store), ["kept"]);
         let replies: Vec<EntryHash> = store.replies(&kept.hash()).unwrap().iter().map(|r| r.id).collect();
         assert_eq!(replies, [other_reply.hash()]);
-        assert_eq!(store.profile(&bea.id()).unwrap(), None);
+        assert_eq!(store.profile(&community, &bea.id()).unwrap(), None);
         // The entries themselves stay: the chain must remain verifiable.
         assert!(store.get(&dropped.hash()).unwrap().is_some());
     }
@@ -1908,9 +1898,12 @@ mod tests {
         let (mut founder, genesis) = founder();
         let offer = founder.write(10, post("lifts"));
         let redact = founder.write(20, Body::Redact { entry: offer.hash() });
-        store.store_applied(&[genesis, offer.clone(), redact]).unwrap();
-        assert_eq!(store.post(&offer.hash()).unwrap(), None);
-        assert!(store.posts().unwrap().is_empty());
+        let reply = founder.write(30, Body::Reply { post: offer.hash(), text: "gone".into() });
+        let redact_reply = founder.write(40, Body::Redact { entry: reply.hash() });
+        store.store_applied(&[genesis, offer.clone(), redact, reply, redact_reply]).unwrap();
+        assert_eq!(store.post(&reduced(&store), &offer.hash()).unwrap(), None);
+        assert!(titles(&store).is_empty());
+        assert!(reply_texts(&store, &offer).is_empty());
     }
 
     #[test]
@@ -1962,7 +1955,7 @@ mod tests {
         assert_eq!(frozen, expected);
         assert_eq!(store.get(&two.hash()).unwrap().unwrap().bytes(), two.bytes());
         assert_eq!(store.entry_at(&founder.id(), 2).unwrap(), None, "frozen entries are not in the log");
-        assert!(store.posts().unwrap().is_empty(), "nor in the views");
+        assert!(titles(&store).is_empty(), "nor in the views");
         assert!(store.pending().unwrap().is_empty());
         assert_eq!(store.entry_count(), 1);
     }
@@ -1985,11 +1978,11 @@ mod tests {
         assert_eq!(store.entry_count(), 1);
         assert!(store.get(&genesis.hash()).unwrap().is_some());
         assert_eq!(store.get(&offer.hash()).unwrap(), None);
-        assert!(store.posts().unwrap().is_empty());
+        assert!(titles(&store).is_empty());
         assert_eq!(store.frozen_entries().unwrap().len(), 1);
         assert_eq!(store.pending().unwrap().len(), 1);
         store.store_applied(&[genesis, offer.clone()]).unwrap();
-        assert_eq!(store.posts().unwrap().len(), 1);
+        assert_eq!(titles(&store), ["lifts"]);
     }
 
     #[test]
@@ -2000,6 +1993,7 @@ mod tests {
         // Bea's key sorts before or after the founder's: the claim must land either way.
         let mut bea = Author::new(2, founder.community);
         let mut log = vec![genesis];
+        log.push(vouch(&mut founder, &bea, 4));
         log.push(founder.write(5, profile("Founder")));
         let lift = founder.write(10, post("lifts"));
         log.push(lift.clone());
@@ -2018,11 +2012,12 @@ mod tests {
         store.store_applied(&log).unwrap();
         let members = [founder.id(), bea.id()];
         let before = all_views(&store, &members);
-        assert!(store.transfer(&transfer.hash()).unwrap().unwrap().claim.is_some());
+        assert!(store.transfer(&reduced(&store), &transfer.hash()).unwrap().unwrap().claim.is_some());
+        assert_eq!(reply_texts(&store, &lift), ["I'll come"]);
 
         assert_eq!(store.rebuild_views().unwrap(), log.len());
         assert_eq!(all_views(&store, &members), before);
-        assert_eq!(store.post(&gone.hash()).unwrap(), None);
+        assert_eq!(store.post(&reduced(&store), &gone.hash()).unwrap(), None);
     }
 
     #[test]
@@ -2052,7 +2047,7 @@ mod tests {
         let store = reopen(dir.path());
         assert_eq!(store.genesis().unwrap(), Some(genesis.hash()));
         assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
-        assert_eq!(store.post(&offer.hash()).unwrap().unwrap().title, "lifts");
+        assert_eq!(titles(&store), ["lifts"]);
         assert_eq!(store.meta_get("listen").unwrap().as_deref(), Some(&b"/ip4/0.0.0.0/tcp/4001"[..]));
         assert_eq!(store.known_peers().unwrap().len(), 1);
         assert_eq!(store.entry_count(), 2);
@@ -2101,7 +2096,7 @@ mod tests {
         assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
         assert_eq!(store.entry_count(), 2);
         assert_eq!(store.entry_at(&founder.id(), 2).unwrap().unwrap().bytes(), offer.bytes());
-        assert_eq!(store.post(&offer.hash()).unwrap().unwrap().title, "lifts");
+        assert_eq!(titles(&store), ["lifts"]);
         assert_eq!(store.get(&frozen.hash()).unwrap().unwrap().bytes(), frozen.bytes());
         assert_eq!(store.frozen_entries().unwrap().len(), 1);
         assert_eq!(store.pending().unwrap().iter().map(Entry::hash).collect::<Vec<_>>(), [waiting.hash()]);
@@ -2124,6 +2119,10 @@ mod tests {
             }
         }
         store.replay_views(entries).unwrap();
+        // Those layouts held layout 4's view rows too.
+        for first in range::LAYOUT_4_VIEWS {
+            store.community.insert([first, 1, 2, 3], &[][..]).unwrap();
+        }
         store.meta_put(META_SCHEMA, &[layout]).unwrap();
         store.flush().unwrap();
         drop(store);
@@ -2136,24 +2135,54 @@ mod tests {
             let dir = TempDir::new().unwrap();
             let (mut founder, genesis) = founder();
             let offer = founder.write(10, post("lifts"));
-            write_layout_2_or_3(dir.path(), layout, &[genesis.clone(), offer.clone()]);
+            let answer = founder.write(11, reply_to(&offer, "still going"));
+            write_layout_2_or_3(dir.path(), layout, &[genesis.clone(), offer.clone(), answer.clone()]);
             let store = reopen(dir.path());
             assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
-            for first in [range::LAYOUT_2_HASH, range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG] {
+            assert_eq!(reply_texts(&store, &offer), ["still going"], "layout {layout}: the replies' rows are kept");
+            let dropped = [range::LAYOUT_2_HASH, range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG];
+            for first in dropped.into_iter().chain(range::LAYOUT_4_VIEWS) {
                 assert_eq!(store.community.scan_prefix([first]).count(), 0, "layout {layout}: rows of {first} dropped");
             }
-            assert_eq!(store.entry_count(), 2);
+            assert_eq!(store.entry_count(), 3);
             assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
             assert_eq!(store.entry_at(&founder.id(), 2).unwrap().unwrap().bytes(), offer.bytes());
-            assert_eq!(store.post(&offer.hash()).unwrap().unwrap().title, "lifts");
+            assert_eq!(titles(&store), ["lifts"]);
             let order: Vec<EntryHash> = store.applied_entries().map(|e| e.unwrap().hash()).collect();
-            assert_eq!(order, [genesis.hash(), offer.hash()]);
+            assert_eq!(order, [genesis.hash(), offer.hash(), answer.hash()]);
             for leftover in [COPY_SUFFIX, REPLACED_SUFFIX] {
                 assert!(!sibling(dir.path(), leftover).exists(), "layout {layout}: {leftover} is removed");
             }
             drop(store);
-            assert_eq!(reopen(dir.path()).entry_count(), 2, "layout {layout}: the converted store opens again");
+            assert_eq!(reopen(dir.path()).entry_count(), 3, "layout {layout}: the converted store opens again");
         }
+    }
+
+    #[test]
+    fn a_store_of_layout_4_drops_the_rows_the_reducer_answers() {
+        let dir = TempDir::new().unwrap();
+        let (mut founder, genesis) = founder();
+        let offer = founder.write(10, post("lifts"));
+        let answer = founder.write(11, reply_to(&offer, "still going"));
+        {
+            let store = open(&dir);
+            store.store_applied(&[genesis, offer.clone(), answer]).unwrap();
+            // Layout 4's rows for posts, profiles, transfers and claims, more than one batch.
+            for first in range::LAYOUT_4_VIEWS {
+                for i in 0..REMOVE_CHUNK as u32 {
+                    store.community.insert([&[first][..], &i.to_be_bytes()].concat(), &[][..]).unwrap();
+                }
+            }
+            store.meta_put(META_SCHEMA, &[4]).unwrap();
+            store.flush().unwrap();
+        }
+        let store = reopen(dir.path());
+        assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
+        for first in range::LAYOUT_4_VIEWS {
+            assert_eq!(store.community.scan_prefix([first]).count(), 0, "rows of {first} dropped");
+        }
+        assert_eq!(reply_texts(&store, &offer), ["still going"]);
+        assert_eq!(titles(&store), ["lifts"]);
     }
 
     #[test]
@@ -2171,7 +2200,7 @@ mod tests {
         std::fs::create_dir(sibling(&dir, REPLACED_SUFFIX)).unwrap();
         let store = reopen(&dir);
         assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
-        assert_eq!(store.post(&offer.hash()).unwrap().unwrap().title, "lifts");
+        assert_eq!(titles(&store), ["lifts"]);
         assert!(!sibling(&dir, COPY_SUFFIX).exists() && !sibling(&dir, REPLACED_SUFFIX).exists());
         drop(store);
         // Stopped while copying: the old store is still in place, the partial copy is dropped.
@@ -2186,8 +2215,8 @@ mod tests {
     fn entries_sled_did_not_record_before_a_crash_get_their_views() {
         let dir = TempDir::new().unwrap();
         let (mut founder, genesis) = founder();
-        let first = founder.write(10, post("lifts"));
-        let second = founder.write(20, post("shopping"));
+        let first = founder.write(10, reply_to(&genesis, "lifts"));
+        let second = founder.write(20, reply_to(&genesis, "shopping"));
         {
             let store = open(&dir);
             store.store_applied(&[genesis.clone(), first.clone()]).unwrap();
@@ -2197,26 +2226,31 @@ mod tests {
             // What sled holds if it lost its last second: the second entry's batch is gone, the
             // file kept it.
             store.community.insert([range::ENTRIES_END], recorded).unwrap();
-            store.community.remove(time_key(range::POST_BY_TIME, None, 20, &second.hash())).unwrap();
+            store.community.remove(time_key(range::REPLY, Some(&genesis.hash().0), 20, &second.hash())).unwrap();
             store.put_pending(&second).unwrap();
             store.flush().unwrap();
         }
         let store = reopen(dir.path());
         assert_eq!(store.entry_count(), 3);
-        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
-        assert_eq!(titles, ["shopping", "lifts"]);
+        assert_eq!(reply_texts(&store, &genesis), ["lifts", "shopping"]);
         assert!(store.pending().unwrap().is_empty(), "a stored entry no longer waits");
         let row = store.community.get([range::ENTRIES_END]).unwrap().unwrap();
         let row = decode_entries_end(&row).unwrap();
         assert_eq!((row.count, row.end, row.last), (3, store.entries.end(), Some(second.hash())));
     }
 
-    /// A closed store holding the Genesis and two posts ("lifts", "shopping"), its folder free.
+    /// A reply to `to` (the store indexes replies to any entry; the reducer checks more).
+    fn reply_to(to: &Entry, text: &str) -> Body {
+        Body::Reply { post: to.hash(), text: text.into() }
+    }
+
+    /// A closed store holding the Genesis and two replies to it ("lifts", "shopping"), its
+    /// folder free.
     fn three_entries_stored_and_closed() -> (TempDir, Author, [Entry; 3]) {
         let dir = TempDir::new().unwrap();
         let (mut founder, genesis) = founder();
-        let first = founder.write(10, post("lifts"));
-        let second = founder.write(20, post("shopping"));
+        let first = founder.write(10, reply_to(&genesis, "lifts"));
+        let second = founder.write(20, reply_to(&genesis, "shopping"));
         {
             let store = open(&dir);
             store.store_applied(&[genesis.clone(), first.clone(), second.clone()]).unwrap();
@@ -2238,9 +2272,8 @@ mod tests {
         assert_eq!(store.entry_count(), 2);
         assert_eq!(store.get(&second.hash()).unwrap(), None);
         assert_eq!(store.head(&founder.id()).unwrap(), Some((2, first.hash())));
-        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
-        assert_eq!(titles, ["lifts"], "the lost entry's view is gone");
-        assert_eq!(store.community.scan_prefix([range::POST_BY_TIME]).count(), 1, "its index row too");
+        assert_eq!(reply_texts(&store, &genesis), ["lifts"], "the lost entry's view is gone");
+        assert_eq!(store.community.scan_prefix([range::REPLY]).count(), 1, "its index row too");
         // Fetched again, it is stored again, after the last whole record.
         store.store_applied(std::slice::from_ref(&second)).unwrap();
         store.flush().unwrap();
@@ -2248,7 +2281,7 @@ mod tests {
         let store = reopen(dir.path());
         let order: Vec<EntryHash> = store.applied_entries().map(|e| e.unwrap().hash()).collect();
         assert_eq!(order, [genesis.hash(), first.hash(), second.hash()]);
-        assert_eq!(store.posts().unwrap().len(), 2);
+        assert_eq!(reply_texts(&store, &genesis), ["lifts", "shopping"]);
     }
 
     #[test]
@@ -2278,8 +2311,7 @@ mod tests {
         let store = reopen(dir.path());
         let order: Vec<EntryHash> = store.applied_entries().map(|e| e.unwrap().hash()).collect();
         assert_eq!(order, [genesis.hash(), second.hash(), first.hash()]);
-        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
-        assert_eq!(titles, ["shopping", "lifts"]);
+        assert_eq!(reply_texts(&store, &genesis), ["lifts", "shopping"]);
     }
 
     #[test]
@@ -2316,7 +2348,7 @@ mod tests {
         // `e` row already counted; at the next open the views are rebuilt, and a second cut
         // lands after the rebuild's first batch, by when the lost entry has been fetched again
         // and reached the file.
-        let (dir, _, [_, _, second]) = three_entries_stored_and_closed();
+        let (dir, _, [genesis, _, second]) = three_entries_stored_and_closed();
         let file = dir.path().join(entry_log::FILE_NAME);
         let whole = std::fs::read(&file).unwrap();
         std::fs::write(&file, &whole[..whole.len() - second.bytes().len() - 12]).unwrap();
@@ -2330,8 +2362,7 @@ mod tests {
 
         for _ in 0..2 {
             let store = reopen(dir.path());
-            let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
-            assert_eq!(titles, ["shopping", "lifts"], "every view is back");
+            assert_eq!(reply_texts(&store, &genesis), ["lifts", "shopping"], "every view is back");
         }
     }
 
@@ -2340,7 +2371,7 @@ mod tests {
         // Same count, same length, another last entry: the `e` row's hash tells them apart.
         let (dir, founder, [genesis, first, second]) = three_entries_stored_and_closed();
         let mut other = Author { seq: 2, prev: Some(first.hash()), ..Author::new(1, founder.community) };
-        let twin = other.write(20, post("shoppinG"));
+        let twin = other.write(20, reply_to(&genesis, "shoppinG"));
         assert_eq!(twin.bytes().len(), second.bytes().len());
         let file = dir.path().join(entry_log::FILE_NAME);
         let mut bytes = std::fs::read(&file).unwrap();
@@ -2351,13 +2382,12 @@ mod tests {
         bytes.extend_from_slice(twin.bytes());
         std::fs::write(&file, &bytes).unwrap();
         let store = reopen(dir.path());
-        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
-        assert_eq!(titles, ["shoppinG", "lifts"]);
+        assert_eq!(reply_texts(&store, &genesis), ["lifts", "shoppinG"]);
     }
 
     #[test]
     fn a_store_whose_row_has_no_last_hash_is_rebuilt_once() {
-        let (dir, _, [_, _, second]) = three_entries_stored_and_closed();
+        let (dir, _, [genesis, _, second]) = three_entries_stored_and_closed();
         {
             let store = reopen(dir.path());
             // A row as written before the hash was kept, over views that lost a post.
@@ -2365,11 +2395,11 @@ mod tests {
             let mut old = entries_end_row(&row).to_vec();
             old.truncate(16);
             store.community.insert([range::ENTRIES_END], old).unwrap();
-            store.community.remove(time_key(range::POST_BY_TIME, None, 20, &second.hash())).unwrap();
+            store.community.remove(time_key(range::REPLY, Some(&genesis.hash().0), 20, &second.hash())).unwrap();
             store.flush().unwrap();
         }
         let store = reopen(dir.path());
-        assert_eq!(store.posts().unwrap().len(), 2);
+        assert_eq!(reply_texts(&store, &genesis), ["lifts", "shopping"]);
     }
 
     #[test]
@@ -2437,10 +2467,11 @@ mod tests {
         let store_dir = dir.path().join("db");
         let (mut founder, genesis) = founder();
         let offer = founder.write(10, post("lifts"));
+        let answer = founder.write(11, reply_to(&offer, "still going"));
         {
             let store = Store::open(&store_dir, CACHE).unwrap();
             store.set_genesis(genesis.hash()).unwrap();
-            store.store_applied(&[genesis.clone(), offer.clone()]).unwrap();
+            store.store_applied(&[genesis.clone(), offer.clone(), answer]).unwrap();
             store.flush().unwrap();
         }
         // Wait until sled has let go of the folder, then damage its data file.
@@ -2454,9 +2485,9 @@ mod tests {
 
         let store = Store::open_when_free(&store_dir, CACHE).unwrap_or_else(|e| panic!("not recovered: {e}"));
         assert_eq!(store.genesis().unwrap(), Some(genesis.hash()));
-        assert_eq!(store.entry_count(), 2);
-        let titles: Vec<String> = store.posts().unwrap().into_iter().map(|p| p.title).collect();
-        assert_eq!(titles, ["lifts"]);
+        assert_eq!(store.entry_count(), 3);
+        assert_eq!(titles(&store), ["lifts"]);
+        assert_eq!(reply_texts(&store, &offer), ["still going"], "the replies' rows are written again");
         let aside: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|item| item.unwrap().file_name().to_string_lossy().into_owned())

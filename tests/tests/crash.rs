@@ -53,7 +53,7 @@ async fn check_home(home: &Path, posts: &[(EntryHash, String)]) -> anyhow::Resul
         for (i, (id, title)) in posts.iter().enumerate() {
             ensure!(replica.store().get(id)?.is_some(), "post {i} ({}) is not in the store", id.short());
             ensure!(community.post(id).is_some(), "post {i} is not in the community state");
-            let view = replica.store().post(id)?.with_context(|| format!("post {i} has no view"))?;
+            let view = replica.store().post(community, id)?.with_context(|| format!("post {i} has no view"))?;
             ensure!(&view.title == title, "post {i}'s view says {:?}, not {title:?}", view.title);
             ensure!(view.author == me);
         }
@@ -61,7 +61,7 @@ async fn check_home(home: &Path, posts: &[(EntryHash, String)]) -> anyhow::Resul
         let head = community.member(&me).and_then(|m| m.head).context("a head")?;
         ensure!(head.seq == posts.len() as u64 + 1, "head at {}, expected {}", head.seq, posts.len() + 1);
         ensure!(replica.store().head(&me)?.map(|(seq, _)| seq) == Some(head.seq));
-        ensure!(replica.store().posts()?.len() == posts.len());
+        ensure!(replica.store().posts(community)?.len() == posts.len());
     }
     // The reopened node can still write: its head and stored log agree.
     node.publish(kith_tests::cluster::post("after the crash")).await.context("publishing after a crash")?;
@@ -84,13 +84,11 @@ async fn aborted_node_reopens_with_its_entries_and_views() {
         let mut config = NodeConfig::new(home.path());
         config.network.mdns = false;
         let reopened = Node::start(config).await?;
-        let after = reopened
-            .replica()
-            .store()
-            .posts()?
-            .into_iter()
-            .find(|p| p.title == "after the crash")
-            .context("the post after the first crash")?;
+        let after = {
+            let replica = reopened.replica();
+            let posts = replica.store().posts(replica.community().context("the community")?)?;
+            posts.into_iter().find(|p| p.title == "after the crash").context("the post after the first crash")?
+        };
         reopened.shutdown().await?;
         expected.push((after.id, after.title));
         expected.extend(burst.into_iter().enumerate().map(|(i, id)| (id, format!("burst {i}"))));
@@ -134,23 +132,32 @@ async fn a_store_killed_mid_catch_up_reopens_with_entries_and_views_level() {
             match entry.body() {
                 Body::Post { title, .. } => {
                     posts += 1;
-                    let view =
-                        store.post(&entry.hash())?.with_context(|| format!("post {} has no view", entry.hash()))?;
+                    let view = store
+                        .post(community, &entry.hash())?
+                        .with_context(|| format!("post {} has no view", entry.hash()))?;
                     ensure!(&view.title == title);
                 }
                 Body::Transfer { .. } => {
-                    ensure!(store.transfer(&entry.hash())?.is_some(), "transfer {} has no view", entry.hash());
+                    ensure!(
+                        store.transfer(community, &entry.hash())?.is_some(),
+                        "transfer {} has no view",
+                        entry.hash()
+                    );
                 }
                 Body::Receive { transfer } => {
-                    let view = store.transfer(transfer)?.context("a claimed transfer")?;
+                    let view = store.transfer(community, transfer)?.context("a claimed transfer")?;
                     ensure!(view.claim == Some(entry.hash()), "the claim of {transfer} is not marked");
                 }
                 _ => {}
             }
         }
-        ensure!(store.posts()?.len() == posts, "{} post rows for {posts} posts", store.posts()?.len());
+        ensure!(
+            store.posts(community)?.len() == posts,
+            "{} post rows for {posts} posts",
+            store.posts(community)?.len()
+        );
         let replies: usize =
-            store.posts()?.iter().map(|p| store.replies(&p.id).map(|r| r.len())).sum::<Result<_, _>>()?;
+            store.posts(community)?.iter().map(|p| store.replies(&p.id).map(|r| r.len())).sum::<Result<_, _>>()?;
         let written = history.entries.iter().filter(|e| matches!(e.body(), Body::Reply { .. })).count();
         ensure!(replies == written, "{replies} reply rows for {written} replies");
         Ok(())

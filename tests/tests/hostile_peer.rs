@@ -134,8 +134,9 @@ async fn hostile_peer_cannot_store_or_spread_bad_entries() {
             for node in [A, B] {
                 let replica = cluster.node(node).replica();
                 ensure!(replica.store().get(hash)?.is_none(), "the {what} entry is stored on node {node}");
-                ensure!(!replica.community().unwrap().holds(hash), "the {what} entry is held on node {node}");
-                ensure!(replica.store().post(hash)?.is_none(), "the {what} entry has a view on node {node}");
+                let community = replica.community().unwrap();
+                ensure!(!community.holds(hash), "the {what} entry is held on node {node}");
+                ensure!(replica.store().post(community, hash)?.is_none(), "the {what} entry has a view on node {node}");
             }
             let b = cluster.node(B).replica();
             ensure!(

@@ -21,7 +21,7 @@ fn assert_post_everywhere(cluster: &Cluster, post: EntryHash, replies: u32) {
         let community = replica.community().unwrap();
         let state = community.post(&post).unwrap_or_else(|| panic!("node {i} lacks post {}", post.short()));
         assert_eq!(state.replies, replies, "replies to {} on node {i}", post.short());
-        let view = replica.store().post(&post).unwrap();
+        let view = replica.store().post(community, &post).unwrap();
         assert!(view.is_some(), "node {i} has no stored view of post {}", post.short());
         assert_eq!(replica.store().replies(&post).unwrap().len(), replies as usize, "stored replies on node {i}");
     }
@@ -35,7 +35,7 @@ fn assert_claimed_everywhere(cluster: &Cluster, transfer: EntryHash) {
         let state =
             community.transfer(&transfer).unwrap_or_else(|| panic!("node {i} lacks transfer {}", transfer.short()));
         assert!(state.claimed_by.is_some(), "transfer {} unclaimed on node {i}", transfer.short());
-        let view = replica.store().transfer(&transfer).unwrap().unwrap();
+        let view = replica.store().transfer(community, &transfer).unwrap().unwrap();
         assert!(view.claim.is_some(), "stored transfer view without its claim on node {i}");
     }
 }
@@ -161,7 +161,7 @@ async fn offline_node_catches_up_on_500_entries() {
             let replica = cluster.node(2).replica();
             let community = replica.community().unwrap();
             assert_eq!(community.posts().count(), 500);
-            assert_eq!(replica.store().posts().unwrap().len(), 500);
+            assert_eq!(replica.store().posts(community).unwrap().len(), 500);
             assert!(community.holds(&last));
         }
         cluster.shutdown().await;

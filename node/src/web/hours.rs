@@ -128,7 +128,10 @@ fn thank_page(state: &WebState, form: &ThankForm, problems: &Problems, csrf: &st
         .post
         .parse::<EntryHash>()
         .ok()
-        .and_then(|hash| state.node.replica().store().post(&hash).ok().flatten())
+        .and_then(|hash| {
+            let replica = state.node.replica();
+            replica.store().post(replica.community()?, &hash).ok().flatten()
+        })
         .map(|view| view.title);
     let can_give = balance.balance + i64::from(balance.limit);
     let mut main = String::new();
@@ -256,7 +259,7 @@ fn statement(state: &WebState) -> Vec<TransferOut> {
     let me = replica.me();
     let Some(community) = replica.community() else { return Vec::new() };
     let mut out = Vec::new();
-    for view in replica.store().transfers_of(&me).unwrap_or_default() {
+    for view in replica.store().transfers_of(community, &me).unwrap_or_default() {
         if let Ok(Some(transfer)) = crate::read::transfer_out(&replica, community, &view.id) {
             out.push(transfer);
         }

@@ -174,7 +174,7 @@ pub async fn show(
             drop(replica);
             return missing(&frame, "This person is not known here");
         };
-        let profile = replica.store().profile(&id).ok().flatten();
+        let profile = replica.store().profile(community, &id).ok().flatten();
         let name = person.name();
         title.clone_from(&name);
         if query.saved.is_some() && id == me {
@@ -226,7 +226,7 @@ pub async fn show(
             );
         }
         let mut posts = String::new();
-        for view in replica.store().posts().unwrap_or_default() {
+        for view in replica.store().posts(community).unwrap_or_default() {
             let Some(post) = community.post(&view.id) else { continue };
             if post.author != id || !community.post_visible(&post) {
                 continue;
@@ -335,7 +335,7 @@ pub async fn edit_form(State(state): State<WebState>, Extension(session): Extens
     let form = {
         let replica = state.node.replica();
         let me = replica.me();
-        match replica.store().profile(&me).ok().flatten() {
+        match replica.community().and_then(|community| replica.store().profile(community, &me).ok().flatten()) {
             Some(p) => ProfileForm {
                 name: p.name,
                 area: p.area,

@@ -151,7 +151,7 @@ pub async fn board(
         let matches = crate::inbox::matches(&replica, community, me, now).unwrap_or_default();
         let mut posts = Vec::new();
         let mut categories: BTreeSet<String> = CATEGORIES.iter().map(|c| (*c).to_string()).collect();
-        for view in replica.store().posts().unwrap_or_default() {
+        for view in replica.store().posts(community).unwrap_or_default() {
             let Some(post) = community.post(&view.id) else { continue };
             if !community.post_visible(&post) {
                 continue;
@@ -585,7 +585,7 @@ fn used_categories(state: &WebState) -> Vec<String> {
     let replica = state.node.replica();
     let Some(community) = replica.community() else { return Vec::new() };
     let mut out = BTreeSet::new();
-    for view in replica.store().posts().unwrap_or_default() {
+    for view in replica.store().posts(community).unwrap_or_default() {
         if community.post(&view.id).is_some_and(|p| community.post_visible(&p)) && !view.category.trim().is_empty() {
             out.insert(view.category.trim().to_lowercase());
         }

@@ -57,7 +57,7 @@ pub fn paper_posts(replica: &Replica, community: &Community, now: u64) -> Vec<Pa
     let visible: Vec<_> = community.posts().filter(|(_, p)| community.post_visible(p)).map(|(h, _)| *h).collect();
     let codes = kith_protocol::shortcode::codes(visible);
     let mut out = Vec::new();
-    for view in replica.store().posts().unwrap_or_default() {
+    for view in replica.store().posts(community).unwrap_or_default() {
         let Some(post) = community.post(&view.id) else { continue };
         if !community.post_visible(&post) || post.status != Status::Open || post.expires_at_ms <= now {
             continue;
