@@ -495,9 +495,12 @@ impl<S: Storage> Replica<S> {
         // How many entries of `total.applied` each applied outcome brought (handed to it once
         // stored, rather than cloned).
         let mut applied_counts = Vec::new();
+        // The entries kept aside, by hash: the reducer holds them (no copy of every entry of
+        // the page is made in case one waits).
         let mut waiting = Vec::new();
         for entry in entries {
-            let (outcome, report) = community.ingest(entry.clone(), now_ms);
+            let hash = entry.hash();
+            let (outcome, report) = community.ingest(entry, now_ms);
             let received = match outcome {
                 Outcome::Applied => {
                     applied_counts.push(report.applied.len());
@@ -505,7 +508,7 @@ impl<S: Storage> Replica<S> {
                 }
                 Outcome::Duplicate => Received::Duplicate,
                 Outcome::Pending(wait) => {
-                    waiting.push(entry);
+                    waiting.push(hash);
                     Received::Pending(wait)
                 }
                 Outcome::Rejected(error) => Received::Rejected(error),
@@ -522,12 +525,13 @@ impl<S: Storage> Replica<S> {
             total.refused.extend(report.refused);
         }
         let stored = self.persist(&total).and_then(|()| {
-            if waiting.is_empty() {
-                // A page in the peer's applied order keeps nothing aside: no set to build.
-                return Ok(());
-            }
-            let applied: std::collections::HashSet<EntryHash> = total.applied.iter().map(Entry::hash).collect();
-            waiting.iter().filter(|e| !applied.contains(&e.hash())).try_for_each(|entry| self.store.put_pending(entry))
+            // Those still waiting once the whole page is in (a later entry may have released
+            // one, or the waiting area's bounds let one go).
+            let Some(community) = self.community.as_ref() else { return Ok(()) };
+            waiting
+                .iter()
+                .filter_map(|hash| community.pending_entry(hash))
+                .try_for_each(|entry| self.store.put_pending(entry))
         });
         if let Err(error) = stored {
             tracing::error!(%error, "could not store a sync page; it is dropped and fetched again");

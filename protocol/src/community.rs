@@ -1688,6 +1688,11 @@ impl Community {
         self.pending.contains_key(hash)
     }
 
+    /// The entry kept aside under `hash`, if it still waits.
+    pub fn pending_entry(&self, hash: &EntryHash) -> Option<&Entry> {
+        self.pending.get(hash).map(|(entry, _)| entry)
+    }
+
     pub fn pending_count(&self) -> usize {
         self.pending.len()
     }
