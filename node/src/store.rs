@@ -1280,7 +1280,8 @@ fn copy_rows(
 }
 
 /// Beside the store's folder while a layout-2 or -3 store is converted: the fresh copy, then the
-/// old folder until it is removed.
+/// old folder until it is removed. The copy's name is from when layout 4 was current; kept, so
+/// that a conversion an older kith began is still finished.
 const COPY_SUFFIX: &str = ".layout-4-copy";
 const REPLACED_SUFFIX: &str = ".layout-3-old";
 
