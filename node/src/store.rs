@@ -1051,7 +1051,7 @@ impl Store {
     fn plan_views(&self, entry: &Entry, in_call: &InCall<'_>, plan: &mut sled::Batch) -> Result<(), StoreError> {
         match entry.body() {
             Body::Reply { post, .. } => {
-                plan.insert(time_key(range::REPLY, Some(&post.0), entry.timestamp_ms(), &entry.hash()), &[] as &[u8]);
+                plan.insert(&reply_key(post, entry.timestamp_ms(), &entry.hash())[..], &[] as &[u8]);
             }
             Body::Redact { entry: target } => {
                 let found = match in_call.get(target) {
@@ -1062,7 +1062,7 @@ impl Store {
                     // Only an author's own entries can be redacted (the reducer checked it).
                     Some(found) if found.author() == entry.author() => {
                         if let Body::Reply { post, .. } = found.body() {
-                            plan.remove(time_key(range::REPLY, Some(&post.0), found.timestamp_ms(), target));
+                            plan.remove(&reply_key(post, found.timestamp_ms(), target)[..]);
                         }
                     }
                     Some(_) => {}
@@ -1425,16 +1425,14 @@ fn decode_entries_end(row: &[u8]) -> Result<EntriesEnd, StoreError> {
     }
 }
 
-/// `first` ‖ [prefix (32 B)] ‖ ms (u64 big-endian) ‖ hash (32 B): sorts by time under the
-/// prefix.
-fn time_key(first: u8, prefix: Option<&[u8; 32]>, at_ms: u64, hash: &EntryHash) -> Vec<u8> {
-    let mut key = Vec::with_capacity(73);
-    key.push(first);
-    if let Some(prefix) = prefix {
-        key.extend_from_slice(prefix);
-    }
-    key.extend_from_slice(&at_ms.to_be_bytes());
-    key.extend_from_slice(&hash.0);
+/// A reply's row: `r` ‖ post ‖ the reply's created ms (big-endian, so a post's replies list
+/// oldest first) ‖ reply hash.
+fn reply_key(post: &EntryHash, at_ms: u64, reply: &EntryHash) -> [u8; 73] {
+    let mut key = [0u8; 73];
+    key[0] = range::REPLY;
+    key[1..33].copy_from_slice(&post.0);
+    key[33..41].copy_from_slice(&at_ms.to_be_bytes());
+    key[41..].copy_from_slice(&reply.0);
     key
 }
 
@@ -2227,7 +2225,7 @@ mod tests {
             // What sled holds if it lost its last second: the second entry's batch is gone, the
             // file kept it.
             store.community.insert([range::ENTRIES_END], recorded).unwrap();
-            store.community.remove(time_key(range::REPLY, Some(&genesis.hash().0), 20, &second.hash())).unwrap();
+            store.community.remove(reply_key(&genesis.hash(), 20, &second.hash())).unwrap();
             store.put_pending(&second).unwrap();
             store.flush().unwrap();
         }
@@ -2396,7 +2394,7 @@ mod tests {
             let mut old = entries_end_row(&row).to_vec();
             old.truncate(16);
             store.community.insert([range::ENTRIES_END], old).unwrap();
-            store.community.remove(time_key(range::REPLY, Some(&genesis.hash().0), 20, &second.hash())).unwrap();
+            store.community.remove(reply_key(&genesis.hash(), 20, &second.hash())).unwrap();
             store.flush().unwrap();
         }
         let store = reopen(dir.path());
