@@ -15,6 +15,7 @@ mod packed;
 mod records;
 
 use held::Held;
+use packed::SortedMap;
 use records::{PostRecord, TransferRecord};
 
 use crate::body::{Body, PostKind, Role, Rules, Status};
@@ -282,12 +283,10 @@ pub struct Community {
     founder: MemberId,
     #[serde(deserialize_with = "packed::map")]
     members: BTreeMap<MemberId, Member>,
-    #[serde(deserialize_with = "packed::map")]
-    posts: BTreeMap<EntryHash, PostRecord>,
+    posts: SortedMap<EntryHash, PostRecord>,
     /// The replies redacted (every applied reply is in `entries`, with its author and kind).
     redacted_replies: BTreeSet<EntryHash>,
-    #[serde(deserialize_with = "packed::map")]
-    transfers: BTreeMap<EntryHash, TransferRecord>,
+    transfers: SortedMap<EntryHash, TransferRecord>,
     announcements: BTreeMap<EntryHash, Announcement>,
     /// The entries held, each author's applied log, and the people records name by place.
     entries: Held,
@@ -377,9 +376,9 @@ impl Community {
             rules: *rules,
             founder,
             members: BTreeMap::from([(founder, member)]),
-            posts: BTreeMap::new(),
+            posts: SortedMap::default(),
             redacted_replies: BTreeSet::new(),
-            transfers: BTreeMap::new(),
+            transfers: SortedMap::default(),
             announcements: BTreeMap::new(),
             entries: Held::default(),
             forks: BTreeMap::new(),
@@ -478,8 +477,8 @@ impl Community {
     /// half of it after a rebuild), for a state that will mostly be read.
     pub fn shrink_to_fit(&mut self) {
         packed::pack(&mut self.members);
-        packed::pack(&mut self.posts);
-        packed::pack(&mut self.transfers);
+        self.posts.pack();
+        self.transfers.pack();
         self.entries.shrink_to_fit();
         packed::pack(&mut self.attendance);
     }
@@ -1814,20 +1813,18 @@ impl Community {
                 hasher.update(&profile.entry.0);
             }
         }
-        for (hash, post) in &self.posts {
+        for (hash, post) in self.posts.iter() {
             hasher.update(&hash.0);
             hasher.update(&[post.status as u8, u8::from(post.redacted)]);
             hasher.update(&post.replies.to_le_bytes());
             hasher.update(&post.expires_at_ms.to_le_bytes());
         }
-        let mut replies: Vec<EntryHash> =
-            self.entries.applied().filter(|(_, place)| is_reply(place.kind)).map(|(hash, _)| hash).collect();
-        replies.sort_unstable();
+        let replies = self.entries.applied_in_order().filter(|(_, place)| is_reply(place.kind)).map(|(hash, _)| hash);
         for hash in replies {
             hasher.update(&hash.0);
             hasher.update(&[u8::from(self.redacted_replies.contains(&hash))]);
         }
-        for (hash, transfer) in &self.transfers {
+        for (hash, transfer) in self.transfers.iter() {
             hasher.update(&hash.0);
             hasher.update(&[u8::from(transfer.claimed_by.is_some())]);
         }

@@ -20,8 +20,8 @@ use crate::storage::Storage;
 /// The snapshot's layout: raise it when [`Community`]'s fields change (a snapshot of another
 /// layout that still reads is also caught by its digest). 3: people named by their place,
 /// applied entries by the prefix of their hash, replies without records. 4: the open join
-/// requests' bytes (`open_joins`).
-const FORMAT: u32 = 4;
+/// requests' bytes (`open_joins`). 5: the hash prefixes as two `u32`s.
+const FORMAT: u32 = 5;
 /// A new snapshot is written once the reducer holds this many applied entries more than the
 /// kept one covers.
 pub const SNAPSHOT_AFTER: u64 = 10_000;
