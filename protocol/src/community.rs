@@ -973,10 +973,13 @@ impl Community {
                 // A claim is the payee's own act: a transfer validly signed on the payer's
                 // chain is claimable whatever became of that chain later (frozen ones too).
                 self.located(*transfer)?;
-                let Some(found) = self.transfer(transfer) else {
+                let found = self.transfers.get(transfer);
+                let Some((found, to)) = found.and_then(|found| Some((found, self.entries.person(found.to)?))) else {
                     return Err(EntryError::NotATransfer(*transfer).into());
                 };
-                rules::claimable(author, found.to, found.claimed_by.is_some())?;
+                // Whether it is claimed from the record: the claim's hash is read through the
+                // payee's log, which the mark does not depend on.
+                rules::claimable(author, to, found.is_claimed())?;
                 Ok(())
             }
             Body::Redact { entry: target } => {
@@ -1289,7 +1292,7 @@ impl Community {
                     replies: 0,
                     redacted: false,
                     schedule: schedule.map(Box::new),
-                    helped_by: helped_by.map(|helper| self.entries.intern(helper)),
+                    helped_by: PostRecord::helped_by(helped_by.map(|helper| self.entries.intern(helper))),
                 };
                 self.posts.insert(hash, post);
             }
@@ -1306,7 +1309,7 @@ impl Community {
             }
             Body::Receive { transfer } => {
                 if let Some(found) = self.transfers.get_mut(transfer) {
-                    found.claimed_by = Some(hash);
+                    found.claim_seq = entry.seq();
                     let minutes = i64::from(found.minutes.0);
                     let payee = self.member_entry(author);
                     payee.balance_minutes += minutes;
@@ -1398,7 +1401,7 @@ impl Community {
                     payer.forked_debt_minutes += i64::from(minutes.0);
                 }
                 let (from, to) = (self.entries.intern(author), self.entries.intern(*to));
-                let transfer = TransferRecord { from, seq: entry.seq(), to, minutes: *minutes, claimed_by: None };
+                let transfer = TransferRecord { from, seq: entry.seq(), to, minutes: *minutes, claim_seq: 0 };
                 self.transfers.insert(hash, transfer);
             }
             Body::Appoint { member, role } => {
@@ -1701,7 +1704,7 @@ impl Community {
     }
     /// Sum of every transfer not yet claimed, in minutes.
     pub fn unclaimed_minutes(&self) -> i64 {
-        self.transfers.values().filter(|t| t.claimed_by.is_none()).map(|t| i64::from(t.minutes.0)).sum()
+        self.transfers.values().filter(|t| !t.is_claimed()).map(|t| i64::from(t.minutes.0)).sum()
     }
     /// Whether an invite has been withdrawn by its issuer or by an organiser.
     pub fn invite_revoked(&self, capability: &crate::invite::Capability) -> bool {
@@ -1826,7 +1829,7 @@ impl Community {
         }
         for (hash, transfer) in self.transfers.iter() {
             hasher.update(&hash.0);
-            hasher.update(&[u8::from(transfer.claimed_by.is_some())]);
+            hasher.update(&[u8::from(transfer.is_claimed())]);
         }
         for (hash, announcement) in &self.announcements {
             hasher.update(b"announcement");

@@ -70,6 +70,22 @@ fn a_member_back_on_their_own_device_pays_as_anyone_does() {
 }
 
 #[test]
+fn a_post_written_for_a_helped_member_names_their_helper() {
+    let mut town = Town::new(rules());
+    let ada = town.admit(2, "Ada");
+    let mut patel = town.admit(3, "Mrs Patel");
+    let before = town.act(&mut patel, post("Seedlings to give away"));
+    town.act(&mut patel, helped(Some(ada.id()), 60));
+    let for_her = town.act(&mut patel, post("A lift to the surgery, please"));
+    town.act(&mut patel, helped(None, 0));
+    let own = town.act(&mut patel, post("Tomatoes to share"));
+    let helper_of = |entry: &kith_protocol::Entry| town.community.post(&entry.hash()).map(|p| p.helped_by);
+    assert_eq!(helper_of(&before), Some(None));
+    assert_eq!(helper_of(&for_her), Some(Some(ada.id())));
+    assert_eq!(helper_of(&own), Some(None));
+}
+
+#[test]
 fn the_helpers_limit_binds_the_frozen_branches_of_a_forked_helped_log() {
     let mut town = Town::new(rules());
     let ada = town.admit(2, "Ada");

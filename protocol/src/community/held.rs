@@ -185,8 +185,13 @@ impl Held {
 
     /// The hash of `author`'s applied entry at `seq`.
     pub fn entry_at(&self, author: &MemberId, seq: u64) -> Option<EntryHash> {
+        self.entry_at_place(*self.places.get(author)?, seq)
+    }
+
+    /// The hash of the applied entry at `seq` of the log of the person at `place`.
+    pub fn entry_at_place(&self, place: u32, seq: u64) -> Option<EntryHash> {
         let index = usize::try_from(seq.checked_sub(1)?).ok()?;
-        self.log_of(*self.places.get(author)?).get(index).copied()
+        self.log_of(place).get(index).copied()
     }
 
     /// Gives back the room the maps and vectors grew into.
