@@ -960,7 +960,7 @@ fn export_document(replica: &Replica) -> Result<Export, ApiError> {
     }
     let mut transfers = Vec::new();
     for (hash, _) in community.transfers() {
-        if let Some(transfer) = transfer_out(replica, community, hash)? {
+        if let Some(transfer) = transfer_out(replica, community, &hash)? {
             transfers.push(transfer);
         }
     }

@@ -120,7 +120,7 @@ fn compute(replica: &Replica, community: &Community, now: u64) -> Result<Vec<Inb
     let store = replica.store();
 
     let mine: Vec<(EntryHash, kith_protocol::community::Post)> =
-        community.posts().filter(|(_, p)| p.author == me && community.post_visible(p)).map(|(h, p)| (*h, p)).collect();
+        community.posts().filter(|(_, p)| p.author == me && community.post_visible(p)).collect();
     for (hash, post) in &mine {
         let Some(view) = store.post(community, hash)? else { continue };
         // Replies from others.
@@ -288,7 +288,7 @@ fn soon(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Res
     let tomorrow = crate::when::day_of_instant(now) + 1;
     for (hash, post) in community.posts() {
         let Some(schedule) = post.schedule else { continue };
-        let Some(answers) = community.attendance(hash).and_then(|a| a.get(&me)) else { continue };
+        let Some(answers) = community.attendance(&hash).and_then(|a| a.get(&me)) else { continue };
         if !community.post_visible(&post) || post.status != Status::Open {
             continue;
         }
@@ -297,7 +297,7 @@ fn soon(replica: &Replica, community: &Community, me: MemberId, now: u64) -> Res
             if day > tomorrow || starts <= now || !answers.coming_on(Some(day)) {
                 continue;
             }
-            let Some(view) = replica.store().post(community, hash)? else { continue };
+            let Some(view) = replica.store().post(community, &hash)? else { continue };
             let when = if day == tomorrow { "tomorrow" } else { "today" };
             let mut entry = item(
                 format!("soon-{hash}-{day}"),
@@ -322,7 +322,7 @@ pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64)
             && post.kind == PostKind::Offer
             && post.status == Status::Open
             && community.post_visible(&post)
-            && let Some(view) = store.post(community, hash)?
+            && let Some(view) = store.post(community, &hash)?
         {
             offer_views.push(view);
         }
@@ -344,7 +344,7 @@ pub fn matches(replica: &Replica, community: &Community, me: MemberId, now: u64)
         if !community.post_visible(&post) {
             continue;
         }
-        let Some(view) = store.post(community, hash)? else { continue };
+        let Some(view) = store.post(community, &hash)? else { continue };
         let need = Need { title: &view.title, details: &view.details, category: &view.category };
         let Some(reason) = matching::why_match(&need, &skills, &offers) else { continue };
         let asker = crate::read::name_of(community, &post.author);
@@ -383,7 +383,7 @@ pub fn helpers_for(
         let open = offer.status == Status::Open && offer.expires_at_ms >= now && community.post_visible(&offer);
         if offer.kind == PostKind::Offer
             && open
-            && let Some(view) = store.post(community, hash)?
+            && let Some(view) = store.post(community, &hash)?
         {
             offers_of.entry(offer.author).or_default().push(view);
         }

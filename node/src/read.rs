@@ -425,7 +425,7 @@ pub(crate) fn my_calendar(replica: &Replica) -> Result<String, ApiError> {
             post.schedule.is_some()
                 && community.attendance(hash).and_then(|a| a.get(&me)).is_some_and(|a| a.coming_on(None))
         })
-        .map(|(hash, _)| *hash)
+        .map(|(hash, _)| hash)
         .collect();
     gathering_calendar(replica, community, &mine)
 }

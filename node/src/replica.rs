@@ -855,7 +855,7 @@ impl<S: Storage> Replica<S> {
     /// Transfers to `member` not yet claimed.
     pub fn unclaimed_for(&self, member: MemberId) -> Vec<EntryHash> {
         let Some(community) = self.community.as_ref() else { return Vec::new() };
-        community.transfers().filter(|(_, t)| t.to == member && t.claimed_by.is_none()).map(|(h, _)| *h).collect()
+        community.transfers().filter(|(_, t)| t.to == member && t.claimed_by.is_none()).map(|(h, _)| h).collect()
     }
 }
 

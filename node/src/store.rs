@@ -855,7 +855,7 @@ impl Store {
         let mut listed: Vec<(u64, EntryHash)> = community
             .posts()
             .filter(|(_, post)| !post.redacted)
-            .map(|(hash, post)| (post.created_at_ms, *hash))
+            .map(|(hash, post)| (post.created_at_ms, hash))
             .collect();
         listed.sort_unstable_by(|a, b| b.cmp(a));
         let mut out = Vec::with_capacity(listed.len());
@@ -903,7 +903,7 @@ impl Store {
     pub fn transfers_of(&self, community: &Community, member: &MemberId) -> Result<Vec<TransferView>, StoreError> {
         let mut out = Vec::new();
         for (hash, transfer) in community.transfers().filter(|(_, t)| t.from == *member || t.to == *member) {
-            match self.entries.get(hash)?.as_ref().and_then(|entry| transfer_view(entry, transfer.claimed_by)) {
+            match self.entries.get(&hash)?.as_ref().and_then(|entry| transfer_view(entry, transfer.claimed_by)) {
                 Some(view) => out.push(view),
                 None => tracing::warn!(transfer = %hash, "an applied transfer is missing from the entry file"),
             }

@@ -14,8 +14,7 @@ mod held;
 mod packed;
 mod records;
 
-use held::Held;
-use packed::SortedMap;
+use held::{ByEntry, Held};
 use records::{PostRecord, TransferRecord};
 
 use crate::body::{Body, PostKind, Role, Rules, Status};
@@ -283,10 +282,10 @@ pub struct Community {
     founder: MemberId,
     #[serde(deserialize_with = "packed::map")]
     members: BTreeMap<MemberId, Member>,
-    posts: SortedMap<EntryHash, PostRecord>,
+    posts: ByEntry<PostRecord>,
     /// The replies redacted (every applied reply is in `entries`, with its author and kind).
     redacted_replies: BTreeSet<EntryHash>,
-    transfers: SortedMap<EntryHash, TransferRecord>,
+    transfers: ByEntry<TransferRecord>,
     announcements: BTreeMap<EntryHash, Announcement>,
     /// The entries held, each author's applied log, and the people records name by place.
     entries: Held,
@@ -376,9 +375,9 @@ impl Community {
             rules: *rules,
             founder,
             members: BTreeMap::from([(founder, member)]),
-            posts: SortedMap::default(),
+            posts: ByEntry::default(),
             redacted_replies: BTreeSet::new(),
-            transfers: SortedMap::default(),
+            transfers: ByEntry::default(),
             announcements: BTreeMap::new(),
             entries: Held::default(),
             forks: BTreeMap::new(),
@@ -470,7 +469,9 @@ impl Community {
     pub fn consistent(&self) -> bool {
         let named = self.posts.values().flat_map(PostRecord::named);
         let named = named.chain(self.transfers.values().flat_map(|transfer| [transfer.from, transfer.to]));
-        self.entries.consistent(named)
+        self.posts.consistent(&self.entries)
+            && self.transfers.consistent(&self.entries)
+            && self.entries.consistent(named)
     }
 
     /// Gives back the room the large maps' nodes and the logs' vectors grew into (a third to a
@@ -973,7 +974,7 @@ impl Community {
                 // A claim is the payee's own act: a transfer validly signed on the payer's
                 // chain is claimable whatever became of that chain later (frozen ones too).
                 self.located(*transfer)?;
-                let found = self.transfers.get(transfer);
+                let found = self.transfers.get(&self.entries, transfer);
                 let Some((found, to)) = found.and_then(|found| Some((found, self.entries.person(found.to)?))) else {
                     return Err(EntryError::NotATransfer(*transfer).into());
                 };
@@ -1045,7 +1046,7 @@ impl Community {
                 if self.post_target(*post)?.is_none() {
                     return Ok(()); // a gathering in a frozen log: the answer counts for nothing
                 }
-                let Some(gathering) = self.posts.get(post) else { return Ok(()) };
+                let Some(gathering) = self.posts.get(&self.entries, post) else { return Ok(()) };
                 rules::is_gathering(*post, gathering.kind)?;
                 rules::gathering_date(gathering.schedule.as_deref(), *date)?;
                 Ok(())
@@ -1064,7 +1065,7 @@ impl Community {
     fn apply_gathering_and_renewal(&mut self, entry: &Entry) {
         match entry.body() {
             Body::Come { post, date, coming }
-                if self.posts.get(post).is_some_and(|p| p.kind == PostKind::Gathering) =>
+                if self.posts.get(&self.entries, post).is_some_and(|p| p.kind == PostKind::Gathering) =>
             {
                 let answers = self.attendance.entry(*post).or_default().entry(entry.author()).or_default();
                 answers.answer(*date, *coming);
@@ -1072,7 +1073,7 @@ impl Community {
             }
             Body::Renew { post } => {
                 let rules = self.rules;
-                if let Some(found) = self.posts.get_mut(post) {
+                if let Some(found) = self.posts.get_mut(&self.entries, post) {
                     found.expires_at_ms = rules::renewed_expiry(found.expires_at_ms, entry.timestamp_ms(), &rules);
                 }
             }
@@ -1159,7 +1160,9 @@ impl Community {
 
     /// Drops a kept join request (its author is not a member): another ranked before it.
     fn evict_join(&mut self, author: MemberId, hash: EntryHash, report: &mut Report) {
-        self.entries.remove(&author, &hash);
+        let moved = self.entries.remove(&author, &hash);
+        self.posts.rekey(&moved);
+        self.transfers.rekey(&moved);
         let named_by_moderation = self.moderation.iter().any(|m| moderation_names(&m.body) == Some(author));
         if let Some(member) = self.members.get_mut(&author) {
             if member.head.is_some_and(|h| h.hash == hash) {
@@ -1229,7 +1232,7 @@ impl Community {
         if located.frozen {
             return Ok(None);
         }
-        let post = self.posts.get(&hash);
+        let post = self.posts.get(&self.entries, &hash);
         rules::is_post(hash, post.map(|p| p.kind))?;
         Ok(post.and_then(|p| self.entries.person(p.author)))
     }
@@ -1294,21 +1297,21 @@ impl Community {
                     schedule: schedule.map(Box::new),
                     helped_by: PostRecord::helped_by(helped_by.map(|helper| self.entries.intern(helper))),
                 };
-                self.posts.insert(hash, post);
+                self.posts.insert(&self.entries, hash, post);
             }
             Body::PostStatus { post, status } => {
-                if let Some(post) = self.posts.get_mut(post) {
+                if let Some(post) = self.posts.get_mut(&self.entries, post) {
                     post.status = *status;
                 }
             }
             Body::Reply { post, .. } => {
-                if let Some(target) = self.posts.get_mut(post) {
+                if let Some(target) = self.posts.get_mut(&self.entries, post) {
                     target.replies += 1;
                 }
                 // Held in `entries` as a reply: what `Community::reply` reads.
             }
             Body::Receive { transfer } => {
-                if let Some(found) = self.transfers.get_mut(transfer) {
+                if let Some(found) = self.transfers.get_mut(&self.entries, transfer) {
                     found.claim_seq = entry.seq();
                     let minutes = i64::from(found.minutes.0);
                     let payee = self.member_entry(author);
@@ -1317,7 +1320,7 @@ impl Community {
                 }
             }
             Body::Redact { entry: target } => {
-                if let Some(post) = self.posts.get_mut(target) {
+                if let Some(post) = self.posts.get_mut(&self.entries, target) {
                     post.redacted = true;
                 }
                 if self.reply(target).is_some() {
@@ -1402,7 +1405,7 @@ impl Community {
                 }
                 let (from, to) = (self.entries.intern(author), self.entries.intern(*to));
                 let transfer = TransferRecord { from, seq: entry.seq(), to, minutes: *minutes, claim_seq: 0 };
-                self.transfers.insert(hash, transfer);
+                self.transfers.insert(&self.entries, hash, transfer);
             }
             Body::Appoint { member, role } => {
                 if *role == Role::Organiser {
@@ -1629,10 +1632,11 @@ impl Community {
         self.members.get(id).is_some_and(|m| m.admitted)
     }
     pub fn post(&self, hash: &EntryHash) -> Option<Post> {
-        self.posts.get(hash)?.read(&self.entries)
+        self.posts.get(&self.entries, hash)?.read(&self.entries)
     }
-    pub fn posts(&self) -> impl Iterator<Item = (&EntryHash, Post)> {
-        self.posts.iter().filter_map(|(hash, post)| Some((hash, post.read(&self.entries)?)))
+    /// Every post, in the order of their hashes.
+    pub fn posts(&self) -> impl Iterator<Item = (EntryHash, Post)> {
+        self.posts.iter(&self.entries).filter_map(|(hash, post)| Some((hash, post.read(&self.entries)?)))
     }
     /// An applied reply.
     pub fn reply(&self, hash: &EntryHash) -> Option<Reply> {
@@ -1640,10 +1644,11 @@ impl Community {
         Some(Reply { author: self.entries.person(place.author)?, redacted: self.redacted_replies.contains(hash) })
     }
     pub fn transfer(&self, hash: &EntryHash) -> Option<Transfer> {
-        self.transfers.get(hash)?.read(&self.entries)
+        self.transfers.get(&self.entries, hash)?.read(&self.entries)
     }
-    pub fn transfers(&self) -> impl Iterator<Item = (&EntryHash, Transfer)> {
-        self.transfers.iter().filter_map(|(hash, transfer)| Some((hash, transfer.read(&self.entries)?)))
+    /// Every transfer, in the order of their hashes.
+    pub fn transfers(&self) -> impl Iterator<Item = (EntryHash, Transfer)> {
+        self.transfers.iter(&self.entries).filter_map(|(hash, transfer)| Some((hash, transfer.read(&self.entries)?)))
     }
     pub fn announcement(&self, hash: &EntryHash) -> Option<&Announcement> {
         self.announcements.get(hash)
@@ -1816,7 +1821,7 @@ impl Community {
                 hasher.update(&profile.entry.0);
             }
         }
-        for (hash, post) in self.posts.iter() {
+        for (hash, post) in self.posts.iter(&self.entries) {
             hasher.update(&hash.0);
             hasher.update(&[post.status as u8, u8::from(post.redacted)]);
             hasher.update(&post.replies.to_le_bytes());
@@ -1827,7 +1832,7 @@ impl Community {
             hasher.update(&hash.0);
             hasher.update(&[u8::from(self.redacted_replies.contains(&hash))]);
         }
-        for (hash, transfer) in self.transfers.iter() {
+        for (hash, transfer) in self.transfers.iter(&self.entries) {
             hasher.update(&hash.0);
             hasher.update(&[u8::from(transfer.is_claimed())]);
         }

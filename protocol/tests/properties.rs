@@ -541,12 +541,8 @@ fn simulate(setup: &Setup) -> World {
             Act::Receive(w, p) => {
                 let who = pick(w);
                 let me = sim.id(who);
-                let open: Vec<EntryHash> = sim
-                    .sim
-                    .transfers()
-                    .filter(|(_, t)| t.to == me && t.claimed_by.is_none())
-                    .map(|(h, _)| *h)
-                    .collect();
+                let open: Vec<EntryHash> =
+                    sim.sim.transfers().filter(|(_, t)| t.to == me && t.claimed_by.is_none()).map(|(h, _)| h).collect();
                 if !open.is_empty() {
                     sim.try_write(who, receive(open[usize::from(p) % open.len()]));
                 }

@@ -82,7 +82,7 @@ pub fn post(community: &Community, text: &str) -> Result<EntryHash, ResolveError
                 && ((by_prefix && hash.to_string().starts_with(&prefix))
                     || code.as_deref().is_some_and(|c| kith_protocol::shortcode::matches(hash, c)))
         })
-        .map(|(hash, _)| *hash)
+        .map(|(hash, _)| hash)
         .collect();
     match matches.as_slice() {
         [hash] => Ok(*hash),

@@ -54,7 +54,7 @@ pub struct PaperPost {
 /// at most [`MAX_PAPER_POSTS`]; each with the short code that tells it from every other post
 /// held here.
 pub fn paper_posts(replica: &Replica, community: &Community, now: u64) -> Vec<PaperPost> {
-    let visible: Vec<_> = community.posts().filter(|(_, p)| community.post_visible(p)).map(|(h, _)| *h).collect();
+    let visible: Vec<_> = community.posts().filter(|(_, p)| community.post_visible(p)).map(|(h, _)| h).collect();
     let codes = kith_protocol::shortcode::codes(visible);
     let mut out = Vec::new();
     for view in replica.store().posts(community).unwrap_or_default() {
