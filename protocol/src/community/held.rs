@@ -393,6 +393,7 @@ mod tests {
                     model.entries.iter().filter(|(_, e)| !e.2).map(|(h, e)| (*h, e.1)).collect();
                 prop_assert_eq!(applied, expected);
                 prop_assert!(held.consistent(std::iter::empty()));
+                prop_assert!(records.consistent(&held));
                 let listed: Vec<(EntryHash, u8)> = records.iter(&held).map(|(h, kind)| (h, *kind)).collect();
                 prop_assert_eq!(listed, kept.iter().map(|(h, kind)| (*h, *kind)).collect::<Vec<_>>());
             }

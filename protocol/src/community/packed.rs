@@ -53,7 +53,7 @@ where
 /// temporary list, whose freeing left holes the allocator never gave back), and a catch-up
 /// adding keys one at a time keeps the vector full, merging the recent keys in once they are an
 /// eighth of it. Look-ups search both; iteration is in key order, as a `BTreeMap`'s.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) struct SortedMap<K, V> {
     /// Sorted by key, each key once.
     merged: Vec<(K, V)>,
@@ -64,17 +64,32 @@ pub(super) struct SortedMap<K, V> {
 /// `recent` is merged into `merged` when it holds this many keys and an eighth of `merged`.
 const MERGE_AT_LEAST: usize = 1024;
 
+/// Shown as the map it is, in key order: two maps with the same keys and values look the same
+/// however their keys are split between the vector and the recent ones.
+impl<K: fmt::Debug + Ord, V: fmt::Debug> fmt::Debug for SortedMap<K, V> {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.debug_map().entries(self.iter()).finish()
+    }
+}
+
 impl<K, V> Default for SortedMap<K, V> {
     fn default() -> Self {
         SortedMap { merged: Vec::new(), recent: BTreeMap::new() }
     }
 }
 
-impl<K: Ord + Clone, V: Clone> SortedMap<K, V> {
+impl<K: Ord, V> SortedMap<K, V> {
     pub fn len(&self) -> usize {
         self.merged.len() + self.recent.len()
     }
 
+    /// Every key and value, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        in_order(self.merged.iter().map(|(k, v)| (k, v)), self.recent.iter(), |(k, _)| *k)
+    }
+}
+
+impl<K: Ord + Clone, V: Clone> SortedMap<K, V> {
     fn index(&self, key: &K) -> Result<usize, usize> {
         self.merged.binary_search_by(|(k, _)| k.cmp(key))
     }
@@ -115,11 +130,6 @@ impl<K: Ord + Clone, V: Clone> SortedMap<K, V> {
             Ok(at) => Some(self.merged.remove(at).1),
             Err(_) => self.recent.remove(key),
         }
-    }
-
-    /// Every key and value, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        in_order(self.merged.iter().map(|(k, v)| (k, v)), self.recent.iter(), |(k, _)| *k)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
@@ -174,7 +184,7 @@ pub(super) fn in_order<T, K: Ord>(
     })
 }
 
-impl<K: Serialize + Ord + Clone, V: Serialize + Clone> Serialize for SortedMap<K, V> {
+impl<K: Serialize + Ord, V: Serialize> Serialize for SortedMap<K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.len()))?;
         for (key, value) in self.iter() {

@@ -63,6 +63,16 @@ fn main() -> anyhow::Result<()> {
     phase("replica open", started);
     let entries = replica.community().map_or(0, |c| c.entry_count());
     println!("entries applied: {entries}");
+    // Listing through the reducer (the board and the hours pages walk these).
+    if let Some(community) = replica.community() {
+        let started = Instant::now();
+        let posts = community.posts().count();
+        let posts_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let started = Instant::now();
+        let transfers = community.transfers().count();
+        let transfers_ms = started.elapsed().as_secs_f64() * 1000.0;
+        println!("listing {posts} posts {posts_ms:.1} ms, {transfers} transfers {transfers_ms:.1} ms");
+    }
     // A clone of the reducer has the reducer's shape: what it adds to the resident memory is
     // about what the reducer holds.
     let before = rss_mb();
