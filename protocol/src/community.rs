@@ -974,12 +974,11 @@ impl Community {
                 // A claim is the payee's own act: a transfer validly signed on the payer's
                 // chain is claimable whatever became of that chain later (frozen ones too).
                 self.located(*transfer)?;
-                let found = self.transfers.get(&self.entries, transfer);
-                let Some((found, to)) = found.and_then(|found| Some((found, self.entries.person(found.to)?))) else {
-                    return Err(EntryError::NotATransfer(*transfer).into());
-                };
-                // Whether it is claimed from the record: the claim's hash is read through the
-                // payee's log, which the mark does not depend on.
+                // The record, not `Transfer`: whether it is claimed does not depend on reading the
+                // claim's hash back through the payee's log.
+                let not_a_transfer = || EntryError::NotATransfer(*transfer);
+                let found = self.transfers.get(&self.entries, transfer).ok_or_else(not_a_transfer)?;
+                let to = self.entries.person(found.to).ok_or_else(not_a_transfer)?;
                 rules::claimable(author, to, found.is_claimed())?;
                 Ok(())
             }

@@ -96,8 +96,12 @@ impl Held {
 
     /// Whether `applied` is the entry `hash` (its log holds that hash at its seq).
     fn is(&self, applied: &Applied, hash: &EntryHash) -> bool {
-        let index = (applied.seq as usize).wrapping_sub(1);
-        self.log_of(applied.author).get(index) == Some(hash)
+        self.hash_at(applied) == Some(hash)
+    }
+
+    /// The hash of an entry found by its prefix: its author's log's at its seq.
+    fn hash_at(&self, applied: &Applied) -> Option<&EntryHash> {
+        self.log_of(applied.author).get((applied.seq as usize).wrapping_sub(1))
     }
 
     /// The entry held with this hash, applied or frozen.
@@ -150,8 +154,7 @@ impl Held {
 
     /// The hash of the applied entry found by `prefix`.
     fn hash_of(&self, prefix: &Prefix) -> Option<EntryHash> {
-        let applied = self.by_prefix.get(prefix)?;
-        self.log_of(applied.author).get((applied.seq as usize).wrapping_sub(1)).copied()
+        self.hash_at(self.by_prefix.get(prefix)?).copied()
     }
 
     /// Lets go of the entry `hash` by `author` (a join request evicted); when it begins its
@@ -192,7 +195,7 @@ impl Held {
     /// the hashes'), and are merged as they are read.
     pub fn applied_in_order(&self) -> impl Iterator<Item = (EntryHash, Place)> + '_ {
         let by_prefix = self.by_prefix.values().filter_map(|applied| {
-            let hash = self.log_of(applied.author).get((applied.seq as usize).wrapping_sub(1))?;
+            let hash = self.hash_at(applied)?;
             Some((*hash, Place { author: applied.author, kind: applied.kind, frozen: false }))
         });
         let others = self.others.iter().filter(|(_, place)| !place.frozen).map(|(hash, place)| (*hash, *place));

@@ -16,33 +16,15 @@ pub(super) fn pack<K: Ord, V>(map: &mut BTreeMap<K, V>) {
     *map = std::mem::take(map).into_iter().collect();
 }
 
-/// Reads a map (`#[serde(deserialize_with = "packed::map")]`) and builds it with full nodes.
+/// Reads a map (`#[serde(deserialize_with = "packed::map")]`), its keys in order as a
+/// `BTreeMap` writes them, and builds it with full nodes.
 pub(super) fn map<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
 where
     D: Deserializer<'de>,
     K: Deserialize<'de> + Ord,
     V: Deserialize<'de>,
 {
-    struct Pairs<K, V>(PhantomData<(K, V)>);
-
-    impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Visitor<'de> for Pairs<K, V> {
-        type Value = BTreeMap<K, V>;
-
-        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-            formatter.write_str("a map")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-            // The length comes from the input: trust it only so far.
-            let mut pairs = Vec::with_capacity(access.size_hint().unwrap_or(0).min(1 << 16));
-            while let Some(pair) = access.next_entry()? {
-                pairs.push(pair);
-            }
-            Ok(pairs.into_iter().collect())
-        }
-    }
-
-    deserializer.deserialize_map(Pairs(PhantomData))
+    Ok(SortedMap::<K, V>::deserialize(deserializer)?.merged.into_iter().collect())
 }
 
 /// A map kept as one sorted vector (no room between its entries, and none of a B-tree's
@@ -87,6 +69,10 @@ impl<K: Ord, V> SortedMap<K, V> {
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         in_order(self.merged.iter().map(|(k, v)| (k, v)), self.recent.iter(), |(k, _)| *k)
     }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
 }
 
 impl<K: Ord + Clone, V: Clone> SortedMap<K, V> {
@@ -130,10 +116,6 @@ impl<K: Ord + Clone, V: Clone> SortedMap<K, V> {
             Ok(at) => Some(self.merged.remove(at).1),
             Err(_) => self.recent.remove(key),
         }
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.iter().map(|(_, v)| v)
     }
 
     /// Merges the recent keys into the vector and lets go of its spare room.
