@@ -1,12 +1,14 @@
 //! Verifying pages of entries off the network loop: a long-lived helper thread decodes and
 //! checks the signatures of each page a peer sends while the loop stores the page before it,
 //! so signature checks and storing — the two halves of ingest — keep both cores busy. A long
-//! page is checked in parts on as many threads as the machine has cores (at most four): while
-//! the store waits for the next page, its core verifies too.
+//! page is decoded and checked a few entries at a time by as many threads as the machine has
+//! cores (at most four; rayon's pool): while the store waits for the next page, its core
+//! verifies too, and the threads finish a page together.
 
 use std::sync::OnceLock;
 
-use kith_protocol::{AuthorKeys, Entry, EntryError};
+use kith_protocol::{AuthorKeys, Entry};
+use rayon::iter::{IndexedParallelIterator, IntoParallelIterator, ParallelIterator};
 
 use crate::worker::Worker;
 
@@ -69,10 +71,11 @@ pub fn verify_page(page: Vec<Vec<u8>>) -> (Vec<Entry>, Option<PageFault>) {
 /// [`verify_page`] with the authors' keys decoded for earlier pages (`keys` takes this page's
 /// new ones).
 pub fn verify_page_with(page: Vec<Vec<u8>>, keys: &mut AuthorKeys) -> (Vec<Entry>, Option<PageFault>) {
-    let mut entries = Vec::with_capacity(page.len());
+    let decoded = side_by_side(page, Entry::decode_unverified);
+    let mut entries = Vec::with_capacity(decoded.len());
     let mut fault = None;
-    for (index, bytes) in page.into_iter().enumerate() {
-        match Entry::decode_unverified(bytes) {
+    for (index, entry) in decoded.into_iter().enumerate() {
+        match entry {
             Ok(entry) => entries.push(entry),
             Err(error) => {
                 fault = Some(PageFault { index, reason: error.to_string() });
@@ -81,7 +84,8 @@ pub fn verify_page_with(page: Vec<Vec<u8>>, keys: &mut AuthorKeys) -> (Vec<Entry
         }
     }
     keys.add(&entries);
-    let verdicts = verify_in_parts(&entries, keys);
+    let keys = &*keys;
+    let verdicts = side_by_side(entries.iter().collect(), |entry| keys.verify(entry));
     if let Some((bad, Err(error))) = verdicts.iter().enumerate().find(|(_, verdict)| verdict.is_err()) {
         fault = Some(PageFault { index: bad, reason: error.to_string() });
         entries.truncate(bad);
@@ -89,45 +93,44 @@ pub fn verify_page_with(page: Vec<Vec<u8>>, keys: &mut AuthorKeys) -> (Vec<Entry
     (entries, fault)
 }
 
-/// Pages shorter than this are checked on one thread: the part would cost less than the
-/// thread it needs.
-const PARTS_FROM: usize = 64;
+/// Pages shorter than this are checked on the calling thread alone: handing them to the
+/// threads would cost more than it saves.
+const SIDE_BY_SIDE_FROM: usize = 64;
 
-/// How many threads check one page: the machine's cores, at most four.
-fn verify_threads() -> usize {
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4))
+/// Entries handed to a thread at a time: small enough that the threads finish a page together
+/// (a thread the storing thread took the core from is not left with half the page), large
+/// enough that handing them out costs nothing next to a signature check (~25 µs each).
+const ENTRIES_PER_TASK: usize = 8;
+
+/// The threads that decode and check a page side by side: as many as the machine has cores, at
+/// most four (`None` with one core, or if none could start: the caller's thread does it all).
+fn verify_threads() -> Option<&'static rayon::ThreadPool> {
+    static THREADS: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    THREADS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+            if cores < 2 {
+                return None;
+            }
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(cores)
+                .thread_name(|index| format!("kith-verify-{index}"))
+                .build()
+                .inspect_err(|error| tracing::warn!(%error, "no threads to check pages on; the verifier checks alone"))
+                .ok()
+        })
+        .as_ref()
 }
 
-/// Every entry's verdict, as [`Entry::verify_many`] gives it, with the page cut into parts
-/// checked side by side (the authors' keys decoded once for all parts). A part whose thread
-/// cannot start, or dies, is checked on this thread.
-fn verify_in_parts(entries: &[Entry], keys: &AuthorKeys) -> Vec<Result<(), EntryError>> {
-    let threads = verify_threads();
-    if threads < 2 || entries.len() < PARTS_FROM {
-        return Entry::verify_many_with(entries, keys);
-    }
-    let part = entries.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut parts = entries.chunks(part);
-        let first = parts.next().unwrap_or_default();
-        let others: Vec<_> = parts
-            .map(|chunk| {
-                let started = std::thread::Builder::new()
-                    .name("kith-verify-part".into())
-                    .spawn_scoped(scope, move || Entry::verify_many_with(chunk, keys));
-                (chunk, started.ok())
-            })
-            .collect();
-        let mut verdicts = Entry::verify_many_with(first, keys);
-        for (chunk, handle) in others {
-            match handle.map(std::thread::ScopedJoinHandle::join) {
-                Some(Ok(part_verdicts)) => verdicts.extend(part_verdicts),
-                _ => verdicts.extend(Entry::verify_many_with(chunk, keys)),
-            }
+/// `work` on every item, results in the items' order: on the verify threads, a few items at a
+/// time to whichever thread is free, when the page is long enough and the threads exist.
+fn side_by_side<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    match verify_threads() {
+        Some(threads) if items.len() >= SIDE_BY_SIDE_FROM => {
+            threads.install(|| items.into_par_iter().with_min_len(ENTRIES_PER_TASK).map(work).collect())
         }
-        verdicts
-    })
+        _ => items.into_iter().map(work).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +231,19 @@ mod tests {
             assert_eq!(fault.map(|f| (f.index, f.reason)), Some((broken, EntryError::BadSignature.to_string())));
         }
         assert_eq!(keys.len(), 1);
+    }
+
+    #[test]
+    fn a_long_page_decoded_side_by_side_stops_at_its_first_bytes_that_do_not_decode() {
+        let entries = page(200, None);
+        assert!(entries.len() >= SIDE_BY_SIDE_FROM);
+        let mut bytes = wire(&entries);
+        bytes[70] = vec![0xFF; 7];
+        bytes[150] = vec![0xFF; 7];
+        let (good, fault) = verify_page(bytes);
+        let expected: Vec<EntryHash> = entries[..70].iter().map(Entry::hash).collect();
+        assert_eq!(good.iter().map(Entry::hash).collect::<Vec<_>>(), expected);
+        assert_eq!(fault.map(|f| f.index), Some(70));
     }
 
     #[test]

@@ -272,6 +272,16 @@ impl AuthorKeys {
         }
     }
 
+    /// Checks `entry`'s signature (`verify_strict`) with its author's key held here, or decoded
+    /// for it if not held.
+    pub fn verify(&self, entry: &Entry) -> Result<(), EntryError> {
+        match self.0.get(&entry.author()) {
+            Some(Ok(key)) => entry.verify_with(key),
+            Some(Err(error)) => Err(error.clone()),
+            None => entry.author_key().and_then(|key| entry.verify_with(&key)),
+        }
+    }
+
     /// How many authors' keys are held.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -418,14 +428,7 @@ impl Entry {
     /// [`Entry::verify_many`] with the authors' keys decoded beforehand, so that several
     /// threads checking parts of one page share them.
     pub fn verify_many_with(entries: &[Entry], keys: &AuthorKeys) -> Vec<Result<(), EntryError>> {
-        entries
-            .iter()
-            .map(|entry| match keys.0.get(&entry.author()) {
-                Some(Ok(key)) => entry.verify_with(key),
-                Some(Err(error)) => Err(error.clone()),
-                None => entry.author_key().and_then(|key| entry.verify_with(&key)),
-            })
-            .collect()
+        entries.iter().map(|entry| keys.verify(entry)).collect()
     }
 
     /// The exact bytes this entry was decoded from (what is stored and sent).

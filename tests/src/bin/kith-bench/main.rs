@@ -28,6 +28,29 @@ fn rss_bytes() -> (u64, u64) {
     scale::process_memory(std::process::id())
 }
 
+/// CPU time (user and system) from a /proc `stat` file (Linux; zero elsewhere), in the kernel's
+/// ticks of 1/100 s.
+fn cpu_time(stat_path: &Path) -> Duration {
+    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
+    // The fields after the command's name (which may hold spaces) closed by `)`: utime and stime
+    // are the 14th and 15th of the line, the 12th and 13th after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time so far: of this process (its finished threads included), and of each of its live
+/// threads by name, their numbers dropped (`sled-io-3` counts as `sled-io`).
+fn cpu_times() -> (Duration, std::collections::BTreeMap<String, Duration>) {
+    let mut by_thread = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().filter_map(Result::ok) {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let name = name.trim().trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('-');
+        *by_thread.entry(name.to_string()).or_default() += cpu_time(&task.path().join("stat"));
+    }
+    (cpu_time(Path::new("/proc/self/stat")), by_thread)
+}
+
 fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else { return 0 };
     entries
@@ -76,12 +99,17 @@ fn raw_sled_rate(entries: &[Entry], dir: &Path) -> anyhow::Result<f64> {
 
 /// Feeds a history through the path a peer's entries take in catch-up: pages of 512,
 /// decoded and verified on the verifier thread (`kith_node::verify::Verifier`, as the network
-/// loop does) while the page before is judged by the reducer and stored with its views.
+/// loop does) while the page before is judged by the reducer and stored with its views
+/// (`engine::store_page`, as the node's storing thread does).
 /// What [`ingest_paged`] took: in all, and on the thread that judges and stores (the rest of
 /// that thread's time is waiting for signatures and decoding).
 struct Ingested {
     elapsed: Duration,
     applying: Duration,
+    /// CPU time of the whole process, and of its threads by name (the thread that judges and
+    /// stores is `kith-bench`).
+    cpu: Duration,
+    cpu_by_thread: std::collections::BTreeMap<String, Duration>,
     replica: Replica,
 }
 
@@ -90,8 +118,11 @@ fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<Ingested> {
     let key = Keypair::from_secret_bytes([0xAB; 32]);
     let mut replica = Replica::open(store, key, Some(history.genesis.community()), u64::MAX / 2)?;
     replica.adopt_genesis(&history.genesis)?;
+    // Behind a lock, as the node keeps it (`engine::store_page` takes it a chunk at a time).
+    let replica = std::sync::Mutex::new(replica);
     let now = u64::MAX / 2;
     let start = Instant::now();
+    let (cpu_before, threads_before) = cpu_times();
     let mut applying = Duration::ZERO;
     // As the network loop does: pages go to the verifier thread as they come (at most two
     // ahead of the store, as the loop asks for the next ordered page), and each verified page
@@ -115,19 +146,30 @@ fn ingest_paged(history: &History, home: &Path) -> anyhow::Result<Ingested> {
             bail!("entry {} of page {page_index} failed verification: {}", fault.index, fault.reason);
         }
         let started = Instant::now();
-        for chunk in page.entries.chunks(kith_node::network::INGEST_CHUNK) {
-            let outcomes = replica.receive_page(chunk.to_vec(), now).0;
-            if let Some(other) = outcomes.iter().find(|o| !matches!(o, Received::Applied(_))) {
-                bail!("entry not applied: {other:?}");
-            }
+        let stored = kith_node::engine::store_page(&replica, page.entries, now);
+        if let Some((_, other)) = stored.outcomes.iter().find(|(_, o)| !matches!(o, Received::Applied(_))) {
+            bail!("entry not applied: {other:?}");
         }
         applying += started.elapsed();
         if page_index % 40 == 39 {
             eprintln!("  ingested {} entries…", (page_index + 1) * 512);
         }
     }
+    let replica = replica.into_inner().map_err(|_| anyhow::anyhow!("the replica's lock was poisoned"))?;
     replica.store().flush()?;
-    Ok(Ingested { elapsed: start.elapsed(), applying, replica })
+    let (cpu_after, mut cpu_by_thread) = cpu_times();
+    for (name, before) in threads_before {
+        if let Some(after) = cpu_by_thread.get_mut(&name) {
+            *after = after.saturating_sub(before);
+        }
+    }
+    Ok(Ingested {
+        elapsed: start.elapsed(),
+        applying,
+        cpu: cpu_after.saturating_sub(cpu_before),
+        cpu_by_thread,
+        replica,
+    })
 }
 
 /// The gossip path: one entry at a time, `Entry::decode` with `verify_strict`.
@@ -156,7 +198,8 @@ fn scenario_ingest(total: usize) -> anyhow::Result<serde_json::Value> {
     eprintln!("measuring raw sled inserts…");
     let sled_per_s = raw_sled_rate(&history.entries, &work.path().join("raw"))?;
     eprintln!("ingesting through the node's catch-up path…");
-    let Ingested { elapsed, applying, replica } = ingest_paged(&history, &work.path().join("paged"))?;
+    let Ingested { elapsed, applying, cpu, cpu_by_thread, replica } =
+        ingest_paged(&history, &work.path().join("paged"))?;
     let entries_per_s = per_second(history.entries.len(), elapsed);
     let (rss, peak) = rss_bytes();
     let disk = dir_size(&work.path().join("paged"));
@@ -175,6 +218,11 @@ fn scenario_ingest(total: usize) -> anyhow::Result<serde_json::Value> {
         "ratio_to_verify": (entries_per_s / verify_per_s * 100.0).round() / 100.0,
         "seconds": (elapsed.as_secs_f64() * 100.0).round() / 100.0,
         "applying_seconds": (applying.as_secs_f64() * 100.0).round() / 100.0,
+        "cpu_seconds": (cpu.as_secs_f64() * 100.0).round() / 100.0,
+        "cpu_seconds_by_thread": cpu_by_thread
+            .iter()
+            .map(|(name, cpu)| (name.clone(), serde_json::json!((cpu.as_secs_f64() * 100.0).round() / 100.0)))
+            .collect::<serde_json::Map<_, _>>(),
         "raw_bytes_per_entry": raw_bytes / history.entries.len(),
         "disk_bytes_per_entry": disk as usize / history.entries.len(),
         "process_rss_bytes_after": rss,
