@@ -37,14 +37,20 @@ struct Served {
 impl Served {
     fn start(home: &Path) -> anyhow::Result<Served> {
         let started = Instant::now();
-        let mut child = Command::new(std::env::current_exe()?)
+        // Under the command `KITH_BENCH_SERVE_UNDER` names, if set (`heaptrack`: what the
+        // serving node holds; its peak below is then the wrapper's).
+        let mut child = crate::under("KITH_BENCH_SERVE_UNDER", &std::env::current_exe()?)
             .arg("serve-node")
             .arg(home)
             .stdout(Stdio::piped())
             .stdin(Stdio::piped())
             .spawn()?;
         let out = child.stdout.take().context("the node's stdout")?;
-        let addr = std::io::BufReader::new(out).lines().next().context("the node printed no address")??;
+        // The first line that is an address (a wrapper may print lines of its own first); the
+        // rest is read and dropped, so that whatever prints later is not cut off.
+        let mut lines = std::io::BufReader::new(out).lines().map_while(Result::ok);
+        let addr = lines.find(|line| line.starts_with("/ip")).context("the node printed no address")?;
+        std::thread::spawn(move || lines.for_each(drop));
         Ok(Served { child, addr, start_seconds: started.elapsed().as_secs_f64() })
     }
 
