@@ -421,13 +421,10 @@ impl Entry {
     ///
     /// Each author's key is decoded once (a point decompression, about a tenth of a check):
     /// a page of a log holds many entries by the same few authors.
+    /// ([`AuthorKeys::verify`] checks one entry with keys decoded beforehand, as the node's
+    /// verifying threads do.)
     pub fn verify_many(entries: &[Entry]) -> Vec<Result<(), EntryError>> {
-        Entry::verify_many_with(entries, &AuthorKeys::of(entries))
-    }
-
-    /// [`Entry::verify_many`] with the authors' keys decoded beforehand, so that several
-    /// threads checking parts of one page share them.
-    pub fn verify_many_with(entries: &[Entry], keys: &AuthorKeys) -> Vec<Result<(), EntryError>> {
+        let keys = AuthorKeys::of(entries);
         entries.iter().map(|entry| keys.verify(entry)).collect()
     }
 
