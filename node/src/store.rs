@@ -1,8 +1,8 @@
 //! The node's database — the only code that names sled: the community's entries (exact
 //! bytes, by hash, by author and seq, and in the order they were applied), pending and frozen
 //! entries, fork proofs, the views (posts, replies, profiles, transfers: texts read from the
-//! entries, found through the reducer or the replies' index) and the node's bookkeeping (meta,
-//! known peers).
+//! entries, found through the reducer or the entry file's index of replies) and the node's
+//! bookkeeping (meta, known peers).
 //!
 //! Applied entries are not in sled: they live in an append-only file beside sled's
 //! ([`entry_log`], `entries.kith`), in the order the reducer applied them, with their
@@ -17,21 +17,23 @@
 //!   written by one atomic [`sled::Batch`] per call (a multi-tree transaction reads every key
 //!   it writes, and costs twice as much):
 //!   - `e` → how many entries the entry file holds, its length (u64 big-endian each) and the
-//!     hash of its last entry, written in the same batch as the view rows of each append: at
-//!     open, a file that starts with what the row names (same count, length and last hash at
-//!     that place) and holds more (sled lost its last second to a crash) has the views of the
-//!     rest written; a file that does not (it lost its tail to a power cut, or was rewritten)
-//!     has every view rebuilt; no row at all (a fresh store, or a rebuild cut short after its
-//!     first batch, which drops the row with the views) has every view written again;
+//!     hash of its last entry, written in the same batch as each append's removal of its
+//!     entries from the waiting ones: at open, a file that starts with what the row names (same
+//!     count, length and last hash at that place) and holds more (sled lost its last second to
+//!     a crash) has the rest taken out of the waiting ones; a file that does not (it lost its
+//!     tail to a power cut, or was rewritten), or no row at all (a fresh store, or a rebuild
+//!     cut short after its first batch), has every entry;
 //!   - `f` ‖ entry hash → wire bytes of entries of frozen logs (kept as fork evidence);
 //!   - `w` ‖ entry hash → wire bytes of entries waiting for something;
-//!   - the one view index, keys only (the texts are read from the entry they name, so nothing
-//!     is stored twice), rebuilt from the entries by [`Store::rebuild_views`]: `r` ‖ post ‖
-//!     created ms ‖ reply hash (replies). Posts, profiles, transfers and claims need no row:
-//!     the reducer ([`kith_protocol::Community`]) knows each one's hash, status and claim, and
-//!     the readers take it ([`Store::posts`], [`Store::profile`], [`Store::transfers_of`]…).
-//!     Layout 4 kept rows for those too (`t`, `p`, `m`, `c`): they were 60 % of sled's rows
-//!     and of the storing thread's time while catching up (BENCHMARKS.md, issue 17 §2);
+//!   - no view index: posts, profiles, transfers and claims are found through the reducer
+//!     ([`kith_protocol::Community`] knows each one's hash, status and claim; the readers take
+//!     it: [`Store::posts`], [`Store::profile`], [`Store::transfers_of`]…), the replies to a
+//!     post through the entry file's index in memory ([`Store::replies`]), made at every open
+//!     from the records. Layout 4 kept rows for posts, profiles, transfers and claims (`t`,
+//!     `p`, `m`, `c`: 60 % of sled's rows and of the storing thread's time while catching up),
+//!     layouts 1 to 5 one per reply (`r` ‖ post hash ‖ created ms ‖ reply hash): at a million
+//!     entries those 400,000 rows made sled's file 200 MB, and sled cleaning that file while
+//!     the node served raised its memory by 14–25 MB (BENCHMARKS.md, issue 17 §4);
 //! - `forks`: author → postcard([`ForkProof`]);
 //! - `meta`: text key → bytes (the genesis hash under `genesis`, the store's schema under
 //!   `schema`, and whatever the node keeps there);
@@ -68,9 +70,9 @@ use entry_log::EntryLog;
 /// Version of the layout of the trees, values and entry file. Stored under `meta/schema`; a
 /// store written with another layout is refused rather than misread, except layouts 1 (one tree
 /// per index, views holding copies of the texts), 2 and 3 (applied entries as sled rows,
-/// layout 2 with a `h` ‖ hash row per entry) and 4 (rows for posts, profiles, transfers and
-/// claims beside the replies'), which [`Store::open`] converts.
-pub const SCHEMA_VERSION: u8 = 5;
+/// layout 2 with a `h` ‖ hash row per entry), 4 (rows for posts, profiles, transfers and
+/// claims beside the replies') and 5 (a row per reply), which [`Store::open`] converts.
+pub const SCHEMA_VERSION: u8 = 6;
 /// A home node's sled cache. sled's own default (1 GiB) is far too much for a Raspberry Pi;
 /// real memory use is a multiple of this figure.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -104,9 +106,9 @@ mod range {
     pub const LAYOUT_2_HASH: u8 = b'h';
     pub const FROZEN: u8 = b'f';
     pub const PENDING: u8 = b'w';
-    pub const REPLY: u8 = b'r';
-    /// Every view index: what [`super::Store::rebuild_views`] drops and writes again.
-    pub const VIEWS: [u8; 1] = [REPLY];
+    /// Layouts 1 to 5's index of the replies to each post (`r` ‖ post ‖ created ms ‖ reply
+    /// hash), dropped when such a store is opened: the entry file's index in memory answers.
+    pub const LAYOUT_5_REPLIES: u8 = b'r';
     /// Layout 4's view indexes that the reducer now answers (posts by time, profiles,
     /// transfers by member, claims), dropped when such a store is opened.
     pub const LAYOUT_4_VIEWS: [u8; 4] = [b't', b'p', b'm', b'c'];
@@ -332,8 +334,11 @@ impl Store {
         match schema.as_deref() {
             None => store.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?,
             Some([SCHEMA_VERSION]) => {}
-            Some([4]) => {
-                store.convert_from_layout_4().map_err(|e| corrupt(format!("converting from layout 4: {e}")))?;
+            Some(layout @ [4 | 5]) => {
+                let layout = layout[0];
+                store
+                    .convert_from_layout_4_or_5(layout)
+                    .map_err(|e| corrupt(format!("converting from layout {layout}: {e}")))?;
             }
             Some([1]) => {
                 store.convert_from_layout_1().map_err(|e| corrupt(format!("converting from layout 1: {e}")))?;
@@ -386,13 +391,13 @@ impl Store {
                     entries = held.count - recorded.count,
                     "writing the views of entries stored just before the node stopped"
                 );
-                in_chunks(self.entries.records_from(recorded.count), |chunk| self.replay_views(chunk).map(drop))?;
+                self.settle_pending_from(recorded.count, &mut |_| {})?;
             }
             None => {
                 if held.count > 0 {
                     tracing::info!(entries = held.count, "writing every view from the entry file");
                 }
-                in_chunks(self.entries.records_from(0), |chunk| self.replay_views(chunk).map(drop))?;
+                self.settle_pending_from(0, &mut |_| {})?;
             }
             Some(recorded) => {
                 tracing::warn!(
@@ -544,7 +549,6 @@ impl Store {
         }
         self.writable()?;
         let _writing = self.entries.writing();
-        let in_call = InCall::new(entries);
         let mut plan = sled::Batch::default();
         let mut placed: HashMap<(MemberId, u64), EntryHash> = HashMap::with_capacity(entries.len());
         // Removing a key costs a walk down the tree even when it is absent: skip it when
@@ -568,7 +572,6 @@ impl Store {
                 plan.remove(&hash_key(range::PENDING, &hash)[..]);
             }
             fresh.push(entry);
-            self.plan_views(entry, &in_call, &mut plan)?;
         }
         if fresh.is_empty() {
             return Ok(());
@@ -772,10 +775,11 @@ impl Store {
         self.entries.count() as usize
     }
 
-    /// Drops every view index and writes them again from the stored log (`kith repair`).
-    /// Returns how many entries were replayed. Safe to cut at any point: its first batch drops
-    /// the `e` row with the views, so the next open writes every view again, and the new row is
-    /// written and fsynced last.
+    /// Brings what sled keeps of the entry file level with it again (`kith repair`): every
+    /// stored entry is taken out of the waiting ones and the `e` row written again (the
+    /// replies' index is made in memory at every open, [`entry_log`]). Returns how many entries
+    /// were replayed. Safe to cut at any point: its first batch drops the `e` row, so the next
+    /// open replays every entry, and the new row is written and fsynced last.
     pub fn rebuild_views(&self) -> Result<usize, StoreError> {
         self.rebuild_views_with(&mut |done, total| log_progress("views rebuilt", done, total))
     }
@@ -785,22 +789,15 @@ impl Store {
     pub fn rebuild_views_with(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<usize, StoreError> {
         self.writable()?;
         // The `e` row goes in the first batch: a rebuild cut short leaves none.
-        let mut dropped = vec![range::ENTRIES_END];
-        dropped.extend(range::VIEWS);
-        self.remove_ranges(&dropped)?;
+        self.remove_ranges(&[range::ENTRIES_END])?;
         #[cfg(test)]
         if cut::REBUILD_AFTER_FIRST_BATCH.with(std::cell::Cell::get) {
             // The power goes once sled's flusher has written the first batch.
             self.db.flush()?;
             return Err(StoreError::Injected);
         }
-        let mut count = 0;
         let total = self.entry_count();
-        in_chunks(self.applied_entries(), |chunk| {
-            count += self.replay_views(chunk)?;
-            progress(count, total);
-            Ok(())
-        })?;
+        let count = self.settle_pending_from(0, &mut |done| progress(done, total))?;
         self.community.insert([range::ENTRIES_END], &entries_end_row(&self.held_end()?)[..])?;
         self.sled_wrote();
         self.flush()?;
@@ -868,17 +865,22 @@ impl Store {
         Ok(out)
     }
 
-    /// The replies to a post, oldest first.
+    /// The replies to a post held here, oldest first — redacted ones too: the reducer knows
+    /// which those are ([`Community::reply`]), and the readers ask it, as they do whether the
+    /// author is suspended.
     pub fn replies(&self, post: &EntryHash) -> Result<Vec<ReplyView>, StoreError> {
         let mut out = Vec::new();
-        for key in self.community.scan_prefix(hash_key(range::REPLY, post)).keys() {
-            let key = key?;
-            let hash = hash_from("reply index key", key.get(41..).unwrap_or_default())?;
-            match self.entries.get(&hash)?.as_ref().and_then(reply_view) {
-                Some(reply) => out.push(reply),
-                None => tracing::warn!(reply = %hash, "reply index names a missing reply; `kith repair` rebuilds it"),
+        let Some(position) = self.entries.position_of(post)? else { return Ok(out) };
+        for reply in self.entries.replies_to(position) {
+            // The index finds a post by the first bytes of its hash when the post is not here:
+            // the reply itself says which post it answers.
+            if let Some(view) = self.entries.at_position(reply)?.as_ref().and_then(reply_view)
+                && view.post == *post
+            {
+                out.push(view);
             }
         }
+        out.sort_by_key(|view| view.created_at_ms);
         Ok(out)
     }
 
@@ -1022,56 +1024,36 @@ impl Store {
         Ok(())
     }
 
-    /// Converts a store of layout 4 in place: drops the rows of the views the reducer now
-    /// answers (`t`, `p`, `m`, `c`). Run again if interrupted: the schema changes last.
-    fn convert_from_layout_4(&self) -> Result<(), StoreError> {
+    /// Converts a store of layout 4 or 5 in place: drops layout 4's rows of the views the
+    /// reducer now answers (`t`, `p`, `m`, `c`) and the replies' rows (`r`: the entry file's
+    /// index in memory answers). Run again if interrupted: the schema changes last.
+    fn convert_from_layout_4_or_5(&self, layout: u8) -> Result<(), StoreError> {
         tracing::info!(folder = %self.path.display(), "converting the store to layout {SCHEMA_VERSION} (once)…");
-        self.remove_ranges(&range::LAYOUT_4_VIEWS)?;
+        if layout == 4 {
+            self.remove_ranges(&range::LAYOUT_4_VIEWS)?;
+        }
+        self.remove_ranges(&[range::LAYOUT_5_REPLIES])?;
         self.meta_put(META_SCHEMA, &[SCHEMA_VERSION])?;
         self.flush()
     }
 
-    /// Writes the view rows of entries already stored (for [`Store::rebuild_views`]).
-    fn replay_views(&self, chunk: &[Entry]) -> Result<usize, StoreError> {
-        let in_call = InCall::new(chunk);
-        let mut plan = sled::Batch::default();
-        for entry in chunk {
-            // A stored entry waits for nothing (sled may have lost the batch that said so).
-            plan.remove(&hash_key(range::PENDING, &entry.hash())[..]);
-            self.plan_views(entry, &in_call, &mut plan)?;
-        }
-        self.community.apply_batch(plan)?;
-        self.sled_wrote();
-        Ok(chunk.len())
-    }
-
-    /// Adds to `plan` what an entry changes in the view index (a reply's row, or its removal
-    /// by a `Redact`). A `Redact`'s target is looked up in `in_call` first, then in the store
-    /// (entries never change).
-    fn plan_views(&self, entry: &Entry, in_call: &InCall<'_>, plan: &mut sled::Batch) -> Result<(), StoreError> {
-        match entry.body() {
-            Body::Reply { post, .. } => {
-                plan.insert(&reply_key(post, entry.timestamp_ms(), &entry.hash())[..], &[] as &[u8]);
+    /// Takes the entries stored from position `first` on out of the waiting ones (sled may
+    /// have lost the batch that did), a chunk at a time, telling `progress` after each how many
+    /// are done; returns how many there were.
+    fn settle_pending_from(&self, first: u64, progress: &mut dyn FnMut(usize)) -> Result<usize, StoreError> {
+        let mut done = 0;
+        in_chunks(self.entries.records_from(first), |chunk| {
+            let mut plan = sled::Batch::default();
+            for entry in chunk {
+                plan.remove(&hash_key(range::PENDING, &entry.hash())[..]);
             }
-            Body::Redact { entry: target } => {
-                let found = match in_call.get(target) {
-                    Some(found) => Some(found.clone()),
-                    None => self.get(target)?,
-                };
-                match found {
-                    // Only an author's own entries can be redacted (the reducer checked it).
-                    Some(found) if found.author() == entry.author() => {
-                        if let Body::Reply { post, .. } = found.body() {
-                            plan.remove(&reply_key(post, found.timestamp_ms(), target)[..]);
-                        }
-                    }
-                    Some(_) => {}
-                    None => tracing::warn!(entry = %target, "redacted entry is not stored; no view to remove"),
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+            self.community.apply_batch(plan)?;
+            self.sled_wrote();
+            done += chunk.len();
+            progress(done);
+            Ok(())
+        })?;
+        Ok(done)
     }
 
     /// Converts a store of layout 1 (a tree per index, views holding copies of the texts):
@@ -1147,8 +1129,17 @@ impl Store {
             Ok(())
         })?;
         let [t, p, m, c] = range::LAYOUT_4_VIEWS;
-        let left_behind =
-            [range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG, range::LAYOUT_2_HASH, range::ENTRIES_END, t, p, m, c];
+        let left_behind = [
+            range::LAYOUT_3_APPLIED,
+            range::LAYOUT_3_LOG,
+            range::LAYOUT_2_HASH,
+            range::ENTRIES_END,
+            range::LAYOUT_5_REPLIES,
+            t,
+            p,
+            m,
+            c,
+        ];
         let kept = self.community.iter().filter(|row| {
             row.as_ref().map_or(true, |(key, _)| key.first().is_none_or(|first| !left_behind.contains(first)))
         });
@@ -1292,24 +1283,6 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     dir.with_file_name(name)
 }
 
-/// The entries of one call to the store by hash, for a `Redact` whose target came in the same
-/// call; the map is built only when one asks (most calls hold no `Redact`, and hashing every
-/// entry of every page into a map cost more than the views it served).
-struct InCall<'a> {
-    entries: &'a [Entry],
-    by_hash: std::cell::OnceCell<HashMap<EntryHash, &'a Entry>>,
-}
-
-impl<'a> InCall<'a> {
-    fn new(entries: &'a [Entry]) -> InCall<'a> {
-        InCall { entries, by_hash: std::cell::OnceCell::new() }
-    }
-
-    fn get(&self, hash: &EntryHash) -> Option<&'a Entry> {
-        self.by_hash.get_or_init(|| self.entries.iter().map(|e| (e.hash(), e)).collect()).get(hash).copied()
-    }
-}
-
 fn post_view(entry: &Entry) -> Option<PostView> {
     let Body::Post { kind, title, details, category, when, place, expires_at, .. } = entry.body() else { return None };
     Some(PostView {
@@ -1427,15 +1400,6 @@ fn decode_entries_end(row: &[u8]) -> Result<EntriesEnd, StoreError> {
 
 /// A reply's row: `r` ‖ post ‖ the reply's created ms (big-endian, so a post's replies list
 /// oldest first) ‖ reply hash.
-fn reply_key(post: &EntryHash, at_ms: u64, reply: &EntryHash) -> [u8; 73] {
-    let mut key = [0u8; 73];
-    key[0] = range::REPLY;
-    key[1..33].copy_from_slice(&post.0);
-    key[33..41].copy_from_slice(&at_ms.to_be_bytes());
-    key[41..].copy_from_slice(&reply.0);
-    key
-}
-
 /// The entry bytes after the hash in a layout-3 `a` row.
 fn layout_3_row_bytes(row: &[u8]) -> Result<&[u8], StoreError> {
     row.get(32..)
@@ -1883,8 +1847,11 @@ mod tests {
         let community = reduced(&store);
         assert_eq!(store.post(&community, &dropped.hash()).unwrap(), None);
         assert_eq!(titles(&store), ["kept"]);
+        // The store lists both replies; the reducer says which one was taken back.
         let replies: Vec<EntryHash> = store.replies(&kept.hash()).unwrap().iter().map(|r| r.id).collect();
-        assert_eq!(replies, [other_reply.hash()]);
+        assert_eq!(replies, [reply.hash(), other_reply.hash()]);
+        assert!(community.reply(&reply.hash()).unwrap().redacted);
+        assert!(!community.reply(&other_reply.hash()).unwrap().redacted);
         assert_eq!(store.profile(&community, &bea.id()).unwrap(), None);
         // The entries themselves stay: the chain must remain verifiable.
         assert!(store.get(&dropped.hash()).unwrap().is_some());
@@ -1899,10 +1866,11 @@ mod tests {
         let redact = founder.write(20, Body::Redact { entry: offer.hash() });
         let reply = founder.write(30, Body::Reply { post: offer.hash(), text: "gone".into() });
         let redact_reply = founder.write(40, Body::Redact { entry: reply.hash() });
-        store.store_applied(&[genesis, offer.clone(), redact, reply, redact_reply]).unwrap();
-        assert_eq!(store.post(&reduced(&store), &offer.hash()).unwrap(), None);
+        store.store_applied(&[genesis, offer.clone(), redact, reply.clone(), redact_reply]).unwrap();
+        let community = reduced(&store);
+        assert_eq!(store.post(&community, &offer.hash()).unwrap(), None);
         assert!(titles(&store).is_empty());
-        assert!(reply_texts(&store, &offer).is_empty());
+        assert!(community.reply(&reply.hash()).unwrap().redacted);
     }
 
     #[test]
@@ -2102,6 +2070,19 @@ mod tests {
         assert!(!store.db.tree_names().iter().any(|name| name.as_ref() == b"posts"), "old trees are dropped");
     }
 
+    /// Writes the reply index's rows of `entries` as layouts 1 to 5 did: `r` ‖ post hash ‖
+    /// created ms ‖ reply hash.
+    fn write_hash_keyed_replies(store: &Store, entries: &[Entry]) {
+        for entry in entries {
+            if let Body::Reply { post, .. } = entry.body() {
+                let key =
+                    [&[range::LAYOUT_5_REPLIES][..], &post.0, &entry.timestamp_ms().to_be_bytes(), &entry.hash().0]
+                        .concat();
+                store.community.insert(key, &[][..]).unwrap();
+            }
+        }
+    }
+
     /// Writes `entries` as a store of layout 2 or 3 held them (`a` and `l` rows, and `h` rows
     /// in layout 2) with their views, and a leftover entry file that a conversion must not
     /// keep.
@@ -2117,7 +2098,7 @@ mod tests {
                 store.community.insert(hash_key(range::LAYOUT_2_HASH, &entry.hash()), &id[..]).unwrap();
             }
         }
-        store.replay_views(entries).unwrap();
+        write_hash_keyed_replies(&store, entries);
         // Those layouts held layout 4's view rows too.
         for first in range::LAYOUT_4_VIEWS {
             store.community.insert([first, 1, 2, 3], &[][..]).unwrap();
@@ -2138,8 +2119,8 @@ mod tests {
             write_layout_2_or_3(dir.path(), layout, &[genesis.clone(), offer.clone(), answer.clone()]);
             let store = reopen(dir.path());
             assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
-            assert_eq!(reply_texts(&store, &offer), ["still going"], "layout {layout}: the replies' rows are kept");
-            let dropped = [range::LAYOUT_2_HASH, range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG];
+            assert_eq!(reply_texts(&store, &offer), ["still going"], "layout {layout}: the replies' rows are written");
+            let dropped = [range::LAYOUT_2_HASH, range::LAYOUT_3_APPLIED, range::LAYOUT_3_LOG, range::LAYOUT_5_REPLIES];
             for first in dropped.into_iter().chain(range::LAYOUT_4_VIEWS) {
                 assert_eq!(store.community.scan_prefix([first]).count(), 0, "layout {layout}: rows of {first} dropped");
             }
@@ -2165,7 +2146,9 @@ mod tests {
         let answer = founder.write(11, reply_to(&offer, "still going"));
         {
             let store = open(&dir);
-            store.store_applied(&[genesis, offer.clone(), answer]).unwrap();
+            let entries = [genesis, offer.clone(), answer];
+            store.store_applied(&entries).unwrap();
+            write_hash_keyed_replies(&store, &entries);
             // Layout 4's rows for posts, profiles, transfers and claims, more than one batch.
             for first in range::LAYOUT_4_VIEWS {
                 for i in 0..REMOVE_CHUNK as u32 {
@@ -2182,6 +2165,26 @@ mod tests {
         }
         assert_eq!(reply_texts(&store, &offer), ["still going"]);
         assert_eq!(titles(&store), ["lifts"]);
+    }
+
+    #[test]
+    fn a_store_of_layout_5_drops_its_reply_rows_and_lists_the_replies_from_the_entry_file() {
+        let dir = TempDir::new().unwrap();
+        let (mut founder, genesis) = founder();
+        let offer = founder.write(10, post("lifts"));
+        let answers = [founder.write(11, reply_to(&offer, "still going")), founder.write(12, reply_to(&offer, "yes"))];
+        {
+            let store = open(&dir);
+            let entries = [genesis, offer.clone(), answers[0].clone(), answers[1].clone()];
+            store.store_applied(&entries).unwrap();
+            write_hash_keyed_replies(&store, &entries);
+            store.meta_put(META_SCHEMA, &[5]).unwrap();
+            store.flush().unwrap();
+        }
+        let store = reopen(dir.path());
+        assert_eq!(store.meta_get(META_SCHEMA).unwrap(), Some(vec![SCHEMA_VERSION]));
+        assert_eq!(store.community.scan_prefix([range::LAYOUT_5_REPLIES]).count(), 0, "the rows are dropped");
+        assert_eq!(reply_texts(&store, &offer), ["still going", "yes"]);
     }
 
     #[test]
@@ -2225,7 +2228,6 @@ mod tests {
             // What sled holds if it lost its last second: the second entry's batch is gone, the
             // file kept it.
             store.community.insert([range::ENTRIES_END], recorded).unwrap();
-            store.community.remove(reply_key(&genesis.hash(), 20, &second.hash())).unwrap();
             store.put_pending(&second).unwrap();
             store.flush().unwrap();
         }
@@ -2272,7 +2274,6 @@ mod tests {
         assert_eq!(store.get(&second.hash()).unwrap(), None);
         assert_eq!(store.head(&founder.id()).unwrap(), Some((2, first.hash())));
         assert_eq!(reply_texts(&store, &genesis), ["lifts"], "the lost entry's view is gone");
-        assert_eq!(store.community.scan_prefix([range::REPLY]).count(), 1, "its index row too");
         // Fetched again, it is stored again, after the last whole record.
         store.store_applied(std::slice::from_ref(&second)).unwrap();
         store.flush().unwrap();
@@ -2386,7 +2387,7 @@ mod tests {
 
     #[test]
     fn a_store_whose_row_has_no_last_hash_is_rebuilt_once() {
-        let (dir, _, [genesis, _, second]) = three_entries_stored_and_closed();
+        let (dir, _, [genesis, _, _]) = three_entries_stored_and_closed();
         {
             let store = reopen(dir.path());
             // A row as written before the hash was kept, over views that lost a post.
@@ -2394,7 +2395,6 @@ mod tests {
             let mut old = entries_end_row(&row).to_vec();
             old.truncate(16);
             store.community.insert([range::ENTRIES_END], old).unwrap();
-            store.community.remove(reply_key(&genesis.hash(), 20, &second.hash())).unwrap();
             store.flush().unwrap();
         }
         let store = reopen(dir.path());
@@ -2434,6 +2434,27 @@ mod tests {
         assert_eq!(store.entries.candidate(&lookalike), Some(genesis_position));
         assert_eq!(store.get(&offer.hash()).unwrap().unwrap().bytes(), offer.bytes());
         assert_eq!(store.get(&lookalike).unwrap(), None, "the record it names has another hash");
+    }
+
+    #[test]
+    fn a_reply_is_listed_under_its_post_when_another_entry_shares_the_post_s_first_bytes() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        let (mut founder, genesis) = founder();
+        let offer = founder.write(10, post("lifts"));
+        let answer = founder.write(11, reply_to(&offer, "still going"));
+        store.store_applied(std::slice::from_ref(&genesis)).unwrap();
+        // An entry held before the offer whose hash begins as the offer's does: it is the one
+        // found by those bytes, the offer by its whole hash.
+        let mut lookalike = offer.hash();
+        lookalike.0[31] ^= 1;
+        store.entries.index_as(lookalike, 0);
+        store.store_applied(&[offer.clone(), answer]).unwrap();
+        assert_eq!(reply_texts(&store, &offer), ["still going"], "as stored");
+        // An open finds each reply's post by those bytes: shared, the reply is read again.
+        store.entries.index_replies_again().unwrap();
+        assert_eq!(reply_texts(&store, &offer), ["still going"], "as an open finds it");
+        assert!(reply_texts(&store, &genesis).is_empty());
     }
 
     #[test]

@@ -146,6 +146,9 @@ pub struct Draft {
     pub body: Body,
 }
 
+/// The `body_kind` of a reply's header.
+pub const REPLY_BODY_KIND: u8 = 5;
+
 /// The postcard variant index of a body (what `Header::body_kind` holds).
 pub fn body_kind_index(body: &Body) -> u8 {
     match body {
@@ -154,7 +157,7 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::Vouch { .. } => 2,
         Body::Post { .. } => 3,
         Body::PostStatus { .. } => 4,
-        Body::Reply { .. } => 5,
+        Body::Reply { .. } => REPLY_BODY_KIND,
         Body::Transfer { .. } => 6,
         Body::Receive { .. } => 7,
         Body::Redact { .. } => 8,
@@ -172,6 +175,24 @@ pub fn body_kind_index(body: &Body) -> u8 {
         Body::Helped { .. } => 20,
         Body::Listing { .. } => 21,
     }
+}
+
+/// The envelope of stored entry bytes ([`Entry::locate`], [`Entry::stored_body`]): its size,
+/// version and shape checked, nothing inside it decoded.
+fn stored_envelope(bytes: &[u8]) -> Result<WireEntry<'_>, EntryError> {
+    if bytes.len() > MAX_ENTRY_BYTES {
+        return Err(EntryError::EntryTooLarge { len: bytes.len(), max: MAX_ENTRY_BYTES });
+    }
+    let malformed = |reason: String| EntryError::Malformed { part: "entry", reason };
+    let (&version, rest) = bytes.split_first().ok_or_else(|| malformed("empty".into()))?;
+    if version != ENTRY_FORMAT_VERSION {
+        return Err(EntryError::UnknownVersion { part: "entry", version });
+    }
+    let (wire, after): (WireEntry<'_>, _) = postcard::take_from_bytes(rest).map_err(|e| malformed(e.to_string()))?;
+    if !after.is_empty() || wire.signature.len() != 64 {
+        return Err(malformed("bytes after the entry, or a signature not of 64 bytes".into()));
+    }
+    Ok(wire)
 }
 
 fn versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
@@ -367,19 +388,8 @@ impl Entry {
     /// but not the body's fields or the canonical encoding, checked when the entry was first
     /// taken in ([`Entry::decode_unverified`]). Allocates nothing.
     pub fn locate(bytes: &[u8]) -> Result<(EntryHash, Header), EntryError> {
-        if bytes.len() > MAX_ENTRY_BYTES {
-            return Err(EntryError::EntryTooLarge { len: bytes.len(), max: MAX_ENTRY_BYTES });
-        }
         let malformed = |part: &'static str, reason: String| EntryError::Malformed { part, reason };
-        let (&version, rest) = bytes.split_first().ok_or_else(|| malformed("entry", "empty".into()))?;
-        if version != ENTRY_FORMAT_VERSION {
-            return Err(EntryError::UnknownVersion { part: "entry", version });
-        }
-        let (wire, after): (WireEntry<'_>, _) =
-            postcard::take_from_bytes(rest).map_err(|e| malformed("entry", e.to_string()))?;
-        if !after.is_empty() || wire.signature.len() != 64 {
-            return Err(malformed("entry", "bytes after the entry, or a signature not of 64 bytes".into()));
-        }
+        let wire = stored_envelope(bytes)?;
         let (&version, rest) = wire.header.split_first().ok_or_else(|| malformed("header", "empty".into()))?;
         if version != HEADER_VERSION {
             return Err(EntryError::UnknownVersion { part: "header", version });
@@ -396,6 +406,19 @@ impl Entry {
             return Err(EntryError::PayloadHashMismatch);
         }
         Ok((EntryHash(*blake3::hash(wire.header).as_bytes()), header))
+    }
+
+    /// The body of stored entry bytes that [`Entry::locate`] accepted, decoded with no more
+    /// checks than decoding takes: for an index the node builds from its own entry file at
+    /// open (the post each reply answers), where a full decode of each entry would cost more.
+    pub fn stored_body(bytes: &[u8]) -> Result<Body, EntryError> {
+        let malformed = |part: &'static str, reason: String| EntryError::Malformed { part, reason };
+        let wire = stored_envelope(bytes)?;
+        let (&version, payload) = wire.payload.split_first().ok_or_else(|| malformed("payload", "empty".into()))?;
+        if version != PAYLOAD_VERSION {
+            return Err(EntryError::UnknownVersion { part: "payload", version });
+        }
+        postcard::from_bytes(payload).map_err(|e| malformed("payload", e.to_string()))
     }
 
     /// Checks the signature with `verify_strict` against the author's key.
@@ -527,6 +550,33 @@ mod tests {
         }
         assert!(most <= AUTHOR_KEYS_KEPT + 512, "{most} keys held");
         assert!(keys.len() < entries.len());
+    }
+
+    #[test]
+    fn a_stored_body_decodes_as_the_whole_entry_does() {
+        let keypair = Keypair::from_secret_bytes([3; 32]);
+        let bodies = [
+            Body::Reply { post: EntryHash([9; 32]), text: "I can help".into() },
+            Body::Redact { entry: EntryHash([8; 32]) },
+            Body::CheckIn,
+        ];
+        for body in bodies {
+            let draft = Draft {
+                community: Some(CommunityId([2; 32])),
+                seq: 2,
+                prev: Some(EntryHash([1; 32])),
+                timestamp_ms: 10,
+                body,
+            };
+            let entry = Entry::sign(&keypair, draft).unwrap();
+            assert_eq!(Entry::locate(entry.bytes()).unwrap().1.body_kind, body_kind_index(entry.body()));
+            assert_eq!(&Entry::stored_body(entry.bytes()).unwrap(), entry.body());
+        }
+        assert_eq!(body_kind_index(&Body::Reply { post: EntryHash([0; 32]), text: String::new() }), REPLY_BODY_KIND);
+        // Bytes that are no entry are an error, not a panic.
+        for bytes in [&[][..], &[ENTRY_FORMAT_VERSION][..], &[ENTRY_FORMAT_VERSION, 200, 1, 2][..], &[99, 0][..]] {
+            assert!(Entry::stored_body(bytes).is_err());
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The applied entries' exact bytes, in the order they were applied, in one append-only file
 //! beside sled's (`entries.kith`) — and, in memory, where each record starts, which position
-//! each hash and each (author, seq) holds.
+//! each hash and each (author, seq) holds, and which replies each post has.
 //!
 //! Why a file and not sled rows: an entry never changes once applied, and sled's
 //! log-structured pages rewrite a leaf many times over while rows are added to it, keeping
@@ -13,8 +13,11 @@
 //! wire bytes. *Positions* count records from 0. At open every record is read and checked
 //! without decoding its body ([`Entry::locate`]) — the length is at most [`MAX_ENTRY_BYTES`],
 //! the envelope and header decode, the payload has the length and hash its header names, the
-//! hash starts with the 8 bytes; the hash index is then built at once, sorted. A record that fails is skipped if a whole record follows it somewhere after (damage
-//! in the middle of the file loses that record only: its entry can be fetched again), and the
+//! hash starts with the 8 bytes; the hash index is then built at once, sorted. A record whose
+//! header says it is a reply has its body read for its post ([`Entry::stored_body`]), and the
+//! reply index is built once the hash index can find the posts. A record that fails is
+//! skipped if a whole record follows it somewhere after (damage in the middle of the file
+//! loses that record only: its entry can be fetched again), and the
 //! file is cut there if none does (a write torn by a power cut: only a torn tail is cut).
 //! Skipped bytes stay where they are, outside every position, until the file is rewritten.
 //! Whether sled's rows agree with what the file holds is [`super::Store`]'s business.
@@ -31,8 +34,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use kith_protocol::entry::MAX_ENTRY_BYTES;
-use kith_protocol::{Entry, EntryHash, MemberId};
+use kith_protocol::entry::{MAX_ENTRY_BYTES, REPLY_BODY_KIND};
+use kith_protocol::{Body, Entry, EntryHash, MemberId};
 
 use super::{StoreError, durable};
 
@@ -67,7 +70,7 @@ struct Syncing {
 struct State {
     file: File,
     /// Where each record starts, by position.
-    starts: Vec<u64>,
+    starts: Starts,
     /// Damaged bytes skipped at open: position → how many bytes lie just before its record.
     holes: BTreeMap<usize, u64>,
     /// Where the next record goes: the file's used length.
@@ -75,6 +78,8 @@ struct State {
     hashes: HashIndex,
     /// Each author's seqs → positions.
     logs: HashMap<MemberId, LogPlaces>,
+    /// The replies to each post held here.
+    replies: ReplyIndex,
 }
 
 /// How many records there were before an append, to take it back with [`EntryLog::forget`].
@@ -103,6 +108,8 @@ impl EntryLog {
         // One buffer for every record; the hash index is built once all are read.
         let mut bytes = Vec::new();
         let mut slots = Vec::new();
+        // Each reply's post by the first 8 bytes of its hash, found once the index is built.
+        let mut answered = Vec::new();
         loop {
             if let Some((hash, header)) = read_located_record(&mut reader, &mut bytes)? {
                 let start = state.end;
@@ -112,6 +119,11 @@ impl EntryLog {
                     return Err(StoreError::Decode(format!("the entry file holds more than {position} entries")));
                 };
                 slots.push(Slot { prefix: HashIndex::prefix(&hash), position });
+                if header.body_kind == REPLY_BODY_KIND
+                    && let Ok(Body::Reply { post, .. }) = Entry::stored_body(&bytes)
+                {
+                    answered.push(Slot { prefix: HashIndex::prefix(&post), position });
+                }
                 state.place(header.author, header.seq, start);
                 continue;
             }
@@ -135,6 +147,7 @@ impl EntryLog {
             let bytes = state.record(u64::from(position.0))?;
             Ok(Entry::locate(&bytes).map_err(|e| StoreError::Decode(format!("stored entry: {e}")))?.0)
         })?;
+        state.replies = state.answered_posts(answered)?;
         state.starts.shrink_to_fit();
         for log in state.logs.values_mut() {
             log.positions.shrink_to_fit();
@@ -186,7 +199,7 @@ impl EntryLog {
     pub(super) fn start_of(&self, position: u64) -> Option<u64> {
         let state = self.read();
         match usize::try_from(position).ok().and_then(|p| state.starts.get(p)) {
-            Some(start) => Some(*start),
+            Some(start) => Some(start),
             None if position == state.starts.len() as u64 => Some(state.end),
             None => None,
         }
@@ -208,6 +221,24 @@ impl EntryLog {
         let entry = decode(state.record(position)?)?;
         // The index may name an entry whose hash only starts like this one.
         Ok((entry.hash() == *hash).then_some(entry))
+    }
+
+    /// The position of the applied entry with this hash (its record read to check the hash
+    /// whole, as [`EntryLog::get`] does, without decoding its body).
+    pub(super) fn position_of(&self, hash: &EntryHash) -> Result<Option<u64>, StoreError> {
+        let state = self.read();
+        let Some(position) = state.hashes.candidate(hash) else { return Ok(None) };
+        let (found, _) = Entry::locate(&state.record(position)?)
+            .map_err(|e| StoreError::Decode(format!("stored entry at position {position}: {e}")))?;
+        Ok((found == *hash).then_some(position))
+    }
+
+    /// The positions of the replies to the post at `post`, in the order they were stored.
+    pub(super) fn replies_to(&self, post: u64) -> Vec<u64> {
+        match u32::try_from(post) {
+            Ok(post) => self.read().replies.replies_to(post),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The entry at `author`'s `seq`.
@@ -260,10 +291,10 @@ impl EntryLog {
         };
         let to = state.starts.len().min(from.saturating_add(limit));
         // One read for the whole page: the records are next to each other.
-        let start = state.starts[from];
+        let start = state.start(from)?;
         let mut stop = from;
         let mut page = PageBudget::new(max_bytes);
-        while stop < to && page.takes((state.end_of(stop) - state.starts[stop]) as usize - RECORD_HEADER) {
+        while stop < to && page.takes((state.end_of(stop) - state.start(stop)?) as usize - RECORD_HEADER) {
             stop += 1;
         }
         if stop == from {
@@ -274,8 +305,8 @@ impl EntryLog {
         let mut out = Vec::with_capacity(stop - from);
         for position in from..stop {
             // Records follow each other, but for bytes skipped as damaged at open.
-            let at = (state.starts[position] - start) as usize;
-            let len = (state.end_of(position) - state.starts[position]) as usize;
+            let from = state.start(position)?;
+            let (at, len) = ((from - start) as usize, (state.end_of(position) - from) as usize);
             out.push(record_bytes(&buf[at..at + len], position as u64)?.to_vec());
         }
         Ok(out)
@@ -322,6 +353,7 @@ impl EntryLog {
         }
         state.starts.truncate(mark.count as usize);
         let kept = state.starts.len();
+        state.replies.forget_from(kept);
         state.holes.retain(|position, _| *position < kept);
         state.end = mark.end;
     }
@@ -415,23 +447,68 @@ impl EntryLog {
     pub(super) fn candidate(&self, hash: &EntryHash) -> Option<u64> {
         self.read().hashes.candidate(hash)
     }
+
+    /// Tests: makes the reply index again as an open does (each reply's post found by the
+    /// first 8 bytes of its hash), with the hash index as it is now.
+    #[cfg(test)]
+    pub(super) fn index_replies_again(&self) -> Result<(), StoreError> {
+        let mut answered = Vec::new();
+        for (position, entry) in self.records_from(0).enumerate() {
+            if let Body::Reply { post, .. } = entry?.body() {
+                answered.push(Slot { prefix: HashIndex::prefix(post), position: Position::of(position as u64) });
+            }
+        }
+        let replies = self.read().answered_posts(answered)?;
+        self.write().replies = replies;
+        Ok(())
+    }
 }
 
 impl State {
     fn new(file: File) -> State {
         State {
             file,
-            starts: Vec::new(),
+            starts: Starts::default(),
             holes: BTreeMap::new(),
             end: 0,
             hashes: HashIndex::default(),
             logs: HashMap::new(),
+            replies: ReplyIndex::default(),
         }
     }
 
     fn index(&mut self, entry: &Entry, start: u64) {
-        self.hashes.insert(entry.hash(), self.starts.len() as u64);
+        let position = self.starts.len() as u64;
+        // A reply to a post not here (of a frozen log) is listed under none.
+        if let Body::Reply { post, .. } = entry.body()
+            && let Some(post) = self.hashes.candidate(post)
+        {
+            self.replies.insert(Position::of(post).0, Position::of(position).0);
+        }
+        self.hashes.insert(entry.hash(), position);
         self.place(entry.author(), entry.seq(), start);
+    }
+
+    /// The reply index of the replies read at open, each given with the first 8 bytes of its
+    /// post's hash. A prefix that two entries here share is no proof of which post it is: the
+    /// reply is read again for its post's whole hash.
+    fn answered_posts(&self, answered: Vec<Slot>) -> Result<ReplyIndex, StoreError> {
+        let shared: std::collections::HashSet<u64> = self.hashes.collided.keys().map(HashIndex::prefix).collect();
+        let mut pairs = Vec::with_capacity(answered.len());
+        for Slot { prefix, position: reply } in answered {
+            let post = if shared.contains(&{ prefix }) {
+                match decode(self.record(u64::from(reply.0))?)?.body() {
+                    Body::Reply { post, .. } => self.hashes.candidate(post),
+                    _ => None,
+                }
+            } else {
+                self.hashes.by_prefix(prefix)
+            };
+            if let Some(post) = post {
+                pairs.push((Position::of(post).0, reply.0));
+            }
+        }
+        Ok(ReplyIndex::build(pairs))
     }
 
     /// Records where the next record starts and its (author, seq) place.
@@ -443,8 +520,15 @@ impl State {
 
     /// Where the record at `position` ends (bytes skipped as damaged after it excluded).
     fn end_of(&self, position: usize) -> u64 {
-        let next = self.starts.get(position + 1).copied().unwrap_or(self.end);
+        let next = self.starts.get(position + 1).unwrap_or(self.end);
         next - self.holes.get(&(position + 1)).copied().unwrap_or(0)
+    }
+
+    /// Where the record at `index` starts; an error if there is none (an index past the end).
+    fn start(&self, index: usize) -> Result<u64, StoreError> {
+        self.starts
+            .get(index)
+            .ok_or_else(|| StoreError::Decode(format!("entry position {index} is indexed but not stored")))
     }
 
     /// The wire bytes of the record at `position`.
@@ -453,7 +537,7 @@ impl State {
             .ok()
             .filter(|index| *index < self.starts.len())
             .ok_or_else(|| StoreError::Decode(format!("entry position {position} is indexed but not stored")))?;
-        let start = self.starts[index];
+        let start = self.start(index)?;
         let mut buf = vec![0u8; (self.end_of(index) - start) as usize];
         read_at(&self.file, &mut buf, start)?;
         Ok(record_bytes(&buf, position)?.to_vec())
@@ -524,7 +608,7 @@ impl Iterator for Records<'_> {
             let (from, to) = {
                 let state = self.log.read();
                 match state.starts.get(self.position) {
-                    Some(start) => (*start, state.end_of(self.position)),
+                    Some(start) => (start, state.end_of(self.position)),
                     None => return Err(StoreError::Decode("the entry file was replaced while it was read".into())),
                 }
             };
@@ -616,6 +700,124 @@ impl LogPlaces {
         while self.positions.last() == Some(&NO_ENTRY) {
             self.positions.pop();
         }
+    }
+}
+
+/// Where each record starts, in 4 bytes a record rather than 8 (4 MB at a million entries,
+/// issue 17 §4): the start of every [`STARTS_BLOCK`]th record in full, and each record's
+/// distance from its block's first one. A block of records spans at most a few hundred
+/// megabytes; a distance that does not fit a `u32` anyway (damaged bytes skipped at open can
+/// make a block as long as they are) is kept in full in `far`.
+#[derive(Debug, Default)]
+struct Starts {
+    /// The start of record `block * STARTS_BLOCK`, for each block begun.
+    bases: Vec<u64>,
+    /// Each record's start less its block's base, or [`FAR`] if it is in `far`.
+    offsets: Vec<u32>,
+    far: BTreeMap<usize, u64>,
+}
+
+/// Records per block of [`Starts`].
+const STARTS_BLOCK: usize = 1024;
+/// The distance [`Starts`] records for a start kept in full.
+const FAR: u32 = u32::MAX;
+
+impl Starts {
+    fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    fn get(&self, index: usize) -> Option<u64> {
+        let offset = *self.offsets.get(index)?;
+        if offset == FAR {
+            return self.far.get(&index).copied();
+        }
+        Some(self.bases.get(index / STARTS_BLOCK)? + u64::from(offset))
+    }
+
+    fn push(&mut self, start: u64) {
+        let index = self.offsets.len();
+        if index.is_multiple_of(STARTS_BLOCK) {
+            self.bases.truncate(index / STARTS_BLOCK);
+            self.bases.push(start);
+        }
+        let base = self.bases.last().copied().unwrap_or(start);
+        match start.checked_sub(base).and_then(|offset| u32::try_from(offset).ok()).filter(|offset| *offset != FAR) {
+            Some(offset) => self.offsets.push(offset),
+            None => {
+                self.far.insert(index, start);
+                self.offsets.push(FAR);
+            }
+        }
+    }
+
+    /// Keeps the first `len` starts.
+    fn truncate(&mut self, len: usize) {
+        self.offsets.truncate(len);
+        self.bases.truncate(len.div_ceil(STARTS_BLOCK));
+        self.far.retain(|index, _| *index < len);
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.offsets.shrink_to_fit();
+        self.bases.shrink_to_fit();
+    }
+}
+
+/// The replies to each post held, as (post, reply) positions: most in one sorted vector (8
+/// bytes a reply), built at open, the latest in a small set merged into it as it grows, as
+/// [`HashIndex`] keeps hashes. Nothing of it is stored: at open each reply's post is read from
+/// its record (the records' headers say which are replies). A reply the file holds whose post
+/// it does not (one of a frozen log) is in none. Redacted replies stay: the reducer knows them.
+#[derive(Debug, Default)]
+struct ReplyIndex {
+    sorted: Vec<(u32, u32)>,
+    recent: std::collections::BTreeSet<(u32, u32)>,
+}
+
+impl ReplyIndex {
+    fn build(mut pairs: Vec<(u32, u32)>) -> ReplyIndex {
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs.shrink_to_fit();
+        ReplyIndex { sorted: pairs, recent: Default::default() }
+    }
+
+    fn insert(&mut self, post: u32, reply: u32) {
+        self.recent.insert((post, reply));
+        if self.recent.len() > RECENT_MERGED_AT.max(self.sorted.len() / 8) {
+            let mut merged = Vec::with_capacity(self.sorted.len() + self.recent.len());
+            let (mut old, mut recent) = (
+                std::mem::take(&mut self.sorted).into_iter().peekable(),
+                std::mem::take(&mut self.recent).into_iter().peekable(),
+            );
+            loop {
+                let next = match (old.peek(), recent.peek()) {
+                    (Some(a), Some(b)) if a <= b => old.next(),
+                    (_, Some(_)) => recent.next(),
+                    (Some(_), None) => old.next(),
+                    (None, None) => break,
+                };
+                merged.extend(next);
+            }
+            self.sorted = merged;
+        }
+    }
+
+    /// Forgets the replies at positions `from` and after (an append taken back).
+    fn forget_from(&mut self, from: usize) {
+        let kept = |(_, reply): &(u32, u32)| (*reply as usize) < from;
+        self.recent.retain(kept);
+        self.sorted.retain(kept);
+    }
+
+    fn replies_to(&self, post: u32) -> Vec<u64> {
+        let from = self.sorted.partition_point(|(p, _)| *p < post);
+        let older = self.sorted[from..].iter().take_while(|(p, _)| *p == post);
+        let mut replies: Vec<u64> =
+            older.chain(self.recent.range((post, 0)..=(post, u32::MAX))).map(|(_, reply)| u64::from(*reply)).collect();
+        replies.sort_unstable();
+        replies
     }
 }
 
@@ -868,6 +1070,61 @@ mod tests {
 
     fn hash(n: u64) -> EntryHash {
         EntryHash(*blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    proptest::proptest! {
+        /// Whatever the records' lengths (a damaged stretch skipped at open can be longer than
+        /// a `u32` counts) and however many are taken back, the starts read back are the ones
+        /// pushed.
+        #[test]
+        fn record_starts_read_back_as_pushed(
+            steps in proptest::collection::vec((1u64..70_000, proptest::bool::weighted(0.01), 0usize..3000), 1..4000),
+        ) {
+            let (mut starts, mut plain) = (Starts::default(), Vec::<u64>::new());
+            let mut end = 0u64;
+            for (length, far, keep) in steps {
+                // Now and then a record lies past a long damaged stretch, or some are taken back.
+                end += if far { u64::from(u32::MAX) + length } else { length };
+                starts.push(end);
+                plain.push(end);
+                if keep < 20 {
+                    let kept = plain.len().saturating_sub(keep * 60);
+                    starts.truncate(kept);
+                    plain.truncate(kept);
+                    end = plain.last().copied().unwrap_or(0);
+                }
+            }
+            proptest::prop_assert_eq!(starts.len(), plain.len());
+            for (index, start) in plain.iter().enumerate() {
+                proptest::prop_assert_eq!(starts.get(index), Some(*start), "record {}", index);
+            }
+            proptest::prop_assert_eq!(starts.get(plain.len()), None);
+        }
+    }
+
+    #[test]
+    fn the_reply_index_lists_each_post_s_replies_across_its_merges_and_forgets_an_append() {
+        let mut index = ReplyIndex::build(vec![(3, 9), (1, 4), (3, 5)]);
+        let mut model: std::collections::BTreeSet<(u32, u32)> = [(3, 9), (1, 4), (3, 5)].into();
+        let count = 3 * RECENT_MERGED_AT as u32;
+        for reply in 10..count {
+            // Replies to a few hundred posts, new and old, as a board gets them.
+            let post = (reply.wrapping_mul(2_654_435_761) >> 7) % (reply / 50 + 1).min(400);
+            index.insert(post, reply);
+            model.insert((post, reply));
+        }
+        assert!(index.sorted.len() > RECENT_MERGED_AT, "no merge happened");
+        let listed = |index: &ReplyIndex, model: &std::collections::BTreeSet<(u32, u32)>| {
+            for post in 0..402 {
+                let wanted: Vec<u64> = model.range((post, 0)..=(post, u32::MAX)).map(|(_, r)| u64::from(*r)).collect();
+                assert_eq!(index.replies_to(post), wanted, "post {post}");
+            }
+        };
+        listed(&index, &model);
+        // Back past the last merge: some of them are in the sorted part.
+        index.forget_from(count as usize - 100_000);
+        model.retain(|(_, reply)| *reply < count - 100_000);
+        listed(&index, &model);
     }
 
     #[test]
