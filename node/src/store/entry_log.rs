@@ -533,10 +533,7 @@ impl State {
 
     /// The wire bytes of the record at `position`.
     fn record(&self, position: u64) -> Result<Vec<u8>, StoreError> {
-        let index = usize::try_from(position)
-            .ok()
-            .filter(|index| *index < self.starts.len())
-            .ok_or_else(|| StoreError::Decode(format!("entry position {position} is indexed but not stored")))?;
+        let index = usize::try_from(position).unwrap_or(usize::MAX);
         let start = self.start(index)?;
         let mut buf = vec![0u8; (self.end_of(index) - start) as usize];
         read_at(&self.file, &mut buf, start)?;
@@ -786,21 +783,8 @@ impl ReplyIndex {
     fn insert(&mut self, post: u32, reply: u32) {
         self.recent.insert((post, reply));
         if self.recent.len() > RECENT_MERGED_AT.max(self.sorted.len() / 8) {
-            let mut merged = Vec::with_capacity(self.sorted.len() + self.recent.len());
-            let (mut old, mut recent) = (
-                std::mem::take(&mut self.sorted).into_iter().peekable(),
-                std::mem::take(&mut self.recent).into_iter().peekable(),
-            );
-            loop {
-                let next = match (old.peek(), recent.peek()) {
-                    (Some(a), Some(b)) if a <= b => old.next(),
-                    (_, Some(_)) => recent.next(),
-                    (Some(_), None) => old.next(),
-                    (None, None) => break,
-                };
-                merged.extend(next);
-            }
-            self.sorted = merged;
+            self.sorted =
+                merge_sorted(std::mem::take(&mut self.sorted), std::mem::take(&mut self.recent), |pair| *pair);
         }
     }
 
@@ -819,6 +803,24 @@ impl ReplyIndex {
         replies.sort_unstable();
         replies
     }
+}
+
+/// `old` and `recent`, both in the order of `key`, in one vector in that order (an index's
+/// sorted part and the entries added since, [`HashIndex`], [`ReplyIndex`]).
+fn merge_sorted<T, K: Ord>(old: Vec<T>, recent: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let recent = recent.into_iter();
+    let mut merged = Vec::with_capacity(old.len() + recent.size_hint().0);
+    let (mut old, mut recent) = (old.into_iter().peekable(), recent.peekable());
+    loop {
+        let next = match (old.peek(), recent.peek()) {
+            (Some(a), Some(b)) if key(a) <= key(b) => old.next(),
+            (_, Some(_)) => recent.next(),
+            (Some(_), None) => old.next(),
+            (None, None) => break,
+        };
+        merged.extend(next);
+    }
+    merged
 }
 
 /// Applied entries by hash: the first 8 bytes of a hash → its position, and the whole hash for
@@ -904,19 +906,7 @@ impl HashIndex {
     fn merge(&mut self) {
         let mut recent: Vec<Slot> = self.recent.drain().map(|(prefix, position)| Slot { prefix, position }).collect();
         recent.sort_unstable_by_key(|slot| slot.prefix);
-        let old = std::mem::take(&mut self.sorted);
-        let mut merged = Vec::with_capacity(old.len() + recent.len());
-        let (mut old, mut recent) = (old.into_iter().peekable(), recent.into_iter().peekable());
-        loop {
-            let next = match (old.peek(), recent.peek()) {
-                (Some(a), Some(b)) if { a.prefix } <= { b.prefix } => old.next(),
-                (Some(_), Some(_)) | (None, Some(_)) => recent.next(),
-                (Some(_), None) => old.next(),
-                (None, None) => break,
-            };
-            merged.extend(next);
-        }
-        self.sorted = merged;
+        self.sorted = merge_sorted(std::mem::take(&mut self.sorted), recent, |slot| slot.prefix);
         self.recent.shrink_to_fit();
     }
 
